@@ -1,0 +1,52 @@
+"""Shared fixtures. Tests needing a system tool call ``require_tool``: a skip locally, a failure in CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str, *candidates: str) -> str:
+    """Path of executable ``name`` (or the first of ``candidates`` found).
+
+    Missing tool: skip with the reason, except in CI (``CI=true``) where it is a failure, since
+    `.ci/run` installs every tool the suite needs.
+    """
+    for cand in (name, *candidates):
+        path = shutil.which(cand)
+        if path:
+            return path
+    reason = f"system tool {name!r} is not installed (`.ci/run` installs it)"
+    if IN_CI:
+        pytest.fail(f"{reason}; in CI every tool must be present", pytrace=False)
+    print(f"SKIP: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def telco():
+    from workbench.datasets import load_telco
+
+    return load_telco()
+
+
+@pytest.fixture(scope="session")
+def telco_xy(telco):
+    from workbench.data import infer_schema
+
+    schema = infer_schema(telco, target="Churn")
+    return telco[schema.features], telco[schema.target]
+
+
+@pytest.fixture
+def workbench_cli():
+    """Argv prefix that runs the installed ``workbench`` command (falls back to ``python -m``)."""
+    exe = shutil.which("workbench", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "workbench"]

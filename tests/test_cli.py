@@ -1,0 +1,40 @@
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import workbench
+from workbench.cli import main
+from workbench.models import CVResult
+
+
+def test_version_and_help(workbench_cli, capsys):
+    out = subprocess.run([*workbench_cli, "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"workbench {workbench.__version__}"
+    help_text = subprocess.run([*workbench_cli, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "demo" in help_text and "usage: workbench" in help_text
+    assert main([]) == 2  # no subcommand: help and a usage exit status
+    assert "usage: workbench" in capsys.readouterr().out
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = "import sys; from workbench.cli import build_parser; build_parser(); print(sorted(m for m in ('lightgbm','sklearn','pandas','papermill') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path, workbench_cli):
+    proc = subprocess.run([*workbench_cli, "demo", "--runs-dir", str(tmp_path)], capture_output=True, text=True, check=True)
+    auc = float(re.search(r"CV AUC (\d\.\d+)", proc.stdout).group(1))
+    assert auc >= 0.84
+    run_dir = Path(re.search(r"outputs: (.+)", proc.stdout).group(1).strip())
+    assert run_dir.parent == tmp_path
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["cv_auc"] == pytest.approx(auc, abs=1e-4)
+    cv = CVResult.load(run_dir / "cv")
+    assert cv.n_splits == 5 and np.isfinite(cv.oof).all()

@@ -1,0 +1,28 @@
+"""workbench: Kaggle-style machine learning from notebook to job to team report.
+
+Subpackages load on first use, so ``import workbench`` stays fast enough for the CLI:
+
+>>> import workbench
+>>> df = workbench.datasets.load_telco()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+_SUBMODULES = ("datasets", "data", "models")
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,190 @@
+"""Fold assignment: one fold number per row, and the (train, validation) splits it defines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+FoldKind = Literal["stratified", "kfold", "group", "time"]
+FOLD_KINDS: tuple[str, ...] = ("stratified", "kfold", "group", "time")
+WARMUP = -1  # rows of the first time block: always trained on, never validated
+
+
+class FoldIds(np.ndarray):
+    """Integer fold number per row, remembering how the folds were made.
+
+    For ``kind="time"`` fold ``k`` trains only on rows of earlier folds (and the warm-up block,
+    marked ``-1``), so no model sees the future; for every other kind it trains on all other rows.
+    """
+
+    kind: str
+
+    def __new__(cls, ids: Any, kind: str = "kfold") -> FoldIds:
+        obj = np.asarray(ids, dtype=np.int64).view(cls)
+        obj.kind = kind
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.kind = getattr(obj, "kind", "kfold")
+
+    def __reduce__(self):
+        return (FoldIds, (np.asarray(self), self.kind))
+
+    @property
+    def n_splits(self) -> int:
+        return int(np.unique(np.asarray(self)[np.asarray(self) >= 0]).size)
+
+
+def _stratify_labels(y: np.ndarray, n_splits: int) -> np.ndarray:
+    """Labels to stratify on: classes as they are, a continuous target in quantile bins."""
+    if y.dtype.kind == "f" and np.unique(y).size > max(20, 2 * n_splits):
+        edges = np.unique(np.quantile(y, np.linspace(0, 1, 11)[1:-1]))
+        return np.searchsorted(edges, y, side="right")
+    return y
+
+
+def make_folds(
+    y: Sequence[Any] | np.ndarray | pd.Series,
+    kind: FoldKind = "stratified",
+    n_splits: int = 5,
+    groups: Sequence[Any] | np.ndarray | pd.Series | None = None,
+    seed: int = 0,
+    time: Sequence[Any] | np.ndarray | pd.Series | None = None,
+) -> FoldIds:
+    """Assign each row a fold number in ``0..n_splits-1``, the same for the same ``seed``.
+
+    - ``"stratified"``: class proportions kept per fold (a continuous ``y`` is stratified by deciles);
+    - ``"kfold"``: shuffled K-fold;
+    - ``"group"``: all rows of a group in the same fold (``groups`` required);
+    - ``"time"``: rows ordered by ``time`` (or by position) cut into ``n_splits + 1`` contiguous
+      blocks; the first is the warm-up (fold ``-1``, training only) and fold ``k`` trains on the
+      rows before it.
+
+    >>> folds = make_folds(df["Churn"], kind="stratified", n_splits=5, seed=0)
+    """
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+
+    if kind not in FOLD_KINDS:
+        raise ValueError(f"unknown fold kind {kind!r}; choose one of {FOLD_KINDS}")
+    y_arr = np.asarray(y)
+    n = len(y_arr)
+    if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ValueError(f"n_splits must be an integer of at least 2, got {n_splits!r}")
+    minimum = n_splits + 1 if kind == "time" else n_splits
+    if n < minimum:
+        raise ValueError(f"{n} rows cannot make {n_splits} {kind} folds; use fewer splits")
+    folds = np.full(n, WARMUP, dtype=np.int64)
+    if kind == "time":
+        order = np.arange(n) if time is None else np.argsort(np.asarray(time), kind="stable")
+        if time is not None and len(order) != n:
+            raise ValueError(f"time has {len(order)} values but y has {n}")
+        for k, block in enumerate(np.array_split(order, n_splits + 1)[1:]):
+            folds[block] = k
+        return FoldIds(folds, kind)
+    if kind == "group":
+        if groups is None:
+            raise ValueError("kind='group' needs groups=...: one group label per row")
+        groups_arr = np.asarray(groups)
+        if len(groups_arr) != n:
+            raise ValueError(f"groups has {len(groups_arr)} values but y has {n}")
+        if pd.isna(groups_arr).any():
+            raise ValueError("groups contain missing values; give every row a group")
+        n_groups = np.unique(groups_arr).size
+        if n_groups < n_splits:
+            raise ValueError(f"{n_groups} groups cannot make {n_splits} group folds; use fewer splits")
+        splitter: Any = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        splits = splitter.split(np.zeros(n), y_arr, groups_arr)
+    elif kind == "stratified":
+        if pd.isna(y_arr).any():
+            raise ValueError("y contains missing values; stratified folds need a label for every row")
+        labels = _stratify_labels(y_arr, n_splits)
+        smallest = pd.Series(labels).value_counts().min()
+        if smallest < n_splits:
+            raise ValueError(
+                f"the rarest class has {smallest} rows, fewer than n_splits={n_splits}; "
+                "use fewer splits or kind='kfold'"
+            )
+        splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(n), labels)
+    else:
+        splits = KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(n))
+    for k, (_, val_idx) in enumerate(splits):
+        folds[val_idx] = k
+    return FoldIds(folds, kind)
+
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def _is_fold_numbers(folds: Any) -> bool:
+    if isinstance(folds, np.ndarray | pd.Series | pd.Index):
+        return True
+    return isinstance(folds, list | tuple) and len(folds) > 0 and isinstance(folds[0], int | np.integer)
+
+
+def fold_splits(
+    folds: Any,
+    n_rows: int,
+    X: Any = None,
+    y: Any = None,
+    groups: Any = None,
+) -> tuple[list[Split], np.ndarray]:
+    """Normalise any fold description into ``(splits, fold_of_row)``.
+
+    ``folds`` may be fold numbers per row (from :func:`make_folds` or any int array), a
+    scikit-learn splitter (``split(X, y, groups)`` is called), or an iterable of
+    ``(train_idx, val_idx)`` pairs. ``fold_of_row`` is ``-1`` for rows never validated, which is
+    only allowed for the warm-up block of time folds; otherwise it is an error naming the rows.
+    """
+    if hasattr(folds, "split") and callable(folds.split):
+        splits = [(np.asarray(t), np.asarray(v)) for t, v in folds.split(X, y, groups)]
+        kind = "splitter"
+    elif _is_fold_numbers(folds):
+        ids = np.asarray(folds)
+        if ids.dtype.kind not in "iu":
+            raise ValueError(f"fold numbers must be integers, got dtype {ids.dtype}")
+        if len(ids) != n_rows:
+            raise ValueError(f"folds has {len(ids)} entries but the data has {n_rows} rows; give one fold number per row")
+        kind = getattr(folds, "kind", "kfold")
+        if kind != "time" and (ids < 0).any():
+            bad = np.flatnonzero(ids < 0)
+            raise ValueError(
+                f"{bad.size} rows have a negative fold number (first rows: {bad[:5].tolist()}) and would be in no "
+                "validation fold; give every row a fold in 0..n_splits-1 (negative numbers mark the warm-up of "
+                "make_folds(kind='time') only)"
+            )
+        fold_numbers = np.unique(ids[ids >= 0])
+        splits = []
+        for k in fold_numbers:
+            val = np.flatnonzero(ids == k)
+            train = np.flatnonzero((ids < k) if kind == "time" else (ids != k))
+            splits.append((train, val))
+    elif isinstance(folds, Iterable):
+        splits = [(np.asarray(t), np.asarray(v)) for t, v in folds]
+        kind = "splits"
+    else:
+        raise TypeError(
+            f"folds must be fold numbers per row, a scikit-learn splitter or (train, val) index pairs; got {type(folds).__name__}"
+        )
+    if len(splits) < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {len(splits)}")
+    fold_of_row = np.full(n_rows, WARMUP, dtype=np.int64)
+    for k, (train, val) in enumerate(splits):
+        if len(val) == 0 or len(train) == 0:
+            raise ValueError(f"fold {k} has an empty {'validation' if len(val) == 0 else 'training'} set")
+        if val.max(initial=-1) >= n_rows or train.max(initial=-1) >= n_rows:
+            raise ValueError(f"fold {k} indexes rows beyond the {n_rows} rows of the data")
+        if np.intersect1d(train, val).size:
+            raise ValueError(f"fold {k} has rows in both its training and its validation set")
+        if (fold_of_row[val] >= 0).any():
+            raise ValueError(f"fold {k} validates rows that another fold validates too; each row must be validated once")
+        fold_of_row[val] = k
+    if kind != "time" and (fold_of_row < 0).any():
+        missing = np.flatnonzero(fold_of_row < 0)
+        raise ValueError(
+            f"{missing.size} rows are in no validation fold (first rows: {missing[:5].tolist()}), so they would get "
+            "no out-of-fold prediction; use folds that validate every row once, e.g. make_folds(...)"
+        )
+    return splits, fold_of_row

@@ -1,0 +1,8 @@
+"""Cross-validated training: out-of-fold predictions, fold models, scores."""
+
+from .cv import take_rows, train_cv
+from .metrics import DEFAULT_METRIC, METRICS, TASKS, Metric, get_metric, infer_task
+from .presets import default_lgbm
+from .result import CVResult
+
+__all__ = ["DEFAULT_METRIC", "METRICS", "TASKS", "CVResult", "Metric", "default_lgbm", "get_metric", "infer_task", "take_rows", "train_cv"]
