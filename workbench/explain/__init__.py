@@ -1,0 +1,1 @@
+"""Explainability: permutation importance, partial dependence/ICE, SHAP and reports."""
