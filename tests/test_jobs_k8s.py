@@ -186,6 +186,7 @@ def _write_kubeconfig(tmp_path, monkeypatch, server):
     path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("KUBECONFIG", str(path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("WORKBENCH_NOTIFY_URL", raising=False)
 
 
 async def _until(predicate, what, timeout=20.0):
@@ -218,8 +219,9 @@ def _terminated(reason, code):
 
 
 @pytest.mark.asyncio
-async def test_dry_run_prints_yaml_and_makes_no_api_call(cluster, notebook, capsys):
-    rc = await asyncio.wait_for(_start(notebook, dry_run=True, notify=HOOK, gpus=1), 30)
+async def test_dry_run_prints_yaml_and_makes_no_api_call(cluster, notebook, capsys, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_NOTIFY_URL", HOOK)  # the webhook setting local runs use, too
+    rc = await asyncio.wait_for(_start(notebook, dry_run=True, gpus=1), 30)
     out = capsys.readouterr().out
     assert rc == 0 and len(cluster) == 0
     docs = list(yaml.safe_load_all(out))

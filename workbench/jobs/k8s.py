@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from .k8s_manifest import CONTAINER, JobManifests, manifest_summary, render_job
+from .k8s_manifest import CONTAINER, NOTIFY_KEY, JobManifests, manifest_summary, render_job
 
 POLL_SECONDS = 2.0
 EXIT_OK, EXIT_FAILED, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 3, 130
@@ -294,6 +294,7 @@ def run_k8s(
     """Run ``notebook`` with ``params`` as a Kubernetes Job in ``image``; returns the exit status.
 
     With ``dry_run`` the objects are printed as YAML (webhook URL redacted) and nothing is sent.
+    ``notify`` defaults to ``$WORKBENCH_NOTIFY_URL``, as for local runs.
     Otherwise they are created and the Job is followed to its end; the run directory appears on the
     shared runs volume (``runs_pvc``). Bad arguments raise ``ValueError`` before any API call.
 
@@ -301,6 +302,7 @@ def run_k8s(
     ...         image="workbench/base:0.1.0", profile="cpu-large", dry_run=True)
     0
     """
+    notify = notify or os.environ.get(NOTIFY_KEY) or None
     manifests = render_job(notebook=notebook, params=params, name=name, image=image, gpus=gpus, profile=profile,
                            namespace=namespace, timeout=timeout, notify=notify, runs_pvc=runs_pvc, secret=secret)  # fmt: skip
     if dry_run:

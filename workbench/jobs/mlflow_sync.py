@@ -2,12 +2,13 @@
 
 What goes where:
 
-- ``params.json``: MLflow parameters (lists and dicts as JSON text);
+- ``params.json``: MLflow parameters (text as ``mlflow.log_param`` writes it; lists and dicts as JSON);
 - ``metrics.json``: numbers as metrics, lists of numbers as a metric history (one step per item,
   e.g. one per fold), nested dicts flattened to ``outer.inner``; anything else as a
   ``metric.<name>`` tag;
 - the executed notebook, ``report.html``, ``artifacts/`` and the run's JSON records as artifacts;
-- tags: run name, status, owner, workbench run id and directory, and the failing cell on failure.
+- tags: run name, status, owner, workbench run id and directory, git commit and branch (from
+  ``env.json``), and the error summary on failure.
 
 Logging the same run directory twice returns the MLflow run logged the first time. The experiment
 is ``$MLFLOW_EXPERIMENT_NAME``, else ``workbench-<notebook name>``. Needs ``workbench[mlflow]``.
@@ -53,7 +54,8 @@ def _millis(stamp: str | None) -> int | None:
 
 
 def _text(value: Any, limit: int) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    """``str()`` for scalars (as ``mlflow.log_param`` does), JSON for lists and dicts; cut to ``limit``."""
+    text = json.dumps(value, sort_keys=True, default=str) if isinstance(value, list | dict) else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -112,8 +114,22 @@ def _tags(rec: RunRecord) -> dict[str, str]:
     if rec.error:
         err = rec.error
         where = f"cell {err['cell']}: " if err.get("cell") is not None else ""
-        tags["workbench.error"] = _text(f"{where}{err.get('ename', 'Error')}: {err.get('evalue', '')}".strip(), _MAX_TAG)
-    return {k: v for k, v in tags.items() if v}
+        summary = err.get("summary") or f"{where}{err.get('ename', 'Error')}: {err.get('evalue', '')}".strip(": ")
+        tags["workbench.error"] = _text(summary, _MAX_TAG)
+    git = _env(rec.path).get("git") or {}
+    if isinstance(git, dict):
+        tags |= {"mlflow.source.git.commit": git.get("commit"), "mlflow.source.git.branch": git.get("branch")}
+        if git.get("dirty") is not None:
+            tags["workbench.git_dirty"] = str(bool(git["dirty"])).lower()
+    return {k: str(v) for k, v in tags.items() if v}
+
+
+def _env(path: Path) -> dict[str, Any]:
+    try:
+        env = json.loads((path / ENV_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return env if isinstance(env, dict) else {}
 
 
 def _log(rec: RunRecord, uri: str) -> str:
