@@ -26,7 +26,8 @@ NS = "team-a"
 TOKEN = "kube-token-7d1f0e"
 HOOK = "https://hooks.example.com/services/T000/B000/very-secret-path"
 PARAMS = {"lr": 0.05, "num_leaves": 31, "use_gpu": False, "answer": "yes", "odd": "a: b # 'c' \"d\" $(HOME)",
-          "sci": "1e3", "features": ["tenure", "MonthlyCharges"], "grid": {"depth": [3, 5]}, "note": "naïve ✓"}  # fmt: skip
+          "sci": "1e3", "features": ["tenure", "MonthlyCharges"], "grid": {"depth": [3, 5]},
+          "note": "naïve ✓"}  # fmt: skip
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LOG = subresource("log")  # requests for a pod's log
@@ -81,7 +82,8 @@ def test_every_profile_renders_a_schema_valid_job(raw, gpus, notebook):
 
     # resources, placement: exactly what the profiles file says
     res = _container(job)["resources"]
-    assert _cores(res["requests"]["cpu"]) == raw["cpu"]["guarantee"] and _cores(res["limits"]["cpu"]) == raw["cpu"]["limit"]
+    assert _cores(res["requests"]["cpu"]) == raw["cpu"]["guarantee"]
+    assert _cores(res["limits"]["cpu"]) == raw["cpu"]["limit"]
     assert (res["requests"]["memory"], res["limits"]["memory"]) == (raw["memory"]["guarantee"], raw["memory"]["limit"])
     expected_gpus = raw.get("gpus", 0)
     assert res["limits"].get(RAW_PROFILES["gpu_resource"]) == (str(expected_gpus) if expected_gpus else None)
@@ -209,7 +211,8 @@ def _start(notebook, **kwargs):
 
 
 def _pod(job, phase, **status):
-    meta = {"name": f"{job}-x7k2p", "namespace": NS, "labels": {"job-name": job}, "creationTimestamp": "2025-01-01T00:00:00Z"}
+    meta = {"name": f"{job}-x7k2p", "namespace": NS, "labels": {"job-name": job},
+            "creationTimestamp": "2025-01-01T00:00:00Z"}  # fmt: skip
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "status": {"phase": phase, **status}}
 
 
@@ -274,7 +277,8 @@ async def test_unschedulable_then_out_of_memory_is_reported_as_such(cluster, not
     await _until(lambda: "Insufficient memory" in capsys.readouterr().out, "the scheduling problem to be reported")
     cluster.objects[pods] = _pod(job, "Failed", **_terminated("OOMKilled", 137))
     cluster.objects["batch/v1/jobs", NS, job].patch({"status": {"failed": 1, "conditions": [
-        {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "Container notebook exited 137"}]}})  # fmt: skip
+        {"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+         "message": "Container notebook exited 137"}]}})  # fmt: skip
     rc = await asyncio.wait_for(task, 30)
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert rc == 1
@@ -286,14 +290,16 @@ async def test_deadline_is_reported_as_a_timeout(cluster, notebook, capsys):
     task = _start(notebook, timeout=60)
     job = await _until(lambda: _job_name(cluster), "the Job to be created")
     cluster.objects["batch/v1/jobs", NS, job].patch({"status": {"failed": 1, "conditions": [
-        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer"}]}})  # fmt: skip
+        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+         "message": "Job was active longer than specified deadline"}]}})  # fmt: skip
     rc = await asyncio.wait_for(task, 30)
     out = capsys.readouterr().out
     assert rc == 1 and f"timed out: it ran past its deadline of {60 + STARTUP_GRACE_S} s" in out
 
 
 @pytest.mark.asyncio
-async def test_rejected_credentials_give_a_clear_error_without_the_token(kmock, notebook, tmp_path, monkeypatch, capsys):
+async def test_rejected_credentials_give_a_clear_error_without_the_token(kmock, notebook, tmp_path, monkeypatch,
+                                                                          capsys):
     _write_kubeconfig(tmp_path, monkeypatch, str(kmock.url).rstrip("/"))
     kmock << 401 << {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Unauthorized", "code": 401}
     rc = await asyncio.wait_for(_start(notebook), 30)
@@ -306,7 +312,8 @@ async def test_rejected_credentials_give_a_clear_error_without_the_token(kmock, 
 @pytest.mark.asyncio
 async def test_forbidden_job_cleans_up_its_configmap(cluster, notebook, capsys):
     message = 'jobs.batch is forbidden: User "ana" cannot create resource "jobs" in API group "batch"'
-    cluster["post", cluster.resource("batch/v1/jobs")].override << 403 << {"kind": "Status", "message": message, "code": 403}
+    forbidden = {"kind": "Status", "message": message, "code": 403}
+    cluster["post", cluster.resource("batch/v1/jobs")].override << 403 << forbidden
     rc = await asyncio.wait_for(_start(notebook), 30)
     err = capsys.readouterr().err
     assert rc == 3 and "403 Forbidden" in err and message in err and f"namespace '{NS}'" in err
@@ -322,6 +329,10 @@ def test_unreachable_cluster_and_missing_configuration(notebook, tmp_path, monke
     call = dict(notebook=str(notebook), params={}, name="t", image="img:1", namespace=NS)
     assert run_k8s(**call) == 3
     assert f"cannot reach the Kubernetes API at http://127.0.0.1:{port}" in capsys.readouterr().err
+    (tmp_path / "broken").write_text("clusters: [not closed")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "broken"))
+    assert run_k8s(**call) == 3
+    assert f"cannot use the Kubernetes configuration from {tmp_path / 'broken'}" in capsys.readouterr().err
     monkeypatch.delenv("KUBECONFIG")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert run_k8s(**call) == 3

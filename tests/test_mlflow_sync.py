@@ -29,7 +29,8 @@ def _make_run(runs, state="succeeded", error=None):
     atomic_write_json(path / PARAMS_FILE, PARAMS)
     atomic_write_json(path / METRICS_FILE, METRICS)
     atomic_write_json(path / ENV_FILE, {"python": {"version": "3.11.9"}, "git": GIT})
-    nbformat.write(new_notebook(cells=[new_code_cell("lr = 0.05", metadata={"tags": ["parameters"]})]), path / "train.ipynb")
+    nb = new_notebook(cells=[new_code_cell("lr = 0.05", metadata={"tags": ["parameters"]})])
+    nbformat.write(nb, path / "train.ipynb")
     atomic_write_text(path / REPORT_FILE, "<html><body>report</body></html>")
     oof = pd.DataFrame({"customerID": ["a", "b", "c"], "oof": [0.1, 0.7, 0.4]})
     (path / ARTIFACTS_DIR / "preds").mkdir(parents=True)
@@ -73,7 +74,8 @@ def test_finished_run_is_logged_and_read_back(tmp_path, tracking):
     assert row["start_time"] == pd.Timestamp(START) and row["end_time"] == pd.Timestamp(END)
     # parameters as text, the way mlflow.log_param writes them; lists and dicts as JSON
     assert {k: row[f"params.{k}"] for k in PARAMS} == {
-        "lr": "0.05", "num_leaves": "31", "use_gpu": "False", "features": '["tenure", "Contract"]', "data": "telco"}  # fmt: skip
+        "lr": "0.05", "num_leaves": "31", "use_gpu": "False", "features": '["tenure", "Contract"]',
+        "data": "telco"}  # fmt: skip
     # numbers become metrics, a list of numbers a history with one step per item, the rest tags
     assert row["metrics.cv_auc"] == METRICS["cv_auc"] and row["metrics.n_rows"] == 7043
     assert row["metrics.best.iteration"] == 412

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -58,25 +58,23 @@ def api_client(context: str | None = None) -> Any:
     try:
         from kubernetes import client, config
     except ImportError:  # pragma: no cover - the k8s extra is part of dev
-        raise KubernetesError("the Kubernetes backend needs the official client: pip install 'workbench[k8s]'") from None
+        raise KubernetesError("the Kubernetes backend needs the client: pip install 'workbench[k8s]'") from None
     cfg = client.Configuration()
     kubeconfig = os.environ.get("KUBECONFIG") or ""
     default = Path("~/.kube/config").expanduser()
-    if kubeconfig or default.is_file():
-        source = kubeconfig or str(default)
-        load: Callable[[], None] = lambda: config.load_kube_config(  # noqa: E731
-            config_file=source, context=context, client_configuration=cfg, persist_config=False)
-    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        source = "the in-cluster service account"
-        load = lambda: config.load_incluster_config(client_configuration=cfg)  # noqa: E731
-    else:
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    if not (kubeconfig or default.is_file() or in_cluster):
         raise KubernetesError(
             "no Kubernetes configuration found: set KUBECONFIG, create ~/.kube/config (e.g. with your "
             "cloud's get-credentials command), or run inside the cluster"
         )
+    source = kubeconfig or (str(default) if default.is_file() else "the in-cluster service account")
     try:
-        load()
-    except config.ConfigException as exc:
+        if kubeconfig or default.is_file():
+            config.load_kube_config(config_file=source, context=context, client_configuration=cfg, persist_config=False)
+        else:
+            config.load_incluster_config(client_configuration=cfg)
+    except Exception as exc:  # ConfigException, unreadable or malformed files: all mean "fix the config"
         raise KubernetesError(f"cannot use the Kubernetes configuration from {source}: {exc}") from None
     return client.ApiClient(cfg)
 
@@ -111,8 +109,9 @@ def _api_call(api: Any, action: str, namespace: str) -> Iterator[None]:
             text = (f"the Kubernetes API at {server} rejected the credentials (401 Unauthorized) while trying to "
                     f"{action}; refresh the token or certificate in your kubeconfig")  # fmt: skip
         elif exc.status == 403:
-            text = (f"not allowed to {action} in namespace {namespace!r} (403 Forbidden){detail}; ask a cluster "
-                    "admin for rights to create jobs, configmaps and secrets and to read pods and their logs")  # fmt: skip
+            text = (f"not allowed to {action} in namespace {namespace!r} (403 Forbidden){detail}; ask a "
+                    "cluster admin for rights to create jobs, configmaps and secrets and to read pods "
+                    "and their logs")  # fmt: skip
         elif exc.status == 404:
             text = f"cannot {action}: not found in namespace {namespace!r} (404){detail}; check --namespace"
         elif exc.status == 0:
@@ -240,7 +239,9 @@ def _outcome(job: Any, pods: list[Any], state: str, reason: str, message: str, e
     return JobOutcome(name, "failed", text, reason=reason or (last.reason if last else ""), exit_code=code)
 
 
-def follow_job(name: str, namespace: str, api: Any, *, poll: float | None = None, out: IO[str] | None = None) -> JobOutcome:
+def follow_job(
+    name: str, namespace: str, api: Any, *, poll: float | None = None, out: IO[str] | None = None
+) -> JobOutcome:
     """Follow Job ``name`` until it succeeds or fails, writing progress and the pod's log to ``out``."""
     from kubernetes import client
 
@@ -303,8 +304,9 @@ def run_k8s(
     0
     """
     notify = notify or os.environ.get(NOTIFY_KEY) or None
-    manifests = render_job(notebook=notebook, params=params, name=name, image=image, gpus=gpus, profile=profile,
-                           namespace=namespace, timeout=timeout, notify=notify, runs_pvc=runs_pvc, secret=secret)  # fmt: skip
+    manifests = render_job(notebook=notebook, params=params, name=name, image=image, gpus=gpus,
+                           profile=profile, namespace=namespace, timeout=timeout, notify=notify,
+                           runs_pvc=runs_pvc, secret=secret)  # fmt: skip
     if dry_run:
         sys.stdout.write(manifests.to_yaml())
         return EXIT_OK

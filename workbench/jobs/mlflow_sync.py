@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .records import ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, STATUS_FILE, RunRecord
+from .records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, STATUS_FILE,
+                      RunRecord)  # fmt: skip
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
