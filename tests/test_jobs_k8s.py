@@ -158,9 +158,11 @@ def test_profile_choice_and_bad_input_are_rejected_before_any_call(notebook, mon
     bad.write_text("not json")
     with pytest.raises(ValueError, match="is not a Jupyter notebook"):
         render_job(**{**base, "notebook": str(bad)})
-    in_image = render_job(**{**base, "notebook": "/opt/notebooks/train.ipynb"})
-    assert _container(in_image.job)["command"][2] == "/opt/notebooks/train.ipynb"
+    in_image = render_job(**{**base, "notebook": "/opt/notebooks/$HOME/train.ipynb", "name": "cost $(HOME) $$"})
+    cmd = _container(in_image.job)["command"]
     assert list(in_image.config_map["data"]) == ["params.yaml"]
+    # the kubelet turns $$ into $ and expands $(VAR): what the notebook run receives stays literal
+    assert cmd[2] == "/opt/notebooks/$$HOME/train.ipynb" and cmd[cmd.index("--name") + 1] == "cost $$(HOME) $$$$"
 
 
 # --- against the Kubernetes API emulator ------------------------------------------------------

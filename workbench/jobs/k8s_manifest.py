@@ -284,7 +284,10 @@ def render_job(
     annotations = {"workbench/run-name": name, "workbench/owner": owner, "workbench/notebook": str(notebook)}
     meta = {"name": job, "namespace": namespace, "labels": labels, "annotations": annotations}
 
-    command = ["workbench", "run", nb_path, "-f", f"{JOB_MOUNT}/{PARAMS_KEY}", "--name", name, "--runs-dir", RUNS_MOUNT]
+    # The kubelet expands $(VAR) in commands; "$$" keeps a user's "$" literal.
+    literal = [arg.replace("$", "$$") for arg in (nb_path, name)]
+    command = ["workbench", "run", literal[0], "-f", f"{JOB_MOUNT}/{PARAMS_KEY}", "--name", literal[1],
+               "--runs-dir", RUNS_MOUNT]  # fmt: skip
     if timeout is not None:
         command += ["--timeout", str(timeout)]
     env_values = {"OMP_NUM_THREADS": str(max(1, int(chosen.cpu_limit)))} | chosen.env
