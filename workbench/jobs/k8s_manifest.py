@@ -1,0 +1,363 @@
+"""Render a notebook run as Kubernetes objects: a ``batch/v1`` Job plus the ConfigMap it reads.
+
+The Job's container runs the same ``workbench run`` as on a laptop, inside the curated image::
+
+    workbench run /etc/workbench/job/<notebook> -f /etc/workbench/job/params.yaml \\
+        --name <name> --runs-dir /srv/workbench/runs [--timeout S] [--notify $(WORKBENCH_NOTIFY_URL)]
+
+The notebook (outputs cleared) and the validated parameters travel in a ConfigMap, so no value is
+ever quoted through a shell. Resources, node selector and tolerations come from a profile of
+``hub/profiles.yaml``; the shared runs volume is mounted at ``/srv/workbench/runs``; secrets reach
+the container only through ``envFrom: secretRef`` (and the webhook URL through its own Secret).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from ..hub.profiles import Profile, ProfileSet, load_profiles, parse_memory
+from .records import current_owner
+
+JOB_MOUNT = "/etc/workbench/job"
+RUNS_MOUNT = "/srv/workbench/runs"
+PARAMS_KEY = "params.yaml"
+NOTIFY_KEY = "WORKBENCH_NOTIFY_URL"
+CONTAINER = "notebook"
+RUN_UID, RUN_GID = 1000, 100
+DEFAULT_DEADLINE_S = 24 * 3600  # a job without --timeout still ends, so it never holds a GPU forever
+STARTUP_GRACE_S = 600  # scheduling and image pull, on top of the notebook's own --timeout
+TTL_AFTER_FINISHED_S = 3 * 24 * 3600
+BACKOFF_LIMIT = 2  # retries for node failures only: a failing notebook fails the Job at once
+CONFIGMAP_MAX_BYTES = 1_000_000  # Kubernetes caps a ConfigMap at 1 MiB
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_CONFIG_KEY = re.compile(r"[^-._a-zA-Z0-9]+")
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_LABEL_VALUE = re.compile(r"[^a-z0-9_.-]+")
+
+
+@dataclass(frozen=True, repr=False)
+class JobManifests:
+    """The objects one Kubernetes notebook run creates, in creation order.
+
+    ``notify_secret`` holds the webhook URL in clear; :meth:`to_yaml` redacts it by default.
+    """
+
+    job: dict[str, Any]
+    config_map: dict[str, Any]
+    notify_secret: dict[str, Any] | None = field(default=None)
+
+    @property
+    def name(self) -> str:
+        return self.job["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str:
+        return self.job["metadata"]["namespace"]
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        """ConfigMap, Secret (when notifying) and Job: the order to create them in."""
+        return [self.config_map, *([self.notify_secret] if self.notify_secret else []), self.job]
+
+    def to_yaml(self, redact: bool = True) -> str:
+        """All objects as one multi-document YAML stream; the webhook URL is redacted unless asked."""
+        docs = []
+        for obj in self.objects:
+            if redact and obj is self.notify_secret:
+                data = obj["stringData"]
+                obj = {**obj, "stringData": {k: redact_url(v) for k, v in data.items()}}
+            docs.append(obj)
+        return yaml.dump_all(docs, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=120)
+
+    def __repr__(self) -> str:
+        return f"JobManifests(name={self.name!r}, namespace={self.namespace!r}, objects={len(self.objects)})"
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Safe YAML with multi-line strings (the notebook, the params file) as readable ``|`` blocks."""
+
+    def ignore_aliases(self, data: Any) -> bool:  # plain manifests, no YAML anchors
+        return True
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host only: ``https://hooks.slack.com/…``; webhook paths are secrets."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}/…" if parts.scheme and host else "…"
+
+
+def job_name(name: str) -> str:
+    """A fresh DNS-1123 label (at most 63 characters) for a run called ``name``: ``<slug>-<6 hex>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:56].strip("-") or "run"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def _label(value: str) -> str:
+    """A valid label value (at most 63 characters, alphanumeric at both ends)."""
+    return _LABEL_VALUE.sub("-", value.lower())[:63].strip("-_.") or "unknown"
+
+
+def _check_name(kind: str, value: str, pattern: re.Pattern[str], max_len: int, option: str) -> None:
+    if not isinstance(value, str) or not pattern.match(value) or len(value) > max_len:
+        raise ValueError(
+            f"{kind} {value!r} is not a valid Kubernetes name: use at most {max_len} lowercase letters, "
+            f"digits and '-' (starting and ending with a letter or digit); fix {option}"
+        )
+
+
+def _cpu(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{math.ceil(value * 1000)}m"
+
+
+def _memory(value: str) -> str:
+    text = str(value).strip()
+    return text if _QUANTITY.match(text) else str(parse_memory(text))
+
+
+def pick_profile(profiles: ProfileSet, slug: str | None, gpus: int) -> tuple[Profile, int]:
+    """The profile to run on and how many GPUs to request from it.
+
+    Without ``slug``: the default profile when no GPU is asked for, else the first GPU profile with
+    enough GPUs. With a GPU profile, ``gpus=0`` means the profile's own count.
+    """
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 0:
+        raise ValueError(f"gpus must be a whole number >= 0, got {gpus!r}")
+    gpu_slugs = [p.slug for p in profiles.profiles if p.gpus > 0]
+    if slug is None:
+        if gpus == 0:
+            profile = next((p for p in profiles.profiles if p.default), profiles.profiles[0])
+        else:
+            candidates = [p for p in profiles.profiles if p.gpus >= gpus]
+            if not candidates:
+                raise ValueError(f"no profile offers {gpus} GPUs; GPU profiles are {gpu_slugs} (pass --profile)")
+            profile = candidates[0]
+    else:
+        try:
+            profile = profiles.get(slug)
+        except KeyError as exc:
+            raise ValueError(f"{exc.args[0]}; pass one of them with --profile") from None
+    wanted = gpus or profile.gpus
+    if wanted and not profile.gpus:
+        raise ValueError(
+            f"profile {profile.slug!r} has no GPUs, so --gpus {wanted} cannot be scheduled on it; "
+            f"choose a GPU profile: {gpu_slugs}"
+        )
+    if wanted > profile.gpus:
+        raise ValueError(f"profile {profile.slug!r} offers {profile.gpus} GPU(s), not {wanted}; lower --gpus")
+    if wanted > profiles.max_gpus_per_user:
+        raise ValueError(f"at most {profiles.max_gpus_per_user} GPU(s) per user are allowed, not {wanted}")
+    return profile, wanted
+
+
+def _notebook_files(notebook: str | Path) -> tuple[str, dict[str, str]]:
+    """Where the container finds the notebook, and the ConfigMap entries that carry it.
+
+    A local notebook is shipped (outputs cleared); an absolute path that does not exist here is
+    taken as a path inside the image.
+    """
+    import nbformat
+
+    path = Path(notebook)
+    if not path.is_file():
+        if path.is_absolute():
+            return str(path), {}
+        raise ValueError(
+            f"notebook {str(notebook)!r} not found; give a local notebook (it is shipped with the job) "
+            "or an absolute path to a notebook inside the image"
+        )
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types for unreadable files
+        raise ValueError(f"{path} is not a Jupyter notebook ({exc.__class__.__name__}: {exc})") from None
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    key = _CONFIG_KEY.sub("-", path.name).strip("-.") or "notebook.ipynb"
+    return f"{JOB_MOUNT}/{key}", {key: nbformat.writes(nb)}
+
+
+def _params_yaml(params: Mapping[str, Any]) -> str:
+    if not isinstance(params, Mapping):
+        raise ValueError(f"params must be a mapping of parameter names to values, got {type(params).__name__}")
+    for key, value in params.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(f"parameter name {key!r} is not a Python identifier; notebook parameters are variables")
+        try:
+            yaml.safe_dump(value)
+        except yaml.YAMLError:
+            raise ValueError(
+                f"parameter {key!r} holds a {type(value).__name__}, which cannot travel to the job; "
+                "pass plain Python values (numbers, strings, booleans, lists, dicts)"
+            ) from None
+    return yaml.safe_dump(dict(params), sort_keys=False, allow_unicode=True)
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"notify URL {redact_url(url)} must be an http(s) URL with a host")
+
+
+def render_job(
+    *,
+    notebook: str | Path,
+    params: Mapping[str, Any],
+    name: str,
+    image: str,
+    gpus: int = 0,
+    profile: str | None = None,
+    namespace: str = "default",
+    timeout: int | None = None,
+    notify: str | None = None,
+    runs_pvc: str = "workbench-runs",
+    secret: str | None = None,
+    profiles: ProfileSet | str | Path | None = None,
+    owner: str | None = None,
+) -> JobManifests:
+    """The Kubernetes objects that run ``notebook`` with ``params`` as a Job; nothing is sent anywhere.
+
+    ``profiles`` is a loaded :class:`ProfileSet` or a path (default: ``load_profiles()``); ``image``
+    falls back to the profile's image when empty.
+
+    >>> m = render_job(notebook="notebooks/train.ipynb", params={"lr": 0.05}, name="lgbm",
+    ...                image="workbench/base:0.1.0", profile="cpu-large")
+    >>> print(m.to_yaml())
+    """
+    profile_set = profiles if isinstance(profiles, ProfileSet) else load_profiles(profiles)
+    chosen, n_gpus = pick_profile(profile_set, profile, gpus)
+    _check_name("namespace", namespace, _DNS_LABEL, 63, "--namespace")
+    _check_name("runs volume claim", runs_pvc, _DNS_SUBDOMAIN, 253, "the runs volume claim name")
+    if secret is not None:
+        _check_name("secret", secret, _DNS_SUBDOMAIN, 253, "the secret name")
+    image = (image or chosen.image).strip()
+    if not image or any(ch.isspace() for ch in image):
+        raise ValueError(f"image {image!r} is not a container image reference; pass --image REPO/NAME:TAG")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
+        raise ValueError(f"timeout must be a positive whole number of seconds, got {timeout!r}")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("the run needs a name (--name)")
+    if notify is not None:
+        _check_url(notify)
+    owner = owner or current_owner()
+
+    nb_path, nb_files = _notebook_files(notebook)
+    job = job_name(name)
+    data = {PARAMS_KEY: _params_yaml(params), **nb_files}
+    size = sum(len(v.encode()) for v in data.values())
+    if size > CONFIGMAP_MAX_BYTES:
+        raise ValueError(
+            f"notebook and parameters take {size:,} bytes, over the {CONFIGMAP_MAX_BYTES:,} a ConfigMap holds; "
+            "move large data out of the notebook or bake the notebook into the image"
+        )
+
+    labels = {
+        "app.kubernetes.io/name": "workbench",
+        "app.kubernetes.io/component": "notebook-job",
+        "app.kubernetes.io/managed-by": "workbench",
+        "workbench/run-name": _label(name),
+        "workbench/owner": _label(owner),
+        "workbench/profile": chosen.slug,
+    }
+    annotations = {"workbench/run-name": name, "workbench/owner": owner, "workbench/notebook": str(notebook)}
+    meta = {"name": job, "namespace": namespace, "labels": labels, "annotations": annotations}
+
+    # The kubelet expands $(VAR) in commands; "$$" keeps a user's "$" literal.
+    literal = [arg.replace("$", "$$") for arg in (nb_path, name)]
+    command = ["workbench", "run", literal[0], "-f", f"{JOB_MOUNT}/{PARAMS_KEY}", "--name", literal[1],
+               "--runs-dir", RUNS_MOUNT]  # fmt: skip
+    if timeout is not None:
+        command += ["--timeout", str(timeout)]
+    env_values = {"OMP_NUM_THREADS": str(max(1, int(chosen.cpu_limit)))} | chosen.env
+    env_values |= {"WORKBENCH_RUNS_DIR": RUNS_MOUNT, "PYTHONUNBUFFERED": "1", "LOGNAME": owner, "USER": owner}
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env_values.items()]
+    notify_secret = None
+    if notify is not None:
+        notify_secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                         "metadata": {**meta, "name": f"{job}-notify"}, "stringData": {NOTIFY_KEY: notify}}  # fmt: skip
+        env.append({"name": NOTIFY_KEY,
+                    "valueFrom": {"secretKeyRef": {"name": f"{job}-notify", "key": NOTIFY_KEY}}})  # fmt: skip
+        command += ["--notify", f"$({NOTIFY_KEY})"]  # expanded by the kubelet, never stored in the spec
+
+    resources: dict[str, Any] = {
+        "requests": {"cpu": _cpu(chosen.cpu_guarantee), "memory": _memory(chosen.mem_guarantee)},
+        "limits": {"cpu": _cpu(chosen.cpu_limit), "memory": _memory(chosen.mem_limit)},
+    }
+    if n_gpus:
+        resources["limits"][chosen.gpu_resource] = str(n_gpus)
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": env,
+        "resources": resources,
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                            "capabilities": {"drop": ["ALL"]}},  # fmt: skip
+        "volumeMounts": [{"name": "runs", "mountPath": RUNS_MOUNT},
+                         {"name": "job", "mountPath": JOB_MOUNT, "readOnly": True}],  # fmt: skip
+    }
+    if secret is not None:
+        container["envFrom"] = [{"secretRef": {"name": secret}}]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_UID, "runAsGroup": RUN_GID, "fsGroup": RUN_GID,
+                            "seccompProfile": {"type": "RuntimeDefault"}},  # fmt: skip
+        "containers": [container],
+        "volumes": [{"name": "runs", "persistentVolumeClaim": {"claimName": runs_pvc}},
+                    {"name": "job", "configMap": {"name": job}}],  # fmt: skip
+    }
+    if chosen.node_selector:
+        pod_spec["nodeSelector"] = dict(chosen.node_selector)
+    if chosen.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in chosen.tolerations]
+    deadline = timeout + STARTUP_GRACE_S if timeout is not None else DEFAULT_DEADLINE_S
+    job_obj = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            # A notebook that fails fails the Job; only evictions and preemptions are retried.
+            "podFailurePolicy": {"rules": [
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                {"action": "FailJob", "onExitCodes": {"containerName": CONTAINER, "operator": "NotIn", "values": [0]}},
+            ]},  # fmt: skip
+            "activeDeadlineSeconds": deadline,
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED_S,
+            "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec},
+        },
+    }
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+    fresh = copy.deepcopy  # no object shares a nested dict with another
+    return JobManifests(job=fresh(job_obj), config_map=fresh(config_map), notify_secret=fresh(notify_secret))
+
+
+def manifest_summary(manifests: JobManifests) -> str:
+    """One line naming what will run where (for logs; holds no secret)."""
+    container = manifests.job["spec"]["template"]["spec"]["containers"][0]
+    limits = json.dumps(container["resources"]["limits"], separators=(",", ":"))
+    return f"job {manifests.namespace}/{manifests.name}: image {container['image']}, limits {limits}"
