@@ -9,17 +9,21 @@ from . import cf
 from .aggregates import AGGREGATIONS, GroupAggregates
 from .cf import CFFeatures
 from .dates import DateFeatures
-from .encoders import CountEncoder, OrdinalEncoder, TargetEncoder
+from .encoders import AsCategory, CountEncoder, OrdinalEncoder, TargetEncoder
+from .pipeline import FeaturePipeline, build
 from .text import TextNgramFeatures
 
 __all__ = [
     "AGGREGATIONS",
+    "AsCategory",
     "CFFeatures",
     "CountEncoder",
     "DateFeatures",
+    "FeaturePipeline",
     "GroupAggregates",
     "OrdinalEncoder",
     "TargetEncoder",
     "TextNgramFeatures",
+    "build",
     "cf",
 ]

@@ -69,8 +69,14 @@ def check_columns(frame: pd.DataFrame, columns: Sequence[Any], owner: str, what:
 
 
 def output(frame: pd.DataFrame, was_frame: bool) -> Any:
-    """Return ``frame`` as is for DataFrame input, as a NumPy array for array input."""
-    return frame if was_frame else frame.to_numpy()
+    """Return ``frame`` as is for DataFrame input, as a NumPy array for array input.
+
+    ``category`` columns become arrays of their values (an array has no categorical dtype).
+    """
+    if was_frame:
+        return frame
+    cats = {c: frame[c].cat.categories.dtype for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+    return (frame.astype(cats) if cats else frame).to_numpy()
 
 
 def check_input(estimator: Any, X: Any, reset: bool) -> tuple[pd.DataFrame, bool]:

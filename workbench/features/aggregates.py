@@ -27,6 +27,26 @@ def _group_positions(frame: pd.DataFrame, keys: list[Hashable], groups: pd.Index
     return pos
 
 
+def _is_number_column(s: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return True
+    if s.dtype == object:  # numbers stored as objects count as numbers
+        try:
+            pd.to_numeric(s)
+        except (TypeError, ValueError):
+            return False
+        return True
+    return False
+
+
+def _numbers(frame: pd.DataFrame, values: list[Hashable]) -> pd.DataFrame:
+    """The value columns with numbers stored as objects converted to numeric dtypes."""
+    return pd.DataFrame({v: pd.to_numeric(frame[v]) if frame[v].dtype == object else frame[v] for v in values},
+                        index=frame.index)  # fmt: skip
+
+
 class GroupAggregates(TransformerMixin, BaseEstimator):
     """Add per-group statistics of ``values`` grouped by ``keys``, learned on the training data.
 
@@ -63,8 +83,7 @@ class GroupAggregates(TransformerMixin, BaseEstimator):
         check_columns(frame, keys, "GroupAggregates", what="key column")
         check_columns(frame, values, "GroupAggregates", what="value column")
         if any(a not in ("count", "nunique") for a in aggs):
-            bad = [c for c in values if not (pd.api.types.is_numeric_dtype(frame[c].dtype)
-                                             and not pd.api.types.is_bool_dtype(frame[c].dtype))]  # fmt: skip
+            bad = [c for c in values if not _is_number_column(frame[c])]
             if bad:
                 raise ValueError(
                     f"GroupAggregates: value column(s) {bad} are not numeric; mean/std/min/max and diff/ratio need "
@@ -80,7 +99,9 @@ class GroupAggregates(TransformerMixin, BaseEstimator):
         frame, _ = check_input(self, X, reset=True)
         self.keys_, self.values_, self.aggs_ = self._check_params(frame)
         stats = [a for a in STATISTICS if a in self.aggs_ or (a == "mean" and set(RELATIVE) & set(self.aggs_))]
-        table = frame.groupby(self.keys_, observed=True, dropna=True, sort=True)[self.values_].agg(stats)
+        numeric = any(a not in ("count", "nunique") for a in self.aggs_)
+        data = pd.concat([frame[self.keys_], _numbers(frame, self.values_) if numeric else frame[self.values_]], axis=1)
+        table = data.groupby(self.keys_, observed=True, dropna=True, sort=True)[self.values_].agg(stats)
         if len(self.keys_) == 1:
             table.index = pd.Index(table.index.astype(object), name=self.keys_[0])
         else:
@@ -107,7 +128,7 @@ class GroupAggregates(TransformerMixin, BaseEstimator):
                 col = np.full(len(frame), np.nan)
                 col[known] = self.table_[(value, stat)].to_numpy()[pos[known]]
                 if agg in RELATIVE:
-                    x = frame[value].to_numpy(dtype=np.float64, na_value=np.nan)
+                    x = pd.to_numeric(frame[value]).to_numpy(dtype=np.float64, na_value=np.nan)
                     with np.errstate(divide="ignore", invalid="ignore"):
                         col = x - col if agg == "diff_mean" else np.where(col != 0, x / col, np.nan)
                 new[next(names)] = col

@@ -240,9 +240,10 @@ class CFFeatures(TransformerMixin, BaseEstimator):
         if y is None:
             raise ValueError("CFFeatures requires y to be passed, but the target y is None; pass the ratings as y")
         y_arr = _check_target(y, len(frame))
-        if y_arr.dtype.kind not in "iufb":
-            raise ValueError(f"CFFeatures: ratings y must be numeric, got dtype {y_arr.dtype}")
-        return y_arr.astype(np.float64)
+        try:
+            return pd.to_numeric(y_arr).astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"CFFeatures: ratings y must be numbers (Unknown label type: dtype {y_arr.dtype})") from exc
 
     def _tables(self, frame: pd.DataFrame, ratings: np.ndarray) -> dict[str, pd.DataFrame]:
         long = pd.DataFrame({"user": frame[self.user].to_numpy(), "item": frame[self.item].to_numpy(), "rating": ratings})

@@ -220,15 +220,60 @@ class OrdinalEncoder(_CategoricalEncoder):
         return tags
 
 
-def _category_sums(codes: np.ndarray, k: int, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class AsCategory(_CategoricalEncoder):
+    """Cast columns to pandas ``category`` with the categories seen in fit, in a fixed order.
+
+    LightGBM reads ``category`` columns natively but maps categories by their codes; fixing the
+    categories at fit time gives training and test data the same codes. Categories unseen in fit
+    and missing values become missing (NaN).
+
+    >>> cats = AsCategory(columns=["city"]).fit(train)
+    >>> cats.transform(test)["city"].cat.categories      # the training categories
+    """
+
+    def __init__(self, columns: Sequence[Hashable] | Hashable | None = None) -> None:
+        self.columns = columns
+
+    def _encode(self, col: Hashable, codes: np.ndarray) -> Encoded:
+        categories = self.categories_[col]
+        return {col: pd.Categorical.from_codes(np.where(codes >= 0, codes, -1), categories=categories)}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # pandas category, whatever the input dtype
+        return tags
+
+
+class _Target:
+    """The encoded target ``Y`` (``(n, t)`` floats), its squares (``Y`` itself for 0/1 indicators)."""
+
+    def __init__(self, Y: np.ndarray, indicator: bool) -> None:
+        self.Y = Y
+        self.Y2 = Y if indicator else Y**2
+
+    def rows(self, idx: np.ndarray) -> _Target:
+        part = _Target(self.Y[idx], indicator=True)
+        part.Y2 = part.Y if self.Y2 is self.Y else self.Y2[idx]
+        return part
+
+
+def _sums(slot: np.ndarray, size: int, target: _Target, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """Row counts, target sums and sums of squares per ``slot`` value: ``(size,)``, ``(size, t)``, ``(size, t)``."""
+    Y = target.Y if rows is None else target.Y[rows]
+    Y2 = Y if target.Y2 is target.Y else (target.Y2 if rows is None else target.Y2[rows])
+    counts = np.bincount(slot, minlength=size).astype(np.float64)
+    sums = np.column_stack([np.bincount(slot, weights=Y[:, j], minlength=size) for j in range(Y.shape[1])])
+    sumsq = sums if Y2 is Y else np.column_stack(
+        [np.bincount(slot, weights=Y2[:, j], minlength=size) for j in range(Y.shape[1])])  # fmt: skip
+    return counts, sums, sumsq
+
+
+def _category_sums(codes: np.ndarray, k: int, target: _Target) -> tuple[np.ndarray, ...]:
     """Per category: row count, target sums and sums of squares, shapes ``(k,)``, ``(k, t)``, ``(k, t)``."""
     known = codes >= 0
-    c = codes[known]
-    Yk = Y[known]
-    counts = np.bincount(c, minlength=k).astype(np.float64)
-    sums = np.column_stack([np.bincount(c, weights=Yk[:, j], minlength=k) for j in range(Y.shape[1])])
-    sumsq = np.column_stack([np.bincount(c, weights=Yk[:, j] ** 2, minlength=k) for j in range(Y.shape[1])])
-    return counts, sums.reshape(k, -1), sumsq.reshape(k, -1)
+    if known.all():
+        return _sums(codes, k, target, None)
+    return _sums(codes[known], k, target, known)
 
 
 def _smoothed(
@@ -257,55 +302,58 @@ def _smoothed(
     return np.where(n > 0, enc, prior)
 
 
+def _moments(target: _Target) -> tuple[np.ndarray, np.ndarray]:
+    """Target mean and variance (ddof 0) per target column: the prior and its spread."""
+    mean = target.Y.mean(axis=0)
+    return mean, np.maximum(target.Y2.mean(axis=0) - mean**2, 0.0)
+
+
 def _is_complement(splits: list[tuple[np.ndarray, np.ndarray]], n: int) -> bool:
     return all(len(train) + len(val) == n for train, val in splits)
 
 
-def _out_of_fold(
-    codes: np.ndarray,
-    k: int,
-    Y: np.ndarray,
-    splits: list[tuple[np.ndarray, np.ndarray]],
-    fold_of_row: np.ndarray,
-    smooth: float | str,
-) -> np.ndarray:
-    """Encode each validation row with statistics of its fold's training rows only.
+def _out_of_fold_complement(
+    codes: np.ndarray, k: int, target: _Target, fold_of_row: np.ndarray, n_folds: int, smooth: float | str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold encodings when every fold trains on all other rows, and the full-data table.
 
-    When every fold trains on all other rows, the training statistics of fold ``f`` are the totals
-    minus fold ``f``'s own: one ``bincount`` over ``fold * k + code`` serves all folds. Otherwise
-    (time folds, arbitrary splits) each fold is counted on its own training rows. Rows no fold
-    validates (the warm-up of time folds) stay NaN: nothing before them can encode them.
+    The training statistics of fold ``f`` are the totals minus fold ``f``'s own, so one
+    ``bincount`` over ``fold * k + code`` serves every fold.
     """
-    n, t = Y.shape
-    out = np.full((n, t), np.nan)
-    if _is_complement(splits, n):
-        n_folds = len(splits)
-        rows = np.bincount(fold_of_row, minlength=n_folds).astype(np.float64)
-        fold_y = np.column_stack([np.bincount(fold_of_row, weights=Y[:, j], minlength=n_folds) for j in range(t)])
-        fold_y2 = np.column_stack([np.bincount(fold_of_row, weights=Y[:, j] ** 2, minlength=n_folds) for j in range(t)])
-        train_rows = (n - rows)[:, None]
-        prior = (fold_y.sum(0) - fold_y) / train_rows  # (F, t)
-        prior_var = np.maximum((fold_y2.sum(0) - fold_y2) / train_rows - prior**2, 0.0)
-        known = codes >= 0
-        slot = fold_of_row[known] * k + codes[known]
-        Yk = Y[known]
-        per_fold = np.bincount(slot, minlength=n_folds * k).reshape(n_folds, k).astype(np.float64)
-        counts = per_fold.sum(0) - per_fold
-        sums = np.empty((n_folds, k, t))
-        sumsq = np.empty((n_folds, k, t))
-        for j in range(t):
-            s = np.bincount(slot, weights=Yk[:, j], minlength=n_folds * k).reshape(n_folds, k)
-            sums[..., j] = s.sum(0) - s
-            s2 = np.bincount(slot, weights=Yk[:, j] ** 2, minlength=n_folds * k).reshape(n_folds, k)
-            sumsq[..., j] = s2.sum(0) - s2
-        table = _smoothed(counts, sums, sumsq, prior[:, None, :], prior_var[:, None, :], smooth)
-        out[known] = table[fold_of_row[known], codes[known]]
+    n, t = target.Y.shape
+    rows, fold_y, fold_y2 = _sums(fold_of_row, n_folds, target, None)
+    train_rows = (n - rows)[:, None]
+    prior = (fold_y.sum(0) - fold_y) / train_rows  # (F, t)
+    prior_var = np.maximum((fold_y2.sum(0) - fold_y2) / train_rows - prior**2, 0.0)
+    known = codes >= 0
+    every = bool(known.all())
+    slot = fold_of_row * k + codes if every else fold_of_row[known] * k + codes[known]
+    counts, sums, sumsq = (a.reshape(n_folds, k, *a.shape[1:]) for a in _sums(slot, n_folds * k, target, None if every else known))
+    total = counts.sum(0), sums.sum(0), sumsq.sum(0)
+    table = _smoothed(total[0] - counts, total[1] - sums, total[2] - sumsq, prior[:, None, :], prior_var[:, None, :], smooth)
+    flat = table.reshape(n_folds * k, t)
+    if every:
+        out = flat[slot]
+    else:
+        out = np.empty((n, t))
+        out[known] = flat[slot]
         out[~known] = prior[fold_of_row[~known]]
-        return out
+    full_prior, full_var = _moments(target)
+    return out, _smoothed(*total, full_prior, full_var, smooth)
+
+
+def _out_of_fold_splits(
+    codes: np.ndarray, k: int, target: _Target, splits: list[tuple[np.ndarray, np.ndarray]], smooth: float | str
+) -> np.ndarray:
+    """Out-of-fold encodings fold by fold, each from its own training rows (time folds, any splits).
+
+    Rows no fold validates (the warm-up of time folds) stay NaN: nothing before them can encode them.
+    """
+    out = np.full(target.Y.shape, np.nan)
     for train, val in splits:
-        counts, sums, sumsq = _category_sums(codes[train], k, Y[train])
-        prior = Y[train].mean(axis=0)
-        table = _smoothed(counts, sums, sumsq, prior, Y[train].var(axis=0), smooth)
+        part = target.rows(train)
+        prior, prior_var = _moments(part)
+        table = _smoothed(*_category_sums(codes[train], k, part), prior, prior_var, smooth)
         c = codes[val]
         known = c >= 0
         out[val[known]] = table[c[known]]
@@ -358,8 +406,8 @@ class TargetEncoder(_CategoricalEncoder):
         if self.target_type not in _TARGET_TYPES:
             raise ValueError(f"TargetEncoder: target_type must be one of {_TARGET_TYPES}, got {self.target_type!r}")
 
-    def _target(self, y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The target checked, and as the float matrix ``Y`` (one column per class for multiclass)."""
+    def _target(self, y: Any, n: int) -> tuple[np.ndarray, _Target]:
+        """The target checked, and as floats ``Y`` (one 0/1 column per class for multiclass)."""
         from ..models.cv import _check_target
         from ..models.metrics import infer_task
 
@@ -377,21 +425,20 @@ class TargetEncoder(_CategoricalEncoder):
             if y_arr.dtype.kind not in "iufb":
                 raise ValueError(f"target_type='regression' needs a numeric target, got dtype {y_arr.dtype}")
             self.classes_ = None
-            return y_arr, y_arr.astype(np.float64)[:, None]
+            return y_arr, _Target(y_arr.astype(np.float64)[:, None], indicator=False)
         self.classes_ = np.unique(y_arr)
         if task == "binary":
             if len(self.classes_) != 2:
                 raise ValueError(f"target_type='binary' needs exactly two classes, the target has {len(self.classes_)}")
-            return y_arr, (y_arr == self.classes_[1]).astype(np.float64)[:, None]
-        return y_arr, (y_arr[:, None] == self.classes_[None, :]).astype(np.float64)
+            return y_arr, _Target((y_arr == self.classes_[1]).astype(np.float64)[:, None], indicator=True)
+        return y_arr, _Target((y_arr[:, None] == self.classes_[None, :]).astype(np.float64), indicator=True)
 
-    def _learn_target(self, codes: dict[Hashable, np.ndarray], Y: np.ndarray) -> None:
-        self.target_mean_ = Y.mean(axis=0)
-        prior_var = Y.var(axis=0)
+    def _learn_target(self, codes: dict[Hashable, np.ndarray], target: _Target) -> None:
+        self.target_mean_, prior_var = _moments(target)
         self.encodings_ = {}
         for col, c in codes.items():
-            counts, sums, sumsq = _category_sums(c, len(self.categories_[col]), Y)
-            self.encodings_[col] = _smoothed(counts, sums, sumsq, self.target_mean_, prior_var, self.smooth)
+            stats = _category_sums(c, len(self.categories_[col]), target)
+            self.encodings_[col] = _smoothed(*stats, self.target_mean_, prior_var, self.smooth)
         self._check_name_clashes()
 
     def _check_name_clashes(self) -> None:
@@ -422,8 +469,8 @@ class TargetEncoder(_CategoricalEncoder):
         """Learn full-training-set encodings (for ``transform`` on new data)."""
         self._check_params()
         frame, _, codes = self._fit_codes(X)
-        _, Y = self._target(y, len(frame))
-        self._learn_target(codes, Y)
+        _, target = self._target(y, len(frame))
+        self._learn_target(codes, target)
         return self
 
     def fit_transform(self, X: Any, y: Any = None, groups: Any = None, **fit_params: Any) -> Any:
@@ -433,17 +480,26 @@ class TargetEncoder(_CategoricalEncoder):
         """
         self._check_params()
         frame, was_frame, codes = self._fit_codes(X)
-        y_arr, Y = self._target(y, len(frame))
-        self._learn_target(codes, Y)
+        y_arr, target = self._target(y, len(frame))
         folds = self.folds
         if isinstance(folds, int | np.integer) and not isinstance(folds, bool):
             kind = "kfold" if self.target_type_ == "regression" else "stratified"
             folds = make_folds(y_arr, kind=kind, n_splits=int(folds), seed=self.seed)
         splits, fold_of_row = fold_splits(folds, len(frame), frame, y_arr, groups)
         encoded = {}
-        for col in self.columns_:
-            oof = _out_of_fold(codes[col], len(self.categories_[col]), Y, splits, fold_of_row, self.smooth)
-            encoded[col] = self._columns_of(col, oof)
+        if _is_complement(splits, len(frame)):
+            self.target_mean_, _ = _moments(target)
+            self.encodings_ = {}
+            for col in self.columns_:
+                k = len(self.categories_[col])
+                oof, self.encodings_[col] = _out_of_fold_complement(codes[col], k, target, fold_of_row, len(splits), self.smooth)
+                encoded[col] = self._columns_of(col, oof)
+            self._check_name_clashes()
+        else:
+            self._learn_target(codes, target)
+            for col in self.columns_:
+                oof = _out_of_fold_splits(codes[col], len(self.categories_[col]), target, splits, self.smooth)
+                encoded[col] = self._columns_of(col, oof)
         return self._assemble(frame, was_frame, encoded)
 
     def __sklearn_tags__(self):
@@ -452,4 +508,4 @@ class TargetEncoder(_CategoricalEncoder):
         return tags
 
 
-__all__ = ["CountEncoder", "OrdinalEncoder", "TargetEncoder"]
+__all__ = ["AsCategory", "CountEncoder", "OrdinalEncoder", "TargetEncoder"]
