@@ -12,8 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._frame import as_list, check_columns, check_feature_names_arg, check_input, input_names, output
 
-PARTS = ("year", "quarter", "month", "day", "dayofweek", "dayofyear", "hour", "minute", "is_weekend", "elapsed_days")
-DEFAULT_PARTS = ("year", "month", "day", "dayofweek", "hour", "elapsed_days")
+PARTS = ("year", "quarter", "month", "day", "day_of_week", "day_of_year", "hour", "minute", "is_weekend", "elapsed_days")
+DEFAULT_PARTS = ("year", "month", "day", "day_of_week", "hour", "elapsed_days")
 
 
 def _parse(s: pd.Series, name: Hashable) -> pd.Series:
@@ -49,7 +49,7 @@ def _elapsed_days(s: pd.Series, reference: pd.Timestamp) -> np.ndarray:
 
 def _part(s: pd.Series, part: str) -> np.ndarray:
     if part == "is_weekend":
-        values = (s.dt.dayofweek >= 5).astype(float).where(s.notna())
+        values = (s.dt.day_of_week >= 5).astype(float).where(s.notna())
     else:
         values = getattr(s.dt, part)
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -60,12 +60,12 @@ class DateFeatures(TransformerMixin, BaseEstimator):
 
     ``columns`` defaults to the datetime columns (other columns pass through); text columns named
     in ``columns`` are parsed as dates, and a value that is not a date is an error naming it.
-    ``parts`` come from :data:`PARTS` (``dayofweek``: Monday = 0); ``elapsed_days`` counts
+    ``parts`` come from :data:`PARTS` (``day_of_week``: Monday = 0); ``elapsed_days`` counts
     fractional days from ``reference``, by default the earliest date of the column seen in fit.
     Outputs are float (NaN for missing dates), named ``<column>_<part>``; ``keep_original=True``
     keeps the datetime column too.
 
-    >>> DateFeatures(parts=["year", "month", "dayofweek", "elapsed_days"]).fit(train).transform(test)
+    >>> DateFeatures(parts=["year", "month", "day_of_week", "elapsed_days"]).fit(train).transform(test)
     """
 
     def __init__(
