@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.schema import Schema, infer_schema
-from ._frame import as_frame, check_columns
+from ._frame import as_frame, check_columns, check_input, output
 from .dates import DEFAULT_PARTS, DateFeatures
 from .encoders import AsCategory, CountEncoder
 from .text import TextNgramFeatures
@@ -50,22 +50,21 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         self.date_reference = date_reference
         self.seed = seed
 
-    def _frame(self, X: Any) -> pd.DataFrame:
+    def _frame(self, X: Any, fit: bool) -> tuple[pd.DataFrame, bool]:
         if not isinstance(self.schema, Schema):
             raise TypeError(
                 f"FeaturePipeline needs a workbench Schema (from infer_schema), got {type(self.schema).__name__}; "
-                "use build(df) to infer one"
+                "use build(df, target=...) to infer one"
             )
-        frame, _ = as_frame(X, "FeaturePipeline")
+        # fit records the input columns; transform needs only the schema's features (no target at test time)
+        frame, was_frame = check_input(self, X, reset=True) if fit else as_frame(X, "FeaturePipeline")
         check_columns(frame, self.schema.features, "FeaturePipeline", what="schema feature column")
-        return frame
+        return frame, was_frame
 
     def fit(self, X: Any, y: Any = None) -> FeaturePipeline:
         """Learn categories, counts, vocabularies and date references from the feature columns."""
-        frame = self._frame(X)
+        frame, _ = self._frame(X, fit=True)
         s = self.schema
-        self.feature_names_in_ = np.asarray([str(c) for c in s.features], dtype=object)
-        self.n_features_in_ = len(s.features)
         self.numeric_ = list(s.numeric)
         self.categorical_ = AsCategory(columns=list(s.categorical)).fit(frame[list(s.categorical)]) if s.categorical else None
         frequent: list[Hashable] = []
@@ -86,7 +85,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> pd.DataFrame:
         """The model-ready frame; ``X`` needs the schema's feature columns (others are ignored)."""
         check_is_fitted(self, "numeric_")
-        frame = self._frame(X)
+        frame, was_frame = self._frame(X, fit=False)
         blocks: dict[Hashable, list[pd.DataFrame | pd.Series]] = {}
         for col in self.numeric_:
             values = frame[col]
@@ -111,7 +110,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
             for col in self.dates_.columns_:
                 blocks[col] = [dates[self.dates_._names(col)]]
         parts = [b for col in self.schema.features for b in blocks[col]]
-        return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index)
+        return output(pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index), was_frame)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the output columns, in order (each feature's block where the feature was)."""
