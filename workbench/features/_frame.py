@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 
 
 def as_frame(X: Any, owner: str) -> tuple[pd.DataFrame, bool]:
@@ -123,3 +124,35 @@ def check_feature_names_arg(estimator: Any, input_features: Any) -> None:
         raise ValueError(
             f"input_features {given} do not match the columns seen in fit {input_names(estimator)}"
         )
+
+
+def cross_fit_splits(
+    folds: Any, frame: pd.DataFrame, y: np.ndarray, groups: Any, kind: str, seed: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """The ``(train, validation)`` splits of an out-of-fold ``fit_transform`` and each row's fold.
+
+    ``folds`` is a number of folds (made with :func:`~workbench.data.make_folds` of ``kind`` and
+    ``seed``) or anything :func:`~workbench.data.fold_splits` takes: the folds of training itself.
+    """
+    from ..data.folds import fold_splits, make_folds
+
+    if isinstance(folds, int | np.integer) and not isinstance(folds, bool):
+        folds = make_folds(y, kind=kind, n_splits=int(folds), seed=seed)
+    return fold_splits(folds, len(frame), frame, y, groups)
+
+
+class FrameTransformer(TransformerMixin, BaseEstimator):
+    """Base of the feature transformers: DataFrames in and out, text columns and missing values welcome.
+
+    ``categorical_input`` says whether the values are read as categories (scikit-learn's
+    ``categorical`` input tag, which also shapes the data its estimator checks use).
+    """
+
+    categorical_input = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = self.categorical_input
+        return tags

@@ -7,10 +7,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._frame import as_list, check_columns, check_feature_names_arg, check_input, input_names, output
+from ._frame import (
+    FrameTransformer,
+    as_list,
+    check_columns,
+    check_feature_names_arg,
+    check_input,
+    input_names,
+    output,
+)
 
 STATISTICS = ("mean", "std", "min", "max", "count", "nunique")
 RELATIVE = ("diff_mean", "ratio_mean")  # the row's value minus / divided by its group's mean
@@ -47,7 +54,7 @@ def _numbers(frame: pd.DataFrame, values: list[Hashable]) -> pd.DataFrame:
                         index=frame.index)  # fmt: skip
 
 
-class GroupAggregates(TransformerMixin, BaseEstimator):
+class GroupAggregates(FrameTransformer):
     """Add per-group statistics of ``values`` grouped by ``keys``, learned on the training data.
 
     ``aggs`` come from ``mean, std, min, max, count, nunique`` (pandas ``groupby`` semantics:
@@ -140,13 +147,6 @@ class GroupAggregates(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "table_")
         check_feature_names_arg(self, input_features)
         return np.asarray(input_names(self) + self._new_names(), dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        return tags
 
 
 __all__ = ["AGGREGATIONS", "GroupAggregates"]

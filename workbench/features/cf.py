@@ -26,11 +26,18 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..data.folds import fold_splits, make_folds
-from ._frame import as_list, check_columns, check_feature_names_arg, check_input, input_names, output
+from ._frame import (
+    FrameTransformer,
+    as_list,
+    check_columns,
+    check_feature_names_arg,
+    check_input,
+    cross_fit_splits,
+    input_names,
+    output,
+)
 
 Method = Literal["pearson", "euclidean"]
 Kind = Literal["user", "item"]
@@ -185,7 +192,7 @@ def recommend(
     return scores[unrated].dropna().sort_values(ascending=False, kind="stable").head(n)
 
 
-class CFFeatures(TransformerMixin, BaseEstimator):
+class CFFeatures(FrameTransformer):
     """Collaborative-filtering scores as features: predicted affinity of each row's user for its item.
 
     ``X`` has a ``user`` and an ``item`` column, ``y`` the ratings (or 0/1 interactions). ``fit``
@@ -286,10 +293,7 @@ class CFFeatures(TransformerMixin, BaseEstimator):
         self.fit(X, y)
         frame, was_frame = check_input(self, X, reset=False)
         ratings = self._ratings(frame, y)
-        folds = self.folds
-        if isinstance(folds, int | np.integer) and not isinstance(folds, bool):
-            folds = make_folds(ratings, kind="kfold", n_splits=int(folds), seed=self.seed)
-        splits, _ = fold_splits(folds, len(frame), frame, ratings, groups)
+        splits, _ = cross_fit_splits(self.folds, frame, ratings, groups, "kfold", self.seed)
         values = {kind: np.full(len(frame), np.nan) for kind in self.kinds_}
         for train, val in splits:
             tables = self._tables(frame.iloc[train], ratings[train])
@@ -311,9 +315,6 @@ class CFFeatures(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
         tags.target_tags.required = True
         return tags
 

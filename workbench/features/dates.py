@@ -7,10 +7,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._frame import as_list, check_columns, check_feature_names_arg, check_input, input_names, output
+from ._frame import (
+    FrameTransformer,
+    as_list,
+    check_columns,
+    check_feature_names_arg,
+    check_input,
+    input_names,
+    output,
+)
 
 PARTS = ("year", "quarter", "month", "day", "day_of_week", "day_of_year", "hour", "minute", "is_weekend", "elapsed_days")
 DEFAULT_PARTS = ("year", "month", "day", "day_of_week", "hour", "elapsed_days")
@@ -55,7 +62,7 @@ def _part(s: pd.Series, part: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-class DateFeatures(TransformerMixin, BaseEstimator):
+class DateFeatures(FrameTransformer):
     """Replace each datetime column by its calendar parts and the days elapsed since a reference.
 
     ``columns`` defaults to the datetime columns (other columns pass through); text columns named
@@ -67,6 +74,8 @@ class DateFeatures(TransformerMixin, BaseEstimator):
 
     >>> DateFeatures(parts=["year", "month", "day_of_week", "elapsed_days"]).fit(train).transform(test)
     """
+
+    categorical_input = False
 
     def __init__(
         self,
@@ -144,12 +153,6 @@ class DateFeatures(TransformerMixin, BaseEstimator):
             else:
                 names.append(name)
         return np.asarray(names, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        return tags
 
 
 __all__ = ["DEFAULT_PARTS", "PARTS", "DateFeatures"]

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..data.folds import fold_splits, make_folds
 from ._frame import (
+    FrameTransformer,
     as_list,
     check_columns,
     check_feature_names_arg,
     check_input,
+    cross_fit_splits,
     input_names,
     is_categorical_like,
     output,
@@ -68,7 +68,7 @@ def _lookup(s: pd.Series, categories: pd.Index) -> np.ndarray:
     return codes
 
 
-class _CategoricalEncoder(TransformerMixin, BaseEstimator):
+class _CategoricalEncoder(FrameTransformer):
     """Shared machinery: pick columns, learn categories, encode them in place, name the output."""
 
     def _select(self, frame: pd.DataFrame, was_frame: bool) -> list[Hashable]:
@@ -137,13 +137,6 @@ class _CategoricalEncoder(TransformerMixin, BaseEstimator):
         for name in input_names(self):
             names += self._output_names(encoded[name]) if name in encoded else [name]
         return np.asarray(names, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        tags.input_tags.allow_nan = True
-        return tags
 
 
 class CountEncoder(_CategoricalEncoder):
@@ -481,11 +474,8 @@ class TargetEncoder(_CategoricalEncoder):
         self._check_params()
         frame, was_frame, codes = self._fit_codes(X)
         y_arr, target = self._target(y, len(frame))
-        folds = self.folds
-        if isinstance(folds, int | np.integer) and not isinstance(folds, bool):
-            kind = "kfold" if self.target_type_ == "regression" else "stratified"
-            folds = make_folds(y_arr, kind=kind, n_splits=int(folds), seed=self.seed)
-        splits, fold_of_row = fold_splits(folds, len(frame), frame, y_arr, groups)
+        kind = "kfold" if self.target_type_ == "regression" else "stratified"
+        splits, fold_of_row = cross_fit_splits(self.folds, frame, y_arr, groups, kind, self.seed)
         encoded = {}
         if _is_complement(splits, len(frame)):
             self.target_mean_, _ = _moments(target)

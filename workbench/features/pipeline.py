@@ -7,17 +7,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.schema import Schema, infer_schema
-from ._frame import as_frame, check_columns, check_input, output
+from ._frame import FrameTransformer, as_frame, check_columns, check_input, output
 from .dates import DEFAULT_PARTS, DateFeatures
 from .encoders import AsCategory, CountEncoder
 from .text import TextNgramFeatures
 
 
-class FeaturePipeline(TransformerMixin, BaseEstimator):
+class FeaturePipeline(FrameTransformer):
     """Turn the feature columns of ``schema`` into model inputs; see :func:`build`.
 
     - numeric columns pass through (as numbers);
@@ -127,13 +126,6 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
                 if col in counted:
                     names.append(f"{col}_count")
         return np.asarray(names, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        return tags
 
 
 def build(

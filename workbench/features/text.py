@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._frame import as_list, check_columns, check_feature_names_arg, check_input, output
+from ._frame import FrameTransformer, as_list, check_columns, check_feature_names_arg, check_input, output
 
 _TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default word pattern
 _COMBINE = ("separate", "concat")
@@ -60,7 +59,7 @@ def _documents(frame: pd.DataFrame, columns: Sequence[Hashable]) -> np.ndarray:
     return joined.to_numpy(dtype=object)
 
 
-class TextNgramFeatures(TransformerMixin, BaseEstimator):
+class TextNgramFeatures(FrameTransformer):
     """Word n-grams plus character n-grams of one or more text columns, as one sparse matrix.
 
     For each text source a word ``CountVectorizer`` (``word_ngram_range``, set ``None`` to skip)
@@ -80,6 +79,8 @@ class TextNgramFeatures(TransformerMixin, BaseEstimator):
     >>> X_text = ngrams.fit_transform(train)        # scipy.sparse CSR, float32
     >>> ngrams.get_feature_names_out()[:3]
     """
+
+    categorical_input = False
 
     def __init__(
         self,
@@ -244,8 +245,6 @@ class TextNgramFeatures(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.allow_nan = True
         tags.transformer_tags.preserves_dtype = []  # n-gram counts come out as ``dtype`` (float32)
         return tags
 
