@@ -10,7 +10,6 @@ import pickle
 
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 

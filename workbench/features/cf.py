@@ -202,7 +202,8 @@ class CFFeatures(FrameTransformer):
     the other folds only (``folds``: a number, fold numbers per row or a scikit-learn splitter),
     so a row's own rating never reaches its feature.
 
-    One column per ``kinds`` entry is appended, named ``cf_<kind>_<method>``.
+    One column per ``kinds`` entry is appended, named ``cf_<kind>_<method>``; ``progress`` shows a
+    bar over the folds.
 
     >>> cf = CFFeatures(user="user_id", item="movie_id", method="pearson", folds=folds)
     >>> X_train = cf.fit_transform(train, train["rating"])
@@ -219,6 +220,7 @@ class CFFeatures(FrameTransformer):
         min_common: int = 1,
         folds: Any = 5,
         seed: int = 0,
+        progress: bool = True,
     ) -> None:
         self.user = user
         self.item = item
@@ -229,6 +231,7 @@ class CFFeatures(FrameTransformer):
         self.min_common = min_common
         self.folds = folds
         self.seed = seed
+        self.progress = progress
 
     def _check(self, frame: pd.DataFrame) -> None:
         kinds = as_list(self.kinds)
@@ -295,7 +298,9 @@ class CFFeatures(FrameTransformer):
         ratings = self._ratings(frame, y)
         splits, _ = cross_fit_splits(self.folds, frame, ratings, groups, "kfold", self.seed)
         values = {kind: np.full(len(frame), np.nan) for kind in self.kinds_}
-        for train, val in splits:
+        from tqdm.auto import tqdm
+
+        for train, val in tqdm(splits, desc="CFFeatures", unit="fold", disable=not self.progress, leave=False):
             tables = self._tables(frame.iloc[train], ratings[train])
             for kind, v in self._lookup(frame, tables, val).items():
                 values[kind][val] = v
