@@ -238,26 +238,26 @@ class AsCategory(_CategoricalEncoder):
 
 
 class _Target:
-    """The encoded target ``Y`` (``(n, t)`` floats), its squares (``Y`` itself for 0/1 indicators)."""
+    """The encoded target ``Y`` (``(n, t)`` floats) and its squares ``Y2`` (``Y`` itself for 0/1 indicators)."""
 
     def __init__(self, Y: np.ndarray, indicator: bool) -> None:
         self.Y = Y
+        self.indicator = indicator
         self.Y2 = Y if indicator else Y**2
 
     def rows(self, idx: np.ndarray) -> _Target:
-        part = _Target(self.Y[idx], indicator=True)
-        part.Y2 = part.Y if self.Y2 is self.Y else self.Y2[idx]
-        return part
+        """The target of rows ``idx`` (positions or a boolean mask)."""
+        return _Target(self.Y[idx], self.indicator)
 
 
-def _sums(slot: np.ndarray, size: int, target: _Target, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
+def _sums(slot: np.ndarray, size: int, target: _Target) -> tuple[np.ndarray, ...]:
     """Row counts, target sums and sums of squares per ``slot`` value: ``(size,)``, ``(size, t)``, ``(size, t)``."""
-    Y = target.Y if rows is None else target.Y[rows]
-    Y2 = Y if target.Y2 is target.Y else (target.Y2 if rows is None else target.Y2[rows])
+    t = target.Y.shape[1]
     counts = np.bincount(slot, minlength=size).astype(np.float64)
-    sums = np.column_stack([np.bincount(slot, weights=Y[:, j], minlength=size) for j in range(Y.shape[1])])
-    sumsq = sums if Y2 is Y else np.column_stack(
-        [np.bincount(slot, weights=Y2[:, j], minlength=size) for j in range(Y.shape[1])])  # fmt: skip
+    sums = np.column_stack([np.bincount(slot, weights=target.Y[:, j], minlength=size) for j in range(t)])
+    if target.indicator:
+        return counts, sums, sums
+    sumsq = np.column_stack([np.bincount(slot, weights=target.Y2[:, j], minlength=size) for j in range(t)])
     return counts, sums, sumsq
 
 
@@ -265,8 +265,8 @@ def _category_sums(codes: np.ndarray, k: int, target: _Target) -> tuple[np.ndarr
     """Per category: row count, target sums and sums of squares, shapes ``(k,)``, ``(k, t)``, ``(k, t)``."""
     known = codes >= 0
     if known.all():
-        return _sums(codes, k, target, None)
-    return _sums(codes[known], k, target, known)
+        return _sums(codes, k, target)
+    return _sums(codes[known], k, target.rows(known))
 
 
 def _smoothed(
@@ -314,14 +314,15 @@ def _out_of_fold_complement(
     ``bincount`` over ``fold * k + code`` serves every fold.
     """
     n, t = target.Y.shape
-    rows, fold_y, fold_y2 = _sums(fold_of_row, n_folds, target, None)
+    rows, fold_y, fold_y2 = _sums(fold_of_row, n_folds, target)
     train_rows = (n - rows)[:, None]
     prior = (fold_y.sum(0) - fold_y) / train_rows  # (F, t)
     prior_var = np.maximum((fold_y2.sum(0) - fold_y2) / train_rows - prior**2, 0.0)
     known = codes >= 0
     every = bool(known.all())
     slot = fold_of_row * k + codes if every else fold_of_row[known] * k + codes[known]
-    counts, sums, sumsq = (a.reshape(n_folds, k, *a.shape[1:]) for a in _sums(slot, n_folds * k, target, None if every else known))
+    per_fold = _sums(slot, n_folds * k, target if every else target.rows(known))
+    counts, sums, sumsq = (a.reshape(n_folds, k, *a.shape[1:]) for a in per_fold)
     total = counts.sum(0), sums.sum(0), sumsq.sum(0)
     table = _smoothed(total[0] - counts, total[1] - sums, total[2] - sumsq, prior[:, None, :], prior_var[:, None, :], smooth)
     flat = table.reshape(n_folds * k, t)
@@ -365,7 +366,8 @@ class TargetEncoder(_CategoricalEncoder):
     :func:`~workbench.data.make_folds`, fold numbers per row such as ``make_folds(...)`` output
     including group and time folds, or any scikit-learn splitter). ``fit`` then ``transform``
     encode new data with the statistics of the whole training set. Categories unseen in fit and
-    missing values get the prior (the target mean of the rows that encode them).
+    missing values get the prior (the target mean of the rows that encode them). With time folds
+    a row is encoded from earlier rows only, and the warm-up rows no fold validates get NaN.
 
     Binary targets give one column per encoded column (mean of the second class in sorted order),
     multiclass targets one column per class named ``<column>_<class>``, regression targets the
