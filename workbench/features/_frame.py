@@ -99,7 +99,7 @@ def check_input(estimator: Any, X: Any, reset: bool) -> tuple[pd.DataFrame, bool
     if not frame.columns.is_unique:
         dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
         raise ValueError(f"{type(estimator).__name__}: the data has duplicate columns {dupes}; rename them first")
-    validate_data(estimator, frame if was_frame else frame.to_numpy(), reset=reset, skip_check_array=True)
+    validate_data(estimator, frame if was_frame else np.asarray(X), reset=reset, skip_check_array=True)
     if not reset and frame.shape[1] != estimator.n_features_in_:
         raise ValueError(
             f"X has {frame.shape[1]} features, but {type(estimator).__name__} is expecting "

@@ -368,6 +368,8 @@ class TargetEncoder(_CategoricalEncoder):
     encode new data with the statistics of the whole training set. Categories unseen in fit and
     missing values get the prior (the target mean of the rows that encode them). With time folds
     a row is encoded from earlier rows only, and the warm-up rows no fold validates get NaN.
+    Inside a scikit-learn ``Pipeline`` that is itself cross-validated, give ``folds`` as a number:
+    fold numbers per row describe one particular training set.
 
     Binary targets give one column per encoded column (mean of the second class in sorted order),
     multiclass targets one column per class named ``<column>_<class>``, regression targets the
