@@ -113,12 +113,13 @@ class DateFeatures(FrameTransformer):
                 earliest = parsed.min()
                 self.reference_[col] = None if pd.isna(earliest) else pd.Timestamp(earliest)
         names = set(input_names(self)) - ({str(c) for c in self.columns_} if not self.keep_original else set())
-        clashes = [n for col in self.columns_ for n in self._names(col) if n in names]
+        clashes = [n for col in self.columns_ for n in self.part_names(col) if n in names]
         if clashes:
             raise ValueError(f"DateFeatures: output columns {clashes} already exist in the data; rename them")
         return self
 
-    def _names(self, col: Hashable) -> list[str]:
+    def part_names(self, col: Hashable) -> list[str]:
+        """Output names of date column ``col``: ``<col>_<part>`` per part."""
         return [f"{col}_{p}" for p in self.parts_]
 
     def transform(self, X: Any) -> Any:
@@ -133,7 +134,7 @@ class DateFeatures(FrameTransformer):
             if self.keep_original:
                 data[col] = frame[col]
             parsed = _parse(frame[col], col)
-            for name, part in zip(self._names(col), self.parts_, strict=True):
+            for name, part in zip(self.part_names(col), self.parts_, strict=True):
                 if part == "elapsed_days":
                     ref = self.reference_[col]
                     data[name] = np.full(len(frame), np.nan) if ref is None else _elapsed_days(parsed, ref)
@@ -149,7 +150,7 @@ class DateFeatures(FrameTransformer):
         names: list[str] = []
         for name in input_names(self):
             if name in dates:
-                names += ([name] if self.keep_original else []) + self._names(dates[name])
+                names += ([name] if self.keep_original else []) + self.part_names(dates[name])
             else:
                 names.append(name)
         return np.asarray(names, dtype=object)

@@ -107,7 +107,7 @@ class FeaturePipeline(FrameTransformer):
         if self.dates_ is not None:
             dates = self.dates_.transform(frame[self.dates_.columns_])
             for col in self.dates_.columns_:
-                blocks[col] = [dates[self.dates_._names(col)]]
+                blocks[col] = [dates[self.dates_.part_names(col)]]
         parts = [b for col in self.schema.features for b in blocks[col]]
         return output(pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index), was_frame)
 
@@ -120,7 +120,7 @@ class FeaturePipeline(FrameTransformer):
             if col in self.text_:
                 names += list(self.text_[col].get_feature_names_out())
             elif self.dates_ is not None and col in self.dates_.columns_:
-                names += self.dates_._names(col)
+                names += self.dates_.part_names(col)
             else:
                 names.append(str(col))
                 if col in counted:

@@ -185,10 +185,11 @@ class TextNgramFeatures(FrameTransformer):
                     raise ValueError(f"TextNgramFeatures: {part} n-grams of {name!r}: {exc}") from exc
                 fitted.append((part, vec))
             self.vectorizers_.append(fitted)
-            blocks.append(self._project(name, sp.hstack(mats, format="csr"), fit=True))
+            blocks.append(self._project(len(blocks), name, sp.hstack(mats, format="csr"), fit=True))
         return self._output(frame, was_frame, blocks)
 
-    def _project(self, name: str, matrix: sp.csr_matrix, fit: bool) -> Any:
+    def _project(self, source: int, name: str, matrix: sp.csr_matrix, fit: bool) -> Any:
+        """The n-gram matrix of source number ``source`` as it is, or its SVD components."""
         if self.svd_components is None:
             return matrix
         if fit:
@@ -207,17 +208,17 @@ class TextNgramFeatures(FrameTransformer):
             svd = TruncatedSVD(n_components=self.svd_components, random_state=self.seed)
             self.svds_.append(svd)
             return svd.fit_transform(matrix).astype(self.dtype)
-        return self.svds_[[n for n, _ in self.sources_].index(name)].transform(matrix).astype(self.dtype)
+        return self.svds_[source].transform(matrix).astype(self.dtype)
 
     def transform(self, X: Any) -> Any:
         """N-gram counts (or weights, or SVD components) of ``X``'s text with the fitted vocabularies."""
         check_is_fitted(self, "vectorizers_")
         frame, was_frame = check_input(self, X, reset=False)
         blocks = []
-        for (name, cols), fitted in zip(self.sources_, self.vectorizers_, strict=True):
+        for source, ((name, cols), fitted) in enumerate(zip(self.sources_, self.vectorizers_, strict=True)):
             docs = _documents(frame, cols)
             matrix = sp.hstack([vec.transform(docs) for _, vec in fitted], format="csr")
-            blocks.append(self._project(name, matrix, fit=False))
+            blocks.append(self._project(source, name, matrix, fit=False))
         return self._output(frame, was_frame, blocks)
 
     def _output(self, frame: pd.DataFrame, was_frame: bool, blocks: list[Any]) -> Any:
