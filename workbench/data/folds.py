@@ -176,7 +176,9 @@ def fold_splits(
             raise ValueError(f"fold {k} has an empty {'validation' if len(val) == 0 else 'training'} set")
         if val.max(initial=-1) >= n_rows or train.max(initial=-1) >= n_rows:
             raise ValueError(f"fold {k} indexes rows beyond the {n_rows} rows of the data")
-        if np.intersect1d(train, val).size:
+        in_val = np.zeros(n_rows, dtype=bool)
+        in_val[val] = True
+        if in_val[train].any():
             raise ValueError(f"fold {k} has rows in both its training and its validation set")
         if (fold_of_row[val] >= 0).any():
             raise ValueError(f"fold {k} validates rows that another fold validates too; each row must be validated once")
