@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
+from tornado.web import HTTPError
 from traitlets import Any as AnyTrait
 from traitlets import Bool, List, Unicode, default
 
@@ -117,7 +118,11 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
     @default("apply_user_options")
     def _apply(self) -> Any:
         def apply(spawner: ProfileLocalSpawner, user_options: dict[str, Any]) -> None:
-            spawner.apply_profile(spawner_profile(spawner, spawner._profiles()))
+            try:
+                profile = spawner_profile(spawner, spawner._profiles())
+            except ValueError as exc:
+                raise HTTPError(403, str(exc)) from None
+            spawner.apply_profile(profile)
 
         return apply
 
