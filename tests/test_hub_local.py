@@ -378,14 +378,22 @@ def test_browser_login_spawn_run_cell_and_read_report(hub, sample_runs, tmp_path
             page.check("#profile-cpu-small")
             page.click("#spawn_form button[type=submit]")
             page.wait_for_url("**/user/judy/lab**", timeout=120_000)
-            page.click('.jp-LauncherCard[data-category="Notebook"]')
-            editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-            editor.click()
-            editor.type("1+1")
-            page.keyboard.press("Shift+Enter")
-            output = page.locator(".jp-OutputArea-output").first
-            output.wait_for()
-            assert output.inner_text().strip() == "2"
+            try:
+                kernel_socket = lambda ws: "/api/kernels/" in ws.url and "/channels" in ws.url  # noqa: E731
+                with page.expect_websocket(kernel_socket, timeout=120_000):
+                    page.click('.jp-LauncherCard[data-category="Notebook"]')
+                page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+                editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+                editor.click()
+                page.keyboard.type("1+1")
+                page.keyboard.press("Shift+Enter")
+                output = page.locator(".jp-OutputArea-output").first
+                output.wait_for()
+                assert output.inner_text().strip() == "2"
+            except Exception:
+                page.screenshot(path=str(tmp_path / "failure.png"))
+                print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
+                raise
             shot = tmp_path / "jupyterlab.png"
             page.screenshot(path=str(shot))
             assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
