@@ -310,3 +310,27 @@ def test_reports_rows(tmp_path):
     assert rows[-1]["metrics"] == [("auc", "0.7123")] and rows[0]["metrics"] == []
     assert rows[-1]["date"] == "2026-03-01 10:00 UTC"
     assert [r["name"] for r in run_rows(tmp_path, owner="ann")] == ["c", "a"]
+
+
+def test_thin_jupyterhub_config_file(monkeypatch):
+    import runpy
+
+    from traitlets.config import Config
+
+    c = Config()
+    monkeypatch.setenv("WORKBENCH_HUB_MODE", "kubernetes")
+    monkeypatch.setenv("WORKBENCH_PROFILES", str(ROOT / "hub" / "profiles.yaml"))
+    runpy.run_path(str(ROOT / "hub" / "jupyterhub_config.py"), init_globals={"get_config": lambda: c})
+    assert c.JupyterHub.spawner_class == "kubespawner.KubeSpawner"
+    entries = c.KubeSpawner.profile_list(SimpleNamespace(user=SimpleNamespace(groups=[])))
+    assert [e["slug"] for e in entries] == [p.slug for p in PROFILES.for_groups([])]
+    monkeypatch.setenv("WORKBENCH_HUB_MODE", "cloud")
+    with pytest.raises(ValueError, match="unknown hub mode 'cloud'"):
+        runpy.run_path(str(ROOT / "hub" / "jupyterhub_config.py"), init_globals={"get_config": Config})
+
+
+def test_hub_command_is_listed(workbench_cli):
+    import subprocess
+
+    out = subprocess.run([*workbench_cli, "hub", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--mode" in out and "--state-dir" in out and "127.0.0.1" in out

@@ -173,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=("local", "kubernetes"), default="local", help="picks the 'auto' metrics source")
     p.add_argument("--every", type=float, help="seconds between checks (default: culling.every)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s culler] %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="[%(levelname).1s %(asctime)s culler] %(message)s")
+    for logger in ("workbench", "tornado.access"):
+        logging.getLogger(logger).setLevel(logging.INFO)
     try:
         api_url, api_token = os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
     except KeyError as exc:

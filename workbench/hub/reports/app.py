@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="shared runs directory (default: $WORKBENCH_RUNS_DIR, else runs)")  # fmt: skip
     p.add_argument("--ip", help="address to listen on (default: the host of $JUPYTERHUB_SERVICE_URL)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s reports] %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="[%(levelname).1s %(asctime)s reports] %(message)s")
+    for logger in ("workbench", "tornado.access"):
+        logging.getLogger(logger).setLevel(logging.INFO)
     service_url = os.environ.get("JUPYTERHUB_SERVICE_URL")
     if not service_url:
         print("reports: JUPYTERHUB_SERVICE_URL is not set; the reports service runs as a JupyterHub service", file=sys.stderr)
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def serve() -> None:
         app.listen(url.port or 80, address=args.ip or url.hostname or "127.0.0.1")
-        logging.info("serving runs of %s at %s", args.runs_dir, service_url)
+        logging.getLogger("workbench.hub.reports").info("serving runs of %s at %s", args.runs_dir, service_url)
         await asyncio.Event().wait()
 
     asyncio.run(serve())
