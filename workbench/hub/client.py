@@ -102,13 +102,29 @@ class HubSession:
         return self.api("GET", f"/users/{quote(username)}").get("servers", {}).get(server)
 
     def wait_ready(self, username: str, server: str = "", timeout: float = 120.0) -> dict[str, Any]:
-        """Wait until the server is ready; its model."""
+        """Wait until the server is ready (following the hub's progress stream); its model."""
+        import json
+
+        path = f"/hub/api/users/{quote(username)}/" + (f"servers/{quote(server)}" if server else "server") + "/progress"
+        headers = {"Accept": "text/event-stream"}
+        xsrf = self.http.cookies.get("_xsrf", path="/hub/")
+        if xsrf:
+            headers["X-XSRFToken"] = xsrf
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            model = self.server(username, server)
-            if model and model.get("ready"):
-                return model
-            if model is None and time.monotonic() > deadline - timeout + 5:
-                raise HubError(f"server {username}/{server} is not starting (spawn failed? see the hub log)")
-            time.sleep(0.2)
-        raise HubError(f"server {username}/{server} not ready after {timeout:.0f}s")
+        with self.http.get(self.url + path, headers=headers, stream=True, timeout=(self.timeout, timeout)) as stream:
+            if stream.status_code >= 400:
+                raise HubError(f"server {username}/{server}: progress answered {stream.status_code}")
+            for line in stream.iter_lines(decode_unicode=True):
+                if time.monotonic() > deadline:
+                    break
+                if not line or not line.startswith("data:"):
+                    continue
+                event = json.loads(line[5:])
+                if event.get("failed"):
+                    raise HubError(f"server {username}/{server} failed to start: {event.get('message', '')}")
+                if event.get("ready"):
+                    break
+        model = self.server(username, server)
+        if not (model and model.get("ready")):
+            raise HubError(f"server {username}/{server} not ready after {timeout:.0f}s (see the hub log)")
+        return model
