@@ -11,6 +11,7 @@ a volume and a non-root security context.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -36,8 +37,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]")
 _GPU_HOLDERS: dict[str, tuple[str, ...]] = {}
 
 
+@functools.lru_cache(maxsize=4)
 def detect_gpus(command: str = "nvidia-smi") -> list[str]:
-    """Indices of this machine's NVIDIA GPUs (empty when there is no driver or GPU)."""
+    """Indices of this machine's NVIDIA GPUs (empty when there is no driver or GPU); asked once."""
     exe = shutil.which(command)
     if exe is None:
         return []
@@ -89,7 +91,7 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
 
     @default("gpu_devices")
     def _detect(self) -> list[str]:
-        return detect_gpus()
+        return list(detect_gpus())
 
     @default("cmd")
     def _cmd(self) -> list[str]:
