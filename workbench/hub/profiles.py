@@ -6,8 +6,11 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -18,6 +21,11 @@ _SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PROFILE_KEYS = {"slug", "display_name", "description", "image", "cpu", "memory", "gpus", "node_selector",
                  "tolerations", "groups", "idle_timeout", "default", "env"}  # fmt: skip
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+_CULLING_KEYS = {"every", "gpu"}
+_GPU_CULLING_KEYS = {"threshold", "checks", "working_hours", "webhook", "metrics"}
+_HOURS_KEYS = {"days", "start", "end", "timezone"}
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 def parse_memory(value: str | int | float) -> int:
@@ -66,13 +74,50 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class WorkingHours:
+    """When people are at work: GPU idleness then only notifies; outside it stops the server."""
+
+    days: frozenset[int] = frozenset(range(5))  # 0 = Monday, as datetime.weekday()
+    start: dtime = dtime(8, 0)
+    end: dtime = dtime(19, 0)
+    timezone: str = "UTC"
+
+    def contains(self, now: datetime) -> bool:
+        """Whether ``now`` (timezone-aware; naive means UTC) falls inside working hours."""
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=ZoneInfo("UTC"))
+        local = now.astimezone(ZoneInfo(self.timezone))
+        return local.weekday() in self.days and self.start <= local.time().replace(tzinfo=None) < self.end
+
+
+@dataclass(frozen=True)
+class GpuCulling:
+    """GPU-aware culling: ``checks`` consecutive checks below ``threshold`` percent utilisation."""
+
+    threshold: float = 10.0
+    checks: int = 3
+    working_hours: WorkingHours = field(default_factory=WorkingHours)
+    webhook: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Culling:
+    """The ``culling:`` section: check interval and the GPU policy (idle timeouts are per profile)."""
+
+    every: int = 300
+    gpu: GpuCulling = field(default_factory=GpuCulling)
+
+
+@dataclass(frozen=True)
 class ProfileSet:
-    """All profiles plus the hub-wide GPU cap; ``extra`` keeps other top-level sections."""
+    """All profiles plus the hub-wide GPU cap and culling policy; ``extra`` keeps other sections."""
 
     profiles: tuple[Profile, ...]
     max_gpus_per_user: int
     gpu_resource: str = "nvidia.com/gpu"
     extra: dict[str, Any] = field(default_factory=dict)
+    culling: Culling = field(default_factory=Culling)
 
     def get(self, slug: str) -> Profile:
         for profile in self.profiles:
@@ -83,6 +128,28 @@ class ProfileSet:
     def for_groups(self, user_groups: Iterable[str]) -> list[Profile]:
         groups = set(user_groups)
         return [p for p in self.profiles if p.allowed_for(groups)]
+
+    def select(self, slug: str | None, user_groups: Iterable[str]) -> Profile:
+        """The profile a user asked for (``None``: their default), refusing ones outside their groups.
+
+        The default is the profile marked ``default`` if the user may use it, else their first one.
+        """
+        allowed = self.for_groups(user_groups)
+        if not slug:
+            if not allowed:
+                raise ValueError("no profile is open to your groups; ask an admin to add you to a group")
+            return next((p for p in allowed if p.default), allowed[0])
+        if slug not in {p.slug for p in allowed}:
+            choices = [p.slug for p in allowed]
+            if slug in {p.slug for p in self.profiles}:
+                groups = list(self.get(slug).groups)
+                raise ValueError(f"profile {slug!r} is only for members of {groups}; your profiles are {choices}")
+            raise ValueError(f"no profile {slug!r}; your profiles are {choices}")
+        return self.get(slug)
+
+    def slowest_idle_timeout(self) -> int:
+        """The longest per-profile idle timeout: the hub-wide activity limit."""
+        return max(p.idle_timeout for p in self.profiles)
 
 
 def _resource(entry: Mapping[str, Any], name: str, where: str) -> tuple[Any, Any]:
@@ -142,6 +209,63 @@ def _profile(entry: Any, index: int, gpu_resource: str) -> Profile:
     )
 
 
+def _clock(value: Any, where: str) -> dtime:
+    match = _CLOCK.match(str(value))
+    if not match:
+        raise ValueError(f"{where} must be a time like \"08:00\", got {value!r}")
+    return dtime(int(match.group(1)), int(match.group(2)))
+
+
+def _working_hours(value: Any) -> WorkingHours:
+    where = "culling.gpu.working_hours"
+    if value is None:
+        return WorkingHours()
+    if not isinstance(value, Mapping) or set(value) - _HOURS_KEYS:
+        raise ValueError(f"{where} must be a mapping with keys from {sorted(_HOURS_KEYS)}")
+    days = value.get("days", list(_DAYS[:5]))
+    if not isinstance(days, list) or any(str(d).lower()[:3] not in _DAYS for d in days):
+        raise ValueError(f"{where}.days must be a list of day names from {list(_DAYS)} (empty: never), got {days!r}")
+    timezone = str(value.get("timezone", "UTC"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{where}.timezone {timezone!r} is not an IANA time zone such as Europe/Paris") from exc
+    start = _clock(value.get("start", "08:00"), f"{where}.start")
+    end = _clock(value.get("end", "19:00"), f"{where}.end")
+    if end <= start:
+        raise ValueError(f"{where}: end {end:%H:%M} must come after start {start:%H:%M}")
+    return WorkingHours(days=frozenset(_DAYS.index(str(d).lower()[:3]) for d in days),
+                        start=start, end=end, timezone=timezone)  # fmt: skip
+
+
+def _culling(value: Any) -> Culling:
+    if value is None:
+        return Culling()
+    if not isinstance(value, Mapping) or set(value) - _CULLING_KEYS:
+        raise ValueError(f"culling must be a mapping with keys from {sorted(_CULLING_KEYS)}")
+    every = value.get("every", 300)
+    if not isinstance(every, int | float) or isinstance(every, bool) or every <= 0:
+        raise ValueError(f"culling.every must be a positive number of seconds, got {every!r}")
+    gpu = value.get("gpu") or {}
+    if not isinstance(gpu, Mapping) or set(gpu) - _GPU_CULLING_KEYS:
+        raise ValueError(f"culling.gpu must be a mapping with keys from {sorted(_GPU_CULLING_KEYS)}")
+    threshold = gpu.get("threshold", 10.0)
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold <= 100:
+        raise ValueError(f"culling.gpu.threshold must be a utilisation in percent (0-100), got {threshold!r}")
+    checks = gpu.get("checks", 3)
+    if not isinstance(checks, int) or isinstance(checks, bool) or checks < 1:
+        raise ValueError(f"culling.gpu.checks must be a whole number >= 1, got {checks!r}")
+    webhook = gpu.get("webhook")
+    if webhook is not None and not str(webhook).startswith(("http://", "https://")):
+        raise ValueError("culling.gpu.webhook must be an http(s) URL (or leave it out and set WORKBENCH_CULLER_WEBHOOK)")
+    metrics = gpu.get("metrics") or {}
+    if not isinstance(metrics, Mapping):
+        raise ValueError("culling.gpu.metrics must be a mapping such as {source: nvidia-smi}")
+    return Culling(every=int(every), gpu=GpuCulling(
+        threshold=float(threshold), checks=checks, working_hours=_working_hours(gpu.get("working_hours")),
+        webhook=str(webhook) if webhook else None, metrics=dict(metrics)))  # fmt: skip
+
+
 def parse_profiles(data: Mapping[str, Any]) -> ProfileSet:
     """Validate the parsed YAML; errors name the profile and the key to fix."""
     if not isinstance(data, Mapping) or not isinstance(data.get("profiles"), list) or not data["profiles"]:
@@ -157,8 +281,9 @@ def parse_profiles(data: Mapping[str, Any]) -> ProfileSet:
     cap = data.get("max_gpus_per_user", 1)
     if not isinstance(cap, int) or cap < 0:
         raise ValueError(f"max_gpus_per_user must be a whole number >= 0, got {cap!r}")
-    extra = {k: v for k, v in data.items() if k not in ("profiles", "max_gpus_per_user", "gpu_resource")}
-    return ProfileSet(profiles=profiles, max_gpus_per_user=cap, gpu_resource=gpu_resource, extra=extra)
+    extra = {k: v for k, v in data.items() if k not in ("profiles", "max_gpus_per_user", "gpu_resource", "culling")}
+    return ProfileSet(profiles=profiles, max_gpus_per_user=cap, gpu_resource=gpu_resource, extra=extra,
+                      culling=_culling(data.get("culling")))  # fmt: skip
 
 
 def default_profiles_path() -> Path:

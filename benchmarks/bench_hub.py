@@ -1,0 +1,142 @@
+"""Local hub: spawn-to-ready time through `workbench hub` vs launching JupyterLab directly.
+
+Ours: a spawn through the hub API (profile cpu-small) until the hub reports the server ready,
+median over sequential spawns; then N concurrent spawns (all must become ready), wall time.
+Peer: the same single-user stack started by hand, `python -m jupyterlab` on a free port, until
+its /api/status answers; median, then N at once. The ratio is the hub's overhead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import requests  # noqa: E402
+from _harness import header, parser, report  # noqa: E402
+
+PASSWORD = "benchmark passphrase"
+
+
+def _wait(url: str, timeout: float, ok=lambda r: r.status_code == 200) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if ok(requests.get(url, timeout=2)):
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def start_hub(base: Path):
+    from workbench.hub.client import HubSession
+    from workbench.hub.config import free_port
+
+    port = free_port()
+    log = open(base / "hub.log", "wb")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "hub", "--state-dir", str(base / "state"), "--port", str(port),
+                             "--admin", "bench-admin", "--gpus", ""], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "WORKBENCH_RUNS_DIR": str(base / "runs")})  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    _wait(url + "/hub/api/", 120)
+    admin = HubSession(url)
+    admin.signup("bench-admin", PASSWORD)
+    admin.login("bench-admin", PASSWORD)
+    return proc, admin
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def hub_spawn(admin, user: str) -> float:
+    start = time.perf_counter()
+    admin.api("POST", f"/users/{user}/server", json={"profile": "cpu-small"})
+    admin.wait_ready(user, timeout=300)
+    return time.perf_counter() - start
+
+
+def hub_stop(admin, user: str) -> None:
+    admin.api("DELETE", f"/users/{user}/server")
+    deadline = time.monotonic() + 60
+    while admin.server(user) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def direct_spawn(base: Path, name: str) -> tuple[float, subprocess.Popen]:
+    from workbench.hub.config import free_port
+
+    port = free_port()
+    workdir = base / "direct" / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           "--IdentityProvider.token=bench", f"--ServerApp.root_dir={workdir}"]  # fmt: skip
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=workdir)
+    _wait(f"http://127.0.0.1:{port}/api/status?token=bench", 300)
+    return time.perf_counter() - start, proc
+
+
+def main() -> None:
+    args = parser(__doc__.split("\n\n")[0]).parse_args()
+    if not shutil.which("configurable-http-proxy"):
+        sys.exit("configurable-http-proxy is not installed (npm install -g configurable-http-proxy)")
+    sequential, concurrent = (1, 2) if args.quick else (5, 10)
+    header(f"local hub: median of {sequential} spawns, then {concurrent} concurrent spawns (cpu-small)")
+    with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp:
+        base = Path(tmp)
+        proc, admin = start_hub(base)
+        try:
+            users = [f"bench{i}" for i in range(concurrent)]
+            admin.api("POST", "/users", json={"usernames": users})
+            ours = []
+            for _ in range(sequential):
+                ours.append(hub_spawn(admin, users[0]))
+                hub_stop(admin, users[0])
+            start = time.perf_counter()
+            with ThreadPoolExecutor(concurrent) as pool:
+                list(pool.map(lambda u: hub_spawn(admin, u), users))
+            ours_wall = time.perf_counter() - start
+            ready = sum(bool((admin.server(u) or {}).get("ready")) for u in users)
+            print(f"hub: {ready}/{concurrent} concurrent servers ready", flush=True)
+            assert ready == concurrent, f"only {ready} of {concurrent} servers became ready"
+            for user in users:
+                hub_stop(admin, user)
+        finally:
+            stop(proc)
+
+        peer = []
+        for i in range(sequential):
+            elapsed, server = direct_spawn(base, f"seq{i}")
+            peer.append(elapsed)
+            stop(server)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(concurrent) as pool:
+            servers = list(pool.map(lambda i: direct_spawn(base, f"con{i}"), range(concurrent)))
+        peer_wall = time.perf_counter() - start
+        for _, server in servers:
+            stop(server)
+
+    report("spawn_to_ready_median", statistics.median(ours), statistics.median(peer), "jupyterlab-direct", target="<=1.5")
+    report(f"{concurrent}_concurrent_spawns", ours_wall, peer_wall, "jupyterlab-direct", target="<=1.5")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Kubernetes mode: pod manifests from KubeSpawner itself, validated against the Kubernetes schemas.
+
+No cluster: a kubeconfig pointing at an address nothing listens on lets KubeSpawner build its
+client; only manifest generation runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("kubespawner")
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+
+from traitlets.config import Config  # noqa: E402
+
+from workbench.hub import configure, load_profiles  # noqa: E402
+from workbench.hub.kube import RUNS_MOUNT  # noqa: E402
+from workbench.hub.profiles import parse_memory  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = load_profiles(ROOT / "hub" / "profiles.yaml")
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+users: [{name: none, user: {token: placeholder}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def kube_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(KUBECONFIG)
+    from kubernetes_asyncio.config import kube_config as kube_config_module
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kube_config_module, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+        mp.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        c = Config()
+        configure(c, mode="kubernetes", profiles_path=ROOT / "hub" / "profiles.yaml")
+        yield c
+
+
+def _user(name: str, groups: list[str]) -> SimpleNamespace:
+    return SimpleNamespace(name=name, id=7, url=f"/user/{name}/", groups=[SimpleNamespace(name=g) for g in groups], spawners={})
+
+
+def _spawner(config: Config, user: SimpleNamespace, options: dict):
+    from kubespawner import KubeSpawner
+
+    spawner = KubeSpawner(config=config, user=user, _mock=True)
+    spawner.user_options = options
+    return spawner
+
+
+async def _manifest(config: Config, user: SimpleNamespace, slug: str) -> dict:
+    from kubernetes_asyncio.client import ApiClient
+
+    spawner = _spawner(config, user, {"profile": slug})
+    await spawner.load_user_options()
+    pod = await spawner.get_pod_manifest()
+    async with ApiClient() as api:
+        return api.sanitize_for_serialization(pod)
+
+
+@pytest.mark.parametrize("slug", [p.slug for p in PROFILES.profiles])
+def test_pod_manifest_per_profile(kube_config, slug):
+    profile = PROFILES.get(slug)
+    user = _user("alice", list(profile.groups))
+    pod = asyncio.run(_manifest(kube_config, user, slug))
+    kubernetes_validate.validate(pod, kubernetes_validate.utils.latest_version(), strict=True)
+
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == profile.image
+    limits, requests = container["resources"]["limits"], container["resources"]["requests"]
+    assert float(limits["cpu"]) == profile.cpu_limit and float(requests["cpu"]) == profile.cpu_guarantee
+    assert parse_memory(limits["memory"]) == parse_memory(profile.mem_limit)
+    assert parse_memory(requests["memory"]) == parse_memory(profile.mem_guarantee)
+    if profile.gpus:
+        assert limits["nvidia.com/gpu"] == str(profile.gpus)
+    else:
+        assert "nvidia.com/gpu" not in limits
+    assert (pod["spec"].get("nodeSelector") or {}) == profile.node_selector
+    for toleration in profile.tolerations:
+        assert toleration in pod["spec"]["tolerations"]
+
+    security = container["securityContext"]
+    assert security["runAsUser"] == 1000 and security["runAsNonRoot"] is True
+    assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
+    assert pod["spec"]["securityContext"]["fsGroup"] == 100
+
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes[mounts["/home/jovyan"]]["persistentVolumeClaim"]["claimName"] == "claim-alice"
+    assert volumes[mounts[RUNS_MOUNT]]["persistentVolumeClaim"]["claimName"] == "workbench-runs"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["WORKBENCH_RUNS_DIR"] == RUNS_MOUNT and env["WORKBENCH_PROFILE"] == slug
+
+
+def test_profiles_are_filtered_by_group(kube_config):
+    async def visible(groups: list[str]) -> tuple[list[str], str]:
+        spawner = _spawner(kube_config, _user("bob", groups), {})
+        entries = spawner.profile_list(spawner)
+        return [e["slug"] for e in entries], await spawner._render_options_form_dynamically(spawner)
+
+    outsider, form = asyncio.run(visible([]))
+    assert outsider == [p.slug for p in PROFILES.for_groups([])]
+    assert "gpu-t4" not in outsider and "gpu-t4" not in form and "cpu-small" in form
+    member, form = asyncio.run(visible(["gpu-users"]))
+    assert "gpu-t4" in member and "gpu-a100" not in member and "gpu-t4" in form
+
+    async def forced() -> None:
+        await _spawner(kube_config, _user("bob", []), {"profile": "gpu-a100"}).load_user_options()
+
+    with pytest.raises(ValueError, match="No such profile: gpu-a100"):
+        asyncio.run(forced())
+
+
+def test_kubernetes_config_registers_services_and_quota(kube_config):
+    names = {s["name"] for s in kube_config.JupyterHub.services}
+    assert names == {"culler", "reports"}
+    reports = next(s for s in kube_config.JupyterHub.services if s["name"] == "reports")
+    assert reports["url"] == "http://hub:10101" and "--ip" in reports["command"]
+    culler = next(s for s in kube_config.JupyterHub.services if s["name"] == "culler")
+    assert culler["command"][culler["command"].index("--mode") + 1] == "kubernetes"
+    assert callable(kube_config.Spawner.pre_spawn_hook)
+    assert kube_config.JupyterHub.spawner_class == "kubespawner.KubeSpawner"

@@ -1,0 +1,408 @@
+"""The hub in local mode, end to end: real JupyterHub, configurable-http-proxy, single-user servers.
+
+One hub for the module (``workbench hub`` on free ports); every test makes its own users.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from conftest import require_tool
+from workbench.hub import load_profiles
+from workbench.hub.client import HubError, HubSession
+from workbench.hub.config import CULLER_SCOPES, free_port
+from workbench.jobs.records import RunRecord, new_run_dir
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN, PASSWORD = "admin", "a long team passphrase"
+
+
+@dataclasses.dataclass
+class Hub:
+    url: str
+    state: Path
+    runs: Path
+    profiles_path: Path
+    admin: HubSession
+    log: Path
+
+    @property
+    def profiles(self):
+        return load_profiles(self.profiles_path)
+
+    def user(self, name: str, groups: tuple[str, ...] = ()) -> HubSession:
+        """Sign up through the form, approve as admin, log in through the form."""
+        session = HubSession(self.url)
+        session.signup(name, PASSWORD)
+        self.admin.authorize(name)
+        session.login(name, PASSWORD)
+        for group in groups:
+            self.admin.api("POST", f"/groups/{group}/users", json={"users": [name]})
+        return session
+
+    def wait_gone(self, name: str, server: str = "", timeout: float = 60) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.admin.server(name, server) is None:
+                return True
+            time.sleep(0.3)
+        return False
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    require_tool("configurable-http-proxy")
+    base = tmp_path_factory.mktemp("hub")
+    state, runs = base / "state", base / "runs"
+    raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
+    # the hub's own culler: checks every second, never inside working hours, utilisation from a file
+    raw["culling"] = {"every": 1, "gpu": {"threshold": 10, "checks": 2, "working_hours": {"days": []},
+                                          "metrics": {"source": "file", "path": str(base / "gpu_util.json")}}}  # fmt: skip
+    profiles_path = base / "profiles.yaml"
+    profiles_path.write_text(yaml.safe_dump(raw))
+    port = free_port()
+    log = base / "hub.log"
+    cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(state), "--port", str(port), "--admin", ADMIN,
+           "--gpus", "0,1", "--profiles", str(profiles_path), "--culler-every", "1"]  # fmt: skip
+    env = {**os.environ, "WORKBENCH_RUNS_DIR": str(runs)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=base)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(url + "/hub/api/", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"hub did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        admin = HubSession(url)
+        admin.signup(ADMIN, PASSWORD)
+        admin.login(ADMIN, PASSWORD)
+        for group in ("gpu-users",):
+            admin.api("POST", f"/groups/{group}")
+        yield Hub(url=url, state=state, runs=runs, profiles_path=profiles_path, admin=admin, log=log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def execute(hub: Hub, user: str, token: str, code: str, server: str = "") -> str:
+    """Run ``code`` in a new kernel over the proxied websocket; the ``text/plain`` result."""
+    import websocket
+
+    base = f"{hub.url}/user/{user}/" + (f"{server}/" if server else "")
+    auth = {"Authorization": f"token {token}"}
+    kernel = requests.post(base + "api/kernels", headers=auth, json={"name": "python3"}, timeout=30)
+    kernel.raise_for_status()
+    kernel_id = kernel.json()["id"]
+    ws = websocket.create_connection(base.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels",
+                                     header=[f"Authorization: token {token}"], timeout=60)  # fmt: skip
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": user, "session": uuid.uuid4().hex, "msg_type": "execute_request",
+                       "version": "5.3", "date": datetime.now(UTC).isoformat()},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True},
+        }))  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "execute_result":
+                return msg["content"]["data"]["text/plain"]
+            if msg["msg_type"] == "error":
+                raise AssertionError(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        raise AssertionError("no execute_result within 60 s")
+    finally:
+        ws.close()
+        requests.delete(base + f"api/kernels/{kernel_id}", headers=auth, timeout=30)
+
+
+def test_state_is_private_and_bound_to_localhost(hub):
+    import psutil
+
+    for name in ("jupyterhub_cookie_secret", "proxy_token"):
+        assert (hub.state / name).stat().st_mode & 0o777 == 0o600, name
+    assert (hub.state / "jupyterhub.sqlite").is_file()
+    port = int(hub.url.rsplit(":", 1)[1])
+    listening = [c for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
+    assert listening and {c.laddr.ip for c in listening} == {"127.0.0.1"}
+    assert "proxy_token" not in hub.log.read_text() and (hub.state / "proxy_token").read_text().strip() not in hub.log.read_text()
+
+
+def test_login_spawn_with_profile_and_run_code(hub):
+    alice = hub.user("alice")
+    alice.spawn("alice", profile="cpu-large")  # through the spawn form
+    model = alice.wait_ready("alice")
+    assert model["user_options"] == {"profile": "cpu-large"}
+    token = alice.new_token("alice")
+    assert execute(hub, "alice", token, "1+1") == "2"
+
+    probe = ("import json, os, resource; json.dumps([os.getcwd(), os.environ['WORKBENCH_PROFILE'], os.environ['MEM_LIMIT'], "
+             "os.environ['CPU_LIMIT'], os.environ['OMP_NUM_THREADS'], os.environ['CUDA_VISIBLE_DEVICES'], "
+             "os.environ['WORKBENCH_RUNS_DIR'], resource.getrlimit(resource.RLIMIT_AS)[0]])")  # fmt: skip
+    profile = hub.profiles.get("cpu-large")
+    expected = [str(hub.state / "users" / "alice"), "cpu-large", str(profile.mem_limit_bytes), str(profile.cpu_limit),
+                str(int(profile.cpu_limit)), "", str(hub.runs), profile.mem_limit_bytes]  # fmt: skip
+    assert json.loads(ast.literal_eval(execute(hub, "alice", token, probe))) == expected
+
+    alice.api("DELETE", "/users/alice/server")
+    assert hub.wait_gone("alice")
+
+
+def test_users_are_isolated(hub):
+    bob = hub.user("bob")
+    bob.api("POST", "/users/bob/server", json={"profile": "cpu-small"})
+    bob.wait_ready("bob")
+    carl = hub.user("carl")
+    carl_token = carl.new_token("carl")
+    as_carl = {"Authorization": f"token {carl_token}"}
+
+    # bob's server: carl's token and carl's cookie are both refused
+    assert requests.get(f"{hub.url}/user/bob/api/status", headers=as_carl, timeout=30).status_code == 403
+    assert carl.http.get(f"{hub.url}/user/bob/lab", timeout=30).status_code == 403
+    bob_token = bob.new_token("bob")
+    assert requests.get(f"{hub.url}/user/bob/api/status", headers={"Authorization": f"token {bob_token}"}, timeout=30).ok
+    # admin APIs and pages
+    assert requests.get(f"{hub.url}/hub/api/users", headers=as_carl, timeout=30).status_code == 403
+    assert requests.post(f"{hub.url}/hub/api/users/mallory", headers=as_carl, timeout=30).status_code == 403
+    assert requests.delete(f"{hub.url}/hub/api/users/bob/server", headers=as_carl, timeout=30).status_code in (403, 404)
+    with pytest.raises(HubError, match="403"):
+        carl.api("GET", "/users")
+    assert carl.http.get(f"{hub.url}/hub/admin", timeout=30).status_code == 403
+    # the reports service sends anonymous visitors to the hub's login page
+    anonymous = requests.get(f"{hub.url}/services/reports/", timeout=30)
+    assert anonymous.url.split("?")[0] == f"{hub.url}/hub/login" and anonymous.history
+    assert requests.get(f"{hub.url}/services/reports/api/runs", timeout=30, allow_redirects=False).status_code == 403
+
+    assert hub.admin.server("bob") is not None  # carl's DELETE did nothing
+    bob.api("DELETE", "/users/bob/server")
+    assert hub.wait_gone("bob")
+
+
+def test_gpu_quota(hub):
+    carol = hub.user("carol", groups=("gpu-users",))
+    assert hub.profiles.max_gpus_per_user == 1
+    carol.api("POST", "/users/carol/servers/gpu1", json={"profile": "gpu-t4"})
+    carol.wait_ready("carol", "gpu1")
+    state = hub.admin.server("carol", "gpu1")["state"]
+    assert state["gpu_devices"] in (["0"], ["1"])
+
+    with pytest.raises(HubError, match=r"GPU quota: profile 'gpu-t4' needs 1 GPU.*at most 1.*'gpu1' \(1 GPU\)"):
+        carol.api("POST", "/users/carol/servers/gpu2", json={"profile": "gpu-t4"})
+    assert hub.admin.server("carol", "gpu2") is None
+    carol.api("POST", "/users/carol/servers/cpu", json={"profile": "cpu-small"})
+    carol.wait_ready("carol", "cpu")
+
+    dave = hub.user("dave")
+    with pytest.raises(HubError, match=r"profile 'gpu-t4' is only for members of \['gpu-users'\]"):
+        dave.api("POST", "/users/dave/server", json={"profile": "gpu-t4"})
+    for name in ("gpu1", "cpu"):
+        carol.api("DELETE", f"/users/carol/servers/{name}")
+        assert hub.wait_gone("carol", name)
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook():
+    _Webhook.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", _Webhook.received
+    server.shutdown()
+
+
+def test_gpu_culler_notifies_in_working_hours_and_stops_outside(hub, webhook):
+    import asyncio
+
+    from workbench.hub.culler import GpuAwareCuller, WebhookNotifier
+    from workbench.hub.metrics import StaticMetrics
+    from workbench.hub.profiles import Culling, GpuCulling, WorkingHours
+
+    url, received = webhook
+    erin = hub.user("erin", groups=("gpu-users",))
+    erin.api("POST", "/users/erin/server", json={"profile": "gpu-t4"})
+    erin.wait_ready("erin")
+    # a token with exactly the culler service's scopes
+    token = hub.admin.api("POST", f"/users/{ADMIN}/tokens", json={"scopes": CULLER_SCOPES, "note": "culler"})["token"]
+    api = f"{hub.url}/hub/api"
+    hours = WorkingHours(days=frozenset(range(7)))  # 08:00-19:00 UTC every day
+    profiles = dataclasses.replace(hub.profiles, culling=Culling(every=1, gpu=GpuCulling(threshold=10, checks=2, working_hours=hours)))
+    day, night = datetime(2026, 3, 3, 10, 0, tzinfo=UTC), datetime(2026, 3, 3, 22, 0, tzinfo=UTC)
+
+    async def checks(metrics, now, n):
+        culler = GpuAwareCuller(profiles, metrics, notify=WebhookNotifier(url), now=lambda: now)
+        for _ in range(n):
+            await culler.check(api, token)
+        return culler
+
+    # busy GPU: left alone, day and night
+    asyncio.run(checks(StaticMetrics(85.0), day, 3))
+    asyncio.run(checks(StaticMetrics(85.0), night, 3))
+    assert hub.admin.server("erin")["ready"] and received == []
+
+    # idle GPU in working hours: one notification after 2 checks, the server keeps running
+    async def daytime():
+        culler = GpuAwareCuller(profiles, StaticMetrics(2.0), notify=WebhookNotifier(url), now=lambda: day)
+        await culler.check(api, token)
+        assert received == []
+        await culler.check(api, token)
+        assert len(received) == 1
+        await culler.check(api, token)
+
+    asyncio.run(daytime())
+    assert len(received) == 1 and hub.admin.server("erin")["ready"]
+    note = received[0]
+    assert (note["user"], note["server"], note["profile"], note["idle_checks"], note["utilisation"]) == ("erin", "", "gpu-t4", 2, 2.0)
+
+    # idle GPU outside working hours: stopped after 2 checks
+    async def nighttime():
+        culler = GpuAwareCuller(profiles, StaticMetrics(2.0), now=lambda: night)
+        await culler.check(api, token)
+        assert hub.admin.server("erin") is not None
+        await culler.check(api, token)
+
+    asyncio.run(nighttime())
+    assert hub.wait_gone("erin", timeout=30)
+    assert len(received) == 1
+
+
+def test_culler_service_stops_idle_gpu_server(hub):
+    frank = hub.user("frank", groups=("gpu-users",))
+    grace = hub.user("grace", groups=("gpu-users",))
+    frank.api("POST", "/users/frank/servers/train", json={"profile": "gpu-t4"})
+    grace.api("POST", "/users/grace/server", json={"profile": "gpu-t4"})
+    frank.wait_ready("frank", "train")
+    grace.wait_ready("grace")
+    # the hub's culler service reads this file every second (working hours: never)
+    (hub.state.parent / "gpu_util.json").write_text(json.dumps({"frank/train": 1.0, "grace/": 95.0}))
+    assert hub.wait_gone("frank", "train", timeout=45), hub.log.read_text()[-3000:]
+    time.sleep(3)
+    assert hub.admin.server("grace")["ready"]
+    (hub.state.parent / "gpu_util.json").write_text("{}")
+    grace.api("DELETE", "/users/grace/server")
+    assert hub.wait_gone("grace")
+
+
+@pytest.fixture(scope="module")
+def sample_runs(hub):
+    good, good_id = new_run_dir(hub.runs, "churn-lgbm")
+    RunRecord(path=good, run_id=good_id, name="churn-lgbm", notebook="train.ipynb", state="succeeded", owner="alice",
+              start="2026-03-03T10:00:00.000Z", end="2026-03-03T10:05:00.000Z", duration_s=300.0).write_status()  # fmt: skip
+    (good / "metrics.json").write_text(json.dumps({"cv_auc": 0.81234, "n_rows": 7043, "fold_auc": [0.8, 0.82]}))
+    (good / "report.html").write_text("<html><body><h1>Churn report</h1><script>document.title='ran'</script></body></html>")
+    bad, bad_id = new_run_dir(hub.runs, "broken-run")
+    RunRecord(path=bad, run_id=bad_id, name="broken-run", notebook="train.ipynb", state="failed", owner="bob",
+              start="2026-03-04T09:00:00.000Z").write_status()  # fmt: skip
+    return good, bad
+
+
+def test_reports_service(hub, sample_runs):
+    good, bad = sample_runs
+    reader = hub.user("ivy")
+    page = reader.http.get(f"{hub.url}/services/reports/", timeout=30)
+    assert page.status_code == 200 and "Team reports" in page.text
+    assert good.name in page.text and bad.name in page.text
+    assert "cv_auc = 0.8123" in page.text and "n_rows = 7043" in page.text and "fold_auc" not in page.text
+    assert page.text.index(bad.name) < page.text.index(good.name)  # newest first
+    report = reader.http.get(f"{hub.url}/services/reports/runs/{good.name}/report.html", timeout=30)
+    assert report.status_code == 200 and "<h1>Churn report</h1>" in report.text
+    assert "sandbox" in report.headers["Content-Security-Policy"]
+    assert reader.http.get(f"{hub.url}/services/reports/runs/{bad.name}/report.html", timeout=30).status_code == 404
+    assert reader.http.get(f"{hub.url}/services/reports/runs/..%2F..%2Fstate/report.html", timeout=30).status_code == 404
+    rows = reader.http.get(f"{hub.url}/services/reports/api/runs", timeout=30).json()
+    assert {(r["run"], r["state"], r["owner"]) for r in rows} >= {(good.name, "succeeded", "alice"), (bad.name, "failed", "bob")}
+    mine = reader.http.get(f"{hub.url}/services/reports/api/runs?owner=bob", timeout=30).json()
+    assert [r["run"] for r in mine] == [bad.name]
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def test_browser_login_spawn_run_cell_and_read_report(hub, sample_runs, tmp_path):
+    chromium = require_tool("chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    good, _ = sample_runs
+    hub.user("judy")
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(90_000)
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", "judy")
+            page.fill("#password_input", PASSWORD)
+            page.click("#login_submit, input[type=submit], button[type=submit]")
+            page.goto(f"{hub.url}/hub/spawn")
+            page.check("#profile-cpu-small")
+            page.click("#spawn_form button[type=submit]")
+            page.wait_for_url("**/user/judy/lab**", timeout=120_000)
+            try:
+                kernel_socket = lambda ws: "/api/kernels/" in ws.url and "/channels" in ws.url  # noqa: E731
+                with page.expect_websocket(kernel_socket, timeout=120_000):
+                    page.click('.jp-LauncherCard[data-category="Notebook"]')
+                page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+                editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+                editor.click()
+                page.keyboard.type("1+1")
+                page.keyboard.press("Shift+Enter")
+                output = page.locator(".jp-OutputArea-output").first
+                output.wait_for()
+                assert output.inner_text().strip() == "2"
+            except Exception:
+                page.screenshot(path=str(tmp_path / "failure.png"))
+                print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
+                raise
+            shot = tmp_path / "jupyterlab.png"
+            page.screenshot(path=str(shot))
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+            page.goto(f"{hub.url}/services/reports/")
+            page.click(f'tr[data-run="{good.name}"] a.report')
+            page.wait_for_url(f"**/runs/{good.name}/report.html")
+            assert page.locator("h1").inner_text() == "Churn report"
+        finally:
+            browser.close()
+    hub.admin.api("DELETE", "/users/judy/server")
+    assert hub.wait_gone("judy")

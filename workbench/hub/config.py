@@ -1,0 +1,209 @@
+"""``configure(c, mode)``: one JupyterHub configuration from ``hub/profiles.yaml``, local or on Kubernetes.
+
+Both modes get the profiles, the pre-spawn GPU quota, named servers, and two hub services: the
+GPU-aware culler (``culler``) and the shared reports (``reports``, at ``/services/reports/``).
+
+- ``local`` (the default of ``workbench hub``): the hub and its proxy bound to 127.0.0.1, state
+  (SQLite database, cookie secret and proxy token, both 0600) in a state directory, one working
+  directory per user, NativeAuthenticator (users sign up, an admin approves them).
+- ``kubernetes``: KubeSpawner pods (see :mod:`workbench.hub.kube`); the authenticator, database
+  and ports stay whatever the Helm chart sets.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_text
+from .profiles import ProfileSet, load_profiles
+
+MODES = ("local", "kubernetes")
+MODE_ENV = "WORKBENCH_HUB_MODE"
+CULLER, REPORTS = "culler", "reports"
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:server_state"]
+LOCAL_IP = "127.0.0.1"
+KUBE_RUNS_DIR = "/srv/workbench/runs"
+REPORTS_PORT = 10101
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind((LOCAL_IP, 0))
+        return sock.getsockname()[1]
+
+
+def _secret_file(path: Path, nbytes: int = 32) -> str:
+    """Read a hex secret, creating it with 0600 permissions on first use."""
+    if not path.is_file():
+        atomic_write_text(path, secrets.token_hex(nbytes) + "\n", mode=0o600)
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def proxy_command() -> list[str]:
+    """The configurable-http-proxy executable (npm package, or the PyPI implementation)."""
+    exe = shutil.which("configurable-http-proxy") or shutil.which("configurable-http-proxy", path=str(Path(sys.executable).parent))
+    if exe is None:
+        raise ValueError("configurable-http-proxy is not installed; install it with `npm install -g configurable-http-proxy` "
+                         "(or `pip install configurable-http-proxy`)")  # fmt: skip
+    return [exe]
+
+
+def _append(c: Any, section: str, name: str, items: list[dict[str, Any]]) -> None:
+    """Add to a list setting without dropping what earlier configuration put there."""
+    holder = getattr(c, section)
+    current = holder[name] if name in holder else []
+    keep = [item for item in current if item.get("name") not in {i["name"] for i in items}]
+    setattr(holder, name, keep + items)
+
+
+def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url: str, culler_every: float | None) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WORKBENCH_RUNS_DIR": runs_dir, "PYTHONUNBUFFERED": "1"}
+    culler_env = dict(env)
+    if os.environ.get("WORKBENCH_CULLER_WEBHOOK"):
+        culler_env["WORKBENCH_CULLER_WEBHOOK"] = os.environ["WORKBENCH_CULLER_WEBHOOK"]
+    culler_cmd = [sys.executable, "-m", "workbench.hub.culler", "--profiles", str(profiles_path), "--mode", mode]
+    if culler_every:
+        culler_cmd += ["--every", str(culler_every)]
+    reports_cmd = [sys.executable, "-m", "workbench.hub.reports", "--runs-dir", runs_dir]
+    if mode == "kubernetes":
+        reports_cmd += ["--ip", "0.0.0.0"]
+    _append(c, "JupyterHub", "services", [
+        {"name": CULLER, "command": culler_cmd, "environment": culler_env, "display": False},
+        {"name": REPORTS, "url": reports_url, "command": reports_cmd, "environment": env, "oauth_no_confirm": True,
+         "display": True, "info": {"description": "The team's run reports"}},
+    ])  # fmt: skip
+    _append(c, "JupyterHub", "load_roles", [
+        {"name": "workbench-culler", "description": "GPU-aware culling of idle servers", "scopes": CULLER_SCOPES,
+         "services": [CULLER]},
+        # every user may open the reports service (the default 'user' role only has 'self')
+        {"name": "user", "scopes": ["self", f"access:services!service={REPORTS}"]},
+    ])  # fmt: skip
+
+
+def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | None = None, port: int = 8000,
+           ip: str = LOCAL_IP, hub_port: int | None = None, proxy_api_port: int | None = None,
+           reports_port: int | None = None, users_dir: str | None = None, runs_dir: str | None = None,
+           gpu_devices: Iterable[str] | None = None, admin_users: Iterable[str] = (),
+           authenticator: bool = True) -> tuple[str, str]:  # fmt: skip
+    from .local import ProfileLocalSpawner
+
+    if ip != LOCAL_IP:
+        raise ValueError(f"local mode binds to {LOCAL_IP} only (got ip={ip!r}); for a team network use the Kubernetes mode")
+    state = Path(state_dir or Path.home() / ".local/share/workbench/hub").expanduser().resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o700)
+    runs = str(Path(runs_dir or os.environ.get("WORKBENCH_RUNS_DIR") or state / "runs").expanduser().resolve())
+    Path(runs).mkdir(parents=True, exist_ok=True)
+
+    c.JupyterHub.ip, c.JupyterHub.port = LOCAL_IP, int(port)
+    c.JupyterHub.hub_ip, c.JupyterHub.hub_port = LOCAL_IP, int(hub_port or free_port())
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    _secret_file(state / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+    c.ConfigurableHTTPProxy.auth_token = _secret_file(state / "proxy_token")
+    c.ConfigurableHTTPProxy.api_url = f"http://{LOCAL_IP}:{proxy_api_port or free_port()}"
+    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+    c.ConfigurableHTTPProxy.command = proxy_command()
+
+    c.JupyterHub.spawner_class = ProfileLocalSpawner
+    c.ProfileLocalSpawner.profiles = profiles
+    c.ProfileLocalSpawner.users_dir = str(Path(users_dir or state / "users").expanduser().resolve())
+    c.ProfileLocalSpawner.runs_dir = runs
+    if gpu_devices is not None:
+        c.ProfileLocalSpawner.gpu_devices = [str(d) for d in gpu_devices]
+    c.Spawner.ip = LOCAL_IP
+    c.Spawner.http_timeout = 120
+    c.Spawner.start_timeout = 120
+
+    if authenticator:
+        from .auth import TeamAuthenticator
+
+        c.JupyterHub.authenticator_class = TeamAuthenticator
+        c.Authenticator.allow_all = True  # NativeAuthenticator only lets in users an admin approved
+        c.TeamAuthenticator.minimum_password_length = 8
+        c.TeamAuthenticator.check_common_password = True
+    if admin_users:
+        c.Authenticator.admin_users = set(admin_users)
+    return runs, f"http://{LOCAL_IP}:{reports_port or free_port()}"
+
+
+def _kubernetes(c: Any, profiles: ProfileSet, *, runs_dir: str = KUBE_RUNS_DIR, runs_pvc: str = "workbench-runs",
+                storage_capacity: str = "10Gi", storage_class: str | None = None, namespace: str | None = None,
+                service_host: str = "hub", reports_port: int = REPORTS_PORT,
+                admin_users: Iterable[str] = ()) -> tuple[str, str]:  # fmt: skip
+    from .kube import kubespawner_config
+
+    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    settings = kubespawner_config(profiles, runs_pvc=runs_pvc, storage_capacity=storage_capacity,
+                                  storage_class=storage_class, namespace=namespace)  # fmt: skip
+    for key, value in settings.items():
+        setattr(c.KubeSpawner, key, value)
+    if admin_users:
+        c.Authenticator.admin_users = set(admin_users)
+    return runs_dir, f"http://{service_host}:{reports_port}"
+
+
+def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str] | None = None,
+              **options: Any) -> ProfileSet:  # fmt: skip
+    """Fill the JupyterHub config object ``c`` for ``mode``; returns the loaded profiles.
+
+    Local options: ``state_dir``, ``port``, ``hub_port``, ``proxy_api_port``, ``reports_port``,
+    ``users_dir``, ``runs_dir``, ``gpu_devices``, ``admin_users``, ``authenticator`` (False keeps yours).
+    Kubernetes options: ``runs_dir``, ``runs_pvc``, ``storage_capacity``, ``storage_class``,
+    ``namespace``, ``service_host`` and ``reports_port`` (where the proxy reaches the hub's services),
+    ``admin_users``. Both: ``culler_every`` (seconds, overrides ``culling.every``).
+
+    >>> c = get_config()  # in jupyterhub_config.py
+    >>> configure(c, mode="kubernetes", profiles_path="/usr/local/etc/workbench/profiles.yaml")
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown hub mode {mode!r}; choose one of {MODES} (flag --mode or ${MODE_ENV})")
+    from .quota import gpu_quota_hook
+
+    path = Path(profiles_path) if profiles_path else None
+    profiles = load_profiles(path)
+    if path is None:
+        from .profiles import default_profiles_path
+
+        path = default_profiles_path()
+    culler_every = options.pop("culler_every", None)
+    if mode == "local":
+        runs_dir, reports_url = _local(c, profiles, **options)
+    else:
+        runs_dir, reports_url = _kubernetes(c, profiles, **options)
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = 5
+    c.Spawner.default_url = "/lab"
+    c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles)
+    _services(c, mode, path.resolve(), runs_dir, reports_url, culler_every)
+    return profiles
+
+
+def options_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """``configure`` keyword arguments from ``WORKBENCH_HUB_*`` variables (for ``jupyterhub_config.py``)."""
+    env = os.environ if environ is None else environ
+    options: dict[str, Any] = {"mode": env.get(MODE_ENV, "local")}
+    if env.get("WORKBENCH_PROFILES"):
+        options["profiles_path"] = env["WORKBENCH_PROFILES"]
+    for key, name, cast in [("WORKBENCH_HUB_STATE_DIR", "state_dir", str), ("WORKBENCH_HUB_PORT", "port", int),
+                            ("WORKBENCH_HUB_CULLER_EVERY", "culler_every", float)]:  # fmt: skip
+        if env.get(key):
+            try:
+                options[name] = cast(env[key])
+            except ValueError as exc:
+                raise ValueError(f"${key}={env[key]!r} is not a valid {name}") from exc
+    if env.get("WORKBENCH_HUB_ADMINS"):
+        options["admin_users"] = [a.strip() for a in env["WORKBENCH_HUB_ADMINS"].split(",") if a.strip()]
+    if env.get("WORKBENCH_HUB_GPUS") is not None and options["mode"] == "local":
+        options["gpu_devices"] = [d.strip() for d in env["WORKBENCH_HUB_GPUS"].split(",") if d.strip()]
+    return options

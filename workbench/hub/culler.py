@@ -1,0 +1,193 @@
+"""GPU-aware culling: a hub service built on ``jupyterhub-idle-culler``'s ``cull_idle`` and its arbiter hook.
+
+Every check, for every ready server:
+
+- plain activity culling: stop it when inactive longer than its profile's ``idle_timeout``
+  (GPU profiles carry shorter ones);
+- servers on GPU profiles: read GPU utilisation from a metrics source; after ``checks``
+  consecutive checks below ``threshold`` percent, notify the user through the webhook during
+  working hours (once per idle streak), and stop the server outside them.
+
+Run by the hub as ``python -m workbench.hub.culler --profiles hub/profiles.yaml``;
+:func:`workbench.hub.configure` registers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .metrics import GpuMetrics, GpuServer, metrics_from_config
+from .profiles import GpuCulling, ProfileSet, load_profiles
+
+log = logging.getLogger("workbench.hub.culler")
+
+WEBHOOK_ENV = "WORKBENCH_CULLER_WEBHOOK"
+
+
+@dataclass
+class _Streak:
+    started: str | None
+    idle_checks: int = 0
+    notified: bool = False
+
+
+class WebhookNotifier:
+    """POST a JSON message (Slack-compatible ``text`` plus details) to a webhook URL."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+        request = HTTPRequest(self.url, method="POST", body=json.dumps(message),
+                              headers={"Content-Type": "application/json"}, request_timeout=self.timeout)  # fmt: skip
+        await AsyncHTTPClient().fetch(request)
+
+
+class GpuAwareCuller:
+    """Decides, server by server, whether to stop it; used as idle-culler's ``cull_arbiter``.
+
+    ``now`` is injectable so the working-hours policy can be exercised at any time of day.
+
+    >>> culler = GpuAwareCuller(load_profiles(), metrics=StaticMetrics(0.0))
+    >>> await culler.check(hub_api_url, token)
+    """
+
+    def __init__(self, profiles: ProfileSet, metrics: GpuMetrics,
+                 notify: Callable[[dict[str, Any]], Any] | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
+        self.profiles = profiles
+        self.policy: GpuCulling = profiles.culling.gpu
+        self.metrics = metrics
+        self.notify = notify
+        self.now = now
+        self._streaks: dict[str, _Streak] = {}
+        self.notifications: list[dict[str, Any]] = []
+
+    def _server(self, server: dict[str, Any]) -> tuple[GpuServer, Any]:
+        name = server.get("name", "")
+        full = server.get("full_name") or ""
+        user = full[: len(full) - len(name) - 1] if full.endswith("/" + name) else full.split("/", 1)[0]
+        slug = (server.get("user_options") or {}).get("profile")
+        try:
+            profile = self.profiles.get(slug) if slug else self.profiles.select(None, ())
+        except (KeyError, ValueError):
+            profile = None
+        info = GpuServer(user=user, name=name, profile=profile.slug if profile else str(slug or ""),
+                         gpus=profile.gpus if profile else 0, state=server.get("state") or {})  # fmt: skip
+        return info, profile
+
+    async def arbiter(self, *, inactive: timedelta, inactive_limit: int, server: dict[str, Any], **_: Any) -> bool:
+        """True to stop ``server`` (the hub API's server model)."""
+        info, profile = self._server(server)
+        limit = profile.idle_timeout if profile else inactive_limit
+        if inactive is not None and inactive.total_seconds() >= limit:
+            log.info("stopping %s: inactive for %ds (profile %s allows %ds)", info.key, inactive.total_seconds(), info.profile, limit)
+            self._streaks.pop(info.key, None)
+            return True
+        if info.gpus <= 0:
+            return False
+        return await self._gpu_decision(info, server.get("started"))
+
+    async def _gpu_decision(self, info: GpuServer, started: str | None) -> bool:
+        try:
+            util = await self.metrics.utilisation(info)
+        except Exception as exc:  # a broken metrics source must never stop servers
+            log.warning("no GPU utilisation for %s: %s", info.key, exc)
+            return False
+        streak = self._streaks.get(info.key)
+        if streak is None or streak.started != started:
+            streak = self._streaks[info.key] = _Streak(started=started)
+        if util is None:
+            log.debug("GPU utilisation of %s unknown; leaving it", info.key)
+            return False
+        if util >= self.policy.threshold:
+            streak.idle_checks, streak.notified = 0, False
+            return False
+        streak.idle_checks += 1
+        log.info("%s: GPU %.1f%% < %.1f%% (%d/%d idle checks)", info.key, util, self.policy.threshold,
+                 streak.idle_checks, self.policy.checks)  # fmt: skip
+        if streak.idle_checks < self.policy.checks:
+            return False
+        now = self.now()
+        if not self.policy.working_hours.contains(now):
+            log.info("stopping %s: GPU idle for %d checks outside working hours", info.key, streak.idle_checks)
+            self._streaks.pop(info.key, None)
+            return True
+        if not streak.notified:
+            streak.notified = True
+            await self._notify(info, util, streak.idle_checks, now)
+        return False
+
+    async def _notify(self, info: GpuServer, util: float, checks: int, now: datetime) -> None:
+        label = f"{info.user}'s server {info.name!r}" if info.name else f"{info.user}'s server"
+        message = {
+            "text": (f"{label} on profile {info.profile} holds {info.gpus} GPU(s) that idled below "
+                     f"{self.policy.threshold:g}% for {checks} checks (last {util:.0f}%). Stop it when you are done; "
+                     "outside working hours it is stopped automatically."),
+            "event": "gpu-idle", "user": info.user, "server": info.name, "profile": info.profile,
+            "gpus": info.gpus, "utilisation": util, "idle_checks": checks, "time": now.isoformat(),
+        }  # fmt: skip
+        self.notifications.append(message)
+        if self.notify is None:
+            log.info("GPU idle (no webhook configured): %s", message["text"])
+            return
+        try:
+            await self.notify(message)
+        except Exception as exc:  # never log the webhook URL: it is often a secret
+            log.warning("GPU-idle notification for %s failed: %s", info.key, type(exc).__name__)
+
+    async def check(self, api_url: str, api_token: str) -> None:
+        """One pass over the hub's ready servers (``api_url`` like ``http://127.0.0.1:8081/hub/api``)."""
+        from jupyterhub_idle_culler import cull_idle
+
+        await cull_idle(url=api_url.rstrip("/"), api_token=api_token, inactive_limit=self.profiles.slowest_idle_timeout(),
+                        logger=log, cull_arbiter=self.arbiter)  # fmt: skip
+
+
+async def run(culler: GpuAwareCuller, api_url: str, api_token: str, every: float) -> None:
+    """Check every ``every`` seconds, forever; a failed pass is logged and retried next time."""
+    while True:
+        try:
+            await culler.check(api_url, api_token)
+        except Exception:
+            log.exception("culling pass failed")
+        await asyncio.sleep(every)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the hub service; the hub passes its API URL and token in the environment."""
+    p = argparse.ArgumentParser(prog="python -m workbench.hub.culler", description=__doc__.split("\n\n")[0])
+    p.add_argument("--profiles", help="profiles file (default: $WORKBENCH_PROFILES or hub/profiles.yaml)")
+    p.add_argument("--mode", choices=("local", "kubernetes"), default="local", help="picks the 'auto' metrics source")
+    p.add_argument("--every", type=float, help="seconds between checks (default: culling.every)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="[%(levelname).1s %(asctime)s culler] %(message)s")
+    for logger in ("workbench", "tornado.access"):
+        logging.getLogger(logger).setLevel(logging.INFO)
+    try:
+        api_url, api_token = os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
+    except KeyError as exc:
+        print(f"culler: {exc.args[0]} is not set; the culler runs as a JupyterHub service", file=sys.stderr)
+        return 2
+    profiles = load_profiles(args.profiles)
+    webhook = profiles.culling.gpu.webhook or os.environ.get(WEBHOOK_ENV)
+    culler = GpuAwareCuller(profiles, metrics_from_config(profiles.culling.gpu.metrics, args.mode),
+                            notify=WebhookNotifier(webhook) if webhook else None)  # fmt: skip
+    asyncio.run(run(culler, api_url, api_token, args.every or profiles.culling.every))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

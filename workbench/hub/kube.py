@@ -1,0 +1,102 @@
+"""Kubernetes mode: KubeSpawner settings and ``profile_list`` from the same profiles file.
+
+Each user gets a pod from the curated image of the profile they pick, a persistent volume for
+their home, the shared runs volume at ``/srv/workbench/runs`` and a restricted security context
+(uid 1000, non-root, no privilege escalation, all capabilities dropped). ``profile_list`` is a
+callable that shows a user only the profiles of their groups; KubeSpawner refuses any other slug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .profiles import Profile, ProfileSet
+from .quota import user_groups
+
+RUNS_MOUNT = "/srv/workbench/runs"
+HOME = "/home/jovyan"
+
+SECURITY_CONTEXT = {
+    "runAsUser": 1000,
+    "runAsGroup": 100,
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def profile_entry(profile: Profile) -> dict[str, Any]:
+    """One KubeSpawner ``profile_list`` entry: image, resources, GPUs and placement."""
+    override: dict[str, Any] = {
+        "image": profile.image,
+        "cpu_limit": profile.cpu_limit,
+        "cpu_guarantee": profile.cpu_guarantee,
+        "mem_limit": profile.mem_limit_bytes,
+        "mem_guarantee": profile.mem_guarantee_bytes,
+        "environment": {**profile.env, "WORKBENCH_PROFILE": profile.slug},
+    }
+    if profile.gpus:
+        override["extra_resource_limits"] = {profile.gpu_resource: str(profile.gpus)}
+    else:
+        # CPU profiles must not see GPUs the NVIDIA runtime would otherwise expose
+        override["environment"]["NVIDIA_VISIBLE_DEVICES"] = "void"
+    if profile.node_selector:
+        override["node_selector"] = dict(profile.node_selector)
+    if profile.tolerations:
+        override["tolerations"] = [dict(t) for t in profile.tolerations]
+    return {"display_name": profile.display_name, "slug": profile.slug, "description": profile.description,
+            "default": profile.default, "kubespawner_override": override}  # fmt: skip
+
+
+def profile_list(profiles: ProfileSet) -> Callable[[Any], list[dict[str, Any]]]:
+    """``KubeSpawner.profile_list``: the profiles open to the spawning user's groups.
+
+    Exactly one entry is marked default (the user's default profile), as KubeSpawner expects.
+    """
+
+    def for_spawner(spawner: Any) -> list[dict[str, Any]]:
+        groups = user_groups(spawner)
+        allowed = profiles.for_groups(groups)
+        if not allowed:
+            return []
+        default = profiles.select(None, groups).slug
+        return [{**profile_entry(p), "default": p.slug == default} for p in allowed]
+
+    return for_spawner
+
+
+def kubespawner_config(profiles: ProfileSet, *, runs_pvc: str = "workbench-runs", storage_capacity: str = "10Gi",
+                       storage_class: str | None = None, namespace: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Settings for ``c.KubeSpawner`` (apply with ``for k, v in ...items(): setattr(c.KubeSpawner, k, v)``)."""
+    config: dict[str, Any] = {
+        "profile_list": profile_list(profiles),
+        "image": profiles.profiles[0].image,
+        "uid": 1000,
+        "gid": 100,
+        "fs_gid": 100,
+        "allow_privilege_escalation": False,
+        "container_security_context": dict(SECURITY_CONTEXT),
+        "pod_security_context": {"fsGroup": 100, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "storage_pvc_ensure": True,
+        "storage_capacity": storage_capacity,
+        "storage_access_modes": ["ReadWriteOnce"],
+        "pvc_name_template": "claim-{user_server}",
+        "volumes": [
+            {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}},
+            {"name": "runs", "persistentVolumeClaim": {"claimName": runs_pvc}},
+        ],
+        "volume_mounts": [
+            {"name": "home", "mountPath": HOME},
+            {"name": "runs", "mountPath": RUNS_MOUNT},
+        ],
+        "working_dir": HOME,
+        "environment": {"WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+        "default_url": "/lab",
+    }
+    if storage_class:
+        config["storage_class"] = storage_class
+    if namespace:
+        config["namespace"] = namespace
+    return config

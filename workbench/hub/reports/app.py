@@ -1,0 +1,152 @@
+"""The reports service: HubOAuth-protected pages over the shared runs directory.
+
+``GET {prefix}`` lists the runs (name, owner, date, status, key metrics; ``?owner=`` filters),
+``GET {prefix}api/runs`` gives the same as JSON, and ``GET {prefix}runs/<run>/report.html`` serves a
+run's report. Only users the hub lets access this service get anything; others are sent to the
+hub's login. Reports are user-written HTML, so they are served sandboxed (no access to hub
+cookies or APIs from their scripts).
+
+Run by the hub as ``python -m workbench.hub.reports``; :func:`workbench.hub.configure` registers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import secrets
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from tornado import web
+
+from ...jobs.records import REPORT_FILE, iter_runs
+
+MAX_METRICS = 6
+_SANDBOX = "sandbox allow-scripts allow-popups allow-downloads"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def _date(start: str | None) -> str:
+    if not start:
+        return ""
+    try:
+        return datetime.fromisoformat(start.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return start
+
+
+def run_rows(runs_dir: str | os.PathLike[str], owner: str | None = None) -> list[dict[str, Any]]:
+    """The runs of ``runs_dir`` as table rows, newest first; scalar metrics only (at most six).
+
+    >>> run_rows("runs")[0]["metrics"]
+    [('cv_auc', '0.8421')]
+    """
+    rows = []
+    for rec in iter_runs(runs_dir):
+        if owner and rec.owner != owner:
+            continue
+        scalars = [(k, _fmt(v)) for k, v in rec.metrics.items() if isinstance(v, int | float | str | bool)]
+        rows.append({"run": rec.path.name, "name": rec.name, "owner": rec.owner, "start": rec.start,
+                     "date": _date(rec.start), "state": rec.state, "metrics": scalars[:MAX_METRICS],
+                     "report": rec.report is not None})  # fmt: skip
+    rows.sort(key=lambda r: (r["start"] or "", r["run"]), reverse=True)
+    return rows
+
+
+class _Base(web.RequestHandler):
+    def initialize(self, runs_dir: Path, prefix: str, hub_auth: Any) -> None:
+        self.runs_dir = runs_dir
+        self.prefix = prefix
+        if hub_auth is not None:
+            self.hub_auth = hub_auth
+
+
+def _handlers(prefix: str, runs_dir: Path) -> list[tuple]:
+    from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
+
+    templates = Environment(loader=PackageLoader("workbench.hub.reports", "templates"), autoescape=select_autoescape())
+
+    class IndexHandler(HubOAuthenticated, _Base):
+        @web.authenticated
+        def get(self) -> None:
+            owner = self.get_argument("owner", None)
+            rows = run_rows(self.runs_dir, owner=owner)
+            self.set_header("Cache-Control", "no-store")
+            self.finish(templates.get_template("index.html").render(
+                rows=rows, owner=owner, prefix=self.prefix, runs_dir=str(self.runs_dir),
+                user=self.current_user["name"]))  # fmt: skip
+
+    class ApiHandler(HubOAuthenticated, _Base):
+        def get_login_url(self) -> str:
+            raise web.HTTPError(403, "log in to the hub first")
+
+        @web.authenticated
+        def get(self) -> None:
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(run_rows(self.runs_dir, owner=self.get_argument("owner", None))))
+
+    class ReportHandler(HubOAuthenticated, _Base):
+        @web.authenticated
+        def get(self, run: str) -> None:
+            path = (self.runs_dir / run / REPORT_FILE).resolve()
+            if "/" in run or run.startswith(".") or path.parent.parent != self.runs_dir.resolve() or not path.is_file():
+                raise web.HTTPError(404, f"no report for run {run!r}")
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Content-Security-Policy", _SANDBOX)
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.finish(path.read_bytes())
+
+    auth = HubOAuth.instance()
+    kwargs = {"runs_dir": runs_dir, "prefix": prefix, "hub_auth": auth}
+    return [
+        (prefix + "oauth_callback", HubOAuthCallbackHandler),
+        (prefix + r"runs/([^/]+)/report\.html", ReportHandler, kwargs),
+        (prefix + "api/runs", ApiHandler, kwargs),
+        (prefix.rstrip("/") + "/?", IndexHandler, kwargs),
+    ]
+
+
+def make_app(runs_dir: str | os.PathLike[str], prefix: str = "/services/reports/") -> web.Application:
+    """The tornado application (the hub's service environment supplies the OAuth settings)."""
+    prefix = "/" + prefix.strip("/") + "/"
+    return web.Application(_handlers(prefix, Path(runs_dir)), cookie_secret=secrets.token_bytes(32),
+                           xsrf_cookies=False)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the hub service: serves on the port of ``$JUPYTERHUB_SERVICE_URL``."""
+    p = argparse.ArgumentParser(prog="python -m workbench.hub.reports", description="Serve the team's run reports.")
+    p.add_argument("--runs-dir", default=os.environ.get("WORKBENCH_RUNS_DIR", "runs"),
+                   help="shared runs directory (default: $WORKBENCH_RUNS_DIR, else runs)")  # fmt: skip
+    p.add_argument("--ip", help="address to listen on (default: the host of $JUPYTERHUB_SERVICE_URL)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="[%(levelname).1s %(asctime)s reports] %(message)s")
+    for logger in ("workbench", "tornado.access"):
+        logging.getLogger(logger).setLevel(logging.INFO)
+    service_url = os.environ.get("JUPYTERHUB_SERVICE_URL")
+    if not service_url:
+        print("reports: JUPYTERHUB_SERVICE_URL is not set; the reports service runs as a JupyterHub service", file=sys.stderr)
+        return 2
+    url = urlparse(service_url)
+    app = make_app(args.runs_dir, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/reports/"))
+
+    async def serve() -> None:
+        app.listen(url.port or 80, address=args.ip or url.hostname or "127.0.0.1")
+        logging.getLogger("workbench.hub.reports").info("serving runs of %s at %s", args.runs_dir, service_url)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+    return 0
