@@ -226,3 +226,24 @@ def test_bad_input(binary):
     multi = lgb.LGBMClassifier(n_estimators=3, verbose=-1, n_jobs=1).fit(X, np.arange(len(X)) % 3)
     with pytest.raises(ValueError, match="applies to binary targets, but the model has 3 classes"):
         permutation_importance(multi, X, np.arange(len(X)) % 3, scoring="roc_auc")
+
+
+def test_early_stopping_ova_rf_and_linear_trees_stay_exact():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(1200, 6, n_informative=4, n_classes=3, random_state=0)
+    fit_X, fit_y, X_valid, y_valid = X[:800], y[:800], X[800:], y[800:]
+    common = {"verbose": -1, "n_jobs": 1, "random_state": 0}
+    cases = [
+        (lgb.LGBMClassifier(n_estimators=300, learning_rate=0.3, **common),
+         {"eval_X": (X_valid,), "eval_y": (y_valid,), "callbacks": [lgb.early_stopping(3, verbose=False)]}, "lightgbm"),
+        (lgb.LGBMClassifier(objective="multiclassova", n_estimators=8, **common), {}, "lightgbm"),
+        (lgb.LGBMClassifier(boosting_type="rf", subsample=0.7, subsample_freq=1, n_estimators=8, **common), {}, "generic"),
+        (lgb.LGBMClassifier(linear_tree=True, n_estimators=8, **common), {}, "generic"),
+    ]  # fmt: skip
+    for model, fit_kwargs, engine in cases:
+        model.fit(fit_X, fit_y, **fit_kwargs)
+        ours = permutation_importance(model, X_valid, y_valid, scoring="accuracy", n_repeats=2, progress=False)
+        assert ours.engine == engine, model
+        _assert_same(ours, sklearn_pi(model, X_valid, y_valid, scoring="accuracy", n_repeats=2, random_state=0))
+    assert 0 < cases[0][0].best_iteration_ < 300

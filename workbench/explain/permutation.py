@@ -84,14 +84,15 @@ def permutation_importance(
 
     result = None
     if engine != "generic":
-        reason = _lightgbm_unsupported(model, by_methods)
-        if reason is None:
+        try:
+            reason = _lightgbm_unsupported(model, by_methods)
+            if reason is not None:
+                raise _Unsupported(reason)
             with _threads(n_jobs):
                 result = _lightgbm_scores(model, X, y_arr, weights, scorer, scoring_name, units, rows, perms, progress)
-            if result is None:
-                reason = "its predictions could not be reproduced exactly"
-        if result is None and engine == "lightgbm":
-            raise ValueError(f"the LightGBM engine does not apply here: {reason}; use engine='auto' or 'generic'")
+        except _Unsupported as exc:
+            if engine == "lightgbm":
+                raise ValueError(f"the LightGBM engine does not apply here: {exc}; use engine='auto' or 'generic'") from None
     used = "lightgbm"
     if result is None:
         used = "generic"
@@ -410,6 +411,10 @@ def _generic_scores(
 # --- the LightGBM engine --------------------------------------------------------------------
 
 
+class _Unsupported(Exception):
+    """The LightGBM engine cannot reproduce this model's or scorer's numbers; the generic one can."""
+
+
 def _lightgbm_unsupported(model: Any, by_methods: bool) -> str | None:
     """Why the LightGBM engine cannot serve this call, or None when it can."""
     if not type(model).__module__.startswith("lightgbm"):
@@ -420,6 +425,9 @@ def _lightgbm_unsupported(model: Any, by_methods: bool) -> str | None:
         return f"{type(model).__name__} is not an LGBMClassifier or LGBMRegressor"
     if callable(getattr(model, "objective", None)):
         return "the model has a custom objective function"
+    params = model.get_params()
+    if "rf" in (params.get("boosting_type"), params.get("boosting")):
+        return "random-forest boosting averages its trees"
     if not by_methods:
         return "the scorer is a custom callable (it may use X beyond the model's predictions)"
     return None
@@ -478,15 +486,19 @@ class _LightGBMOutputs:
 def _lightgbm_scores(
     model: Any, X: Any, y: np.ndarray, weights: np.ndarray | None, scorer: Callable[..., float], scoring_name: str,
     units: Units, rows: np.ndarray | None, perms: np.ndarray, progress: bool,
-) -> tuple[float, np.ndarray] | None:  # fmt: skip
+) -> tuple[float, np.ndarray]:  # fmt: skip
+    """Baseline and permuted scores from the compiled engine; raises ``_Unsupported`` if it cannot."""
     from tqdm.auto import tqdm
 
     from . import _permutation_engine as engine
     from ._trees import parse_lightgbm, to_matrix
 
-    ensemble = parse_lightgbm(model)
+    try:
+        ensemble = parse_lightgbm(model)
+    except ValueError as exc:  # e.g. linear trees
+        raise _Unsupported(str(exc)) from None
     if engine.output_transform(ensemble) is None:
-        return None
+        raise _Unsupported(f"the output of objective {ensemble.objective!r} is not reproduced")
     M = to_matrix(ensemble, X)
     outputs = _LightGBMOutputs(model, ensemble)
     if not outputs.matches_model(X, engine.raw_scores(ensemble, M[:_GUARD_ROWS])):
@@ -496,7 +508,7 @@ def _lightgbm_scores(
             RuntimeWarning,
             stacklevel=3,
         )
-        return None
+        raise _Unsupported("its predictions could not be reproduced bit for bit")
 
     X_eval, y_eval, w_eval = _take(X, rows), _take(y, rows), _take(weights, rows)
     M_eval = M if rows is None else M[rows]
