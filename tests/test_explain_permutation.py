@@ -36,7 +36,8 @@ def _frame(n, seed=0):
 def binary():
     X, logit, rng = _frame(2400)
     y = (logit + rng.normal(size=len(X)) > 0).astype(int)
-    model = lgb.LGBMClassifier(n_estimators=40, num_leaves=15, min_child_samples=10, verbose=-1, n_jobs=1, random_state=0)
+    model = lgb.LGBMClassifier(n_estimators=40, num_leaves=15, min_child_samples=10, verbose=-1, n_jobs=1,
+                               random_state=0)  # fmt: skip
     model.fit(X.iloc[:1600], y[:1600])
     return model, X.iloc[1600:], y[1600:]
 
@@ -80,7 +81,8 @@ def test_max_samples_int_and_fraction(binary):
 def test_multiclass_matches_sklearn():
     X, logit, rng = _frame(2400, seed=1)
     y = np.array(["low", "mid", "high"])[np.digitize(logit + rng.normal(size=len(X)), [-0.5, 1.0])]
-    model = lgb.LGBMClassifier(n_estimators=15, num_leaves=7, verbose=-1, n_jobs=1, random_state=0).fit(X.iloc[:1600], y[:1600])
+    model = lgb.LGBMClassifier(n_estimators=15, num_leaves=7, verbose=-1, n_jobs=1, random_state=0)
+    model.fit(X.iloc[:1600], y[:1600])
     Xv, yv = X.iloc[1600:], y[1600:]
     for scoring in ("neg_log_loss", "accuracy", "roc_auc_ovr"):
         ours = permutation_importance(model, Xv, yv, scoring=scoring, n_repeats=3, random_state=0, progress=False)
@@ -238,7 +240,8 @@ def test_early_stopping_ova_rf_and_linear_trees_stay_exact():
         (lgb.LGBMClassifier(n_estimators=300, learning_rate=0.3, **common),
          {"eval_X": (X_valid,), "eval_y": (y_valid,), "callbacks": [lgb.early_stopping(3, verbose=False)]}, "lightgbm"),
         (lgb.LGBMClassifier(objective="multiclassova", n_estimators=8, **common), {}, "lightgbm"),
-        (lgb.LGBMClassifier(boosting_type="rf", subsample=0.7, subsample_freq=1, n_estimators=8, **common), {}, "generic"),
+        (lgb.LGBMClassifier(boosting_type="rf", subsample=0.7, subsample_freq=1, n_estimators=8, **common), {},
+         "generic"),
         (lgb.LGBMClassifier(linear_tree=True, n_estimators=8, **common), {}, "generic"),
     ]  # fmt: skip
     for model, fit_kwargs, engine in cases:

@@ -84,7 +84,8 @@ def test_eli5_interop_and_plots(telco_pi):
 
 def test_noisy_features_decide_on_the_mean_not_a_single_repeat():
     table = pd.DataFrame(
-        [[0.010, 0.012, -0.002, 0.011], [0.001, -0.002, -0.001, 0.0005], [0.0, 0.0, 0.0, 0.0], [0.002, 0.0, 0.001, 0.0]],
+        [[0.010, 0.012, -0.002, 0.011], [0.001, -0.002, -0.001, 0.0005], [0.0, 0.0, 0.0, 0.0],
+         [0.002, 0.0, 0.001, 0.0]],
         index=pd.Index(["helps", "hurts", "unused", "weak"], name="feature"),
     )
     result = PermutationImportances(table, baseline_score=0.8, scoring="roc_auc", n_rows=100)

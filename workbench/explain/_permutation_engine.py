@@ -19,6 +19,7 @@ exact partial sum before it, so permuted raw scores are bit-identical to LightGB
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -69,13 +70,13 @@ def _walk_from(nodes, cat_start, cat_len, words, node, M, i, j, unit_of, u):
 
 @numba.njit(cache=True, parallel=True)
 def _permuted_raw(nodes, cat_start, cat_len, words, roots, leaf_value, num_class, max_path, M, unit_of, unit_cls,
-                  unit_is_interval, unit_last, unit_bin, perms, rows_per_chunk, out, base_out):  # fmt: skip
-    m = M.shape[0]
+                  unit_is_interval, unit_last, unit_bin, perms, row_start, row_stop, rows_per_chunk, out,
+                  base_out):  # fmt: skip
     n_trees = roots.shape[0]
     n_units = unit_cls.shape[0]
     n_rep = perms.shape[0]
     K = num_class
-    n_chunks = (m + rows_per_chunk - 1) // rows_per_chunk
+    n_chunks = (row_stop - row_start + rows_per_chunk - 1) // rows_per_chunk
     for ch in numba.prange(n_chunks):
         leaf = np.empty(n_trees, dtype=np.int64)
         val = np.empty(n_trees, dtype=np.float64)
@@ -92,8 +93,8 @@ def _permuted_raw(nodes, cat_start, cat_len, words, roots, leaf_value, num_class
         aff_lo = np.empty((n_units, n_trees), dtype=np.int32)
         aff_hi = np.empty((n_units, n_trees), dtype=np.int32)
         changed = np.empty(n_trees, dtype=np.int64)
-        start = ch * rows_per_chunk
-        stop = min(m, start + rows_per_chunk)
+        start = row_start + ch * rows_per_chunk
+        stop = min(row_stop, start + rows_per_chunk)
         for i in range(start, stop):
             # 1. The row's own path in every tree: leaf, value, prefix sum, the unit splits passed
             #    (with the turn taken) and, per unit, the trees whose path meets one of its splits,
@@ -282,14 +283,15 @@ def permuted_raw_scores(
     M: np.ndarray,
     units: list[list[int]],
     perms: np.ndarray,
-    rows_per_chunk: int = 64,
+    on_rows: Callable[[int], None] | None = None,
+    block_rows: int = 2048,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw scores with each unit permuted, and without: ``(permuted, raw)``.
 
     ``permuted`` is ``float64[n_units, n_repeats, n_rows, num_class]``, ``raw`` the unpermuted
     ``float64[n_rows, num_class]`` (equal to LightGBM's raw ``predict``). ``perms[r, i]`` is the
     row whose unit values row ``i`` receives in repeat ``r``; ``units`` are disjoint lists of
-    column indices of ``M``.
+    column indices of ``M``. Rows are done in blocks of ``block_rows``, reported to ``on_rows``.
     """
     M = np.ascontiguousarray(M, dtype=np.float64)
     m = M.shape[0]
@@ -320,9 +322,15 @@ def permuted_raw_scores(
     out = np.empty((len(units), perms.shape[0], m, ensemble.num_class), dtype=np.float64)
     raw = np.empty((m, ensemble.num_class), dtype=np.float64)
     nodes, cat_start, cat_len = pack_nodes(ensemble)
-    _permuted_raw(nodes, cat_start, cat_len, ensemble.cat_words, ensemble.root, ensemble.leaf_value,
-                  ensemble.num_class, max(1, max_path_length(ensemble)), M, unit_of, unit_cls, unit_is_interval,
-                  unit_last, unit_bin, np.ascontiguousarray(perms, dtype=np.int64), rows_per_chunk, out, raw)  # fmt: skip
+    perms = np.ascontiguousarray(perms, dtype=np.int64)
+    max_path = max(1, max_path_length(ensemble))
+    for start in range(0, m, block_rows):
+        stop = min(m, start + block_rows)
+        _permuted_raw(nodes, cat_start, cat_len, ensemble.cat_words, ensemble.root, ensemble.leaf_value,
+                      ensemble.num_class, max_path, M, unit_of, unit_cls, unit_is_interval, unit_last, unit_bin, perms,
+                      start, stop, 64, out, raw)  # fmt: skip
+        if on_rows is not None:
+            on_rows(stop - start)
     return out, raw
 
 
@@ -370,7 +378,8 @@ def _exp(raw):
 
 
 _IDENTITY = ("regression", "regression_l2", "l2", "mean_squared_error", "mse", "regression_l1", "l1",
-             "mean_absolute_error", "mae", "huber", "fair", "quantile", "mape", "mean_absolute_percentage_error")  # fmt: skip
+             "mean_absolute_error", "mae", "huber", "fair", "quantile", "mape",
+             "mean_absolute_percentage_error")  # fmt: skip
 
 
 def output_transform(ensemble: TreeEnsemble) -> str | None:

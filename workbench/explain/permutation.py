@@ -79,7 +79,7 @@ def permutation_importance(
         raise ValueError(f"n_repeats must be a positive integer, got {n_repeats!r}")
     columns = list(X.columns) if isinstance(X, pd.DataFrame) else list(range(X.shape[1]))
     names, units, group_members = _units(columns, groups, features)
-    scorer, scoring_name, by_methods = _resolve_scorer(model, scoring, y_arr)
+    scorer, scoring_name, by_methods = _resolve_scorer(model, scoring)
     rows, perms = sklearn_permutations(len(X), int(n_repeats), random_state, max_samples)
 
     result = None
@@ -92,7 +92,9 @@ def permutation_importance(
                 result = _lightgbm_scores(model, X, y_arr, weights, scorer, scoring_name, units, rows, perms, progress)
         except _Unsupported as exc:
             if engine == "lightgbm":
-                raise ValueError(f"the LightGBM engine does not apply here: {exc}; use engine='auto' or 'generic'") from None
+                raise ValueError(
+                    f"the LightGBM engine does not apply here: {exc}; use engine='auto' or 'generic'"
+                ) from None
     used = "lightgbm"
     if result is None:
         used = "generic"
@@ -252,7 +254,7 @@ def _units(
     return names, units, grouped
 
 
-def _resolve_scorer(model: Any, scoring: Any, y: np.ndarray) -> tuple[Callable[..., float], str, bool]:
+def _resolve_scorer(model: Any, scoring: Any) -> tuple[Callable[..., float], str, bool]:
     """The scikit-learn scorer, its display name, and whether it sees X only through predict methods."""
     from sklearn.base import ClassifierMixin, RegressorMixin
     from sklearn.metrics import check_scoring, get_scorer, get_scorer_names
@@ -518,10 +520,12 @@ def _lightgbm_scores(
     step = max(1, _MAX_OUTPUT_VALUES // per_unit)
     scores = np.empty((len(units), n_repeats), dtype=np.float64)
     raw = None if rows is None else engine.raw_scores(ensemble, M)  # the baseline scores all rows
-    bar = tqdm(total=len(units), desc="permutation importance", unit="feature", disable=not progress, leave=False)
+    bar = tqdm(total=len(units) * m, desc=f"permutation importance ({len(units)} features)", unit="row",
+               unit_scale=True, disable=not progress, leave=False)  # fmt: skip
     for u0 in range(0, max(1, len(units)), step):
         chunk = units[u0:u0 + step]
-        permuted, raw_eval = engine.permuted_raw_scores(ensemble, M_eval, chunk, perms)
+        permuted, raw_eval = engine.permuted_raw_scores(ensemble, M_eval, chunk, perms,
+                                                        on_rows=lambda k, n=len(chunk): bar.update(k * n))  # fmt: skip
         raw = raw_eval if raw is None else raw
         if auc_labels is not None:
             flat = permuted.reshape(-1, ensemble.num_class)
@@ -534,7 +538,6 @@ def _lightgbm_scores(
                 for r in range(n_repeats):
                     proxy = _Responses(model, X_eval, outputs.fetcher(permuted[k, r]))
                     scores[u0 + k, r] = _score(scorer, proxy, X_eval, y_eval, w_eval)
-        bar.update(len(chunk))
     bar.close()
     baseline = _score(scorer, _Responses(model, X, outputs.fetcher(raw)), X, y, weights)
     return baseline, scores
