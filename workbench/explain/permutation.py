@@ -503,7 +503,8 @@ def _lightgbm_scores(
         raise _Unsupported(f"the output of objective {ensemble.objective!r} is not reproduced")
     M = to_matrix(ensemble, X)
     outputs = _LightGBMOutputs(model, ensemble)
-    if not outputs.matches_model(X, engine.raw_scores(ensemble, M[:_GUARD_ROWS])):
+    head_raw = engine.raw_scores(ensemble, M[:_GUARD_ROWS])
+    if not outputs.matches_model(X, head_raw):
         warnings.warn(
             "LightGBM predictions could not be reproduced bit for bit by the tree engine; "
             "computing permutation importance with the generic engine instead",
@@ -511,6 +512,14 @@ def _lightgbm_scores(
             stacklevel=3,
         )
         raise _Unsupported("its predictions could not be reproduced bit for bit")
+    raw = None
+    try:  # a scorer that cannot score this model should fail now, not after the long part
+        head = X.iloc[:_GUARD_ROWS] if isinstance(X, pd.DataFrame) else X[:_GUARD_ROWS]
+        _score(scorer, _Responses(model, head, outputs.fetcher(head_raw)), head, y[:_GUARD_ROWS],
+               None if weights is None else weights[:_GUARD_ROWS])  # fmt: skip
+    except Exception:  # noqa: BLE001 - maybe just these rows (one class only...): score them all
+        raw = engine.raw_scores(ensemble, M)
+        _score(scorer, _Responses(model, X, outputs.fetcher(raw)), X, y, weights)
 
     X_eval, y_eval, w_eval = _take(X, rows), _take(y, rows), _take(weights, rows)
     M_eval = M if rows is None else M[rows]
@@ -519,7 +528,8 @@ def _lightgbm_scores(
     per_unit = n_repeats * m * ensemble.num_class
     step = max(1, _MAX_OUTPUT_VALUES // per_unit)
     scores = np.empty((len(units), n_repeats), dtype=np.float64)
-    raw = None if rows is None else engine.raw_scores(ensemble, M)  # the baseline scores all rows
+    if raw is None and rows is not None:  # the baseline scores all rows, not just the sampled ones
+        raw = engine.raw_scores(ensemble, M)
     bar = tqdm(total=len(units) * m, desc=f"permutation importance ({len(units)} features)", unit="row",
                unit_scale=True, disable=not progress, leave=False)  # fmt: skip
     for u0 in range(0, max(1, len(units)), step):
