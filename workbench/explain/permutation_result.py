@@ -16,8 +16,8 @@ class PermutationImportances:
 
     ``importances`` has one row per feature or group, in the order of the input columns, and one
     column per repeat: ``baseline_score - permuted_score`` (positive: the model relies on it).
-    ``frame`` is the sorted summary; ``to_sklearn()`` the same numbers shaped like scikit-learn's
-    ``permutation_importance`` result.
+    ``frame`` is the sorted summary. Like scikit-learn's result it has ``importances_mean`` and
+    ``importances_std`` (input order); ``to_sklearn()`` returns exactly that ``Bunch``.
 
     >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc")
     >>> result.frame.head()          # mean, std and every repeat, most important first
@@ -54,6 +54,16 @@ class PermutationImportances:
         order = np.lexsort((np.arange(len(out)), -out["mean"].to_numpy()))
         return out.iloc[order]
 
+    @property
+    def importances_mean(self) -> np.ndarray:
+        """As in scikit-learn's result: mean per feature, input order."""
+        return self.importances.to_numpy().mean(axis=1)
+
+    @property
+    def importances_std(self) -> np.ndarray:
+        """As in scikit-learn's result: std per feature (``ddof=0``), input order."""
+        return self.importances.to_numpy().std(axis=1)
+
     def top(self, k: int = 10) -> list[Any]:
         """Names of the ``k`` most important features or groups."""
         return list(self.frame.index[:k])
@@ -62,8 +72,8 @@ class PermutationImportances:
         """A ``sklearn.utils.Bunch`` with ``importances_mean``, ``importances_std``, ``importances``."""
         from sklearn.utils import Bunch
 
-        values = self.importances.to_numpy()
-        return Bunch(importances_mean=values.mean(axis=1), importances_std=values.std(axis=1), importances=values)
+        return Bunch(importances_mean=self.importances_mean, importances_std=self.importances_std,
+                     importances=self.importances.to_numpy())  # fmt: skip
 
     def to_eli5(self, top: int | None = None) -> Any:
         """An ``eli5`` explanation, for ``eli5.format_as_html`` / ``format_as_text`` / ``format_as_dataframe``.

@@ -71,7 +71,8 @@ def cv_permutation_importance(
     >>> cv_permutation_importance(cv, X, y).frame.head()
     """
     start = time.perf_counter()
-    if list(map(str, getattr(X, "columns", range(X.shape[1])))) != list(cv.feature_names):
+    names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"f{i}" for i in range(X.shape[1])]
+    if names != list(cv.feature_names):
         raise ValueError(
             "X must have the columns cv was trained on, in the same order "
             f"(cv has {len(cv.feature_names)} features: {cv.feature_names[:10]}...)"
