@@ -233,22 +233,25 @@ def _units(
             members[name] = idx
     names: list[Any] = []
     units: Units = []
+    emitted: set[Any] = set()
     for c in columns:
         if c in owner:
-            if owner[c] not in names:
+            if owner[c] not in emitted:
+                emitted.add(owner[c])
                 names.append(owner[c])
                 units.append(members[owner[c]])
         else:
             names.append(c)
             units.append([position[c]])
     if features is not None:
-        wanted = [features] if isinstance(features, str) else list(features)
-        for f in wanted:
-            if f not in names:
+        asked = [features] if isinstance(features, str) else list(features)
+        wanted, known = set(asked), set(names)
+        for f in asked:
+            if f not in known:
                 if f in owner:
                     raise ValueError(f"column {f!r} is permuted as part of group {owner[f]!r}; ask for the group")
                 raise _not_found("feature", f, columns)
-        keep = [k for k, n in enumerate(names) if n in set(wanted)]
+        keep = [k for k, n in enumerate(names) if n in wanted]
         names, units = [names[k] for k in keep], [units[k] for k in keep]
     grouped = {n: members[n] for n in names if n in members}
     return names, units, grouped
