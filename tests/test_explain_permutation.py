@@ -221,6 +221,8 @@ def test_bad_input(binary):
         permutation_importance(model, X, y[:-1])
     with pytest.raises(ValueError, match="n_repeats must be a positive integer"):
         permutation_importance(model, X, y, n_repeats=0)
+    with pytest.raises(ValueError, match="n_jobs must be a non-zero integer"):
+        permutation_importance(model, X, y, n_jobs=0)
     with pytest.raises(ValueError, match="max_samples=2000 must be between 1 and the number of rows"):
         permutation_importance(model, X, y, max_samples=2000)
     with pytest.raises(ValueError, match="the LightGBM engine does not apply"):

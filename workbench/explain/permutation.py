@@ -61,7 +61,8 @@ def permutation_importance(
       permutation (e.g. the one-hot columns of one category); other columns stay single.
     - ``features``: evaluate only these columns or group names.
     - ``engine``: ``"auto"`` (LightGBM fast path when it applies), ``"lightgbm"`` or ``"generic"``.
-    - ``n_jobs``: threads of the compiled LightGBM engine (None: all cores).
+    - ``n_jobs``: threads of the compiled LightGBM engine (None or negative: all cores); the
+      generic engine leaves threading to the model's own predict.
 
     >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc", n_repeats=5)
     >>> result.frame.head()
@@ -77,6 +78,8 @@ def permutation_importance(
     weights = None if sample_weight is None else _check_y(sample_weight, len(X), "sample_weight")
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
         raise ValueError(f"n_repeats must be a positive integer, got {n_repeats!r}")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0):
+        raise ValueError(f"n_jobs must be a non-zero integer (negative: all cores) or None, got {n_jobs!r}")
     columns = list(X.columns) if isinstance(X, pd.DataFrame) else list(range(X.shape[1]))
     names, units, group_members = _units(columns, groups, features)
     scorer, scoring_name, by_methods = _resolve_scorer(model, scoring)
@@ -308,8 +311,6 @@ def _threads(n_jobs: int | None):
     if n_jobs is None:
         yield
         return
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
     available = numba.config.NUMBA_NUM_THREADS
     wanted = available if n_jobs < 0 else min(int(n_jobs), available)
     before = numba.get_num_threads()
