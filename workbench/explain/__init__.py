@@ -1,7 +1,6 @@
 """Explainability: permutation importance, partial dependence/ICE, SHAP and reports."""
 
-from .permutation import permutation_importance, sklearn_permutations
-from .permutation_result import PermutationImportances
+from .permutation import PermutationImportances, permutation_importance, sklearn_permutations
 from .selection import FeatureSelection, cv_permutation_importance, drop_noisy_features
 
 __all__ = [
