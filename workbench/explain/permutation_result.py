@@ -1,0 +1,167 @@
+"""The result of permutation importance: table, eli5-style HTML, bar/box plot and eli5 interop."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class PermutationImportances:
+    """Drop in score when a feature (or a group of columns) is permuted, per repeat.
+
+    ``importances`` has one row per feature or group, in the order of the input columns, and one
+    column per repeat: ``baseline_score - permuted_score`` (positive: the model relies on it).
+    ``frame`` is the sorted summary. Like scikit-learn's result it has ``importances_mean`` and
+    ``importances_std`` (input order); ``to_sklearn()`` returns exactly that ``Bunch``.
+
+    >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc")
+    >>> result.frame.head()          # mean, std and every repeat, most important first
+    >>> result.plot(kind="box")      # matplotlib Figure
+    """
+
+    importances: pd.DataFrame
+    baseline_score: float
+    scoring: str
+    n_rows: int
+    random_state: Any = None
+    groups: dict[str, list[Any]] = field(default_factory=dict)
+    engine: str = "generic"
+    elapsed_s: float = 0.0
+
+    @property
+    def n_repeats(self) -> int:
+        return self.importances.shape[1]
+
+    @property
+    def mean(self) -> pd.Series:
+        """Mean importance per feature, in input order."""
+        return self.importances.mean(axis=1).rename("mean")
+
+    @property
+    def std(self) -> pd.Series:
+        """Standard deviation over repeats (``ddof=0``, as scikit-learn), in input order."""
+        return pd.Series(self.importances.to_numpy().std(axis=1), index=self.importances.index, name="std")
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """``mean``, ``std`` and the per-repeat importances, most important first."""
+        out = pd.concat([self.mean, self.std, self.importances], axis=1)
+        order = np.lexsort((np.arange(len(out)), -out["mean"].to_numpy()))
+        return out.iloc[order]
+
+    @property
+    def importances_mean(self) -> np.ndarray:
+        """As in scikit-learn's result: mean per feature, input order."""
+        return self.importances.to_numpy().mean(axis=1)
+
+    @property
+    def importances_std(self) -> np.ndarray:
+        """As in scikit-learn's result: std per feature (``ddof=0``), input order."""
+        return self.importances.to_numpy().std(axis=1)
+
+    def top(self, k: int = 10) -> list[Any]:
+        """Names of the ``k`` most important features or groups."""
+        return list(self.frame.index[:k])
+
+    def to_sklearn(self) -> Any:
+        """A ``sklearn.utils.Bunch`` with ``importances_mean``, ``importances_std``, ``importances``."""
+        from sklearn.utils import Bunch
+
+        return Bunch(importances_mean=self.importances_mean, importances_std=self.importances_std,
+                     importances=self.importances.to_numpy())  # fmt: skip
+
+    def to_eli5(self, top: int | None = None) -> Any:
+        """An ``eli5`` explanation, for ``eli5.format_as_html`` / ``format_as_text`` / ``format_as_dataframe``.
+
+        >>> import eli5
+        >>> html = eli5.format_as_html(result.to_eli5())
+        """
+        from eli5.base import Explanation, FeatureImportances, FeatureWeight
+
+        frame = self.frame
+        shown = frame if top is None else frame.iloc[:top]
+        weights = [FeatureWeight(feature=str(name), weight=float(row["mean"]), std=float(row["std"]))
+                   for name, row in shown.iterrows()]  # fmt: skip
+        return Explanation(
+            estimator=self.scoring,
+            method="permutation importance",
+            description=self._description(),
+            feature_importances=FeatureImportances(importances=weights, remaining=len(frame) - len(shown)),
+        )
+
+    def plot(self, kind: str = "bar", top: int = 20, ax: Any = None) -> Any:
+        """Horizontal bar (mean ± std) or box (per-repeat spread) plot of the ``top`` features.
+
+        Returns the matplotlib ``Figure`` (built without pyplot, so it works headless).
+        """
+        from matplotlib.figure import Figure
+
+        if kind not in ("bar", "box"):
+            raise ValueError(f"kind must be 'bar' or 'box', got {kind!r}")
+        frame = self.frame.iloc[:top].iloc[::-1]
+        names = [str(n) for n in frame.index]
+        if ax is None:
+            fig = Figure(figsize=(7, 1.2 + 0.32 * len(frame)), layout="constrained")
+            ax = fig.subplots()
+        else:
+            fig = ax.figure
+        pos = np.arange(len(frame))
+        if kind == "bar":
+            colors = ["#2a9d8f" if v > 0 else "#e76f51" for v in frame["mean"]]
+            ax.barh(pos, frame["mean"], xerr=frame["std"], color=colors, ecolor="#444444", capsize=2)
+        else:
+            repeats = frame[self.importances.columns].to_numpy()
+            try:
+                ax.boxplot(list(repeats), positions=pos, orientation="horizontal", widths=0.6)
+            except TypeError:  # matplotlib < 3.10
+                ax.boxplot(list(repeats), positions=pos, vert=False, widths=0.6)
+        ax.set_yticks(pos, names)
+        ax.axvline(0.0, color="#888888", linewidth=0.8)
+        ax.set_xlabel(f"decrease in {self.scoring}")
+        ax.set_title(f"Permutation importance ({self.n_repeats} repeats, {self.n_rows:,} rows)")
+        return fig
+
+    def _description(self) -> str:
+        return (f"Decrease in {self.scoring} when the feature is permuted (baseline {self.baseline_score:.6g}; "
+                f"{self.n_repeats} repeats on {self.n_rows:,} rows; engine {self.engine}).")  # fmt: skip
+
+    def __repr__(self) -> str:
+        return (f"PermutationImportances({len(self.importances)} features, scoring={self.scoring}, "
+                f"baseline={self.baseline_score:.6g}, repeats={self.n_repeats}, engine={self.engine})")  # fmt: skip
+
+    def _repr_html_(self, top: int = 20) -> str:
+        frame = self.frame
+        shown = frame.iloc[:top]
+        scale = float(np.abs(frame["mean"]).max()) or 1.0
+        rows = []
+        for name, row in shown.iterrows():
+            weight = float(row["mean"])
+            strength = min(1.0, abs(weight) / scale) ** 0.7
+            hue = 120 if weight > 0 else 0
+            light = 100.0 - 25.0 * strength if weight != 0 else 100.0
+            label = html.escape(str(name))
+            if name in self.groups:
+                label += f" <small>({len(self.groups[name])} columns)</small>"
+            rows.append(
+                f"<tr style='background-color: hsl({hue}, 100.00%, {light:.2f}%); border: none;'>"
+                f"<td style='padding: 0 1em 0 0.5em; text-align: right; border: none;'>"
+                f"{weight:.4f} &plusmn; {2 * float(row['std']):.4f}</td>"
+                f"<td style='padding: 0 0.5em; text-align: left; border: none;'>{label}</td></tr>"
+            )
+        more = len(frame) - len(shown)
+        if more:
+            rows.append(f"<tr><td colspan='2' style='text-align: center; border: none;'><i>&hellip; {more} more "
+                        "&hellip;</i></td></tr>")  # fmt: skip
+        return (
+            "<div class='workbench-permutation-importance'>"
+            f"<p style='margin: 0 0 0.5em 0'>{html.escape(self._description())}</p>"
+            "<table style='border-collapse: collapse; border: none;'><thead><tr style='border: none;'>"
+            "<th style='padding: 0 1em 0 0.5em; text-align: right; border: none;'>Weight</th>"
+            "<th style='padding: 0 0.5em; text-align: left; border: none;'>Feature</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
