@@ -64,6 +64,7 @@ def main() -> None:
     from sklearn.ensemble import StackingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import PredefinedSplit
+    from threadpoolctl import threadpool_limits
 
     from workbench.data import make_folds
     from workbench.datasets import load_telco
@@ -100,7 +101,9 @@ def main() -> None:
                                      cv=splitter, use_probas=True, drop_proba_col="last", random_state=0)  # fmt: skip
         return model.fit(X, y).predict_proba(X_test)[:, 1]
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # One thread everywhere (models use n_jobs=1 too): on a busy machine spinning thread pools
+    # would distort whichever stacker happens to run while another process holds the cores.
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1):
         fresh = iter(range(1000))
         warm = f"{tmp}/warm"
         ours(warm)  # fill the cache once; every timed re-run then changes only the meta model

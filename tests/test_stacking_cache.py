@@ -271,3 +271,17 @@ def test_sigkill_mid_stack_then_resume_gives_the_uninterrupted_predictions(tmp_p
     stack.fit(X, y, X_test=X_test)
     np.testing.assert_array_equal(resumed["oof"], stack.oof_)
     np.testing.assert_array_equal(resumed["test_pred"], stack.test_pred_)
+
+
+def test_a_model_that_cannot_be_stored_still_counts(telco_xy, tmp_path, fit_log):
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = telco_small(telco_xy, 600)
+    X = X[["tenure", "MonthlyCharges"]]
+    unpicklable = make_pipeline(FunctionTransformer(lambda v: v / 10), CountingLogisticRegression())
+    stack = Stack([[("lambda_lr", unpicklable), ("lr", CountingLogisticRegression())]], folds=3, cache_dir=tmp_path / "c",
+                  progress=False)  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="level1/lambda_lr was trained but could not be cached"):
+        stack.fit(X, y)
+    assert stack.score_ > 0.6 and len(OOFCache(tmp_path / "c").keys()) == 1
+    assert [p.name for p in (tmp_path / "c").iterdir() if p.name.startswith(".")] == []  # no scratch left behind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,8 +271,6 @@ class Stack:
     def _drop_partial_test(self, fitted: list[FittedModel], X_test: Any) -> list[FittedModel]:
         """Without X_test, test predictions go up only when every level-1 result brings its own."""
         if X_test is None and any(m.test_pred is None for m in fitted) and any(m.test_pred is not None for m in fitted):
-            import warnings
-
             lacking = [m.name for m in fitted if m.test_pred is None]
             warnings.warn(f"no test predictions: level-1 models {lacking} have none; pass X_test=... to fit() "
                           "to predict the test set", UserWarning, stacklevel=3)  # fmt: skip
@@ -346,9 +345,13 @@ class Stack:
                               task=ctx.task, progress=self.progress)  # fmt: skip
             source = "fit"
             if cache is not None:
-                cache.put(key, result, {"name": member.name, "level": ctx.level, "features": features,
-                                        "test_digest": test_digest, "seed": self.seed})  # fmt: skip
-                entry = CacheEntry(key=key, path=cache.path / key, info={}, result=result)
+                try:
+                    cache.put(key, result, {"name": member.name, "level": ctx.level, "features": features,
+                                            "test_digest": test_digest, "seed": self.seed})  # fmt: skip
+                    entry = CacheEntry(key=key, path=cache.path / key, info={}, result=result)
+                except Exception as exc:  # a model that cannot be stored is still a trained model
+                    warnings.warn(f"level{ctx.level}/{member.name} was trained but could not be cached ({exc!r}); "
+                                  "it will be trained again next run", RuntimeWarning, stacklevel=3)  # fmt: skip
         return FittedModel(
             level=ctx.level, name=member.name, columns=self._columns(ctx.level, member.name, result), result=result,
             oof=_scatter(np.asarray(result.oof), ctx.rows, ctx.n_total),
