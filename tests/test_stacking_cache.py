@@ -285,3 +285,12 @@ def test_a_model_that_cannot_be_stored_still_counts(telco_xy, tmp_path, fit_log)
         stack.fit(X, y)
     assert stack.score_ > 0.6 and len(OOFCache(tmp_path / "c").keys()) == 1
     assert [p.name for p in (tmp_path / "c").iterdir() if p.name.startswith(".")] == []  # no scratch left behind
+
+
+def test_identical_models_in_one_run_train_once(telco_xy, fit_log):
+    X, y = telco_small(telco_xy, 600)
+    X = X[["tenure", "MonthlyCharges"]]
+    stack = Stack([[("a", CountingLogisticRegression()), ("b", CountingLogisticRegression())]], folds=3,
+                  progress=False).fit(X, y)  # fmt: skip
+    assert fit_count(fit_log) == 3 and [m.source for m in stack.models_] == ["fit", "cache"]
+    np.testing.assert_array_equal(stack.level_oof(1)["level1/a"], stack.level_oof(1)["level1/b"])

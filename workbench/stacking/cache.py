@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,4 +119,38 @@ class OOFCache:
         return removed
 
 
-__all__ = ["CacheEntry", "OOFCache"]
+class BackgroundWriter:
+    """Stores entries on one background thread, so writing a model overlaps training the next one.
+
+    Each entry is still written atomically; :meth:`close` waits for every pending write and turns
+    a failed one into a warning (the model was trained, it is just not cached). Used as a context
+    manager, pending writes also finish when the block is left by an error or Ctrl-C.
+    """
+
+    def __init__(self, cache: OOFCache) -> None:
+        self.cache = cache
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-stack-cache")
+        self._pending: list[tuple[str, Future[Path]]] = []
+
+    def put(self, label: str, key: str, result: CVResult, info: dict[str, Any] | None = None) -> None:
+        """Queue ``result`` for storage under ``key``; ``label`` names it in a failure warning."""
+        self._pending.append((label, self._pool.submit(self.cache.put, key, result, info)))
+
+    def close(self) -> None:
+        """Wait for all queued writes; warn about each that failed."""
+        self._pool.shutdown(wait=True)
+        for label, future in self._pending:
+            exc = future.exception()
+            if exc is not None:
+                warnings.warn(f"{label} was trained but could not be cached ({exc!r}); it will be trained again "
+                              "next run", RuntimeWarning, stacklevel=3)  # fmt: skip
+        self._pending.clear()
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["BackgroundWriter", "CacheEntry", "OOFCache"]

@@ -17,7 +17,7 @@ from ..data import FoldIds
 from ..models import CVResult, Metric, get_metric, infer_task, take_rows, train_cv
 from ..models.cv import _check_target, _check_X_test, _slice_fit_params
 from ._folds import level_folds, stack_folds
-from .cache import CacheEntry, OOFCache
+from .cache import BackgroundWriter, CacheEntry, OOFCache
 from .fingerprint import column_digests, data_digest, digest, fingerprint
 from .members import Member, resolve_levels
 
@@ -181,6 +181,8 @@ class Stack:
         prev_test: pd.DataFrame | None = None
         bar = tqdm(total=sum(len(level) for level in self._members), desc="stack", unit="model",
                    disable=not self.progress)  # fmt: skip
+        writer = BackgroundWriter(cache) if cache is not None else None
+        memo: dict[str, tuple[CVResult, CacheEntry | None]] = {}  # identical models within a run train once
         try:
             for level, members in enumerate(self._members, start=1):
                 if level == 1:
@@ -203,7 +205,7 @@ class Stack:
                 fitted = []
                 for member in members:
                     bar.set_postfix_str(f"level{level}/{member.name}")
-                    fitted.append(self._run(member, context, cache))
+                    fitted.append(self._run(member, context, cache, writer, memo))
                     bar.update(1)
                 self.models_.extend(fitted)
                 if level == 1:
@@ -211,6 +213,8 @@ class Stack:
                 prev_oof, prev_test = self._level_frames(fitted, index, test_index)
         finally:
             bar.close()
+            if writer is not None:
+                writer.close()  # every trained model is stored before fit returns, even on errors
 
         last = [m for m in self.models_ if m.level == len(self._members)]
         self.oof_ = np.mean([m.oof for m in last], axis=0) if len(last) > 1 else last[0].oof
@@ -300,7 +304,8 @@ class Stack:
             return [f"{base}/{str(c).translate(_LGBM_SPECIAL)}" for c in (result.classes or [])]
         return [base]
 
-    def _run(self, member: Member, ctx: _LevelContext, cache: OOFCache | None) -> FittedModel:
+    def _run(self, member: Member, ctx: _LevelContext, cache: OOFCache | None, writer: BackgroundWriter | None,
+             memo: dict[str, tuple[CVResult, CacheEntry | None]]) -> FittedModel:  # fmt: skip
         start = time.perf_counter()
         if member.precomputed:
             r = member.result
@@ -328,30 +333,29 @@ class Stack:
             "seed": self.seed,
         })  # fmt: skip
         test_digest = None if T_m is None else ctx.test_digest_of(features)
-        entry = cache.get(key) if cache is not None else None
+        label = f"level{ctx.level}/{member.name}"
+        entry = None if cache is None or key in memo else cache.get(key)
         source = "cache"
-        if entry is not None:
+        if key in memo:
+            result, entry = memo[key]
+        elif entry is not None:
             result = entry.result
             if T_m is not None and entry.info.get("test_digest") != test_digest:
                 # Same training data, new test set: predict it with the cached fold models, no refit.
                 result = entry.load_models()
                 result.test_pred = result.predict(T_m)
-                assert cache is not None
-                cache.put(key, result, {**entry.info, "test_digest": test_digest})
-                entry = cache.get(key)
+                assert writer is not None
+                writer.put(label, key, result, {**entry.info, "test_digest": test_digest})
+                entry = None  # the result in memory holds its models
         else:
             result = train_cv(estimator, X_m, ctx.y, ctx.folds, X_test=T_m, metric=ctx.metric,
                               early_stopping_rounds=member.early_stopping_rounds, fit_params=fit_params,
                               task=ctx.task, progress=self.progress)  # fmt: skip
             source = "fit"
-            if cache is not None:
-                try:
-                    cache.put(key, result, {"name": member.name, "level": ctx.level, "features": features,
-                                            "test_digest": test_digest, "seed": self.seed})  # fmt: skip
-                    entry = CacheEntry(key=key, path=cache.path / key, info={}, result=result)
-                except Exception as exc:  # a model that cannot be stored is still a trained model
-                    warnings.warn(f"level{ctx.level}/{member.name} was trained but could not be cached ({exc!r}); "
-                                  "it will be trained again next run", RuntimeWarning, stacklevel=3)  # fmt: skip
+            if writer is not None:
+                writer.put(label, key, result, {"name": member.name, "level": ctx.level, "features": features,
+                                                "test_digest": test_digest, "seed": self.seed})  # fmt: skip
+        memo[key] = (result, entry)
         return FittedModel(
             level=ctx.level, name=member.name, columns=self._columns(ctx.level, member.name, result), result=result,
             oof=_scatter(np.asarray(result.oof), ctx.rows, ctx.n_total),
