@@ -129,13 +129,15 @@ def test_introspection_names_table_correlation_plot(telco_stack):
 
 def test_restack_passes_original_features_up(telco_xy):
     X, y = telco_xy
-    X, y = X.iloc[:1500], y.iloc[:1500]
+    index = pd.Index(np.arange(1500)[::-1] * 3, name="row")  # rows keep their own labels throughout
+    X, y = X.iloc[:1500].set_axis(index), y.iloc[:1500].set_axis(index)
     folds = make_folds(y, n_splits=3, seed=1)
     meta = LGBMClassifier(n_estimators=30, num_leaves=7, verbose=-1, random_state=0, n_jobs=1)
     stack = Stack([[("lgbm", LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1))], [("meta", meta)]],
                   folds=folds, restack=True, progress=False).fit(X, y, X_test=X.iloc[:100])  # fmt: skip
     level2 = stack.results_["level2/meta"]
     assert level2.feature_names == [*X.columns, "level1/lgbm"]
+    assert stack.level_oof(1).index.equals(X.index) and stack.level_test(1).index.equals(X.index[:100])
     reference = train_cv(meta, pd.concat([X, stack.level_oof(1)], axis=1), y, folds, progress=False)
     np.testing.assert_array_equal(stack.oof_, reference.oof)
     np.testing.assert_allclose(stack.predict(X.iloc[:100]), stack.test_pred_, atol=1e-12)

@@ -190,13 +190,13 @@ class Stack:
                 else:
                     assert prev_oof is not None
                     complete = prev_oof.notna().all(axis=1).to_numpy()
-                    inputs = pd.concat([X, prev_oof], axis=1) if self.restack else prev_oof
+                    inputs = pd.concat([X.reset_index(drop=True), prev_oof], axis=1) if self.restack else prev_oof
                     test_inputs = prev_test
                     if self.restack and prev_test is not None:
                         if X_test is None:
                             raise ValueError("restack=True passes the original features up: give X_test so the test "
                                              "set can follow them")  # fmt: skip
-                        test_inputs = pd.concat([X_test, prev_test], axis=1)
+                        test_inputs = pd.concat([X_test.reset_index(drop=True), prev_test], axis=1)
                 rows, level_fold_ids = level_folds(folds, complete, level)
                 sub = inputs if rows.size == n else take_rows(inputs, rows)
                 context = _LevelContext(level, sub, test_inputs, rows, level_fold_ids, y_arr[rows], n, task, metric)
@@ -210,7 +210,7 @@ class Stack:
                 self.models_.extend(fitted)
                 if level == 1:
                     fitted = self._drop_partial_test(fitted, X_test)
-                prev_oof, prev_test = self._level_frames(fitted, index, test_index)
+                prev_oof, prev_test = self._level_frames(fitted, pd.RangeIndex(n), None)
         finally:
             bar.close()
             if writer is not None:
