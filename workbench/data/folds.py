@@ -124,6 +124,13 @@ def _is_fold_numbers(folds: Any) -> bool:
     return isinstance(folds, list | tuple) and len(folds) > 0 and isinstance(folds[0], int | np.integer)
 
 
+def _is_time_splitter(folds: Any) -> bool:
+    """scikit-learn's ``TimeSeriesSplit`` never validates its first block, like ``kind="time"``."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    return isinstance(folds, TimeSeriesSplit)
+
+
 def fold_splits(
     folds: Any,
     n_rows: int,
@@ -136,11 +143,12 @@ def fold_splits(
     ``folds`` may be fold numbers per row (from :func:`make_folds` or any int array), a
     scikit-learn splitter (``split(X, y, groups)`` is called), or an iterable of
     ``(train_idx, val_idx)`` pairs. ``fold_of_row`` is ``-1`` for rows never validated, which is
-    only allowed for the warm-up block of time folds; otherwise it is an error naming the rows.
+    only allowed for the warm-up block of time folds (``make_folds(kind="time")`` or scikit-learn's
+    ``TimeSeriesSplit``); otherwise it is an error naming the rows.
     """
     if hasattr(folds, "split") and callable(folds.split):
         splits = [(np.asarray(t), np.asarray(v)) for t, v in folds.split(X, y, groups)]
-        kind = "splitter"
+        kind = "time" if _is_time_splitter(folds) else "splitter"
     elif _is_fold_numbers(folds):
         ids = np.asarray(folds)
         if ids.dtype.kind not in "iu":

@@ -60,7 +60,7 @@ class CVResult:
 
     @property
     def n_splits(self) -> int:
-        return len(self.models)
+        return len(self.fold_scores)
 
     @property
     def score_std(self) -> float:
@@ -68,6 +68,11 @@ class CVResult:
 
     def predict(self, X: Any) -> np.ndarray:
         """Average of the fold models' predictions on new data, in the same form as ``oof``."""
+        if not self.models:
+            raise ValueError(
+                f"this {self.estimator} result holds no fold models (loaded with models=False, or given without "
+                "them); load it with CVResult.load(path) to predict"
+            )
         n_classes = 0 if self.classes is None else len(self.classes)
         preds = [_estimators.predict(m, X, self.task, n_classes) for m in self.models]
         return np.mean(preds, axis=0)
@@ -162,8 +167,8 @@ class CVResult:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> CVResult:
-        """Read a result written by :meth:`save`."""
+    def load(cls, path: str | os.PathLike[str], models: bool = True) -> CVResult:
+        """Read a result written by :meth:`save`; ``models=False`` skips the fold models (faster, no ``predict``)."""
         import joblib
 
         from ..data import FoldIds
@@ -183,7 +188,7 @@ class CVResult:
         return cls(
             oof=np.load(path / "oof.npy"),
             test_pred=np.load(test_file) if test_file.exists() else None,
-            models=[joblib.load(path / "models" / f"fold_{k}.joblib") for k in range(meta["n_models"])],
+            models=[joblib.load(path / "models" / f"fold_{k}.joblib") for k in range(meta["n_models"])] if models else [],
             fold_scores=meta["fold_scores"],
             score=meta["score"],
             metric=meta["metric"],

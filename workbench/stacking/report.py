@@ -1,0 +1,108 @@
+"""What a fitted stack shows: a per-model score table, prediction correlations and a plot of both."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..models import Metric
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .stack import Stack
+
+
+def summary_table(stack: Stack) -> pd.DataFrame:
+    """One row per model: level, name, OOF score and its fold spread, source, time, inputs.
+
+    ``score`` is the model's out-of-fold score over the rows its level validated; ``source`` is
+    ``fit`` (trained this run), ``cache`` (loaded) or ``given`` (a precomputed result); ``fit_s``
+    is the summed fold fitting time recorded when it was trained; ``seconds`` this run's wall time.
+    A last ``stack`` row scores the average of the top level when it has several models.
+    """
+    rows: list[dict[str, Any]] = []
+    for m in stack.models_:
+        r = m.result
+        rows.append({
+            "level": m.level,
+            "model": m.name,
+            "column": m.label,
+            "estimator": r.estimator,
+            "score": float(r.score),
+            "score_std": float(np.std(r.fold_scores)) if r.fold_scores else float("nan"),
+            "folds": r.n_splits,
+            "source": m.source,
+            "fit_s": float(r.timings["fit_s"].sum()) if "fit_s" in r.timings else float("nan"),
+            "seconds": m.seconds,
+            "n_features": len(r.feature_names),
+        })  # fmt: skip
+    top = [m for m in stack.models_ if m.level == stack.n_levels]
+    if len(top) > 1:
+        rows.append({"level": stack.n_levels, "model": "stack", "column": f"level{stack.n_levels}/mean",
+                     "estimator": "mean", "score": float(stack.score_), "score_std": float("nan"), "folds": np.nan,
+                     "source": "", "fit_s": float("nan"), "seconds": float("nan"), "n_features": len(top)})  # fmt: skip
+    table = pd.DataFrame(rows)
+    table.attrs["metric"] = stack.metric_.name
+    return table
+
+
+def prediction_correlation(oof: pd.DataFrame, method: str = "pearson") -> pd.DataFrame:
+    """Correlation matrix of out-of-fold prediction columns over the rows where all are present.
+
+    Highly correlated models add little to a stack; diverse ones with good scores add most.
+    """
+    if method not in ("pearson", "spearman", "kendall"):
+        raise ValueError(f"unknown correlation method {method!r}; use 'pearson', 'spearman' or 'kendall'")
+    complete = oof.dropna()
+    if len(complete) < 2:
+        raise ValueError("fewer than two rows have every out-of-fold prediction; nothing to correlate")
+    return complete.corr(method=method)
+
+
+def plot_stack(summary: pd.DataFrame, correlation: pd.DataFrame, metric: Metric, title: str = "correlation") -> Figure:
+    """Two panels: each model's OOF score (error bars: ± std over folds, colour: level) and a correlation heatmap.
+
+    Returns a matplotlib ``Figure`` (no pyplot state, works headless); show it in a notebook by
+    leaving it as the cell's value, or ``fig.savefig("stack.png")``.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, max(3.0, 0.45 * len(summary) + 1.5)), layout="constrained")
+    ax_score, ax_corr = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    positions = np.arange(len(summary))[::-1]
+    scores = summary["score"].to_numpy(dtype=float)
+    stds = summary["score_std"].fillna(0).to_numpy(dtype=float)
+    for pos, score, std, level in zip(positions, scores, stds, summary["level"]):
+        ax_score.errorbar(score, pos, xerr=std, fmt="o", color=f"C{int(level) - 1}", capsize=4, markersize=7)
+        ax_score.annotate(f"{score:.4f}", (score, pos), textcoords="offset points", xytext=(0, 7),
+                          ha="center", fontsize="small")  # fmt: skip
+    ax_score.set_yticks(positions, summary["column"])
+    ax_score.set_ylim(-0.7, len(summary) - 0.3)
+    ax_score.grid(axis="x", alpha=0.3)
+    level1 = summary[summary["level"] == 1]["score"]
+    if len(level1):
+        best = level1.max() if metric.greater_is_better else level1.min()
+        ax_score.axvline(best, color="grey", linestyle="--", linewidth=1, label="best level-1 model")
+        ax_score.legend(loc="lower right", fontsize="small")
+    ax_score.set_xlabel(f"out-of-fold {metric.name} ({'higher' if metric.greater_is_better else 'lower'} is better)")
+    ax_score.set_title("CV score by model")
+
+    values = correlation.to_numpy(dtype=float)
+    image = ax_corr.imshow(values, vmin=min(float(np.nanmin(values)), 1 - 1e-3), vmax=1.0, cmap="viridis")
+    labels = [str(c).split("/", 1)[-1] for c in correlation.columns]
+    ax_corr.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax_corr.set_yticks(range(len(labels)), labels)
+    if len(labels) <= 12:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                ax_corr.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize="small",
+                             color="white" if image.norm(values[i, j]) < 0.6 else "black")  # fmt: skip
+    fig.colorbar(image, ax=ax_corr, shrink=0.8)
+    ax_corr.set_title(title)
+    return fig
+
+
+__all__ = ["plot_stack", "prediction_correlation", "summary_table"]
