@@ -1,5 +1,16 @@
-"""Notebook jobs: run directories and the run registry."""
+"""Notebook jobs: run notebooks with validated parameters, sweeps, run directories and the registry.
 
-from .records import RunRecord, iter_runs, list_runs, new_run_dir
+Everything heavy (papermill, nbconvert, pandas) loads on first use, so a job kernel can import
+``workbench.jobs.context`` at start-up for free.
+"""
 
-__all__ = ["RunRecord", "iter_runs", "list_runs", "new_run_dir"]
+from .context import artifact_path, read_metrics, record, recorded, seed_everything
+from .params import NotebookSpec, Parameter, inspect_notebook, validate_params
+from .records import RunRecord, compare_runs, default_runs_dir, find_run, iter_runs, list_runs, new_run_dir
+from .runner import PreparedRun, RerunResult, execute_run, prepare_run, rerun, run_notebook
+from .sweep import expand_grid, sweep
+
+__all__ = ["NotebookSpec", "Parameter", "PreparedRun", "RerunResult", "RunRecord", "artifact_path", "compare_runs",
+           "default_runs_dir", "execute_run", "expand_grid", "find_run", "inspect_notebook", "iter_runs", "list_runs",
+           "new_run_dir", "prepare_run", "read_metrics", "record", "recorded", "rerun", "run_notebook",
+           "seed_everything", "sweep", "validate_params"]  # fmt: skip
