@@ -41,7 +41,10 @@ def notebooks_dir(override: Path | None = None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..jobs._imports import skip_unused_optional_imports
     from ..jobs.runner import execute_run, prepare_run
+
+    skip_unused_optional_imports()
 
     folder = notebooks_dir(args.notebooks)
     train = execute_run(prepare_run(folder / "train.ipynb", {"seed": args.seed, "n_splits": args.n_splits}, name="train"),

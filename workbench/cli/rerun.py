@@ -24,7 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from ..jobs._imports import skip_unused_optional_imports
     from ..jobs.runner import rerun
+
+    skip_unused_optional_imports()
 
     result = rerun(args.run, args.runs_dir, timeout=args.timeout, notify=args.notify,
                    allow_changed_inputs=args.allow_changed_inputs, progress=not args.no_progress)  # fmt: skip

@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..jobs._imports import skip_unused_optional_imports
     from ..jobs.runner import execute_run, prepare_run
+
+    skip_unused_optional_imports()
 
     prepared = prepare_run(args.notebook, read_parameter_files(args.parameters_file), text_parameters(args.parameter),
                            name=args.name)  # fmt: skip

@@ -30,12 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..jobs._imports import skip_unused_optional_imports
     from ..jobs.params import split_grid_values
-    from ..jobs.sweep import sweep
+
+    skip_unused_optional_imports()
+    from ..jobs.sweep import run_sweep
 
     grid = {k: (v if isinstance(v, list) else [v]) for k, v in read_parameter_files(args.parameters_file).items()}
     text_grid = {name: split_grid_values(values) for name, values in args.parameter}
-    table = sweep(args.notebook, grid, text_grid=text_grid, random=args.random, seed=args.seed, workers=args.workers,
+    table = run_sweep(args.notebook, grid, text_grid=text_grid, random=args.random, seed=args.seed, workers=args.workers,
                   name=args.name, runs_dir=args.runs_dir, resume=args.resume, timeout=args.timeout, notify=args.notify,
                   hide_input=args.hide_input, sort=args.sort, progress=not args.no_progress)  # fmt: skip
     failed = int((table["state"] != "succeeded").sum())

@@ -1,16 +1,30 @@
 """Notebook jobs: run notebooks with validated parameters, sweeps, run directories and the registry.
 
-Everything heavy (papermill, nbconvert, pandas) loads on first use, so a job kernel can import
-``workbench.jobs.context`` at start-up for free.
+Names load from their modules on first use, so a job kernel importing ``workbench.jobs.context``
+(what ``workbench.record`` does) pays for nothing else.
 """
 
-from .context import artifact_path, read_metrics, record, recorded, seed_everything
-from .params import NotebookSpec, Parameter, inspect_notebook, validate_params
-from .records import RunRecord, compare_runs, default_runs_dir, find_run, iter_runs, list_runs, new_run_dir
-from .runner import PreparedRun, RerunResult, execute_run, prepare_run, rerun, run_notebook
-from .sweep import expand_grid, sweep
+from __future__ import annotations
 
-__all__ = ["NotebookSpec", "Parameter", "PreparedRun", "RerunResult", "RunRecord", "artifact_path", "compare_runs",
-           "default_runs_dir", "execute_run", "expand_grid", "find_run", "inspect_notebook", "iter_runs", "list_runs",
-           "new_run_dir", "prepare_run", "read_metrics", "record", "recorded", "rerun", "run_notebook",
-           "seed_everything", "sweep", "validate_params"]  # fmt: skip
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "context": ("artifact_path", "read_metrics", "record", "recorded", "seed_everything"),
+    "params": ("NotebookSpec", "Parameter", "inspect_notebook", "validate_params"),
+    "records": ("RunRecord", "compare_runs", "default_runs_dir", "find_run", "iter_runs", "list_runs", "new_run_dir"),
+    "runner": ("PreparedRun", "RerunResult", "execute_run", "prepare_run", "rerun", "run_notebook"),
+    "sweep": ("expand_grid", "run_sweep"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'workbench.jobs' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_EXPORTS])

@@ -1,24 +1,35 @@
 """The papermill engine behind ``workbench run``: papermill's nbclient engine plus what a job needs.
 
-- the executed notebook is saved atomically after every cell (never half written);
-- the kernel starts with the job's environment (run directory, seeds) and is seeded before the first cell;
+- the executed notebook is saved atomically while it runs (at most once a second, so a crash of
+  the runner itself loses at most that much) and completely at the end by the runner;
+- right before the first cell the kernel learns its run directory and seeds its generators;
 - a whole-run deadline: each cell may use what is left of it, then the kernel is stopped;
 - the kernel's exit status is kept, so a dead kernel can be reported as such;
-- the kernel process's own output (not the cells') goes to a log file instead of the terminal.
+- the runner hears when the cells are done, so it can render the report while the kernel exits;
+- the kernel process's own output (not the cells') goes to ``kernel.log`` instead of the terminal;
+- sweeps may start the next run's kernel while the current one shuts down ("spare" kernel). A
+  spare is a fresh process that has run no code: runs never share a kernel.
 
 Importing this module imports papermill; the runner does so only when it executes a notebook.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import hashlib
+import json
 import logging
 import math
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
@@ -28,7 +39,8 @@ from papermill.utils import remove_args
 from .._io import atomic_write_text
 
 ENGINE_NAME = "workbench"
-_STARTUP = "__import__('workbench.jobs.context', fromlist=['_'])._kernel_started()"
+SAVE_EVERY_S = 1.0
+_HISTORY = "--HistoryManager.hist_file=:memory:"
 
 
 @dataclass
@@ -37,14 +49,16 @@ class Execution:
 
     save_path: Path | None
     env: dict[str, str]
+    startup_code: str
     kernel_log: Path | None = None
     timeout: float | None = None
+    prelaunch: bool = False
+    on_cells_done: Callable[[Any], None] | None = None
     deadline: float | None = None
     manager: Any = None
     current_cell: int | None = None
     kernel_process: Any = None
     timed_out: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def start_clock(self) -> None:
         self.deadline = time.monotonic() + self.timeout if self.timeout else None
@@ -66,8 +80,77 @@ class Execution:
             return None
         try:
             return proc.wait(timeout=2)
-        except Exception:
+        except Exception:  # noqa: BLE001 - unknown is an honest answer
             return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Spare kernels: one per process, started for the next run of a sweep while this one winds down.
+
+
+@dataclass
+class _Spare:
+    key: str
+    km: Any
+    log_path: Path
+
+
+_spare: _Spare | None = None
+
+
+def _launch_key(kernel_name: str, cwd: str, env: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps([kernel_name, cwd, sorted(env.items())]).encode()).hexdigest()
+
+
+def _discard_spare() -> None:
+    global _spare
+    spare, _spare = _spare, None
+    if spare is None:
+        return
+    with contextlib.suppress(Exception):
+        run_sync(spare.km.shutdown_kernel)(now=True)
+    with contextlib.suppress(OSError):
+        spare.log_path.unlink()
+
+
+atexit.register(_discard_spare)
+
+
+def _launch_spare(client: Any, execution: Execution) -> None:
+    """Start a kernel for the next run with this run's launch settings (it boots in the background)."""
+    global _spare
+    _discard_spare()
+    if execution.kernel_log is None:
+        return
+    cwd = os.getcwd()
+    log_path = execution.kernel_log.parent.parent / f".spare-kernel-{os.getpid()}.log"
+    km = client.kernel_manager_class(kernel_name=client.kernel_name, config=client.config)
+    try:
+        with open(log_path, "ab") as log:
+            run_sync(km.start_kernel)(extra_arguments=[_HISTORY], env=execution.env, cwd=cwd, stdout=log, stderr=log)
+    except Exception as exc:  # noqa: BLE001 - the next run just starts its own kernel
+        logger.debug("workbench: could not start a spare kernel: %s", exc)
+        return
+    _spare = _Spare(_launch_key(client.kernel_name, cwd, execution.env), km, log_path)
+
+
+def _adopt_spare(client: Any, execution: Execution) -> Any | None:
+    """The spare kernel manager when it was started exactly as this run would start one."""
+    global _spare
+    spare = _spare
+    if spare is None:
+        return None
+    if spare.key != _launch_key(client.kernel_name, os.getcwd(), execution.env) or not run_sync(spare.km.is_alive)():
+        _discard_spare()
+        return None
+    _spare = None
+    if execution.kernel_log is not None:
+        with contextlib.suppress(OSError):
+            os.replace(spare.log_path, execution.kernel_log)
+    return spare.km
+
+
+# ----------------------------------------------------------------------------------------------
 
 
 class _Manager(NotebookExecutionManager):
@@ -76,12 +159,15 @@ class _Manager(NotebookExecutionManager):
     def __init__(self, nb: Any, execution: Execution, **kwargs: Any) -> None:
         super().__init__(nb, output_path=None, **kwargs)
         self.execution = execution
+        self._last_write = 0.0
 
     def save(self, **kwargs: Any) -> None:
         if kwargs.get("nb") is not None:
             self.nb = kwargs["nb"]
-        if self.execution.save_path is not None:
+        now = time.monotonic()
+        if self.execution.save_path is not None and now - self._last_write >= SAVE_EVERY_S:
             atomic_write_text(self.execution.save_path, nbformat.writes(self.nb))
+            self._last_write = now
         self.last_save_time = self.now()
 
     def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
@@ -94,17 +180,34 @@ class _Client(PapermillNotebookClient):
         super().__init__(nb_man, **kwargs)
         self.execution = execution
 
+    def create_kernel_manager(self) -> Any:
+        if not self.kernel_name:
+            self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or ""
+        km = _adopt_spare(self, self.execution)
+        if km is None:
+            return super().create_kernel_manager()
+        self.km = km
+        self.execution.kernel_process = getattr(km.provisioner, "process", None)
+        return km
+
     def start_new_kernel(self, **kwargs: Any) -> None:
         super().start_new_kernel(**kwargs)
         self.execution.kernel_process = getattr(getattr(self.km, "provisioner", None), "process", None)
 
     def start_new_kernel_client(self) -> Any:
         kc = super().start_new_kernel_client()
-        # Seed right before the first cell: kernel start-up itself draws from `random`, unevenly.
-        reply = self.wait_for_reply(kc.execute(_STARTUP, silent=True, store_history=False))
+        # Tell the kernel its run and seed it right before the first cell (start-up itself draws
+        # from `random` unevenly, and a spare kernel was started before its run existed).
+        reply = self.wait_for_reply(kc.execute(self.execution.startup_code, silent=True, store_history=False))
         if reply and reply.get("content", {}).get("status") != "ok":
-            logger.warning("workbench: seeding the kernel failed: %s", reply["content"].get("evalue", ""))
+            logger.warning("workbench: preparing the kernel failed: %s", reply["content"].get("evalue", ""))
         return kc
+
+    def set_widgets_metadata(self) -> None:
+        super().set_widgets_metadata()
+        # The last step before the kernel shuts down: the runner may start on the report now.
+        if self.execution.on_cells_done is not None:
+            self.execution.on_cells_done(self.nb)
 
     def papermill_execute_cells(self) -> None:
         try:
@@ -113,6 +216,9 @@ class _Client(PapermillNotebookClient):
             self.execution.timed_out = isinstance(exc, CellTimeoutError)
             self.shutdown_kernel = "immediate"  # a busy or dead kernel gets no graceful shutdown
             raise
+        finally:
+            if self.execution.prelaunch:
+                _launch_spare(self, self.execution)
 
 
 class WorkbenchEngine(NBClientEngine):
@@ -151,11 +257,15 @@ class WorkbenchEngine(NBClientEngine):
             return client.execute(env=execution.env, stdout=log, stderr=log)
 
 
-def _known_parameters_only(record: logging.LogRecord) -> bool:
-    # papermill's own parameter inspection cannot read annotations like `Path | None` and warns;
-    # the runner has validated every name against the parameters cell already.
-    return not record.getMessage().startswith("Passed unknown parameter")
+_SAID_BY_THE_RUNNER = ("Passed unknown parameter", "Kernel died while waiting", "Timeout waiting for execute reply")
+
+
+def _said_by_the_runner(record: logging.LogRecord) -> bool:
+    # papermill's own parameter inspection cannot read annotations like `Path | None` and warns
+    # (the runner has validated every name already); dead kernels and timeouts get the runner's
+    # one-line summary instead of nbclient's log lines.
+    return not record.getMessage().startswith(_SAID_BY_THE_RUNNER)
 
 
 papermill_engines.register(ENGINE_NAME, WorkbenchEngine)
-logger.addFilter(_known_parameters_only)
+logger.addFilter(_said_by_the_runner)

@@ -1,7 +1,7 @@
 """Inside a notebook: record metrics, write artifacts and seed random generators.
 
-The runner starts each kernel with ``WORKBENCH_RUN_DIR`` (the run directory) and
-``WORKBENCH_SEED`` set. :func:`record` then writes ``metrics.json`` there and
+The runner sets ``WORKBENCH_RUN_DIR`` (the run directory) and ``WORKBENCH_SEED`` in each job
+kernel before its first cell. :func:`record` then writes ``metrics.json`` there and
 :func:`artifact_path` points into ``artifacts/``. Run interactively (no run directory), values
 are kept in memory and artifacts go to a scratch folder, with a warning saying so.
 
@@ -12,9 +12,12 @@ are kept in memory and artifacts go to a scratch folder, with a warning saying s
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import json
 import os
 import random
+import sys
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -143,18 +146,49 @@ def read_metrics(run: str | os.PathLike[str] | RunRecord) -> dict[str, Any]:
     return json.loads(file.read_text()) if file.is_file() else {}
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random`` and NumPy's global generator (when NumPy is installed)."""
+def seed_everything(seed: int, lazy: bool = False) -> None:
+    """Seed Python's ``random`` and NumPy's global generator.
+
+    With ``lazy``, NumPy is seeded when something first imports it rather than imported here, so
+    a kernel that never uses NumPy does not pay for it.
+    """
     random.seed(seed)
-    try:
-        import numpy as np
-    except ImportError:
-        return
-    np.random.seed(seed % 2**32)
+    if "numpy" in sys.modules or not lazy:
+        try:
+            import numpy as np
+        except ImportError:
+            return
+        np.random.seed(seed % 2**32)
+    elif not any(isinstance(f, _SeedNumpyOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SeedNumpyOnImport(seed))
 
 
-def _kernel_started() -> None:
-    """Run by the job kernel before the first cell: seeds from ``WORKBENCH_SEED``."""
-    seed = os.environ.get(SEED_ENV)
-    if seed is not None:
-        seed_everything(int(seed))
+class _SeedNumpyOnImport(importlib.abc.MetaPathFinder):
+    """Seeds ``numpy.random`` right after the first ``import numpy``, then steps aside."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "numpy":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run_module, seed = loader.exec_module, self.seed
+
+        def exec_module(module: Any) -> None:
+            run_module(module)
+            module.random.seed(seed % 2**32)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def _job_started(run_dir: str, seed: int) -> None:
+    """Run (silently) by the job kernel right before the first cell: where to record, and the seeds."""
+    os.environ[RUN_DIR_ENV] = run_dir
+    os.environ[SEED_ENV] = str(seed)
+    seed_everything(seed, lazy=True)

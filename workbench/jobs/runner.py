@@ -8,6 +8,7 @@ only once everything else is in place.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import signal
 import time
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,12 +67,21 @@ def prepare_run(
     return PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name or path.stem, seed=seed)
 
 
-def kernel_environment(run_dir: Path, seed: int) -> dict[str, str]:
-    """The job kernel's environment: ours plus the run directory, the seeds and inline plots."""
-    env = dict(os.environ)
-    env.update({RUN_DIR_ENV: str(run_dir), SEED_ENV: str(seed), "PYTHONHASHSEED": str(seed % 2**32),
-                "MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})  # fmt: skip
+def kernel_environment(seed: int) -> dict[str, str]:
+    """The job kernel's process environment: ours plus the hash seed and inline plots.
+
+    The run directory and the seed for ``random``/NumPy reach the kernel right before the first
+    cell (:func:`startup_code`), so a kernel can be started before its run exists.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in (RUN_DIR_ENV, SEED_ENV)}
+    env.update({"PYTHONHASHSEED": str(seed % 2**32), "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                "PYDEVD_DISABLE_FILE_VALIDATION": "1"})  # fmt: skip
     return env
+
+
+def startup_code(run_dir: Path, seed: int) -> str:
+    """What the kernel runs (silently) before the first cell: see ``context._job_started``."""
+    return f"__import__('workbench.jobs.context', fromlist=['_'])._job_started({str(run_dir)!r}, {int(seed)})"
 
 
 def _source_cell_number(nb: Any, index: int | None) -> int | None:
@@ -160,13 +171,17 @@ def execute_run(
     sweep: str | None = None,
     rerun_of: str | None = None,
     start_timeout: int = 60,
+    prelaunch: bool = False,
 ) -> RunRecord:
-    """Execute a :class:`PreparedRun` into a new run directory and return its record."""
+    """Execute a :class:`PreparedRun` into a new run directory and return its record.
+
+    ``prelaunch`` starts a fresh kernel for a following run of the same notebook while this one
+    shuts down (sweep workers use it).
+    """
     import nbformat
     import papermill
 
     from . import _engine
-    from .environment import describe_environment
     from .report import render_report
 
     spec = prepared.spec
@@ -181,33 +196,47 @@ def execute_run(
     record.write_status()
     atomic_write_json(run_dir / PARAMS_FILE, prepared.params)
     (run_dir / ARTIFACTS_DIR).mkdir()
-    atomic_write_json(run_dir / INPUTS_FILE, describe_inputs(prepared.inputs))
-    atomic_write_json(run_dir / ENV_FILE, describe_environment(spec.path.parent, seed=prepared.seed))
-
     executed_path = run_dir / spec.path.name
-    execution = _engine.Execution(save_path=executed_path, env=kernel_environment(run_dir, prepared.seed), timeout=timeout,
-                                  kernel_log=run_dir / KERNEL_LOG_FILE)  # fmt: skip
+    report_path = run_dir / REPORT_FILE
+    title = f"{prepared.name} ({run_dir.name})"
+    execution = _engine.Execution(save_path=executed_path, env=kernel_environment(prepared.seed),
+                                  startup_code=startup_code(run_dir, prepared.seed), kernel_log=run_dir / KERNEL_LOG_FILE,
+                                  timeout=timeout, prelaunch=prelaunch)  # fmt: skip
     error: dict[str, Any] | None = None
     interrupted: BaseException | None = None
-    try:
-        papermill.execute_notebook(
-            nbformat.from_dict(prepared.nb), None, parameters=prepared.params, engine_name=_engine.ENGINE_NAME,
-            progress_bar={"desc": prepared.name, "leave": False} if progress else False, cwd=str(spec.workdir),
-            start_timeout=start_timeout, execution=execution,
-        )  # fmt: skip
-    except KeyboardInterrupt as exc:
-        interrupted = exc
-        error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded in status.json
-        error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
+    # Bookkeeping runs beside the kernel: env.json and input hashes while it starts, the report
+    # while it shuts down.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-run") as side:
+        records_job = side.submit(_write_env_and_inputs, run_dir, spec, prepared)
+        report_job: list[Future] = []
+        execution.on_cells_done = lambda nb: report_job.append(
+            side.submit(render_report, copy.deepcopy(nb), report_path, title, hide_input, spec.workdir))
+        try:
+            papermill.execute_notebook(
+                nbformat.from_dict(prepared.nb), None, parameters=prepared.params, engine_name=_engine.ENGINE_NAME,
+                progress_bar={"desc": prepared.name, "leave": False} if progress else False, cwd=str(spec.workdir),
+                start_timeout=start_timeout, execution=execution,
+            )  # fmt: skip
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded in status.json
+            error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
 
-    nb = _executed_nb(execution, prepared.nb)
-    atomic_write_text(executed_path, nbformat.writes(nb))
-    try:
-        render_report(nb, run_dir / REPORT_FILE, title=f"{prepared.name} ({run_dir.name})", hide_input=hide_input,
-                      resources_dir=spec.workdir)  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run's outcome
-        warnings.warn(f"could not render {REPORT_FILE} for {run_dir.name}: {type(exc).__name__}: {exc}", stacklevel=2)
+        nb = _executed_nb(execution, prepared.nb)
+        atomic_write_text(executed_path, nbformat.writes(nb))
+        try:
+            records_job.result()
+        except Exception as exc:  # noqa: BLE001 - e.g. an input file removed while the run started
+            error = error or {"kind": "runner", "cell": None, "ename": type(exc).__name__, "evalue": str(exc),
+                              "summary": f"could not record the run's inputs or environment: {exc}"}  # fmt: skip
+        try:
+            if report_job and (error is None or error["kind"] == "exception"):
+                report_job[0].result()  # the notebook it shows is the final one
+            else:  # notes were added to the notebook after the cells stopped
+                render_report(nb, report_path, title, hide_input, spec.workdir)
+        except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run's outcome
+            warnings.warn(f"could not render {REPORT_FILE} for {run_dir.name}: {type(exc).__name__}: {exc}", stacklevel=2)
 
     record.state = "failed" if error else "succeeded"
     record.error = error
@@ -219,6 +248,13 @@ def execute_run(
         raise interrupted
     _after_run(record, notify)
     return record
+
+
+def _write_env_and_inputs(run_dir: Path, spec: NotebookSpec, prepared: PreparedRun) -> None:
+    from .environment import describe_environment
+
+    atomic_write_json(run_dir / INPUTS_FILE, describe_inputs(prepared.inputs))
+    atomic_write_json(run_dir / ENV_FILE, describe_environment(spec.path.parent, seed=prepared.seed))
 
 
 def _executed_nb(execution: Any, fallback: Any) -> Any:

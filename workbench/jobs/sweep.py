@@ -8,6 +8,7 @@ same name, so a killed sweep picks up where it was.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -19,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._imports import skip_unused_optional_imports
 from .inputs import check_inputs, declared_inputs
 from .params import inspect_notebook, read_notebook, validate_params
 from .records import RunRecord, default_runs_dir, iter_runs
@@ -67,12 +69,17 @@ def _die_with_parent() -> None:
 def _worker_init() -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep process's business
+    skip_unused_optional_imports()
     from . import _engine  # noqa: F401 - papermill, nbclient and jupyter_client, once per worker
     from .environment import installed_distributions
     from .report import _exporter
 
     _exporter(False)
     installed_distributions()
+
+
+def _ready() -> int:
+    return os.getpid()
 
 
 def _run_point(prepared: PreparedRun, runs_dir: str, options: dict[str, Any]) -> RunRecord:
@@ -95,7 +102,7 @@ def _order(table: pd.DataFrame, sort: str | None) -> tuple[pd.DataFrame, str | N
     return ordered.reset_index(drop=True), sort
 
 
-def sweep(
+def run_sweep(
     notebook: str | os.PathLike[str],
     grid: Mapping[str, Sequence[Any]] | None = None,
     *,
@@ -121,9 +128,8 @@ def sweep(
     ``error``; ``sort`` names the ranking metric (default: the notebook's ``workbench.sort``
     metadata, else the first metric; prefix ``-`` when lower is better).
 
-    >>> sweep("notebooks/train.ipynb", {"learning_rate": [0.03, 0.1], "num_leaves": [8, 31]}, workers=2)
+    >>> run_sweep("notebooks/train.ipynb", {"learning_rate": [0.03, 0.1], "num_leaves": [8, 31]}, workers=2)
     """
-    import pandas as pd
     from tqdm.auto import tqdm
 
     from .notify import notify_url, post_message, sweep_message
@@ -131,8 +137,6 @@ def sweep(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     path = Path(notebook)
-    nb = read_notebook(path)
-    spec = inspect_notebook(path, nb)
     typed = {k: list(v) for k, v in (grid or {}).items()}
     texts = {k: list(v) for k, v in (text_grid or {}).items()}
     axes = {**{k: [("typed", v) for v in vals] for k, vals in typed.items()},
@@ -145,41 +149,55 @@ def sweep(
             points = _random.Random(seed).sample(points, random)
     name = name or f"{path.stem}-sweep"
     swept = list(axes)
-    prepared_runs = []
-    for point in points:
-        values = validate_params(spec, {k: v for k, (src, v) in point.items() if src == "typed"},
-                                 {k: v for k, (src, v) in point.items() if src == "text"})  # fmt: skip
-        inputs = declared_inputs(spec, values)
-        check_inputs(inputs)
-        run_seed = values.get("seed") if isinstance(values.get("seed"), int) and not isinstance(values.get("seed"), bool) else 0
-        prepared_runs.append(PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name, seed=run_seed))
-
     runs_path = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    rows: dict[int, dict[str, Any]] = {}
-    if resume:
-        done: dict[str, RunRecord] = {}
-        for rec in iter_runs(runs_path):
-            if rec.sweep == name and rec.state == "succeeded" and Path(rec.notebook).name == path.name:
-                done[_key(rec.params)] = rec
-        for i, prepared in enumerate(prepared_runs):
-            rec = done.get(_key(prepared.params))
-            if rec is not None:
-                rows[i] = {**_row(rec, swept), "resumed": True}
-    todo = [i for i in range(len(prepared_runs)) if i not in rows]
-    options = {"timeout": timeout, "hide_input": hide_input, "sweep": name}
 
-    started = time.perf_counter()
-    bar = tqdm(total=len(prepared_runs), initial=len(rows), desc=f"sweep {name}", unit="run", disable=not progress)
-    if todo and workers == 1:
-        for i in todo:
-            rows[i] = _row(_run_point(prepared_runs[i], str(runs_path), options), swept)
-            bar.update(1)
-    elif todo:
-        import multiprocessing
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if workers > 1 and len(points) > 1:
+            # Workers start (and import papermill) while this process validates every point.
+            import multiprocessing
 
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_worker_init) as pool:
-            futures: dict[Future, int] = {pool.submit(_run_point, prepared_runs[i], str(runs_path), options): i for i in todo}
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=min(workers, len(points)), initializer=_worker_init,
+                                                           mp_context=multiprocessing.get_context("spawn")))  # fmt: skip
+            for _ in range(min(workers, len(points))):
+                pool.submit(_ready)
+        nb = read_notebook(path)
+        spec = inspect_notebook(path, nb)
+        prepared_runs = []
+        for point in points:
+            values = validate_params(spec, {k: v for k, (src, v) in point.items() if src == "typed"},
+                                     {k: v for k, (src, v) in point.items() if src == "text"})  # fmt: skip
+            inputs = declared_inputs(spec, values)
+            check_inputs(inputs)
+            run_seed = values.get("seed") if isinstance(values.get("seed"), int) and not isinstance(values.get("seed"), bool) else 0
+            prepared_runs.append(PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name, seed=run_seed))
+
+        rows: dict[int, dict[str, Any]] = {}
+        if resume:
+            done: dict[str, RunRecord] = {}
+            for rec in iter_runs(runs_path):
+                if rec.sweep == name and rec.state == "succeeded" and Path(rec.notebook).name == path.name:
+                    done[_key(rec.params)] = rec
+            for i, prepared in enumerate(prepared_runs):
+                rec = done.get(_key(prepared.params))
+                if rec is not None:
+                    rows[i] = {**_row(rec, swept), "resumed": True}
+        todo = [i for i in range(len(prepared_runs)) if i not in rows]
+        options = {"timeout": timeout, "hide_input": hide_input, "sweep": name}
+
+        started = time.perf_counter()
+        bar = tqdm(total=len(prepared_runs), initial=len(rows), desc=f"sweep {name}", unit="run", disable=not progress)
+        if todo and pool is None:
+            for k, i in enumerate(todo):
+                rows[i] = _row(_run_point(prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - 1}), swept)
+                bar.update(1)
+        elif todo:
+            # A worker starts a spare kernel for its next run unless the runs left will all be taken.
+            n_workers = min(workers, len(points))
+            futures: dict[Future, int] = {
+                pool.submit(_run_point, prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - n_workers}): i
+                for k, i in enumerate(todo)
+            }
             try:
                 pending = set(futures)
                 while pending:
@@ -199,7 +217,9 @@ def sweep(
                 for proc in list(getattr(pool, "_processes", {}).values()):
                     proc.terminate()
                 raise
-    bar.close()
+        bar.close()
+
+    import pandas as pd
 
     table = pd.DataFrame([rows[i] for i in range(len(prepared_runs))])
     if "resumed" in table:
