@@ -60,8 +60,10 @@ def _jsonable(value: Any, name: str) -> Any:
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "ndim", 1) == 0:  # numpy scalars
         return _jsonable(item(), name)
+    if callable(getattr(value, "to_dict", None)) and getattr(value, "ndim", 0) == 1:  # pandas Series: index → value
+        return _jsonable(value.to_dict(), name)
     tolist = getattr(value, "tolist", None)
-    if callable(tolist):  # numpy arrays, pandas Series and Index
+    if callable(tolist) and getattr(value, "ndim", 1) == 1:  # numpy vectors, pandas Index
         return _jsonable(tolist(), name)
     raise TypeError(
         f"cannot record {name!r}: a {type(value).__name__} is not a number, string, list or dict; "

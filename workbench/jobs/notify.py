@@ -62,7 +62,8 @@ def run_message(record: RunRecord, key_metrics: int = 6) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
     if metrics:
         blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_format(v)}"} for k, v in metrics]})
-    text = " | ".join([head.replace("*", ""), *(f"{k}={_format(v)}" for k, v in metrics), str(record.path)])
+    error = [f"error: {record.error.get('summary') or record.error.get('ename')}"] if record.error else []
+    text = " | ".join([head.replace("*", ""), *error, *(f"{k}={_format(v)}" for k, v in metrics), str(record.path)])
     return {"text": text, "blocks": blocks}
 
 

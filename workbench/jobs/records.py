@@ -153,7 +153,8 @@ def iter_runs(runs_dir: str | os.PathLike[str]) -> list[RunRecord]:
     for child in sorted(runs.iterdir()):
         if child.is_dir() and not child.name.startswith(".") and (child / STATUS_FILE).is_file():
             records.append(RunRecord.read(child))
-    return records
+    # Folder names carry the start second; status.json the millisecond, which orders runs of one second.
+    return sorted(records, key=lambda r: (r.path.name.split("-", 2)[:2], r.start or "", r.path.name))
 
 
 def list_runs(runs_dir: str | os.PathLike[str] | None = None, status: str | None = None, sort: str | None = None) -> pd.DataFrame:
