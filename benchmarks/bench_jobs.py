@@ -78,8 +78,9 @@ def main() -> None:
         def papermill_api() -> None:
             papermill.execute_notebook(str(nb), str(tmp / "out-api.ipynb"), parameters={"x": 3}, progress_bar=False)
 
-        ours_run()  # warm-up: imports and caches on both sides
-        papermill_api()
+        if not args.quick:  # warm-up: imports and caches on both sides
+            ours_run()
+            papermill_api()
         ours, peer = best_of(ours_run, papermill_api, 1 if args.quick else 5)
         report("single run overhead", ours, peer, "papermill.execute_notebook", target="<=1.2")
 

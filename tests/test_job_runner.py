@@ -6,6 +6,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -85,8 +86,8 @@ def test_env_json_matches_an_independent_look(job):
     assert env["python"]["version"] == platform.python_version()
     assert env["packages"]["papermill"] == metadata.version("papermill")
     assert env["packages"]["lightgbm"] == metadata.version("lightgbm")
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    if head.returncode == 0:
+    head = shutil.which("git") and subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head and head.returncode == 0:
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True).stdout.strip() != ""  # fmt: skip
         assert env["git"]["commit"] == head.stdout.strip() and env["git"]["dirty"] is dirty
