@@ -82,3 +82,32 @@ def test_notify_url_from_the_environment(monkeypatch):
     assert notify_url(None) is None
     monkeypatch.setenv("WORKBENCH_NOTIFY_URL", "https://example.invalid/hook")
     assert notify_url(None) == "https://example.invalid/hook" and notify_url("http://x/y") == "http://x/y"
+
+
+def test_after_run_hooks_never_fail_the_run(webhook, tmp_path, monkeypatch):
+    """MLflow logging (when configured) and the webhook run after each run; their failures only warn."""
+    import sys
+    import types
+
+    from workbench.jobs.runner import _after_run
+
+    rec = RunRecord(path=tmp_path, run_id="x", name="train", notebook="t.ipynb", state="succeeded", duration_s=1.0)
+    calls = []
+    fake = types.ModuleType("workbench.jobs.mlflow_sync")
+    fake.log_run = lambda run_dir: calls.append(run_dir) or "mlflow-run-id"
+    monkeypatch.setitem(sys.modules, "workbench.jobs.mlflow_sync", fake)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _after_run(rec, webhook.url)
+    assert calls == [] and len(webhook.received) == 1  # no tracking URI: MLflow is not touched
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file://{tmp_path}/mlruns")
+    _after_run(rec, None)
+    assert calls == [tmp_path]
+
+    def broken(run_dir):
+        raise ConnectionError("tracking server down")
+
+    fake.log_run = broken
+    with pytest.warns(UserWarning, match="logging run .* to MLflow failed: ConnectionError"):
+        _after_run(rec, None)
+    monkeypatch.setitem(sys.modules, "workbench.jobs.mlflow_sync", None)  # not installed: skipped silently
+    _after_run(rec, None)

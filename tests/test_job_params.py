@@ -158,3 +158,27 @@ def test_grid_values_and_expansion():
     assert len(grid) == 6 and grid[0] == {"lr": 0.1, "leaves": 15} and grid[-1] == {"lr": 0.3, "leaves": 63}
     with pytest.raises(ValueError, match="non-empty list"):
         expand_grid({"lr": []})
+
+
+def test_kubernetes_backend_gets_validated_parameters(monkeypatch, capsys):
+    import sys
+    import types
+
+    job = str(NOTEBOOKS / "job.ipynb")
+    assert main(["run", job, "--backend", "k8s"]) == 2
+    assert "--backend k8s needs --image" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "workbench.jobs.k8s", None)
+    assert main(["run", job, "--backend", "k8s", "--image", "img:1"]) == 2
+    assert "Kubernetes backend is not available" in capsys.readouterr().err
+    calls = []
+    fake = types.ModuleType("workbench.jobs.k8s")
+    fake.run_k8s = lambda **kwargs: calls.append(kwargs) or 0
+    monkeypatch.setitem(sys.modules, "workbench.jobs.k8s", fake)
+    assert main(["run", job, "--backend", "k8s", "--image", "img:1", "--gpus", "1", "-p", "lr", "0.5", "--dry-run",
+                 "--name", "gpu-train", "--namespace", "ml", "--timeout", "600"]) == 0  # fmt: skip
+    (call,) = calls
+    assert call["params"]["lr"] == 0.5 and call["params"]["n"] == 3 and call["notebook"] == job
+    assert (call["image"], call["gpus"], call["name"], call["namespace"], call["timeout"], call["dry_run"]) == (
+        "img:1", 1, "gpu-train", "ml", 600, True)  # fmt: skip
+    assert main(["run", job, "--backend", "k8s", "--image", "img:1", "-p", "lr", "x"]) == 2  # validated locally first
+    assert len(calls) == 1

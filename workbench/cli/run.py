@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import CommandError
 from ._jobargs import add_notify, add_params, add_runs_dir, display_path, read_parameter_files, text_parameters
+
+if TYPE_CHECKING:
+    from ..jobs.runner import PreparedRun
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_k8s(args: argparse.Namespace, prepared) -> int:  # noqa: ANN001
+def _run_k8s(args: argparse.Namespace, prepared: PreparedRun) -> int:
     if not args.image:
         raise CommandError("--backend k8s needs --image IMAGE (the curated image the Job runs in)", code=2)
     try:

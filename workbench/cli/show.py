@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ._jobargs import add_runs_dir, display_path
 
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"name      {rec.name}" + (f"  (sweep {rec.sweep})" if rec.sweep else "") + (f"  (rerun of {rec.rerun_of})" if rec.rerun_of else ""))
     print(f"notebook  {rec.notebook}")
     duration = f"{rec.duration_s:.1f}s" if rec.duration_s is not None else "-"
-    print(f"state     {rec.state}  start {rec.start}  end {rec.end or '-'}  duration {duration}  owner {rec.owner}")
+    orphaned = "  (its process is gone: the run was killed and will not finish)" if rec.orphaned else ""
+    print(f"state     {rec.state}  start {rec.start}  end {rec.end or '-'}  duration {duration}  owner {rec.owner}{orphaned}")
     if rec.error:
         print(f"error     {rec.error.get('summary') or rec.error}")
     env_file = rec.path / ENV_FILE
@@ -47,8 +49,16 @@ def run(args: argparse.Namespace) -> int:
     inputs = json.loads(inputs_file.read_text()) if inputs_file.is_file() else []
     if inputs:
         print("inputs:")
+        by_origin: dict[str, list[dict]] = {}
         for row in inputs:
-            print(f"  {row['path']}  {row['size']} bytes  sha256 {row['sha256'][:16]}…")
+            by_origin.setdefault(row.get("origin", ""), []).append(row)
+        for origin, rows in by_origin.items():
+            if len(rows) == 1:
+                row = rows[0]
+                print(f"  {row['path']}  {row['size']} bytes  sha256 {row['sha256'][:16]}…  ({origin})")
+            else:  # a folder input
+                folder = os.path.commonpath([row["path"] for row in rows])
+                print(f"  {folder}/  {len(rows)} files, {sum(r['size'] for r in rows)} bytes  ({origin})")
     artifacts = sorted(p for p in (rec.path / ARTIFACTS_DIR).rglob("*") if p.is_file()) if (rec.path / ARTIFACTS_DIR).is_dir() else []
     if artifacts:
         print("artifacts:")

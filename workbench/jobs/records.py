@@ -22,6 +22,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import platform
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -95,6 +96,19 @@ class RunRecord:
     pid: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def orphaned(self) -> bool:
+        """A run still marked running whose process on this machine is gone (killed or crashed)."""
+        if self.state != "running" or not self.pid or self.host != platform.node():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
     @property
     def report(self) -> Path | None:

@@ -58,6 +58,8 @@ def prepare_run(
     """
     path = Path(notebook)
     nb = read_notebook(path)
+    if not nb.metadata.get("kernelspec", {}).get("name"):
+        raise ValueError(f"{path} names no kernel (metadata.kernelspec); open it in Jupyter, pick a kernel and save it")
     spec = inspect_notebook(path, nb, workdir=workdir)
     values = validate_params(spec, params, text_params)
     inputs = declared_inputs(spec, values)
