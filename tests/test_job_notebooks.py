@@ -9,7 +9,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from workbench.datasets import check_submission, load_telco, score_telco_submission
-from workbench.jobs import inspect_notebook, rerun, run_notebook
+from workbench.cli import main
+from workbench.jobs import inspect_notebook, iter_runs, run_notebook
 from workbench.models import CVResult
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -48,10 +49,12 @@ def test_train_notebook_records_metrics_and_artifacts(train_run):
 
 
 @pytest.mark.slow
-def test_rerun_of_a_training_run_is_identical(train_run):
-    result = rerun(train_run.path, progress=False)
-    assert result.identical, result.differences
-    assert result.rerun.metrics["cv_auc"] == train_run.metrics["cv_auc"]
+def test_rerun_of_a_training_run_is_identical(train_run, capsys):
+    assert main(["rerun", train_run.path.name, "--runs-dir", str(train_run.path.parent), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"rerun of {train_run.path.name}" in out and "identical: all 5 recorded metrics match" in out
+    (again,) = [r for r in iter_runs(train_run.path.parent) if r.rerun_of == train_run.path.name]
+    assert again.metrics == train_run.metrics and again.params == train_run.params
 
 
 @pytest.mark.slow

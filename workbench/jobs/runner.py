@@ -121,9 +121,8 @@ def _failure(exc: BaseException, execution: Any, nb: Any, timeout: float | None)
 
     if isinstance(exc, PapermillExecutionError):
         cell = _source_cell_number(nb, exc.cell_index)
-        error = {"kind": "exception", "cell": cell, "execution_count": exc.exec_count, "ename": exc.ename,
-                 "evalue": exc.evalue, "summary": f"cell {cell} raised {exc.ename}: {exc.evalue}".rstrip(": ")}  # fmt: skip
-        return error
+        return {"kind": "exception", "cell": cell, "execution_count": exc.exec_count, "ename": exc.ename,
+                "evalue": exc.evalue, "summary": _one_line(f"cell {cell} raised {exc.ename}: {exc.evalue}")}  # fmt: skip
     index = execution.current_cell if execution is not None else None
     cell = _source_cell_number(nb, index)
     if isinstance(exc, CellTimeoutError) or (execution is not None and execution.timed_out):
@@ -138,9 +137,15 @@ def _failure(exc: BaseException, execution: Any, nb: Any, timeout: float | None)
                 "summary": summary}  # fmt: skip
     if isinstance(exc, KeyboardInterrupt):
         return {"kind": "interrupted", "cell": cell, "ename": "KeyboardInterrupt", "evalue": "", "summary": f"interrupted in cell {cell}"}
-    message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+    message = str(exc).strip()
     return {"kind": "runner", "cell": cell, "ename": type(exc).__name__, "evalue": message,
-            "summary": f"could not execute the notebook: {type(exc).__name__}: {message}".rstrip(": ")}  # fmt: skip
+            "summary": _one_line(f"could not execute the notebook: {type(exc).__name__}: {message}")}  # fmt: skip
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """The first line of ``text`` (without a dangling ``": "``), cut to ``limit`` characters."""
+    line = text.strip().splitlines()[0].rstrip(": ") if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _after_run(record: RunRecord, notify: str | None) -> None:
