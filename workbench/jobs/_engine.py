@@ -7,29 +7,23 @@
 - the kernel's exit status is kept, so a dead kernel can be reported as such;
 - the runner hears when the cells are done, so it can render the report while the kernel exits;
 - the kernel process's own output (not the cells') goes to ``kernel.log`` instead of the terminal;
-- sweeps may start the next run's kernel while the current one shuts down ("spare" kernel). A
-  spare is a fresh process that has run no code: runs never share a kernel.
+- sweeps may start the next run's kernel while the current one shuts down (see ``_kernels``).
 
 Importing this module imports papermill; the runner does so only when it executes a notebook.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import hashlib
-import json
 import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import nbformat
-from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
@@ -37,10 +31,10 @@ from papermill.log import logger
 from papermill.utils import remove_args
 
 from .._io import atomic_write_text
+from ._kernels import adopt_spare, launch_spare
 
 ENGINE_NAME = "workbench"
 SAVE_EVERY_S = 1.0
-_HISTORY = "--HistoryManager.hist_file=:memory:"
 
 
 @dataclass
@@ -84,75 +78,6 @@ class Execution:
             return None
 
 
-# ----------------------------------------------------------------------------------------------
-# Spare kernels: one per process, started for the next run of a sweep while this one winds down.
-
-
-@dataclass
-class _Spare:
-    key: str
-    km: Any
-    log_path: Path
-
-
-_spare: _Spare | None = None
-
-
-def _launch_key(kernel_name: str, cwd: str, env: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps([kernel_name, cwd, sorted(env.items())]).encode()).hexdigest()
-
-
-def _discard_spare() -> None:
-    global _spare
-    spare, _spare = _spare, None
-    if spare is None:
-        return
-    with contextlib.suppress(Exception):
-        run_sync(spare.km.shutdown_kernel)(now=True)
-    with contextlib.suppress(OSError):
-        spare.log_path.unlink()
-
-
-atexit.register(_discard_spare)
-
-
-def _launch_spare(client: Any, execution: Execution) -> None:
-    """Start a kernel for the next run with this run's launch settings (it boots in the background)."""
-    global _spare
-    _discard_spare()
-    if execution.kernel_log is None:
-        return
-    cwd = os.getcwd()
-    log_path = execution.kernel_log.parent.parent / f".spare-kernel-{os.getpid()}.log"
-    km = client.kernel_manager_class(kernel_name=client.kernel_name, config=client.config)
-    try:
-        with open(log_path, "ab") as log:
-            run_sync(km.start_kernel)(extra_arguments=[_HISTORY], env=execution.env, cwd=cwd, stdout=log, stderr=log)
-    except Exception as exc:  # noqa: BLE001 - the next run just starts its own kernel
-        logger.debug("workbench: could not start a spare kernel: %s", exc)
-        return
-    _spare = _Spare(_launch_key(client.kernel_name, cwd, execution.env), km, log_path)
-
-
-def _adopt_spare(client: Any, execution: Execution) -> Any | None:
-    """The spare kernel manager when it was started exactly as this run would start one."""
-    global _spare
-    spare = _spare
-    if spare is None:
-        return None
-    if spare.key != _launch_key(client.kernel_name, os.getcwd(), execution.env) or not run_sync(spare.km.is_alive)():
-        _discard_spare()
-        return None
-    _spare = None
-    if execution.kernel_log is not None:
-        with contextlib.suppress(OSError):
-            os.replace(spare.log_path, execution.kernel_log)
-    return spare.km
-
-
-# ----------------------------------------------------------------------------------------------
-
-
 class _Manager(NotebookExecutionManager):
     """papermill's execution bookkeeping, saving through an atomic write to our own path."""
 
@@ -183,7 +108,8 @@ class _Client(PapermillNotebookClient):
     def create_kernel_manager(self) -> Any:
         if not self.kernel_name:
             self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or ""
-        km = _adopt_spare(self, self.execution)
+        log = self.execution.kernel_log
+        km = adopt_spare(self.kernel_name, os.getcwd(), self.execution.env, log)
         if km is None:
             return super().create_kernel_manager()
         self.km = km
@@ -217,8 +143,9 @@ class _Client(PapermillNotebookClient):
             self.shutdown_kernel = "immediate"  # a busy or dead kernel gets no graceful shutdown
             raise
         finally:
-            if self.execution.prelaunch:
-                _launch_spare(self, self.execution)
+            log = self.execution.kernel_log
+            if self.execution.prelaunch and log is not None:
+                launch_spare(self.kernel_name, os.getcwd(), self.execution.env, log.parent.parent)
 
 
 class WorkbenchEngine(NBClientEngine):

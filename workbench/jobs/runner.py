@@ -64,9 +64,13 @@ def prepare_run(
     values = validate_params(spec, params, text_params)
     inputs = declared_inputs(spec, values)
     check_inputs(inputs)
+    return PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name or path.stem, seed=run_seed(values))
+
+
+def run_seed(values: Mapping[str, Any]) -> int:
+    """The run's seed: the notebook's ``seed`` parameter when it is a whole number, else 0."""
     seed = values.get("seed")
-    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
-    return PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name or path.stem, seed=seed)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
 
 
 def kernel_environment(seed: int) -> dict[str, str]:

@@ -14,6 +14,7 @@ import json
 import os
 import random as _random
 import signal
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._imports import skip_unused_optional_imports
 from .inputs import check_inputs, declared_inputs
-from .params import inspect_notebook, read_notebook, validate_params
+from .params import PARAMETERS_TAG, inspect_notebook, parse_parameters_cell, read_notebook, validate_params
 from .records import RunRecord, default_runs_dir, iter_runs
-from .runner import PreparedRun, execute_run
+from .runner import PreparedRun, execute_run, kernel_environment, run_seed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,16 +67,39 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_init() -> None:
+def _first_kernel(notebook: Path, runs_dir: Path, seed: int | None) -> None:
+    """Start the worker's first kernel before importing papermill, so the two overlap."""
+    from ._kernels import launch_spare
+
+    try:
+        data = json.loads(notebook.read_text())
+        kernel = data["metadata"]["kernelspec"]["name"]
+        if seed is None:
+            cell = next(c for c in data["cells"] if PARAMETERS_TAG in c.get("metadata", {}).get("tags", []))
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            seed = run_seed({k: p.default for k, p in parse_parameters_cell(source).items() if p.has_default})
+    except (OSError, ValueError, KeyError, StopIteration):
+        return  # the run will start its own kernel
+    log_dir = runs_dir if runs_dir.is_dir() else Path(tempfile.gettempdir())
+    launch_spare(kernel, notebook.resolve().parent, kernel_environment(seed), log_dir)
+
+
+def _worker_init(notebook: str, runs_dir: str, seed: int | None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep process's business
     skip_unused_optional_imports()
+    _first_kernel(Path(notebook), Path(runs_dir), seed)
     from . import _engine  # noqa: F401 - papermill, nbclient and jupyter_client, once per worker
-    from .environment import installed_distributions
-    from .report import _exporter
 
-    _exporter(False)
-    installed_distributions()
+
+def _seed_hint(given: tuple[str, Any] | None) -> int | None:
+    """The first run's seed when the sweep sets it (``None``: the notebook's default)."""
+    if given is None:
+        return None
+    try:
+        return run_seed({"seed": int(given[1]) if given[0] == "text" else given[1]})
+    except ValueError:
+        return None
 
 
 def _ready() -> int:
@@ -154,10 +178,12 @@ def run_sweep(
     with contextlib.ExitStack() as stack:
         pool = None
         if workers > 1 and len(points) > 1:
-            # Workers start (and import papermill) while this process validates every point.
+            # Workers start (a kernel, then papermill) while this process validates every point.
             import multiprocessing
 
+            initargs = (str(path), str(runs_path), _seed_hint(points[0].get("seed")))
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=min(workers, len(points)), initializer=_worker_init,
+                                                           initargs=initargs,
                                                            mp_context=multiprocessing.get_context("spawn")))  # fmt: skip
             for _ in range(min(workers, len(points))):
                 pool.submit(_ready)
@@ -169,8 +195,7 @@ def run_sweep(
                                      {k: v for k, (src, v) in point.items() if src == "text"})  # fmt: skip
             inputs = declared_inputs(spec, values)
             check_inputs(inputs)
-            run_seed = values.get("seed") if isinstance(values.get("seed"), int) and not isinstance(values.get("seed"), bool) else 0
-            prepared_runs.append(PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name, seed=run_seed))
+            prepared_runs.append(PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name, seed=run_seed(values)))
 
         rows: dict[int, dict[str, Any]] = {}
         if resume:
