@@ -29,12 +29,15 @@ def test_help_does_not_import_heavy_libraries():
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, workbench_cli):
-    proc = subprocess.run([*workbench_cli, "demo", "--runs-dir", str(tmp_path)], capture_output=True, text=True, check=True)
+    proc = subprocess.run([*workbench_cli, "demo", "--runs-dir", str(tmp_path)], capture_output=True, text=True, check=True, cwd=tmp_path)
     auc = float(re.search(r"CV AUC (\d\.\d+)", proc.stdout).group(1))
     assert auc >= 0.84
-    run_dir = Path(re.search(r"outputs: (.+)", proc.stdout).group(1).strip())
-    assert run_dir.parent == tmp_path
+    report = tmp_path / re.search(r"training report: (.+)", proc.stdout).group(1).strip()
+    submission = tmp_path / re.search(r"submission: (\S+)", proc.stdout).group(1)
+    run_dir = report.parent
+    assert report.is_file() and run_dir.parent == tmp_path
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["cv_auc"] == pytest.approx(auc, abs=1e-4)
-    cv = CVResult.load(run_dir / "cv")
+    cv = CVResult.load(run_dir / "artifacts" / "cv")
     assert cv.n_splits == 5 and np.isfinite(cv.oof).all()
+    assert submission.is_file() and submission.read_text().splitlines()[0] == "customerID,Churn"

@@ -18,9 +18,16 @@ _SUBMODULES = ("datasets", "data", "models", "features", "stacking", "explain", 
 __all__ = ["__version__", *_SUBMODULES]
 
 
+# Functions notebooks call as ``workbench.<name>``, loaded from their module on first use.
+_FUNCTIONS = {"record": "jobs.context", "artifact_path": "jobs.context"}
+__all__ += list(_FUNCTIONS)
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}"), name)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 

@@ -1,39 +1,65 @@
-"""``workbench demo``: the main job on the bundled Telco data."""
+"""``workbench demo``: the reference pipeline on the bundled Telco data, run through the job runner.
+
+``notebooks/train.ipynb`` trains LightGBM with cross-validation, then ``notebooks/submission.ipynb``
+builds and checks ``submission.csv`` from that run's test predictions. Each is a recorded run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
+
+from . import CommandError
+from ._jobargs import add_runs_dir, display_path
+
+NOTEBOOKS_ENV = "WORKBENCH_NOTEBOOKS"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train LightGBM with 5-fold CV on the bundled Telco data",
-                       description="Train LightGBM with cross-validation on the bundled Telco churn data and "
-                                   "write the fold models, out-of-fold predictions and scores under --runs-dir.")  # fmt: skip
-    p.add_argument("--runs-dir", default="runs", type=Path, help="where run directories go (default: runs)")
+    p = sub.add_parser("demo", help="train on the bundled Telco data and build a checked submission, as recorded runs",
+                       description="Run notebooks/train.ipynb (LightGBM, stratified K-fold CV on the bundled Telco "
+                                   "competition split) and notebooks/submission.ipynb through the job runner; print "
+                                   "the CV AUC, the report and the submission.")  # fmt: skip
+    add_runs_dir(p)
     p.add_argument("--seed", default=0, type=int, help="seed for folds and model (default: 0)")
     p.add_argument("--n-splits", default=5, type=int, help="number of CV folds (default: 5)")
+    p.add_argument("--notebooks", type=Path, default=None,
+                   help=f"folder holding train.ipynb and submission.ipynb (default: ${NOTEBOOKS_ENV}, else the "
+                        "notebooks/ folder of the source checkout)")  # fmt: skip
     p.set_defaults(func=run)
 
 
+def notebooks_dir(override: Path | None = None) -> Path:
+    """The reference notebooks: ``override``, ``$WORKBENCH_NOTEBOOKS`` or ``<checkout>/notebooks``."""
+    folder = override or (Path(os.environ[NOTEBOOKS_ENV]) if os.environ.get(NOTEBOOKS_ENV) else None)
+    folder = folder or Path(__file__).resolve().parents[2] / "notebooks"
+    if not (folder / "train.ipynb").is_file():
+        raise CommandError(f"no reference notebooks in {folder}; pass --notebooks DIR or set {NOTEBOOKS_ENV}", code=2)
+    return folder
+
+
 def run(args: argparse.Namespace) -> int:
-    import secrets
-    import time
+    from ..jobs._imports import skip_unused_optional_imports
+    from ..jobs.runner import execute_run, prepare_run
 
-    from .._io import atomic_write_json
-    from ..data import infer_schema, make_folds
-    from ..datasets import load_telco
-    from ..models import default_lgbm, train_cv
+    skip_unused_optional_imports()
 
-    df = load_telco()
-    schema = infer_schema(df, target="Churn")
-    y = df[schema.target]
-    folds = make_folds(y, kind="stratified", n_splits=args.n_splits, seed=args.seed)
-    cv = train_cv(default_lgbm("binary", seed=args.seed), df[schema.features], y, folds,
-                  metric="auc", early_stopping_rounds=200)  # fmt: skip
-    run_dir = args.runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-demo-{secrets.token_hex(3)}"
-    cv.save(run_dir / "cv")
-    atomic_write_json(run_dir / "metrics.json", {"cv_auc": cv.score, "fold_auc": cv.fold_scores})
-    print(f"CV AUC {cv.score:.4f} ({args.n_splits}-fold, {cv.n_splits} LightGBM models)")
-    print(f"outputs: {run_dir}")
+    folder = notebooks_dir(args.notebooks)
+    train = execute_run(prepare_run(folder / "train.ipynb", {"seed": args.seed, "n_splits": args.n_splits}, name="train"),
+                        args.runs_dir)  # fmt: skip
+    if train.state != "succeeded":
+        print(f"workbench demo: training failed: {train.error.get('summary')} ({display_path(train.path)})", file=sys.stderr)
+        return 1
+    print(f"CV AUC {train.metrics['cv_auc']:.4f} ({args.n_splits}-fold LightGBM, run {train.path.name})")
+    print(f"training report: {display_path(train.path / 'report.html')}")
+    sub = execute_run(prepare_run(folder / "submission.ipynb", {"train_run": str(train.path)}, name="submission"),
+                      args.runs_dir)  # fmt: skip
+    if sub.state != "succeeded":
+        print(f"workbench demo: the submission failed: {sub.error.get('summary')} ({display_path(sub.path)})", file=sys.stderr)
+        return 1
+    print(f"submission: {display_path(sub.path / 'artifacts' / 'submission.csv')} "
+          f"(leaderboard AUC {sub.metrics.get('leaderboard_auc', float('nan')):.4f})")  # fmt: skip
+    print(f"submission report: {display_path(sub.path / 'report.html')}")
     return 0

@@ -1,11 +1,33 @@
-"""Notebook jobs: run directories and the run registry."""
+"""Notebook jobs: run notebooks with validated parameters, sweeps, run directories and the registry.
 
-from .records import RunRecord, iter_runs, list_runs, new_run_dir
+Names load from their modules on first use, so a job kernel importing ``workbench.jobs.context``
+(what ``workbench.record`` does) pays for nothing else.
+"""
 
-__all__ = ["RunRecord", "iter_runs", "list_runs", "new_run_dir"]
+from __future__ import annotations
 
-from .k8s import JobOutcome, KubernetesError, run_k8s
-from .k8s_manifest import JobManifests, render_job
-from .mlflow_sync import log_run
+import importlib
+from typing import Any
 
-__all__ += ["JobManifests", "JobOutcome", "KubernetesError", "log_run", "render_job", "run_k8s"]
+_EXPORTS = {
+    "context": ("artifact_path", "read_metrics", "record", "recorded", "seed_everything"),
+    "k8s": ("JobOutcome", "KubernetesError", "run_k8s"),
+    "k8s_manifest": ("JobManifests", "render_job"),
+    "mlflow_sync": ("log_run",),
+    "params": ("NotebookSpec", "Parameter", "inspect_notebook", "validate_params"),
+    "records": ("RunRecord", "compare_runs", "default_runs_dir", "find_run", "iter_runs", "list_runs", "new_run_dir"),
+    "runner": ("PreparedRun", "RerunResult", "execute_run", "prepare_run", "rerun", "run_notebook"),
+    "sweep": ("expand_grid", "run_sweep"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'workbench.jobs' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_EXPORTS])

@@ -1,0 +1,74 @@
+"""The run registry on top of run directories: finding, listing, comparing, and its CLI."""
+
+import json
+import time
+
+import pandas as pd
+import pytest
+
+from workbench.cli import main
+from workbench.jobs import RunRecord, compare_runs, find_run, list_runs, new_run_dir
+from workbench.jobs.records import utcnow
+
+
+def _run(runs, name, state="succeeded", params=None, metrics=None, error=None):
+    path, run_id = new_run_dir(runs, name)
+    time.sleep(0.002)  # distinct start times within the same second
+    (path / "params.json").write_text(json.dumps(params or {}))
+    (path / "metrics.json").write_text(json.dumps(metrics or {}))
+    RunRecord(path=path, run_id=run_id, name=name, notebook="/nb/train.ipynb", state=state, duration_s=2.5,
+              start=utcnow(), error=error).write_status()  # fmt: skip
+    return RunRecord.read(path)
+
+
+@pytest.fixture
+def runs(tmp_path):
+    runs = tmp_path / "runs"
+    a = _run(runs, "train", params={"lr": 0.1, "leaves": 15}, metrics={"cv_auc": 0.84, "folds": [0.8, 0.9]})
+    b = _run(runs, "train", params={"lr": 0.3, "leaves": 15}, metrics={"cv_auc": 0.86, "rows": 100})
+    c = _run(runs, "stack", state="failed", error={"summary": "cell 3 raised KeyError: 'x'"})
+    return runs, a, b, c
+
+
+def test_find_run_by_path_folder_id_prefix_and_name(runs, monkeypatch):
+    runs_dir, a, b, c = runs
+    assert find_run(a.path).path == a.path
+    assert find_run(a.path.name, runs_dir).path == a.path
+    assert find_run(b.run_id, runs_dir).path == b.path
+    assert find_run("train", runs_dir).path == b.path  # a name means its latest run
+    assert find_run(c.path.name[: len(c.path.name) - 3], runs_dir).path == c.path
+    with pytest.raises(FileNotFoundError, match="no run 'nothing'"):
+        find_run("nothing", runs_dir)
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(runs_dir))
+    assert find_run(a.run_id).path == a.path
+    assert len(list_runs()) == 3
+
+
+def test_compare_runs_against_a_hand_computation(runs):
+    _, a, b, _ = runs
+    table = compare_runs(a, b)
+    rows = {(r["kind"], r["name"]): r for r in table.to_dict("records")}
+    assert set(rows) == {("param", "lr"), ("metric", "cv_auc"), ("metric", "folds"), ("metric", "rows")}
+    assert rows[("param", "lr")]["delta"] == pytest.approx(0.3 - 0.1)
+    assert rows[("metric", "cv_auc")]["delta"] == pytest.approx(0.86 - 0.84)
+    assert rows[("metric", "rows")][a.path.name] is None and pd.isna(rows[("metric", "rows")]["delta"])
+    assert len(compare_runs(a, b, everything=True)) == 5  # leaves is equal
+
+
+def test_cli_runs_show_compare(runs, capsys):
+    runs_dir, a, b, c = runs
+    assert main(["runs", "--runs-dir", str(runs_dir), "--sort", "cv_auc", "--status", "succeeded"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("2 runs") and out[2].startswith(b.path.name) and out[3].startswith(a.path.name)
+    assert main(["runs", "--runs-dir", str(runs_dir), "--name", "stack"]) == 0
+    assert c.path.name in capsys.readouterr().out
+    assert main(["show", c.run_id, "--runs-dir", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "state     failed" in out and "cell 3 raised KeyError" in out
+    assert main(["compare", a.path.name, b.run_id, "--runs-dir", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "cv_auc" in out and "0.02" in out and "leaves" not in out
+    assert main(["show", "zzz", "--runs-dir", str(runs_dir)]) == 2
+    assert "no run 'zzz'" in capsys.readouterr().err
+    assert main(["runs", "--runs-dir", str(runs_dir), "--sort", "accuracy"]) == 2
+    assert "no metric 'accuracy'" in capsys.readouterr().err

@@ -1,0 +1,76 @@
+"""Arguments and output shared by the job commands (run, rerun, sweep, runs, show, compare)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+RUNS_DIR_HELP = "where run directories go (default: $WORKBENCH_RUNS_DIR, else ./runs)"
+
+
+def add_runs_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs-dir", type=Path, default=None, help=RUNS_DIR_HELP)
+
+
+def add_params(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    value_help = "comma-separated values to sweep (YAML for lists: [1, 2])" if sweep else "a value, coerced to the declared type"
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help=f"set a notebook parameter: {value_help}; repeatable")  # fmt: skip
+    p.add_argument("-f", "--parameters-file", action="append", default=[], type=Path, metavar="FILE",
+                   help="YAML file of name: value" + (" (a list of values sweeps them)" if sweep else "") + "; repeatable")  # fmt: skip
+
+
+def add_notify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--notify", metavar="URL", default=None,
+                   help="Slack-compatible webhook to post to when done (default: $WORKBENCH_NOTIFY_URL)")  # fmt: skip
+
+
+def read_parameter_files(files: list[Path]) -> dict[str, Any]:
+    """Merge YAML parameter files (later files win); each must be a mapping."""
+    import yaml
+
+    merged: dict[str, Any] = {}
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"parameters file {file} not found")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"parameters file {file} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"parameters file {file} must be a YAML mapping of name: value, got {type(data).__name__}")
+        merged.update(data)
+    return merged
+
+
+def text_parameters(pairs: list[list[str]]) -> dict[str, str]:
+    return {name: value for name, value in pairs}
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.6g}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
+def format_table(table: Any, max_width: int = 60) -> str:
+    """A DataFrame as aligned text: short floats, empty cells for missing values, long text cut."""
+    if table.empty:
+        return "(no runs)"
+    shown = table.copy()
+    shown.columns = [str(c) for c in shown.columns]
+    for col in shown.columns:
+        shown[col] = shown[col].map(_cell).map(lambda v: v if not isinstance(v, str) or len(v) <= max_width else v[: max_width - 1] + "…")
+    return shown.to_string(index=False)
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the current directory when it is below it, else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(Path(path).resolve())

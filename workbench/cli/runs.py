@@ -1,0 +1,35 @@
+"""``workbench runs``: the run registry as a table."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._jobargs import add_runs_dir, format_table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list runs with their parameters and metrics",
+                       description="List the run directories under --runs-dir: state, duration, parameters and metrics.")  # fmt: skip
+    add_runs_dir(p)
+    p.add_argument("--sort", metavar="METRIC", help="best first by this metric (prefix '-' when lower is better)")
+    p.add_argument("--status", choices=("running", "succeeded", "failed"), help="only runs in this state")
+    p.add_argument("--name", help="only runs with this name")
+    p.add_argument("--last", type=int, metavar="N", help="only the N most recent runs")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..jobs.records import default_runs_dir, list_runs
+
+    table = list_runs(args.runs_dir, status=args.status)  # oldest first
+    if args.name:
+        table = table[table["name"] == args.name]
+    if args.last:
+        table = table.tail(args.last)
+    if args.sort:  # rank the selected runs
+        ranked = list_runs(args.runs_dir, status=args.status, sort=args.sort)
+        table = ranked[ranked["run"].isin(table["run"])]
+    table = table.drop(columns=[c for c in ("owner", "notebook") if c in table])
+    print(f"{len(table)} runs in {args.runs_dir or default_runs_dir()}")
+    print(format_table(table.reset_index(drop=True)))
+    return 0

@@ -1,0 +1,198 @@
+"""The papermill engine behind ``workbench run``: papermill's nbclient engine plus what a job needs.
+
+- the executed notebook is saved atomically while it runs (at most once a second, so a crash of
+  the runner itself loses at most that much) and completely at the end by the runner;
+- right before the first cell the kernel learns its run directory and seeds its generators;
+- a whole-run deadline: each cell may use what is left of it, then the kernel is stopped;
+- the kernel's exit status is kept, so a dead kernel can be reported as such;
+- the runner hears when the cells are done, so it can render the report while the kernel exits;
+- the kernel process's own output (not the cells') goes to ``kernel.log`` instead of the terminal;
+- sweeps may start the next run's kernel while the current one shuts down (see ``_kernels``).
+
+Importing this module imports papermill; the runner does so only when it executes a notebook.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+from papermill.log import logger
+from papermill.utils import remove_args
+
+from .._io import atomic_write_text
+from ._kernels import adopt_spare, launch_spare
+
+ENGINE_NAME = "workbench"
+SAVE_EVERY_S = 1.0
+
+
+@dataclass
+class Execution:
+    """What the runner and the engine share during one notebook execution."""
+
+    save_path: Path | None
+    env: dict[str, str]
+    startup_code: str
+    kernel_log: Path | None = None
+    timeout: float | None = None
+    prelaunch: bool = False
+    on_cells_done: Callable[[Any], None] | None = None
+    deadline: float | None = None
+    manager: Any = None
+    current_cell: int | None = None
+    kernel_process: Any = None
+    timed_out: bool = False
+
+    def start_clock(self) -> None:
+        self.deadline = time.monotonic() + self.timeout if self.timeout else None
+
+    def cell_timeout(self, cell: Any) -> int | None:
+        """Seconds left before the run's deadline (nbclient asks before each cell)."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.timed_out = True
+            raise CellTimeoutError(f"the run's time limit of {self.timeout:g}s was used up before this cell")
+        return max(1, math.ceil(left))
+
+    @property
+    def kernel_exit_code(self) -> int | None:
+        proc = self.kernel_process
+        if proc is None:
+            return None
+        try:
+            return proc.wait(timeout=2)
+        except Exception:  # noqa: BLE001 - unknown is an honest answer
+            return None
+
+
+class _Manager(NotebookExecutionManager):
+    """papermill's execution bookkeeping, saving through an atomic write to our own path."""
+
+    def __init__(self, nb: Any, execution: Execution, **kwargs: Any) -> None:
+        super().__init__(nb, output_path=None, **kwargs)
+        self.execution = execution
+        self._last_write = 0.0
+
+    def save(self, **kwargs: Any) -> None:
+        if kwargs.get("nb") is not None:
+            self.nb = kwargs["nb"]
+        now = time.monotonic()
+        if self.execution.save_path is not None and now - self._last_write >= SAVE_EVERY_S:
+            atomic_write_text(self.execution.save_path, nbformat.writes(self.nb))
+            self._last_write = now
+        self.last_save_time = self.now()
+
+    def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        self.execution.current_cell = cell_index
+        super().cell_start(cell, cell_index, **kwargs)
+
+
+class _Client(PapermillNotebookClient):
+    def __init__(self, nb_man: Any, execution: Execution, **kwargs: Any) -> None:
+        super().__init__(nb_man, **kwargs)
+        self.execution = execution
+
+    def create_kernel_manager(self) -> Any:
+        if not self.kernel_name:
+            self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or ""
+        log = self.execution.kernel_log
+        km = adopt_spare(self.kernel_name, os.getcwd(), self.execution.env, log)
+        if km is None:
+            return super().create_kernel_manager()
+        self.km = km
+        self.execution.kernel_process = getattr(km.provisioner, "process", None)
+        return km
+
+    def start_new_kernel(self, **kwargs: Any) -> None:
+        super().start_new_kernel(**kwargs)
+        self.execution.kernel_process = getattr(getattr(self.km, "provisioner", None), "process", None)
+
+    def start_new_kernel_client(self) -> Any:
+        kc = super().start_new_kernel_client()
+        # Tell the kernel its run and seed it right before the first cell (start-up itself draws
+        # from `random` unevenly, and a spare kernel was started before its run existed).
+        reply = self.wait_for_reply(kc.execute(self.execution.startup_code, silent=True, store_history=False))
+        if reply and reply.get("content", {}).get("status") != "ok":
+            logger.warning("workbench: preparing the kernel failed: %s", reply["content"].get("evalue", ""))
+        return kc
+
+    def set_widgets_metadata(self) -> None:
+        super().set_widgets_metadata()
+        # The last step before the kernel shuts down: the runner may start on the report now.
+        if self.execution.on_cells_done is not None:
+            self.execution.on_cells_done(self.nb)
+
+    def papermill_execute_cells(self) -> None:
+        try:
+            super().papermill_execute_cells()
+        except (CellTimeoutError, DeadKernelError) as exc:
+            self.execution.timed_out = isinstance(exc, CellTimeoutError)
+            self.shutdown_kernel = "immediate"  # a busy or dead kernel gets no graceful shutdown
+            raise
+        finally:
+            log = self.execution.kernel_log
+            if self.execution.prelaunch and log is not None:
+                launch_spare(self.kernel_name, os.getcwd(), self.execution.env, log.parent.parent)
+
+
+class WorkbenchEngine(NBClientEngine):
+    """Registered with papermill as ``engine_name="workbench"``; needs ``execution=Execution(...)``."""
+
+    @classmethod
+    def execute_notebook(cls, nb: Any, kernel_name: str, output_path: Any = None, progress_bar: Any = True,
+                         log_output: bool = False, autosave_cell_every: int = 30, execution: Execution | None = None,
+                         **kwargs: Any) -> Any:  # fmt: skip
+        if execution is None:
+            raise ValueError("the workbench engine needs execution=Execution(...)")
+        nb_man = _Manager(nb, execution, progress_bar=progress_bar, log_output=log_output,
+                          autosave_cell_every=autosave_cell_every)  # fmt: skip
+        execution.manager = nb_man
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, execution=execution, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False, stdout_file: Any = None,
+                                 stderr_file: Any = None, start_timeout: int = 60, execution: Execution | None = None,
+                                 **kwargs: Any) -> Any:  # fmt: skip
+        assert execution is not None
+        kwargs = remove_args(["input_path", "timeout", "startup_timeout", "execution_timeout", "timeout_func"], **kwargs)
+        client = _Client(nb_man, execution, timeout_func=execution.cell_timeout, startup_timeout=start_timeout,
+                         kernel_name=kernel_name, log=logger, log_output=log_output, stdout_file=stdout_file,
+                         stderr_file=stderr_file, **kwargs)  # fmt: skip
+        execution.start_clock()
+        if execution.kernel_log is None:
+            return client.execute(env=execution.env)
+        with open(execution.kernel_log, "ab") as log:  # the kernel process's own stdout/stderr
+            return client.execute(env=execution.env, stdout=log, stderr=log)
+
+
+_SAID_BY_THE_RUNNER = ("Passed unknown parameter", "Kernel died while waiting", "Timeout waiting for execute reply")
+
+
+def _said_by_the_runner(record: logging.LogRecord) -> bool:
+    # papermill's own parameter inspection cannot read annotations like `Path | None` and warns
+    # (the runner has validated every name already); dead kernels and timeouts get the runner's
+    # one-line summary instead of nbclient's log lines.
+    return not record.getMessage().startswith(_SAID_BY_THE_RUNNER)
+
+
+papermill_engines.register(ENGINE_NAME, WorkbenchEngine)
+logger.addFilter(_said_by_the_runner)

@@ -1,0 +1,258 @@
+"""Parameter sweeps: a grid (or a random sample of it) of runs, executed in parallel worker processes.
+
+Each worker process imports papermill and nbconvert once and runs one notebook after another,
+every run in a fresh kernel (runs never share interpreter state). A failed run never stops the
+others; ``resume=True`` skips grid points that already succeeded in an earlier sweep of the
+same name, so a killed sweep picks up where it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import random as _random
+import signal
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._imports import skip_unused_optional_imports
+from .inputs import check_inputs, declared_inputs
+from .params import PARAMETERS_TAG, inspect_notebook, parse_parameters_cell, read_notebook, validate_params
+from .records import RunRecord, default_runs_dir, iter_runs
+from .runner import PreparedRun, execute_run, kernel_environment, run_seed
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the values in ``grid``, the first name varying slowest.
+
+    >>> expand_grid({"lr": [0.1, 0.3], "leaves": [15]})
+    [{'lr': 0.1, 'leaves': 15}, {'lr': 0.3, 'leaves': 15}]
+    """
+    for name, values in grid.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) == 0:
+            raise ValueError(f"sweep values of {name!r} must be a non-empty list, got {values!r}")
+    names = list(grid)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
+
+
+def _key(values: Mapping[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True)
+
+
+def _row(record: RunRecord, swept: Sequence[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"run": record.path.name, "state": record.state, "duration_s": record.duration_s}
+    row.update({f"param.{k}": record.params.get(k) for k in swept})
+    row.update({f"metric.{k}": v for k, v in record.metrics.items() if isinstance(v, int | float | str) and not isinstance(v, bool)})
+    row["error"] = (record.error or {}).get("summary")
+    return row
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the sweep process dies (its kernels then exit too)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _first_kernel(notebook: Path, runs_dir: Path, seed: int | None) -> None:
+    """Start the worker's first kernel before importing papermill, so the two overlap."""
+    from ._kernels import launch_spare
+
+    try:
+        data = json.loads(notebook.read_text())
+        kernel = data["metadata"]["kernelspec"]["name"]
+        if seed is None:
+            cell = next(c for c in data["cells"] if PARAMETERS_TAG in c.get("metadata", {}).get("tags", []))
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            seed = run_seed({k: p.default for k, p in parse_parameters_cell(source).items() if p.has_default})
+    except (OSError, ValueError, KeyError, StopIteration):
+        return  # the run will start its own kernel
+    log_dir = runs_dir if runs_dir.is_dir() else Path(tempfile.gettempdir())
+    launch_spare(kernel, notebook.resolve().parent, kernel_environment(seed), log_dir)
+
+
+def _worker_init(notebook: str, runs_dir: str, seed: int | None) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep process's business
+    skip_unused_optional_imports()
+    _first_kernel(Path(notebook), Path(runs_dir), seed)
+    from . import _engine  # noqa: F401 - papermill, nbclient and jupyter_client, once per worker
+
+
+def _seed_hint(given: tuple[str, Any] | None) -> int | None:
+    """The first run's seed when the sweep sets it (``None``: the notebook's default)."""
+    if given is None:
+        return None
+    try:
+        return run_seed({"seed": int(given[1]) if given[0] == "text" else given[1]})
+    except ValueError:
+        return None
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _run_point(prepared: PreparedRun, runs_dir: str, options: dict[str, Any]) -> RunRecord:
+    return execute_run(prepared, runs_dir, progress=False, **options)
+
+
+def _order(table: pd.DataFrame, sort: str | None) -> tuple[pd.DataFrame, str | None]:
+    """Best first by ``sort`` (``-name``: lower is better); default: the first numeric metric, descending."""
+    metric_cols = [c for c in table.columns if c.startswith("metric.")]
+    if sort is None:
+        numeric = [c for c in metric_cols if table[c].map(lambda v: isinstance(v, int | float)).any()]
+        if not numeric:
+            return table, None
+        sort = numeric[0].removeprefix("metric.")
+    column = f"metric.{sort.lstrip('-')}"
+    if column not in table:
+        known = sorted(c.removeprefix("metric.") for c in metric_cols)
+        raise ValueError(f"no metric {sort.lstrip('-')!r} was recorded by this sweep; recorded metrics: {known}")
+    ordered = table.sort_values(column, ascending=sort.startswith("-"), na_position="last", kind="stable")
+    return ordered.reset_index(drop=True), sort
+
+
+def run_sweep(
+    notebook: str | os.PathLike[str],
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    text_grid: Mapping[str, Sequence[str]] | None = None,
+    random: int | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    name: str | None = None,
+    runs_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    timeout: float | None = None,
+    notify: str | None = None,
+    hide_input: bool = False,
+    sort: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run ``notebook`` once per point of ``grid`` and return a table, best run first.
+
+    ``grid`` maps parameter names to lists of typed values; ``text_grid`` to lists of
+    command-line strings (coerced like ``workbench run -p``). ``random=K`` runs K points drawn
+    from the grid with ``seed``. Every point is validated before the first run starts. The table
+    has ``run``, ``state``, ``duration_s``, ``param.*`` of the swept names, ``metric.*`` and
+    ``error``; ``sort`` names the ranking metric (default: the notebook's ``workbench.sort``
+    metadata, else the first metric; prefix ``-`` when lower is better).
+
+    >>> run_sweep("notebooks/train.ipynb", {"learning_rate": [0.03, 0.1], "num_leaves": [8, 31]}, workers=2)
+    """
+    from tqdm.auto import tqdm
+
+    from .notify import notify_url, post_message, sweep_message
+
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    path = Path(notebook)
+    typed = {k: list(v) for k, v in (grid or {}).items()}
+    texts = {k: list(v) for k, v in (text_grid or {}).items()}
+    axes = {**{k: [("typed", v) for v in vals] for k, vals in typed.items()},
+            **{k: [("text", v) for v in vals] for k, vals in texts.items()}}  # fmt: skip
+    points = expand_grid(axes) if axes else [{}]
+    if random is not None:
+        if random < 1:
+            raise ValueError(f"--random needs a positive number of runs, got {random}")
+        if random < len(points):
+            points = _random.Random(seed).sample(points, random)
+    name = name or f"{path.stem}-sweep"
+    swept = list(axes)
+    runs_path = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if workers > 1 and len(points) > 1:
+            # Workers start (a kernel, then papermill) while this process validates every point.
+            import multiprocessing
+
+            initargs = (str(path), str(runs_path), _seed_hint(points[0].get("seed")))
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=min(workers, len(points)), initializer=_worker_init,
+                                                           initargs=initargs,
+                                                           mp_context=multiprocessing.get_context("spawn")))  # fmt: skip
+            for _ in range(min(workers, len(points))):
+                pool.submit(_ready)
+        nb = read_notebook(path)
+        spec = inspect_notebook(path, nb)
+        prepared_runs = []
+        for point in points:
+            values = validate_params(spec, {k: v for k, (src, v) in point.items() if src == "typed"},
+                                     {k: v for k, (src, v) in point.items() if src == "text"})  # fmt: skip
+            inputs = declared_inputs(spec, values)
+            check_inputs(inputs)
+            prepared_runs.append(PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name, seed=run_seed(values)))
+
+        rows: dict[int, dict[str, Any]] = {}
+        if resume:
+            done: dict[str, RunRecord] = {}
+            for rec in iter_runs(runs_path):
+                if rec.sweep == name and rec.state == "succeeded" and Path(rec.notebook).name == path.name:
+                    done[_key(rec.params)] = rec
+            for i, prepared in enumerate(prepared_runs):
+                rec = done.get(_key(prepared.params))
+                if rec is not None:
+                    rows[i] = {**_row(rec, swept), "resumed": True}
+        todo = [i for i in range(len(prepared_runs)) if i not in rows]
+        options = {"timeout": timeout, "hide_input": hide_input, "sweep": name}
+
+        started = time.perf_counter()
+        bar = tqdm(total=len(prepared_runs), initial=len(rows), desc=f"sweep {name}", unit="run", disable=not progress)
+        if todo and pool is None:
+            for k, i in enumerate(todo):
+                rows[i] = _row(_run_point(prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - 1}), swept)
+                bar.update(1)
+        elif todo:
+            # A worker starts a spare kernel for its next run unless the runs left will all be taken.
+            n_workers = min(workers, len(points))
+            futures: dict[Future, int] = {
+                pool.submit(_run_point, prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - n_workers}): i
+                for k, i in enumerate(todo)
+            }
+            try:
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        i = futures[future]
+                        try:
+                            rows[i] = _row(future.result(), swept)
+                        except Exception as exc:  # noqa: BLE001 - one broken run never stops the sweep
+                            rows[i] = {"run": None, "state": "failed", "duration_s": None,
+                                       **{f"param.{k}": prepared_runs[i].params.get(k) for k in swept},
+                                       "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
+                        bar.update(1)
+            except KeyboardInterrupt:
+                for future in futures:
+                    future.cancel()
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                raise
+        bar.close()
+
+    import pandas as pd
+
+    table = pd.DataFrame([rows[i] for i in range(len(prepared_runs))])
+    if "resumed" in table:
+        table["resumed"] = table["resumed"].fillna(False).astype(bool)
+    table, sort_used = _order(table, sort or spec.sort)
+    url = notify_url(notify)
+    if url:
+        post_message(url, sweep_message(name, table.to_dict("records"), time.perf_counter() - started, str(runs_path), sort_used))
+    table.attrs["sort"] = sort_used
+    table.attrs["name"] = name
+    return table
