@@ -142,10 +142,18 @@ def test_scheduled_notebooks_render_cronjobs_running_workbench_run(helm):
         assert pod.get("tolerations", []) == profile.tolerations
 
 
-def test_bundled_profiles_are_hub_profiles():
-    assert (CHART / "files" / "profiles.yaml").read_text() == (ROOT / "hub" / "profiles.yaml").read_text(), (
-        "helm/workbench/files/profiles.yaml must be a copy of hub/profiles.yaml: cp hub/profiles.yaml helm/workbench/files/"
-    )
+def test_chart_profiles_are_hub_profiles(helm, tmp_path):
+    """The chart reads hub/profiles.yaml through a link (no copy); `helm package` bundles its content."""
+    linked = CHART / "files" / "profiles.yaml"
+    assert linked.is_symlink() and linked.resolve() == (ROOT / "hub" / "profiles.yaml").resolve()
+    proc = _helm(helm, "package", str(CHART), "-d", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    import tarfile
+
+    (package,) = tmp_path.glob("workbench-*.tgz")
+    with tarfile.open(package) as tar:
+        bundled = tar.extractfile("workbench/files/profiles.yaml").read().decode()
+    assert bundled == (ROOT / "hub" / "profiles.yaml").read_text()
 
 
 def test_profiles_can_be_passed_with_set_file(helm, tmp_path):

@@ -19,9 +19,10 @@ _NOISE = "is ignored: it is neither a file nor a directory"
 
 
 def fill_wheelhouse(lock: Path, dest: Path, python: str, requirements_out: Path, only: list[str] | None = None) -> int:
-    """Write the pins of ``lock`` for ``python`` to ``requirements_out`` and download them into ``dest``.
+    """Write the pins of ``lock`` for ``python`` to ``requirements_out`` and download them into ``dest``;
+    returns pip's exit status.
 
-    Returns pip's exit status. >>> fill_wheelhouse(Path("images/base/requirements.lock"), Path("wheels"), "3.11.2", Path("wheels/base.txt"))
+    >>> fill_wheelhouse(Path("images/base/requirements.lock"), Path("wheels"), "3.11.2", Path("wheels/base.txt"))
     """
     entries = select(parse_lock(lock.read_text()), python, only)
     if not entries:

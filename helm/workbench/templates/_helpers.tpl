@@ -15,7 +15,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
-{{/* The profiles document: values.profiles, else the bundled copy of hub/profiles.yaml. */}}
+{{/* The profiles document: values.profiles, else hub/profiles.yaml (linked as files/profiles.yaml). */}}
 {{- define "workbench.profiles" -}}
 {{- $text := .Values.profiles | default (.Files.Get "files/profiles.yaml") -}}
 {{- $doc := $text | fromYaml -}}
