@@ -1,6 +1,6 @@
 """Smoke test of a built notebook image, run inside a container as the image's default user.
 
-Checks the Docker Stacks contract (non-root notebook user, start-singleuser on PATH), that
+Checks the Docker Stacks contract (non-root notebook user, start-singleuser.sh on PATH), that
 workbench imports and answers ``workbench --version``, and trains a tiny LightGBM ``train_cv``
 whose CV AUC it recomputes with scikit-learn. ``--gpu`` also checks CUDA: PyTorch sees a device
 and computes on it, XGBoost trains with ``device="cuda"``. Prints one JSON line of results and
@@ -28,7 +28,7 @@ def _check(ok: bool, message: str) -> None:
 def check_user() -> dict[str, Any]:
     uid, gid = os.getuid(), os.getgid()
     _check(uid != 0, "the image runs as root; it must run as the notebook user")
-    _check(shutil.which("start-singleuser") is not None, "start-singleuser is not on PATH")
+    _check(shutil.which("start-singleuser.sh") is not None, "start-singleuser.sh is not on PATH")
     return {"uid": uid, "gid": gid, "user": os.environ.get("NB_USER", ""), "home": os.environ.get("HOME", "")}
 
 

@@ -203,8 +203,8 @@ def test_base_image_builds_and_passes_its_smoke_test(standin_base):
     host = _smoke_module().check_train_cv()
     assert result["train_cv"]["cv_auc"] == pytest.approx(host["cv_auc"], abs=1e-9)
     # the default command is the Docker Stacks single-user entry point, found on PATH
-    proc = _podman_run(tag, "sh", "-c", "command -v start-singleuser && id -u && test ! -w /usr/bin")
-    assert proc.returncode == 0 and proc.stdout.split() == ["/usr/local/bin/start-singleuser", "1000"], proc.stderr
+    proc = _podman_run(tag, "sh", "-c", "command -v start-singleuser.sh && id -u && test ! -w /usr/bin")
+    assert proc.returncode == 0 and proc.stdout.split() == ["/usr/local/bin/start-singleuser.sh", "1000"], proc.stderr
 
 
 @pytest.mark.slow

@@ -104,7 +104,7 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
         },
         "singleuser": {
             "image": _image(default.image),
-            "cmd": "start-singleuser",
+            "cmd": "start-singleuser.sh",  # Docker Stacks entry point (old and new images)
             "uid": 1000,
             "fsGid": 100,
             "serviceAccountName": service_account,
