@@ -87,6 +87,7 @@ def test_default_values_render_the_shared_pieces(helm):
     rules = {(group, res): set(r["verbs"]) for r in role["rules"] for group in r["apiGroups"] for res in r["resources"]}
     assert {"create", "get", "watch", "delete"} <= rules[("batch", "jobs")]
     assert {"get", "list", "watch"} <= rules[("", "pods/log")]
+    assert {"create", "patch", "delete"} <= rules[("", "configmaps")] and "get" not in rules[("", "secrets")]
     binding = next(iter(_by_kind(docs, "RoleBinding").values()))
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": "team"}]
@@ -117,7 +118,8 @@ def test_scheduled_notebooks_render_cronjobs_running_workbench_run(helm):
         expected += ["-f", params_file] if schedule.get("params") else []
         expected += ["--name", schedule["name"], "--runs-dir", RUNS_MOUNT]
         assert argv == expected
-        assert {"name": "WORKBENCH_RUNS_DIR", "value": RUNS_MOUNT} in container["env"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["WORKBENCH_RUNS_DIR"] == RUNS_MOUNT and env["USER"] == f"schedule-{schedule['name']}"
         # the shared runs volume is the chart's claim, mounted where `workbench run` writes
         volumes = {v["name"]: v for v in pod["volumes"]}
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
@@ -140,6 +142,14 @@ def test_scheduled_notebooks_render_cronjobs_running_workbench_run(helm):
         assert int(resources["limits"].get(profile.gpu_resource, 0)) == profile.gpus
         assert pod.get("nodeSelector", {}) == profile.node_selector
         assert pod.get("tolerations", []) == profile.tolerations
+        assert env["OMP_NUM_THREADS"] == str(max(1, int(profile.cpu_limit)))
+
+
+def test_notebook_paths_keep_a_literal_dollar(helm, tmp_path):
+    """The kubelet expands $(VAR) in container arguments; the chart escapes '$' as '$$'."""
+    values = _values_file(tmp_path, {"schedules": [{"name": "daily", "notebook": "$(HOME)/a.ipynb", "cron": "@daily"}]})
+    (cronjob,) = _by_kind(_render(helm, "-f", values), "CronJob").values()
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "$$(HOME)/a.ipynb"
 
 
 def test_chart_profiles_are_hub_profiles(helm, tmp_path):
