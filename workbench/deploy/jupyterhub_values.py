@@ -1,0 +1,158 @@
+"""The values file for the official JupyterHub Helm chart, generated from ``hub/profiles.yaml``.
+
+The profiles file is the single source: its profiles become ``singleuser.profileList`` here, and
+the install command passes the file itself with ``--set-file`` into ``hub.extraFiles`` (mounted
+where ``workbench.hub.configure`` reads it in the hub image), so no profile is copied by hand and
+``helm/jupyterhub-values.yaml`` is regenerated, never edited::
+
+    workbench deploy values -o helm/jupyterhub-values.yaml          # write
+    workbench deploy values -o helm/jupyterhub-values.yaml --check  # fail if out of date
+
+Names shared with the ``helm/workbench`` chart (runs claim, notebook service account) are the
+defaults of that chart's ``values.yaml``; tests keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._version import __version__
+from ..hub.profiles import Profile, ProfileSet, default_profiles_path, load_profiles
+
+#: zero-to-jupyterhub release the values are written for (chart version and hub image tag).
+Z2JH_VERSION = "4.3.2"
+PROFILES_MOUNT = "/usr/local/etc/workbench/profiles.yaml"
+RUNS_MOUNT = "/srv/workbench/runs"
+RUNS_CLAIM = "workbench-runs"
+NOTEBOOK_SERVICE_ACCOUNT = "workbench-notebook"
+REPORTS_PORT = 10101
+HEADER = """\
+# Values for the official JupyterHub chart (zero-to-jupyterhub {z2jh}), generated from {source}
+# by `workbench deploy values`: edit the profiles file and regenerate, do not edit by hand.
+# Install (see the README's deployment section):
+#   helm repo add jupyterhub https://hub.jupyter.org/helm-chart/
+#   helm upgrade --install jupyterhub jupyterhub/jupyterhub --version {z2jh} \\
+#     --values helm/jupyterhub-values.yaml --set-file {profiles_key}=hub/profiles.yaml
+# The hub reads that file (hub.extraFiles, empty here) at startup and refuses an empty one.
+"""
+#: ``--set-file`` key that puts the profiles file into the hub pod.
+PROFILES_FILE_KEY = "hub.extraFiles.workbench-profiles.stringData"
+
+
+def _profile_entry(profile: Profile) -> dict[str, Any]:
+    override: dict[str, Any] = {
+        "image": profile.image,
+        "cpu_limit": profile.cpu_limit,
+        "cpu_guarantee": profile.cpu_guarantee,
+        "mem_limit": profile.mem_limit,
+        "mem_guarantee": profile.mem_guarantee,
+    }
+    if profile.gpus:
+        override["extra_resource_limits"] = {profile.gpu_resource: str(profile.gpus)}
+        override["extra_resource_guarantees"] = {profile.gpu_resource: str(profile.gpus)}
+    if profile.node_selector:
+        override["node_selector"] = dict(profile.node_selector)
+    if profile.tolerations:
+        override["tolerations"] = [dict(t) for t in profile.tolerations]
+    if profile.env:
+        override["environment"] = dict(profile.env)
+    entry: dict[str, Any] = {"display_name": profile.display_name, "slug": profile.slug,
+                             "description": profile.description, "kubespawner_override": override}  # fmt: skip
+    if profile.default:
+        entry["default"] = True
+    return entry
+
+
+def _image(ref: str) -> dict[str, str]:
+    name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+    return {"name": name, "tag": tag}
+
+
+def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:{__version__}",
+                      runs_claim: str = RUNS_CLAIM, service_account: str = NOTEBOOK_SERVICE_ACCOUNT) -> dict[str, Any]:  # fmt: skip
+    """The values as a dict: hub image and configuration, profiles, user storage, network policy."""
+    runs_volume = {"name": "workbench-runs", "persistentVolumeClaim": {"claimName": runs_claim}}
+    runs_mount = {"name": "workbench-runs", "mountPath": RUNS_MOUNT}
+    default = next((p for p in profiles.profiles if p.default), profiles.profiles[0])
+    configure = (
+        "from workbench.hub import configure\n"
+        f'configure(c, mode="kubernetes", profiles_path="{PROFILES_MOUNT}", runs_pvc="{runs_claim}",\n'
+        f'          reports_port={REPORTS_PORT})\n'
+    )  # fmt: skip
+    return {
+        "hub": {
+            "image": _image(hub_image),
+            "extraFiles": {"workbench-profiles": {"mountPath": PROFILES_MOUNT, "stringData": ""}},
+            "extraEnv": {"WORKBENCH_PROFILES": PROFILES_MOUNT, "WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+            "extraVolumes": [runs_volume],
+            "extraVolumeMounts": [runs_mount],
+            # GPU-aware culler and shared reports run as hub services registered by configure();
+            # the proxy reaches the reports service on the hub pod.
+            "extraConfig": {"workbench": configure},
+            "service": {"extraPorts": [{"name": "reports", "port": REPORTS_PORT, "targetPort": REPORTS_PORT}]},
+            "networkPolicy": {
+                "enabled": True,
+                "ingress": [{
+                    "ports": [{"port": REPORTS_PORT, "protocol": "TCP"}],
+                    "from": [{"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-hub": "true"}}}],
+                }],
+            },  # fmt: skip
+        },
+        "singleuser": {
+            "image": _image(default.image),
+            "cmd": "start-singleuser.sh",  # Docker Stacks entry point (old and new images)
+            "uid": 1000,
+            "fsGid": 100,
+            "serviceAccountName": service_account,
+            "extraEnv": {"WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+            "storage": {
+                "type": "dynamic",
+                "capacity": "10Gi",
+                "homeMountPath": "/home/jovyan",
+                "extraVolumes": [runs_volume],
+                "extraVolumeMounts": [runs_mount],
+            },
+            "networkPolicy": {
+                "enabled": True,
+                # notebook servers submit job-runner Jobs: let them reach the Kubernetes API
+                "egress": [{"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}],
+            },
+            "profileList": [_profile_entry(p) for p in profiles.profiles],
+        },
+        # the built-in idle culler is replaced by workbench's GPU-aware culler (a hub service)
+        "cull": {"enabled": False},
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block scalars for multi-line strings, and no YAML anchors for repeated objects."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def render_values(profiles_path: str | os.PathLike[str] | None = None, **options: Any) -> str:
+    """The values file's text for a profiles file (default: ``hub/profiles.yaml``).
+
+    >>> text = render_values("hub/profiles.yaml")
+    """
+    path = Path(profiles_path) if profiles_path is not None else default_profiles_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"profiles file {path} not found; pass --profiles PATH")
+    profiles = load_profiles(path)
+    values = jupyterhub_values(profiles, **options)
+    source = path.name if path.parent.name != "hub" else f"hub/{path.name}"
+    body = yaml.dump(values, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
+    return HEADER.format(z2jh=Z2JH_VERSION, source=source, profiles_key=PROFILES_FILE_KEY) + body
