@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .._version import __version__
 
 # Subcommand modules of this package, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("demo",)
+COMMANDS: tuple[str, ...] = ("demo", "explain")
 
 
 class CommandError(Exception):

@@ -2,6 +2,7 @@
 
 from .pdp import PartialDependence, partial_dependence
 from .plots import plot_partial_dependence, plot_shap_dependence, plot_shap_summary, plot_shap_waterfall
+from .report import explain_report
 from .shapley import ShapValues, interaction_bytes, shap_values
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "plot_shap_dependence",
     "plot_shap_summary",
     "plot_shap_waterfall",
+    "explain_report",
 ]
