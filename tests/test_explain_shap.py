@@ -132,7 +132,7 @@ def test_cvresult_and_other_tree_models(numeric):
     gbm = GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0).fit(Xf, y)
     sv = shap_values(gbm, Xf.to_numpy(), max_rows=None)
     np.testing.assert_allclose(sv.values, _tree_explainer(gbm, Xf.to_numpy())[0], atol=1e-12)
-    assert sv.feature_names == ["x0", "x1", "x2", "x3"]
+    assert sv.feature_names == ["a", "b", "c", "d"]  # the names the model was fitted with
 
 
 def test_bad_input(numeric):

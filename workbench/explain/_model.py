@@ -25,15 +25,13 @@ class ModelInfo:
     models: tuple[Any, ...]
     task: str  # binary | multiclass | regression
     classes: tuple[Any, ...] | None
-    ensembles: tuple[TreeEnsemble, ...] | None  # all LightGBM: parsed; otherwise None
+    ensembles: tuple[TreeEnsemble, ...] | None  # all LightGBM and parsed; otherwise None
+    is_lightgbm: bool = False
+    feature_names: list[str] | None = None  # the model's own names, when it has them
 
     @property
     def n_classes(self) -> int:
         return 0 if self.classes is None else len(self.classes)
-
-    @property
-    def is_lightgbm(self) -> bool:
-        return self.ensembles is not None
 
 
 def is_lightgbm(model: Any) -> bool:
@@ -56,12 +54,12 @@ def _not_fitted(model: Any) -> ValueError:
     return ValueError(f"this {type(model).__name__} is not fitted yet; call fit(X, y) before explaining it")
 
 
-def _lightgbm_task(ensemble: TreeEnsemble, model: Any) -> tuple[str, tuple[Any, ...] | None]:
+def _lightgbm_task(num_class: int, objective: str, model: Any) -> tuple[str, tuple[Any, ...] | None]:
     classes = getattr(model, "classes_", None)
-    if ensemble.num_class > 1:
-        labels = tuple(classes) if classes is not None else tuple(range(ensemble.num_class))
+    if num_class > 1:
+        labels = tuple(classes) if classes is not None else tuple(range(num_class))
         return "multiclass", labels
-    if ensemble.objective in ("binary", "cross_entropy", "xentropy"):
+    if objective in ("binary", "cross_entropy", "xentropy"):
         return "binary", tuple(classes) if classes is not None else (0, 1)
     return "regression", None
 
@@ -83,27 +81,45 @@ def _sklearn_task(model: Any) -> tuple[str, tuple[Any, ...] | None]:
     return "regression", None
 
 
-def describe(model: Any) -> ModelInfo:
-    """Inspect ``model`` (estimator, LightGBM Booster or CVResult); unfitted models are a ValueError."""
+def _lightgbm_light(model: Any) -> ModelInfo | None:
+    """Task and classes from the fitted estimator's attributes, without parsing the trees."""
+    booster, _ = _booster_and_iterations(model)
+    objective = getattr(model, "objective_", None) or booster.params.get("objective")
+    if not isinstance(objective, str):
+        return None
+    task, classes = _lightgbm_task(booster.num_model_per_iteration(), objective.split()[0], model)
+    return ModelInfo((model,), task, classes, None, is_lightgbm=True, feature_names=booster.feature_name())
+
+
+def describe(model: Any, parse: bool = True) -> ModelInfo:
+    """Inspect ``model`` (estimator, LightGBM Booster or CVResult); unfitted models are a ValueError.
+
+    ``parse=False`` skips parsing LightGBM trees when only the task is needed.
+    """
     from ..models import CVResult
 
     if isinstance(model, CVResult):
         if not model.models:
             raise ValueError("this CVResult holds no fold models; train it with train_cv first")
-        infos = [describe(m) for m in model.models]
+        infos = [describe(m, parse) for m in model.models]
         classes = None if model.classes is None else tuple(model.classes)
-        ensembles = tuple(i.ensembles[0] for i in infos) if all(i.is_lightgbm for i in infos) else None
-        return ModelInfo(tuple(model.models), model.task, classes, ensembles)
+        lightgbm = all(i.is_lightgbm for i in infos)
+        ensembles = tuple(i.ensembles[0] for i in infos) if lightgbm and parse else None
+        return ModelInfo(tuple(model.models), model.task, classes, ensembles, lightgbm, infos[0].feature_names)
     if is_lightgbm(model):
         if getattr(model, "_Booster", True) is None:
             raise _not_fitted(model)
+        light = None if parse else _lightgbm_light(model)
+        if light is not None:
+            return light
         ensemble = lightgbm_ensemble(model)
-        task, classes = _lightgbm_task(ensemble, model)
-        return ModelInfo((model,), task, classes, (ensemble,))
+        task, classes = _lightgbm_task(ensemble.num_class, ensemble.objective, model)
+        return ModelInfo((model,), task, classes, (ensemble,), True, ensemble.feature_names)
     if not (hasattr(model, "predict") or hasattr(model, "predict_proba")):
         raise TypeError(f"expected a fitted model with predict/predict_proba, got {type(model).__name__}")
     task, classes = _sklearn_task(model)
-    return ModelInfo((model,), task, classes, None)
+    names = getattr(model, "feature_names_in_", None)
+    return ModelInfo((model,), task, classes, None, False, None if names is None else [str(n) for n in names])
 
 
 def resolve_class(info: ModelInfo, class_index: int | None) -> int | None:

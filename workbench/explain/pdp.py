@@ -368,8 +368,7 @@ def partial_dependence(
         scale = "raw"
     raw = scale == "raw"
 
-    model_names = info.ensembles[0].feature_names if info.is_lightgbm else None
-    names_all = _inputs.feature_names(X, model_names)
+    names_all = _inputs.feature_names(X, info.feature_names)
     feats = list(features) if isinstance(features, (list, tuple)) else [features]
     if not 1 <= len(feats) <= 2:
         raise ValueError(f"features must be one feature or a pair of features, got {len(feats)}: {feats}")

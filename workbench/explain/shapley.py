@@ -215,10 +215,10 @@ def shap_values(
     >>> sv.sample_note, sv.importance().head()
     >>> sv.plot_summary(); sv.plot_waterfall(0)
     """
-    info = describe(model)
+    info = describe(model, parse=False)
     X = _inputs.check_frame(X)
     cls = resolve_class(info, class_index)
-    names = _inputs.feature_names(X, info.ensembles[0].feature_names if info.is_lightgbm else None)
+    names = _inputs.feature_names(X, info.feature_names)
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=names)
     n_total = len(frame)
     if max_rows is not None and max_rows < 1:
