@@ -12,26 +12,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from _explain_data import synthetic_lightgbm  # noqa: E402
 from _harness import header, measure, parser, report  # noqa: E402
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
-    from lightgbm import LGBMClassifier
-    from sklearn.datasets import make_classification
     from sklearn.inspection import partial_dependence as sk_partial_dependence
 
     from workbench.explain import partial_dependence
     from workbench.explain._model import lightgbm_ensemble
 
-    n_train, n_test, trees = (3_000, 1_000, 30) if args.quick else (50_000, 20_000, 300)
-    X, y = make_classification(n_samples=n_train + n_test, n_features=40, n_informative=12, random_state=0)
-    model = LGBMClassifier(n_estimators=trees, num_leaves=31, verbose=-1, random_state=0, n_jobs=2)
-    model.fit(X[:n_train], y[:n_train])
-    X_test = X[n_train:]
+    model, X_test, _ = synthetic_lightgbm(args.quick)
     ensemble = lightgbm_ensemble(model)  # parsed once; later calls reuse it
     feature = int(np.bincount(ensemble.split_feature, minlength=40).argmax())
-    header(f"partial dependence, {n_test} rows x 40, LightGBM {trees} trees x 31 leaves, feature {feature}")
+    header(f"partial dependence, {len(X_test)} rows x 40, LightGBM {model.n_estimators} trees x 31 leaves, "
+           f"feature {feature}")  # fmt: skip
     partial_dependence(model, X_test[:50], feature, grid=5, kind="both")  # compile the kernels once
     repeat_peer = 1
     for points, target in ((20, ">=10"), (100, ">=40")):

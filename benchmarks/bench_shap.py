@@ -14,23 +14,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from _explain_data import synthetic_lightgbm  # noqa: E402
 from _harness import header, measure, parser, report  # noqa: E402
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
     import shap
-    from lightgbm import LGBMClassifier
-    from sklearn.datasets import make_classification
 
     from workbench.explain import _model, shap_values
 
-    n_train, n_test, trees = (3_000, 1_000, 30) if args.quick else (50_000, 20_000, 300)
-    X, y = make_classification(n_samples=n_train + n_test, n_features=40, n_informative=12, random_state=0)
-    model = LGBMClassifier(n_estimators=trees, num_leaves=31, verbose=-1, random_state=0, n_jobs=2)
-    model.fit(X[:n_train], y[:n_train])
-    X_test = X[n_train:]
-    header(f"SHAP values, {n_test} rows x 40, LightGBM {trees} trees x 31 leaves")
+    model, X_test, _ = synthetic_lightgbm(args.quick)
+    header(f"SHAP values, {len(X_test)} rows x 40, LightGBM {model.n_estimators} trees x 31 leaves")
 
     def ours() -> np.ndarray:
         _model._CACHE.clear()

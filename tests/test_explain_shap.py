@@ -110,10 +110,21 @@ def test_interactions_opt_in_with_memory_check(numeric, telco_xy):
     assert interaction_bytes(1000, 4) == 1000 * 25 * 8
     with pytest.raises(ValueError, match=r"1,200 rows × 4 × 4 features need about 234\.4 KB.*pass max_rows=100 or fewer"):
         shap_values(model, X, max_rows=None, interactions=True, max_memory=20_000)
-    Xt, yt = telco_xy
-    cat_model = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(Xt, yt)
-    with pytest.raises(ValueError, match="categorical splits"):
-        shap_values(cat_model, Xt, max_rows=50, interactions=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = shap.TreeExplainer(model.booster_).shap_interaction_values(sv.data)
+    np.testing.assert_allclose(sv.interactions, reference, rtol=0, atol=1e-12)
+
+
+def test_interactions_follow_categorical_splits(telco_xy):
+    """shap's TreeExplainer misreads LightGBM's categorical splits; ours must still add up exactly."""
+    X, y = telco_xy
+    model = lgb.LGBMClassifier(n_estimators=30, num_leaves=8, verbose=-1).fit(X, y)
+    sv = shap_values(model, X, max_rows=150, interactions=True)
+    np.testing.assert_allclose(sv.interactions.sum(axis=2), sv.values, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(sv.interactions, np.transpose(sv.interactions, (0, 2, 1)), atol=1e-12)
+    j = sv.feature_names.index("Contract")
+    assert np.abs(sv.interactions[:, j, :]).sum() > 0 and np.abs(np.diagonal(sv.interactions, axis1=1, axis2=2)).max() > 0
 
 
 def test_cvresult_and_other_tree_models(numeric):

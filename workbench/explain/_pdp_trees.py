@@ -35,6 +35,17 @@ def _left_matrix(e_thr, e_cat, e_defl, e_miss, e_cstart, e_clen, e_words, nodes,
     return out
 
 
+@numba.njit(cache=True, inline="always")
+def _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, node, row, feature):
+    """Follow ``row`` from ``node`` down to a leaf, or to the first node that splits on ``feature``."""
+    while node >= 0 and e_feat[node] != feature:
+        if _go_left(e_thr, e_cat, e_defl, e_miss, e_cstart, e_clen, e_words, node, row[e_feat[node]]):
+            node = e_left[node]
+        else:
+            node = e_right[node]
+    return node
+
+
 @numba.njit(cache=True, parallel=True)
 def _ice_intervals(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
                    roots, tree_class, leaf_value, X, feature, split_k, n_grid, num_class, stack_size):  # fmt: skip
@@ -57,24 +68,23 @@ def _ice_intervals(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_csta
                 node = st_node[sp]
                 lo = st_lo[sp]
                 hi = st_hi[sp]
-                while node >= 0:
-                    if e_feat[node] == feature:
-                        k = split_k[node]
-                        if k <= lo:
-                            node = e_right[node]
-                        elif k >= hi:
-                            node = e_left[node]
-                        else:
-                            st_node[sp] = e_right[node]
-                            st_lo[sp] = k
-                            st_hi[sp] = hi
-                            sp += 1
-                            hi = k
-                            node = e_left[node]
-                    elif _go_left(e_thr, e_cat, e_defl, e_miss, e_cstart, e_clen, e_words, node, row[e_feat[node]]):
+                while True:
+                    node = _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
+                                    node, row, feature)  # fmt: skip
+                    if node < 0:
+                        break
+                    k = split_k[node]
+                    if k <= lo:
+                        node = e_right[node]
+                    elif k >= hi:
                         node = e_left[node]
                     else:
-                        node = e_right[node]
+                        st_node[sp] = e_right[node]
+                        st_lo[sp] = k
+                        st_hi[sp] = hi
+                        sp += 1
+                        hi = k
+                        node = e_left[node]
                 value = leaf_value[~node]
                 acc[lo, c] += value
                 acc[hi, c] -= value
@@ -106,24 +116,23 @@ def _ice_masks(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, 
                 sp -= 1
                 node = st_node[sp]
                 mask = st_mask[sp]
-                while node >= 0:
-                    if e_feat[node] == feature:
-                        lm = mask & left_bits[node]
-                        rm = mask & ~left_bits[node]
-                        if lm == 0:
-                            node = e_right[node]
-                        elif rm == 0:
-                            node = e_left[node]
-                        else:
-                            st_node[sp] = e_right[node]
-                            st_mask[sp] = rm
-                            sp += 1
-                            mask = lm
-                            node = e_left[node]
-                    elif _go_left(e_thr, e_cat, e_defl, e_miss, e_cstart, e_clen, e_words, node, row[e_feat[node]]):
+                while True:
+                    node = _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
+                                    node, row, feature)  # fmt: skip
+                    if node < 0:
+                        break
+                    lm = mask & left_bits[node]
+                    rm = mask & ~left_bits[node]
+                    if lm == 0:
+                        node = e_right[node]
+                    elif rm == 0:
                         node = e_left[node]
                     else:
-                        node = e_right[node]
+                        st_node[sp] = e_right[node]
+                        st_mask[sp] = rm
+                        sp += 1
+                        mask = lm
+                        node = e_left[node]
                 value = leaf_value[~node]
                 for g in range(n_grid):
                     if (mask >> np.uint64(g)) & np.uint64(1):

@@ -1,8 +1,10 @@
 """SHAP values for tree models: ``shap_values``.
 
 LightGBM models use LightGBM's own TreeSHAP (``predict(pred_contrib=True)``, the same numbers
-shap's ``TreeExplainer`` returns for them); other tree models (scikit-learn forests and boosting,
-XGBoost, CatBoost) go through ``shap.TreeExplainer``. Values are on the raw scale (log-odds for
+shap's ``TreeExplainer`` returns for them) and, for interaction values, the compiled TreeSHAP of
+:mod:`workbench.explain._treeshap` (which, unlike shap's, follows LightGBM's categorical splits);
+other tree models (scikit-learn forests and boosting, XGBoost, CatBoost) go through
+``shap.TreeExplainer``. Values are on the raw scale (log-odds for
 classifiers), where they add up exactly: ``base_value + values.sum(axis=1)`` is the raw score.
 Large data is subsampled (seeded) to ``max_rows`` and the result says so. Interaction values are
 opt-in; their memory (rows × features² × 8 bytes) is checked before anything is allocated.
@@ -168,29 +170,17 @@ def _tree_explainer(model: Any, data: Any, interactions: bool) -> tuple[np.ndarr
     return values, np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
 
 
-def _interaction_values(model: Any, data: Any, info: ModelInfo) -> tuple[np.ndarray, np.ndarray]:
-    """shap's interaction values (LightGBM has none natively), LightGBM data as its model-space matrix."""
-    import shap
-
+def _interaction_values(model: Any, data: Any, info: ModelInfo) -> np.ndarray:
+    """Interaction values ``(n, outputs, features, features)``: our TreeSHAP for LightGBM, shap's otherwise."""
     if info.is_lightgbm:
         from ._model import lightgbm_ensemble
         from ._trees import to_matrix
+        from ._treeshap import tree_shap_interactions
 
         ensemble = lightgbm_ensemble(model)
-        if ensemble.categorical_features:
-            cats = [ensemble.feature_names[f] for f in ensemble.categorical_features]
-            raise ValueError(
-                f"SHAP interaction values are not available for LightGBM models with categorical splits (on {cats}): "
-                "shap's TreeExplainer misreads those splits; explain with interactions=False, or train with the "
-                "categories one-hot or ordinal-encoded as numbers"
-            )
-        matrix = to_matrix(ensemble, data)
-        booster = model.booster_ if hasattr(model, "booster_") else model
-        explainer = shap.TreeExplainer(booster)
-        values = np.asarray(explainer.shap_interaction_values(matrix, tree_limit=ensemble.n_trees // max(1, ensemble.num_class)))
-        values = values[:, None] if values.ndim == 3 else np.moveaxis(values, -1, 1)
-        return values.astype(np.float64), np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
-    return _tree_explainer(model, data, interactions=True)
+        return tree_shap_interactions(ensemble, to_matrix(ensemble, data))
+    values, _ = _tree_explainer(model, data, interactions=True)
+    return values
 
 
 def shap_values(
@@ -245,7 +235,7 @@ def shap_values(
         values_sum = values if values_sum is None else values_sum + values
         base_sum = base if base_sum is None else base_sum + base
         if interactions:
-            inter, _ = _interaction_values(fold_model, model_input, info)
+            inter = _interaction_values(fold_model, model_input, info)
             inter = _explained_output(inter.reshape(*inter.shape[:2], -1), info, cls).reshape(len(rows), n_features, n_features)
             inter_sum = inter if inter_sum is None else inter_sum + inter
     k = len(info.models)
