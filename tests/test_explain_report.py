@@ -113,7 +113,7 @@ def test_notebook_runs_under_plain_papermill_and_trains_on_telco(tmp_path):
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 1 + 1 + 3 + 1
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 1 + 1 + 3 + 1  # importance, PDP, SHAP x3, waterfall
     text = json.dumps([o.get("data", {}).get("text/html", "") for o in outputs])
     assert "30-tree LightGBM trained with 5-fold CV on the bundled Telco churn data" in text
 

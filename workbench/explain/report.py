@@ -170,10 +170,10 @@ def model_summary(inputs: ReportInputs) -> str:
             f"<b>rows:</b> {len(inputs.X):,}; <b>features:</b> {inputs.X.shape[1]}</p>")  # fmt: skip
     if isinstance(model, CVResult):
         folds = model.summary()
+        folds = folds.dropna(axis=1, how="all")
         for col in ("n_train", "n_val", "best_iteration"):
             if col in folds:
-                folds[col] = pd.to_numeric(folds[col], errors="coerce").round().astype("Int64")
-        folds = folds.dropna(axis=1, how="all")
+                folds[col] = ["" if pd.isna(v) else f"{int(v):,}" for v in pd.to_numeric(folds[col], errors="coerce")]
         table = folds.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
         return head + model._repr_html_() + "<h4>Folds</h4>" + table
     metric = _metric(model, info)
@@ -246,6 +246,7 @@ def plot_importance(table: pd.DataFrame, max_display: int = 20) -> Figure:
     ax.set_yticks(positions, [str(i) for i in top.index])
     ax.axvline(0, color="#999999", linewidth=0.8)
     ax.set_xlabel("drop in score when the feature is permuted")
+    ax.set_title(f"Permutation importance, {repeats.shape[1]} repeats", loc="left", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
