@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .._version import __version__
 
 # Subcommand modules of this package, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("demo", "run", "rerun", "sweep", "runs", "show", "compare", "hub", "deploy")
+COMMANDS: tuple[str, ...] = ("demo", "run", "rerun", "sweep", "runs", "show", "compare", "explain", "hub", "deploy")
 
 
 class CommandError(Exception):

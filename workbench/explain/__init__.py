@@ -1,13 +1,27 @@
 """Explainability: permutation importance, partial dependence/ICE, SHAP and reports."""
 
+from .pdp import PartialDependence, partial_dependence
 from .permutation import PermutationImportances, permutation_importance, sklearn_permutations
+from .plots import plot_partial_dependence, plot_shap_dependence, plot_shap_summary, plot_shap_waterfall
+from .report import explain_report
 from .selection import FeatureSelection, cv_permutation_importance, drop_noisy_features
+from .shapley import ShapValues, interaction_bytes, shap_values
 
 __all__ = [
     "FeatureSelection",
+    "PartialDependence",
     "PermutationImportances",
+    "ShapValues",
     "cv_permutation_importance",
     "drop_noisy_features",
+    "explain_report",
+    "interaction_bytes",
+    "partial_dependence",
     "permutation_importance",
+    "plot_partial_dependence",
+    "plot_shap_dependence",
+    "plot_shap_summary",
+    "plot_shap_waterfall",
+    "shap_values",
     "sklearn_permutations",
 ]

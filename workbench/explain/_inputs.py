@@ -1,0 +1,67 @@
+"""Checking what users pass to the explainers: the data, feature names, categorical columns."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def check_frame(X: Any) -> pd.DataFrame | np.ndarray:
+    """``X`` as a DataFrame or a two-dimensional array; anything else is a clear error."""
+    if isinstance(X, pd.DataFrame):
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows; pass the data to explain the model on")
+        return X
+    if isinstance(X, pd.Series):
+        raise ValueError("X is a Series; pass a DataFrame with all the model's features (X.to_frame() for one column)")
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ValueError(f"X must be two-dimensional (rows × features), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError("X has no rows; pass the data to explain the model on")
+    return arr
+
+
+def feature_names(X: pd.DataFrame | np.ndarray, model_names: list[str] | None = None) -> list[str]:
+    """Column names of a DataFrame; for arrays the model's names if it has them, else ``x0, x1...``."""
+    if isinstance(X, pd.DataFrame):
+        return [str(c) for c in X.columns]
+    if model_names and len(model_names) == X.shape[1]:
+        return list(model_names)
+    return [f"x{i}" for i in range(X.shape[1])]
+
+
+def feature_position(X: pd.DataFrame | np.ndarray, feature: Any, names: list[str]) -> int:
+    """Column position of ``feature`` (a name, or an integer position for arrays)."""
+    if isinstance(feature, (int, np.integer)) and not isinstance(feature, bool):
+        if isinstance(X, pd.DataFrame) and feature not in X.columns:
+            raise ValueError(f"feature {feature!r} is not a column of X; name a column of the DataFrame")
+        if isinstance(X, pd.DataFrame):
+            return int(X.columns.get_loc(feature))
+        if not 0 <= feature < X.shape[1]:
+            raise ValueError(f"feature index {feature} is out of range: X has {X.shape[1]} columns (0..{X.shape[1] - 1})")
+        return int(feature)
+    key = str(feature)
+    if key in names:
+        return names.index(key)
+    close = difflib.get_close_matches(key, names, n=3)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else f"; X has {len(names)} columns: {names[:10]}{'...' if len(names) > 10 else ''}"
+    raise ValueError(f"feature {feature!r} is not a column of X{hint}")
+
+
+def column(X: pd.DataFrame | np.ndarray, pos: int) -> pd.Series | np.ndarray:
+    return X.iloc[:, pos] if isinstance(X, pd.DataFrame) else X[:, pos]
+
+
+def is_categorical(values: pd.Series | np.ndarray) -> bool:
+    """pandas ``category``/text/bool columns are categorical; numbers are not."""
+    dtype = values.dtype
+    return bool(
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_object_dtype(dtype)
+    )

@@ -1,0 +1,264 @@
+"""Compiled partial dependence for LightGBM ensembles: all grid points in one pass per tree.
+
+For one row and one tree, the grid points of feature ``f`` share the row's path except at nodes
+that split on ``f``. There the walk follows both branches, each with the grid points that go that
+way; elsewhere it follows the row. Every leaf reached receives the grid points that end there.
+
+* **interval** walk: when every split on ``f`` sends a prefix of the sorted grid left (numeric
+  splits), a set of grid points is an interval ``[lo, hi)``; a leaf adds its value to a difference
+  array at ``lo`` and subtracts it at ``hi``, and one prefix sum per row gives all grid points.
+  Cost: the path plus the extra branches, independent of the grid size.
+* **mask** walk: any split pattern (categorical splits, zero-as-missing) with at most 64 grid
+  points: the set is a bit mask and a leaf adds its value to each grid point in it, in tree order.
+
+``recursion`` is Friedman's weighted walk: at a node on a target feature follow the grid value,
+elsewhere both children weighted by their share of the training rows (LightGBM's counts).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._trees import TreeEnsemble, _go_left, _node_arrays, predict_raw
+
+MAX_MASK_GRID = 64
+
+
+@numba.njit(cache=True)
+def _left_matrix(e_thr, e_cat, e_defl, e_miss, e_cstart, e_clen, e_words, nodes, values):
+    """``out[j, g]``: whether grid value ``values[g]`` goes left at internal node ``nodes[j]``."""
+    out = np.empty((nodes.shape[0], values.shape[0]), dtype=np.bool_)
+    for j in range(nodes.shape[0]):
+        for g in range(values.shape[0]):
+            out[j, g] = _go_left(e_thr, e_cat, e_defl, e_miss, e_cstart, e_clen, e_words, nodes[j], values[g])
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, node, row, feature):
+    """Follow ``row`` from ``node`` down to a leaf, or to the first node that splits on ``feature``."""
+    while node >= 0 and e_feat[node] != feature:
+        if _go_left(e_thr, e_cat, e_defl, e_miss, e_cstart, e_clen, e_words, node, row[e_feat[node]]):
+            node = e_left[node]
+        else:
+            node = e_right[node]
+    return node
+
+
+@numba.njit(cache=True, parallel=True)
+def _ice_intervals(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
+                   roots, tree_class, leaf_value, X, feature, split_k, n_grid, num_class, stack_size):  # fmt: skip
+    n = X.shape[0]
+    out = np.zeros((n, n_grid + 1, num_class), dtype=np.float64)
+    for i in numba.prange(n):
+        row = X[i]
+        acc = out[i]
+        st_node = np.empty(stack_size, dtype=np.int64)
+        st_lo = np.empty(stack_size, dtype=np.int64)
+        st_hi = np.empty(stack_size, dtype=np.int64)
+        for t in range(roots.shape[0]):
+            c = tree_class[t]
+            st_node[0] = roots[t]
+            st_lo[0] = 0
+            st_hi[0] = n_grid
+            sp = 1
+            while sp > 0:
+                sp -= 1
+                node = st_node[sp]
+                lo = st_lo[sp]
+                hi = st_hi[sp]
+                while True:
+                    node = _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
+                                    node, row, feature)  # fmt: skip
+                    if node < 0:
+                        break
+                    k = split_k[node]
+                    if k <= lo:
+                        node = e_right[node]
+                    elif k >= hi:
+                        node = e_left[node]
+                    else:
+                        st_node[sp] = e_right[node]
+                        st_lo[sp] = k
+                        st_hi[sp] = hi
+                        sp += 1
+                        hi = k
+                        node = e_left[node]
+                value = leaf_value[~node]
+                acc[lo, c] += value
+                acc[hi, c] -= value
+        for g in range(1, n_grid):
+            for c in range(num_class):
+                acc[g, c] += acc[g - 1, c]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _ice_masks(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
+               roots, tree_class, leaf_value, X, feature, left_bits, n_grid, num_class, stack_size):  # fmt: skip
+    n = X.shape[0]
+    out = np.zeros((n, n_grid, num_class), dtype=np.float64)
+    full = np.uint64(0)
+    for g in range(n_grid):
+        full |= np.uint64(1) << np.uint64(g)
+    for i in numba.prange(n):
+        row = X[i]
+        acc = out[i]
+        st_node = np.empty(stack_size, dtype=np.int64)
+        st_mask = np.empty(stack_size, dtype=np.uint64)
+        for t in range(roots.shape[0]):
+            c = tree_class[t]
+            st_node[0] = roots[t]
+            st_mask[0] = full
+            sp = 1
+            while sp > 0:
+                sp -= 1
+                node = st_node[sp]
+                mask = st_mask[sp]
+                while True:
+                    node = _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
+                                    node, row, feature)  # fmt: skip
+                    if node < 0:
+                        break
+                    lm = mask & left_bits[node]
+                    rm = mask & ~left_bits[node]
+                    if lm == 0:
+                        node = e_right[node]
+                    elif rm == 0:
+                        node = e_left[node]
+                    else:
+                        st_node[sp] = e_right[node]
+                        st_mask[sp] = rm
+                        sp += 1
+                        mask = lm
+                        node = e_left[node]
+                value = leaf_value[~node]
+                for g in range(n_grid):
+                    if (mask >> np.uint64(g)) & np.uint64(1):
+                        acc[g, c] += value
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _recursion(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
+               node_count, leaf_count, roots, tree_class, leaf_value, features, points, num_class, stack_size):  # fmt: skip
+    n_points = points.shape[0]
+    out = np.zeros((n_points, num_class), dtype=np.float64)
+    for p in numba.prange(n_points):
+        st_node = np.empty(stack_size, dtype=np.int64)
+        st_w = np.empty(stack_size, dtype=np.float64)
+        for t in range(roots.shape[0]):
+            c = tree_class[t]
+            total = 0.0
+            st_node[0] = roots[t]
+            st_w[0] = 1.0
+            sp = 1
+            while sp > 0:
+                sp -= 1
+                node = st_node[sp]
+                w = st_w[sp]
+                if node < 0:
+                    total += w * leaf_value[~node]
+                    continue
+                target = -1
+                for j in range(features.shape[0]):
+                    if e_feat[node] == features[j]:
+                        target = j
+                if target >= 0:
+                    if _go_left(e_thr, e_cat, e_defl, e_miss, e_cstart, e_clen, e_words, node, points[p, target]):
+                        st_node[sp] = e_left[node]
+                    else:
+                        st_node[sp] = e_right[node]
+                    st_w[sp] = w
+                    sp += 1
+                else:
+                    lc = e_left[node]
+                    rc = e_right[node]
+                    n_left = node_count[lc] if lc >= 0 else leaf_count[~lc]
+                    n_right = node_count[rc] if rc >= 0 else leaf_count[~rc]
+                    both = n_left + n_right
+                    if both <= 0.0:
+                        n_left = 1.0
+                        n_right = 1.0
+                        both = 2.0
+                    st_node[sp] = lc
+                    st_w[sp] = w * n_left / both
+                    st_node[sp + 1] = rc
+                    st_w[sp + 1] = w * n_right / both
+                    sp += 2
+            out[p, c] += total
+    return out
+
+
+def _stack_size(ensemble: TreeEnsemble) -> int:
+    """An upper bound on the walk's stack: internal nodes of the largest tree, plus two."""
+    if ensemble.node_tree.size == 0:
+        return 2
+    return int(np.bincount(ensemble.node_tree).max()) + 2
+
+
+def grid_layout(ensemble: TreeEnsemble, feature: int, values: np.ndarray) -> tuple[str, np.ndarray]:
+    """How to walk the grid ``values`` (ascending for ``interval``): ``(mode, per-node data)``.
+
+    ``interval``: per node on ``feature``, how many leading grid values go left (``int64[n_nodes]``);
+    ``mask``: per node, the bit mask of grid values going left (``uint64[n_nodes]``);
+    ``brute``: neither applies (a non-prefix split pattern with more than 64 grid values).
+    """
+    nodes = np.flatnonzero(ensemble.split_feature == feature)
+    e = ensemble
+    left = _left_matrix(e.threshold, e.is_categorical, e.default_left, e.missing_type, e.cat_start, e.cat_len,
+                        e.cat_words, nodes.astype(np.int64), np.ascontiguousarray(values, dtype=np.float64))  # fmt: skip
+    counts = left.sum(axis=1)
+    prefix = np.arange(len(values))[None, :] < counts[:, None]
+    sorted_grid = bool(np.all(np.diff(values) >= 0))
+    if sorted_grid and np.array_equal(left, prefix):
+        split_k = np.zeros(len(e.split_feature), dtype=np.int64)
+        split_k[nodes] = counts
+        return "interval", split_k
+    if len(values) <= MAX_MASK_GRID:
+        weights = np.uint64(1) << np.arange(len(values), dtype=np.uint64)
+        bits = np.zeros(len(e.split_feature), dtype=np.uint64)
+        bits[nodes] = np.bitwise_or.reduce(np.where(left, weights[None, :], np.uint64(0)), axis=1) if len(nodes) else 0
+        return "mask", bits
+    return "brute", np.zeros(0, dtype=np.int64)
+
+
+def ice_raw(ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndarray) -> np.ndarray:
+    """Raw scores ``float64[n_rows, n_values, num_class]`` with column ``feature`` set to each value.
+
+    ``X`` is the model-space matrix (:func:`~workbench.explain._trees.to_matrix`); ``values`` are
+    model-space values (category codes for categorical features), without NaN.
+    """
+    e = ensemble
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    mode, data = grid_layout(e, feature, ordered)
+    common = (*_node_arrays(e), e.root, e.tree_class, e.leaf_value, X, np.int64(feature))
+    if mode == "interval":
+        raw = _ice_intervals(*common, data, np.int64(len(values)), np.int64(e.num_class), np.int64(_stack_size(e)))
+        raw = raw[:, : len(values)]
+    elif mode == "mask":
+        raw = _ice_masks(*common, data, np.int64(len(values)), np.int64(e.num_class), np.int64(_stack_size(e)))
+    else:
+        raw = np.empty((X.shape[0], len(values), e.num_class))
+        work = X.copy()
+        for g, value in enumerate(ordered):
+            work[:, feature] = value
+            raw[:, g] = predict_raw(e, work)
+    out = np.empty_like(raw)
+    out[:, order] = raw
+    return out
+
+
+def recursion_raw(ensemble: TreeEnsemble, features: list[int], points: np.ndarray) -> np.ndarray:
+    """Friedman's weighted-walk partial dependence on the raw scale: ``float64[n_points, num_class]``.
+
+    ``points`` is ``float64[n_points, len(features)]`` in model space.
+    """
+    e = ensemble
+    return _recursion(*_node_arrays(e), e.node_count, e.leaf_count, e.root, e.tree_class, e.leaf_value,
+                      np.asarray(features, dtype=np.int64), np.ascontiguousarray(points, dtype=np.float64),
+                      np.int64(e.num_class), np.int64(2 * _stack_size(e)))  # fmt: skip

@@ -1,0 +1,374 @@
+"""The explanation report: one self-contained HTML file, made by running ``explain.ipynb``.
+
+:func:`explain_report` saves the model and data, executes the packaged notebook with papermill
+(so the job runner can run the very same notebook) and converts it with nbconvert into a single
+HTML file: figures embedded as PNG data, no code cells, no scripts fetched from the web. The
+notebook itself uses the helpers here: :func:`load_inputs` (a saved ``CVResult``, a saved model,
+or a quick LightGBM on the bundled Telco data), :func:`model_summary`, :func:`importance_table`,
+:func:`individual_rows` and :func:`show_figure`.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_write_text
+from ._model import ModelInfo, describe
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+NOTEBOOK = "explain.ipynb"
+_DATA_FILE = "data.parquet"
+_MODEL_FILE = "model.joblib"
+
+
+@dataclass
+class ReportInputs:
+    """What the report explains: ``model`` (a fitted model or a CVResult) on features ``X``, target ``y``."""
+
+    model: Any
+    X: pd.DataFrame
+    y: pd.Series
+    source: str
+
+    @property
+    def info(self) -> ModelInfo:
+        return describe(self.model)
+
+
+def notebook_path() -> Path:
+    """The packaged explanation notebook (also at ``notebooks/explain.ipynb`` in the repository)."""
+    return Path(str(resources.files(__package__).joinpath(NOTEBOOK)))
+
+
+def _read_data(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix in (".csv", ".gz"):
+        return pd.read_csv(path)
+    if suffix in (".pkl", ".pickle"):
+        return pd.read_pickle(path)
+    raise ValueError(f"cannot read data from {path.name}: use a .parquet, .csv or .pkl file")
+
+
+def _find_cv_dir(path: Path) -> Path:
+    for candidate in (path, path / "cv", path / "artifacts" / "cv"):
+        if (candidate / "result.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"{path} holds no saved CVResult (looked for result.json in it, cv/ and artifacts/cv/)")
+
+
+def _telco(target: str) -> tuple[pd.DataFrame, pd.Series]:
+    from ..data import infer_schema
+    from ..datasets import load_telco
+
+    df = load_telco()
+    schema = infer_schema(df, target=target)
+    return df[schema.features], df[schema.target]
+
+
+def load_inputs(
+    cv_dir: str | os.PathLike[str] = "",
+    model_path: str | os.PathLike[str] = "",
+    data_path: str | os.PathLike[str] = "",
+    target: str = "Churn",
+    seed: int = 0,
+    quick_trees: int = 200,
+) -> ReportInputs:
+    """The model and data to explain, from the notebook's parameters.
+
+    ``cv_dir``: a saved :class:`~workbench.models.CVResult` (or a run directory holding one as
+    ``cv/`` or ``artifacts/cv/``); ``model_path``: a fitted model saved with joblib. ``data_path``:
+    the rows with features and ``target`` (for a CVResult, its training data); without it, the
+    bundled Telco data. Given neither model, a LightGBM with ``quick_trees`` trees is trained
+    with 5-fold CV on Telco.
+    """
+    import joblib
+
+    from ..data import make_folds
+    from ..models import CVResult, default_lgbm, train_cv
+
+    if cv_dir and model_path:
+        raise ValueError("pass cv_dir or model_path, not both")
+    if data_path:
+        frame = _read_data(Path(data_path))
+        if target not in frame.columns:
+            raise ValueError(f"{data_path} has no target column {target!r}; its columns: {list(frame.columns)[:12]}")
+        X, y, source = frame.drop(columns=[target]), frame[target], Path(data_path).name
+    else:
+        X, y = _telco(target)
+        source = "the bundled Telco churn data"
+    if cv_dir:
+        cv = CVResult.load(_find_cv_dir(Path(cv_dir)))
+        missing = [f for f in cv.feature_names if f not in X.columns]
+        if missing:
+            raise ValueError(
+                f"the CVResult was trained on features the data lacks ({missing[:5]}); "
+                "pass data_path= the data it was trained on"
+            )
+        return ReportInputs(cv, X[cv.feature_names], y, f"CVResult {Path(cv_dir).name} on {source}")
+    if model_path:
+        model = joblib.load(model_path)
+        return ReportInputs(model, X, y, f"{type(model).__name__} from {Path(model_path).name} on {source}")
+    folds = make_folds(y, kind="stratified", n_splits=5, seed=seed)
+    estimator = default_lgbm("binary" if y.nunique() == 2 else "multiclass", seed=seed, n_estimators=quick_trees,
+                             learning_rate=0.05)  # fmt: skip
+    cv = train_cv(estimator, X, y, folds, progress=False)
+    return ReportInputs(cv, X, y, f"a {quick_trees}-tree LightGBM trained with 5-fold CV on {source}")
+
+
+# ---------------------------------------------------------------------------- model and scores
+
+
+def _encoded_target(info: ModelInfo, y: pd.Series) -> np.ndarray:
+    if info.classes is None:
+        return y.to_numpy(dtype=np.float64)
+    classes = list(info.classes)
+    unknown = set(pd.unique(y)) - set(classes)
+    if unknown:
+        raise ValueError(f"the target has values {sorted(map(str, unknown))[:5]} the model never saw (classes {classes})")
+    return np.asarray([classes.index(v) for v in y])
+
+
+def _predict(model: Any, info: ModelInfo, X: pd.DataFrame) -> np.ndarray:
+    """What the CV metrics score: P(positive class), class probabilities, or predictions."""
+    from ..models import CVResult
+
+    if isinstance(model, CVResult):
+        return model.predict(X)
+    if info.task == "regression":
+        return np.asarray(model.predict(X), dtype=np.float64)
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    return proba[:, 1] if info.task == "binary" else proba
+
+
+def _metric(model: Any, info: ModelInfo) -> Any:
+    from ..models import CVResult, get_metric
+
+    return model.get_metric() if isinstance(model, CVResult) else get_metric(None, info.task)
+
+
+def model_summary(inputs: ReportInputs) -> str:
+    """HTML: the model, the data, and its CV scores (CVResult) or its score on the data."""
+    from ..models import CVResult
+
+    esc = html.escape
+    model, info = inputs.model, inputs.info
+    head = (f"<p><b>Explained:</b> {esc(inputs.source)}<br><b>Task:</b> {esc(info.task)}; "
+            f"<b>rows:</b> {len(inputs.X):,}; <b>features:</b> {inputs.X.shape[1]}</p>")  # fmt: skip
+    if isinstance(model, CVResult):
+        folds = model.summary()
+        folds = folds.dropna(axis=1, how="all")
+        for col in ("n_train", "n_val", "best_iteration"):
+            if col in folds:
+                folds[col] = ["" if pd.isna(v) else f"{int(v):,}" for v in pd.to_numeric(folds[col], errors="coerce")]
+        table = folds.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
+        return head + model._repr_html_() + "<h4>Folds</h4>" + table
+    metric = _metric(model, info)
+    score = metric(_encoded_target(info, inputs.y), _predict(model, info, inputs.X))
+    params = model.get_params() if hasattr(model, "get_params") else {}
+    shown = {k: v for k, v in params.items() if v is not None and not callable(v)}
+    rows = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>" for k, v in list(shown.items())[:20])
+    return (head + f"<p><b>{esc(type(model).__name__)}</b>, {esc(metric.name)} on these rows: {score:.5f} "
+            "(held-out data gives an honest estimate; training rows flatter the model)</p>"
+            f"<table><thead><tr><th>parameter</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>")  # fmt: skip
+
+
+# ----------------------------------------------------------------------- permutation importance
+
+
+def _permutation_importance(model: Any, X: pd.DataFrame, y: Any, scoring: Any, n_repeats: int, random_state: int) -> np.ndarray:
+    """Importances ``(features, repeats)``: scikit-learn's ``permutation_importance`` for now.
+
+    The single place to switch to ``workbench.explain.permutation_importance``.
+    """
+    from sklearn.inspection import permutation_importance
+
+    result = permutation_importance(model, X, y, scoring=scoring, n_repeats=n_repeats, random_state=random_state)
+    return result.importances
+
+
+def importance_table(inputs: ReportInputs, n_repeats: int = 5, random_state: int = 0) -> pd.DataFrame:
+    """Permutation importance (drop in the metric when a feature is shuffled), largest first.
+
+    A CVResult is scored fold by fold on its own validation rows (no leakage) and the folds
+    averaged; a plain model on all of ``X``. Columns: ``mean``, ``std`` and one per repeat.
+    """
+    from ..models import CVResult
+
+    model, info = inputs.model, inputs.info
+    metric = _metric(model, info)
+    sign = 1.0 if metric.greater_is_better else -1.0
+    y = _encoded_target(info, inputs.y)
+
+    def scorer(estimator: Any, X_: pd.DataFrame, y_: np.ndarray) -> float:
+        return sign * metric(y_, _predict(estimator, describe(estimator), X_))
+
+    if isinstance(model, CVResult) and len(model.folds) == len(inputs.X):
+        folds = np.asarray(model.folds)
+        parts = []
+        for k, fold_model in enumerate(model.models):
+            rows = np.flatnonzero(folds == k)
+            parts.append(_permutation_importance(fold_model, inputs.X.iloc[rows], y[rows], scorer, n_repeats, random_state))
+        importances = np.mean(parts, axis=0)
+    else:
+        importances = _permutation_importance(model, inputs.X, y, scorer, n_repeats, random_state)
+    table = pd.DataFrame(importances, index=pd.Index(inputs.X.columns, name="feature"),
+                         columns=[f"repeat_{r}" for r in range(importances.shape[1])])  # fmt: skip
+    table.insert(0, "std", importances.std(axis=1))
+    table.insert(0, "mean", importances.mean(axis=1))
+    return table.sort_values("mean", ascending=False)
+
+
+def plot_importance(table: pd.DataFrame, max_display: int = 20) -> Figure:
+    """Box plot of the repeats per feature, most important on top."""
+    from matplotlib.figure import Figure
+
+    top = table.head(max_display)
+    repeats = top[[c for c in top.columns if c.startswith("repeat_")]].to_numpy()
+    fig = Figure(figsize=(7.5, 1.2 + 0.35 * len(top)), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(top))[::-1]
+    ax.boxplot(repeats.T, positions=positions, orientation="horizontal", widths=0.6, patch_artist=True,
+               boxprops={"facecolor": "#66C2D7"}, medianprops={"color": "#1A4E5D"})  # fmt: skip
+    ax.set_yticks(positions, [str(i) for i in top.index])
+    ax.axvline(0, color="#999999", linewidth=0.8)
+    ax.set_xlabel("drop in score when the feature is permuted")
+    ax.set_title(f"Permutation importance, {repeats.shape[1]} repeats", loc="left", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+# -------------------------------------------------------------------------------- presentation
+
+
+def individual_rows(sv: Any, n: int = 3) -> list[int]:
+    """Positions of rows worth a waterfall: the highest and lowest raw score, then the middle."""
+    raw = sv.raw_prediction()
+    order = np.argsort(raw, kind="stable")
+    picks = [int(order[-1]), int(order[0]), int(order[len(order) // 2])]
+    extra = [int(i) for i in np.linspace(0, len(order) - 1, num=max(n, 3) + 2).astype(int)[1:-1]]
+    out: list[int] = []
+    for i in picks + [int(order[j]) for j in extra]:
+        if i not in out:
+            out.append(i)
+    return out[:n]
+
+
+def show_figure(fig: Figure, dpi: int = 100, alt: str | None = None) -> None:
+    """Display a figure in the notebook as an embedded PNG with alternative text (any backend).
+
+    ``alt`` defaults to the figure's first axes title.
+    """
+    import base64
+
+    from IPython.display import display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    if alt is None:
+        titles = [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center") if ax.get_title(loc)]
+        alt = titles[0] if titles else "figure"
+    tag = f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/>'
+    display({"image/png": data, "text/html": tag}, raw=True)
+
+
+# ------------------------------------------------------------------------------------ the file
+
+
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def notebook_to_html(notebook: Any, title: str = "Model explanation") -> str:
+    """A self-contained HTML page of an executed notebook: outputs only, images inline, no remote scripts."""
+    import jinja2
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"workbench_report.html.j2": _TEMPLATE})],
+                            template_file="workbench_report.html.j2", exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)  # fmt: skip
+    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
+    return body
+
+
+def run_notebook(parameters: dict[str, Any], out: str | os.PathLike[str], timeout: int = 1200) -> Path:
+    """Execute ``explain.ipynb`` with ``parameters`` through papermill and write it as HTML to ``out``."""
+    import nbformat
+    import papermill
+
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="workbench-report-") as tmp:
+        executed = Path(tmp) / NOTEBOOK
+        papermill.execute_notebook(str(notebook_path()), str(executed), parameters=parameters, kernel_name="python3",
+                                   progress_bar=False, cwd=tmp, execution_timeout=timeout)  # fmt: skip
+        notebook = nbformat.read(executed, as_version=4)
+    atomic_write_text(out, notebook_to_html(notebook, str(parameters.get("title", "Model explanation"))), mode=0o644)
+    return out
+
+
+def explain_report(
+    model: Any,
+    X: Any,
+    y: Any,
+    out: str | os.PathLike[str] = "report.html",
+    *,
+    top_k: int = 5,
+    n_individual: int = 3,
+    max_rows: int = 2000,
+    n_repeats: int = 5,
+    random_state: int = 0,
+    title: str = "Model explanation",
+    timeout: int = 1200,
+) -> Path:
+    """Write one self-contained HTML report explaining ``model`` on ``X``, ``y``.
+
+    Sections: model and CV summary; permutation importance (table and plot); PD/ICE of the
+    ``top_k`` most important features; SHAP summary and ``n_individual`` waterfalls. A
+    :class:`~workbench.models.CVResult` is explained on its training data (permutation importance
+    on each fold's validation rows); a fitted model is explained on ``X``, ``y`` as given (pass
+    held-out rows). ICE and SHAP use at most ``max_rows`` rows (a seeded sample).
+
+    >>> explain_report(cv, X, y, out="runs/telco/explain.html")
+    """
+    import joblib
+
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError("explain_report needs X as a pandas DataFrame (feature names label the report)")
+    y = pd.Series(np.asarray(y), name="__target__")
+    if len(y) != len(X):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)}; they must describe the same rows")
+    describe(model)  # fail early on an unfitted model
+    for name, value in (("top_k", top_k), ("n_individual", n_individual), ("max_rows", max_rows), ("n_repeats", n_repeats)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    with tempfile.TemporaryDirectory(prefix="workbench-explain-") as tmp:
+        from ..models import CVResult
+
+        data = X.reset_index(drop=True).assign(__target__=y.to_numpy())
+        data.to_parquet(Path(tmp) / _DATA_FILE)
+        params: dict[str, Any] = {"data_path": str(Path(tmp) / _DATA_FILE), "target": "__target__"}
+        if isinstance(model, CVResult):
+            params["cv_dir"] = str(model.save(Path(tmp) / "cv"))
+        else:
+            joblib.dump(model, Path(tmp) / _MODEL_FILE)
+            params["model_path"] = str(Path(tmp) / _MODEL_FILE)
+        params.update(top_k=int(top_k), n_individual=int(n_individual), max_rows=int(max_rows),
+                      n_repeats=int(n_repeats), seed=int(random_state), title=title)  # fmt: skip
+        return run_notebook(params, out, timeout=timeout)
