@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_write_text
+from ..jobs.report import render_report
 from ._model import ModelInfo, describe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from .permutation_result import PermutationImportances
 
 NOTEBOOK = "explain.ipynb"
 _DATA_FILE = "data.parquet"
@@ -189,66 +191,29 @@ def model_summary(inputs: ReportInputs) -> str:
 # ----------------------------------------------------------------------- permutation importance
 
 
-def _permutation_importance(model: Any, X: pd.DataFrame, y: Any, scoring: Any, n_repeats: int, random_state: int) -> np.ndarray:
-    """Importances ``(features, repeats)``: scikit-learn's ``permutation_importance`` for now.
-
-    The single place to switch to ``workbench.explain.permutation_importance``.
-    """
-    from sklearn.inspection import permutation_importance
-
-    result = permutation_importance(model, X, y, scoring=scoring, n_repeats=n_repeats, random_state=random_state)
-    return result.importances
-
-
-def importance_table(inputs: ReportInputs, n_repeats: int = 5, random_state: int = 0) -> pd.DataFrame:
+def importance_table(inputs: ReportInputs, n_repeats: int = 5, random_state: int = 0) -> PermutationImportances:
     """Permutation importance (drop in the metric when a feature is shuffled), largest first.
 
     A CVResult is scored fold by fold on its own validation rows (no leakage) and the folds
-    averaged; a plain model on all of ``X``. Columns: ``mean``, ``std`` and one per repeat.
+    pooled (:func:`~workbench.explain.cv_permutation_importance`); a plain model on all of ``X``
+    with the scorer of its task's default metric.
     """
     from ..models import CVResult
+    from .permutation import permutation_importance
+    from .selection import cv_permutation_importance
 
     model, info = inputs.model, inputs.info
+    if isinstance(model, CVResult) and len(model.folds) == len(inputs.X):
+        return cv_permutation_importance(model, inputs.X, inputs.y, n_repeats=n_repeats, random_state=random_state,
+                                         progress=False)  # fmt: skip
     metric = _metric(model, info)
     sign = 1.0 if metric.greater_is_better else -1.0
-    y = _encoded_target(info, inputs.y)
 
     def scorer(estimator: Any, X_: pd.DataFrame, y_: np.ndarray) -> float:
-        return sign * metric(y_, _predict(estimator, describe(estimator), X_))
+        return sign * metric(_encoded_target(info, pd.Series(y_)), _predict(estimator, describe(estimator), X_))
 
-    if isinstance(model, CVResult) and len(model.folds) == len(inputs.X):
-        folds = np.asarray(model.folds)
-        parts = []
-        for k, fold_model in enumerate(model.models):
-            rows = np.flatnonzero(folds == k)
-            parts.append(_permutation_importance(fold_model, inputs.X.iloc[rows], y[rows], scorer, n_repeats, random_state))
-        importances = np.mean(parts, axis=0)
-    else:
-        importances = _permutation_importance(model, inputs.X, y, scorer, n_repeats, random_state)
-    table = pd.DataFrame(importances, index=pd.Index(inputs.X.columns, name="feature"),
-                         columns=[f"repeat_{r}" for r in range(importances.shape[1])])  # fmt: skip
-    table.insert(0, "std", importances.std(axis=1))
-    table.insert(0, "mean", importances.mean(axis=1))
-    return table.sort_values("mean", ascending=False)
-
-
-def plot_importance(table: pd.DataFrame, max_display: int = 20) -> Figure:
-    """Box plot of the repeats per feature, most important on top."""
-    from matplotlib.figure import Figure
-
-    top = table.head(max_display)
-    repeats = top[[c for c in top.columns if c.startswith("repeat_")]].to_numpy()
-    fig = Figure(figsize=(7.5, 1.2 + 0.35 * len(top)), layout="constrained")
-    ax = fig.subplots()
-    positions = np.arange(len(top))[::-1]
-    ax.boxplot(repeats.T, positions=positions, orientation="horizontal", widths=0.6, patch_artist=True,
-               boxprops={"facecolor": "#66C2D7"}, medianprops={"color": "#1A4E5D"})  # fmt: skip
-    ax.set_yticks(positions, [str(i) for i in top.index])
-    ax.axvline(0, color="#999999", linewidth=0.8)
-    ax.set_xlabel("drop in score when the feature is permuted")
-    ax.set_title(f"Permutation importance, {repeats.shape[1]} repeats", loc="left", fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    return fig
+    return permutation_importance(model, inputs.X, inputs.y.to_numpy(), scoring=scorer, n_repeats=n_repeats,
+                                  random_state=random_state, progress=False)  # fmt: skip
 
 
 # -------------------------------------------------------------------------------- presentation
@@ -289,25 +254,6 @@ def show_figure(fig: Figure, dpi: int = 100, alt: str | None = None) -> None:
 # ------------------------------------------------------------------------------------ the file
 
 
-_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{%- block html_head_js -%}{%- endblock html_head_js -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-"""
-
-
-def notebook_to_html(notebook: Any, title: str = "Model explanation") -> str:
-    """A self-contained HTML page of an executed notebook: outputs only, images inline, no remote scripts."""
-    import jinja2
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"workbench_report.html.j2": _TEMPLATE})],
-                            template_file="workbench_report.html.j2", exclude_input=True,
-                            exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)  # fmt: skip
-    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
-    return body
-
-
 def run_notebook(parameters: dict[str, Any], out: str | os.PathLike[str], timeout: int = 1200) -> Path:
     """Execute ``explain.ipynb`` with ``parameters`` through papermill and write it as HTML to ``out``."""
     import nbformat
@@ -319,8 +265,7 @@ def run_notebook(parameters: dict[str, Any], out: str | os.PathLike[str], timeou
         papermill.execute_notebook(str(notebook_path()), str(executed), parameters=parameters, kernel_name="python3",
                                    progress_bar=False, cwd=tmp, execution_timeout=timeout)  # fmt: skip
         notebook = nbformat.read(executed, as_version=4)
-    atomic_write_text(out, notebook_to_html(notebook, str(parameters.get("title", "Model explanation"))), mode=0o644)
-    return out
+    return render_report(notebook, out, title=str(parameters.get("title", "Model explanation")), hide_input=True)
 
 
 def explain_report(
