@@ -47,8 +47,9 @@ def meta_model(kind: str = "logreg", task: str = "binary", seed: int = 0, C: flo
       members' probabilities; a regression target gets ridge regression (``alpha = 1 / C``) on
       the predicted values. Original features (``restack=True``) are one-hot encoded and
       standardised as in :func:`~workbench.models.default_logreg`.
-    - ``"lgbm"``: a small LightGBM (200 trees of 8 leaves, learning rate 0.03) that can also
-      split on original features; needs more rows than the linear model to pay off.
+    - ``"lgbm"``: a small LightGBM (100 trees of 4 leaves, at least 100 rows per leaf) that can
+      model interactions, also with original features; it needs many more rows than the linear
+      model to pay off (on Telco's 5,000 rows the linear meta model scores higher).
 
     >>> Stack([members, [("meta", meta_model("logreg", "binary"))]]).fit(X, y)
     """
@@ -64,8 +65,8 @@ def meta_model(kind: str = "logreg", task: str = "binary", seed: int = 0, C: flo
     if task not in ("binary", "multiclass", "regression"):
         raise ValueError(f"unknown task {task!r}; use 'binary', 'multiclass' or 'regression'")
     if kind == "lgbm":
-        return default_lgbm(task, seed=seed, n_estimators=200, learning_rate=0.03, num_leaves=8, min_child_samples=50,
-                            n_jobs=1, deterministic=True, force_row_wise=True)  # fmt: skip
+        return default_lgbm(task, seed=seed, n_estimators=100, learning_rate=0.05, num_leaves=4, min_child_samples=100,
+                            colsample_bytree=1.0, n_jobs=1, deterministic=True, force_row_wise=True)  # fmt: skip
     if not C > 0:
         raise ValueError(f"C must be a positive number (inverse regularisation strength), got {C!r}")
     members = FunctionTransformer(None if task == "regression" else log_odds, feature_names_out="one-to-one")

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..jobs.records import ARTIFACTS_DIR, RunRecord, default_runs_dir, find_run, iter_runs
+from ..jobs.context import current_runs_dir
+from ..jobs.records import ARTIFACTS_DIR, RunRecord, find_run, iter_runs
 from ..models import CVResult
 
 TRAIN_NOTEBOOK = "train.ipynb"
@@ -28,16 +29,6 @@ DATA_PARAMS: tuple[str, ...] = ("train_path", "test_path", "target", "id_column"
 FOLD_PARAMS: tuple[str, ...] = ("n_splits", "seed")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+\-]+")
 _SWEEP_HINT = "workbench sweep notebooks/train.ipynb -p model lgbm,logreg,extratrees"
-
-
-def runs_folder(runs_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``runs_dir``; else, inside a job, the folder holding the job's own run; else ``default_runs_dir()``."""
-    if runs_dir is not None:
-        return Path(runs_dir)
-    from ..jobs.context import current_run_dir
-
-    here = current_run_dir()
-    return here.parent if here is not None else default_runs_dir()
 
 
 def _cv_dir(run: RunRecord) -> Path:
@@ -69,11 +60,12 @@ def find_train_runs(
     :func:`~workbench.jobs.find_run` reads them); ``sweep`` takes every successful run of that
     sweep. With neither: the latest successful run of ``notebook`` that saved a ``CVResult``,
     plus the latest run of each other ``model`` made with the same data, ``n_splits`` and
-    ``seed``. ``runs_dir`` defaults to :func:`runs_folder`.
+    ``seed``. ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir`
+    (in a job, the folder its own run is in).
 
     >>> find_train_runs(sweep="train-sweep")
     """
-    folder = runs_folder(runs_dir)
+    folder = Path(runs_dir) if runs_dir is not None else current_runs_dir()
     if isinstance(train_runs, str | os.PathLike):
         train_runs = [train_runs]
     if train_runs and sweep:
@@ -259,14 +251,17 @@ def _check_compatible(first: tuple, other: tuple) -> None:
     if not problems:
         return
     changed = [k for k in (*DATA_PARAMS, *FOLD_PARAMS) if k in run.params and k in run0.params and run.params[k] != run0.params[k]]
-    differing = "; its parameters differ: " + ", ".join(f"{k} {run.params[k]!r} instead of {run0.params[k]!r}" for k in changed) if changed else ""
+    differing = "; parameters " + ", ".join(f"{k} {run.params[k]!r} instead of {run0.params[k]!r}" for k in changed) if changed else ""
     fix = " ".join(f"-p {k} {run0.params[k]}" for k in changed if k in FOLD_PARAMS)
+    if fix and set(changed) <= set(FOLD_PARAMS):
+        remedy = f"Re-run {model_name(run)} with {fix}"
+    else:
+        remedy = "Stack runs made with the same data, n_splits and seed"
     raise ValueError(
-        f"cannot stack run {run.path.name} with {run0.path.name}: it was trained with {'; '.join(problems)}{differing}. "
-        "Every member of a stack must be cross-validated on the same rows with the same folds, or the stack would "
-        "score rows with models that saw them; stack runs made with the same data, n_splits and seed"
-        + (f" (re-run {model_name(run)} with {fix})" if fix else "")
+        f"cannot stack run {run.path.name} with {run0.path.name}: it has {'; '.join(problems)}{differing}. {remedy}: "
+        "the members of a stack must be cross-validated on the same rows with the same folds, or the stack would "
+        "score rows with models that saw them"
     )
 
 
-__all__ = ["DATA_PARAMS", "FOLD_PARAMS", "RunMember", "StackRuns", "find_train_runs", "load_stack_runs", "model_name", "runs_folder"]
+__all__ = ["DATA_PARAMS", "FOLD_PARAMS", "RunMember", "StackRuns", "find_train_runs", "load_stack_runs", "model_name"]
