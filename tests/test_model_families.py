@@ -120,3 +120,15 @@ def test_meta_model_choices():
     assert gbm.get_params()["random_state"] == 4 and gbm.get_params()["num_leaves"] == 4
     with pytest.raises(ValueError, match=r"unknown meta model 'xgb'; choose one of \('logreg', 'lgbm'\)"):
         meta_model("xgb")
+
+
+def test_reference_notebooks_offer_exactly_these_choices():
+    from pathlib import Path
+
+    from workbench.jobs import inspect_notebook
+    from workbench.models import MODEL_FAMILIES
+    from workbench.stacking import META_MODELS
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    assert inspect_notebook(notebooks / "train.ipynb").parameters["model"].type.choices == MODEL_FAMILIES
+    assert inspect_notebook(notebooks / "stack.ipynb").parameters["meta"].type.choices == META_MODELS
