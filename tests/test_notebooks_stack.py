@@ -201,3 +201,15 @@ def test_runs_with_other_folds_are_refused_with_the_reason(runs_dir, members):
     assert "other folds (2 folds instead of 3" in message and "n_splits 2 instead of 3" in message
     assert "Re-run logreg with -p n_splits 3" in message
     assert not (failed.path / "artifacts" / "test_pred.csv").exists()
+
+
+def test_restack_gives_the_meta_model_the_features_too(runs_dir, members):
+    argv = ["run", str(NOTEBOOKS / "stack.ipynb"), "-p", "sweep", "train-sweep", "-p", "restack", "true", "-p", "meta", "lgbm",
+            "--name", "stack-restack", "--runs-dir", str(runs_dir), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    (run,) = [r for r in iter_runs(runs_dir) if r.name == "stack-restack"]
+    meta = CVResult.load(run.path / "artifacts" / "meta", models=False)
+    assert meta.estimator == "LGBMClassifier" and {"tenure", "Contract", "level1/lgbm", "level1/logreg"} <= set(meta.feature_names)
+    oof = artifact(run, "oof.csv")
+    assert run.metrics["cv_auc"] == pytest.approx(roc_auc_score(oof["Churn"], oof["oof"]), abs=1e-12)
+    assert run.metrics["base_fits"] == 0 and len(artifact(run, "test_pred.csv")) == len(load_telco(split="competition").test)
