@@ -75,6 +75,8 @@ def test_sweeps_and_named_runs(tmp_path, small):
     make_run(tmp_path, small, model="lgbm", sweep="train-sweep", name="train-sweep", state="failed")
     c = make_run(tmp_path, small, model="lgbm")
     assert names(find_train_runs(sweep="train-sweep", runs_dir=tmp_path)) == names([a, b])
+    again = make_run(tmp_path, small, model="logreg", sweep="train-sweep", name="train-sweep")  # the sweep run again
+    assert names(find_train_runs(sweep="train-sweep", runs_dir=tmp_path)) == names([b, again])
     assert names(find_train_runs([c.run_id, a.path.name, str(b.path)], runs_dir=tmp_path)) == names([c, a, b])
     with pytest.raises(ValueError, match=r"no successful run of sweep 'other' .* sweeps there: \['train-sweep'\]"):
         find_train_runs(sweep="other", runs_dir=tmp_path)

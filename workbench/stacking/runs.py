@@ -58,7 +58,7 @@ def find_train_runs(
 
     ``train_runs`` names them (run directories, folder names, run ids or run names, as
     :func:`~workbench.jobs.find_run` reads them); ``sweep`` takes every successful run of that
-    sweep. With neither: the latest successful run of ``notebook`` that saved a ``CVResult``,
+    sweep (the latest one per grid point). With neither: the latest successful run of ``notebook`` that saved a ``CVResult``,
     plus the latest run of each other ``model`` made with the same data, ``n_splits`` and
     ``seed``. ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir`
     (in a job, the folder its own run is in).
@@ -82,12 +82,17 @@ def find_train_runs(
         return runs
     everything = iter_runs(folder)
     if sweep:
-        runs = [r for r in everything if r.sweep == sweep and r.state == "succeeded" and _has_cv(r)]
-        if not runs:
+        points: dict[str, RunRecord] = {}
+        for run in everything:
+            if run.sweep == sweep and run.state == "succeeded" and _has_cv(run):
+                key = json.dumps(run.params, sort_keys=True)
+                points.pop(key, None)
+                points[key] = run  # a sweep run twice: its latest run of each grid point
+        if not points:
             known = sorted({r.sweep for r in everything if r.sweep})
             raise ValueError(f"no successful run of sweep {sweep!r} with a saved CVResult in {folder}; "
                              f"sweeps there: {known or 'none'}")  # fmt: skip
-        return runs
+        return list(points.values())
     candidates = [r for r in everything if r.state == "succeeded" and Path(r.notebook).name == notebook and _has_cv(r)]
     if not candidates:
         raise ValueError(f"no successful {notebook} run with a saved CVResult (artifacts/cv) in {folder}; train the "
