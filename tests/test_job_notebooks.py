@@ -18,7 +18,7 @@ FAST = {"n_splits": 3, "learning_rate": 0.1, "n_estimators": 300, "early_stoppin
 
 
 def test_reference_notebooks_are_clean_and_parameterized():
-    for name in ("train.ipynb", "submission.ipynb"):
+    for name in ("train.ipynb", "stack.ipynb", "submission.ipynb"):
         spec = inspect_notebook(NOTEBOOKS / name)
         assert spec.has_parameters_cell and spec.parameters, name
         nb = json.loads((NOTEBOOKS / name).read_text())

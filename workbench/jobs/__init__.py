@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "context": ("artifact_path", "read_metrics", "record", "recorded", "seed_everything"),
+    "context": ("artifact_path", "current_runs_dir", "read_metrics", "record", "recorded", "seed_everything"),
     "k8s": ("JobOutcome", "KubernetesError", "run_k8s"),
     "k8s_manifest": ("JobManifests", "render_job"),
     "mlflow_sync": ("log_run",),

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .._io import atomic_write_json
-from .records import ARTIFACTS_DIR, METRICS_FILE, RunRecord
+from .records import ARTIFACTS_DIR, METRICS_FILE, RunRecord, default_runs_dir
 
 RUN_DIR_ENV = "WORKBENCH_RUN_DIR"
 SEED_ENV = "WORKBENCH_SEED"
@@ -40,6 +40,16 @@ def current_run_dir() -> Path | None:
     """The run directory of the job this kernel runs in, or ``None`` interactively."""
     value = os.environ.get(RUN_DIR_ENV)
     return Path(value) if value else None
+
+
+def current_runs_dir() -> Path:
+    """Where a notebook looks up other runs: the folder holding this job's run directory (what
+    ``--runs-dir`` named), or interactively :func:`~workbench.jobs.default_runs_dir`.
+
+    >>> list_runs(current_runs_dir(), status="succeeded")
+    """
+    run_dir = current_run_dir()
+    return run_dir.parent if run_dir is not None else default_runs_dir()
 
 
 def _warn_once(key: str, message: str) -> None:
