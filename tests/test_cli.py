@@ -41,3 +41,9 @@ def test_demo_end_to_end(tmp_path, workbench_cli):
     cv = CVResult.load(run_dir / "artifacts" / "cv")
     assert cv.n_splits == 5 and np.isfinite(cv.oof).all()
     assert submission.is_file() and submission.read_text().splitlines()[0] == "customerID,Churn"
+    explanation = tmp_path / re.search(r"explanation report: (.+)", proc.stdout).group(1).strip()
+    page = explanation.read_text()
+    assert "Permutation importance" in page and "Partial dependence" in page and "SHAP" in page
+    assert page.count("data:image/png;base64,") >= 5 and "import warnings" not in page  # figures, no code
+    explain_params = json.loads((explanation.parent / "params.json").read_text())
+    assert Path(explain_params["cv_dir"]) == run_dir

@@ -30,7 +30,7 @@ def small_cv(telco_xy):
 
 
 def test_committed_notebook_is_clean_and_parameterised():
-    assert (ROOT / "notebooks" / "explain.ipynb").resolve() == notebook_path().resolve()
+    assert notebook_path().resolve() == (ROOT / "notebooks" / "explain.ipynb").resolve()
     nb = nbformat.read(notebook_path(), as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]

@@ -111,6 +111,19 @@ def test_report_embeds_images_and_can_hide_code(job, tmp_path):
     assert "SOURCE_ONLY_MARKER" not in text and "data:image/png;base64," in text
 
 
+def test_notebook_metadata_can_hide_code_in_its_report(tmp_path, data_file):
+    nb = nbformat.read(NOTEBOOKS / "job.ipynb", as_version=4)
+    nb.metadata.setdefault("workbench", {})["hide_input"] = True
+    nbformat.write(nb, tmp_path / "report_only.ipynb")
+    shutil.copy(NOTEBOOKS / "job.ipynb", tmp_path / "job.ipynb")
+    params = {"n": 1, "data": str(data_file)}
+    hidden = run_notebook(tmp_path / "report_only.ipynb", params, runs_dir=tmp_path / "runs", progress=False)
+    shown = run_notebook(tmp_path / "job.ipynb", params, runs_dir=tmp_path / "runs", progress=False)
+    assert hidden.state == shown.state == "succeeded"
+    assert "SOURCE_ONLY_MARKER" not in (hidden.path / "report.html").read_text()
+    assert "SOURCE_ONLY_MARKER" in (shown.path / "report.html").read_text()
+
+
 def test_webhook_receives_the_finished_run(job, hook):
     messages = [body for _, body in hook.received if "job" in body["text"] and str(job.path) in body["text"]]
     assert len(messages) == 1

@@ -77,3 +77,18 @@ def test_resume_after_sigkill_runs_only_what_is_missing(tmp_path, workbench_cli)
     assert scores == pytest.approx(sorted((i * 0.1 for i in range(1, 7)), reverse=True), abs=1e-6)
     leftovers = [r for r in iter_runs(runs) if r.state == "running"]
     assert len(leftovers) == 2 and all(r.end is None and r.orphaned for r in leftovers)
+
+
+def test_ranking_by_a_metric_the_sweep_did_not_record():
+    import pandas as pd
+
+    from workbench.jobs.sweep import _order
+
+    table = pd.DataFrame({"run": ["a", "b"], "metric.cv_rmse": [2.0, 1.0]})
+    with pytest.warns(UserWarning, match="ranks runs by 'cv_auc'.*pass --sort"):
+        same, used = _order(table, "cv_auc", explicit=False)
+    assert used is None and list(same["run"]) == ["a", "b"]
+    with pytest.raises(ValueError, match=r"no metric 'cv_auc'.*\['cv_rmse'\]"):
+        _order(table, "cv_auc", explicit=True)
+    ranked, used = _order(table, "-cv_rmse")
+    assert used == "-cv_rmse" and list(ranked["run"]) == ["b", "a"]

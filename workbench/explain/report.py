@@ -15,7 +15,6 @@ import io
 import os
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +49,10 @@ class ReportInputs:
 
 
 def notebook_path() -> Path:
-    """The packaged explanation notebook (also at ``notebooks/explain.ipynb`` in the repository)."""
-    return Path(str(resources.files(__package__).joinpath(NOTEBOOK)))
+    """The explanation notebook, ``notebooks/explain.ipynb`` (shipped in ``workbench.notebooks``)."""
+    from ..notebooks import notebook_path as reference
+
+    return reference("explain")
 
 
 def _read_data(path: Path) -> pd.DataFrame:
@@ -70,6 +71,9 @@ def _find_cv_dir(path: Path) -> Path:
         if (candidate / "result.json").is_file():
             return candidate
     raise FileNotFoundError(f"{path} holds no saved CVResult (looked for result.json in it, cv/ and artifacts/cv/)")
+
+
+TRAINING_DATA = "training_data.parquet"  # written beside the CVResult by train.ipynb
 
 
 def _telco(target: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -94,6 +98,7 @@ def load_inputs(
     ``cv_dir``: a saved :class:`~workbench.models.CVResult` (or a run directory holding one as
     ``cv/`` or ``artifacts/cv/``); ``model_path``: a fitted model saved with joblib. ``data_path``:
     the rows with features and ``target`` (for a CVResult, its training data); without it, the
+    ``training_data.parquet`` saved beside the CVResult (``train.ipynb`` writes one), else the
     bundled Telco data. Given neither model, a LightGBM with ``quick_trees`` trees is trained
     with 5-fold CV on Telco.
     """
@@ -104,6 +109,9 @@ def load_inputs(
 
     if cv_dir and model_path:
         raise ValueError("pass cv_dir or model_path, not both")
+    cv_path = _find_cv_dir(Path(cv_dir)) if cv_dir else None
+    if cv_path is not None and not data_path and (cv_path.parent / TRAINING_DATA).is_file():
+        data_path = cv_path.parent / TRAINING_DATA
     if data_path:
         frame = _read_data(Path(data_path))
         if target not in frame.columns:
@@ -112,8 +120,8 @@ def load_inputs(
     else:
         X, y = _telco(target)
         source = "the bundled Telco churn data"
-    if cv_dir:
-        cv = CVResult.load(_find_cv_dir(Path(cv_dir)))
+    if cv_path is not None:
+        cv = CVResult.load(cv_path)
         missing = [f for f in cv.feature_names if f not in X.columns]
         if missing:
             raise ValueError(

@@ -186,6 +186,9 @@ def execute_run(
 ) -> RunRecord:
     """Execute a :class:`PreparedRun` into a new run directory and return its record.
 
+    ``hide_input`` leaves code out of ``report.html``; notebook metadata ``workbench.hide_input``
+    turns it on for notebooks written as reports (``explain.ipynb``).
+
     ``prelaunch`` starts a fresh kernel for a following run of the same notebook while this one
     shuts down (sweep workers use it).
     """
@@ -196,6 +199,7 @@ def execute_run(
     from .report import render_report
 
     spec = prepared.spec
+    hide_input = hide_input or bool(spec.metadata.get("hide_input", False))
     if timeout is not None and timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     runs_dir = (Path(runs_dir) if runs_dir is not None else default_runs_dir()).resolve()  # the kernel runs elsewhere

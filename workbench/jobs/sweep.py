@@ -16,6 +16,7 @@ import random as _random
 import signal
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -110,8 +111,13 @@ def _run_point(prepared: PreparedRun, runs_dir: str, options: dict[str, Any]) ->
     return execute_run(prepared, runs_dir, progress=False, **options)
 
 
-def _order(table: pd.DataFrame, sort: str | None) -> tuple[pd.DataFrame, str | None]:
-    """Best first by ``sort`` (``-name``: lower is better); default: the first numeric metric, descending."""
+def _order(table: pd.DataFrame, sort: str | None, explicit: bool = True) -> tuple[pd.DataFrame, str | None]:
+    """Best first by ``sort`` (``-name``: lower is better); default: the first numeric metric, descending.
+
+    A missing metric is an error when the user asked for it (``explicit``); when it comes from the
+    notebook's ``workbench.sort`` (e.g. ``cv_auc`` of a notebook that trained a regression), the
+    table stays in run order with a warning.
+    """
     metric_cols = [c for c in table.columns if c.startswith("metric.")]
     if sort is None:
         numeric = [c for c in metric_cols if table[c].map(lambda v: isinstance(v, int | float)).any()]
@@ -121,6 +127,10 @@ def _order(table: pd.DataFrame, sort: str | None) -> tuple[pd.DataFrame, str | N
     column = f"metric.{sort.lstrip('-')}"
     if column not in table:
         known = sorted(c.removeprefix("metric.") for c in metric_cols)
+        if not explicit:
+            warnings.warn(f"the notebook ranks runs by {sort.lstrip('-')!r}, which this sweep did not record "
+                          f"(recorded: {known}); pass --sort to rank them", stacklevel=2)  # fmt: skip
+            return table, None
         raise ValueError(f"no metric {sort.lstrip('-')!r} was recorded by this sweep; recorded metrics: {known}")
     ordered = table.sort_values(column, ascending=sort.startswith("-"), na_position="last", kind="stable")
     return ordered.reset_index(drop=True), sort
@@ -249,7 +259,7 @@ def run_sweep(
     table = pd.DataFrame([rows[i] for i in range(len(prepared_runs))])
     if "resumed" in table:
         table["resumed"] = table["resumed"].fillna(False).astype(bool)
-    table, sort_used = _order(table, sort or spec.sort)
+    table, sort_used = _order(table, sort or spec.sort, explicit=sort is not None)
     url = notify_url(notify)
     if url:
         post_message(url, sweep_message(name, table.to_dict("records"), time.perf_counter() - started, str(runs_path), sort_used))
