@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from .._version import __version__
-from ..hub.profiles import Profile, ProfileSet, default_profiles_path, load_profiles
+from ..hub.kube import profile_entry
+from ..hub.profiles import ProfileSet, default_profiles_path, load_profiles
 
 #: zero-to-jupyterhub release the values are written for (chart version and hub image tag).
 Z2JH_VERSION = "4.3.2"
@@ -41,30 +42,6 @@ HEADER = """\
 """
 #: ``--set-file`` key that puts the profiles file into the hub pod.
 PROFILES_FILE_KEY = "hub.extraFiles.workbench-profiles.stringData"
-
-
-def _profile_entry(profile: Profile) -> dict[str, Any]:
-    override: dict[str, Any] = {
-        "image": profile.image,
-        "cpu_limit": profile.cpu_limit,
-        "cpu_guarantee": profile.cpu_guarantee,
-        "mem_limit": profile.mem_limit,
-        "mem_guarantee": profile.mem_guarantee,
-    }
-    if profile.gpus:
-        override["extra_resource_limits"] = {profile.gpu_resource: str(profile.gpus)}
-        override["extra_resource_guarantees"] = {profile.gpu_resource: str(profile.gpus)}
-    if profile.node_selector:
-        override["node_selector"] = dict(profile.node_selector)
-    if profile.tolerations:
-        override["tolerations"] = [dict(t) for t in profile.tolerations]
-    if profile.env:
-        override["environment"] = dict(profile.env)
-    entry: dict[str, Any] = {"display_name": profile.display_name, "slug": profile.slug,
-                             "description": profile.description, "kubespawner_override": override}  # fmt: skip
-    if profile.default:
-        entry["default"] = True
-    return entry
 
 
 def _image(ref: str) -> dict[str, str]:
@@ -121,7 +98,7 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
                 # notebook servers submit job-runner Jobs: let them reach the Kubernetes API
                 "egress": [{"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}],
             },
-            "profileList": [_profile_entry(p) for p in profiles.profiles],
+            "profileList": [profile_entry(p) for p in profiles.profiles],
         },
         # the built-in idle culler is replaced by workbench's GPU-aware culler (a hub service)
         "cull": {"enabled": False},
