@@ -134,8 +134,11 @@ def main() -> None:
         for _, server in servers:
             stop(server)
 
-    report("spawn_to_ready_median", statistics.median(ours), statistics.median(peer), "jupyterlab-direct", target="<=1.5")
-    report(f"{concurrent}_concurrent_spawns", ours_wall, peer_wall, "jupyterlab-direct", target="<=1.5")
+    # No speed target: the numbers to report are the hub's own; the peer shows what the hub adds.
+    print(f"hub: median spawn-to-ready {statistics.median(ours):.2f}s over {sequential} spawns; "
+          f"{concurrent} concurrent spawns all ready after {ours_wall:.2f}s", flush=True)  # fmt: skip
+    report("spawn_to_ready_median", statistics.median(ours), statistics.median(peer), "jupyterlab-direct")
+    report(f"{concurrent}_concurrent_spawns", ours_wall, peer_wall, "jupyterlab-direct")
 
 
 if __name__ == "__main__":
