@@ -75,6 +75,18 @@ def test_regression_early_stopping_and_numpy_input(frame):
     np.testing.assert_array_equal(predict_raw(ens, to_matrix(ens, ints))[:, 0], model.predict(ints))
 
 
+def test_booster_uses_its_early_stopping_iteration(frame):
+    X, logit, rng = frame
+    Xn = X[["a", "b", "d"]].to_numpy()
+    y = logit + rng.normal(size=len(X))
+    train, valid = lgb.Dataset(Xn[:2000], y[:2000]), lgb.Dataset(Xn[2000:], y[2000:])
+    booster = lgb.train({"learning_rate": 0.3, "verbose": -1}, train, num_boost_round=500, valid_sets=[valid],
+                        callbacks=[lgb.early_stopping(5, verbose=False)], keep_training_booster=True)  # fmt: skip
+    ens = parse_lightgbm(booster)
+    assert 0 < booster.best_iteration == ens.n_trees < booster.num_trees()
+    np.testing.assert_array_equal(predict_raw(ens, Xn)[:, 0], booster.predict(Xn, raw_score=True))
+
+
 def test_single_leaf_trees():
     X = np.zeros((100, 2))
     y = np.r_[np.zeros(50), np.ones(50)]

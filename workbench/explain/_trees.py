@@ -68,7 +68,9 @@ def _booster_and_iterations(model: Any) -> tuple[Any, int | None]:
     import lightgbm as lgb
 
     if isinstance(model, lgb.Booster):
-        return model, None
+        # Booster.predict uses the early-stopping iteration when there is one; so do we.
+        best = getattr(model, "best_iteration", 0)
+        return model, best if best and best > 0 else None
     if isinstance(model, lgb.LGBMModel):
         if getattr(model, "_Booster", None) is None:
             raise ValueError(f"this {type(model).__name__} is not fitted yet; call fit before explaining it")
