@@ -17,11 +17,19 @@ from typing import Any
 import joblib
 
 from ..models import CVResult
-from ..models._estimators import family
 from ..models.cv import _CVRun, _FoldOutput
 
 # Libraries whose ``n_jobs=None`` means every (physical) core rather than one thread.
 _ALL_CORES_WHEN_NONE = ("lightgbm", "xgboost")
+
+
+def _library(estimator: Any) -> str:
+    """The library of ``estimator``'s class or the first of its bases that comes from one we know."""
+    for cls in type(estimator).__mro__:
+        top = cls.__module__.split(".")[0]
+        if top in _ALL_CORES_WHEN_NONE:
+            return top
+    return type(estimator).__module__.split(".")[0]
 
 
 def n_workers(n_jobs: int | None) -> int:
@@ -56,7 +64,7 @@ def limit_threads(estimator: Any, threads: int) -> Any:
         if name != "n_jobs" or isinstance(value, bool):
             continue
         owner = params.get(owner_key, estimator) if owner_key else estimator
-        if (value is None and family(owner) in _ALL_CORES_WHEN_NONE) or (isinstance(value, int) and value < 0):
+        if (value is None and _library(owner) in _ALL_CORES_WHEN_NONE) or (isinstance(value, int) and value < 0):
             updates[key] = threads
     if not updates:
         return estimator
@@ -69,14 +77,15 @@ def fit_side_by_side(
     jobs: Sequence[tuple[str, _CVRun]],
     workers: int,
     on_model: Callable[[int, CVResult, float], None],
-    on_fold: Callable[[dict[str, str]], None] | None = None,
+    on_fold: Callable[[dict[str, tuple[int, int]], int], None] | None = None,
 ) -> None:
     """Fit every fold of every job on ``workers`` threads.
 
     ``jobs`` are ``(label, run)`` pairs. As soon as all folds of job ``j`` are fitted,
     ``on_model(j, result, seconds)`` runs in the calling thread (``seconds``: from its first
     fold's start to now), so a finished model can be stored while others still train.
-    ``on_fold({label: "3/5"})`` reports the models still in progress after each fold.
+    ``on_fold({label: (folds_done, n_folds)}, n_waiting)`` reports, after each fold, the models
+    in progress and how many have not started yet.
 
     When a fold raises, folds not yet started are cancelled, running ones finish, every model
     whose folds all finished still goes to ``on_model``, and the error is raised again with a
@@ -88,7 +97,10 @@ def fit_side_by_side(
     controller = ThreadpoolController()
     openmp = controller.select(user_api="openmp")
 
-    def fit(run: _CVRun, k: int) -> tuple[_FoldOutput, float]:
+    begun: set[int] = set()
+
+    def fit(j: int, run: _CVRun, k: int) -> tuple[_FoldOutput, float]:
+        begun.add(j)
         start = time.perf_counter()
         # OpenMP thread limits belong to the calling thread: set them here, for this fold only.
         with openmp.limit(limits=threads):
@@ -122,7 +134,7 @@ def fit_side_by_side(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workbench-stack") as pool:  # fmt: skip
         for j, (_, run) in enumerate(jobs):
             for k in range(run.n_splits):
-                where[pool.submit(fit, run, k)] = (j, k)
+                where[pool.submit(fit, j, run, k)] = (j, k)
         pending = set(where)
         try:
             while pending and not failure:
@@ -130,8 +142,9 @@ def fit_side_by_side(
                 for future in sorted(done, key=where.__getitem__):
                     collect(future)
                 if on_fold is not None and not failure:
-                    on_fold({label: f"{len(outputs[j])}/{run.n_splits}" for j, (label, run) in enumerate(jobs)
-                             if len(outputs[j]) < run.n_splits})  # fmt: skip
+                    unfinished = [j for j, (_, run) in enumerate(jobs) if len(outputs[j]) < run.n_splits]
+                    on_fold({jobs[j][0]: (len(outputs[j]), jobs[j][1].n_splits) for j in unfinished if j in begun},
+                            sum(j not in begun for j in unfinished))  # fmt: skip
         finally:
             # A failed fold or Ctrl-C: cancel what has not started, let running folds finish and
             # hand on the models they complete (unless handing on is what failed).

@@ -367,8 +367,9 @@ class Stack:
                 slots[slot_of[j]] = self._finish(jobs[j], result, ctx, writer, memo, seconds)
                 bar.update(1)
 
-            def running(progress: dict[str, str]) -> None:
-                bar.set_postfix_str(", ".join(f"{label} {folds}" for label, folds in progress.items()))
+            def running(in_progress: dict[str, tuple[int, int]], waiting: int) -> None:
+                folds = ", ".join(f"{label.split('/', 1)[1]} {done}/{total}" for label, (done, total) in in_progress.items())
+                bar.set_postfix_str(f"level{ctx.level}: {folds}" + (f" (+{waiting} waiting)" if waiting else ""))
 
             fit_side_by_side([(p.label, run) for p, run in zip(jobs, runs)], workers, done, running)
         for i, member in enumerate(members):
