@@ -126,7 +126,12 @@ def fit_side_by_side(
         run = jobs[j][1]
         if len(outputs[j]) == run.n_splits:
             in_callback = True
-            on_model(j, run.result([outputs[j][i] for i in range(run.n_splits)]), time.perf_counter() - started[j])
+            try:
+                result = run.result([outputs[j][i] for i in range(run.n_splits)])
+            except Exception as exc:  # scoring all out-of-fold predictions together failed
+                exc.add_note(f"raised while training {jobs[j][0]}")
+                raise
+            on_model(j, result, time.perf_counter() - started[j])
             in_callback = False
 
     # BLAS pools are process-wide: limit them once, here, for the whole side-by-side stretch.
