@@ -357,9 +357,7 @@ class Stack:
         if jobs:
             workers = min(workers, len(jobs) * ctx.folds.n_splits)
             share = thread_share(workers)
-            runs = [_CVRun(limit_threads(p.estimator, share), p.X, ctx.y, ctx.folds, X_test=p.X_test,
-                           metric=ctx.metric, early_stopping_rounds=p.member.early_stopping_rounds,
-                           fit_params=p.fit_params, task=ctx.task) for p in jobs]  # fmt: skip
+            runs = [self._cv_run(p, ctx, share) for p in jobs]
             slot_of = [next(i for i, s in enumerate(slots) if s is p) for p in jobs]
 
             def done(j: int, result: CVResult, seconds: float) -> None:
@@ -377,6 +375,16 @@ class Stack:
                 slots[i] = self._plan(member, ctx, cache, writer, memo)  # in memory now: source "cache"
                 bar.update(1)
         return [s for s in slots if isinstance(s, FittedModel)]
+
+    def _cv_run(self, pending: _Pending, ctx: _LevelContext, threads: int) -> _CVRun:
+        """The folds of a model to fit side by side, each fold using at most ``threads`` threads."""
+        try:
+            return _CVRun(limit_threads(pending.estimator, threads), pending.X, ctx.y, ctx.folds, X_test=pending.X_test,
+                          metric=ctx.metric, early_stopping_rounds=pending.member.early_stopping_rounds,
+                          fit_params=pending.fit_params, task=ctx.task)  # fmt: skip
+        except Exception as exc:
+            exc.add_note(f"raised while training {pending.label}")
+            raise
 
     def _train(self, pending: _Pending, ctx: _LevelContext) -> CVResult:
         try:
