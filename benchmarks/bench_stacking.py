@@ -3,6 +3,10 @@
 Same three base models (LightGBM, one-hot logistic regression, ExtraTrees), same folds, a
 logistic-regression meta model; timed from fit to test predictions. First run: an empty cache.
 Re-run: the meta model changed (a new C each repetition), base models unchanged.
+
+Two comparisons of the first run: (a) every stacker with its defaults (ours trains a level's
+folds on every core, scikit-learn and mlxtend one fit after another), with the product target;
+(b) equal parallelism, all three with ``n_jobs=2`` (the peers in joblib's worker processes).
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ def main() -> None:
     from workbench.data import make_folds
     from workbench.datasets import load_telco
     from workbench.stacking import Stack
+    from workbench.stacking._threads import n_workers
 
     train, test, _ = load_telco(split="competition")
     if args.quick:
@@ -94,47 +99,58 @@ def main() -> None:
         calls[who] += 1  # a different meta model on every call: each re-run really changed the meta level
         return LogisticRegression(C=1.0 / calls[who])
 
-    def ours(cache_dir: str) -> np.ndarray:
-        stack = Stack([base_models(args.quick), [("meta", meta("ours"))]], folds=folds, cache_dir=cache_dir, progress=False)
+    def ours(cache_dir: str, **n_jobs: int) -> np.ndarray:
+        stack = Stack([base_models(args.quick), [("meta", meta("ours"))]], folds=folds, cache_dir=cache_dir,
+                      progress=False, **n_jobs)  # fmt: skip
         return stack.fit(X, y, X_test=X_test).test_pred_
 
-    def sklearn_stack() -> np.ndarray:
+    def sklearn_stack(**n_jobs: int) -> np.ndarray:
         model = StackingClassifier(base_models(args.quick), final_estimator=meta("sklearn"), cv=splitter,
-                                   stack_method="predict_proba")  # fmt: skip
+                                   stack_method="predict_proba", **n_jobs)  # fmt: skip
         return model.fit(X, y).predict_proba(X_test)[:, 1]
 
-    def mlxtend_stack() -> np.ndarray:
+    def mlxtend_stack(**n_jobs: int) -> np.ndarray:
         model = StackingCVClassifier([m for _, m in base_models(args.quick)], meta_classifier=meta("mlxtend"),
-                                     cv=splitter, use_probas=True, drop_proba_col="last", random_state=0)  # fmt: skip
+                                     cv=splitter, use_probas=True, drop_proba_col="last", random_state=0, **n_jobs)  # fmt: skip
         return model.fit(X, y).predict_proba(X_test)[:, 1]
 
-    # One thread everywhere (models use n_jobs=1 too): on a busy machine spinning thread pools
-    # would distort whichever stacker happens to run while another process holds the cores.
+    # One thread per fit everywhere (models use n_jobs=1 too): on a busy machine spinning thread
+    # pools would distort whichever stacker happens to run while another process holds the cores.
+    # Parallel stackers run several such fits at once: ours in threads, the peers in processes.
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1):
         fresh = iter(range(1000))
         warm = f"{tmp}/warm"
         ours(warm)  # fill the cache once; every timed re-run then changes only the meta model
         timings, cpu = interleaved({
             "first": lambda: ours(f"{tmp}/first-{next(fresh)}"),
+            "first2": lambda: ours(f"{tmp}/first-{next(fresh)}", n_jobs=2),
             "rerun": lambda: ours(warm),
             "sklearn": sklearn_stack,
+            "sklearn2": lambda: sklearn_stack(n_jobs=2),
             "mlxtend": mlxtend_stack,
+            "mlxtend2": lambda: mlxtend_stack(n_jobs=2),
         }, repeat)  # fmt: skip
-    first, rerun, sk, mx = (timings[k] for k in ("first", "rerun", "sklearn", "mlxtend"))
-    # The three stacks agree closely: same base models and folds (peers' test predictions come from
+    # The stacks agree closely: same base models and folds (peers' test predictions come from
     # full-data refits, ours from fold averages, so they are close, not equal).
-    for name, peer in (("sklearn", sk.value), ("mlxtend", mx.value)):
-        corr = float(np.corrcoef(first.value, peer)[0, 1])
+    for name in ("sklearn", "sklearn2", "mlxtend", "mlxtend2"):
+        corr = float(np.corrcoef(timings["first"].value, timings[name].value)[0, 1])
         print(f"test-prediction correlation with {name}: {corr:.4f}", flush=True)
         assert corr > 0.95, f"our stack disagrees with {name} (correlation {corr:.3f}): not the same work"
-    report("stack first run", first.best, sk.best, "sklearn.StackingClassifier", target="<=0.8")
-    report("stack first run", first.best, mx.best, "mlxtend.StackingCVClassifier")
-    report("stack re-run, meta changed", rerun.best, sk.best, "sklearn.StackingClassifier", target="<=0.05")
-    report("stack re-run, meta changed", rerun.best, mx.best, "mlxtend.StackingCVClassifier")
-    report("stack first run, CPU time", cpu["first"], cpu["sklearn"], "sklearn.StackingClassifier")
-    report("stack first run, CPU time", cpu["first"], cpu["mlxtend"], "mlxtend.StackingCVClassifier")
-    report("stack re-run, meta changed, CPU time", cpu["rerun"], cpu["sklearn"], "sklearn.StackingClassifier")
-
+    best = {name: t.best for name, t in timings.items()}
+    threads = n_workers(-1)
+    sk, mx = "sklearn.StackingClassifier", "mlxtend.StackingCVClassifier"
+    a = f"(a) defaults: stack first run, ours n_jobs=-1 ({threads} threads) vs serial peer"
+    report(a, best["first"], best["sklearn"], sk, target="<=0.8")
+    report(a, best["first"], best["mlxtend"], mx, target="<=0.8")
+    b = "(b) equal parallelism: stack first run, all n_jobs=2"
+    report(b, best["first2"], best["sklearn2"], f"{sk}(n_jobs=2)")
+    report(b, best["first2"], best["mlxtend2"], f"{mx}(n_jobs=2)")
+    report("stack re-run, meta changed", best["rerun"], best["sklearn"], sk, target="<=0.05")
+    report("stack re-run, meta changed", best["rerun"], best["mlxtend"], mx)
+    # CPU time of this process (all its threads): comparable only with the serial peers.
+    report("(a) defaults: stack first run, CPU time", cpu["first"], cpu["sklearn"], sk)
+    report("(a) defaults: stack first run, CPU time", cpu["first"], cpu["mlxtend"], mx)
+    report("stack re-run, meta changed, CPU time", cpu["rerun"], cpu["sklearn"], sk)
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,116 @@ def _describe(estimator: Any) -> tuple[str, dict[str, Any]]:
     return type(estimator).__name__, params
 
 
+@dataclass
+class _FoldOutput:
+    """What one fold's fit leaves: its model, validation and test predictions, score and timings."""
+
+    model: Any
+    val_pred: np.ndarray
+    test_pred: np.ndarray | None
+    score: float
+    timing: dict[str, Any]
+    gain: np.ndarray | None
+
+
+class _CVRun:
+    """``train_cv`` in two parts: independent fold fits and the assembly of their outputs.
+
+    Checking the inputs happens once, in the constructor. :meth:`fit_fold` reads shared inputs
+    only and fits its own clone, so folds may run in any order or side by side (the stack runs
+    folds of several models in threads); :meth:`result` needs every fold's output, in fold order,
+    and gives exactly what fitting the folds one after another gives.
+    """
+
+    def __init__(self, estimator: Any, X: Any, y: Any, folds: Any, X_test: Any = None,
+                 metric: str | Metric | Callable[..., float] | None = None, early_stopping_rounds: int | None = None,
+                 fit_params: Mapping[str, Any] | None = None, task: str | None = None, groups: Any = None) -> None:  # fmt: skip
+        self.estimator, self.X, self.folds = estimator, X, folds
+        self.n = n = _n_rows(X)
+        y_arr = _check_target(y, n)
+        self.X_test = _check_X_test(X, X_test)
+        self.task = task = task or infer_task(y_arr)
+        self.metric = get_metric(metric, task)
+        classes = np.unique(y_arr) if task != "regression" else None
+        if task == "binary" and classes is not None and len(classes) != 2:
+            raise ValueError(f"task='binary' needs exactly two classes, the target has {len(classes)}")
+        self.classes = classes
+        # Classifiers learn class indices: every library accepts them, and fold models agree on order.
+        self.y_enc = np.searchsorted(classes, y_arr) if classes is not None else y_arr.astype(np.float64)
+        self.n_classes = 0 if classes is None else len(classes)
+        self.splits, self.fold_of_row = fold_splits(folds, n, X, y_arr, groups)
+        self.early_stopping_rounds = early_stopping_rounds
+        self.fit_params = fit_params or {}
+
+    @property
+    def n_splits(self) -> int:
+        return len(self.splits)
+
+    def fit_fold(self, k: int) -> _FoldOutput:
+        """Fit a fresh clone on fold ``k``'s training rows; predict its validation rows and the test set."""
+        from sklearn.base import clone
+
+        train_idx, val_idx = self.splits[k]
+        model = clone(self.estimator)
+        X_tr, X_val = take_rows(self.X, train_idx), take_rows(self.X, val_idx)
+        y_tr, y_val = self.y_enc[train_idx], self.y_enc[val_idx]
+        kwargs = _slice_fit_params(self.fit_params, train_idx, self.n)
+        kwargs.update(_estimators.prepare_fit(model, X_val, y_val, self.metric, self.task, self.early_stopping_rounds))
+        start = time.perf_counter()
+        model.fit(X_tr, y_tr, **kwargs)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        val_pred = _estimators.predict(model, X_val, self.task, self.n_classes)
+        test_pred = None if self.X_test is None else _estimators.predict(model, self.X_test, self.task, self.n_classes)
+        predict_s = time.perf_counter() - start
+        timing = {"fold": k, "n_train": len(train_idx), "n_val": len(val_idx), "fit_s": fit_s,
+                  "predict_s": predict_s, "best_iteration": _estimators.best_iteration(model)}  # fmt: skip
+        return _FoldOutput(model=model, val_pred=val_pred, test_pred=test_pred, score=self.metric(y_val, val_pred),
+                           timing=timing, gain=_estimators.gain_importance(model))  # fmt: skip
+
+    def result(self, outputs: list[_FoldOutput]) -> CVResult:
+        """The :class:`CVResult` of all folds (``outputs[k]`` from ``fit_fold(k)``)."""
+        if len(outputs) != self.n_splits:
+            raise ValueError(f"result() needs the outputs of all {self.n_splits} folds, got {len(outputs)}")
+        task, metric_ = self.task, self.metric
+        oof_shape = (self.n, self.n_classes) if task == "multiclass" else (self.n,)
+        oof = np.full(oof_shape, np.nan, dtype=np.float64)
+        for (_, val_idx), out in zip(self.splits, outputs):
+            oof[val_idx] = out.val_pred
+        importances = [out.gain for out in outputs if out.gain is not None]
+        test_preds = [out.test_pred for out in outputs if out.test_pred is not None]
+
+        validated = self.fold_of_row >= 0
+        overall = metric_(self.y_enc[validated], oof[validated])
+        names = _feature_names(self.X)
+        feature_importance = None
+        if importances:
+            fi = pd.DataFrame(np.column_stack(importances), index=pd.Index(names, name="feature"),
+                              columns=[f"fold_{k}" for k in range(len(importances))])  # fmt: skip
+            fi["mean"] = fi.mean(axis=1)
+            fi["std"] = fi.iloc[:, : len(importances)].std(axis=1, ddof=0)
+            feature_importance = fi.sort_values("mean", ascending=False)
+        name, params = _describe(self.estimator)
+
+        return CVResult(
+            oof=oof,
+            test_pred=np.mean(test_preds, axis=0) if test_preds else None,
+            models=[out.model for out in outputs],
+            fold_scores=[out.score for out in outputs],
+            score=overall,
+            metric=metric_.name,
+            greater_is_better=metric_.greater_is_better,
+            task=task,
+            classes=None if self.classes is None else self.classes.tolist(),
+            folds=FoldIds(self.fold_of_row, getattr(self.folds, "kind", "kfold")),
+            feature_names=names,
+            timings=pd.DataFrame([out.timing for out in outputs]),
+            feature_importance=feature_importance,
+            estimator=name,
+            params=params,
+        )
+
+
 def train_cv(
     estimator: Any,
     X: Any,
@@ -111,78 +222,15 @@ def train_cv(
     >>> cv = train_cv(LGBMClassifier(verbose=-1), X, df["Churn"], make_folds(df["Churn"]), metric="auc")
     >>> cv.score, cv.oof[:3]
     """
-    from sklearn.base import clone
     from tqdm.auto import tqdm
 
-    n = _n_rows(X)
-    y_arr = _check_target(y, n)
-    X_test = _check_X_test(X, X_test)
-    task = task or infer_task(y_arr)
-    metric_ = get_metric(metric, task)
-    classes = np.unique(y_arr) if task != "regression" else None
-    if task == "binary" and classes is not None and len(classes) != 2:
-        raise ValueError(f"task='binary' needs exactly two classes, the target has {len(classes)}")
-    # Classifiers learn class indices: every library accepts them, and fold models agree on order.
-    y_enc = np.searchsorted(classes, y_arr) if classes is not None else y_arr.astype(np.float64)
-    n_classes = 0 if classes is None else len(classes)
-    splits, fold_of_row = fold_splits(folds, n, X, y_arr, groups)
-
-    oof_shape = (n, len(classes)) if task == "multiclass" else (n,)
-    oof = np.full(oof_shape, np.nan, dtype=np.float64)
-    test_preds: list[np.ndarray] = []
-    models, scores, timings, importances = [], [], [], []
-    bar = tqdm(splits, desc=f"train_cv {type(estimator).__name__}", unit="fold", disable=not progress, leave=False)
-    for k, (train_idx, val_idx) in enumerate(bar):
-        model = clone(estimator)
-        X_tr, X_val = take_rows(X, train_idx), take_rows(X, val_idx)
-        y_tr, y_val = y_enc[train_idx], y_enc[val_idx]
-        kwargs = _slice_fit_params(fit_params or {}, train_idx, n)
-        kwargs.update(_estimators.prepare_fit(model, X_val, y_val, metric_, task, early_stopping_rounds))
-        start = time.perf_counter()
-        model.fit(X_tr, y_tr, **kwargs)
-        fit_s = time.perf_counter() - start
-        start = time.perf_counter()
-        oof[val_idx] = _estimators.predict(model, X_val, task, n_classes)
-        if X_test is not None:
-            test_preds.append(_estimators.predict(model, X_test, task, n_classes))
-        predict_s = time.perf_counter() - start
-        score = metric_(y_enc[val_idx], oof[val_idx])
-        scores.append(score)
-        models.append(model)
-        timings.append({"fold": k, "n_train": len(train_idx), "n_val": len(val_idx), "fit_s": fit_s,
-                        "predict_s": predict_s, "best_iteration": _estimators.best_iteration(model)})  # fmt: skip
-        gain = _estimators.gain_importance(model)
-        if gain is not None:
-            importances.append(gain)
-        bar.set_postfix({metric_.name: f"{score:.4f}"})
+    run = _CVRun(estimator, X, y, folds, X_test=X_test, metric=metric, early_stopping_rounds=early_stopping_rounds,
+                 fit_params=fit_params, task=task, groups=groups)  # fmt: skip
+    outputs: list[_FoldOutput] = []
+    bar = tqdm(range(run.n_splits), desc=f"train_cv {type(estimator).__name__}", unit="fold", disable=not progress,
+               leave=False)  # fmt: skip
+    for k in bar:
+        outputs.append(run.fit_fold(k))
+        bar.set_postfix({run.metric.name: f"{outputs[-1].score:.4f}"})
     bar.close()
-
-    validated = fold_of_row >= 0
-    overall = metric_(y_enc[validated], oof[validated])
-    names = _feature_names(X)
-    feature_importance = None
-    if importances:
-        fi = pd.DataFrame(np.column_stack(importances), index=pd.Index(names, name="feature"),
-                          columns=[f"fold_{k}" for k in range(len(importances))])  # fmt: skip
-        fi["mean"] = fi.mean(axis=1)
-        fi["std"] = fi.iloc[:, : len(importances)].std(axis=1, ddof=0)
-        feature_importance = fi.sort_values("mean", ascending=False)
-    name, params = _describe(estimator)
-
-    return CVResult(
-        oof=oof,
-        test_pred=np.mean(test_preds, axis=0) if test_preds else None,
-        models=models,
-        fold_scores=scores,
-        score=overall,
-        metric=metric_.name,
-        greater_is_better=metric_.greater_is_better,
-        task=task,
-        classes=None if classes is None else classes.tolist(),
-        folds=FoldIds(fold_of_row, getattr(folds, "kind", "kfold")),
-        feature_names=names,
-        timings=pd.DataFrame(timings),
-        feature_importance=feature_importance,
-        estimator=name,
-        params=params,
-    )
+    return run.result(outputs)

@@ -15,8 +15,9 @@ import pandas as pd
 
 from ..data import FoldIds
 from ..models import CVResult, Metric, get_metric, infer_task, take_rows, train_cv
-from ..models.cv import _check_target, _check_X_test, _slice_fit_params
+from ..models.cv import _check_target, _check_X_test, _CVRun, _describe, _slice_fit_params
 from ._folds import level_folds, stack_folds
+from ._threads import fit_side_by_side, limit_threads, n_workers, thread_share
 from .cache import BackgroundWriter, CacheEntry, OOFCache
 from .fingerprint import column_digests, data_digest, digest, fingerprint
 from .members import Member, resolve_levels
@@ -64,6 +65,22 @@ class FittedModel:
             raise ValueError(f"{self.label} was given without its fold models, so it cannot predict new data; "
                              "give the path of the saved CVResult instead")  # fmt: skip
         return self.result
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A model of the level that has to be trained: what its training and its cache entry need."""
+
+    member: Member
+    label: str
+    estimator: Any
+    X: Any
+    X_test: Any
+    fit_params: Any
+    features: list[str]
+    key: str
+    test_digest: str | None
+    start: float
 
 
 def _as_input(X: Any, name: str) -> Any:
@@ -120,6 +137,13 @@ class Stack:
     features, data, folds and seed: a re-run trains only what changed, and a killed run resumes.
     ``seed`` makes the folds (when ``folds`` is an integer) and fills unset ``random_state``.
 
+    ``n_jobs`` threads (joblib's meaning: ``-1``, the default, is every core) fit the folds of a
+    level's models side by side; the results are bit for bit those of ``n_jobs=1``, which trains
+    one model after another as :func:`~workbench.models.train_cv` does. While folds run side by
+    side, each may use ``cores // threads`` threads: a model left at "every core" (a negative
+    ``n_jobs``, or ``None`` for LightGBM and XGBoost) gets that share instead, and OpenMP and BLAS
+    pools are limited to it, so the machine is never oversubscribed; explicit thread counts stay.
+
     >>> stack = Stack([[lgbm, logreg, extra_trees], [LogisticRegression()]], folds=5, cache_dir="runs/cache")
     >>> stack.fit(X, y, X_test=X_test)
     >>> stack.score_, stack.test_pred_, stack.level_oof(1).head()
@@ -136,7 +160,9 @@ class Stack:
         task: str | None = None,
         seed: int = 0,
         progress: bool = True,
+        n_jobs: int | None = -1,
     ) -> None:
+        n_workers(n_jobs)  # a bad value is an error now, not after the first level has trained
         self.levels = levels
         self.folds = folds
         self.restack = restack
@@ -145,6 +171,7 @@ class Stack:
         self.task = task
         self.seed = seed
         self.progress = progress
+        self.n_jobs = n_jobs
         self._members = resolve_levels(levels)
 
     def __repr__(self) -> str:
@@ -202,11 +229,7 @@ class Stack:
                 context = _LevelContext(level, sub, test_inputs, rows, level_fold_ids, y_arr[rows], n, task, metric)
                 if isinstance(inputs, pd.DataFrame):
                     self._inputs[level] = [str(c) for c in inputs.columns]
-                fitted = []
-                for member in members:
-                    bar.set_postfix_str(f"level{level}/{member.name}")
-                    fitted.append(self._run(member, context, cache, writer, memo))
-                    bar.update(1)
+                fitted = self._fit_level(members, context, cache, writer, memo, bar)
                 self.models_.extend(fitted)
                 if level == 1:
                     fitted = self._drop_partial_test(fitted, X_test)
@@ -304,8 +327,77 @@ class Stack:
             return [f"{base}/{str(c).translate(_LGBM_SPECIAL)}" for c in (result.classes or [])]
         return [base]
 
-    def _run(self, member: Member, ctx: _LevelContext, cache: OOFCache | None, writer: BackgroundWriter | None,
-             memo: dict[str, tuple[CVResult, CacheEntry | None]]) -> FittedModel:  # fmt: skip
+    def _fit_level(self, members: list[Member], ctx: _LevelContext, cache: OOFCache | None,
+                   writer: BackgroundWriter | None, memo: dict[str, tuple[CVResult, CacheEntry | None]], bar: Any) -> list[FittedModel]:  # fmt: skip
+        """Every model of one level, in level order: given, loaded from the cache or trained."""
+        workers = n_workers(self.n_jobs)
+        if workers == 1:  # one model after another, each with its own fold progress bar
+            fitted = []
+            for member in members:
+                bar.set_postfix_str(f"level{ctx.level}/{member.name}")
+                planned = self._plan(member, ctx, cache, writer, memo)
+                if isinstance(planned, _Pending):
+                    result = self._train(planned, ctx)
+                    planned = self._finish(planned, result, ctx, writer, memo, time.perf_counter() - planned.start)
+                fitted.append(planned)
+                bar.update(1)
+            return fitted
+
+        slots: list[FittedModel | _Pending | None] = []
+        jobs: list[_Pending] = []
+        for member in members:
+            planned = self._plan(member, ctx, cache, writer, memo)
+            if isinstance(planned, _Pending) and any(p.key == planned.key for p in jobs):
+                planned = None  # the same model as one before it: trained once, taken from memory below
+            elif isinstance(planned, _Pending):
+                jobs.append(planned)
+            else:
+                bar.update(1)
+            slots.append(planned)
+        if jobs:
+            workers = min(workers, len(jobs) * ctx.folds.n_splits)
+            share = thread_share(workers)
+            runs = [self._cv_run(p, ctx, share) for p in jobs]
+            slot_of = [next(i for i, s in enumerate(slots) if s is p) for p in jobs]
+
+            def done(j: int, result: CVResult, seconds: float) -> None:
+                result.params = _describe(jobs[j].estimator)[1]  # the model as given, not its thread share
+                slots[slot_of[j]] = self._finish(jobs[j], result, ctx, writer, memo, seconds)
+                bar.update(1)
+
+            def running(in_progress: dict[str, tuple[int, int]], waiting: int) -> None:
+                folds = ", ".join(f"{label.split('/', 1)[1]} {done}/{total}" for label, (done, total) in in_progress.items())
+                bar.set_postfix_str(f"level{ctx.level}: {folds}" + (f" (+{waiting} waiting)" if waiting else ""))
+
+            fit_side_by_side([(p.label, run) for p, run in zip(jobs, runs)], workers, done, running)
+        for i, member in enumerate(members):
+            if slots[i] is None:
+                slots[i] = self._plan(member, ctx, cache, writer, memo)  # in memory now: source "cache"
+                bar.update(1)
+        return [s for s in slots if isinstance(s, FittedModel)]
+
+    def _cv_run(self, pending: _Pending, ctx: _LevelContext, threads: int) -> _CVRun:
+        """The folds of a model to fit side by side, each fold using at most ``threads`` threads."""
+        try:
+            return _CVRun(limit_threads(pending.estimator, threads), pending.X, ctx.y, ctx.folds, X_test=pending.X_test,
+                          metric=ctx.metric, early_stopping_rounds=pending.member.early_stopping_rounds,
+                          fit_params=pending.fit_params, task=ctx.task)  # fmt: skip
+        except Exception as exc:
+            exc.add_note(f"raised while training {pending.label}")
+            raise
+
+    def _train(self, pending: _Pending, ctx: _LevelContext) -> CVResult:
+        try:
+            return train_cv(pending.estimator, pending.X, ctx.y, ctx.folds, X_test=pending.X_test, metric=ctx.metric,
+                            early_stopping_rounds=pending.member.early_stopping_rounds, fit_params=pending.fit_params,
+                            task=ctx.task, progress=self.progress)  # fmt: skip
+        except Exception as exc:
+            exc.add_note(f"raised while training {pending.label}")
+            raise
+
+    def _plan(self, member: Member, ctx: _LevelContext, cache: OOFCache | None, writer: BackgroundWriter | None,
+              memo: dict[str, tuple[CVResult, CacheEntry | None]]) -> FittedModel | _Pending:  # fmt: skip
+        """The model as given, from this run's memory or from the cache; otherwise what training it needs."""
         start = time.perf_counter()
         if member.precomputed:
             r = member.result
@@ -335,7 +427,6 @@ class Stack:
         test_digest = None if T_m is None else ctx.test_digest_of(features)
         label = f"level{ctx.level}/{member.name}"
         entry = None if cache is None or key in memo else cache.get(key)
-        source = "cache"
         if key in memo:
             result, entry = memo[key]
         elif entry is not None:
@@ -348,19 +439,29 @@ class Stack:
                 writer.put(label, key, result, {**entry.info, "test_digest": test_digest})
                 entry = None  # the result in memory holds its models
         else:
-            result = train_cv(estimator, X_m, ctx.y, ctx.folds, X_test=T_m, metric=ctx.metric,
-                              early_stopping_rounds=member.early_stopping_rounds, fit_params=fit_params,
-                              task=ctx.task, progress=self.progress)  # fmt: skip
-            source = "fit"
-            if writer is not None:
-                writer.put(label, key, result, {"name": member.name, "level": ctx.level, "features": features,
-                                                "test_digest": test_digest, "seed": self.seed})  # fmt: skip
+            return _Pending(member=member, label=label, estimator=estimator, X=X_m, X_test=T_m, fit_params=fit_params,
+                            features=features, key=key, test_digest=test_digest, start=start)  # fmt: skip
         memo[key] = (result, entry)
         return FittedModel(
             level=ctx.level, name=member.name, columns=self._columns(ctx.level, member.name, result), result=result,
             oof=_scatter(np.asarray(result.oof), ctx.rows, ctx.n_total),
-            test_pred=None if T_m is None else result.test_pred, source=source,
+            test_pred=None if T_m is None else result.test_pred, source="cache",
             seconds=time.perf_counter() - start, features=features, key=key, entry=entry,
+        )  # fmt: skip
+
+    def _finish(self, pending: _Pending, result: CVResult, ctx: _LevelContext, writer: BackgroundWriter | None,
+                memo: dict[str, tuple[CVResult, CacheEntry | None]], seconds: float) -> FittedModel:  # fmt: skip
+        """A model trained this run: queued for the cache and remembered for identical models."""
+        if writer is not None:
+            writer.put(pending.label, pending.key, result, {"name": pending.member.name, "level": ctx.level,
+                                                            "features": pending.features,
+                                                            "test_digest": pending.test_digest, "seed": self.seed})  # fmt: skip
+        memo[pending.key] = (result, None)
+        return FittedModel(
+            level=ctx.level, name=pending.member.name, columns=self._columns(ctx.level, pending.member.name, result),
+            result=result, oof=_scatter(np.asarray(result.oof), ctx.rows, ctx.n_total),
+            test_pred=None if pending.X_test is None else result.test_pred, source="fit", seconds=seconds,
+            features=pending.features, key=pending.key,
         )  # fmt: skip
 
     # ------------------------------------------------------------ introspection
