@@ -111,6 +111,19 @@ def test_regression_with_early_stopping():
     assert ridge.metric == "r2" and 0 < ridge.score < 1
 
 
+class _MyLGBM(LGBMRegressor):
+    """A user's subclass: still LightGBM for early stopping and importance."""
+
+
+def test_subclasses_of_lightgbm_models_are_treated_as_lightgbm():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(600, 3)), columns=["a", "b", "c"])
+    y = X["a"] * 2 + rng.normal(scale=0.1, size=600)
+    cv = train_cv(_MyLGBM(n_estimators=2000, learning_rate=0.2, verbose=-1), X, y, make_folds(y, kind="kfold", n_splits=3),
+                  early_stopping_rounds=10, progress=False)  # fmt: skip
+    assert all(m.best_iteration_ < 2000 for m in cv.models) and cv.feature_importance is not None
+
+
 def test_early_stopping_with_a_metric_lightgbm_lacks(telco_xy):
     X, y = telco_xy
     cv = train_cv(small_lgbm(), X, y, make_folds(y, n_splits=3), metric="f1", early_stopping_rounds=5, progress=False)

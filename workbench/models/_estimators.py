@@ -10,9 +10,13 @@ from .metrics import Metric, lightgbm_metric_name
 
 
 def family(estimator: Any) -> str:
-    """``lightgbm``, ``xgboost``, ``catboost`` or ``sklearn``, judged by the class's module."""
-    module = type(estimator).__module__.split(".")[0]
-    return module if module in ("lightgbm", "xgboost", "catboost") else "sklearn"
+    """``lightgbm``, ``xgboost``, ``catboost`` or ``sklearn``, judged by the library that defines
+    the class or one of its bases (so subclasses of ``LGBMClassifier`` count as LightGBM)."""
+    for cls in type(estimator).__mro__:
+        module = cls.__module__.split(".")[0]
+        if module in ("lightgbm", "xgboost", "catboost"):
+            return module
+    return "sklearn"
 
 
 def _lightgbm_feval(metric: Metric, task: str, classes: int):
