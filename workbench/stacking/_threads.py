@@ -17,19 +17,11 @@ from typing import Any
 import joblib
 
 from ..models import CVResult
+from ..models._estimators import family
 from ..models.cv import _CVRun, _FoldOutput
 
 # Libraries whose ``n_jobs=None`` means every (physical) core rather than one thread.
 _ALL_CORES_WHEN_NONE = ("lightgbm", "xgboost")
-
-
-def _library(estimator: Any) -> str:
-    """The library of ``estimator``'s class or the first of its bases that comes from one we know."""
-    for cls in type(estimator).__mro__:
-        top = cls.__module__.split(".")[0]
-        if top in _ALL_CORES_WHEN_NONE:
-            return top
-    return type(estimator).__module__.split(".")[0]
 
 
 def n_workers(n_jobs: int | None) -> int:
@@ -64,7 +56,7 @@ def limit_threads(estimator: Any, threads: int) -> Any:
         if name != "n_jobs" or isinstance(value, bool):
             continue
         owner = params.get(owner_key, estimator) if owner_key else estimator
-        if (value is None and _library(owner) in _ALL_CORES_WHEN_NONE) or (isinstance(value, int) and value < 0):
+        if (value is None and family(owner) in _ALL_CORES_WHEN_NONE) or (isinstance(value, int) and value < 0):
             updates[key] = threads
     if not updates:
         return estimator
