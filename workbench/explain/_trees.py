@@ -314,17 +314,74 @@ def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
     return _sum_leaves(leaves, ensemble.leaf_value, ensemble.tree_class, ensemble.num_class)
 
 
-def raw_to_output(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
-    """Apply the objective's link the way LightGBM's ``predict`` does (probabilities, exp, ...)."""
+# --- LightGBM's output transforms, bit for bit (numba's exp is the C library's, as in LightGBM) ---
+
+
+@numba.njit(cache=True)
+def _sigmoid(raw, scale):
+    out = np.empty_like(raw)
+    for i in range(raw.shape[0]):
+        for c in range(raw.shape[1]):
+            out[i, c] = 1.0 / (1.0 + math.exp(-scale * raw[i, c]))
+    return out
+
+
+@numba.njit(cache=True)
+def _softmax(raw):
+    n, k = raw.shape
+    out = np.empty_like(raw)
+    for i in range(n):
+        w = raw[i, 0]
+        for c in range(1, k):
+            w = max(raw[i, c], w)
+        s = 0.0
+        for c in range(k):
+            out[i, c] = math.exp(raw[i, c] - w)
+            s += out[i, c]
+        for c in range(k):
+            out[i, c] /= s
+    return out
+
+
+@numba.njit(cache=True)
+def _exp(raw):
+    out = np.empty_like(raw)
+    for i in range(raw.shape[0]):
+        for c in range(raw.shape[1]):
+            out[i, c] = math.exp(raw[i, c])
+    return out
+
+
+_IDENTITY = ("regression", "regression_l2", "l2", "mean_squared_error", "mse", "regression_l1", "l1",
+             "mean_absolute_error", "mae", "huber", "fair", "quantile", "mape",
+             "mean_absolute_percentage_error")  # fmt: skip
+
+
+def output_transform(ensemble: TreeEnsemble) -> str | None:
+    """The transform LightGBM's ``predict`` applies to raw scores, or None if not reproduced here."""
     obj = ensemble.objective
-    if obj in ("binary", "cross_entropy", "xentropy"):
-        scale = ensemble.sigmoid if obj == "binary" else 1.0
-        return 1.0 / (1.0 + np.exp(-scale * raw))
+    if obj in ("binary", "cross_entropy", "xentropy", "multiclassova", "multiclass_ova", "ova", "ovr"):
+        return "sigmoid"
     if obj in ("multiclass", "softmax"):
-        shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
-    if obj in ("multiclassova", "multiclass_ova", "ova", "ovr"):
-        return 1.0 / (1.0 + np.exp(-ensemble.sigmoid * raw))
+        return "softmax"
     if obj in ("poisson", "gamma", "tweedie"):
-        return np.exp(raw)
-    return raw
+        return "exp"
+    if obj in _IDENTITY:
+        return "identity"
+    return None
+
+
+def raw_to_output(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
+    """Raw scores ``(n, num_class)`` to ``predict``'s output (probabilities, exp, ...), bit-identical
+    to LightGBM; objectives whose transform is not reproduced (:func:`output_transform` is None)
+    are returned raw."""
+    kind = output_transform(ensemble)
+    raw = np.ascontiguousarray(raw, dtype=np.float64)
+    if kind == "sigmoid":
+        scale = ensemble.sigmoid if ensemble.objective not in ("cross_entropy", "xentropy") else 1.0
+        return _sigmoid(raw, scale)
+    if kind == "softmax":
+        return _softmax(raw)
+    if kind == "exp":
+        return _exp(raw)
+    return raw.copy()

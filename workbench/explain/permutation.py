@@ -450,12 +450,12 @@ class _LightGBMOutputs:
         self.classifier = isinstance(model, lgb.LGBMClassifier)
 
     def compute(self, name: str, raw: np.ndarray) -> np.ndarray:
-        from ._permutation_engine import transform_raw
+        from ._trees import raw_to_output
 
         if name == "decision_function":
             return raw[:, 0].copy() if raw.shape[1] == 1 else raw
         if name == "predict_proba" and self.classifier:
-            out = transform_raw(self.ensemble, raw)
+            out = raw_to_output(self.ensemble, raw)
             if out.shape[1] == 1:
                 p = out[:, 0]
                 return np.vstack((1.0 - p, p)).transpose()
@@ -463,7 +463,7 @@ class _LightGBMOutputs:
         if name == "predict":
             if self.classifier:
                 return self.model.classes_[np.argmax(self.compute("predict_proba", raw), axis=1)]
-            out = transform_raw(self.ensemble, raw)
+            out = raw_to_output(self.ensemble, raw)
             return out[:, 0] if out.shape[1] == 1 else out
         raise AttributeError(name)
 
@@ -497,17 +497,17 @@ def _lightgbm_scores(
     from tqdm.auto import tqdm
 
     from . import _permutation_engine as engine
-    from ._trees import parse_lightgbm, to_matrix
+    from ._trees import output_transform, parse_lightgbm, predict_raw, raw_to_output, to_matrix
 
     try:
         ensemble = parse_lightgbm(model)
     except ValueError as exc:  # e.g. linear trees
         raise _Unsupported(str(exc)) from None
-    if engine.output_transform(ensemble) is None:
+    if output_transform(ensemble) is None:
         raise _Unsupported(f"the output of objective {ensemble.objective!r} is not reproduced")
     M = to_matrix(ensemble, X)
     outputs = _LightGBMOutputs(model, ensemble)
-    head_raw = engine.raw_scores(ensemble, M[:_GUARD_ROWS])
+    head_raw = predict_raw(ensemble, M[:_GUARD_ROWS])
     if not outputs.matches_model(X, head_raw):
         warnings.warn(
             "LightGBM predictions could not be reproduced bit for bit by the tree engine; "
@@ -522,7 +522,7 @@ def _lightgbm_scores(
         _score(scorer, _Responses(model, head, outputs.fetcher(head_raw)), head, y[:_GUARD_ROWS],
                None if weights is None else weights[:_GUARD_ROWS])  # fmt: skip
     except Exception:  # noqa: BLE001 - maybe just these rows (one class only...): score them all
-        raw = engine.raw_scores(ensemble, M)
+        raw = predict_raw(ensemble, M)
         _score(scorer, _Responses(model, X, outputs.fetcher(raw)), X, y, weights)
 
     X_eval, y_eval, w_eval = _take(X, rows), _take(y, rows), _take(weights, rows)
@@ -533,7 +533,7 @@ def _lightgbm_scores(
     step = max(1, _MAX_OUTPUT_VALUES // per_unit)
     scores = np.empty((len(units), n_repeats), dtype=np.float64)
     if raw is None and rows is not None:  # the baseline scores all rows, not just the sampled ones
-        raw = engine.raw_scores(ensemble, M)
+        raw = predict_raw(ensemble, M)
     bar = tqdm(total=len(units) * m, desc=f"permutation importance ({len(units)} features)", unit="row",
                unit_scale=True, disable=not progress, leave=False)  # fmt: skip
     for u0 in range(0, max(1, len(units)), step):
@@ -544,7 +544,7 @@ def _lightgbm_scores(
         if auc_labels is not None:
             flat = permuted.reshape(-1, ensemble.num_class)
             if not hasattr(model, "decision_function"):  # LightGBM < 4.7 scores AUC on probabilities
-                flat = engine.transform_raw(ensemble, flat)
+                flat = raw_to_output(ensemble, flat)
             values = engine.roc_auc_many(flat[:, 0].reshape(len(chunk) * n_repeats, m), auc_labels)
             scores[u0:u0 + len(chunk)] = values.reshape(len(chunk), n_repeats)
         else:
