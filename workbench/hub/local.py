@@ -16,8 +16,6 @@ import html
 import os
 import re
 import resource
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from tornado.web import HTTPError
 from traitlets import Any as AnyTrait
 from traitlets import Bool, List, Unicode, default
 
+from .._gpu import nvidia_smi_query
 from .profiles import Profile, ProfileSet
 from .quota import spawner_profile, user_groups
 
@@ -40,15 +39,7 @@ _GPU_HOLDERS: dict[str, tuple[str, ...]] = {}
 @functools.lru_cache(maxsize=4)
 def detect_gpus(command: str = "nvidia-smi") -> list[str]:
     """Indices of this machine's NVIDIA GPUs (empty when there is no driver or GPU); asked once."""
-    exe = shutil.which(command)
-    if exe is None:
-        return []
-    try:
-        out = subprocess.run([exe, "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=20, check=True).stdout  # fmt: skip
-    except (subprocess.SubprocessError, OSError):
-        return []
-    return [line.strip() for line in out.splitlines() if line.strip()]
+    return [index for (index,) in nvidia_smi_query(["index"], command)]
 
 
 def safe_dirname(username: str) -> str:

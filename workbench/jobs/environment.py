@@ -67,18 +67,10 @@ def cpu_description() -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def gpu_description() -> list[dict[str, str]]:
     """GPUs reported by ``nvidia-smi`` (empty when there is none or no driver)."""
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        proc = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=20)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    gpus = []
-    for line in proc.stdout.strip().splitlines() if proc.returncode == 0 else []:
-        name, memory, driver = ([p.strip() for p in line.split(",")] + ["", "", ""])[:3]
-        gpus.append({"name": name, "memory": memory, "driver": driver})
-    return gpus
+    from .._gpu import nvidia_smi_query
+
+    rows = nvidia_smi_query(["name", "memory.total", "driver_version"])
+    return [{"name": name, "memory": memory, "driver": driver} for name, memory, driver in rows]
 
 
 def describe_environment(project_dir: str | os.PathLike[str], seed: int | None = None) -> dict[str, Any]:
