@@ -67,7 +67,9 @@ def _read_data(path: Path) -> pd.DataFrame:
 
 
 def _find_cv_dir(path: Path) -> Path:
-    for candidate in (path, path / "cv", path / "artifacts" / "cv"):
+    from ..jobs.records import ARTIFACTS_DIR
+
+    for candidate in (path, path / "cv", path / ARTIFACTS_DIR / "cv"):
         if (candidate / "result.json").is_file():
             return candidate
     raise FileNotFoundError(f"{path} holds no saved CVResult (looked for result.json in it, cv/ and artifacts/cv/)")
