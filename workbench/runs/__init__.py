@@ -1,0 +1,29 @@
+"""Run storage: the runs root, per-owner folders and the files of one run.
+
+This layer sits below jobs, hub and deploy: everything that writes, reads or serves runs goes
+through it. Names load from their modules on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "layout": ("DEFAULT_RUNS_DIR", "KUBE_RUNS_MOUNT", "RUNS_ENV", "current_owner", "default_runs_root",
+               "owner_dir", "owner_dirname"),  # fmt: skip
+    "safe_open": ("MAX_RECORD_BYTES", "UnsafePathError", "list_dir", "open_dir", "read_at", "read_file", "read_json",
+                  "relative_parts"),  # fmt: skip
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'workbench.runs' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_EXPORTS])
