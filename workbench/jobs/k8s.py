@@ -268,6 +268,7 @@ def job_pods(name: str, namespace: str, api: Any) -> list[Any]:
 
     with _api_call(api, f"list the pods of job {name}", namespace):
         found = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
+    found = [p for p in found if (p.metadata.labels or {}).get("job-name") == name]  # never trust a selector alone
     return sorted(found, key=lambda p: (str(p.metadata.creation_timestamp or ""), p.metadata.name))
 
 

@@ -184,18 +184,18 @@ def _render(gw: Gateway, req: JobRequest, slug: str, owner: str) -> Any:
 
 class JobHandler(_Handler):
     async def get(self, name: str) -> None:
-        await self._run(self._status, name)
+        await self._run(self._job_status, name)
 
     async def delete(self, name: str) -> None:
-        await self._run(self._stop, name)
+        await self._run(self._stop_job, name)
 
-    async def _status(self, name: str) -> None:
+    async def _job_status(self, name: str) -> None:
         gw = self.gateway
         job = await self._own_job(name)
         pods = await gw.kube(k8s.job_pods, name, gw.namespace, gw.api)
         self.finish(k8s.job_status(job, pods))
 
-    async def _stop(self, name: str) -> None:
+    async def _stop_job(self, name: str) -> None:
         gw = self.gateway
         await self._own_job(name)
         await gw.kube(k8s.delete_job, name, gw.namespace, gw.api)
@@ -205,9 +205,9 @@ class JobHandler(_Handler):
 
 class LogHandler(_Handler):
     async def get(self, name: str) -> None:
-        await self._run(self._log, name)
+        await self._run(self._read_log, name)
 
-    async def _log(self, name: str) -> None:
+    async def _read_log(self, name: str) -> None:
         gw = self.gateway
         await self._own_job(name)
         pod = self.get_argument("pod", "")
