@@ -25,13 +25,19 @@ import nbformat
 import pytest
 import pytest_asyncio
 import yaml
+from conftest import require_tool
 from kmock import subresource
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import require_tool
 from workbench.hub import load_profiles
-from workbench.hub.config import GATEWAY, GATEWAY_SCOPE, GATEWAY_SERVICE_SCOPES, SERVER_TOKEN_SCOPES, free_port
-from workbench.hub.gateway import Gateway, make_app
+from workbench.hub.config import (
+    GATEWAY,
+    GATEWAY_SCOPE,
+    GATEWAY_SERVICE_SCOPES,
+    SERVER_TOKEN_SCOPES,
+    free_port,
+)
+from workbench.hub.gateway.app import Gateway, make_app
 from workbench.hub.gateway.policy import Refused, check_gpu_cap, server_gpus
 from workbench.jobs import k8s_client
 from workbench.jobs.k8s import api_client

@@ -142,9 +142,9 @@ def _api_call(api: Any, action: str, namespace: str) -> Iterator[None]:
             text = (f"the Kubernetes API at {server} rejected the credentials (401 Unauthorized) while trying to "
                     f"{action}; refresh the token or certificate in your kubeconfig")  # fmt: skip
         elif exc.status == 403:
-            text = (f"not allowed to {action} in namespace {namespace!r} (403 Forbidden){detail}; ask a "
-                    "cluster admin for rights to create jobs, configmaps and secrets and to read pods "
-                    "and their logs")  # fmt: skip
+            text = (f"not allowed to {action} in namespace {namespace!r} (403 Forbidden){detail}; the job "
+                    "gateway's Role from the workbench chart grants what it needs: install the chart in this "
+                    "namespace")  # fmt: skip
         elif exc.status == 404:
             text = f"cannot {action}: not found in namespace {namespace!r} (404){detail}; check --namespace"
         elif exc.status == 0:

@@ -1,6 +1,9 @@
-"""The job gateway: the hub service through which users submit Kubernetes Jobs (their pods hold no API rights)."""
+"""The job gateway: the hub service through which users submit Kubernetes Jobs (their pods hold no API rights).
 
-from .app import Gateway, make_app
+:mod:`.policy` holds the checks and the submit scope, :mod:`.app` the tornado application,
+:mod:`.service` the entry point (``python -m workbench.hub.gateway``).
+"""
+
 from .policy import SUBMIT_SCOPE, Refused
 
-__all__ = ["SUBMIT_SCOPE", "Gateway", "Refused", "make_app"]
+__all__ = ["SUBMIT_SCOPE", "Refused"]

@@ -33,8 +33,16 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from ...jobs import k8s
 from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, pick_profile, render_job
 from ..profiles import ProfileSet
-from .policy import (SUBMIT_SCOPE, JobRequest, Refused, check_gpu_cap, check_secrets, choose_profile, parse_request,
-                     server_gpus)  # fmt: skip
+from .policy import (
+    SUBMIT_SCOPE,
+    JobRequest,
+    Refused,
+    check_gpu_cap,
+    check_secrets,
+    choose_profile,
+    parse_request,
+    server_gpus,  # fmt: skip
+)
 
 JOB_SELECTOR = "app.kubernetes.io/component=notebook-job,app.kubernetes.io/managed-by=workbench"
 MAX_BODY_BYTES = 2 * 1024 * 1024
