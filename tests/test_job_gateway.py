@@ -113,10 +113,10 @@ def hub(tmp_path_factory):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"hub did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.3)
-        tokens = {}
-        for user in (ANA, GINA):
-            tokens[user] = _hub_api(url, "POST", f"/users/{user}/tokens", SETUP_TOKEN,
-                                    {"scopes": [GATEWAY_SCOPE], "note": "gateway test"})["token"]  # fmt: skip
+        # ana's token inherits her roles (so the 'user' role must grant the scope); gina's asks for it alone
+        tokens = {ANA: _hub_api(url, "POST", f"/users/{ANA}/tokens", SETUP_TOKEN, {"note": "inherits"})["token"],
+                  GINA: _hub_api(url, "POST", f"/users/{GINA}/tokens", SETUP_TOKEN,
+                                 {"scopes": [GATEWAY_SCOPE], "note": "gateway test"})["token"]}  # fmt: skip
         tokens["no-scope"] = _hub_api(url, "POST", f"/users/{GINA}/tokens", SETUP_TOKEN,
                                       {"scopes": ["read:users:name!user"], "note": "no submit scope"})["token"]  # fmt: skip
         yield {"url": url, "api": f"http://127.0.0.1:{hub_port}/hub/api", "tokens": tokens}
@@ -265,6 +265,17 @@ def test_servers_count_towards_the_gpu_cap():
         check_gpu_cap(PROFILES, 1, held)
     assert err.value.status == 403
     check_gpu_cap(PROFILES, 0, held)  # CPU jobs are never capped
+
+
+def test_the_secrets_allow_list_is_a_list_of_names():
+    from workbench.hub.profiles import parse_profiles
+
+    raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
+    assert PROFILES.get("cpu-small").secrets == ("kaggle-api",)
+    for bad in ("kaggle-api", ["Kaggle API"], [3]):
+        raw["profiles"][0]["secrets"] = bad
+        with pytest.raises(ValueError, match="secrets must be a list of Kubernetes Secret names"):
+            parse_profiles(raw)
 
 
 @pytest.mark.asyncio

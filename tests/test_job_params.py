@@ -165,10 +165,11 @@ def test_kubernetes_backend_gets_validated_parameters(monkeypatch, capsys):
     import types
 
     job = str(NOTEBOOKS / "job.ipynb")
-    assert main(["run", job, "--backend", "k8s"]) == 2
-    assert "--backend k8s needs --image" in capsys.readouterr().err
-    monkeypatch.setitem(sys.modules, "workbench.jobs.k8s", None)
+    # submitted Jobs run the profile's image (the job gateway decides); --image is for --dry-run only
     assert main(["run", job, "--backend", "k8s", "--image", "img:1"]) == 2
+    assert "--image applies to --dry-run only" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "workbench.jobs.k8s", None)
+    assert main(["run", job, "--backend", "k8s"]) == 2
     assert "Kubernetes backend is not available" in capsys.readouterr().err
     calls = []
     fake = types.ModuleType("workbench.jobs.k8s")
@@ -180,5 +181,9 @@ def test_kubernetes_backend_gets_validated_parameters(monkeypatch, capsys):
     assert call["params"]["lr"] == 0.5 and call["params"]["n"] == 3 and call["notebook"] == job
     assert (call["image"], call["gpus"], call["name"], call["namespace"], call["timeout"], call["dry_run"]) == (
         "img:1", 1, "gpu-train", "ml", 600, True)  # fmt: skip
+    assert main(["run", job, "--backend", "k8s", "--profile", "cpu-large", "--secret", "kaggle-api", "--secret", "s3"]) == 0
+    assert (calls[-1]["image"], calls[-1]["profile"], calls[-1]["secret"], calls[-1]["dry_run"]) == (
+        None, "cpu-large", ["kaggle-api", "s3"], False)  # fmt: skip
+    calls.pop()
     assert main(["run", job, "--backend", "k8s", "--image", "img:1", "-p", "lr", "x"]) == 2  # validated locally first
     assert len(calls) == 1
