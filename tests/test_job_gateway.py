@@ -331,6 +331,8 @@ async def test_only_the_owner_sees_logs_and_stops_a_job(gateway, notebook):
         status, body = await _call(url, method, path, tokens[ANA])
         assert status == 404 and f"you have no job {name!r}" in body["error"]
     assert not kmock.objects["batch/v1/jobs", NS, name].deleted
+    status, body = await _call(url, "GET", "api/jobs/never-made-abc123", tokens[GINA])
+    assert status == 404 and "you have no job 'never-made-abc123'" in body["error"]
     # a pod outside the Job (the hub's) is not readable through the Job's log route
     kmock.objects["v1/pods", NS, "hub-5d9f"] = {"apiVersion": "v1", "kind": "Pod",
                                                 "metadata": {"name": "hub-5d9f", "namespace": NS}}  # fmt: skip
@@ -411,3 +413,17 @@ def test_unreachable_gateway(notebook, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert f"cannot reach the job gateway at http://127.0.0.1:{port}/services/job-gateway/" in err
     assert "secret-token-value" not in err
+
+
+def test_service_entry_point_refuses_to_start_without_its_setting(tmp_path, monkeypatch, capsys):
+    from workbench.hub.gateway.service import main
+
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_URL", raising=False)
+    assert main(["--profiles", str(ROOT / "hub" / "profiles.yaml")]) == 2
+    assert "runs as a JupyterHub service" in capsys.readouterr().err
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10102")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    assert main(["--profiles", str(ROOT / "hub" / "profiles.yaml"), "--credentials", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot use the service-account credentials in {tmp_path}" in err and "job-gateway token Secret" in err

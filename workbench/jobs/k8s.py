@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +34,14 @@ _WAITING_PROBLEMS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "Cr
 
 
 class KubernetesError(RuntimeError):
-    """The cluster could not be reached, refused the credentials, or rejected a request."""
+    """The cluster could not be reached, refused the credentials, or rejected a request.
+
+    ``status`` is the API server's HTTP status (0 when it did not answer).
+    """
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,7 @@ def _api_call(api: Any, action: str, namespace: str) -> Iterator[None]:
             text = f"cannot {action} on {server}: {exc.reason}"
         else:
             text = f"cannot {action} ({exc.status} {exc.reason}){detail}"
-        raise KubernetesError(text) from None
+        raise KubernetesError(text, status=exc.status or 0) from None
     except urllib3.exceptions.HTTPError as exc:
         reason = getattr(exc, "reason", None) or exc
         raise KubernetesError(
@@ -294,17 +302,11 @@ def job_status(job: Any, pods: list[Any]) -> dict[str, Any]:
     }
     if state in ("succeeded", "failed"):
         started = job.status.start_time if job.status else None
-        ended = (job.status.completion_time if job.status else None) or _now()
+        ended = (job.status.completion_time if job.status else None) or datetime.now(UTC)
         elapsed = (ended - started).total_seconds() if started else 0.0
         outcome = _outcome(job, pods, state, reason, message, elapsed)
         status |= {"summary": outcome.summary, "reason": outcome.reason, "exit_code": outcome.exit_code}
     return status
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def run_k8s(

@@ -123,7 +123,9 @@ class _Handler(web.RequestHandler):
         gw = self.gateway
         try:
             job = await asyncio.to_thread(k8s.read_job, name, gw.namespace, gw.api)
-        except k8s.KubernetesError:
+        except k8s.KubernetesError as exc:
+            if exc.status != 404:
+                raise Refused(502, f"kubernetes: {exc}") from None
             job = None
         meta = job.metadata if job is not None else None
         labels, notes = (meta.labels or {}, meta.annotations or {}) if meta else ({}, {})
