@@ -56,7 +56,21 @@ ANA = "ana"  # in no group
 LOG = subresource("log")
 
 
+# The single-user server: a stand-in process that keeps the token the hub gave it (as a notebook
+# server's kernel sees $JUPYTERHUB_API_TOKEN) and answers HTTP so the hub counts it as running.
+STAND_IN_SERVER = """
+import http.server, os, pathlib, urllib.parse
+token = pathlib.Path(os.environ["TOKEN_DIR"]) / os.environ["JUPYTERHUB_USER"]
+token.write_text(os.environ["JUPYTERHUB_API_TOKEN"])
+token.chmod(0o600)
+url = urllib.parse.urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
+http.server.HTTPServer((url.hostname, url.port), http.server.SimpleHTTPRequestHandler).serve_forever()
+"""
+
+
 def _hub_config(base: Path, port: int, hub_port: int, api_port: int) -> Path:
+    (base / "server.py").write_text(STAND_IN_SERVER)
+    (base / "tokens").mkdir(mode=0o700)
     config = f"""
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = {port}
@@ -75,9 +89,14 @@ c.JupyterHub.custom_scopes = {{"{GATEWAY_SCOPE}": {{"description": "submit Jobs"
 c.JupyterHub.load_roles = [
     {{"name": "user", "scopes": ["self", "{GATEWAY_SCOPE}"]}},
     {{"name": "workbench-job-gateway", "scopes": {GATEWAY_SERVICE_SCOPES!r}, "services": ["{GATEWAY}"]}},
-    {{"name": "setup", "scopes": ["admin:users", "tokens"], "services": ["setup"]}},
+    {{"name": "setup", "scopes": ["admin:users", "tokens", "servers", "read:servers"], "services": ["setup"]}},
 ]
 c.Spawner.server_token_scopes = {SERVER_TOKEN_SCOPES!r}
+c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+c.SimpleLocalProcessSpawner.home_dir_template = "{base / 'homes'}/{{username}}"
+c.Spawner.cmd = ["{sys.executable}", "{base / 'server.py'}"]
+c.Spawner.environment = {{"TOKEN_DIR": "{base / 'tokens'}"}}
+c.Spawner.http_timeout = c.Spawner.start_timeout = 60
 """
     path = base / "jupyterhub_config.py"
     path.write_text(config)
@@ -119,7 +138,7 @@ def hub(tmp_path_factory):
                                  {"scopes": [GATEWAY_SCOPE], "note": "gateway test"})["token"]}  # fmt: skip
         tokens["no-scope"] = _hub_api(url, "POST", f"/users/{GINA}/tokens", SETUP_TOKEN,
                                       {"scopes": ["read:users:name!user"], "note": "no submit scope"})["token"]  # fmt: skip
-        yield {"url": url, "api": f"http://127.0.0.1:{hub_port}/hub/api", "tokens": tokens}
+        yield {"url": url, "api": f"http://127.0.0.1:{hub_port}/hub/api", "tokens": tokens, "base": base}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -152,7 +171,8 @@ async def gateway(hub, kmock, tmp_path, monkeypatch):
     server = HTTPServer(make_app(gw))
     sock_port = free_port()
     server.listen(sock_port, address="127.0.0.1")
-    yield {"url": f"http://127.0.0.1:{sock_port}/services/job-gateway/", "kmock": kmock, "tokens": hub["tokens"]}
+    yield {"url": f"http://127.0.0.1:{sock_port}/services/job-gateway/", "kmock": kmock, "tokens": hub["tokens"],
+           "hub": hub}
     server.stop()
     api.close()
 
@@ -253,6 +273,41 @@ async def test_a_gpu_over_the_cap_is_refused(gateway, notebook):
         {"status": {"active": 0, "conditions": [{"type": "Complete", "status": "True"}]}})
     status, body = await _call(url, "POST", "api/jobs", tokens[GINA], _request(notebook, profile="gpu-t4"))
     assert status == 201, body
+
+
+@pytest.mark.asyncio
+async def test_a_notebook_servers_token_submits_and_its_gpu_counts(gateway, notebook):
+    """A server started on a GPU profile: its own $JUPYTERHUB_API_TOKEN carries the submit scope, and
+    the gateway, asking the real hub, counts that server's GPU against the cap."""
+    hub, url, kmock = gateway["hub"], gateway["url"], gateway["kmock"]
+    user = GINA
+
+    def spawn() -> str:
+        _hub_api(hub["url"], "POST", f"/users/{user}/server", SETUP_TOKEN, {"profile": "gpu-t4"})
+        deadline = time.monotonic() + 60
+        while not _hub_api(hub["url"], "GET", f"/users/{user}", SETUP_TOKEN)["servers"].get("", {}).get("ready"):
+            assert time.monotonic() < deadline, "the stand-in server did not start"
+            time.sleep(0.2)
+        return (hub["base"] / "tokens" / user).read_text()
+
+    def stop() -> None:
+        _hub_api(hub["url"], "DELETE", f"/users/{user}/server", SETUP_TOKEN)
+        deadline = time.monotonic() + 60
+        while _hub_api(hub["url"], "GET", f"/users/{user}", SETUP_TOKEN)["servers"]:
+            assert time.monotonic() < deadline, "the stand-in server did not stop"
+            time.sleep(0.2)
+
+    server_token = await asyncio.to_thread(spawn)
+    try:
+        assert server_token not in gateway["tokens"].values()
+        status, body = await _call(url, "POST", "api/jobs", server_token, _request(notebook, profile="gpu-t4"))
+        assert status == 403, body
+        assert "already hold 1 in: the default server (1 GPU)" in body["error"]
+        assert _jobs(kmock) == []
+        status, body = await _call(url, "POST", "api/jobs", server_token, _request(notebook, profile="cpu-small"))
+        assert status == 201, body
+    finally:
+        await asyncio.to_thread(stop)
 
 
 def test_servers_count_towards_the_gpu_cap():
