@@ -368,6 +368,7 @@ async def test_a_good_request_creates_the_job_from_the_fixed_template(gateway, n
     assert writable == [{"name": "runs", "mountPath": f"{RUNS_MOUNT}/{folder}", "subPath": folder}]
     assert {"name": "runs", "mountPath": RUNS_MOUNT, "readOnly": True} in container["volumeMounts"]
     assert job["metadata"]["annotations"]["workbench/owner"] == GINA
+    assert job["metadata"]["annotations"]["workbench/notebook"] == "train.ipynb"  # not the gateway's scratch path
     # the ConfigMap follows the Job and is owned by it; every call used the gateway's own token
     configmap = kmock.objects["v1/configmaps", NS, name]
     assert configmap["metadata"]["ownerReferences"][0]["name"] == name

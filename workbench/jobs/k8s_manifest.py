@@ -291,7 +291,8 @@ def render_job(
         "workbench/owner": _label(owner),
         "workbench/profile": chosen.slug,
     }
-    annotations = {"workbench/run-name": name, "workbench/owner": owner, "workbench/notebook": str(notebook)}
+    shown = Path(notebook).name if nb_files else nb_path  # a shipped notebook by its file name, never a local path
+    annotations = {"workbench/run-name": name, "workbench/owner": owner, "workbench/notebook": shown}
     meta = {"name": job, "namespace": namespace, "labels": labels, "annotations": annotations}
 
     # The kubelet expands $(VAR) in commands; "$$" keeps a user's "$" literal.
