@@ -339,3 +339,29 @@ def test_unreachable_cluster_and_missing_configuration(notebook, tmp_path, monke
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert run_k8s(**call) == 3
     assert "no Kubernetes configuration found: set KUBECONFIG" in capsys.readouterr().err
+
+
+def test_credential_plugin_errors_are_printed_without_the_token(tmp_path, workbench_cli):
+    """A kubeconfig credential plugin that fails and echoes its token: the CLI never prints it."""
+    import os
+    import subprocess
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    plugin = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "sh",
+              "args": ["-c", f"echo 'login failed for --token {TOKEN}' >&2; exit 1"]}  # fmt: skip
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "dev",
+              "clusters": [{"name": "dev", "cluster": {"server": f"http://127.0.0.1:{port}/?token={TOKEN}"}}],
+              "users": [{"name": "ana", "user": {"exec": plugin}}],
+              "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "ana", "namespace": NS}}]}  # fmt: skip
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBERNETES_SERVICE_HOST", "WORKBENCH_NOTIFY_URL")}
+    env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
+    job = Path(__file__).parent / "notebooks" / "job.ipynb"
+    done = subprocess.run([*workbench_cli, "run", str(job), "--backend", "k8s", "--image", "img:1"],
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert f"cannot reach the Kubernetes API at http://127.0.0.1:{port}" in done.stderr
+    assert "login failed for --token ***" in done.stderr  # the plugin's own message, through the library's log
+    assert TOKEN not in done.stderr + done.stdout

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from .._redact import redact
 from .k8s_manifest import CONTAINER, NOTIFY_KEY, JobManifests, manifest_summary, render_job
 
 POLL_SECONDS = 2.0
@@ -317,7 +318,7 @@ def run_k8s(
         print(f"submitted {manifest_summary(manifests)}; results go to volume {runs_pvc!r}", flush=True)
         outcome = follow_job(manifests.name, manifests.namespace, api)
     except KubernetesError as exc:
-        print(f"kubernetes: {exc}", file=sys.stderr)
+        print(f"kubernetes: {redact(str(exc))}", file=sys.stderr)
         return EXIT_CLUSTER
     except KeyboardInterrupt:
         ns, job = manifests.namespace, manifests.name
