@@ -289,7 +289,7 @@ class YamlValue:
         return isinstance(self.node, yaml.SequenceNode)
 
     def items(self) -> list[YamlValue]:
-        """The items of a YAML list (a sweep's values), each as its own value."""
+        """The items of a YAML list (a sweep's values), each as its own value; any other value alone."""
         return [YamlValue(n) for n in self.node.value] if self.is_list else [self]
 
     def __repr__(self) -> str:
