@@ -313,3 +313,28 @@ def test_unreachable_cluster_and_missing_configuration(notebook, tmp_path, monke
         k8s.api_client()
     with pytest.raises(k8s.KubernetesError, match=f"cannot use the service-account credentials in {tmp_path}"):
         k8s.credentials_client(tmp_path)
+
+
+def test_a_user_pods_cli_never_uses_a_kubeconfig(tmp_path, workbench_cli):
+    """A kubeconfig whose credential plugin fails and echoes its token: outside a hub server the CLI
+    neither runs the plugin nor prints the token; Jobs go through the job gateway only."""
+    import os
+    import subprocess
+
+    plugin = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "sh",
+              "args": ["-c", f"echo 'login failed for --token {TOKEN}' >&2; touch {tmp_path}/plugin-ran; exit 1"]}  # fmt: skip
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "dev",
+              "clusters": [{"name": "dev", "cluster": {"server": f"http://127.0.0.1:9/?token={TOKEN}"}}],
+              "users": [{"name": "ana", "user": {"exec": plugin}}],
+              "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "ana", "namespace": NS}}]}  # fmt: skip
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    drop = ("KUBERNETES_SERVICE_HOST", "WORKBENCH_NOTIFY_URL", "WORKBENCH_JOB_GATEWAY_URL", "JUPYTERHUB_API_TOKEN")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
+    job = Path(__file__).parent / "notebooks" / "job.ipynb"
+    done = subprocess.run([*workbench_cli, "run", str(job), "--backend", "k8s"],
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "$WORKBENCH_JOB_GATEWAY_URL is not set" in done.stderr
+    assert not (tmp_path / "plugin-ran").exists() and "login failed" not in done.stderr
+    assert TOKEN not in done.stderr + done.stdout

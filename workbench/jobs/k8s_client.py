@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from .._redact import redact
+
 GATEWAY_URL_ENV = "WORKBENCH_JOB_GATEWAY_URL"
 TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
 REQUEST_TIMEOUT_S = 60
@@ -159,7 +161,7 @@ def submit_and_follow(*, notebook: str, params: dict[str, Any], name: str, gpus:
         print(f"submitted {created['summary']}", flush=True)
         status = follow(client, job, poll=poll)
     except GatewayError as exc:
-        print(f"job gateway: {exc}", file=sys.stderr)
+        print(f"job gateway: {redact(str(exc))}", file=sys.stderr)
         return EXIT_GATEWAY
     except KeyboardInterrupt:
         if job is not None:

@@ -30,6 +30,7 @@ from urllib.parse import quote
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from ..._redact import redact
 from ...jobs import k8s
 from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, pick_profile, render_job
 from ..profiles import ProfileSet
@@ -83,7 +84,7 @@ class Gateway:
         try:
             return await asyncio.to_thread(fn, *args)
         except k8s.KubernetesError as exc:
-            raise Refused(502, f"kubernetes: {exc}") from None
+            raise Refused(502, f"kubernetes: {redact(str(exc))}") from None
 
 
 def job_gpus(job: Any, resource: str) -> int:
@@ -125,7 +126,7 @@ class _Handler(web.RequestHandler):
             job = await asyncio.to_thread(k8s.read_job, name, gw.namespace, gw.api)
         except k8s.KubernetesError as exc:
             if exc.status != 404:
-                raise Refused(502, f"kubernetes: {exc}") from None
+                raise Refused(502, f"kubernetes: {redact(str(exc))}") from None
             job = None
         meta = job.metadata if job is not None else None
         labels, notes = (meta.labels or {}, meta.annotations or {}) if meta else ({}, {})
