@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serve the gateway on the port of ``$JUPYTERHUB_SERVICE_URL`` with the mounted credentials."""
     from jupyterhub.services.auth import HubAuth
 
+    from ..._redact import redact_logging
     from ...jobs.k8s import KubernetesError, credentials_client
     from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT
     from ..profiles import load_profiles
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ip", help="address to listen on (default: the host of $JUPYTERHUB_SERVICE_URL)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s job-gateway] %(message)s")
+    redact_logging()  # library logs (urllib3 retries, the hub client) never show a token
     service_url = os.environ.get("JUPYTERHUB_SERVICE_URL")
     if not service_url:
         print("job-gateway: JUPYTERHUB_SERVICE_URL is not set; the gateway runs as a JupyterHub service", file=sys.stderr)
