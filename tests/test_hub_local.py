@@ -534,3 +534,73 @@ def test_browser_login_spawn_run_cell_and_read_report(hub, sample_runs, tmp_path
             browser.close()
     hub.admin.api("DELETE", "/users/judy/server")
     assert hub.wait_gone("judy")
+
+
+def _report_with_everything(tmp_path: Path) -> bytes:
+    """A real report (nbconvert, as ``workbench run`` writes it): a figure, an explain-style image, a script."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from workbench.jobs.report import render_report
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    html = (f'<img id="explain-figure" alt="figure" src="data:image/png;base64,{png}"/>'
+            '<p id="styled" style="color: rgb(200, 0, 0)">styled</p>'
+            "<script>document.title = 'script ran'</script><form id=f action='https://example.invalid/'></form>")  # fmt: skip
+    nb = new_notebook(cells=[new_markdown_cell("# Report"), new_code_cell("fig", outputs=[
+        new_output("display_data", data={"image/png": png}),
+        new_output("display_data", data={"text/html": html, "text/plain": "figure"}),
+    ])])  # fmt: skip
+    nbformat.validate(nb)
+    return render_report(nb, tmp_path / "report.html", title="csp check").read_bytes()
+
+
+def test_report_policy_keeps_reports_rendering_and_stops_scripts(tmp_path):
+    """The reports' Content-Security-Policy in a real browser: styles and data: images on, scripts off."""
+    chromium = require_tool("chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    from workbench.hub.reports.app import REPORT_CSP
+
+    body = _report_with_everything(tmp_path)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Security-Policy", REPORT_CSP)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{server.server_port}/report.html")
+                widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+                styled = page.eval_on_selector("#styled", "e => getComputedStyle(e).color")
+                stylesheet = page.eval_on_selector(".jp-Cell", "e => getComputedStyle(e).paddingTop")
+                title = page.title()
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+    assert len(widths) == 2 and all(w and w > 0 for w in widths), widths  # the figure and the explain image
+    assert styled == "rgb(200, 0, 0)" and stylesheet not in ("", "0px")  # inline styles and the report's stylesheet
+    assert title == "csp check"  # the report's script did not run
