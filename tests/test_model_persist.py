@@ -217,3 +217,29 @@ def test_symlinked_pickle_is_refused(tmp_path, numeric_xy):
     with pytest.raises(UntrustedFileError, match="link.joblib is a symlink"):
         load_model(tmp_path, "link")
     assert isinstance(load_model(tmp_path, "link", trust=True), MajorityVote)
+
+
+def test_shared_stack_cache_with_planted_pickles_is_retrained_not_loaded(tmp_path, numeric_xy, as_root):
+    from workbench.stacking import Stack
+
+    X, y = numeric_xy
+    marker, cache = tmp_path / "code-ran", tmp_path / "cache"
+
+    def stack(cache_dir=cache):
+        return Stack([[("vote", MajorityVote())], [("meta", LogisticRegression())]], folds=_folds(y), cache_dir=cache_dir,
+                     progress=False, n_jobs=1)  # fmt: skip
+
+    stack().fit(X, y, X_test=X.iloc[:100])
+    planted = list(cache.rglob("fold_*.joblib"))
+    assert planted
+    for path in planted:
+        with open(path, "wb") as out:
+            pickle.dump(Planted(marker), out)
+    for path in cache.rglob("fold_*.skops"):
+        path.unlink()
+    _chown_tree(cache, STRANGER)
+    with pytest.warns(RuntimeWarning, match="not loading the cached fold models.*written by nobody"):
+        again = stack().fit(X, y, X_test=X.iloc[100:200])  # a new test set needs the fold models
+    assert not marker.exists()
+    fresh = stack(cache_dir=None).fit(X, y, X_test=X.iloc[100:200])
+    np.testing.assert_array_equal(again.test_pred_, fresh.test_pred_)
