@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..data import FoldIds
 from ..models import CVResult, Metric, get_metric, infer_task, take_rows, train_cv
+from ..models.persist import UntrustedFileError
 from ..models.cv import _check_target, _check_X_test, _CVRun, _describe, _slice_fit_params
 from ._folds import level_folds, stack_folds
 from ._threads import fit_side_by_side, limit_threads, n_workers, thread_share
@@ -433,7 +434,14 @@ class Stack:
             result = entry.result
             if T_m is not None and entry.info.get("test_digest") != test_digest:
                 # Same training data, new test set: predict it with the cached fold models, no refit.
-                result = entry.load_models()
+                try:
+                    result = entry.load_models()
+                except UntrustedFileError as exc:  # another user's pickles in a shared cache: train our own
+                    warnings.warn(f"{label}: not loading the cached fold models ({exc}); training it again",
+                                  RuntimeWarning, stacklevel=2)  # fmt: skip
+                    return _Pending(member=member, label=label, estimator=estimator, X=X_m, X_test=T_m,
+                                    fit_params=fit_params, features=features, key=key, test_digest=test_digest,
+                                    start=start)  # fmt: skip
                 result.test_pred = result.predict(T_m)
                 assert writer is not None
                 writer.put(label, key, result, {**entry.info, "test_digest": test_digest})
