@@ -176,3 +176,10 @@ def test_relative_parts(tree, tmp_path):
     for path in (root, outside / "run", root / ".." / "outside", tmp_path / "runs2" / "x", "/etc/passwd"):
         with pytest.raises(ValueError, match="is not inside the runs root"):
             relative_parts(root, path)
+
+
+def test_hard_linked_file_is_refused(tree):
+    root, outside = tree
+    os.link(outside / "status.json", root / "alice" / "run" / "linked.json")
+    with pytest.raises(UnsafePathError, match="hard links"):
+        read_file(root, ["alice", "run", "linked.json"])
