@@ -42,16 +42,23 @@ def _with_culling(culling):
 
 
 @pytest.mark.parametrize(("culling", "message"), [
-    ({"every": 0}, "culling.every must be a positive number"),
-    ({"gpu": {"threshold": 150}}, r"threshold must be a utilisation in percent \(0-100\)"),
-    ({"gpu": {"checks": 0}}, "checks must be a whole number >= 1"),
-    ({"gpu": {"working_hours": {"days": ["funday"]}}}, "days must be a list of day names"),
-    ({"gpu": {"working_hours": {"start": "25:00"}}}, r"start must be a time like \"08:00\""),
+    ({"every": 0}, "culling.every: expected at least 1 second, got 0"),
+    ({"every": 0.5}, "culling.every: expected at least 1 second, got 0.5"),
+    ({"every": True}, "culling.every: expected a number of seconds, got true"),
+    ({"every": float("inf")}, r"culling.every: expected a number of seconds, got \.inf"),
+    ({"gpu": {"threshold": 150}}, r"culling.gpu.threshold: expected a utilisation in percent \(0-100\), got 150"),
+    ({"gpu": {"threshold": float("nan")}}, r"culling.gpu.threshold: .*got \.nan"),
+    ({"gpu": {"checks": 0}}, "culling.gpu.checks: expected a whole number >= 1, got 0"),
+    ({"gpu": {"checks": True}}, "culling.gpu.checks: expected a whole number >= 1, got true"),
+    ({"gpu": {"working_hours": {"days": ["funday"]}}}, "days: expected a list of day names"),
+    ({"gpu": {"working_hours": {"days": "mon"}}}, "days: expected a list of day names"),
+    ({"gpu": {"working_hours": {"start": "25:00"}}}, r"start: expected a time like \"08:00\""),
     ({"gpu": {"working_hours": {"start": "18:00", "end": "09:00"}}}, "end 09:00 must come after start 18:00"),
     ({"gpu": {"working_hours": {"timezone": "Mars/Olympus"}}}, "not an IANA time zone"),
-    ({"gpu": {"webhook": "slack"}}, "webhook must be an http"),
-    ({"gpu": {"colour": 1}}, "culling.gpu must be a mapping with keys"),
-    ({"sometimes": 1}, "culling must be a mapping with keys"),
+    ({"gpu": {"webhook": "slack"}}, "webhook: must be an http"),
+    ({"gpu": {"colour": 1}}, r"culling.gpu: unknown keys \['colour'\]"),
+    ({"gpu": "often"}, "culling.gpu: expected a mapping, got 'often'"),
+    ({"sometimes": 1}, r"culling: unknown keys \['sometimes'\]"),
 ])  # fmt: skip
 def test_invalid_culling_is_rejected(culling, message):
     with pytest.raises(ValueError, match=message):
