@@ -160,7 +160,8 @@ def test_kubernetes_config_registers_services_and_quota(kube_config):
     names = {s["name"] for s in kube_config.JupyterHub.services}
     assert names == {"culler", "reports", "job-gateway"}
     gateway = next(s for s in kube_config.JupyterHub.services if s["name"] == "job-gateway")
-    assert gateway["url"] == "http://hub:10102" and gateway["command"][1:3] == ["-m", "workbench.hub.gateway"]
+    launched = gateway["command"][gateway["command"].index("--") + 1 :]  # started through workbench.hub.launch
+    assert gateway["url"] == "http://hub:10102" and launched[1:3] == ["-m", "workbench.hub.gateway"]
     roles = {r["name"]: r for r in kube_config.JupyterHub.load_roles}
     assert "custom:workbench-jobs:submit" in roles["user"]["scopes"]
     assert roles["workbench-job-gateway"]["services"] == ["job-gateway"]
