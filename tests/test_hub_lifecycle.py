@@ -1,8 +1,9 @@
-"""The hub's life cycle with real JupyterHub and configurable-http-proxy: nothing outlives it.
+"""The hub's life cycle with real JupyterHub and configurable-http-proxy.
 
 ``workbench hub`` is interrupted at several moments of its start-up and killed outright once
 running; after each, no proxy or service process of its state directory may remain, and the next
-start on the same state directory must come up.
+start on the same state directory must come up. A server keeps the profile it was spawned with:
+the culler and the GPU quota judge it by that, across a restart of the hub.
 """
 
 from __future__ import annotations
@@ -133,8 +134,12 @@ def hub_base(tmp_path):
     yield new_hub
     for hub in started:
         if hub.proc.poll() is None:
-            hub.proc.kill()
-            hub.proc.wait(10)
+            hub.proc.terminate()  # JupyterHub's own shutdown also stops user servers
+            try:
+                hub.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                hub.proc.kill()
+                hub.proc.wait(10)
     for pid in leftovers(started[0]) if started else ():
         os.kill(pid, signal.SIGKILL)
 
@@ -245,3 +250,80 @@ def test_next_start_reclaims_what_a_killed_hub_left(tmp_path):
     finally:
         bystander.kill()
         bystander.wait(10)
+
+
+def test_culler_and_quota_use_the_profile_a_server_was_spawned_with(hub_base, tmp_path):
+    """gpu-users get gpu-t4 by default: a server started without options is a GPU server for the
+    culler (GPU idle timeout and utilisation check) and the quota, also after the hub restarts."""
+    import asyncio
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from workbench.hub import load_profiles
+    from workbench.hub.client import HubError, HubSession
+    from workbench.hub.config import CULLER_SCOPES
+    from workbench.hub.culler import GpuAwareCuller
+    from workbench.hub.metrics import StaticMetrics
+    from workbench.hub.profiles import Culling, GpuCulling, WorkingHours
+
+    path = tmp_path / "profiles.yaml"
+    raw = yaml.safe_load(path.read_text())
+    for entry in raw["profiles"]:
+        entry["default"] = entry["slug"] == "gpu-t4"
+    path.write_text(yaml.safe_dump(raw))
+    hub = hub_base()
+    hub.wait_running()
+    password = "a long team passphrase"
+    admin = HubSession(hub.url)
+    admin.signup("admin", password)
+    admin.login("admin", password)
+    admin.api("POST", "/groups/gpu-users")
+    kim = HubSession(hub.url)
+    kim.signup("kim", password)
+    admin.authorize("kim")
+    kim.login("kim", password)
+    admin.api("POST", "/groups/gpu-users/users", json={"users": ["kim"]})
+
+    kim.api("POST", "/users/kim/server")  # no options
+    kim.wait_ready("kim")
+    with pytest.raises(HubError, match=r"GPU quota: .*the default server \(1 GPU\).*CUDA_VISIBLE_DEVICES, which is advisory"):
+        kim.api("POST", "/users/kim/servers/more", json={"profile": "gpu-t4"})
+
+    profiles = load_profiles(path)
+    never = WorkingHours(days=frozenset())
+    policy = dataclasses.replace(profiles, culling=Culling(every=1, gpu=GpuCulling(threshold=10, checks=2, working_hours=never)))
+    night = datetime(2026, 3, 3, 23, 0, tzinfo=UTC)
+    token = admin.api("POST", "/users/admin/tokens", json={"scopes": CULLER_SCOPES, "note": "culler"})["token"]
+    as_culler = HubSession(hub.url, token=token)
+
+    def judged() -> tuple[str, int, bool]:
+        server = as_culler.api("GET", "/users/kim")["servers"][""]
+        culler = GpuAwareCuller(policy, StaticMetrics(99.0), now=lambda: night)
+        info, _ = culler.server_profile(server)
+        gpu_timeout = profiles.get("gpu-t4").idle_timeout
+        stop = asyncio.run(culler.arbiter(inactive=timedelta(seconds=gpu_timeout), inactive_limit=3600, server=server))
+        return info.profile, info.gpus, stop
+
+    assert judged() == ("gpu-t4", 1, True)  # cpu-small would allow 3600 s
+    state = as_culler.api("GET", "/users/kim")["servers"][""]["state"]
+    assert state["spawned"] == {"profile": "gpu-t4", "gpus": 1}
+
+    # the hub restarts; the server keeps running and keeps its profile
+    assert hub.stop(signal.SIGKILL) == -signal.SIGKILL
+    hub = hub_base()
+    hub.wait_running()
+    assert judged() == ("gpu-t4", 1, True)
+    with pytest.raises(HubError, match="GPU quota"):
+        kim.api("POST", "/users/kim/servers/more", json={"profile": "gpu-t4"})
+
+    # an idle GPU outside working hours is stopped after two checks: the GPU check applies
+    async def two_checks() -> None:
+        culler = GpuAwareCuller(policy, StaticMetrics(1.0), now=lambda: night)
+        for _ in range(2):
+            await culler.check(f"{hub.url}/hub/api", token)
+
+    asyncio.run(two_checks())
+    deadline = time.monotonic() + 30
+    while admin.server("kim") is not None and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert admin.server("kim") is None

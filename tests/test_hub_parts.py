@@ -205,6 +205,65 @@ def test_arbiter_never_stops_on_unknown_or_broken_metrics():
         assert [_decide(culler, _server("gpu-t4")) for _ in range(5)] == [False] * 5
 
 
+def test_arbiter_judges_a_server_by_the_profile_recorded_at_spawn():
+    """A server started without options on a GPU default profile is that GPU profile, not cpu-small."""
+    culler = GpuAwareCuller(POLICY, StaticMetrics(5.0), now=lambda: NIGHT)
+    gpu = PROFILES.get("gpu-t4")
+    for where in ("state", "user_options"):
+        server = {"name": "", "full_name": "ann/", "user_options": {}, "state": {}, "started": "2026-03-03T08:00:00Z"}
+        server[where] = {"spawned": {"profile": "gpu-t4", "gpus": 1}}
+        info, profile = culler.server_profile(server)
+        assert (info.profile, info.gpus, profile) == ("gpu-t4", 1, gpu)
+        assert _decide(culler, server, inactive=gpu.idle_timeout)  # the GPU profile's shorter idle timeout
+        culler = GpuAwareCuller(POLICY, StaticMetrics(5.0), now=lambda: NIGHT)
+        assert [_decide(culler, server) for _ in range(3)] == [False, False, True]  # and the GPU check
+    # the state (written by the hub only) wins over user_options
+    both = {"name": "", "full_name": "ann/", "state": {"spawned": {"profile": "gpu-t4", "gpus": 1}},
+            "user_options": {"spawned": {"profile": "cpu-small", "gpus": 0}}}  # fmt: skip
+    assert culler.server_profile(both)[0].gpus == 1
+    # a recorded profile no longer in the file: the hub-wide limit, the GPUs it got
+    gone = {"name": "x", "full_name": "ann/x", "state": {"spawned": {"profile": "gpu-old", "gpus": 2}}}
+    info, profile = culler.server_profile(gone)
+    assert profile is None and (info.profile, info.gpus) == ("gpu-old", 2)
+
+
+def test_spawned_profile_record():
+    from workbench.hub.quota import SPAWNED, record_spawned_profile, spawned_profile
+
+    assert spawned_profile({SPAWNED: {"profile": "gpu-t4", "gpus": 1}}) == ("gpu-t4", 1)
+    for bad in ({"profile": "gpu-t4", "gpus": True}, {"profile": "gpu-t4", "gpus": -1}, {"profile": 3, "gpus": 0}, "gpu-t4"):
+        assert spawned_profile({SPAWNED: bad}) is None
+    assert spawned_profile({"profile": "gpu-t4"}) is None and spawned_profile(None, None) is None
+
+    # the hook overwrites whatever the user put under the record's key
+    orm = SimpleNamespace(user_options={"colour": "red", SPAWNED: {"profile": "cpu-small", "gpus": 0}})
+    spawner = SimpleNamespace(user_options=dict(orm.user_options), orm_spawner=orm)
+    record_spawned_profile(spawner, PROFILES.get("gpu-t4"))
+    assert spawner.user_options == {"colour": "red", "profile": "gpu-t4", SPAWNED: {"profile": "gpu-t4", "gpus": 1}}
+    # saved for the next start: the record, but not a profile the user never asked for
+    assert orm.user_options == {"colour": "red", SPAWNED: {"profile": "gpu-t4", "gpus": 1}}
+
+
+def test_quota_hook_records_the_default_profile_of_the_users_groups():
+    from tornado.web import HTTPError
+
+    from workbench.hub.quota import LOCAL_GPU_NOTE, gpu_quota_hook
+
+    gpu_default = dataclasses.replace(PROFILES, profiles=tuple(dataclasses.replace(p, default=p.slug == "gpu-t4")
+                                                               for p in PROFILES.profiles))  # fmt: skip
+    hook = gpu_quota_hook(gpu_default, note=LOCAL_GPU_NOTE)
+    spawners = _spawners(["gpu-users"], {"": (None, True), "second": ("gpu-t4", False)})
+    hook(spawners[""])  # no options: the default of the user's groups
+    assert spawners[""].user_options["spawned"] == {"profile": "gpu-t4", "gpus": 1}
+    spawners["second"].active = True
+    with pytest.raises(HTTPError) as err:
+        hook(spawners["second"])
+    assert "the default server (1 GPU)" in err.value.log_message and "CUDA_VISIBLE_DEVICES, which is advisory" in err.value.log_message
+    outsider = _spawners([], {"": (None, True)})
+    hook(outsider[""])
+    assert outsider[""].user_options["spawned"] == {"profile": "cpu-small", "gpus": 0}
+
+
 # --- quota logic ---------------------------------------------------------------------------------
 
 

@@ -187,7 +187,7 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
     """
     if mode not in MODES:
         raise ValueError(f"unknown hub mode {mode!r}; choose one of {MODES} (flag --mode or ${MODE_ENV})")
-    from .quota import gpu_quota_hook
+    from .quota import LOCAL_GPU_NOTE, gpu_quota_hook
 
     path = Path(profiles_path) if profiles_path else None
     profiles = load_profiles(path)
@@ -203,7 +203,7 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = 5
     c.Spawner.default_url = "/lab"
-    c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles)
+    c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles, note=LOCAL_GPU_NOTE if mode == "local" else "")
     _services(c, mode, path.resolve(), runs_dir, reports_url, culler_every, records)
     if mode == "kubernetes":
         _job_gateway(c, path.resolve(), service_host=options.get("service_host", "hub"),
