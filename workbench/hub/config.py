@@ -2,6 +2,8 @@
 
 Both modes get the profiles, the pre-spawn GPU quota, named servers, and two hub services: the
 GPU-aware culler (``culler``) and the shared reports (``reports``, at ``/services/reports/``).
+The services (and, locally, the proxy) are started through :mod:`workbench.hub.lifeline`'s launcher,
+so they die with the hub however it ends.
 
 - ``local`` (the default of ``workbench hub``): the hub and its proxy bound to 127.0.0.1, state
   (SQLite database, cookie secret and proxy token, both 0600) in a state directory, one working
