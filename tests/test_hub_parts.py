@@ -313,6 +313,27 @@ def test_safe_dirname():
     assert "/" not in safe_dirname("../etc") and not safe_dirname("..").startswith(".")
 
 
+def test_launcher_runs_the_command_tied_to_its_parent_and_records_it(tmp_path):
+    import subprocess
+    import sys
+
+    from workbench.hub.lifeline import launcher
+
+    marker, records = tmp_path / "ran", tmp_path / "processes"
+    command = [sys.executable, "-c", "import os, sys; open(sys.argv[1], 'w').write(str(os.getpid()))", str(marker)]
+    # a parent that is not the one starting it: the hub is gone, so the command never runs
+    assert subprocess.run(launcher(command, name="svc", records=records, parent=1), timeout=60).returncode == 0
+    assert not marker.exists() and not records.exists()
+
+    assert subprocess.run(launcher(command, name="svc", records=records), timeout=60).returncode == 0
+    record = json.loads((records / "svc.json").read_text())
+    assert record["pid"] == int(marker.read_text())  # exec'd: the command kept the launcher's pid
+    assert (record["parent"], record["name"], record["command"]) == (os.getpid(), "svc", command)
+    assert (records / "svc.json").stat().st_mode & 0o777 == 0o600
+    bad = launcher(["/nonexistent/tool"], name="bad")
+    assert subprocess.run(bad, capture_output=True, text=True, timeout=60).stderr.startswith("bad: cannot run /nonexistent/tool")
+
+
 # --- configure -----------------------------------------------------------------------------------
 
 
