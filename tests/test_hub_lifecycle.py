@@ -192,8 +192,8 @@ def test_signals_during_start_up_leave_nothing_behind(hub_base):
 def test_killed_hub_leaves_nothing_and_the_next_start_comes_up(hub_base):
     hub = hub_base()
     hub.wait_running()
-    records = {p.stem for p in (hub.state / PROCESSES_DIR).glob("*.json")}
-    assert records == {"proxy", "culler", "reports"}
+    # a service without a URL may still be launching when the hub says it runs
+    hub.wait_for(lambda: all(_record_exists(n)(hub) for n in ("proxy", "culler", "reports")), "three records", timeout=30)
     assert len(leftovers(hub)) == 3  # the proxy and two services, each one process (the launcher exec'd)
     hub.proc.kill()
     hub.proc.wait(10)
