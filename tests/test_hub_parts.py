@@ -421,3 +421,12 @@ def test_hub_command_is_listed(workbench_cli):
 
     out = subprocess.run([*workbench_cli, "hub", "--help"], capture_output=True, text=True, check=True).stdout
     assert "--mode" in out and "--state-dir" in out and "127.0.0.1" in out
+
+
+def test_job_gateway_counts_a_servers_gpus_by_its_spawn_record():
+    from workbench.hub.gateway.policy import server_gpus
+
+    gpu_default = {"user_options": {"spawned": {"profile": "gpu-t4", "gpus": 1}}}
+    assert server_gpus({"": gpu_default, "cpu": {"user_options": {"profile": "cpu-small"}}}, PROFILES, []) == {"the default server": 1}
+    # the record wins over a guess from the groups the gateway sees now
+    assert server_gpus({"": {"user_options": {"spawned": {"profile": "cpu-small", "gpus": 0}}}}, PROFILES, ["gpu-users"]) == {}
