@@ -369,6 +369,9 @@ def test_configure_refuses_bad_input(tmp_path):
         configure(Config(), mode="cloud")
     with pytest.raises(ValueError, match="binds to 127.0.0.1 only"):
         configure(Config(), mode="local", state_dir=tmp_path, ip="0.0.0.0")
+    for every in (0.5, 0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="culler_every must be a number of seconds, at least 1"):
+            configure(Config(), mode="kubernetes", culler_every=every)
 
 
 def test_options_from_env():

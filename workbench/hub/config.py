@@ -198,6 +198,9 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
 
         path = default_profiles_path()
     culler_every = options.pop("culler_every", None)
+    if culler_every is not None and not (isinstance(culler_every, int | float) and 1 <= culler_every < float("inf")):
+        raise ValueError(f"culler_every must be a number of seconds, at least 1, got {culler_every!r} "
+                         "(flag --culler-every, $WORKBENCH_HUB_CULLER_EVERY)")  # fmt: skip
     if mode == "local":
         runs_dir, reports_url, records = _local(c, profiles, **options)
     else:
