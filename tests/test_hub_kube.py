@@ -160,7 +160,8 @@ def test_kubernetes_config_registers_services_and_quota(kube_config):
     names = {s["name"] for s in kube_config.JupyterHub.services}
     assert names == {"culler", "reports", "job-gateway"}
     gateway = next(s for s in kube_config.JupyterHub.services if s["name"] == "job-gateway")
-    assert gateway["url"] == "http://hub:10102" and gateway["command"][1:3] == ["-m", "workbench.hub.gateway"]
+    launched = gateway["command"][gateway["command"].index("--") + 1 :]  # started through workbench.hub.launch
+    assert gateway["url"] == "http://hub:10102" and launched[1:3] == ["-m", "workbench.hub.gateway"]
     roles = {r["name"]: r for r in kube_config.JupyterHub.load_roles}
     assert "custom:workbench-jobs:submit" in roles["user"]["scopes"]
     assert roles["workbench-job-gateway"]["services"] == ["job-gateway"]
@@ -173,3 +174,35 @@ def test_kubernetes_config_registers_services_and_quota(kube_config):
     assert culler["command"][culler["command"].index("--mode") + 1] == "kubernetes"
     assert callable(kube_config.Spawner.pre_spawn_hook)
     assert kube_config.JupyterHub.spawner_class == "kubespawner.KubeSpawner"
+
+
+def test_spawn_without_options_records_and_starts_the_groups_default(tmp_path):
+    """gpu-users get gpu-t4 by default: the pre-spawn hook records it, and the pod KubeSpawner builds is that profile."""
+    import yaml
+    from kubernetes_asyncio.client import ApiClient
+    from kubernetes_asyncio.config import kube_config as kube_config_module
+
+    raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
+    for entry in raw["profiles"]:
+        entry["default"] = entry["slug"] == "gpu-t4"
+    (tmp_path / "profiles.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "config").write_text(KUBECONFIG)
+
+    async def spawn(groups: list[str]) -> tuple[dict, dict]:
+        spawner = _spawner(c, _user("kim", groups), {})
+        spawner.run_pre_spawn_hook()
+        await spawner.load_user_options()
+        async with ApiClient() as api:
+            return spawner.user_options, api.sanitize_for_serialization(await spawner.get_pod_manifest())
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kube_config_module, "KUBE_CONFIG_DEFAULT_LOCATION", str(tmp_path / "config"))
+        mp.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        c = Config()
+        configure(c, mode="kubernetes", profiles_path=tmp_path / "profiles.yaml")
+        options, pod = asyncio.run(spawn(["gpu-users"]))
+        assert options == {"profile": "gpu-t4", "spawned": {"profile": "gpu-t4", "gpus": 1}}
+        assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        options, pod = asyncio.run(spawn([]))
+        assert options["spawned"] == {"profile": "cpu-small", "gpus": 0}
+        assert "nvidia.com/gpu" not in pod["spec"]["containers"][0]["resources"]["limits"]

@@ -164,7 +164,7 @@ def test_login_spawn_with_profile_and_run_code(hub):
     alice = hub.user("alice")
     alice.spawn("alice", profile="cpu-large")  # through the spawn form
     model = alice.wait_ready("alice")
-    assert model["user_options"] == {"profile": "cpu-large"}
+    assert model["user_options"] == {"profile": "cpu-large", "spawned": {"profile": "cpu-large", "gpus": 0}}
     token = alice.new_token("alice")
     assert execute(hub, "alice", token, "1+1") == "2"
 

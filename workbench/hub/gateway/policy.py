@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..profiles import Profile, ProfileSet
+from ..quota import spawned_profile
 
 SUBMIT_SCOPE = "custom:workbench-jobs:submit"
 MAX_NAME = 200
@@ -134,13 +135,17 @@ def server_gpus(servers: Mapping[str, Any], profiles: ProfileSet, groups: Iterab
     for name, server in servers.items():
         if server.get("stopped"):
             continue
-        slug = (server.get("user_options") or {}).get("profile")
-        try:
-            profile = profiles.get(slug) if slug else profiles.select(None, groups)
-        except (KeyError, ValueError):
-            continue
-        if profile.gpus:
-            held[f"server {name!r}" if name else "the default server"] = profile.gpus
+        recorded = spawned_profile(server.get("user_options"), server.get("state"))
+        if recorded is not None:  # the profile it was spawned with
+            gpus = recorded[1]
+        else:
+            slug = (server.get("user_options") or {}).get("profile")
+            try:
+                gpus = (profiles.get(slug) if slug else profiles.select(None, groups)).gpus
+            except (KeyError, ValueError):
+                continue
+        if gpus:
+            held[f"server {name!r}" if name else "the default server"] = gpus
     return held
 
 
