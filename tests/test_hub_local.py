@@ -27,7 +27,7 @@ from conftest import require_tool
 from workbench.hub import load_profiles
 from workbench.hub.client import HubError, HubSession
 from workbench.hub.config import CULLER_SCOPES, free_port
-from workbench.jobs.records import RunRecord, new_run_dir
+from workbench.runs import RunRecord, new_run_dir
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -326,12 +326,12 @@ def test_culler_service_stops_idle_gpu_server(hub):
 
 @pytest.fixture(scope="module")
 def sample_runs(hub):
-    good, good_id = new_run_dir(hub.runs, "churn-lgbm")
+    good, good_id = new_run_dir(hub.runs, "churn-lgbm", owner="alice")
     RunRecord(path=good, run_id=good_id, name="churn-lgbm", notebook="train.ipynb", state="succeeded", owner="alice",
               start="2026-03-03T10:00:00.000Z", end="2026-03-03T10:05:00.000Z", duration_s=300.0).write_status()  # fmt: skip
     (good / "metrics.json").write_text(json.dumps({"cv_auc": 0.81234, "n_rows": 7043, "fold_auc": [0.8, 0.82]}))
     (good / "report.html").write_text("<html><body><h1>Churn report</h1><script>document.title='ran'</script></body></html>")
-    bad, bad_id = new_run_dir(hub.runs, "broken-run")
+    bad, bad_id = new_run_dir(hub.runs, "broken-run", owner="bob")
     RunRecord(path=bad, run_id=bad_id, name="broken-run", notebook="train.ipynb", state="failed", owner="bob",
               start="2026-03-04T09:00:00.000Z").write_status()  # fmt: skip
     return good, bad

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from test_job_notify import Webhook
-from workbench.jobs import RunRecord, rerun, run_notebook
+from workbench.jobs import rerun, run_notebook
+from workbench.runs import RunRecord
 from workbench.jobs.report import render_report
 
 pytestmark = pytest.mark.slow
@@ -137,7 +138,7 @@ def test_failing_cell(tmp_path, workbench_cli):
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "cell 3 raised ZeroDivisionError: boom in cell three" in lines[0]
-    (run_dir,) = runs.iterdir()
+    (run_dir,) = runs.glob("*/*")
     rec = RunRecord.read(run_dir)
     assert rec.state == "failed" and rec.error["kind"] == "exception" and rec.error["cell"] == 3
     outputs = _outputs(run_dir / "fails.ipynb")  # parameters, injected parameters, then cells 2..4

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.jobs import iter_runs, run_sweep
+from workbench.jobs import run_sweep
+from workbench.runs import iter_runs
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = Path(__file__).parent / "notebooks" / "sweep.ipynb"

@@ -2,12 +2,11 @@ import json
 
 import pytest
 
-from workbench.jobs import RunRecord, list_runs, new_run_dir
-from workbench.jobs.records import METRICS_FILE, PARAMS_FILE
+from workbench.runs import METRICS_FILE, PARAMS_FILE, RunRecord, list_runs, new_run_dir
 
 
 def _make(tmp_path, name, state, auc):
-    path, run_id = new_run_dir(tmp_path, name)
+    path, run_id = new_run_dir(tmp_path, name, owner="ana")
     (path / PARAMS_FILE).write_text(json.dumps({"lr": auc / 10}))
     (path / METRICS_FILE).write_text(json.dumps({"cv_auc": auc}))
     RunRecord(path=path, run_id=run_id, name=name, notebook="train.ipynb", state=state, owner="ana").write_status()

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from workbench._io import atomic_write_json
 from workbench.data import make_folds
 from workbench.jobs import current_runs_dir
-from workbench.jobs.records import RunRecord, new_run_dir, utcnow
+from workbench.runs import RunRecord, new_run_dir, utcnow
 from workbench.models import train_cv
 from workbench.stacking import Stack, find_train_runs, load_stack_runs
 
@@ -100,8 +100,8 @@ def test_too_few_runs_say_how_to_train_more(tmp_path, small, monkeypatch):
         find_train_runs(runs_dir=tmp_path)
     with pytest.raises(ValueError, match="a stack needs two or more training runs, got 1"):
         load_stack_runs([only])
-    # inside a job, lookups default to the folder holding the job's own run
-    monkeypatch.setenv("WORKBENCH_RUN_DIR", str(tmp_path / "20250101-000000-stack-abcdef"))
+    # inside a job, lookups default to the runs root holding the job's own run (in its owner's folder)
+    monkeypatch.setenv("WORKBENCH_RUN_DIR", str(tmp_path / "someone" / "20250101-000000-stack-rabcdef"))
     assert current_runs_dir() == tmp_path
     assert names(find_train_runs([only.run_id])) == [only.path.name]
 

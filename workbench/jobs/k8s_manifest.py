@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..hub.profiles import Profile, ProfileSet, load_profiles, parse_memory
-from .records import current_owner
+from ..runs.layout import current_owner
 
 JOB_MOUNT = "/etc/workbench/job"
 RUNS_MOUNT = "/srv/workbench/runs"

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, STATUS_FILE,
-                      RunRecord)  # fmt: skip
+from ..runs.records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, STATUS_FILE,
+                            InvalidRunError, RunRecord)  # fmt: skip
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
@@ -117,7 +117,7 @@ def _tags(rec: RunRecord) -> dict[str, str]:
         where = f"cell {err['cell']}: " if err.get("cell") is not None else ""
         summary = err.get("summary") or f"{where}{err.get('ename', 'Error')}: {err.get('evalue', '')}".strip(": ")
         tags["workbench.error"] = _text(summary, _MAX_TAG)
-    git = _env(rec.path).get("git") or {}
+    git = _env(rec).get("git") or {}
     if isinstance(git, dict):
         tags |= {"mlflow.source.git.commit": git.get("commit"), "mlflow.source.git.branch": git.get("branch")}
         if git.get("dirty") is not None:
@@ -125,12 +125,11 @@ def _tags(rec: RunRecord) -> dict[str, str]:
     return {k: str(v) for k, v in tags.items() if v}
 
 
-def _env(path: Path) -> dict[str, Any]:
+def _env(rec: RunRecord) -> dict[str, Any]:
     try:
-        env = json.loads((path / ENV_FILE).read_text())
-    except (OSError, ValueError):
+        return rec.read_extra(ENV_FILE, dict, {})
+    except (OSError, InvalidRunError):
         return {}
-    return env if isinstance(env, dict) else {}
 
 
 def _log(rec: RunRecord, uri: str) -> str:

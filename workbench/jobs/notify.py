@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .records import RunRecord
+from ..runs.records import RunRecord
 
 NOTIFY_ENV = "WORKBENCH_NOTIFY_URL"
 _ICONS = {"succeeded": ":white_check_mark:", "failed": ":x:", "running": ":hourglass:"}

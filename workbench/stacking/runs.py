@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..jobs.context import current_runs_dir
-from ..jobs.records import ARTIFACTS_DIR, RunRecord, find_run, iter_runs
+from ..runs.records import ARTIFACTS_DIR, CV_ARTIFACT, OOF_ARTIFACT, TEST_PRED_ARTIFACT, RunRecord
+from ..runs.registry import find_run, iter_runs
 from ..models import CVResult
 
 TRAIN_NOTEBOOK = "train.ipynb"
@@ -32,7 +33,7 @@ _SWEEP_HINT = "workbench sweep notebooks/train.ipynb -p model lgbm,logreg,extrat
 
 
 def _cv_dir(run: RunRecord) -> Path:
-    return run.path / ARTIFACTS_DIR / "cv"
+    return run.path / ARTIFACTS_DIR / CV_ARTIFACT
 
 
 def _has_cv(run: RunRecord) -> bool:
@@ -166,16 +167,16 @@ class StackRuns:
 def _read_run(run: RunRecord) -> tuple[CVResult, pd.DataFrame, pd.DataFrame | None]:
     where = run.path / ARTIFACTS_DIR
     if not _has_cv(run):
-        raise ValueError(f"run {run.path.name} saved no CVResult ({where / 'cv' / 'result.json'} is missing); "
+        raise ValueError(f"run {run.path.name} saved no CVResult ({_cv_dir(run) / 'result.json'} is missing); "
                          f"stack runs of {TRAIN_NOTEBOOK}, which save one with cv.save(workbench.artifact_path('cv'))")  # fmt: skip
-    if not (where / "oof.csv").is_file():
-        raise ValueError(f"run {run.path.name} has no {where / 'oof.csv'} (ids, out-of-fold predictions and target); "
+    if not (where / OOF_ARTIFACT).is_file():
+        raise ValueError(f"run {run.path.name} has no {where / OOF_ARTIFACT} (ids, out-of-fold predictions and target); "
                          f"stack runs of {TRAIN_NOTEBOOK}")  # fmt: skip
-    result = CVResult.load(where / "cv", models=False)
-    oof = pd.read_csv(where / "oof.csv")
-    test = pd.read_csv(where / "test_pred.csv") if (where / "test_pred.csv").is_file() else None
+    result = CVResult.load(_cv_dir(run), models=False)
+    oof = pd.read_csv(where / OOF_ARTIFACT)
+    test = pd.read_csv(where / TEST_PRED_ARTIFACT) if (where / TEST_PRED_ARTIFACT).is_file() else None
     if len(oof) != len(result.oof):
-        raise ValueError(f"run {run.path.name}: oof.csv has {len(oof)} rows but its CVResult {len(result.oof)}; "
+        raise ValueError(f"run {run.path.name}: {OOF_ARTIFACT} has {len(oof)} rows but its CVResult {len(result.oof)}; "
                          "the artifacts do not belong together")  # fmt: skip
     return result, oof, test
 
