@@ -357,7 +357,7 @@ def rerun(
     prepared = prepare_run(notebook, original.params, name=original.name, workdir=source_dir if source_dir.is_dir() else original.path)
     prepared = PreparedRun(spec=_with_path(prepared.spec, Path(original.notebook)), nb=prepared.nb, params=prepared.params,
                            inputs=prepared.inputs, name=prepared.name, seed=prepared.seed)  # fmt: skip
-    target = Path(runs_dir) if runs_dir is not None else original.path.parent
+    target = Path(runs_dir) if runs_dir is not None else original.path.parent.parent  # the runs root
     new = execute_run(prepared, target, timeout=timeout, notify=notify, progress=progress, rerun_of=original.path.name)
     return RerunResult(original=original, rerun=new, differences=metric_differences(original.metrics, new.metrics))
 

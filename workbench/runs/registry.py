@@ -146,6 +146,13 @@ def _own_first(records: list[RunRecord]) -> list[list[RunRecord]]:
     return [[r for r in records if r.owner == me], records]
 
 
+def _has_status(path: Path) -> bool:
+    try:
+        return path.is_dir() and (path / STATUS_FILE).exists()
+    except OSError:  # e.g. a name too long to be a path
+        return False
+
+
 def find_run(ref: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | None = None) -> RunRecord:
     """The run ``ref`` names.
 
@@ -167,13 +174,12 @@ def find_run(ref: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | Non
 
     >>> find_run("r1a2b3c").path
     """
-    path = Path(ref)
-    if path.is_dir() and (path / STATUS_FILE).exists():
-        return RunRecord.read(path)
     runs = Path(runs_dir) if runs_dir is not None else default_runs_root()
     text = str(ref)
     parts = text.split("/")
-    if len(parts) == 2 and all(parts) and (runs / text / STATUS_FILE).exists():
+    if _has_status(Path(ref)):
+        return RunRecord.read(ref)
+    if len(parts) == 2 and all(parts) and _has_status(runs / text):
         return RunRecord.read_at(runs, parts[0], parts[1])
     records = iter_runs(runs)
     for matches in (
