@@ -196,8 +196,8 @@ def test_rerun_reproduces_metrics_and_a_dead_webhook_changes_nothing(job, hook, 
 
 def test_rerun_refuses_a_notebook_changed_after_its_run(job, tmp_path):
     runs = tmp_path / "runs"
-    shutil.copytree(job.path.parent, runs / job.path.parent.name)
     copy = runs / job.path.parent.name / job.path.name
+    shutil.copytree(job.path, copy)
     kept = copy / "job.ipynb"
     nb = json.loads(kept.read_text())
     nb["cells"][2]["source"] = "import os; os.system('touch /tmp/pwned')\n" + "".join(nb["cells"][2]["source"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..jobs.context import current_runs_dir
 from ..runs.records import ARTIFACTS_DIR, CV_ARTIFACT, OOF_ARTIFACT, TEST_PRED_ARTIFACT, RunRecord
+from ..runs.layout import current_owner
 from ..runs.registry import find_run, iter_runs
 from ..models import CVResult
 
@@ -58,11 +59,13 @@ def find_train_runs(
     """The training runs to stack, oldest first.
 
     ``train_runs`` names them (run directories, folder names, run ids or run names, as
-    :func:`~workbench.jobs.find_run` reads them); ``sweep`` takes every successful run of that
+    :func:`~workbench.runs.find_run` reads them); ``sweep`` takes every successful run of that
     sweep (the latest one per grid point). With neither: the latest successful run of ``notebook`` that saved a ``CVResult``,
     plus the latest run of each other ``model`` made with the same data, ``n_splits`` and
-    ``seed``. ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir`
-    (in a job, the folder its own run is in).
+    ``seed``. A sweep or the latest runs are taken from the caller's own runs
+    (:func:`~workbench.runs.current_owner`) when there are any, else from everyone's.
+    ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir` (in a job, the runs root
+    its own run is in).
 
     >>> find_train_runs(sweep="train-sweep")
     """
@@ -84,17 +87,16 @@ def find_train_runs(
     everything = iter_runs(folder)
     if sweep:
         points: dict[str, RunRecord] = {}
-        for run in everything:
-            if run.sweep == sweep and run.state == "succeeded" and _has_cv(run):
-                key = json.dumps(run.params, sort_keys=True)
-                points.pop(key, None)
-                points[key] = run  # a sweep run twice: its latest run of each grid point
+        for run in _own_first(everything, lambda r: r.sweep == sweep and r.state == "succeeded" and _has_cv(r)):
+            key = json.dumps(run.params, sort_keys=True)
+            points.pop(key, None)
+            points[key] = run  # a sweep run twice: its latest run of each grid point
         if not points:
             known = sorted({r.sweep for r in everything if r.sweep})
             raise ValueError(f"no successful run of sweep {sweep!r} with a saved CVResult in {folder}; "
                              f"sweeps there: {known or 'none'}")  # fmt: skip
         return list(points.values())
-    candidates = [r for r in everything if r.state == "succeeded" and Path(r.notebook).name == notebook and _has_cv(r)]
+    candidates = _own_first(everything, lambda r: r.state == "succeeded" and Path(r.notebook).name == notebook and _has_cv(r))
     if not candidates:
         raise ValueError(f"no successful {notebook} run with a saved CVResult (artifacts/cv) in {folder}; train the "
                          f"members first, e.g. `{_SWEEP_HINT} --runs-dir {folder}`")  # fmt: skip
@@ -110,6 +112,13 @@ def find_train_runs(
                          f"folds of the latest {notebook} run in {folder}; a stack needs two or more, e.g. "
                          f"`{_SWEEP_HINT} --runs-dir {folder}`")  # fmt: skip
     return runs
+
+
+def _own_first(runs: list[RunRecord], keep: Callable[[RunRecord], bool]) -> list[RunRecord]:
+    """The runs ``keep`` selects among the caller's own, or among everyone's when the caller has none."""
+    selected = [r for r in runs if keep(r)]
+    me = current_owner()
+    return [r for r in selected if r.owner == me] or selected
 
 
 @dataclass
