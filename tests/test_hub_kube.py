@@ -20,6 +20,7 @@ from traitlets.config import Config  # noqa: E402
 from workbench.hub import configure, load_profiles  # noqa: E402
 from workbench.hub.kube import RUNS_MOUNT  # noqa: E402
 from workbench.hub.profiles import parse_memory  # noqa: E402
+from workbench.runs import RUNS_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = load_profiles(ROOT / "hub" / "profiles.yaml")
@@ -99,7 +100,7 @@ def test_pod_manifest_per_profile(kube_config, slug):
     assert volumes[mounts["/home/jovyan"]]["persistentVolumeClaim"]["claimName"] == "claim-alice"
     assert volumes[mounts[RUNS_MOUNT]]["persistentVolumeClaim"]["claimName"] == "workbench-runs"
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["WORKBENCH_RUNS_DIR"] == RUNS_MOUNT and env["WORKBENCH_PROFILE"] == slug
+    assert env[RUNS_ENV] == RUNS_MOUNT and env["WORKBENCH_PROFILE"] == slug
 
 
 def test_profiles_are_filtered_by_group(kube_config):

@@ -27,7 +27,7 @@ from conftest import require_tool
 from workbench.hub import load_profiles
 from workbench.hub.client import HubError, HubSession
 from workbench.hub.config import CULLER_SCOPES, free_port
-from workbench.runs import RunRecord, new_run_dir
+from workbench.runs import RUNS_ENV, RunRecord, new_run_dir
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def hub(tmp_path_factory):
     log = base / "hub.log"
     cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(state), "--port", str(port), "--admin", ADMIN,
            "--gpus", "0,1", "--profiles", str(profiles_path), "--culler-every", "1"]  # fmt: skip
-    env = {**os.environ, "WORKBENCH_RUNS_DIR": str(runs)}
+    env = {**os.environ, RUNS_ENV: str(runs)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=base)
     url = f"http://127.0.0.1:{port}"
@@ -168,7 +168,7 @@ def test_login_spawn_with_profile_and_run_code(hub):
 
     probe = ("import json, os, resource; json.dumps([os.getcwd(), os.environ['WORKBENCH_PROFILE'], os.environ['MEM_LIMIT'], "
              "os.environ['CPU_LIMIT'], os.environ['OMP_NUM_THREADS'], os.environ['CUDA_VISIBLE_DEVICES'], "
-             "os.environ['WORKBENCH_RUNS_DIR'], resource.getrlimit(resource.RLIMIT_AS)[0]])")  # fmt: skip
+             f"os.environ[{RUNS_ENV!r}], resource.getrlimit(resource.RLIMIT_AS)[0]])")  # fmt: skip
     profile = hub.profiles.get("cpu-large")
     expected = [str(hub.state / "users" / "alice"), "cpu-large", str(profile.mem_limit_bytes), str(profile.cpu_limit),
                 str(int(profile.cpu_limit)), "", str(hub.runs), profile.mem_limit_bytes]  # fmt: skip

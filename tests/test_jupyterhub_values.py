@@ -16,6 +16,7 @@ import yaml
 from workbench.deploy import jupyterhub_values, render_values
 from workbench.deploy.jupyterhub_values import PROFILES_FILE_KEY, PROFILES_MOUNT, REPORTS_PORT, Z2JH_VERSION
 from workbench.hub import load_profiles, parse_memory
+from workbench.runs import KUBE_RUNS_MOUNT, RUNS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = ROOT / "helm" / "jupyterhub-values.yaml"
@@ -112,7 +113,7 @@ def test_hub_runs_workbench_configure_with_the_mounted_profiles(values):
     compile(config, "extraConfig", "exec")
     assert "from workbench.hub import configure" in config
     assert re.search(rf'configure\(c, mode="kubernetes", profiles_path="{re.escape(PROFILES_MOUNT)}"', config)
-    assert hub["extraEnv"]["WORKBENCH_RUNS_DIR"] == "/srv/workbench/runs"
+    assert hub["extraEnv"][RUNS_ENV] == KUBE_RUNS_MOUNT
     assert values["cull"] == {"enabled": False}  # replaced by the GPU-aware culler service
     assert hub["service"]["extraPorts"][0]["port"] == REPORTS_PORT
     assert hub["networkPolicy"]["ingress"][0]["ports"][0]["port"] == REPORTS_PORT
@@ -125,7 +126,7 @@ def test_names_agree_with_the_workbench_chart_and_images(values):
         (volume,) = section["extraVolumes"]
         (mount,) = section["extraVolumeMounts"]
         assert volume["persistentVolumeClaim"]["claimName"] == claim
-        assert (mount["name"], mount["mountPath"]) == (volume["name"], "/srv/workbench/runs")
+        assert (mount["name"], mount["mountPath"]) == (volume["name"], KUBE_RUNS_MOUNT)
     assert f'runs_pvc="{claim}"' in values["hub"]["extraConfig"]["workbench"]
     assert values["singleuser"]["serviceAccountName"] == chart["notebookServiceAccount"]["name"]
     hub_dockerfile = (ROOT / "images" / "hub" / "Dockerfile").read_text()

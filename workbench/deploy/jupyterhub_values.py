@@ -23,11 +23,12 @@ import yaml
 from .._version import __version__
 from ..hub.kube import profile_entry
 from ..hub.profiles import ProfileSet, default_profiles_path, load_profiles
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV
 
 #: zero-to-jupyterhub release the values are written for (chart version and hub image tag).
 Z2JH_VERSION = "4.3.2"
 PROFILES_MOUNT = "/usr/local/etc/workbench/profiles.yaml"
-RUNS_MOUNT = "/srv/workbench/runs"
+RUNS_MOUNT = KUBE_RUNS_MOUNT
 RUNS_CLAIM = "workbench-runs"
 NOTEBOOK_SERVICE_ACCOUNT = "workbench-notebook"
 REPORTS_PORT = 10101
@@ -64,7 +65,7 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
         "hub": {
             "image": _image(hub_image),
             "extraFiles": {"workbench-profiles": {"mountPath": PROFILES_MOUNT, "stringData": ""}},
-            "extraEnv": {"WORKBENCH_PROFILES": PROFILES_MOUNT, "WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+            "extraEnv": {"WORKBENCH_PROFILES": PROFILES_MOUNT, RUNS_ENV: RUNS_MOUNT},
             "extraVolumes": [runs_volume],
             "extraVolumeMounts": [runs_mount],
             # GPU-aware culler and shared reports run as hub services registered by configure();
@@ -85,7 +86,7 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
             "uid": 1000,
             "fsGid": 100,
             "serviceAccountName": service_account,
-            "extraEnv": {"WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+            "extraEnv": {RUNS_ENV: RUNS_MOUNT},
             "storage": {
                 "type": "dynamic",
                 "capacity": "10Gi",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV
 from .profiles import ProfileSet, load_profiles
 
 MODES = ("local", "kubernetes")
@@ -29,7 +30,7 @@ MODE_ENV = "WORKBENCH_HUB_MODE"
 CULLER, REPORTS = "culler", "reports"
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:server_state"]
 LOCAL_IP = "127.0.0.1"
-KUBE_RUNS_DIR = "/srv/workbench/runs"
+KUBE_RUNS_DIR = KUBE_RUNS_MOUNT
 REPORTS_PORT = 10101
 
 
@@ -66,7 +67,7 @@ def _append(c: Any, section: str, name: str, items: list[dict[str, Any]]) -> Non
 
 
 def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url: str, culler_every: float | None) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WORKBENCH_RUNS_DIR": runs_dir, "PYTHONUNBUFFERED": "1"}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), RUNS_ENV: runs_dir, "PYTHONUNBUFFERED": "1"}
     culler_env = dict(env)
     if os.environ.get("WORKBENCH_CULLER_WEBHOOK"):
         culler_env["WORKBENCH_CULLER_WEBHOOK"] = os.environ["WORKBENCH_CULLER_WEBHOOK"]
@@ -101,7 +102,7 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
     state = Path(state_dir or Path.home() / ".local/share/workbench/hub").expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o700)
-    runs = str(Path(runs_dir or os.environ.get("WORKBENCH_RUNS_DIR") or state / "runs").expanduser().resolve())
+    runs = str(Path(runs_dir or os.environ.get(RUNS_ENV) or state / "runs").expanduser().resolve())
     Path(runs).mkdir(parents=True, exist_ok=True)
 
     c.JupyterHub.ip, c.JupyterHub.port = LOCAL_IP, int(port)

@@ -1,7 +1,7 @@
 """Kubernetes mode: KubeSpawner settings and ``profile_list`` from the same profiles file.
 
 Each user gets a pod from the curated image of the profile they pick, a persistent volume for
-their home, the shared runs volume at ``/srv/workbench/runs`` and a restricted security context
+their home, the shared runs volume at :data:`~workbench.runs.KUBE_RUNS_MOUNT` and a restricted security context
 (uid 1000, non-root, no privilege escalation, all capabilities dropped). ``profile_list`` is a
 callable that shows a user only the profiles of their groups; KubeSpawner refuses any other slug.
 """
@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV
 from .profiles import Profile, ProfileSet
 from .quota import user_groups
 
-RUNS_MOUNT = "/srv/workbench/runs"
+RUNS_MOUNT = KUBE_RUNS_MOUNT
 HOME = "/home/jovyan"
 
 SECURITY_CONTEXT = {
@@ -92,7 +93,7 @@ def kubespawner_config(profiles: ProfileSet, *, runs_pvc: str = "workbench-runs"
             {"name": "runs", "mountPath": RUNS_MOUNT},
         ],
         "working_dir": HOME,
-        "environment": {"WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+        "environment": {RUNS_ENV: RUNS_MOUNT},
         "default_url": "/lab",
     }
     if storage_class:

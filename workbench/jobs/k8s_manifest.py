@@ -3,11 +3,11 @@
 The Job's container runs the same ``workbench run`` as on a laptop, inside the curated image::
 
     workbench run /etc/workbench/job/<notebook> -f /etc/workbench/job/params.yaml \\
-        --name <name> --runs-dir /srv/workbench/runs [--timeout S] [--notify $(WORKBENCH_NOTIFY_URL)]
+        --name <name> --runs-dir <KUBE_RUNS_MOUNT> [--timeout S] [--notify $(WORKBENCH_NOTIFY_URL)]
 
 The notebook (outputs cleared) and the validated parameters travel in a ConfigMap, so no value is
 ever quoted through a shell. Resources, node selector and tolerations come from a profile of
-``hub/profiles.yaml``; the shared runs volume is mounted at ``/srv/workbench/runs``; secrets reach
+``hub/profiles.yaml``; the shared runs volume is mounted at :data:`~workbench.runs.KUBE_RUNS_MOUNT`; secrets reach
 the container only through ``envFrom: secretRef`` (and the webhook URL through its own Secret).
 """
 
@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..hub.profiles import Profile, ProfileSet, load_profiles, parse_memory
-from ..runs.layout import current_owner
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, current_owner
 
 JOB_MOUNT = "/etc/workbench/job"
-RUNS_MOUNT = "/srv/workbench/runs"
+RUNS_MOUNT = KUBE_RUNS_MOUNT
 PARAMS_KEY = "params.yaml"
 NOTIFY_KEY = "WORKBENCH_NOTIFY_URL"
 CONTAINER = "notebook"
@@ -291,7 +291,7 @@ def render_job(
     if timeout is not None:
         command += ["--timeout", str(timeout)]
     env_values = {"OMP_NUM_THREADS": str(max(1, int(chosen.cpu_limit)))} | chosen.env
-    env_values |= {"WORKBENCH_RUNS_DIR": RUNS_MOUNT, "PYTHONUNBUFFERED": "1", "LOGNAME": owner, "USER": owner}
+    env_values |= {RUNS_ENV: RUNS_MOUNT, "PYTHONUNBUFFERED": "1", "LOGNAME": owner, "USER": owner}
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env_values.items()]
     notify_secret = None
     if notify is not None:
