@@ -337,6 +337,36 @@ def sample_runs(hub):
     return good, bad
 
 
+@pytest.fixture(scope="module")
+def malformed_runs(hub, sample_runs):
+    """Runs mallory left to break the index for everyone: a list, a number for a date, a symlink to hub state."""
+    runs = {}
+    for name, status in [("as-list", "[]"), ("start-number", '{"state": "succeeded", "start": 5}'), ("linked", None)]:
+        path, _ = new_run_dir(hub.runs, name, owner="mallory")
+        if status is None:
+            (path / "status.json").symlink_to(hub.state / "jupyterhub_cookie_secret")
+        else:
+            (path / "status.json").write_text(status)
+        runs[name] = path
+    return runs
+
+
+def test_reports_index_survives_malformed_runs(hub, sample_runs, malformed_runs):
+    good, bad = sample_runs
+    reader = hub.user("ivy")
+    page = reader.http.get(f"{hub.url}/services/reports/", timeout=30)
+    assert page.status_code == 200 and good.name in page.text and bad.name in page.text
+    for name, path in malformed_runs.items():
+        assert f'data-run="{path.name}"' in page.text, name
+    api = reader.http.get(f"{hub.url}/services/reports/api/runs", timeout=30)
+    assert api.status_code == 200
+    states = {r["run"]: r["state"] for r in api.json()}
+    assert states[good.name] == "succeeded" and states[bad.name] == "failed"
+    assert {states[p.name] for p in malformed_runs.values()} == {"invalid"}
+    secret = (hub.state / "jupyterhub_cookie_secret").read_text().strip()
+    assert secret not in page.text and secret not in api.text
+
+
 def test_reports_service(hub, sample_runs):
     good, bad = sample_runs
     reader = hub.user("ivy")
@@ -345,10 +375,10 @@ def test_reports_service(hub, sample_runs):
     assert good.name in page.text and bad.name in page.text
     assert "cv_auc = 0.8123" in page.text and "n_rows = 7043" in page.text and "fold_auc" not in page.text
     assert page.text.index(bad.name) < page.text.index(good.name)  # newest first
-    report = reader.http.get(f"{hub.url}/services/reports/runs/{good.name}/report.html", timeout=30)
+    report = reader.http.get(f"{hub.url}/services/reports/runs/alice/{good.name}/report.html", timeout=30)
     assert report.status_code == 200 and "<h1>Churn report</h1>" in report.text
     assert "sandbox" in report.headers["Content-Security-Policy"]
-    assert reader.http.get(f"{hub.url}/services/reports/runs/{bad.name}/report.html", timeout=30).status_code == 404
+    assert reader.http.get(f"{hub.url}/services/reports/runs/bob/{bad.name}/report.html", timeout=30).status_code == 404
     assert reader.http.get(f"{hub.url}/services/reports/runs/..%2F..%2Fstate/report.html", timeout=30).status_code == 404
     rows = reader.http.get(f"{hub.url}/services/reports/api/runs", timeout=30).json()
     assert {(r["run"], r["state"], r["owner"]) for r in rows} >= {(good.name, "succeeded", "alice"), (bad.name, "failed", "bob")}
@@ -400,7 +430,7 @@ def test_browser_login_spawn_run_cell_and_read_report(hub, sample_runs, tmp_path
 
             page.goto(f"{hub.url}/services/reports/")
             page.click(f'tr[data-run="{good.name}"] a.report')
-            page.wait_for_url(f"**/runs/{good.name}/report.html")
+            page.wait_for_url(f"**/runs/alice/{good.name}/report.html")
             assert page.locator("h1").inner_text() == "Churn report"
         finally:
             browser.close()

@@ -125,6 +125,11 @@ def _tags(rec: RunRecord) -> dict[str, str]:
     return {k: str(v) for k, v in tags.items() if v}
 
 
+def _plain_file(path: Path) -> bool:
+    """A regular file, not a symlink to something outside the run."""
+    return path.is_file() and not path.is_symlink()
+
+
 def _env(rec: RunRecord) -> dict[str, Any]:
     try:
         return rec.read_extra(ENV_FILE, dict, {})
@@ -164,14 +169,15 @@ def _log(rec: RunRecord, uri: str) -> str:
         client.log_batch(run_id, metrics=batch)
 
     for notebook in sorted(rec.path.glob("*.ipynb")):
-        client.log_artifact(run_id, str(notebook))
-    if (rec.path / REPORT_FILE).is_file():
+        if _plain_file(notebook):
+            client.log_artifact(run_id, str(notebook))
+    if _plain_file(rec.path / REPORT_FILE):
         client.log_artifact(run_id, str(rec.path / REPORT_FILE))
     artifacts = rec.path / ARTIFACTS_DIR
     if artifacts.is_dir() and any(artifacts.iterdir()):
         client.log_artifacts(run_id, str(artifacts), ARTIFACTS_DIR)
     for name in _RECORD_FILES:
-        if (rec.path / name).is_file():
+        if _plain_file(rec.path / name):
             client.log_artifact(run_id, str(rec.path / name), "workbench")
 
     client.set_terminated(run_id, status="FINISHED" if rec.state == "succeeded" else "FAILED", end_time=end)
