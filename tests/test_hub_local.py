@@ -353,7 +353,7 @@ def malformed_runs(hub, sample_runs):
 
 def test_reports_index_survives_malformed_runs(hub, sample_runs, malformed_runs):
     good, bad = sample_runs
-    reader = hub.user("ivy")
+    reader = hub.user("kim")
     page = reader.http.get(f"{hub.url}/services/reports/", timeout=30)
     assert page.status_code == 200 and good.name in page.text and bad.name in page.text
     for name, path in malformed_runs.items():
