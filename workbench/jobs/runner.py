@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .context import RUN_DIR_ENV, SEED_ENV
-from .inputs import changed_inputs, check_inputs, declared_inputs, describe_inputs
-from .params import INJECTED_TAG, NotebookSpec, inspect_notebook, read_notebook, validate_params
 from ..runs.layout import current_owner, default_runs_root
 from ..runs.records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, KERNEL_LOG_FILE, PARAMS_FILE, REPORT_FILE, RunRecord,
                             make_run_subdir, new_run_dir, sha256_file, utcnow, write_record, write_run_file)  # fmt: skip
 from ..runs.registry import find_run
+from .context import RUN_DIR_ENV, SEED_ENV
+from .inputs import changed_inputs, check_inputs, declared_inputs, describe_inputs
+from .params import INJECTED_TAG, NotebookSpec, inspect_notebook, read_notebook, validate_params
 
 KERNEL_SIGNALS = {signal.SIGKILL: "killed (SIGKILL; often the out-of-memory killer)", signal.SIGSEGV: "crashed (SIGSEGV)",
                   signal.SIGABRT: "aborted (SIGABRT)", signal.SIGTERM: "terminated (SIGTERM)"}  # fmt: skip

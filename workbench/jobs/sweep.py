@@ -22,12 +22,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._imports import skip_unused_optional_imports
-from .inputs import check_inputs, declared_inputs
-from .params import PARAMETERS_TAG, inspect_notebook, parse_parameters_cell, read_notebook, validate_params
 from ..runs.layout import current_owner, default_runs_root
 from ..runs.records import RunRecord
 from ..runs.registry import iter_runs
+from ._imports import skip_unused_optional_imports
+from .inputs import check_inputs, declared_inputs
+from .params import PARAMETERS_TAG, inspect_notebook, parse_parameters_cell, read_notebook, validate_params
 from .runner import PreparedRun, execute_run, kernel_environment, run_seed
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ..jobs.context import current_runs_dir
-from ..runs.records import ARTIFACTS_DIR, CV_ARTIFACT, OOF_ARTIFACT, TEST_PRED_ARTIFACT, RunRecord
-from ..runs.layout import current_owner
-from ..runs.registry import find_run, iter_runs
 from ..models import CVResult
+from ..runs.layout import current_owner
+from ..runs.records import ARTIFACTS_DIR, CV_ARTIFACT, OOF_ARTIFACT, TEST_PRED_ARTIFACT, RunRecord
+from ..runs.registry import find_run, iter_runs
 
 TRAIN_NOTEBOOK = "train.ipynb"
 DATA_PARAMS: tuple[str, ...] = ("train_path", "test_path", "target", "id_column")
