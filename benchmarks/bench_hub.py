@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import requests  # noqa: E402
 from _harness import header, parser, report  # noqa: E402
 
+from workbench.runs import RUNS_ENV  # noqa: E402
+
 PASSWORD = "benchmark passphrase"
 
 
@@ -47,7 +49,7 @@ def start_hub(base: Path):
     log = open(base / "hub.log", "wb")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "hub", "--state-dir", str(base / "state"), "--port", str(port),
                              "--admin", "bench-admin", "--gpus", ""], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "WORKBENCH_RUNS_DIR": str(base / "runs")})  # fmt: skip
+                            start_new_session=True, env={**os.environ, RUNS_ENV: str(base / "runs")})  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     _wait(url + "/hub/api/", 120)
     admin = HubSession(url)

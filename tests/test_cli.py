@@ -35,7 +35,7 @@ def test_demo_end_to_end(tmp_path, workbench_cli):
     report = tmp_path / re.search(r"training report: (.+)", proc.stdout).group(1).strip()
     submission = tmp_path / re.search(r"submission: (\S+)", proc.stdout).group(1)
     run_dir = report.parent
-    assert report.is_file() and run_dir.parent == tmp_path
+    assert report.is_file() and run_dir.parent.parent == tmp_path
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["cv_auc"] == pytest.approx(auc, abs=1e-4)
     cv = CVResult.load(run_dir / "artifacts" / "cv")

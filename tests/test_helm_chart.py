@@ -12,12 +12,13 @@ import yaml
 
 from conftest import require_tool
 from workbench.hub import load_profiles
+from workbench.runs import KUBE_RUNS_MOUNT, RUNS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "workbench"
 GPU_VALUES = ROOT / "tests" / "fixtures" / "helm" / "gpu-heavy-values.yaml"
 K8S_VERSION = "1.35.0"
-RUNS_MOUNT = "/srv/workbench/runs"
+RUNS_MOUNT = KUBE_RUNS_MOUNT
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,7 @@ def test_scheduled_notebooks_render_cronjobs_running_workbench_run(helm):
         expected += ["--name", schedule["name"], "--runs-dir", RUNS_MOUNT]
         assert argv == expected
         env = {e["name"]: e["value"] for e in container["env"]}
-        assert env["WORKBENCH_RUNS_DIR"] == RUNS_MOUNT and env["USER"] == f"schedule-{schedule['name']}"
+        assert env[RUNS_ENV] == RUNS_MOUNT and env["USER"] == f"schedule-{schedule['name']}"
         # the shared runs volume is the chart's claim, mounted where `workbench run` writes
         volumes = {v["name"]: v for v in pod["volumes"]}
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}

@@ -20,6 +20,7 @@ from traitlets.config import Config  # noqa: E402
 from workbench.hub import configure, load_profiles  # noqa: E402
 from workbench.hub.kube import RUNS_MOUNT  # noqa: E402
 from workbench.hub.profiles import parse_memory  # noqa: E402
+from workbench.runs import RUNS_ENV  # noqa: E402
 from workbench.runs.layout import owner_dirname  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +114,7 @@ def test_pod_manifest_per_profile(kube_config, slug):
     assert not [v for v in pod["spec"]["volumes"] if "projected" in v or "kube-api-access" in v["name"]]
     assert not [m for m in container["volumeMounts"] if "serviceaccount" in m["mountPath"]]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["WORKBENCH_RUNS_DIR"] == RUNS_MOUNT and env["WORKBENCH_PROFILE"] == slug
+    assert env[RUNS_ENV] == RUNS_MOUNT and env["WORKBENCH_PROFILE"] == slug
     assert env["WORKBENCH_JOB_GATEWAY_URL"] == "http://hub:10102/services/job-gateway/"
 
 

@@ -28,7 +28,7 @@ from conftest import require_tool
 from workbench.hub import load_profiles
 from workbench.hub.client import HubError, HubSession
 from workbench.hub.config import CULLER_SCOPES, free_port
-from workbench.jobs.records import RunRecord, new_run_dir
+from workbench.runs import RUNS_ENV, RunRecord, new_run_dir
 from workbench.runs.layout import owner_dirname
 
 pytestmark = pytest.mark.slow
@@ -83,7 +83,7 @@ def hub(tmp_path_factory):
     log = base / "hub.log"
     cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(state), "--port", str(port), "--admin", ADMIN,
            "--gpus", "0,1", "--profiles", str(profiles_path), "--culler-every", "1"]  # fmt: skip
-    env = {**os.environ, "WORKBENCH_RUNS_DIR": str(runs)}
+    env = {**os.environ, RUNS_ENV: str(runs)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=base)
     url = f"http://127.0.0.1:{port}"
@@ -170,7 +170,7 @@ def test_login_spawn_with_profile_and_run_code(hub):
 
     probe = ("import json, os, resource; json.dumps([os.getcwd(), os.environ['WORKBENCH_PROFILE'], os.environ['MEM_LIMIT'], "
              "os.environ['CPU_LIMIT'], os.environ['OMP_NUM_THREADS'], os.environ['CUDA_VISIBLE_DEVICES'], "
-             "os.environ['WORKBENCH_RUNS_DIR'], resource.getrlimit(resource.RLIMIT_AS)[0]])")  # fmt: skip
+             f"os.environ[{RUNS_ENV!r}], resource.getrlimit(resource.RLIMIT_AS)[0]])")  # fmt: skip
     profile = hub.profiles.get("cpu-large")
     expected = [str(hub.state / "users" / "alice"), "cpu-large", str(profile.mem_limit_bytes), str(profile.cpu_limit),
                 str(int(profile.cpu_limit)), "", str(hub.runs), profile.mem_limit_bytes]  # fmt: skip
@@ -328,15 +328,45 @@ def test_culler_service_stops_idle_gpu_server(hub):
 
 @pytest.fixture(scope="module")
 def sample_runs(hub):
-    good, good_id = new_run_dir(hub.runs, "churn-lgbm")
+    good, good_id = new_run_dir(hub.runs, "churn-lgbm", owner="alice")
     RunRecord(path=good, run_id=good_id, name="churn-lgbm", notebook="train.ipynb", state="succeeded", owner="alice",
               start="2026-03-03T10:00:00.000Z", end="2026-03-03T10:05:00.000Z", duration_s=300.0).write_status()  # fmt: skip
     (good / "metrics.json").write_text(json.dumps({"cv_auc": 0.81234, "n_rows": 7043, "fold_auc": [0.8, 0.82]}))
     (good / "report.html").write_text("<html><body><h1>Churn report</h1><script>document.title='ran'</script></body></html>")
-    bad, bad_id = new_run_dir(hub.runs, "broken-run")
+    bad, bad_id = new_run_dir(hub.runs, "broken-run", owner="bob")
     RunRecord(path=bad, run_id=bad_id, name="broken-run", notebook="train.ipynb", state="failed", owner="bob",
               start="2026-03-04T09:00:00.000Z").write_status()  # fmt: skip
     return good, bad
+
+
+@pytest.fixture(scope="module")
+def malformed_runs(hub, sample_runs):
+    """Runs mallory left to break the index for everyone: a list, a number for a date, a symlink to hub state."""
+    runs = {}
+    for name, status in [("as-list", "[]"), ("start-number", '{"state": "succeeded", "start": 5}'), ("linked", None)]:
+        path, _ = new_run_dir(hub.runs, name, owner="mallory")
+        if status is None:
+            (path / "status.json").symlink_to(hub.state / "jupyterhub_cookie_secret")
+        else:
+            (path / "status.json").write_text(status)
+        runs[name] = path
+    return runs
+
+
+def test_reports_index_survives_malformed_runs(hub, sample_runs, malformed_runs):
+    good, bad = sample_runs
+    reader = hub.user("kim")
+    page = reader.http.get(f"{hub.url}/services/reports/", timeout=30)
+    assert page.status_code == 200 and good.name in page.text and bad.name in page.text
+    for name, path in malformed_runs.items():
+        assert f'data-run="{path.name}"' in page.text, name
+    api = reader.http.get(f"{hub.url}/services/reports/api/runs", timeout=30)
+    assert api.status_code == 200
+    states = {r["run"]: r["state"] for r in api.json()}
+    assert states[good.name] == "succeeded" and states[bad.name] == "failed"
+    assert {states[p.name] for p in malformed_runs.values()} == {"invalid"}
+    secret = (hub.state / "jupyterhub_cookie_secret").read_text().strip()
+    assert secret not in page.text and secret not in api.text
 
 
 def test_reports_service(hub, sample_runs):
@@ -347,10 +377,10 @@ def test_reports_service(hub, sample_runs):
     assert good.name in page.text and bad.name in page.text
     assert "cv_auc = 0.8123" in page.text and "n_rows = 7043" in page.text and "fold_auc" not in page.text
     assert page.text.index(bad.name) < page.text.index(good.name)  # newest first
-    report = reader.http.get(f"{hub.url}/services/reports/runs/{good.name}/report.html", timeout=30)
+    report = reader.http.get(f"{hub.url}/services/reports/runs/alice/{good.name}/report.html", timeout=30)
     assert report.status_code == 200 and "<h1>Churn report</h1>" in report.text
     assert "sandbox" in report.headers["Content-Security-Policy"]
-    assert reader.http.get(f"{hub.url}/services/reports/runs/{bad.name}/report.html", timeout=30).status_code == 404
+    assert reader.http.get(f"{hub.url}/services/reports/runs/bob/{bad.name}/report.html", timeout=30).status_code == 404
     assert reader.http.get(f"{hub.url}/services/reports/runs/..%2F..%2Fstate/report.html", timeout=30).status_code == 404
     rows = reader.http.get(f"{hub.url}/services/reports/api/runs", timeout=30).json()
     assert {(r["run"], r["state"], r["owner"]) for r in rows} >= {(good.name, "succeeded", "alice"), (bad.name, "failed", "bob")}
@@ -375,9 +405,9 @@ def attack(hub):
     outside.mkdir(exist_ok=True)
     (outside / "report.html").write_text(f"<p>OUTSIDE-REPORT-{tag}</p>")
     mallory = hub.runs / owner_dirname("mallory")
-    run, _ = new_run_dir(mallory, "swap")
+    run, _ = new_run_dir(hub.runs, "swap", owner="mallory")
     (run / "report.html").write_text("<p>mallory's own report</p>")
-    other, _ = new_run_dir(hub.runs / owner_dirname("alice"), "private")
+    other, _ = new_run_dir(hub.runs, "private", owner="alice")
     (other / "params.json").write_text(json.dumps({"api_key": f"OTHER-RUN-PARAMS-{tag}"}))
     return SimpleNamespace(run=run, other_params=other / "params.json", secret=secret, outside=outside, mallory=mallory,
                            leaks=(f"OUTSIDE-SECRET-{tag}", f"OUTSIDE-REPORT-{tag}", f"OTHER-RUN-PARAMS-{tag}"))  # fmt: skip
@@ -419,27 +449,26 @@ def test_reports_refuse_symlinks_fifos_and_parent_references(hub, attack):
 
     owner = attack.mallory.name
     for label, target in (("report -> secret", attack.secret), ("report -> other run's params", attack.other_params)):
-        run, _ = new_run_dir(attack.mallory, "link")
+        run, _ = new_run_dir(hub.runs, "link", owner="mallory")
         (run / "report.html").symlink_to(target)
         fetch(label, f"{owner}/{run.name}")
     (attack.mallory / "20260101-000000-linked-abcdef").symlink_to(attack.outside, target_is_directory=True)
     fetch("run folder -> outside", f"{owner}/20260101-000000-linked-abcdef")
     (hub.runs / "eve").symlink_to(attack.outside.parent, target_is_directory=True)
     fetch("owner folder -> outside", f"eve/{attack.outside.name}")
-    fifo_run, _ = new_run_dir(attack.mallory, "fifo")
+    fifo_run, _ = new_run_dir(hub.runs, "fifo", owner="mallory")
     os.mkfifo(fifo_run / "report.html")
     fetch("fifo report", f"{owner}/{fifo_run.name}")
-    folder_run, _ = new_run_dir(attack.mallory, "folder")
+    folder_run, _ = new_run_dir(hub.runs, "folder", owner="mallory")
     (folder_run / "report.html").mkdir()
     fetch("report is a folder", f"{owner}/{folder_run.name}")
     for i, run in enumerate(("..%2Foutside-run", "%2E%2E%2Foutside-run", f"{owner}%2F..%2F..%2Foutside-run",
                              f"{owner}/..%2F..%2Foutside-run", "%2Fsrv", "a/b/c", f"{owner}/{attack.run.name}%00")):  # fmt: skip
         fetch(f"parent reference {i}", run)
     assert served == dict.fromkeys(served, 404), served
-    # the flat layout of older runs still serves
-    flat, _ = new_run_dir(hub.runs, "flat")
-    (flat / "report.html").write_text("<p>flat</p>")
-    assert reader.http.get(_report_url(hub, flat.name), timeout=15).text == "<p>flat</p>"
+    # a report directly in an owner folder is not a run's
+    (attack.mallory / "report.html").write_text("<p>loose</p>")
+    assert reader.http.get(_report_url(hub, attack.mallory.name), timeout=15).status_code == 404
 
 
 def test_reports_symlink_swap_race_never_serves_outside(hub, attack):
@@ -528,7 +557,7 @@ def test_browser_login_spawn_run_cell_and_read_report(hub, sample_runs, tmp_path
 
             page.goto(f"{hub.url}/services/reports/")
             page.click(f'tr[data-run="{good.name}"] a.report')
-            page.wait_for_url(f"**/runs/{good.name}/report.html")
+            page.wait_for_url(f"**/runs/alice/{good.name}/report.html")
             assert page.locator("h1").inner_text() == "Churn report"
         finally:
             browser.close()

@@ -386,10 +386,10 @@ def test_options_from_env():
 
 def test_reports_rows(tmp_path):
     from workbench.hub.reports import run_rows
-    from workbench.jobs.records import RunRecord, list_runs, new_run_dir
+    from workbench.runs import RunRecord, list_runs, new_run_dir
 
     for i, (name, owner, auc) in enumerate([("a", "ann", 0.71234), ("b", "bo", 0.8), ("c", "ann", None)]):
-        path, run_id = new_run_dir(tmp_path, name)
+        path, run_id = new_run_dir(tmp_path, name, owner=owner)
         RunRecord(path=path, run_id=run_id, name=name, notebook="n.ipynb", state="succeeded", owner=owner,
                   start=f"2026-03-0{i + 1}T10:00:00.000Z").write_status()  # fmt: skip
         if auc is not None:

@@ -10,7 +10,8 @@ from sklearn.metrics import roc_auc_score
 
 from workbench.datasets import check_submission, load_telco, score_telco_submission
 from workbench.cli import main
-from workbench.jobs import inspect_notebook, iter_runs, run_notebook
+from workbench.jobs import inspect_notebook, run_notebook
+from workbench.runs import iter_runs
 from workbench.models import CVResult
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -50,16 +51,16 @@ def test_train_notebook_records_metrics_and_artifacts(train_run):
 
 @pytest.mark.slow
 def test_rerun_of_a_training_run_is_identical(train_run, capsys):
-    assert main(["rerun", train_run.path.name, "--runs-dir", str(train_run.path.parent), "--no-progress"]) == 0
+    assert main(["rerun", train_run.path.name, "--runs-dir", str(train_run.path.parent.parent), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"rerun of {train_run.path.name}" in out and "identical: all 5 recorded metrics match" in out
-    (again,) = [r for r in iter_runs(train_run.path.parent) if r.rerun_of == train_run.path.name]
+    (again,) = [r for r in iter_runs(train_run.path.parent.parent) if r.rerun_of == train_run.path.name]
     assert again.metrics == train_run.metrics and again.params == train_run.params
 
 
 @pytest.mark.slow
 def test_submission_notebook_builds_a_checked_submission(train_run):
-    rec = run_notebook(NOTEBOOKS / "submission.ipynb", {"train_run": str(train_run.path)}, runs_dir=train_run.path.parent,
+    rec = run_notebook(NOTEBOOKS / "submission.ipynb", {"train_run": str(train_run.path)}, runs_dir=train_run.path.parent.parent,
                        progress=False)  # fmt: skip
     assert rec.state == "succeeded", rec.error
     submission = pd.read_csv(rec.path / "artifacts" / "submission.csv")

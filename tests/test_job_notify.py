@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from workbench.jobs import RunRecord
+from workbench.runs import RunRecord
 from workbench.jobs.notify import notify_url, post_message, redact_url, run_message, sweep_message
 
 

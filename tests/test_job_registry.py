@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from workbench.cli import main
-from workbench.jobs import RunRecord, compare_runs, find_run, list_runs, new_run_dir
-from workbench.jobs.records import utcnow
+from workbench.runs import RUNS_ENV, RunRecord, compare_runs, find_run, list_runs, new_run_dir, utcnow
 
 
 def _run(runs, name, state="succeeded", params=None, metrics=None, error=None):
@@ -39,7 +38,7 @@ def test_find_run_by_path_folder_id_prefix_and_name(runs, monkeypatch):
     assert find_run(c.path.name[: len(c.path.name) - 3], runs_dir).path == c.path
     with pytest.raises(FileNotFoundError, match="no run 'nothing'"):
         find_run("nothing", runs_dir)
-    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv(RUNS_ENV, str(runs_dir))
     assert find_run(a.run_id).path == a.path
     assert len(list_runs()) == 3
 

@@ -7,6 +7,7 @@ import platform
 import random
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -18,8 +19,9 @@ import numpy as np
 import pytest
 
 from test_job_notify import Webhook
-from workbench.jobs import RunRecord, rerun, run_notebook
+from workbench.jobs import rerun, run_notebook
 from workbench.jobs.report import render_report
+from workbench.runs import RunRecord, current_owner, list_runs, owner_dirname
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = Path(__file__).parent / "notebooks"
@@ -62,7 +64,7 @@ def job(tmp_path_factory, hook, data_file):
 def test_run_directory_holds_the_whole_run(job, data_file):
     path = job.path
     assert job.state == "succeeded", job.error
-    assert re.fullmatch(r"\d{8}-\d{6}-job-[0-9a-f]{6}", path.name)
+    assert re.fullmatch(r"\d{8}-\d{6}-job-r[0-9a-f]{6}", path.name) and path.name.endswith(job.run_id)
     for name in ("job.ipynb", "params.json", "env.json", "inputs.json", "metrics.json", "report.html", "status.json"):
         assert (path / name).is_file(), name
     params = json.loads((path / "params.json").read_text())
@@ -79,6 +81,18 @@ def test_run_directory_holds_the_whole_run(job, data_file):
     status = json.loads((path / "status.json").read_text())
     assert status["state"] == "succeeded" and status["error"] is None and status["duration_s"] > 0
     assert status["start"] < status["end"] and status["notebook"] == str(NOTEBOOKS / "job.ipynb")
+    assert status["notebook_sha256"] == hashlib.sha256((path / "job.ipynb").read_bytes()).hexdigest()
+
+
+def test_run_is_readable_by_the_team_and_writable_only_by_its_owner(job):
+    """Every file of a run is 0644 and every folder 0755, including the owner folder above it."""
+    assert job.path.parent.name == owner_dirname(current_owner())
+    assert stat.S_IMODE(job.path.parent.stat().st_mode) == 0o755
+    for path in [job.path, *job.path.rglob("*")]:
+        if path.name == "kernel.log" or path.is_symlink():
+            continue  # written by the kernel process itself, with the umask
+        want = 0o755 if path.is_dir() else 0o644
+        assert stat.S_IMODE(path.stat().st_mode) == want, (path, oct(path.stat().st_mode))
 
 
 def test_env_json_matches_an_independent_look(job):
@@ -137,7 +151,7 @@ def test_failing_cell(tmp_path, workbench_cli):
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "cell 3 raised ZeroDivisionError: boom in cell three" in lines[0]
-    (run_dir,) = runs.iterdir()
+    (run_dir,) = runs.glob("*/*")
     rec = RunRecord.read(run_dir)
     assert rec.state == "failed" and rec.error["kind"] == "exception" and rec.error["cell"] == 3
     outputs = _outputs(run_dir / "fails.ipynb")  # parameters, injected parameters, then cells 2..4
@@ -178,3 +192,36 @@ def test_rerun_reproduces_metrics_and_a_dead_webhook_changes_nothing(job, hook, 
             rerun(job.path, progress=False)
     finally:
         data_file.write_bytes(original)
+
+
+def test_rerun_refuses_a_notebook_changed_after_its_run(job, tmp_path):
+    runs = tmp_path / "runs"
+    copy = runs / job.path.parent.name / job.path.name
+    shutil.copytree(job.path, copy)
+    kept = copy / "job.ipynb"
+    nb = json.loads(kept.read_text())
+    nb["cells"][2]["source"] = "import os; os.system('touch /tmp/pwned')\n" + "".join(nb["cells"][2]["source"])
+    kept.write_text(json.dumps(nb))
+    with pytest.raises(ValueError, match=r"job.ipynb was changed after the run finished .* it is not the code that ran"):
+        rerun(copy, progress=False)
+    status = json.loads((copy / "status.json").read_text())
+    del status["notebook_sha256"]  # a run recorded before hashes were kept
+    (copy / "status.json").write_text(json.dumps(status))
+    with pytest.raises(ValueError, match=r"records no SHA-256 of its notebook job.ipynb"):
+        rerun(copy, progress=False)
+    assert sorted(p.name for p in runs.glob("*/*")) == [job.path.name]  # nothing ran
+
+
+def test_run_without_its_report_is_degraded(tmp_path):
+    """The notebook runs to the end, but report.html cannot be written: the run is degraded, not succeeded."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("import os, workbench\n"
+                                          "os.mkdir(os.path.join(os.environ['WORKBENCH_RUN_DIR'], 'report.html'))\n"
+                                          "workbench.record('done', 1)")]  # fmt: skip
+    path = tmp_path / "noreport.ipynb"
+    nbformat.write(nb, path)
+    with pytest.warns(UserWarning, match="could not render report.html"):
+        rec = run_notebook(path, runs_dir=tmp_path / "runs", progress=False)
+    assert rec.state == "degraded" and rec.metrics == {"done": 1} and rec.report is None
+    assert rec.error["kind"] == "report" and "could not render report.html" in rec.error["summary"]
+    assert list_runs(tmp_path / "runs", status="degraded")["run"].tolist() == [rec.path.name]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.jobs import iter_runs, run_sweep
+from workbench.jobs import run_sweep
+from workbench.runs import current_owner, iter_runs
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = Path(__file__).parent / "notebooks" / "sweep.ipynb"
@@ -31,7 +32,8 @@ def test_grid_in_parallel_with_a_failing_point(tmp_path):
     assert not list(tmp_path.glob(".spare-kernel-*"))  # spare kernels were used or cleaned up
 
 
-def test_random_sample_of_the_grid_in_one_process(tmp_path):
+def test_random_sample_of_the_grid_in_one_process(tmp_path, monkeypatch):
+    current_owner_before = current_owner()
     table = run_sweep(NOTEBOOK, {"i": [1, 2], "lr": [0.1, 0.3, 0.5]}, random=2, seed=3, runs_dir=tmp_path,
                       name="sample", sort="-score", progress=False)  # fmt: skip
     assert len(table) == 2 and (table["state"] == "succeeded").all()
@@ -39,6 +41,11 @@ def test_random_sample_of_the_grid_in_one_process(tmp_path):
     again = run_sweep(NOTEBOOK, {"i": [1, 2], "lr": [0.1, 0.3, 0.5]}, random=2, seed=3, runs_dir=tmp_path,
                       name="sample", resume=True, progress=False)  # fmt: skip
     assert again["resumed"].all()  # same seed, same sample: nothing left to run
+    monkeypatch.setenv("JUPYTERHUB_USER", "another-user")  # a teammate's sweep of that name is not one's own
+    theirs = run_sweep(NOTEBOOK, {"i": [1, 2], "lr": [0.1, 0.3, 0.5]}, random=2, seed=3, runs_dir=tmp_path,
+                       name="sample", resume=True, progress=False)  # fmt: skip
+    assert "resumed" not in theirs.columns and (theirs["state"] == "succeeded").all()  # both ran again
+    assert sorted(r.owner for r in iter_runs(tmp_path)) == ["another-user"] * 2 + [current_owner_before] * 2
 
 
 def _states(runs: Path) -> dict[str, int]:

@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from workbench.jobs import k8s
 from workbench.jobs.k8s import run_k8s
 from workbench.jobs.k8s_manifest import RUNS_MOUNT, STARTUP_GRACE_S, render_job
+from workbench.runs import RUNS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW_PROFILES = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())  # the reference: the file itself
@@ -113,7 +114,7 @@ def test_every_profile_renders_a_schema_valid_job(raw, gpus, notebook):
 
     # secrets by reference only; the webhook URL lives in its own Secret
     env = {e["name"]: e for e in _container(job)["env"]}
-    assert env["WORKBENCH_RUNS_DIR"]["value"] == RUNS_MOUNT
+    assert env[RUNS_ENV]["value"] == RUNS_MOUNT
     assert _container(job)["envFrom"] == [{"secretRef": {"name": "kaggle-api"}}]
     assert m.notify_secret["stringData"] == {"WORKBENCH_NOTIFY_URL": HOOK}
     assert env["WORKBENCH_NOTIFY_URL"]["valueFrom"]["secretKeyRef"]["name"] == m.notify_secret["metadata"]["name"]

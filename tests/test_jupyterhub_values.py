@@ -18,6 +18,7 @@ from workbench.deploy.jupyterhub_values import (GATEWAY_PORT, PROFILES_FILE_KEY,
                                               Z2JH_VERSION)
 from workbench.hub.gateway.service import CREDENTIALS_DIR
 from workbench.hub import load_profiles, parse_memory
+from workbench.runs import KUBE_RUNS_MOUNT, RUNS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = ROOT / "helm" / "jupyterhub-values.yaml"
@@ -114,7 +115,7 @@ def test_hub_runs_workbench_configure_with_the_mounted_profiles(values):
     compile(config, "extraConfig", "exec")
     assert "from workbench.hub import configure" in config
     assert re.search(rf'configure\(c, mode="kubernetes", profiles_path="{re.escape(PROFILES_MOUNT)}"', config)
-    assert hub["extraEnv"]["WORKBENCH_RUNS_DIR"] == "/srv/workbench/runs"
+    assert hub["extraEnv"][RUNS_ENV] == KUBE_RUNS_MOUNT
     assert values["cull"] == {"enabled": False}  # replaced by the GPU-aware culler service
     assert [p["port"] for p in hub["service"]["extraPorts"]] == [REPORTS_PORT, GATEWAY_PORT]
     assert [p["port"] for p in hub["networkPolicy"]["ingress"][0]["ports"]] == [REPORTS_PORT, GATEWAY_PORT]
@@ -132,7 +133,7 @@ def test_names_agree_with_the_workbench_chart_and_images(values):
     for section in (values["hub"], values["singleuser"]["storage"]):
         volume, mount = section["extraVolumes"][0], section["extraVolumeMounts"][0]
         assert volume["persistentVolumeClaim"]["claimName"] == claim
-        assert (mount["name"], mount["mountPath"]) == (volume["name"], "/srv/workbench/runs")
+        assert (mount["name"], mount["mountPath"]) == (volume["name"], KUBE_RUNS_MOUNT)
     # the gateway's token reaches the hub pod only, from the Secret the workbench chart creates
     gateway_sa = chart["jobGateway"]["serviceAccountName"]
     (token_volume,) = [v for v in values["hub"]["extraVolumes"] if "secret" in v]

@@ -13,9 +13,9 @@ from mlflow.tracking import MlflowClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from workbench._io import atomic_write_json, atomic_write_text
-from workbench.jobs import RunRecord, new_run_dir
+from workbench.runs import RunRecord, new_run_dir
 from workbench.jobs.mlflow_sync import log_run
-from workbench.jobs.records import ARTIFACTS_DIR, ENV_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE
+from workbench.runs import ARTIFACTS_DIR, ENV_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE
 
 PARAMS = {"lr": 0.05, "num_leaves": 31, "use_gpu": False, "features": ["tenure", "Contract"], "data": "telco"}
 METRICS = {"cv_auc": 0.84613, "n_rows": 7043, "fold_auc": [0.841, 0.852, 0.838, 0.849, 0.846],
@@ -25,7 +25,7 @@ START, END = "2025-03-01T10:00:00.000Z", "2025-03-01T10:02:05.500Z"
 
 
 def _make_run(runs, state="succeeded", error=None):
-    path, run_id = new_run_dir(runs, "train lgbm")
+    path, run_id = new_run_dir(runs, "train lgbm", owner="ana")
     atomic_write_json(path / PARAMS_FILE, PARAMS)
     atomic_write_json(path / METRICS_FILE, METRICS)
     atomic_write_json(path / ENV_FILE, {"python": {"version": "3.11.9"}, "git": GIT})

@@ -16,7 +16,8 @@ from sklearn.model_selection import cross_val_predict
 from workbench.cli import main
 from workbench.data import infer_schema, make_folds
 from workbench.datasets import check_submission, load_telco, score_telco_submission
-from workbench.jobs import iter_runs, run_notebook
+from workbench.jobs import run_notebook
+from workbench.runs import iter_runs
 from workbench.models import CVResult, default_lgbm, train_cv
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -167,7 +168,7 @@ def test_blend_weights_reproduce_the_blend_score(stacked, members):
 
 def test_submission_from_a_stack_run(stacked):
     run, _ = stacked
-    rec = run_notebook(NOTEBOOKS / "submission.ipynb", {"train_run": str(run.path)}, runs_dir=run.path.parent, progress=False)
+    rec = run_notebook(NOTEBOOKS / "submission.ipynb", {"train_run": str(run.path)}, runs_dir=run.path.parent.parent, progress=False)
     assert rec.state == "succeeded", rec.error
     submission = pd.read_csv(rec.path / "artifacts" / "submission.csv")
     sample = load_telco(split="competition").sample_submission
@@ -181,7 +182,7 @@ def test_submission_from_a_stack_run(stacked):
 
 def test_rerun_of_a_stack_run_is_identical(stacked, capsys):
     run, _ = stacked
-    assert main(["rerun", run.path.name, "--runs-dir", str(run.path.parent), "--no-progress"]) == 0
+    assert main(["rerun", run.path.name, "--runs-dir", str(run.path.parent.parent), "--no-progress"]) == 0
     assert "identical: all" in capsys.readouterr().out
 
 

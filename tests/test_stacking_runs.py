@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from workbench._io import atomic_write_json
 from workbench.data import make_folds
 from workbench.jobs import current_runs_dir
-from workbench.jobs.records import RunRecord, new_run_dir, utcnow
+from workbench.runs import RunRecord, new_run_dir, utcnow
 from workbench.models import train_cv
 from workbench.stacking import Stack, find_train_runs, load_stack_runs
 
@@ -27,14 +27,14 @@ def small(telco):
 
 
 def make_run(runs_dir, data, *, model="logreg", n_splits=3, seed=0, name="train", notebook="train.ipynb", sweep=None,
-             state="succeeded", target="Churn", test=True, save_cv=True):  # fmt: skip
+             state="succeeded", target="Churn", test=True, save_cv=True, owner=None):  # fmt: skip
     """A real run directory as train.ipynb leaves it: params, status, CVResult, oof.csv and test_pred.csv."""
     train, test_rows = data
     X, y = train[NUMS], train[target]
     folds = make_folds(y, n_splits=n_splits, seed=seed)
     estimator = LogisticRegression(max_iter=500) if model == "logreg" else LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1)
     cv = train_cv(estimator, X, y, folds, X_test=test_rows[NUMS] if test else None, progress=False)
-    path, run_id = new_run_dir(runs_dir, name)
+    path, run_id = new_run_dir(runs_dir, name, owner=owner)
     params = {"train_path": None, "test_path": None, "target": "Churn", "id_column": "customerID", "model": model,
               "seed": seed, "n_splits": n_splits}  # fmt: skip
     atomic_write_json(path / "params.json", params)
@@ -91,6 +91,19 @@ def test_sweeps_and_named_runs(tmp_path, small):
         find_train_runs(["nope"], runs_dir=tmp_path)
 
 
+def test_own_runs_come_first(tmp_path, small, monkeypatch):
+    """A teammate's sweep of the same name, or newer training runs, never slip into one's own stack."""
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana")
+    a = make_run(tmp_path, small, model="logreg", sweep="train-sweep", name="train-sweep")
+    b = make_run(tmp_path, small, model="lgbm", sweep="train-sweep", name="train-sweep")
+    make_run(tmp_path, small, model="extratrees", sweep="train-sweep", name="train-sweep", owner="bob")
+    make_run(tmp_path, small, model="lgbm", owner="bob")
+    assert names(find_train_runs(sweep="train-sweep", runs_dir=tmp_path)) == names([a, b])
+    assert names(find_train_runs(runs_dir=tmp_path)) == names([a, b])
+    monkeypatch.setenv("JUPYTERHUB_USER", "carl")  # no runs of one's own: everyone's
+    assert len(find_train_runs(sweep="train-sweep", runs_dir=tmp_path)) == 3
+
+
 def test_too_few_runs_say_how_to_train_more(tmp_path, small, monkeypatch):
     with pytest.raises(ValueError, match=r"no successful train.ipynb run .* `workbench sweep notebooks/train.ipynb -p model"):
         find_train_runs(runs_dir=tmp_path)
@@ -100,8 +113,8 @@ def test_too_few_runs_say_how_to_train_more(tmp_path, small, monkeypatch):
         find_train_runs(runs_dir=tmp_path)
     with pytest.raises(ValueError, match="a stack needs two or more training runs, got 1"):
         load_stack_runs([only])
-    # inside a job, lookups default to the folder holding the job's own run
-    monkeypatch.setenv("WORKBENCH_RUN_DIR", str(tmp_path / "20250101-000000-stack-abcdef"))
+    # inside a job, lookups default to the runs root holding the job's own run (in its owner's folder)
+    monkeypatch.setenv("WORKBENCH_RUN_DIR", str(tmp_path / "someone" / "20250101-000000-stack-rabcdef"))
     assert current_runs_dir() == tmp_path
     assert names(find_train_runs([only.run_id])) == [only.path.name]
 

@@ -47,11 +47,11 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, mode: int | None 
     return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any, **dumps_kwargs: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, mode: int | None = None, **dumps_kwargs: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically (``mode``: its permission bits, default 0600)."""
     dumps_kwargs.setdefault("indent", 2)
     dumps_kwargs.setdefault("sort_keys", False)
-    return atomic_write_text(path, json.dumps(obj, **dumps_kwargs) + "\n")
+    return atomic_write_text(path, json.dumps(obj, **dumps_kwargs) + "\n", mode=mode)
 
 
 @contextlib.contextmanager

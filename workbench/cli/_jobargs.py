@@ -7,7 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-RUNS_DIR_HELP = "where run directories go (default: $WORKBENCH_RUNS_DIR, else ./runs)"
+from ..runs.layout import RUNS_ENV
+
+RUNS_DIR_HELP = f"runs root; runs go to its <owner>/ folder (default: ${RUNS_ENV}, else ./runs)"
 
 
 def add_runs_dir(p: argparse.ArgumentParser) -> None:

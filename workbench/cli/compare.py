@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.records import compare_runs, find_run
+    from ..runs.registry import compare_runs, find_run
 
     a, b = find_run(args.run_a, args.runs_dir), find_run(args.run_b, args.runs_dir)
     table = compare_runs(a, b, everything=args.all)

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..runs.layout import RUNS_ENV
+
 DEFAULT_STATE = "~/.local/share/workbench/hub"
 OVERRIDES = """# Local overrides for `workbench hub`, applied after workbench.hub.configure; for example
 # c.JupyterHub.log_level = "DEBUG"
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="public port on 127.0.0.1 (default: 8000)")
     p.add_argument("--admin", action="append", dest="admins", metavar="NAME",
                    help="hub admin (repeatable; default: your login name); sign up with this name first")  # fmt: skip
-    p.add_argument("--runs-dir", type=Path, help="shared runs directory (default: $WORKBENCH_RUNS_DIR, else <state-dir>/runs)")
+    p.add_argument("--runs-dir", type=Path, help=f"shared runs directory (default: ${RUNS_ENV}, else <state-dir>/runs)")
     p.add_argument("--gpus", metavar="LIST", help="local GPU devices to hand out, e.g. 0,1 (default: what nvidia-smi lists)")
     p.add_argument("--culler-every", type=float, metavar="SECONDS", help="seconds between culling checks (default: culling.every)")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="hub log level")

@@ -12,14 +12,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="List the run directories under --runs-dir: state, duration, parameters and metrics.")  # fmt: skip
     add_runs_dir(p)
     p.add_argument("--sort", metavar="METRIC", help="best first by this metric (prefix '-' when lower is better)")
-    p.add_argument("--status", choices=("running", "succeeded", "failed"), help="only runs in this state")
+    p.add_argument("--status", choices=("running", "succeeded", "failed", "degraded"), help="only runs in this state")
     p.add_argument("--name", help="only runs with this name")
     p.add_argument("--last", type=int, metavar="N", help="only the N most recent runs")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.records import default_runs_dir, list_runs
+    import sys
+
+    from ..runs.layout import default_runs_root
+    from ..runs.registry import list_runs, scan_runs
 
     table = list_runs(args.runs_dir, status=args.status)  # oldest first
     if args.name:
@@ -30,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         ranked = list_runs(args.runs_dir, status=args.status, sort=args.sort)
         table = ranked[ranked["run"].isin(table["run"])]
     table = table.drop(columns=[c for c in ("owner", "notebook") if c in table])
-    print(f"{len(table)} runs in {args.runs_dir or default_runs_dir()}")
+    print(f"{len(table)} runs in {args.runs_dir or default_runs_root()}")
     print(format_table(table.reset_index(drop=True)))
+    for bad in scan_runs(args.runs_dir or default_runs_root())[1]:
+        print(f"workbench runs: skipped {bad.path}: {bad.reason}", file=sys.stderr)
     return 0

@@ -23,7 +23,8 @@ def _value(value: object) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.records import ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, find_run
+    from ..runs.records import ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE
+    from ..runs.registry import find_run
 
     rec = find_run(args.run, args.runs_dir)
     print(f"run       {rec.path.name}  ({display_path(rec.path)})")
@@ -34,9 +35,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"state     {rec.state}  start {rec.start}  end {rec.end or '-'}  duration {duration}  owner {rec.owner}{orphaned}")
     if rec.error:
         print(f"error     {rec.error.get('summary') or rec.error}")
-    env_file = rec.path / ENV_FILE
-    if env_file.is_file():
-        env = json.loads(env_file.read_text())
+    env = rec.read_extra(ENV_FILE, dict, {})
+    if env:
         git = env.get("git") or {}
         commit = (git.get("commit") or "-")[:12] + (" (dirty)" if git.get("dirty") else "")
         print(f"env       python {env.get('python', {}).get('version')}  seed {env.get('seed')}  git {commit}  "
@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{title}:" + ("" if values else " (none)"))
         for key, value in values.items():
             print(f"  {key} = {_value(value)}")
-    inputs_file = rec.path / INPUTS_FILE
-    inputs = json.loads(inputs_file.read_text()) if inputs_file.is_file() else []
+    inputs = [row for row in rec.read_extra(INPUTS_FILE, list, []) if isinstance(row, dict)]
     if inputs:
         print("inputs:")
         by_origin: dict[str, list[dict]] = {}

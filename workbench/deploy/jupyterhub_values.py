@@ -27,11 +27,12 @@ from ..hub.config import GATEWAY_PORT, REPORTS_PORT
 from ..hub.gateway.service import CREDENTIALS_DIR
 from ..hub.kube import profile_entry
 from ..hub.profiles import ProfileSet, default_profiles_path, load_profiles
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV
 
 #: zero-to-jupyterhub release the values are written for (chart version and hub image tag).
 Z2JH_VERSION = "4.3.2"
 PROFILES_MOUNT = "/usr/local/etc/workbench/profiles.yaml"
-RUNS_MOUNT = "/srv/workbench/runs"
+RUNS_MOUNT = KUBE_RUNS_MOUNT
 RUNS_CLAIM = "workbench-runs"
 NOTEBOOK_SERVICE_ACCOUNT = "workbench-notebook"
 GATEWAY_TOKEN_SECRET = "workbench-job-gateway-token"
@@ -71,7 +72,7 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
         "hub": {
             "image": _image(hub_image),
             "extraFiles": {"workbench-profiles": {"mountPath": PROFILES_MOUNT, "stringData": ""}},
-            "extraEnv": {"WORKBENCH_PROFILES": PROFILES_MOUNT, "WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+            "extraEnv": {"WORKBENCH_PROFILES": PROFILES_MOUNT, RUNS_ENV: RUNS_MOUNT},
             "extraVolumes": [runs_volume, gateway_volume],
             "extraVolumeMounts": [runs_mount, gateway_mount],
             # GPU-aware culler, shared reports and the job gateway run as hub services registered by
@@ -91,7 +92,7 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
             "uid": 1000,
             "fsGid": 100,
             "serviceAccountName": service_account,
-            "extraEnv": {"WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+            "extraEnv": {RUNS_ENV: RUNS_MOUNT},
             "storage": {
                 "type": "dynamic",
                 "capacity": "10Gi",

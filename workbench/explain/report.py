@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..jobs.report import render_report
+from ..runs.records import TRAINING_DATA_ARTIFACT
 from ._model import ModelInfo, describe
 
 if TYPE_CHECKING:
@@ -70,15 +71,14 @@ def _read_data(path: Path, trust: bool = False) -> pd.DataFrame:
 
 
 def _find_cv_dir(path: Path) -> Path:
-    from ..jobs.records import ARTIFACTS_DIR
+    from ..runs.records import ARTIFACTS_DIR, CV_ARTIFACT
 
-    for candidate in (path, path / "cv", path / ARTIFACTS_DIR / "cv"):
+    for candidate in (path, path / CV_ARTIFACT, path / ARTIFACTS_DIR / CV_ARTIFACT):
         if (candidate / "result.json").is_file():
             return candidate
     raise FileNotFoundError(f"{path} holds no saved CVResult (looked for result.json in it, cv/ and artifacts/cv/)")
 
 
-TRAINING_DATA = "training_data.parquet"  # written beside the CVResult by train.ipynb
 
 
 def _telco(target: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -118,8 +118,8 @@ def load_inputs(
     if cv_dir and model_path:
         raise ValueError("pass cv_dir or model_path, not both")
     cv_path = _find_cv_dir(Path(cv_dir)) if cv_dir else None
-    if cv_path is not None and not data_path and (cv_path.parent / TRAINING_DATA).is_file():
-        data_path = cv_path.parent / TRAINING_DATA
+    if cv_path is not None and not data_path and (cv_path.parent / TRAINING_DATA_ARTIFACT).is_file():
+        data_path = cv_path.parent / TRAINING_DATA_ARTIFACT
     if data_path:
         frame = _read_data(Path(data_path), trust)
         if target not in frame.columns:

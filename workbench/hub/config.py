@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
-from ..runs.layout import KUBE_RUNS_MOUNT
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV
 from .gateway.policy import SUBMIT_SCOPE
 from .lifeline import PROCESSES_DIR, forget_stale_pid_file, launcher, reclaim
 from .profiles import ProfileSet, load_profiles
@@ -80,7 +80,7 @@ def _append(c: Any, section: str, name: str, items: list[dict[str, Any]]) -> Non
 
 def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url: str, culler_every: float | None,
               records: Path | None) -> None:  # fmt: skip
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WORKBENCH_RUNS_DIR": runs_dir, "PYTHONUNBUFFERED": "1"}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), RUNS_ENV: runs_dir, "PYTHONUNBUFFERED": "1"}
     culler_env = dict(env)
     if os.environ.get("WORKBENCH_CULLER_WEBHOOK"):
         culler_env["WORKBENCH_CULLER_WEBHOOK"] = os.environ["WORKBENCH_CULLER_WEBHOOK"]
@@ -121,7 +121,7 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
     records = state / PROCESSES_DIR
     reclaim(records)  # what a killed hub left running; refuses while that hub is alive
     forget_stale_pid_file(state / "proxy.pid", expect="configurable-http-proxy")
-    runs = str(Path(runs_dir or os.environ.get("WORKBENCH_RUNS_DIR") or state / "runs").expanduser().resolve())
+    runs = str(Path(runs_dir or os.environ.get(RUNS_ENV) or state / "runs").expanduser().resolve())
     Path(runs).mkdir(parents=True, exist_ok=True)
 
     c.JupyterHub.ip, c.JupyterHub.port = LOCAL_IP, int(port)

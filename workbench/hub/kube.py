@@ -1,7 +1,7 @@
 """Kubernetes mode: KubeSpawner settings and ``profile_list`` from the same profiles file.
 
 Each user gets a pod from the curated image of the profile they pick, a persistent volume for
-their home, the shared runs volume read-only at ``/srv/workbench/runs`` with their own folder
+their home, the shared runs volume read-only at :data:`~workbench.runs.KUBE_RUNS_MOUNT` with their own folder
 (``<owner_dirname(user)>``) mounted read-write over it, and a restricted security context (uid
 1000, non-root, no privilege escalation, all capabilities dropped). User pods hold no Kubernetes
 credentials (no service-account token); they submit Jobs through the job gateway, whose address
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..runs.layout import KUBE_RUNS_MOUNT, owner_dirname
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, owner_dirname
 from .profiles import Profile, ProfileSet
 from .quota import user_groups
 
@@ -94,7 +94,7 @@ def kubespawner_config(profiles: ProfileSet, *, runs_pvc: str = "workbench-runs"
 
     ``gateway_url`` is the job gateway's address, given to user pods as ``$WORKBENCH_JOB_GATEWAY_URL``.
     """
-    environment = {"WORKBENCH_RUNS_DIR": RUNS_MOUNT}
+    environment = {RUNS_ENV: RUNS_MOUNT}
     if gateway_url:
         environment[GATEWAY_URL_ENV] = gateway_url
     config: dict[str, Any] = {

@@ -26,6 +26,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, List, Unicode, default
 
 from .._gpu import nvidia_smi_query
+from ..runs.layout import RUNS_ENV
 from .profiles import Profile, ProfileSet
 from .quota import SPAWNED, spawned_profile, spawner_profile, user_groups
 
@@ -74,7 +75,7 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
 
     profiles = AnyTrait(help="The ProfileSet (workbench.hub.load_profiles) offered on the spawn page.").tag(config=True)
     users_dir = Unicode("", help="Parent of the per-user working directories.").tag(config=True)
-    runs_dir = Unicode("", help="Shared runs directory, exported as WORKBENCH_RUNS_DIR.").tag(config=True)
+    runs_dir = Unicode("", help=f"Shared runs directory, exported as {RUNS_ENV}.").tag(config=True)
     gpu_devices = List(Unicode(), help="GPU devices to hand out (default: those nvidia-smi lists).").tag(config=True)
     limit_memory = Bool(True, help="Set RLIMIT_AS to the profile's memory limit (CPU profiles).").tag(config=True)
     gpus_held = List(Unicode())
@@ -159,7 +160,7 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
         env["WORKBENCH_PROFILE"] = profile.slug
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)  # empty: CPU profiles see no GPU
         if self.runs_dir:
-            env["WORKBENCH_RUNS_DIR"] = self.runs_dir
+            env[RUNS_ENV] = self.runs_dir
         return env
 
     async def start(self) -> tuple[str, int]:

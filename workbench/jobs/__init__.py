@@ -1,4 +1,4 @@
-"""Notebook jobs: run notebooks with validated parameters, sweeps, run directories and the registry.
+"""Notebook jobs: run notebooks with validated parameters and sweeps (runs are stored by :mod:`workbench.runs`).
 
 Names load from their modules on first use, so a job kernel importing ``workbench.jobs.context``
 (what ``workbench.record`` does) pays for nothing else.
@@ -15,7 +15,6 @@ _EXPORTS = {
     "k8s_manifest": ("JobManifests", "render_job"),
     "mlflow_sync": ("log_run",),
     "params": ("NotebookSpec", "Parameter", "inspect_notebook", "validate_params"),
-    "records": ("RunRecord", "compare_runs", "default_runs_dir", "find_run", "iter_runs", "list_runs", "new_run_dir"),
     "runner": ("PreparedRun", "RerunResult", "execute_run", "prepare_run", "rerun", "run_notebook"),
     "sweep": ("expand_grid", "run_sweep"),
 }

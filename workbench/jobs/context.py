@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
-import json
 import os
 import random
 import sys
@@ -24,8 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .._io import atomic_write_json
-from .records import ARTIFACTS_DIR, METRICS_FILE, RunRecord, default_runs_dir
+from ..runs.layout import default_runs_root
+from ..runs.records import ARTIFACTS_DIR, METRICS_FILE, RunRecord, write_record
+from ..runs.safe_open import read_json
 
 RUN_DIR_ENV = "WORKBENCH_RUN_DIR"
 SEED_ENV = "WORKBENCH_SEED"
@@ -43,13 +43,14 @@ def current_run_dir() -> Path | None:
 
 
 def current_runs_dir() -> Path:
-    """Where a notebook looks up other runs: the folder holding this job's run directory (what
-    ``--runs-dir`` named), or interactively :func:`~workbench.jobs.default_runs_dir`.
+    """Where a notebook looks up other runs: the runs root of this job's run directory (what
+    ``--runs-dir`` named; the run itself is in its owner's folder below it), or interactively
+    :func:`~workbench.runs.default_runs_root`.
 
     >>> list_runs(current_runs_dir(), status="succeeded")
     """
     run_dir = current_run_dir()
-    return run_dir.parent if run_dir is not None else default_runs_dir()
+    return run_dir.parent.parent if run_dir is not None else default_runs_root()
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -88,9 +89,8 @@ def _metrics() -> dict[str, Any]:
     key = str(run_dir) if run_dir else None
     if key != _loaded_for:
         _memory.clear()
-        path = run_dir / METRICS_FILE if run_dir else None
-        if path is not None and path.is_file():
-            _memory.update(json.loads(path.read_text()))
+        if run_dir is not None and (run_dir / METRICS_FILE).is_file():
+            _memory.update(read_json(run_dir, [METRICS_FILE]))
         _loaded_for = key
     return _memory
 
@@ -112,7 +112,7 @@ def record(name: str, value: Any) -> Any:
         _warn_once("record", "not running as a workbench job: recorded values stay in memory "
                              "(see workbench.jobs.recorded()); run the notebook with `workbench run` to keep them")  # fmt: skip
     else:
-        atomic_write_json(run_dir / METRICS_FILE, metrics)
+        write_record(run_dir / METRICS_FILE, metrics)
     return value
 
 
@@ -154,8 +154,7 @@ def read_metrics(run: str | os.PathLike[str] | RunRecord) -> dict[str, Any]:
     >>> read_metrics("runs/20250101-120000-train-1a2b3c")["cv_auc"]
     """
     path = run.path if isinstance(run, RunRecord) else Path(run)
-    file = path / METRICS_FILE
-    return json.loads(file.read_text()) if file.is_file() else {}
+    return read_json(path, [METRICS_FILE]) if (path / METRICS_FILE).exists() else {}
 
 
 def seed_everything(seed: int, lazy: bool = False) -> None:

@@ -3,11 +3,11 @@
 The Job's container runs the same ``workbench run`` as on a laptop, inside the curated image::
 
     workbench run /etc/workbench/job/<notebook> -f /etc/workbench/job/params.yaml \\
-        --name <name> --runs-dir /srv/workbench/runs [--timeout S] [--notify $(WORKBENCH_NOTIFY_URL)]
+        --name <name> --runs-dir <KUBE_RUNS_MOUNT> [--timeout S] [--notify $(WORKBENCH_NOTIFY_URL)]
 
 The notebook (outputs cleared) and the validated parameters travel in a ConfigMap, so no value is
 ever quoted through a shell. Resources, node selector and tolerations come from a profile of
-``hub/profiles.yaml``; the shared runs volume is mounted read-only at ``/srv/workbench/runs`` with
+``hub/profiles.yaml``; the shared runs volume is mounted read-only at :data:`~workbench.runs.KUBE_RUNS_MOUNT` with
 the owner's own folder (``<owner_dirname(owner)>``) mounted read-write over it, so a Job writes
 only its owner's runs; the pod runs under the job runner's service account without its token;
 secrets reach the container only through ``envFrom: secretRef`` (and the webhook URL through its
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..hub.profiles import Profile, ProfileSet, load_profiles, parse_memory
-from ..runs.layout import KUBE_RUNS_MOUNT, current_owner, owner_dirname
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, current_owner, owner_dirname
 
 JOB_MOUNT = "/etc/workbench/job"
 RUNS_MOUNT = KUBE_RUNS_MOUNT
@@ -302,7 +302,7 @@ def render_job(
     if timeout is not None:
         command += ["--timeout", str(timeout)]
     env_values = {"OMP_NUM_THREADS": str(max(1, int(chosen.cpu_limit)))} | chosen.env
-    env_values |= {"WORKBENCH_RUNS_DIR": RUNS_MOUNT, "PYTHONUNBUFFERED": "1", "LOGNAME": owner, "USER": owner}
+    env_values |= {RUNS_ENV: RUNS_MOUNT, "PYTHONUNBUFFERED": "1", "LOGNAME": owner, "USER": owner}
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env_values.items()]
     notify_secret = None
     if notify is not None:

@@ -24,9 +24,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
 from .._redact import redact, redact_url
-from .records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, STATUS_FILE,
-                      RunRecord)  # fmt: skip
+from ..runs.records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, STATUS_FILE,
+                            InvalidRunError, RunRecord)  # fmt: skip
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
@@ -106,7 +107,7 @@ def _tags(rec: RunRecord) -> dict[str, str]:
         where = f"cell {err['cell']}: " if err.get("cell") is not None else ""
         summary = err.get("summary") or f"{where}{err.get('ename', 'Error')}: {err.get('evalue', '')}".strip(": ")
         tags["workbench.error"] = _text(summary, _MAX_TAG)
-    git = _env(rec.path).get("git") or {}
+    git = _env(rec).get("git") or {}
     if isinstance(git, dict):
         tags |= {"mlflow.source.git.commit": git.get("commit"), "mlflow.source.git.branch": git.get("branch")}
         if git.get("dirty") is not None:
@@ -114,12 +115,16 @@ def _tags(rec: RunRecord) -> dict[str, str]:
     return {k: str(v) for k, v in tags.items() if v}
 
 
-def _env(path: Path) -> dict[str, Any]:
+def _plain_file(path: Path) -> bool:
+    """A regular file, not a symlink to something outside the run."""
+    return path.is_file() and not path.is_symlink()
+
+
+def _env(rec: RunRecord) -> dict[str, Any]:
     try:
-        env = json.loads((path / ENV_FILE).read_text())
-    except (OSError, ValueError):
+        return rec.read_extra(ENV_FILE, dict, {})
+    except (OSError, InvalidRunError):
         return {}
-    return env if isinstance(env, dict) else {}
 
 
 def _log(rec: RunRecord, uri: str) -> str:
@@ -154,14 +159,15 @@ def _log(rec: RunRecord, uri: str) -> str:
         client.log_batch(run_id, metrics=batch)
 
     for notebook in sorted(rec.path.glob("*.ipynb")):
-        client.log_artifact(run_id, str(notebook))
-    if (rec.path / REPORT_FILE).is_file():
+        if _plain_file(notebook):
+            client.log_artifact(run_id, str(notebook))
+    if _plain_file(rec.path / REPORT_FILE):
         client.log_artifact(run_id, str(rec.path / REPORT_FILE))
     artifacts = rec.path / ARTIFACTS_DIR
     if artifacts.is_dir() and any(artifacts.iterdir()):
         client.log_artifacts(run_id, str(artifacts), ARTIFACTS_DIR)
     for name in _RECORD_FILES:
-        if (rec.path / name).is_file():
+        if _plain_file(rec.path / name):
             client.log_artifact(run_id, str(rec.path / name), "workbench")
 
     client.set_terminated(run_id, status="FINISHED" if rec.state == "succeeded" else "FAILED", end_time=end)

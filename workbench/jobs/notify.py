@@ -13,8 +13,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
+
 from .._redact import redact, redact_url
-from .records import RunRecord
+from ..runs.records import RunRecord
 
 NOTIFY_ENV = "WORKBENCH_NOTIFY_URL"
 _ICONS = {"succeeded": ":white_check_mark:", "failed": ":x:", "running": ":hourglass:"}

@@ -1,9 +1,9 @@
 """Run a notebook as a job: validate, execute it in a fresh kernel with papermill, record the run.
 
 Parameters, input files and the runs directory are checked before any kernel starts; nothing is
-written for a run that is rejected. A run directory (see :mod:`workbench.jobs.records`) is then
-filled file by file, each written atomically, and ``status.json`` says ``succeeded`` or ``failed``
-only once everything else is in place.
+written for a run that is rejected. A run directory (see :mod:`workbench.runs.records`) is then
+filled file by file, each written atomically and readable by the team, and ``status.json`` says
+``succeeded``, ``degraded`` (no report) or ``failed`` only once everything else is in place.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_json, atomic_write_text
+from ..runs.layout import current_owner, default_runs_root
+from ..runs.records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, KERNEL_LOG_FILE, PARAMS_FILE, REPORT_FILE, RunRecord,
+                            make_run_subdir, new_run_dir, sha256_file, utcnow, write_record, write_run_file)  # fmt: skip
+from ..runs.registry import find_run
 from .context import RUN_DIR_ENV, SEED_ENV
 from .inputs import changed_inputs, check_inputs, declared_inputs, describe_inputs
 from .params import INJECTED_TAG, NotebookSpec, inspect_notebook, read_notebook, validate_params
-from .records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, KERNEL_LOG_FILE, PARAMS_FILE, REPORT_FILE, RunRecord, current_owner,
-                      default_runs_dir, find_run, new_run_dir, utcnow)  # fmt: skip
 
 KERNEL_SIGNALS = {signal.SIGKILL: "killed (SIGKILL; often the out-of-memory killer)", signal.SIGSEGV: "crashed (SIGSEGV)",
                   signal.SIGABRT: "aborted (SIGABRT)", signal.SIGTERM: "terminated (SIGTERM)"}  # fmt: skip
@@ -202,15 +203,15 @@ def execute_run(
     hide_input = hide_input or bool(spec.metadata.get("hide_input", False))
     if timeout is not None and timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
-    runs_dir = (Path(runs_dir) if runs_dir is not None else default_runs_dir()).resolve()  # the kernel runs elsewhere
+    runs_dir = (Path(runs_dir) if runs_dir is not None else default_runs_root()).resolve()  # the kernel runs elsewhere
     run_dir, run_id = new_run_dir(runs_dir, prepared.name)
     record = RunRecord(path=run_dir, run_id=run_id, name=prepared.name, notebook=str(spec.path), state="running",
                        owner=current_owner(), start=utcnow(), sweep=sweep, rerun_of=rerun_of, host=platform.node(),
                        pid=os.getpid())  # fmt: skip
     started = time.perf_counter()
     record.write_status()
-    atomic_write_json(run_dir / PARAMS_FILE, prepared.params)
-    (run_dir / ARTIFACTS_DIR).mkdir()
+    write_record(run_dir / PARAMS_FILE, prepared.params)
+    make_run_subdir(run_dir / ARTIFACTS_DIR)
     executed_path = run_dir / spec.path.name
     report_path = run_dir / REPORT_FILE
     title = f"{prepared.name} ({run_dir.name})"
@@ -218,6 +219,7 @@ def execute_run(
                                   startup_code=startup_code(run_dir, prepared.seed), kernel_log=run_dir / KERNEL_LOG_FILE,
                                   timeout=timeout, prelaunch=prelaunch)  # fmt: skip
     error: dict[str, Any] | None = None
+    report_error: str | None = None
     interrupted: BaseException | None = None
     # Bookkeeping runs beside the kernel: env.json and input hashes while it starts, the report
     # while it shuts down.
@@ -239,7 +241,7 @@ def execute_run(
             error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
 
         nb = _executed_nb(execution, prepared.nb)
-        atomic_write_text(executed_path, nbformat.writes(nb))
+        write_run_file(executed_path, nbformat.writes(nb).encode("utf-8"))
         try:
             records_job.result()
         except Exception as exc:  # noqa: BLE001 - e.g. an input file removed while the run started
@@ -251,9 +253,16 @@ def execute_run(
             else:  # notes were added to the notebook after the cells stopped
                 render_report(nb, report_path, title, hide_input, spec.workdir)
         except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run's outcome
-            warnings.warn(f"could not render {REPORT_FILE} for {run_dir.name}: {type(exc).__name__}: {exc}", stacklevel=2)
+            report_error = f"could not render {REPORT_FILE} for {run_dir.name}: {type(exc).__name__}: {exc}"
+            warnings.warn(report_error, stacklevel=2)
 
-    record.state = "failed" if error else "succeeded"
+    if error is None and not report_path.is_file():
+        error = {"kind": "report", "cell": None, "ename": "ReportError", "evalue": report_error or f"no {REPORT_FILE}",
+                 "summary": _one_line(report_error or f"the notebook ran but {REPORT_FILE} was not written")}  # fmt: skip
+        record.state = "degraded"
+    else:
+        record.state = "failed" if error else "succeeded"
+    record.notebook_sha256 = sha256_file(executed_path)
     record.error = error
     record.end = utcnow()
     record.duration_s = round(time.perf_counter() - started, 3)
@@ -268,8 +277,8 @@ def execute_run(
 def _write_env_and_inputs(run_dir: Path, spec: NotebookSpec, prepared: PreparedRun) -> None:
     from .environment import describe_environment
 
-    atomic_write_json(run_dir / INPUTS_FILE, describe_inputs(prepared.inputs))
-    atomic_write_json(run_dir / ENV_FILE, describe_environment(spec.path.parent, seed=prepared.seed))
+    write_record(run_dir / INPUTS_FILE, describe_inputs(prepared.inputs))
+    write_record(run_dir / ENV_FILE, describe_environment(spec.path.parent, seed=prepared.seed))
 
 
 def _executed_nb(execution: Any, fallback: Any) -> Any:
@@ -327,18 +336,20 @@ def rerun(
     """Execute a run again, same code, parameters, seed and inputs; compare every recorded metric.
 
     The code is the executed notebook kept in the run directory, so later edits to the source
-    notebook do not leak in. Inputs whose SHA-256 changed stop the rerun (``ValueError``) unless
-    ``allow_changed_inputs``.
+    notebook do not leak in; it must still have the SHA-256 recorded when the run finished
+    (``ValueError`` otherwise: it was changed since, or the run predates notebook hashes).
+    Inputs whose SHA-256 changed stop the rerun (``ValueError``) unless ``allow_changed_inputs``.
 
     >>> result = rerun("runs/20250101-120000-train-1a2b3c")
     >>> result.identical, result.differences
     """
     original = run if isinstance(run, RunRecord) else find_run(run, runs_dir)
     notebook = original.path / Path(original.notebook).name
-    if not notebook.is_file():
+    if not notebook.is_file() or notebook.is_symlink():
         raise FileNotFoundError(f"{original.path} holds no executed notebook {notebook.name}; it cannot be rerun")
+    check_notebook_hash(original)
     source_dir = Path(original.notebook).parent
-    recorded_inputs = json.loads((original.path / INPUTS_FILE).read_text()) if (original.path / INPUTS_FILE).is_file() else []
+    recorded_inputs = original.read_extra(INPUTS_FILE, list, [])
     changes = changed_inputs(recorded_inputs)
     if changes and not allow_changed_inputs:
         raise ValueError(f"inputs of {original.path.name} changed since it ran: " + "; ".join(changes)
@@ -346,9 +357,23 @@ def rerun(
     prepared = prepare_run(notebook, original.params, name=original.name, workdir=source_dir if source_dir.is_dir() else original.path)
     prepared = PreparedRun(spec=_with_path(prepared.spec, Path(original.notebook)), nb=prepared.nb, params=prepared.params,
                            inputs=prepared.inputs, name=prepared.name, seed=prepared.seed)  # fmt: skip
-    target = Path(runs_dir) if runs_dir is not None else original.path.parent
+    target = Path(runs_dir) if runs_dir is not None else original.path.parent.parent  # the runs root
     new = execute_run(prepared, target, timeout=timeout, notify=notify, progress=progress, rerun_of=original.path.name)
     return RerunResult(original=original, rerun=new, differences=metric_differences(original.metrics, new.metrics))
+
+
+def check_notebook_hash(run: RunRecord) -> None:
+    """Raise ``ValueError`` unless the notebook kept in ``run`` has the SHA-256 recorded for it."""
+    notebook = run.path / Path(run.notebook).name
+    if not run.notebook_sha256:
+        raise ValueError(f"run {run.path.name} records no SHA-256 of its notebook {notebook.name} (it ran before "
+                         f"notebook hashes were kept), so its code cannot be verified; run the notebook again with "
+                         f"`workbench run` instead")  # fmt: skip
+    actual = sha256_file(notebook)
+    if actual != run.notebook_sha256:
+        raise ValueError(f"{notebook} was changed after the run finished (SHA-256 {actual[:12]}…, recorded "
+                         f"{run.notebook_sha256[:12]}…); it is not the code that ran, so it is not rerun. Run the "
+                         f"notebook again with `workbench run` instead")  # fmt: skip
 
 
 def metric_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:

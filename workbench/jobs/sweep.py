@@ -22,11 +22,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..runs.layout import current_owner, default_runs_root
+from ..runs.records import RunRecord
+from ..runs.registry import iter_runs
 from ._imports import skip_unused_optional_imports
 from .inputs import check_inputs, declared_inputs
 from .params import (PARAMETERS_TAG, Parameter, ParamType, coerce_value, inspect_notebook, parse_parameters_cell,
                      read_notebook, validate_params)  # fmt: skip
-from .records import RunRecord, default_runs_dir, iter_runs
 from .runner import PreparedRun, execute_run, kernel_environment, run_seed
 
 if TYPE_CHECKING:
@@ -184,7 +186,7 @@ def run_sweep(
             points = _random.Random(seed).sample(points, random)
     name = name or f"{path.stem}-sweep"
     swept = list(axes)
-    runs_path = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    runs_path = Path(runs_dir) if runs_dir is not None else default_runs_root()
 
     with contextlib.ExitStack() as stack:
         pool = None
@@ -211,8 +213,9 @@ def run_sweep(
         rows: dict[int, dict[str, Any]] = {}
         if resume:
             done: dict[str, RunRecord] = {}
-            for rec in iter_runs(runs_path):
-                if rec.sweep == name and rec.state == "succeeded" and Path(rec.notebook).name == path.name:
+            me = current_owner()
+            for rec in iter_runs(runs_path):  # only the caller's own runs resume a sweep
+                if rec.owner == me and rec.sweep == name and rec.state == "succeeded" and Path(rec.notebook).name == path.name:
                     done[_key(rec.params)] = rec
             for i, prepared in enumerate(prepared_runs):
                 rec = done.get(_key(prepared.params))

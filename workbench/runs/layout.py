@@ -80,3 +80,28 @@ def owner_dirname(name: str) -> str:
 def owner_dir(root: str | os.PathLike[str], owner: str) -> Path:
     """``<root>/<owner_dirname(owner)>``: where ``owner`` writes runs."""
     return Path(root) / owner_dirname(owner)
+
+
+_ESCAPED = re.compile(r"-([0-9a-f]+)-")
+
+
+def owner_from_dirname(dirname: str) -> str | None:
+    """The user name whose folder is ``dirname`` (the inverse of :func:`owner_dirname`), or ``None``.
+
+    ``None`` means no user name maps to ``dirname`` (a folder not made by :func:`owner_dirname`).
+
+    Examples
+    --------
+    >>> owner_from_dirname("-2d-e9-2d-"), owner_from_dirname("alice"), owner_from_dirname("-e9-")
+    ('-e9-', 'alice', 'é')
+    >>> owner_from_dirname("a-b") is None
+    True
+    """
+    try:
+        name = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), dirname)
+    except (ValueError, OverflowError):
+        return None
+    try:
+        return name if name and owner_dirname(name) == dirname else None
+    except ValueError:
+        return None

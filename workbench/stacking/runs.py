@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ..jobs.context import current_runs_dir
-from ..jobs.records import ARTIFACTS_DIR, RunRecord, find_run, iter_runs
 from ..models import CVResult
+from ..runs.layout import current_owner
+from ..runs.records import ARTIFACTS_DIR, CV_ARTIFACT, OOF_ARTIFACT, TEST_PRED_ARTIFACT, RunRecord
+from ..runs.registry import find_run, iter_runs
 
 TRAIN_NOTEBOOK = "train.ipynb"
 DATA_PARAMS: tuple[str, ...] = ("train_path", "test_path", "target", "id_column")
@@ -32,7 +34,7 @@ _SWEEP_HINT = "workbench sweep notebooks/train.ipynb -p model lgbm,logreg,extrat
 
 
 def _cv_dir(run: RunRecord) -> Path:
-    return run.path / ARTIFACTS_DIR / "cv"
+    return run.path / ARTIFACTS_DIR / CV_ARTIFACT
 
 
 def _has_cv(run: RunRecord) -> bool:
@@ -57,11 +59,13 @@ def find_train_runs(
     """The training runs to stack, oldest first.
 
     ``train_runs`` names them (run directories, folder names, run ids or run names, as
-    :func:`~workbench.jobs.find_run` reads them); ``sweep`` takes every successful run of that
+    :func:`~workbench.runs.find_run` reads them); ``sweep`` takes every successful run of that
     sweep (the latest one per grid point). With neither: the latest successful run of ``notebook`` that saved a ``CVResult``,
     plus the latest run of each other ``model`` made with the same data, ``n_splits`` and
-    ``seed``. ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir`
-    (in a job, the folder its own run is in).
+    ``seed``. A sweep or the latest runs are taken from the caller's own runs
+    (:func:`~workbench.runs.current_owner`) when there are any, else from everyone's.
+    ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir` (in a job, the runs root
+    its own run is in).
 
     >>> find_train_runs(sweep="train-sweep")
     """
@@ -83,17 +87,16 @@ def find_train_runs(
     everything = iter_runs(folder)
     if sweep:
         points: dict[str, RunRecord] = {}
-        for run in everything:
-            if run.sweep == sweep and run.state == "succeeded" and _has_cv(run):
-                key = json.dumps(run.params, sort_keys=True)
-                points.pop(key, None)
-                points[key] = run  # a sweep run twice: its latest run of each grid point
+        for run in _own_first(everything, lambda r: r.sweep == sweep and r.state == "succeeded" and _has_cv(r)):
+            key = json.dumps(run.params, sort_keys=True)
+            points.pop(key, None)
+            points[key] = run  # a sweep run twice: its latest run of each grid point
         if not points:
             known = sorted({r.sweep for r in everything if r.sweep})
             raise ValueError(f"no successful run of sweep {sweep!r} with a saved CVResult in {folder}; "
                              f"sweeps there: {known or 'none'}")  # fmt: skip
         return list(points.values())
-    candidates = [r for r in everything if r.state == "succeeded" and Path(r.notebook).name == notebook and _has_cv(r)]
+    candidates = _own_first(everything, lambda r: r.state == "succeeded" and Path(r.notebook).name == notebook and _has_cv(r))
     if not candidates:
         raise ValueError(f"no successful {notebook} run with a saved CVResult (artifacts/cv) in {folder}; train the "
                          f"members first, e.g. `{_SWEEP_HINT} --runs-dir {folder}`")  # fmt: skip
@@ -109,6 +112,13 @@ def find_train_runs(
                          f"folds of the latest {notebook} run in {folder}; a stack needs two or more, e.g. "
                          f"`{_SWEEP_HINT} --runs-dir {folder}`")  # fmt: skip
     return runs
+
+
+def _own_first(runs: list[RunRecord], keep: Callable[[RunRecord], bool]) -> list[RunRecord]:
+    """The runs ``keep`` selects among the caller's own, or among everyone's when the caller has none."""
+    selected = [r for r in runs if keep(r)]
+    me = current_owner()
+    return [r for r in selected if r.owner == me] or selected
 
 
 @dataclass
@@ -166,16 +176,16 @@ class StackRuns:
 def _read_run(run: RunRecord) -> tuple[CVResult, pd.DataFrame, pd.DataFrame | None]:
     where = run.path / ARTIFACTS_DIR
     if not _has_cv(run):
-        raise ValueError(f"run {run.path.name} saved no CVResult ({where / 'cv' / 'result.json'} is missing); "
+        raise ValueError(f"run {run.path.name} saved no CVResult ({_cv_dir(run) / 'result.json'} is missing); "
                          f"stack runs of {TRAIN_NOTEBOOK}, which save one with cv.save(workbench.artifact_path('cv'))")  # fmt: skip
-    if not (where / "oof.csv").is_file():
-        raise ValueError(f"run {run.path.name} has no {where / 'oof.csv'} (ids, out-of-fold predictions and target); "
+    if not (where / OOF_ARTIFACT).is_file():
+        raise ValueError(f"run {run.path.name} has no {where / OOF_ARTIFACT} (ids, out-of-fold predictions and target); "
                          f"stack runs of {TRAIN_NOTEBOOK}")  # fmt: skip
-    result = CVResult.load(where / "cv", models=False)
-    oof = pd.read_csv(where / "oof.csv")
-    test = pd.read_csv(where / "test_pred.csv") if (where / "test_pred.csv").is_file() else None
+    result = CVResult.load(_cv_dir(run), models=False)
+    oof = pd.read_csv(where / OOF_ARTIFACT)
+    test = pd.read_csv(where / TEST_PRED_ARTIFACT) if (where / TEST_PRED_ARTIFACT).is_file() else None
     if len(oof) != len(result.oof):
-        raise ValueError(f"run {run.path.name}: oof.csv has {len(oof)} rows but its CVResult {len(result.oof)}; "
+        raise ValueError(f"run {run.path.name}: {OOF_ARTIFACT} has {len(oof)} rows but its CVResult {len(result.oof)}; "
                          "the artifacts do not belong together")  # fmt: skip
     return result, oof, test
 

@@ -33,7 +33,9 @@ from urllib.parse import urlparse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from tornado import web
 
-from ...jobs.records import REPORT_FILE, iter_runs
+from ...runs.layout import RUNS_ENV, default_runs_root
+from ...runs.records import REPORT_FILE
+from ...runs.registry import scan_runs
 from ...runs.safe_open import read_file
 
 MAX_METRICS = 6
@@ -68,19 +70,27 @@ def _date(start: str | None) -> str:
 def run_rows(runs_dir: str | os.PathLike[str], owner: str | None = None) -> list[dict[str, Any]]:
     """The runs of ``runs_dir`` as table rows, newest first; scalar metrics only (at most six).
 
+    ``owner`` is the folder a run lives in; ``dir`` is ``<owner folder>/<run folder>``. A folder
+    that is not a valid run is a row with state ``invalid`` and the ``reason``, never an error.
+
     >>> run_rows("runs")[0]["metrics"]
     [('cv_auc', '0.8421')]
     """
+    good, bad = scan_runs(runs_dir)
     rows = []
-    for rec in iter_runs(runs_dir):
+    for rec in good:
         if owner and rec.owner != owner:
             continue
         scalars = [(k, _fmt(v)) for k, v in rec.metrics.items() if isinstance(v, int | float | str | bool)]
-        path = Path(os.path.relpath(rec.path, runs_dir)).as_posix()  # the report's address: <owner>/<run>
-        rows.append({"run": rec.path.name, "path": path, "name": rec.name, "owner": rec.owner, "start": rec.start,
-                     "date": _date(rec.start), "state": rec.state, "metrics": scalars[:MAX_METRICS],
-                     "report": rec.report is not None})  # fmt: skip
+        rows.append({"run": rec.path.name, "dir": f"{rec.path.parent.name}/{rec.path.name}", "name": rec.name,
+                     "owner": rec.owner, "start": rec.start, "date": _date(rec.start), "state": rec.state,
+                     "metrics": scalars[:MAX_METRICS], "report": rec.report is not None, "reason": None})  # fmt: skip
     rows.sort(key=lambda r: (r["start"] or "", r["run"]), reverse=True)
+    for b in bad:
+        if not owner or b.owner == owner:
+            rows.append({"run": b.path.name, "dir": f"{b.path.parent.name}/{b.path.name}", "name": b.path.name,
+                         "owner": b.owner, "start": None, "date": "", "state": "invalid", "metrics": [],
+                         "report": False, "reason": b.reason})  # fmt: skip
     return rows
 
 
@@ -100,7 +110,7 @@ class _Base(web.RequestHandler):
 
 
 def read_report(runs_dir: str | os.PathLike[str], run: str) -> bytes:
-    """The bytes of ``<runs_dir>/<run>/report.html``, where ``run`` is ``<owner>/<run>`` or ``<run>``.
+    """The bytes of ``<runs_dir>/<run>/report.html``, where ``run`` is ``<owner folder>/<run folder>``.
 
     Parameters
     ----------
@@ -121,8 +131,8 @@ def read_report(runs_dir: str | os.PathLike[str], run: str) -> bytes:
         plain directory, the report is not a regular file or is larger than :data:`MAX_REPORT_BYTES`.
     """
     parts = run.split("/")
-    if len(parts) > 2:
-        raise FileNotFoundError(f"{run!r} is not a run of the runs root (<owner>/<run> or <run>)")
+    if len(parts) != 2:
+        raise FileNotFoundError(f"{run!r} is not a run of the runs root (<owner folder>/<run folder>)")
     return read_file(runs_dir, [*parts, REPORT_FILE], MAX_REPORT_BYTES)
 
 
@@ -183,8 +193,8 @@ def make_app(runs_dir: str | os.PathLike[str], prefix: str = "/services/reports/
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the hub service: serves on the port of ``$JUPYTERHUB_SERVICE_URL``."""
     p = argparse.ArgumentParser(prog="python -m workbench.hub.reports", description="Serve the team's run reports.")
-    p.add_argument("--runs-dir", default=os.environ.get("WORKBENCH_RUNS_DIR", "runs"),
-                   help="shared runs directory (default: $WORKBENCH_RUNS_DIR, else runs)")  # fmt: skip
+    p.add_argument("--runs-dir", default=str(default_runs_root()),
+                   help=f"shared runs directory (default: ${RUNS_ENV}, else runs)")  # fmt: skip
     p.add_argument("--ip", help="address to listen on (default: the host of $JUPYTERHUB_SERVICE_URL)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(levelname).1s %(asctime)s reports] %(message)s")
