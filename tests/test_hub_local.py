@@ -418,7 +418,7 @@ def _leaked(text: str, attack) -> list[str]:
 
 
 def test_reports_serve_per_owner_layout_with_strict_headers(hub, attack):
-    reader = hub.user("kim")
+    reader = hub.user("kit")
     report = reader.http.get(_report_url(hub, f"{attack.mallory.name}/{attack.run.name}"), timeout=30)
     assert report.status_code == 200 and report.text == "<p>mallory's own report</p>"
     policy = {d.split()[0]: d.split()[1:] for d in report.headers["Content-Security-Policy"].split("; ")}
