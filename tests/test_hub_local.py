@@ -1,6 +1,7 @@
 """The hub in local mode, end to end: real JupyterHub, configurable-http-proxy, single-user servers.
 
-One hub for the module (``workbench hub`` on free ports); every test makes its own users.
+One hub for the module (``workbench hub`` on free ports); every test makes its own users. As root
+(CI) the hub gives every user their own system account; otherwise it runs with ``--shared-account``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ import ast
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -25,13 +28,17 @@ import yaml
 
 from conftest import require_tool
 from workbench.hub import load_profiles
+from workbench.hub.accounts import account_name
+from workbench.hub.auth import admin_password_file
 from workbench.hub.client import HubError, HubSession
 from workbench.hub.config import CULLER_SCOPES, free_port
+from workbench.hub.local import safe_dirname
 from workbench.jobs.records import RunRecord, new_run_dir
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN, PASSWORD = "admin", "a long team passphrase"
+AS_ROOT = os.geteuid() == 0
 
 
 @dataclasses.dataclass
@@ -39,9 +46,14 @@ class Hub:
     url: str
     state: Path
     runs: Path
+    users: Path
     profiles_path: Path
     admin: HubSession
     log: Path
+
+    def home(self, name: str) -> Path:
+        """The working directory of ``name``'s server."""
+        return self.users / (account_name(name) if AS_ROOT else safe_dirname(name))
 
     @property
     def profiles(self):
@@ -67,10 +79,15 @@ class Hub:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def hub(request):
     require_tool("configurable-http-proxy")
-    base = tmp_path_factory.mktemp("hub")
-    state, runs = base / "state", base / "runs"
+    if AS_ROOT:
+        request.getfixturevalue("accounts_ready")
+    # not under pytest's private tmp folder: the users' accounts must reach their homes and runs
+    base = Path(tempfile.mkdtemp(prefix="wb-hub-"))
+    base.chmod(0o755)
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    state, runs, users = base / "state", base / "runs", base / "users"
     raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
     # the hub's own culler: checks every second, never inside working hours, utilisation from a file
     raw["culling"] = {"every": 1, "gpu": {"threshold": 10, "checks": 2, "working_hours": {"days": []},
@@ -80,7 +97,9 @@ def hub(tmp_path_factory):
     port = free_port()
     log = base / "hub.log"
     cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(state), "--port", str(port), "--admin", ADMIN,
-           "--gpus", "0,1", "--profiles", str(profiles_path), "--culler-every", "1"]  # fmt: skip
+           "--gpus", "0,1", "--profiles", str(profiles_path), "--culler-every", "1", "--users-dir", str(users)]  # fmt: skip
+    if not AS_ROOT:
+        cmd.append("--shared-account")
     env = {**os.environ, "WORKBENCH_RUNS_DIR": str(runs)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=base)
@@ -97,11 +116,10 @@ def hub(tmp_path_factory):
                 pytest.fail(f"hub did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
         admin = HubSession(url)
-        admin.signup(ADMIN, PASSWORD)
-        admin.login(ADMIN, PASSWORD)
+        admin.login(ADMIN, admin_password_file(state, ADMIN).read_text().strip())  # created at first start
         for group in ("gpu-users",):
             admin.api("POST", f"/groups/{group}")
-        yield Hub(url=url, state=state, runs=runs, profiles_path=profiles_path, admin=admin, log=log)
+        yield Hub(url=url, state=state, runs=runs, users=users, profiles_path=profiles_path, admin=admin, log=log)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -170,7 +188,7 @@ def test_login_spawn_with_profile_and_run_code(hub):
              "os.environ['CPU_LIMIT'], os.environ['OMP_NUM_THREADS'], os.environ['CUDA_VISIBLE_DEVICES'], "
              "os.environ['WORKBENCH_RUNS_DIR'], resource.getrlimit(resource.RLIMIT_AS)[0]])")  # fmt: skip
     profile = hub.profiles.get("cpu-large")
-    expected = [str(hub.state / "users" / "alice"), "cpu-large", str(profile.mem_limit_bytes), str(profile.cpu_limit),
+    expected = [str(hub.home("alice")), "cpu-large", str(profile.mem_limit_bytes), str(profile.cpu_limit),
                 str(int(profile.cpu_limit)), "", str(hub.runs), profile.mem_limit_bytes]  # fmt: skip
     assert json.loads(ast.literal_eval(execute(hub, "alice", token, probe))) == expected
 
