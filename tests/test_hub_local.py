@@ -226,6 +226,124 @@ def test_users_are_isolated(hub):
     assert hub.wait_gone("bob")
 
 
+ATTACK = """
+import json, os, subprocess
+def probe(fn):
+    try:
+        fn()
+        return "allowed"
+    except PermissionError:
+        return "PermissionError"
+    except OSError as exc:
+        return type(exc).__name__
+def write(path):
+    with open(path, "w") as fh:
+        fh.write("x")
+def read(path):
+    with open(path, "rb") as fh:
+        fh.read()
+targets = json.loads({targets!r})
+out = {{"uid": int(subprocess.check_output(["id", "-u"])), "euid": os.geteuid(), "groups": os.getgroups()}}
+out["read"] = {{name: probe(lambda p=p: read(p)) for name, p in targets["read"].items()}}
+out["write"] = {{name: probe(lambda p=p: write(p)) for name, p in targets["write"].items()}}
+out["list"] = {{name: probe(lambda p=p: os.listdir(p)) for name, p in targets["list"].items()}}
+out["signal"] = probe(lambda: os.kill(targets["pid"], 0))
+json.dumps(out)
+"""
+
+
+def attack(hub: Hub, user: str, token: str, targets: dict) -> dict:
+    """Run the probes of ``targets`` in ``user``'s kernel; what each attempt got."""
+    return json.loads(ast.literal_eval(execute(hub, user, token, ATTACK.format(targets=json.dumps(targets)))))
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="per-user system accounts need the hub to run as root (CI runs as root)")
+def test_per_user_accounts_keep_users_and_hub_state_apart(hub):
+    from workbench.runs.layout import owner_dir
+
+    mia, noah = hub.user("mia"), hub.user("noah")
+    for session, name in ((mia, "mia"), (noah, "noah")):
+        session.api("POST", f"/users/{name}/server", json={"profile": "cpu-small"})
+    for session, name in ((mia, "mia"), (noah, "noah")):
+        session.wait_ready(name)
+    noah_home, noah_runs, mia_runs = hub.home("noah"), owner_dir(hub.runs, "noah"), owner_dir(hub.runs, "mia")
+    assert (noah_home.stat().st_mode & 0o777, noah_runs.stat().st_mode & 0o777) == (0o700, 0o755)
+    assert (hub.runs.stat().st_uid, hub.runs.stat().st_mode & 0o777) == (0, 0o755)
+    noah_pid = hub.admin.server("noah")["state"]["pid"]
+    proxy_pid = int((hub.state / "proxy.pid").read_text())
+    secrets = {name: str(hub.state / name) for name in ("jupyterhub_cookie_secret", "jupyterhub.sqlite", "proxy_token")}
+    secrets["admin_password"] = str(admin_password_file(hub.state, ADMIN))
+    secrets["proxy_environ"] = f"/proc/{proxy_pid}/environ"  # the proxy's token is in its environment
+    secrets["noah_server_environ"] = f"/proc/{noah_pid}/environ"  # noah's API token
+    targets = {
+        "read": secrets,
+        "write": {"noah_home": str(noah_home / "planted.py"), "noah_runs": str(noah_runs / "planted.json"),
+                  "runs_root": str(hub.runs / "planted.json"), "own_home": str(hub.home("mia") / "mine.txt"),
+                  "own_runs": str(mia_runs / "mine.json")},
+        "list": {"noah_home": str(noah_home), "state": str(hub.state), "noah_runs": str(noah_runs)},
+        "pid": noah_pid,
+    }  # fmt: skip
+    got = attack(hub, "mia", mia.new_token("mia"), targets)
+    assert got["read"] == dict.fromkeys(secrets, "PermissionError"), got
+    assert got["write"] == {"noah_home": "PermissionError", "noah_runs": "PermissionError", "runs_root": "PermissionError",
+                            "own_home": "allowed", "own_runs": "allowed"}, got  # fmt: skip
+    assert got["list"] == {"noah_home": "PermissionError", "state": "PermissionError", "noah_runs": "allowed"}, got
+    assert got["signal"] == "PermissionError", got
+    noah_uid = attack(hub, "noah", noah.new_token("noah"), {"read": {}, "write": {}, "list": {}, "pid": 1})["uid"]
+    assert 0 not in (got["uid"], got["euid"], noah_uid) and got["uid"] != noah_uid and 0 not in got["groups"]
+    assert (mia_runs / "mine.json").stat().st_uid == got["uid"] and not (noah_runs / "planted.json").exists()
+    for name in ("mia", "noah"):
+        hub.admin.api("DELETE", f"/users/{name}/server")
+    assert hub.wait_gone("mia") and hub.wait_gone("noah")
+
+
+def test_admin_name_cannot_be_squatted(hub):
+    squatter = HubSession(hub.url)
+    squatter.signup(ADMIN, "the squatter's own passphrase")
+    with pytest.raises(HubError, match="refused"):
+        squatter.login(ADMIN, "the squatter's own passphrase")
+    # a fresh name signs up unapproved: no name is approved at sign-up any more
+    squatter.signup("olga", PASSWORD)
+    with pytest.raises(HubError, match="refused"):
+        squatter.login("olga", PASSWORD)
+    HubSession(hub.url).login(ADMIN, admin_password_file(hub.state, ADMIN).read_text().strip())
+
+
+def test_login_throttling(hub):
+    hub.user("pete"), hub.user("quinn")
+    guesser = HubSession(hub.url)
+    for _ in range(4):
+        with pytest.raises(HubError):
+            guesser.login("pete", "wrong guess 123")
+    guesser.login("pete", PASSWORD)  # under the limit: the right password works and resets the count
+    guesser = HubSession(hub.url)
+    for _ in range(5):
+        with pytest.raises(HubError):
+            guesser.login("pete", "wrong guess 123")
+    with pytest.raises(HubError, match="refused"):
+        guesser.login("pete", PASSWORD)  # blocked for login_block_seconds, right password or not
+    xsrf = guesser._form_xsrf("/hub/login")
+    page = guesser.http.post(f"{hub.url}/hub/login", data={"username": "pete", "password": PASSWORD, "_xsrf": xsrf}, timeout=30)
+    assert "Too many failed logins for pete" in page.text
+    HubSession(hub.url).login("quinn", PASSWORD)  # other users are not affected
+
+
+def test_reset_admin_password(hub):
+    path = admin_password_file(hub.state, ADMIN)
+    old = path.read_text().strip()
+    proc = subprocess.run([sys.executable, "-m", "workbench", "hub", "--state-dir", str(hub.state), "--admin", ADMIN,
+                           "--reset-admin-password"], capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    new = path.read_text().strip()
+    assert new != old and path.stat().st_mode & 0o777 == 0o600
+    assert new not in proc.stdout + proc.stderr and str(path) in proc.stdout  # not a terminal: not shown
+    with pytest.raises(HubError, match="refused"):
+        HubSession(hub.url).login(ADMIN, old)
+    fresh = HubSession(hub.url)
+    fresh.login(ADMIN, new)
+    assert fresh.api("GET", f"/users/{ADMIN}")["admin"] is True
+
+
 def test_gpu_quota(hub):
     carol = hub.user("carol", groups=("gpu-users",))
     assert hub.profiles.max_gpus_per_user == 1

@@ -250,13 +250,14 @@ def test_safe_dirname():
 # --- configure -----------------------------------------------------------------------------------
 
 
-def test_configure_local(tmp_path):
+def test_configure_local(tmp_path, monkeypatch):
     from traitlets.config import Config
 
     from workbench.hub.config import CULLER_SCOPES
 
     if not any(Path(p, "configurable-http-proxy").exists() for p in os.environ["PATH"].split(os.pathsep)):
         pytest.skip("configurable-http-proxy is not installed")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # as an ordinary user (root: tests/test_hub_isolation.py)
     c = Config()
     configure(c, mode="local", state_dir=tmp_path / "state", port=8123, gpu_devices=["0"], admin_users=["ann"])
     assert (c.JupyterHub.ip, c.JupyterHub.port, c.JupyterHub.hub_ip) == ("127.0.0.1", 8123, "127.0.0.1")
@@ -269,10 +270,14 @@ def test_configure_local(tmp_path):
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["workbench-culler"]["scopes"] == CULLER_SCOPES and roles["workbench-culler"]["services"] == ["culler"]
     assert "access:services!service=reports" in roles["user"]["scopes"]
+    assert c.ProfileLocalSpawner.isolation == "single-user" and c.ProfileLocalSpawner.users_dir == str(tmp_path / "state" / "users")
+    assert (c.TeamAuthenticator.allowed_failed_logins, c.TeamAuthenticator.seconds_before_next_try) == (5, 300)
+    assert c.TeamAuthenticator.admin_password_dir == str(tmp_path / "state")
     # configuring twice keeps one of each service
-    configure(c, mode="local", state_dir=tmp_path / "state")
+    configure(c, mode="local", state_dir=tmp_path / "state", shared_account=True)
     assert sorted(s["name"] for s in c.JupyterHub.services) == ["culler", "reports"]
     assert c.ConfigurableHTTPProxy.auth_token == (tmp_path / "state" / "proxy_token").read_text().strip()
+    assert c.ProfileLocalSpawner.isolation == "shared"
 
 
 def test_configure_refuses_bad_input(tmp_path):

@@ -107,7 +107,7 @@ def ensure_account(user: str, home: str | os.PathLike[str], attempts: int = 20) 
         cmd = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
                "--shell", NOLOGIN, "--comment", account_mark(user), name]  # fmt: skip
         for attempt in range(attempts):
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode == 0:
                 break
             if proc.returncode == 9:  # created meanwhile by another hub process
