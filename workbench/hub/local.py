@@ -18,6 +18,7 @@ Isolation (:data:`ISOLATIONS`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import getpass
 import html
@@ -231,10 +232,33 @@ class ProfileLocalSpawner(LocalProcessSpawner):
         self._profile_env = self.profile_env(profile, list(self.gpus_held))
         self._rlimit_as = profile.mem_limit_bytes if (self.limit_memory and not profile.gpus) else None
         try:
-            return await super().start()
+            ip, port = await super().start()
         except BaseException:
             self._release_gpus()
             raise
+        await self.wait_listening(ip, port)
+        return ip, port
+
+    async def wait_listening(self, ip: str, port: int, interval: float = 0.05) -> None:
+        """Return once the server accepts connections (or has exited, or ``http_timeout`` passed).
+
+        The hub then checks the server with a backoff that doubles from 0.2 s up to 5 s, so a
+        server ready after 3.1 s would otherwise be seen at about 6 s; polling the port this often
+        costs a connect per interval.
+        """
+        deadline = asyncio.get_running_loop().time() + self.http_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                return  # the hub reports the exit
+            try:
+                _, writer = await asyncio.open_connection(ip, port)
+            except OSError:
+                await asyncio.sleep(interval)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         env["USER"] = self.account.name if self.account is not None else self.user.name
