@@ -295,6 +295,9 @@ def test_options_from_env():
     assert options_from_env(env) == {"mode": "local", "port": 8100, "admin_users": ["ann", "bo"], "gpu_devices": ["0", "1"],
                                      "state_dir": "/tmp/s"}  # fmt: skip
     assert options_from_env({}) == {"mode": "local"}
+    assert options_from_env({"WORKBENCH_HUB_SHARED_ACCOUNT": "true", "WORKBENCH_HUB_USERS_DIR": "/srv/homes"}) == {
+        "mode": "local", "shared_account": True, "users_dir": "/srv/homes"}  # fmt: skip
+    assert options_from_env({"WORKBENCH_HUB_MODE": "kubernetes", "WORKBENCH_HUB_SHARED_ACCOUNT": "1"}) == {"mode": "kubernetes"}
     with pytest.raises(ValueError, match=r"\$WORKBENCH_HUB_PORT='eighty' is not a valid port"):
         options_from_env({"WORKBENCH_HUB_PORT": "eighty"})
 

@@ -256,6 +256,8 @@ def options_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         options["profiles_path"] = env["WORKBENCH_PROFILES"]
     if options["mode"] == "local" and env.get("WORKBENCH_HUB_SHARED_ACCOUNT", "").lower() in ("1", "true", "yes"):
         options["shared_account"] = True
+    if options["mode"] == "local" and env.get("WORKBENCH_HUB_USERS_DIR"):
+        options["users_dir"] = env["WORKBENCH_HUB_USERS_DIR"]
     for key, name, cast in [("WORKBENCH_HUB_STATE_DIR", "state_dir", str), ("WORKBENCH_HUB_PORT", "port", int),
                             ("WORKBENCH_HUB_CULLER_EVERY", "culler_every", float)]:  # fmt: skip
         if env.get(key):
