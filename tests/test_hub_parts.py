@@ -273,6 +273,11 @@ def test_configure_local(tmp_path, monkeypatch):
     assert c.ProfileLocalSpawner.isolation == "single-user" and c.ProfileLocalSpawner.users_dir == str(tmp_path / "state" / "users")
     assert (c.TeamAuthenticator.allowed_failed_logins, c.TeamAuthenticator.seconds_before_next_try) == (5, 300)
     assert c.TeamAuthenticator.admin_password_dir == str(tmp_path / "state")
+    factory = c.JupyterHub.db_kwargs["connect_args"]["factory"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "probe.sqlite", factory=factory) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",) and db.execute("PRAGMA synchronous").fetchone() == (1,)
     # configuring twice keeps one of each service
     configure(c, mode="local", state_dir=tmp_path / "state", shared_account=True)
     assert sorted(s["name"] for s in c.JupyterHub.services) == ["culler", "reports"]

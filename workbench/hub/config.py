@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -53,6 +54,21 @@ def _secret_file(path: Path, nbytes: int = 32) -> str:
         atomic_write_text(path, secrets.token_hex(nbytes) + "\n", mode=0o600)
     path.chmod(0o600)
     return path.read_text().strip()
+
+
+class HubSqliteConnection(sqlite3.Connection):
+    """The local hub's SQLite connection: write-ahead log, fsync at checkpoints rather than every commit.
+
+    JupyterHub commits many times per spawn on its event loop; with the default rollback journal
+    each commit waits for several fsyncs, which serialises concurrent spawns. WAL with
+    ``synchronous=NORMAL`` keeps the database consistent after a crash; a power loss may forget the
+    last few commits (server activity, state of servers that then need a restart anyway).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute("PRAGMA journal_mode=WAL")
+        self.execute("PRAGMA synchronous=NORMAL")
 
 
 def proxy_command() -> list[str]:
@@ -159,6 +175,7 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
     c.JupyterHub.ip, c.JupyterHub.port = LOCAL_IP, int(port)
     c.JupyterHub.hub_ip, c.JupyterHub.hub_port = LOCAL_IP, int(hub_port or free_port())
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_kwargs = {"connect_args": {"check_same_thread": False, "factory": HubSqliteConnection}}
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
     _secret_file(state / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
