@@ -20,6 +20,7 @@ from traitlets.config import Config  # noqa: E402
 from workbench.hub import configure, load_profiles  # noqa: E402
 from workbench.hub.kube import RUNS_MOUNT  # noqa: E402
 from workbench.hub.profiles import parse_memory  # noqa: E402
+from workbench.runs.layout import owner_dirname  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = load_profiles(ROOT / "hub" / "profiles.yaml")
@@ -59,11 +60,14 @@ def _spawner(config: Config, user: SimpleNamespace, options: dict):
 
 
 async def _manifest(config: Config, user: SimpleNamespace, slug: str) -> dict:
+    """The pod KubeSpawner would create: its manifest, then the configured ``modify_pod_hook``, as ``start`` does."""
     from kubernetes_asyncio.client import ApiClient
 
     spawner = _spawner(config, user, {"profile": slug})
     await spawner.load_user_options()
     pod = await spawner.get_pod_manifest()
+    if spawner.modify_pod_hook:
+        pod = spawner.modify_pod_hook(spawner, pod)
     async with ApiClient() as api:
         return api.sanitize_for_serialization(pod)
 
@@ -94,12 +98,43 @@ def test_pod_manifest_per_profile(kube_config, slug):
     assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
     assert pod["spec"]["securityContext"]["fsGroup"] == 100
 
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    assert volumes[mounts["/home/jovyan"]]["persistentVolumeClaim"]["claimName"] == "claim-alice"
-    assert volumes[mounts[RUNS_MOUNT]]["persistentVolumeClaim"]["claimName"] == "workbench-runs"
+    assert volumes[mounts["/home/jovyan"]["name"]]["persistentVolumeClaim"]["claimName"] == "claim-alice"
+    # the team's runs read-only, the user's own folder read-write over them
+    shared, own = mounts[RUNS_MOUNT], mounts[f"{RUNS_MOUNT}/alice"]
+    assert shared["readOnly"] is True and "subPath" not in shared
+    assert own["subPath"] == "alice" and not own.get("readOnly") and own["name"] == shared["name"]
+    assert volumes[shared["name"]]["persistentVolumeClaim"]["claimName"] == "workbench-runs"
+    writable = [m["mountPath"] for m in container["volumeMounts"] if m["mountPath"].startswith(RUNS_MOUNT) and not m.get("readOnly")]
+    assert writable == [f"{RUNS_MOUNT}/alice"]
+    # no Kubernetes credentials: no token volume, none mounted
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert not [v for v in pod["spec"]["volumes"] if "projected" in v or "kube-api-access" in v["name"]]
+    assert not [m for m in container["volumeMounts"] if "serviceaccount" in m["mountPath"]]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["WORKBENCH_RUNS_DIR"] == RUNS_MOUNT and env["WORKBENCH_PROFILE"] == slug
+    assert env["WORKBENCH_JOB_GATEWAY_URL"] == "http://hub:10102/services/job-gateway/"
+
+
+def test_runs_folder_of_an_unusual_user_name(kube_config):
+    """The read-write folder is the runs layout's owner folder, escaped one-to-one."""
+    name = "ana.lopez+ml@example.com"
+    pod = asyncio.run(_manifest(kube_config, _user(name, []), "cpu-small"))
+    (container,) = pod["spec"]["containers"]
+    own = [m for m in container["volumeMounts"] if m.get("subPath")]
+    assert own == [{"name": "runs", "mountPath": f"{RUNS_MOUNT}/{owner_dirname(name)}", "subPath": owner_dirname(name)}]
+    assert owner_dirname(name) != name and "/" not in own[0]["subPath"]
+    kubernetes_validate.validate(pod, kubernetes_validate.utils.latest_version(), strict=True)
+
+
+def test_a_service_account_does_not_bring_a_token(kube_config):
+    """z2jh sets singleuser.serviceAccountName; with a service account KubeSpawner would mount its token by default."""
+    config = Config(kube_config)
+    config.KubeSpawner.service_account = "workbench-notebook"
+    pod = asyncio.run(_manifest(config, _user("alice", []), "cpu-small"))
+    assert pod["spec"]["serviceAccountName"] == "workbench-notebook"
+    assert pod["spec"]["automountServiceAccountToken"] is False
 
 
 def test_profiles_are_filtered_by_group(kube_config):
@@ -123,7 +158,15 @@ def test_profiles_are_filtered_by_group(kube_config):
 
 def test_kubernetes_config_registers_services_and_quota(kube_config):
     names = {s["name"] for s in kube_config.JupyterHub.services}
-    assert names == {"culler", "reports"}
+    assert names == {"culler", "reports", "job-gateway"}
+    gateway = next(s for s in kube_config.JupyterHub.services if s["name"] == "job-gateway")
+    assert gateway["url"] == "http://hub:10102" and gateway["command"][1:3] == ["-m", "workbench.hub.gateway"]
+    roles = {r["name"]: r for r in kube_config.JupyterHub.load_roles}
+    assert "custom:workbench-jobs:submit" in roles["user"]["scopes"]
+    assert roles["workbench-job-gateway"]["services"] == ["job-gateway"]
+    assert set(roles["workbench-job-gateway"]["scopes"]) == {"read:users:name", "read:users:groups", "read:servers"}
+    assert "custom:workbench-jobs:submit" in kube_config.JupyterHub.custom_scopes
+    assert "custom:workbench-jobs:submit" in kube_config.Spawner.server_token_scopes
     reports = next(s for s in kube_config.JupyterHub.services if s["name"] == "reports")
     assert reports["url"] == "http://hub:10101" and "--ip" in reports["command"]
     culler = next(s for s in kube_config.JupyterHub.services if s["name"] == "culler")

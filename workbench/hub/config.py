@@ -8,8 +8,10 @@ GPU-aware culler (``culler``) and the shared reports (``reports``, at ``/service
   directory, one working directory per user, NativeAuthenticator (users sign up, an admin approves
   them; the admin accounts are created at first start; logins throttled). As root, every user's
   server runs as that user's own system account (see :mod:`workbench.hub.local`).
-- ``kubernetes``: KubeSpawner pods (see :mod:`workbench.hub.kube`); the authenticator, database
-  and ports stay whatever the Helm chart sets.
+- ``kubernetes``: KubeSpawner pods (see :mod:`workbench.hub.kube`) without Kubernetes credentials,
+  and a third service, the job gateway (``job-gateway``, :mod:`workbench.hub.gateway`), through
+  which users submit Jobs: every user's role and server token carry its scope
+  (:data:`GATEWAY_SCOPE`). The authenticator, database and ports stay whatever the Helm chart sets.
 """
 
 from __future__ import annotations
@@ -25,15 +27,23 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
+from ..runs.layout import KUBE_RUNS_MOUNT
+from .gateway.policy import SUBMIT_SCOPE
 from .profiles import ProfileSet, load_profiles
 
 MODES = ("local", "kubernetes")
 MODE_ENV = "WORKBENCH_HUB_MODE"
-CULLER, REPORTS = "culler", "reports"
+CULLER, REPORTS, GATEWAY = "culler", "reports", "job-gateway"
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:server_state"]
+GATEWAY_SCOPE = SUBMIT_SCOPE
+"""The custom scope a hub token needs to submit Jobs through the job gateway."""
+GATEWAY_SERVICE_SCOPES = ["read:users:name", "read:users:groups", "read:servers"]
+"""What the gateway reads from the hub: a user's groups and servers (for profiles and the GPU cap)."""
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", GATEWAY_SCOPE]
 LOCAL_IP = "127.0.0.1"
-KUBE_RUNS_DIR = "/srv/workbench/runs"
+KUBE_RUNS_DIR = KUBE_RUNS_MOUNT
 REPORTS_PORT = 10101
+GATEWAY_PORT = 10102
 SYSTEM_USERS_DIR = "/srv/workbench/users"
 """Default parent of the users' homes when the local hub runs as root (per-user accounts)."""
 SYSTEM_RUNS_DIR = "/srv/workbench/runs"
@@ -212,13 +222,14 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
 
 def _kubernetes(c: Any, profiles: ProfileSet, *, runs_dir: str = KUBE_RUNS_DIR, runs_pvc: str = "workbench-runs",
                 storage_capacity: str = "10Gi", storage_class: str | None = None, namespace: str | None = None,
-                service_host: str = "hub", reports_port: int = REPORTS_PORT,
+                service_host: str = "hub", reports_port: int = REPORTS_PORT, gateway_port: int = GATEWAY_PORT,
                 admin_users: Iterable[str] = ()) -> tuple[str, str]:  # fmt: skip
     from .kube import kubespawner_config
 
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
     settings = kubespawner_config(profiles, runs_pvc=runs_pvc, storage_capacity=storage_capacity,
-                                  storage_class=storage_class, namespace=namespace)  # fmt: skip
+                                  storage_class=storage_class, namespace=namespace,
+                                  gateway_url=f"http://{service_host}:{gateway_port}/services/{GATEWAY}/")  # fmt: skip
     for key, value in settings.items():
         setattr(c.KubeSpawner, key, value)
     if admin_users:
@@ -236,8 +247,8 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
     ``shared_account`` (not root: every user's server as the hub's OS user, instead of admins only),
     ``login_attempts`` and ``login_block_seconds`` (throttling of failed logins).
     Kubernetes options: ``runs_dir``, ``runs_pvc``, ``storage_capacity``, ``storage_class``,
-    ``namespace``, ``service_host`` and ``reports_port`` (where the proxy reaches the hub's services),
-    ``admin_users``. Both: ``culler_every`` (seconds, overrides ``culling.every``).
+    ``namespace``, ``service_host``, ``reports_port`` and ``gateway_port`` (where the proxy and user
+    pods reach the hub's services), ``admin_users``. Both: ``culler_every`` (seconds, overrides ``culling.every``).
 
     >>> c = get_config()  # in jupyterhub_config.py
     >>> configure(c, mode="kubernetes", profiles_path="/usr/local/etc/workbench/profiles.yaml")
@@ -262,7 +273,40 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
     c.Spawner.default_url = "/lab"
     c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles)
     _services(c, mode, path.resolve(), runs_dir, reports_url, culler_every)
+    if mode == "kubernetes":
+        _job_gateway(c, path.resolve(), service_host=options.get("service_host", "hub"),
+                     port=options.get("gateway_port", GATEWAY_PORT), runs_pvc=options.get("runs_pvc", "workbench-runs"),
+                     namespace=options.get("namespace"))  # fmt: skip
     return profiles
+
+
+def _job_gateway(c: Any, profiles_path: Path, *, service_host: str, port: int, runs_pvc: str,
+                 namespace: str | None) -> None:  # fmt: skip
+    """Register the job gateway service, its role, the submit scope, and grant that scope to users' tokens."""
+    cmd = [sys.executable, "-m", "workbench.hub.gateway", "--profiles", str(profiles_path), "--ip", "0.0.0.0",
+           "--runs-pvc", runs_pvc]  # fmt: skip
+    if namespace:
+        cmd += ["--namespace", namespace]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1"}
+    for key in ("POD_NAMESPACE", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        if os.environ.get(key):
+            env[key] = os.environ[key]
+    _append(c, "JupyterHub", "services", [
+        {"name": GATEWAY, "url": f"http://{service_host}:{port}", "command": cmd, "environment": env, "display": False},
+    ])  # fmt: skip
+    hub = c.JupyterHub
+    scopes = dict(hub["custom_scopes"]) if "custom_scopes" in hub else {}
+    hub.custom_scopes = {**scopes, GATEWAY_SCOPE: {
+        "description": "Submit notebook Jobs through the job gateway, and follow and stop one's own."}}  # fmt: skip
+    roles = list(hub["load_roles"]) if "load_roles" in hub else []
+    for role in roles:
+        if role["name"] == "user":
+            role["scopes"] = sorted({*role["scopes"], GATEWAY_SCOPE})
+    roles.append({"name": "workbench-job-gateway", "description": "The job gateway reads users' groups and servers",
+                  "scopes": GATEWAY_SERVICE_SCOPES, "services": [GATEWAY]})  # fmt: skip
+    hub.load_roles = roles
+    # notebook servers' $JUPYTERHUB_API_TOKEN: the default server scopes plus the gateway's
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
 
 
 def options_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?\s*$", re.IGNORECASE)
 _SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PROFILE_KEYS = {"slug", "display_name", "description", "image", "cpu", "memory", "gpus", "node_selector",
-                 "tolerations", "groups", "idle_timeout", "default", "env"}  # fmt: skip
+                 "tolerations", "groups", "idle_timeout", "default", "env", "secrets"}  # fmt: skip
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _CULLING_KEYS = {"every", "gpu"}
 _GPU_CULLING_KEYS = {"threshold", "checks", "working_hours", "webhook", "metrics"}
@@ -59,6 +59,7 @@ class Profile:
     idle_timeout: int = 3600
     default: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()  # Kubernetes Secrets a Job on this profile may receive (the job gateway's allow-list)
 
     @property
     def mem_limit_bytes(self) -> int:
@@ -206,7 +207,16 @@ def _profile(entry: Any, index: int, gpu_resource: str) -> Profile:
         idle_timeout=idle,
         default=bool(entry.get("default", False)),
         env={str(k): str(v) for k, v in (entry.get("env") or {}).items()},
+        secrets=_secret_names(entry.get("secrets"), where),
     )
+
+
+def _secret_names(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and _SLUG.match(v) for v in value):
+        raise ValueError(f"{where}: secrets must be a list of Kubernetes Secret names (e.g. [kaggle-api]), got {value!r}")
+    return tuple(value)
 
 
 def _clock(value: Any, where: str) -> dtime:
