@@ -226,7 +226,7 @@ class ProfileLocalSpawner(LocalProcessSpawner):
         if self.isolation == "accounts":
             try:
                 self.account = await asyncio.to_thread(self.prepare_account)
-            except (OSError, PermissionError) as exc:
+            except OSError as exc:  # PermissionError included: a foreign account of that name
                 raise HTTPError(500, f"could not prepare the system account of {self.user.name!r}: {exc}") from None
         self.gpus_held = self._take_gpus(profile)
         self._profile_env = self.profile_env(profile, list(self.gpus_held))
