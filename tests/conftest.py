@@ -50,3 +50,31 @@ def workbench_cli():
     """Argv prefix that runs the installed ``workbench`` command (falls back to ``python -m``)."""
     exe = shutil.which("workbench", path=str(Path(sys.executable).parent))
     return [exe] if exe else [sys.executable, "-m", "workbench"]
+
+
+@pytest.fixture(scope="session")
+def accounts_ready():
+    """Per-user system accounts can run the hub's Python: root, ``useradd``, and a reachable interpreter.
+
+    Not root: a skip with the reason. Directories on the way to the interpreter that other users
+    cannot enter (e.g. ``/root`` holding a pyenv) get the traverse bit (``o+x``, not read) for the
+    session, and are restored after it; ``workbench hub`` itself refuses such a layout with the fix.
+    """
+    if os.geteuid() != 0:
+        reason = "per-user system accounts need the hub to run as root (CI runs as root)"
+        print(f"SKIP: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    require_tool("useradd")
+    from workbench.hub.accounts import closed_to_others
+
+    opened: list[tuple[Path, int]] = []
+    for target in (sys.executable, sys.base_prefix, sys.prefix, ROOT):
+        while (closed := closed_to_others(target)) is not None:
+            mode = closed.stat().st_mode & 0o7777
+            opened.append((closed, mode))
+            closed.chmod(mode | 0o001)
+    if opened:
+        print(f"opened for traversal during the tests: {', '.join(str(p) for p, _ in opened)}", file=sys.stderr)
+    yield
+    for path, mode in reversed(opened):
+        path.chmod(mode)

@@ -1,6 +1,7 @@
 """The hub in local mode, end to end: real JupyterHub, configurable-http-proxy, single-user servers.
 
-One hub for the module (``workbench hub`` on free ports); every test makes its own users.
+One hub for the module (``workbench hub`` on free ports); every test makes its own users. As root
+(CI) the hub gives every user their own system account; otherwise it runs with ``--shared-account``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ import ast
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -26,6 +29,8 @@ import yaml
 
 from conftest import require_tool
 from workbench.hub import load_profiles
+from workbench.hub.accounts import account_name
+from workbench.hub.auth import admin_password_file
 from workbench.hub.client import HubError, HubSession
 from workbench.hub.config import CULLER_SCOPES, free_port
 from workbench.runs import RUNS_ENV, RunRecord, new_run_dir
@@ -34,6 +39,7 @@ from workbench.runs.layout import owner_dirname
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN, PASSWORD = "admin", "a long team passphrase"
+AS_ROOT = os.geteuid() == 0
 
 
 @dataclasses.dataclass
@@ -41,9 +47,14 @@ class Hub:
     url: str
     state: Path
     runs: Path
+    users: Path
     profiles_path: Path
     admin: HubSession
     log: Path
+
+    def home(self, name: str) -> Path:
+        """The working directory of ``name``'s server."""
+        return self.users / (account_name(name) if AS_ROOT else owner_dirname(name))
 
     @property
     def profiles(self):
@@ -69,10 +80,15 @@ class Hub:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def hub(request):
     require_tool("configurable-http-proxy")
-    base = tmp_path_factory.mktemp("hub")
-    state, runs = base / "state", base / "runs"
+    if AS_ROOT:
+        request.getfixturevalue("accounts_ready")
+    # not under pytest's private tmp folder: the users' accounts must reach their homes and runs
+    base = Path(tempfile.mkdtemp(prefix="wb-hub-"))
+    base.chmod(0o755)
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    state, runs, users = base / "state", base / "runs", base / "users"
     raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
     # the hub's own culler: checks every second, never inside working hours, utilisation from a file
     raw["culling"] = {"every": 1, "gpu": {"threshold": 10, "checks": 2, "working_hours": {"days": []},
@@ -82,7 +98,9 @@ def hub(tmp_path_factory):
     port = free_port()
     log = base / "hub.log"
     cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(state), "--port", str(port), "--admin", ADMIN,
-           "--gpus", "0,1", "--profiles", str(profiles_path), "--culler-every", "1"]  # fmt: skip
+           "--gpus", "0,1", "--profiles", str(profiles_path), "--culler-every", "1", "--users-dir", str(users)]  # fmt: skip
+    if not AS_ROOT:
+        cmd.append("--shared-account")
     env = {**os.environ, RUNS_ENV: str(runs)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=base)
@@ -99,11 +117,10 @@ def hub(tmp_path_factory):
                 pytest.fail(f"hub did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
         admin = HubSession(url)
-        admin.signup(ADMIN, PASSWORD)
-        admin.login(ADMIN, PASSWORD)
+        admin.login(ADMIN, admin_password_file(state, ADMIN).read_text().strip())  # created at first start
         for group in ("gpu-users",):
             admin.api("POST", f"/groups/{group}")
-        yield Hub(url=url, state=state, runs=runs, profiles_path=profiles_path, admin=admin, log=log)
+        yield Hub(url=url, state=state, runs=runs, users=users, profiles_path=profiles_path, admin=admin, log=log)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -172,7 +189,7 @@ def test_login_spawn_with_profile_and_run_code(hub):
              "os.environ['CPU_LIMIT'], os.environ['OMP_NUM_THREADS'], os.environ['CUDA_VISIBLE_DEVICES'], "
              f"os.environ[{RUNS_ENV!r}], resource.getrlimit(resource.RLIMIT_AS)[0]])")  # fmt: skip
     profile = hub.profiles.get("cpu-large")
-    expected = [str(hub.state / "users" / "alice"), "cpu-large", str(profile.mem_limit_bytes), str(profile.cpu_limit),
+    expected = [str(hub.home("alice")), "cpu-large", str(profile.mem_limit_bytes), str(profile.cpu_limit),
                 str(int(profile.cpu_limit)), "", str(hub.runs), profile.mem_limit_bytes]  # fmt: skip
     assert json.loads(ast.literal_eval(execute(hub, "alice", token, probe))) == expected
 
@@ -208,6 +225,124 @@ def test_users_are_isolated(hub):
     assert hub.admin.server("bob") is not None  # carl's DELETE did nothing
     bob.api("DELETE", "/users/bob/server")
     assert hub.wait_gone("bob")
+
+
+ATTACK = """
+import json, os, subprocess
+def probe(fn):
+    try:
+        fn()
+        return "allowed"
+    except PermissionError:
+        return "PermissionError"
+    except OSError as exc:
+        return type(exc).__name__
+def write(path):
+    with open(path, "w") as fh:
+        fh.write("x")
+def read(path):
+    with open(path, "rb") as fh:
+        fh.read()
+targets = json.loads({targets!r})
+out = {{"uid": int(subprocess.check_output(["id", "-u"])), "euid": os.geteuid(), "groups": os.getgroups()}}
+out["read"] = {{name: probe(lambda p=p: read(p)) for name, p in targets["read"].items()}}
+out["write"] = {{name: probe(lambda p=p: write(p)) for name, p in targets["write"].items()}}
+out["list"] = {{name: probe(lambda p=p: os.listdir(p)) for name, p in targets["list"].items()}}
+out["signal"] = probe(lambda: os.kill(targets["pid"], 0))
+json.dumps(out)
+"""
+
+
+def attack(hub: Hub, user: str, token: str, targets: dict) -> dict:
+    """Run the probes of ``targets`` in ``user``'s kernel; what each attempt got."""
+    return json.loads(ast.literal_eval(execute(hub, user, token, ATTACK.format(targets=json.dumps(targets)))))
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="per-user system accounts need the hub to run as root (CI runs as root)")
+def test_per_user_accounts_keep_users_and_hub_state_apart(hub):
+    from workbench.runs.layout import owner_dir
+
+    mia, noah = hub.user("mia"), hub.user("noah")
+    for session, name in ((mia, "mia"), (noah, "noah")):
+        session.api("POST", f"/users/{name}/server", json={"profile": "cpu-small"})
+    for session, name in ((mia, "mia"), (noah, "noah")):
+        session.wait_ready(name)
+    noah_home, noah_runs, mia_runs = hub.home("noah"), owner_dir(hub.runs, "noah"), owner_dir(hub.runs, "mia")
+    assert (noah_home.stat().st_mode & 0o777, noah_runs.stat().st_mode & 0o777) == (0o700, 0o755)
+    assert (hub.runs.stat().st_uid, hub.runs.stat().st_mode & 0o777) == (0, 0o755)
+    noah_pid = hub.admin.server("noah")["state"]["pid"]
+    proxy_pid = int((hub.state / "proxy.pid").read_text())
+    secrets = {name: str(hub.state / name) for name in ("jupyterhub_cookie_secret", "jupyterhub.sqlite", "proxy_token")}
+    secrets["admin_password"] = str(admin_password_file(hub.state, ADMIN))
+    secrets["proxy_environ"] = f"/proc/{proxy_pid}/environ"  # the proxy's token is in its environment
+    secrets["noah_server_environ"] = f"/proc/{noah_pid}/environ"  # noah's API token
+    targets = {
+        "read": secrets,
+        "write": {"noah_home": str(noah_home / "planted.py"), "noah_runs": str(noah_runs / "planted.json"),
+                  "runs_root": str(hub.runs / "planted.json"), "own_home": str(hub.home("mia") / "mine.txt"),
+                  "own_runs": str(mia_runs / "mine.json")},
+        "list": {"noah_home": str(noah_home), "state": str(hub.state), "noah_runs": str(noah_runs)},
+        "pid": noah_pid,
+    }  # fmt: skip
+    got = attack(hub, "mia", mia.new_token("mia"), targets)
+    assert got["read"] == dict.fromkeys(secrets, "PermissionError"), got
+    assert got["write"] == {"noah_home": "PermissionError", "noah_runs": "PermissionError", "runs_root": "PermissionError",
+                            "own_home": "allowed", "own_runs": "allowed"}, got  # fmt: skip
+    assert got["list"] == {"noah_home": "PermissionError", "state": "PermissionError", "noah_runs": "allowed"}, got
+    assert got["signal"] == "PermissionError", got
+    noah_uid = attack(hub, "noah", noah.new_token("noah"), {"read": {}, "write": {}, "list": {}, "pid": 1})["uid"]
+    assert 0 not in (got["uid"], got["euid"], noah_uid) and got["uid"] != noah_uid and 0 not in got["groups"]
+    assert (mia_runs / "mine.json").stat().st_uid == got["uid"] and not (noah_runs / "planted.json").exists()
+    for name in ("mia", "noah"):
+        hub.admin.api("DELETE", f"/users/{name}/server")
+    assert hub.wait_gone("mia") and hub.wait_gone("noah")
+
+
+def test_admin_name_cannot_be_squatted(hub):
+    squatter = HubSession(hub.url)
+    squatter.signup(ADMIN, "the squatter's own passphrase")
+    with pytest.raises(HubError, match="refused"):
+        squatter.login(ADMIN, "the squatter's own passphrase")
+    # a fresh name signs up unapproved: no name is approved at sign-up any more
+    squatter.signup("olga", PASSWORD)
+    with pytest.raises(HubError, match="refused"):
+        squatter.login("olga", PASSWORD)
+    HubSession(hub.url).login(ADMIN, admin_password_file(hub.state, ADMIN).read_text().strip())
+
+
+def test_login_throttling(hub):
+    hub.user("pete"), hub.user("quinn")
+    guesser = HubSession(hub.url)
+    for _ in range(4):
+        with pytest.raises(HubError):
+            guesser.login("pete", "wrong guess 123")
+    guesser.login("pete", PASSWORD)  # under the limit: the right password works and resets the count
+    guesser = HubSession(hub.url)
+    for _ in range(5):
+        with pytest.raises(HubError):
+            guesser.login("pete", "wrong guess 123")
+    with pytest.raises(HubError, match="refused"):
+        guesser.login("pete", PASSWORD)  # blocked for login_block_seconds, right password or not
+    xsrf = guesser._form_xsrf("/hub/login")
+    page = guesser.http.post(f"{hub.url}/hub/login", data={"username": "pete", "password": PASSWORD, "_xsrf": xsrf}, timeout=30)
+    assert "Too many failed logins for pete" in page.text
+    HubSession(hub.url).login("quinn", PASSWORD)  # other users are not affected
+
+
+def test_reset_admin_password(hub):
+    path = admin_password_file(hub.state, ADMIN)
+    old = path.read_text().strip()
+    proc = subprocess.run([sys.executable, "-m", "workbench", "hub", "--state-dir", str(hub.state), "--admin", ADMIN,
+                           "--reset-admin-password"], capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    new = path.read_text().strip()
+    assert new != old and path.stat().st_mode & 0o777 == 0o600
+    assert new not in proc.stdout + proc.stderr and str(path) in proc.stdout  # not a terminal: not shown
+    with pytest.raises(HubError, match="refused"):
+        HubSession(hub.url).login(ADMIN, old)
+    fresh = HubSession(hub.url)
+    fresh.login(ADMIN, new)
+    assert fresh.api("GET", f"/users/{ADMIN}")["admin"] is True
 
 
 def test_gpu_quota(hub):

@@ -306,11 +306,12 @@ def test_options_form_lists_only_what_the_user_may_pick():
     assert "<script>" not in options_form([dataclasses.replace(PROFILES.get("cpu-small"), description="<script>")], 0)
 
 
-def test_safe_dirname():
-    from workbench.hub.local import safe_dirname
+def test_home_folder_names_are_one_to_one():
+    from workbench.runs.layout import owner_dirname
 
-    assert safe_dirname("alice") == "alice" and safe_dirname("a.b@x") == "a.b@x"
-    assert "/" not in safe_dirname("../etc") and not safe_dirname("..").startswith(".")
+    assert owner_dirname("alice") == "alice" and owner_dirname("a.b@x") == "a.b@x"
+    assert "/" not in owner_dirname("../etc") and not owner_dirname("..").startswith(".")
+    assert owner_dirname("é") != owner_dirname("-e9-")  # two users never share a folder
 
 
 def test_launcher_runs_the_command_tied_to_its_parent_and_records_it(tmp_path):
@@ -337,13 +338,14 @@ def test_launcher_runs_the_command_tied_to_its_parent_and_records_it(tmp_path):
 # --- configure -----------------------------------------------------------------------------------
 
 
-def test_configure_local(tmp_path):
+def test_configure_local(tmp_path, monkeypatch):
     from traitlets.config import Config
 
     from workbench.hub.config import CULLER_SCOPES
 
     if not any(Path(p, "configurable-http-proxy").exists() for p in os.environ["PATH"].split(os.pathsep)):
         pytest.skip("configurable-http-proxy is not installed")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # as an ordinary user (root: tests/test_hub_isolation.py)
     c = Config()
     configure(c, mode="local", state_dir=tmp_path / "state", port=8123, gpu_devices=["0"], admin_users=["ann"])
     assert (c.JupyterHub.ip, c.JupyterHub.port, c.JupyterHub.hub_ip) == ("127.0.0.1", 8123, "127.0.0.1")
@@ -356,10 +358,19 @@ def test_configure_local(tmp_path):
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["workbench-culler"]["scopes"] == CULLER_SCOPES and roles["workbench-culler"]["services"] == ["culler"]
     assert "access:services!service=reports" in roles["user"]["scopes"]
+    assert c.ProfileLocalSpawner.isolation == "single-user" and c.ProfileLocalSpawner.users_dir == str(tmp_path / "state" / "users")
+    assert (c.TeamAuthenticator.allowed_failed_logins, c.TeamAuthenticator.seconds_before_next_try) == (5, 300)
+    assert c.TeamAuthenticator.admin_password_dir == str(tmp_path / "state")
+    factory = c.JupyterHub.db_kwargs["connect_args"]["factory"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "probe.sqlite", factory=factory) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",) and db.execute("PRAGMA synchronous").fetchone() == (1,)
     # configuring twice keeps one of each service
-    configure(c, mode="local", state_dir=tmp_path / "state")
+    configure(c, mode="local", state_dir=tmp_path / "state", shared_account=True)
     assert sorted(s["name"] for s in c.JupyterHub.services) == ["culler", "reports"]
     assert c.ConfigurableHTTPProxy.auth_token == (tmp_path / "state" / "proxy_token").read_text().strip()
+    assert c.ProfileLocalSpawner.isolation == "shared"
 
 
 def test_configure_refuses_bad_input(tmp_path):
@@ -380,6 +391,9 @@ def test_options_from_env():
     assert options_from_env(env) == {"mode": "local", "port": 8100, "admin_users": ["ann", "bo"], "gpu_devices": ["0", "1"],
                                      "state_dir": "/tmp/s"}  # fmt: skip
     assert options_from_env({}) == {"mode": "local"}
+    assert options_from_env({"WORKBENCH_HUB_SHARED_ACCOUNT": "true", "WORKBENCH_HUB_USERS_DIR": "/srv/homes"}) == {
+        "mode": "local", "shared_account": True, "users_dir": "/srv/homes"}  # fmt: skip
+    assert options_from_env({"WORKBENCH_HUB_MODE": "kubernetes", "WORKBENCH_HUB_SHARED_ACCOUNT": "1"}) == {"mode": "kubernetes"}
     with pytest.raises(ValueError, match=r"\$WORKBENCH_HUB_PORT='eighty' is not a valid port"):
         options_from_env({"WORKBENCH_HUB_PORT": "eighty"})
 

@@ -22,10 +22,12 @@ OVERRIDES = """# Local overrides for `workbench hub`, applied after workbench.hu
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "hub", help="start the team hub (JupyterHub with the curated profiles)",
-        description="Start JupyterHub configured from hub/profiles.yaml. Local mode (default) binds to 127.0.0.1, "
-                    "keeps its state in --state-dir and runs each user's server as a process of this user in a "
-                    "per-user working directory; users sign up at /hub/signup and an admin approves them at "
-                    "/hub/authorize. Kubernetes mode spawns pods with KubeSpawner (run it inside the hub pod).")  # fmt: skip
+        description="Start JupyterHub configured from hub/profiles.yaml. Local mode (default) binds to 127.0.0.1 "
+                    "and keeps its state in --state-dir. Run as root, it runs each user's server as that user's own "
+                    "system account (wb-<name>) in a private home; run as an ordinary user, only admins may start "
+                    "servers unless --shared-account. The admin accounts are created at first start (password "
+                    "printed once); users sign up at /hub/signup and an admin approves them at /hub/authorize. "
+                    "Kubernetes mode spawns pods with KubeSpawner (run it inside the hub pod).")  # fmt: skip
     p.add_argument("--mode", choices=("local", "kubernetes"), default=os.environ.get("WORKBENCH_HUB_MODE", "local"),
                    help="where servers run (default: $WORKBENCH_HUB_MODE, else local)")  # fmt: skip
     p.add_argument("--profiles", type=Path, help="profiles file (default: $WORKBENCH_PROFILES, else hub/profiles.yaml)")
@@ -34,8 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "a jupyterhub_config.py there is applied last, for local overrides")  # fmt: skip
     p.add_argument("--port", type=int, default=8000, help="public port on 127.0.0.1 (default: 8000)")
     p.add_argument("--admin", action="append", dest="admins", metavar="NAME",
-                   help="hub admin (repeatable; default: your login name); sign up with this name first")  # fmt: skip
+                   help="hub admin (repeatable; default: your login name); created at first start with a generated password")  # fmt: skip
     p.add_argument("--runs-dir", type=Path, help=f"shared runs directory (default: ${RUNS_ENV}, else <state-dir>/runs)")
+    p.add_argument("--users-dir", type=Path, help="parent of the users' homes (default: <state-dir>/users; as root "
+                   "/srv/workbench/users, which must be outside the state directory)")  # fmt: skip
+    p.add_argument("--shared-account", action="store_true",
+                   help="not as root: let every approved user start servers, all as this OS user (users can read each "
+                        "other's files and the hub's secrets, so any user can act as admin; a trusted team only)")  # fmt: skip
+    p.add_argument("--reset-admin-password", action="store_true",
+                   help="give the (first) admin a new generated password, print it once and exit")  # fmt: skip
     p.add_argument("--gpus", metavar="LIST", help="local GPU devices to hand out, e.g. 0,1 (default: what nvidia-smi lists)")
     p.add_argument("--culler-every", type=float, metavar="SECONDS", help="seconds between culling checks (default: culling.every)")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="hub log level")
@@ -51,6 +60,10 @@ def hub_options(args: argparse.Namespace) -> dict:
         options.update(state_dir=args.state_dir.expanduser(), port=args.port)
         if args.runs_dir:
             options["runs_dir"] = str(args.runs_dir)
+        if args.users_dir:
+            options["users_dir"] = str(args.users_dir)
+        if args.shared_account:
+            options["shared_account"] = True
         if args.gpus is not None:
             options["gpu_devices"] = [d.strip() for d in args.gpus.split(",") if d.strip()]
     elif args.runs_dir:
@@ -81,6 +94,39 @@ def _exit_during_start_up(records: Path | None) -> Callable[[int, object], None]
     return handler
 
 
+def reset_admin_password(state_dir: Path, name: str) -> int:
+    """Replace admin ``name``'s password in the hub database of ``state_dir``; print the new one once."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from ..hub.auth import announce_password, set_admin_password
+
+    db_file = state_dir / "jupyterhub.sqlite"
+    if not db_file.is_file():
+        raise SystemExit(f"no hub database at {db_file}; start `workbench hub --state-dir {state_dir}` once first")
+    from nativeauthenticator.orm import UserInfo
+
+    engine = create_engine(f"sqlite:///{db_file}")
+    UserInfo.__table__.create(engine, checkfirst=True)
+    with sessionmaker(bind=engine)() as db:
+        password, path = set_admin_password(db, name, state_dir)
+    engine.dispose()
+    announce_password(name, password, path)
+    return 0
+
+
+def _isolation_note(isolation: str) -> str:
+    return {
+        "accounts": "each user's server runs as their own system account (wb-<name>); GPU device files opened to "
+                    "their holder only where /dev/nvidia<N> exists (else CUDA_VISIBLE_DEVICES is advisory)",
+        "single-user": "not root: only admins may start servers (they run as this OS user); run as root for per-user "
+                       "accounts, or pass --shared-account",
+        "shared": "SHARED ACCOUNT: every user's server runs as this OS user, so users can read each other's files and "
+                  "the hub's secrets (cookie secret, database) and can act as any user, admin included; "
+                  "CUDA_VISIBLE_DEVICES is advisory",
+    }[isolation]  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     records = None
     if args.mode == "local":
@@ -104,19 +150,22 @@ def _run(args: argparse.Namespace) -> int:
     from ..hub import configure
     from ..hub.lifeline import HubStillRunning
     from . import CommandError
+    from ..hub.config import local_isolation
 
-    config = Config()
+    state_dir = args.state_dir.expanduser().resolve()
     options = hub_options(args)
+    if args.reset_admin_password:
+        return reset_admin_password(state_dir, options["admin_users"][0])
+    config = Config()
     try:
         configure(config, mode=args.mode, profiles_path=args.profiles, **options)
     except HubStillRunning as exc:
         raise CommandError(str(exc)) from None
     config.JupyterHub.log_level = args.log_level
-    state_dir = args.state_dir.expanduser().resolve()
     if args.mode == "local":
         print(f"workbench hub: http://127.0.0.1:{args.port}/ (state in {state_dir}); admins "
-              f"{', '.join(options['admin_users'])} sign up at /hub/signup first, then approve others at /hub/authorize",
-              flush=True)  # fmt: skip
+              f"{', '.join(options['admin_users'])} (created at first start), approve others at /hub/authorize; "
+              f"{_isolation_note(local_isolation(args.shared_account))}", flush=True)  # fmt: skip
     overrides = state_dir / "jupyterhub_config.py"
     if not overrides.is_file():
         atomic_write_text(overrides, OVERRIDES)

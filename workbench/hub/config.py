@@ -6,8 +6,10 @@ The services (and, locally, the proxy) are started through :mod:`workbench.hub.l
 so they die with the hub however it ends.
 
 - ``local`` (the default of ``workbench hub``): the hub and its proxy bound to 127.0.0.1, state
-  (SQLite database, cookie secret and proxy token, both 0600) in a state directory, one working
-  directory per user, NativeAuthenticator (users sign up, an admin approves them).
+  (SQLite database, cookie secret, proxy token and admin passwords, all 0600) in a 0700 state
+  directory, one working directory per user, NativeAuthenticator (users sign up, an admin approves
+  them; the admin accounts are created at first start; logins throttled). As root, every user's
+  server runs as that user's own system account (see :mod:`workbench.hub.local`).
 - ``kubernetes``: KubeSpawner pods (see :mod:`workbench.hub.kube`) without Kubernetes credentials,
   and a third service, the job gateway (``job-gateway``, :mod:`workbench.hub.gateway`), through
   which users submit Jobs: every user's role and server token carry its scope
@@ -20,6 +22,7 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,9 +44,14 @@ GATEWAY_SERVICE_SCOPES = ["read:users:name", "read:users:groups", "read:servers"
 """What the gateway reads from the hub: a user's groups and servers (for profiles and the GPU cap)."""
 SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", GATEWAY_SCOPE]
 LOCAL_IP = "127.0.0.1"
-KUBE_RUNS_DIR = KUBE_RUNS_MOUNT
 REPORTS_PORT = 10101
 GATEWAY_PORT = 10102
+SYSTEM_USERS_DIR = "/srv/workbench/users"
+"""Default parent of the users' homes when the local hub runs as root (per-user accounts)."""
+SYSTEM_RUNS_DIR = KUBE_RUNS_MOUNT
+"""Default runs root when the local hub runs as root and the runs root variable is not set: the same
+place as the runs volume in a pod."""
+LOGIN_ATTEMPTS, LOGIN_BLOCK_SECONDS = 5, 300
 
 
 def free_port() -> int:
@@ -59,6 +67,21 @@ def _secret_file(path: Path, nbytes: int = 32) -> str:
         atomic_write_text(path, secrets.token_hex(nbytes) + "\n", mode=0o600)
     path.chmod(0o600)
     return path.read_text().strip()
+
+
+class HubSqliteConnection(sqlite3.Connection):
+    """The local hub's SQLite connection: write-ahead log, fsync at checkpoints rather than every commit.
+
+    JupyterHub commits many times per spawn on its event loop; with the default rollback journal
+    each commit waits for several fsyncs, which serialises concurrent spawns. WAL with
+    ``synchronous=NORMAL`` keeps the database consistent after a crash; a power loss may forget the
+    last few commits (server activity, state of servers that then need a restart anyway).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute("PRAGMA journal_mode=WAL")
+        self.execute("PRAGMA synchronous=NORMAL")
 
 
 def proxy_command() -> list[str]:
@@ -106,27 +129,73 @@ def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url
     ])  # fmt: skip
 
 
+def local_isolation(shared_account: bool = False) -> str:
+    """The isolation of local mode for this process: ``accounts`` as root, else ``single-user`` or ``shared``."""
+    if os.geteuid() == 0:
+        if shared_account:
+            raise ValueError("--shared-account is for a hub run as an ordinary user; run as root, the hub gives every "
+                             "user their own system account (drop --shared-account)")  # fmt: skip
+        return "accounts"
+    return "shared" if shared_account else "single-user"
+
+
+def _reachable(path: Path, what: str, flag: str) -> None:
+    from .accounts import closed_to_others
+
+    closed = closed_to_others(path)
+    if closed is not None:
+        raise ValueError(f"{what} {path} is not reachable by the users' system accounts: {closed} is closed to "
+                         f"other users (mode {closed.stat().st_mode & 0o777:o}); {flag}")  # fmt: skip
+
+
+def _account_dirs(state: Path, users: Path, runs: Path) -> None:
+    """Check and create the directories per-user accounts need; the state directory stays out of their reach."""
+    for path, flag in ((users, "--users-dir"), (runs, "--runs-dir")):
+        if path == state or state in path.parents:
+            raise ValueError(f"{flag} {path} is inside the hub's private state directory {state}; choose a directory "
+                             f"outside it (default {SYSTEM_USERS_DIR if flag == '--users-dir' else SYSTEM_RUNS_DIR})")  # fmt: skip
+    prefix = Path(sys.prefix).resolve()
+    if prefix == state or state in prefix.parents:
+        raise ValueError(f"the hub's Python environment {prefix} is inside its private state directory {state}; "
+                         "choose another --state-dir")  # fmt: skip
+    _reachable(Path(sys.executable).resolve(), "the hub's Python", "install the hub's environment where every user can read it (e.g. /usr/local or /opt)")  # fmt: skip
+    _reachable(prefix, "the hub's Python environment", "make it readable by every user (chmod o+rx on each directory)")
+    for path, flag, mode in ((users, "--users-dir", 0o711), (runs, "--runs-dir", 0o755)):
+        _reachable(path.parent, "the parent of", f"choose a {flag} every user can reach")
+        path.mkdir(parents=True, exist_ok=True)
+        os.chown(path, 0, 0)
+        path.chmod(mode)
+
+
 def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | None = None, port: int = 8000,
            ip: str = LOCAL_IP, hub_port: int | None = None, proxy_api_port: int | None = None,
            reports_port: int | None = None, users_dir: str | None = None, runs_dir: str | None = None,
            gpu_devices: Iterable[str] | None = None, admin_users: Iterable[str] = (),
-           authenticator: bool = True) -> tuple[str, str, Path]:  # fmt: skip
+           authenticator: bool = True, shared_account: bool = False, login_attempts: int = LOGIN_ATTEMPTS,
+           login_block_seconds: int = LOGIN_BLOCK_SECONDS) -> tuple[str, str, Path]:  # fmt: skip
     from .local import ProfileLocalSpawner
 
     if ip != LOCAL_IP:
         raise ValueError(f"local mode binds to {LOCAL_IP} only (got ip={ip!r}); for a team network use the Kubernetes mode")
+    isolation = local_isolation(shared_account)
     state = Path(state_dir or Path.home() / ".local/share/workbench/hub").expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o700)
     records = state / PROCESSES_DIR
     reclaim(records)  # what a killed hub left running; refuses while that hub is alive
     forget_stale_pid_file(state / "proxy.pid", expect="configurable-http-proxy")
-    runs = str(Path(runs_dir or os.environ.get(RUNS_ENV) or state / "runs").expanduser().resolve())
-    Path(runs).mkdir(parents=True, exist_ok=True)
+    accounts = isolation == "accounts"
+    runs_default = os.environ.get(RUNS_ENV) or (SYSTEM_RUNS_DIR if accounts else state / "runs")
+    runs = Path(runs_dir or runs_default).expanduser().resolve()
+    users = Path(users_dir or (SYSTEM_USERS_DIR if accounts else state / "users")).expanduser().resolve()
+    if accounts:
+        _account_dirs(state, users, runs)
+    runs.mkdir(parents=True, exist_ok=True)
 
     c.JupyterHub.ip, c.JupyterHub.port = LOCAL_IP, int(port)
     c.JupyterHub.hub_ip, c.JupyterHub.hub_port = LOCAL_IP, int(hub_port or free_port())
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_kwargs = {"connect_args": {"check_same_thread": False, "factory": HubSqliteConnection}}
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
     _secret_file(state / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
@@ -137,8 +206,9 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
 
     c.JupyterHub.spawner_class = ProfileLocalSpawner
     c.ProfileLocalSpawner.profiles = profiles
-    c.ProfileLocalSpawner.users_dir = str(Path(users_dir or state / "users").expanduser().resolve())
-    c.ProfileLocalSpawner.runs_dir = runs
+    c.ProfileLocalSpawner.isolation = isolation
+    c.ProfileLocalSpawner.users_dir = str(users)
+    c.ProfileLocalSpawner.runs_dir = str(runs)
     if gpu_devices is not None:
         c.ProfileLocalSpawner.gpu_devices = [str(d) for d in gpu_devices]
     c.Spawner.ip = LOCAL_IP
@@ -152,12 +222,15 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
         c.Authenticator.allow_all = True  # NativeAuthenticator only lets in users an admin approved
         c.TeamAuthenticator.minimum_password_length = 8
         c.TeamAuthenticator.check_common_password = True
+        c.TeamAuthenticator.allowed_failed_logins = int(login_attempts)
+        c.TeamAuthenticator.seconds_before_next_try = int(login_block_seconds)
+        c.TeamAuthenticator.admin_password_dir = str(state)
     if admin_users:
         c.Authenticator.admin_users = set(admin_users)
-    return runs, f"http://{LOCAL_IP}:{reports_port or free_port()}", records
+    return str(runs), f"http://{LOCAL_IP}:{reports_port or free_port()}", records
 
 
-def _kubernetes(c: Any, profiles: ProfileSet, *, runs_dir: str = KUBE_RUNS_DIR, runs_pvc: str = "workbench-runs",
+def _kubernetes(c: Any, profiles: ProfileSet, *, runs_dir: str = KUBE_RUNS_MOUNT, runs_pvc: str = "workbench-runs",
                 storage_capacity: str = "10Gi", storage_class: str | None = None, namespace: str | None = None,
                 service_host: str = "hub", reports_port: int = REPORTS_PORT, gateway_port: int = GATEWAY_PORT,
                 admin_users: Iterable[str] = ()) -> tuple[str, str]:  # fmt: skip
@@ -179,7 +252,10 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
     """Fill the JupyterHub config object ``c`` for ``mode``; returns the loaded profiles.
 
     Local options: ``state_dir``, ``port``, ``hub_port``, ``proxy_api_port``, ``reports_port``,
-    ``users_dir``, ``runs_dir``, ``gpu_devices``, ``admin_users``, ``authenticator`` (False keeps yours).
+    ``users_dir``, ``runs_dir``, ``gpu_devices``, ``admin_users`` (their accounts are created at first
+    start, passwords in ``<state_dir>/admin-password-<name>``), ``authenticator`` (False keeps yours),
+    ``shared_account`` (not root: every user's server as the hub's OS user, instead of admins only),
+    ``login_attempts`` and ``login_block_seconds`` (throttling of failed logins).
     Kubernetes options: ``runs_dir``, ``runs_pvc``, ``storage_capacity``, ``storage_class``,
     ``namespace``, ``service_host``, ``reports_port`` and ``gateway_port`` (where the proxy and user
     pods reach the hub's services), ``admin_users``. Both: ``culler_every`` (seconds, overrides ``culling.every``).
@@ -253,6 +329,10 @@ def options_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
     options: dict[str, Any] = {"mode": env.get(MODE_ENV, "local")}
     if env.get("WORKBENCH_PROFILES"):
         options["profiles_path"] = env["WORKBENCH_PROFILES"]
+    if options["mode"] == "local" and env.get("WORKBENCH_HUB_SHARED_ACCOUNT", "").lower() in ("1", "true", "yes"):
+        options["shared_account"] = True
+    if options["mode"] == "local" and env.get("WORKBENCH_HUB_USERS_DIR"):
+        options["users_dir"] = env["WORKBENCH_HUB_USERS_DIR"]
     for key, name, cast in [("WORKBENCH_HUB_STATE_DIR", "state_dir", str), ("WORKBENCH_HUB_PORT", "port", int),
                             ("WORKBENCH_HUB_CULLER_EVERY", "culler_every", float)]:  # fmt: skip
         if env.get(key):

@@ -1,37 +1,48 @@
-"""Local mode: notebook servers as processes of the hub's own user, one working directory per user.
+"""Local mode: one notebook server process per user, with the chosen profile's settings.
 
 The profile a user picks sets the server's environment (``CPU_LIMIT``, ``MEM_LIMIT``, thread
 counts for OpenMP/BLAS, ``CUDA_VISIBLE_DEVICES`` with GPUs handed out exclusively from this
 machine's) and, where the OS allows, a per-process address-space limit of the profile's memory.
 
-Isolation: every server runs as the hub's OS user, so users of one hub can read each other's
-files. This mode is for one machine and a trusted team; the Kubernetes mode gives each user a pod,
-a volume and a non-root security context.
+Isolation (:data:`ISOLATIONS`):
+
+- ``accounts`` (the hub runs as root): each user's server runs as that user's own system account
+  (:mod:`workbench.hub.accounts`) in a 0700 home, with a runs folder only they can write; GPU
+  device files are opened to the holder only (:mod:`workbench.hub.devices`).
+- ``single-user`` (not root, the default there): only hub admins may start servers, which run as
+  the hub's OS user.
+- ``shared`` (not root, opted into): every user's server runs as the hub's OS user, so users can
+  read each other's files and the hub's secrets. For a trusted team only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import getpass
 import html
 import os
-import re
 import resource
 import sys
 from pathlib import Path
 from typing import Any
 
-from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from tornado.web import HTTPError
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Dict, List, Unicode, default
+from traitlets import Bool, Dict, Enum, List, Unicode, default
 
 from .._gpu import nvidia_smi_query
-from ..runs.layout import RUNS_ENV
+from ..runs.layout import RUNS_ENV, owner_dir, owner_dirname
+from .accounts import Account, account_name, ensure_account, private_dir
+from .devices import DeviceAccess
 from .profiles import Profile, ProfileSet
 from .quota import SPAWNED, spawned_profile, spawner_profile, user_groups
 
+ISOLATIONS = ("accounts", "single-user", "shared")
+
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "NUMBA_NUM_THREADS")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]")
 
 # GPU devices handed out by this hub process: {"user/server": ("0",)}.
 _GPU_HOLDERS: dict[str, tuple[str, ...]] = {}
@@ -41,12 +52,6 @@ _GPU_HOLDERS: dict[str, tuple[str, ...]] = {}
 def detect_gpus(command: str = "nvidia-smi") -> list[str]:
     """Indices of this machine's NVIDIA GPUs (empty when there is no driver or GPU); asked once."""
     return [index for (index,) in nvidia_smi_query(["index"], command)]
-
-
-def safe_dirname(username: str) -> str:
-    """A directory name for a user: unusual characters escaped, never ``.``/``..``."""
-    name = _UNSAFE.sub(lambda m: f"-{ord(m.group()):x}-", username)
-    return f"-{name}" if name.startswith(".") else name
 
 
 def options_form(profiles: list[Profile], gpus_available: int, chosen: str | None = None) -> str:
@@ -66,21 +71,30 @@ def options_form(profiles: list[Profile], gpus_available: int, chosen: str | Non
     return '<div class="list-group workbench-profiles">' + "\n".join(rows) + "</div>"
 
 
-class ProfileLocalSpawner(SimpleLocalProcessSpawner):
-    """Spawn ``jupyterhub-singleuser`` as the hub's user with the chosen profile's settings.
+class ProfileLocalSpawner(LocalProcessSpawner):
+    """Spawn ``jupyterhub-singleuser`` with the chosen profile's settings, isolated per :attr:`isolation`.
 
-    Works when the hub runs as root (``--allow-root``); runs the single-user server from the hub's
-    own Python environment.
+    Runs the single-user server from the hub's own Python environment, which every user account
+    must be able to read (``workbench.hub.configure`` checks it).
     """
 
     profiles = AnyTrait(help="The ProfileSet (workbench.hub.load_profiles) offered on the spawn page.").tag(config=True)
+    isolation = Enum(ISOLATIONS, help="accounts (as root), single-user or shared; see the module docstring.").tag(config=True)
     users_dir = Unicode("", help="Parent of the per-user working directories.").tag(config=True)
     runs_dir = Unicode("", help=f"Shared runs directory, exported as {RUNS_ENV}.").tag(config=True)
     gpu_devices = List(Unicode(), help="GPU devices to hand out (default: those nvidia-smi lists).").tag(config=True)
+    enforce_gpu_devices = Bool(True, help="With per-user accounts, open a GPU's device file to its holder only.").tag(config=True)
+    device_dir = Unicode("/dev", help="Where the nvidia<N> device files are.").tag(config=True)
     limit_memory = Bool(True, help="Set RLIMIT_AS to the profile's memory limit (CPU profiles).").tag(config=True)
+    home_dir = Unicode(help="The server's home and working directory.")
     gpus_held = List(Unicode())
     spawned = Dict(help="The profile the running server started with: {'profile': slug, 'gpus': n} (kept in its state).")
     profile = AnyTrait(None, allow_none=True)
+    account = AnyTrait(None, allow_none=True)
+
+    @default("isolation")
+    def _isolation(self) -> str:
+        return "accounts" if os.geteuid() == 0 else "single-user"
 
     @default("gpu_devices")
     def _detect(self) -> list[str]:
@@ -93,7 +107,8 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
     @default("home_dir")
     def _home(self) -> str:
         root = Path(self.users_dir or os.path.expanduser("~/.local/share/workbench/hub/users"))
-        return str(root / safe_dirname(self.user.name))
+        name = account_name(self.user.name) if self.isolation == "accounts" else owner_dirname(self.user.name)
+        return str(root / name)
 
     @default("options_form")
     def _form(self) -> Any:
@@ -136,6 +151,12 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
     def _key(self) -> str:
         return f"{self.user.name}/{self.name}"
 
+    def _devices(self) -> DeviceAccess | None:
+        """Device permissions, where they can enforce the GPU assignment (per-user accounts, as root)."""
+        if self.isolation == "accounts" and self.enforce_gpu_devices and os.geteuid() == 0:
+            return DeviceAccess(self.device_dir)
+        return None
+
     def _take_gpus(self, profile: Profile) -> list[str]:
         busy = {d for key, devices in _GPU_HOLDERS.items() if key != self._key for d in devices}
         free = [d for d in self.gpu_devices if d not in busy]
@@ -146,10 +167,19 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
                 f"{len(self.gpu_devices)} are free (held by: {holders or 'nobody'}); try again later or pick a CPU profile")  # fmt: skip
         taken = free[: profile.gpus]
         _GPU_HOLDERS[self._key] = tuple(taken)
+        devices = self._devices()
+        if devices is not None and self.account is not None:
+            devices.close(d for d in free if d not in taken)
+            granted = devices.grant(taken, self.account.gid)
+            if granted:
+                self.log.info("GPU device(s) %s opened to %s only", ",".join(granted), self.account.name)
         return taken
 
     def _release_gpus(self) -> None:
-        _GPU_HOLDERS.pop(self._key, None)
+        held = _GPU_HOLDERS.pop(self._key, None) or tuple(self.gpus_held)
+        devices = self._devices()
+        if devices is not None and held:
+            devices.close(held)
         self.gpus_held = []
 
     def profile_env(self, profile: Profile, devices: list[str]) -> dict[str, str]:
@@ -163,23 +193,72 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
             env[RUNS_ENV] = self.runs_dir
         return env
 
+    def check_allowed(self) -> None:
+        """Refuse a spawn the isolation mode does not allow (``single-user``: admins only)."""
+        if self.isolation == "single-user" and not self.user.admin:
+            raise HTTPError(403, f"this hub runs as the ordinary user {getpass.getuser()!r}, so only its admins may "
+                                 "start servers (they would all run as that user and could read each other's files); "
+                                 "run the hub as root for one system account per user, or restart it with "
+                                 "--shared-account to share one account knowingly")  # fmt: skip
+
+    async def run_pre_spawn_hook(self) -> Any:
+        self.check_allowed()
+        return await _maybe_await(super().run_pre_spawn_hook())
+
+    def prepare_account(self) -> Account:
+        """The user's system account, 0700 home and 0755 runs folder, created on first use (as root)."""
+        account = ensure_account(self.user.name, self.home_dir)
+        private_dir(self.home_dir, account, 0o700)
+        if self.runs_dir:
+            private_dir(owner_dir(self.runs_dir, self.user.name), account, 0o755)
+        return account
+
     async def start(self) -> tuple[str, int]:
         profile = self.profile = self.profile or spawner_profile(self, self._profiles())
         self.spawned = {"profile": profile.slug, "gpus": profile.gpus}
+        self.check_allowed()
+        if self.isolation == "accounts":
+            try:
+                self.account = await asyncio.to_thread(self.prepare_account)
+            except OSError as exc:  # PermissionError included: a foreign account of that name
+                raise HTTPError(500, f"could not prepare the system account of {self.user.name!r}: {exc}") from None
         self.gpus_held = self._take_gpus(profile)
         self._profile_env = self.profile_env(profile, list(self.gpus_held))
         self._rlimit_as = profile.mem_limit_bytes if (self.limit_memory and not profile.gpus) else None
         try:
-            return await super().start()
+            ip, port = await super().start()
         except BaseException:
             self._release_gpus()
             raise
+        await self.wait_listening(ip, port)
+        return ip, port
 
-    def get_args(self) -> list[str]:
-        args = list(super().get_args())
-        if os.geteuid() == 0 and "--allow-root" not in args:
-            args.append("--allow-root")
-        return args
+    async def wait_listening(self, ip: str, port: int, interval: float = 0.05) -> None:
+        """Return once the server accepts connections (or has exited, or ``http_timeout`` passed).
+
+        The hub then checks the server with a backoff that doubles from 0.2 s up to 5 s, so a
+        server ready after 3.1 s would otherwise be seen at about 6 s; polling the port this often
+        costs a connect per interval.
+        """
+        deadline = asyncio.get_running_loop().time() + self.http_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                return  # the hub reports the exit
+            try:
+                _, writer = await asyncio.open_connection(ip, port)
+            except OSError:
+                await asyncio.sleep(interval)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        env["USER"] = self.account.name if self.account is not None else self.user.name
+        env["HOME"] = self.home_dir
+        env["SHELL"] = "/bin/bash"
+        return env
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
@@ -194,14 +273,21 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
     def make_preexec_fn(self, name: str) -> Any:
         home = self.home_dir
         limit = getattr(self, "_rlimit_as", None)
+        become = set_user_setuid(self.account.name, chdir=False) if self.account is not None else None
 
         def preexec() -> None:
-            os.makedirs(home, 0o755, exist_ok=True)
+            if become is not None:
+                become()  # setgid, setgroups, setuid: the server never runs as root
+            else:
+                os.makedirs(home, 0o700, exist_ok=True)
             os.chdir(home)
             if limit:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
         return preexec
+
+    async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:
+        return paths  # internal SSL is not used in local mode
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
@@ -224,3 +310,7 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
         super().clear_state()
         self._release_gpus()
         self.spawned = {}
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future) else value
