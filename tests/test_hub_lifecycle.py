@@ -9,11 +9,13 @@ the culler and the GPU quota judge it by that, across a restart of the hub.
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ import requests
 import yaml
 from conftest import require_tool
 
+from workbench.hub.auth import admin_password_file
 from workbench.hub.config import free_port
 from workbench.hub.lifeline import (
     PROCESSES_DIR,
@@ -30,6 +33,8 @@ from workbench.hub.lifeline import (
     reclaim,
     stop_started_by,
 )
+
+from workbench.runs import RUNS_ENV
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,16 +44,20 @@ RUNNING = "JupyterHub is now running"
 class HubProcess:
     """One ``workbench hub`` subprocess on a state directory under ``base``."""
 
-    def __init__(self, base: Path, port: int, profiles: Path) -> None:
+    def __init__(self, base: Path, port: int, profiles: Path, shared: Path | None = None) -> None:
         self.base, self.port, self.profiles = base, port, profiles
-        self.state, self.runs = base / "state", base / "runs"
+        self.state = base / "state"
+        self.runs, self.users = (shared or base) / "runs", (shared or base) / "users"
         self.log = base / f"hub-{time.monotonic_ns()}.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> HubProcess:
         cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(self.state), "--port", str(self.port),
-               "--admin", "admin", "--gpus", "0,1", "--profiles", str(self.profiles), "--culler-every", "1"]  # fmt: skip
-        env = {**os.environ, "WORKBENCH_RUNS_DIR": str(self.runs)}
+               "--admin", "admin", "--gpus", "0,1", "--profiles", str(self.profiles), "--culler-every", "1",
+               "--users-dir", str(self.users)]  # fmt: skip
+        if os.geteuid() != 0:
+            cmd.append("--shared-account")
+        env = {**os.environ, RUNS_ENV: str(self.runs)}
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.base)
         return self
@@ -97,11 +106,11 @@ def _cmdlines() -> dict[int, list[str]]:
 
 def leftovers(hub: HubProcess) -> dict[int, list[str]]:
     """Live processes of this hub's proxy, services or launchers (by their command lines), not the hub."""
-    base = str(hub.base)
+    marks = (str(hub.base), str(hub.runs))  # the culler names the profiles file, the reports service the runs root
 
     def ours(argv: list[str]) -> bool:
         proxy = any("configurable-http-proxy" in a for a in argv) and str(hub.port) in argv
-        return proxy or any(base in a for a in argv)
+        return proxy or any(mark in a for a in argv for mark in marks)
 
     return {pid: argv for pid, argv in _cmdlines().items() if ours(argv) and pid not in (os.getpid(), hub.proc.pid)}
 
@@ -117,8 +126,14 @@ def assert_none_left(hub: HubProcess, within: float = 8.0) -> None:
 
 
 @pytest.fixture
-def hub_base(tmp_path):
+def hub_base(tmp_path, request):
     require_tool("configurable-http-proxy")
+    if os.geteuid() == 0:
+        request.getfixturevalue("accounts_ready")
+    # users' homes and runs outside pytest's private tmp folder, where their accounts can reach them
+    shared = Path(tempfile.mkdtemp(prefix="wb-life-"))
+    shared.chmod(0o755)
+    request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
     raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
     raw["culling"] = {"every": 1, "gpu": {"checks": 2, "working_hours": {"days": []},
                                           "metrics": {"source": "file", "path": str(tmp_path / "gpu_util.json")}}}  # fmt: skip
@@ -128,7 +143,7 @@ def hub_base(tmp_path):
     started: list[HubProcess] = []
 
     def new_hub() -> HubProcess:
-        started.append(HubProcess(tmp_path, port, profiles))
+        started.append(HubProcess(tmp_path, port, profiles, shared))
         return started[-1].start()
 
     yield new_hub
@@ -275,8 +290,7 @@ def test_culler_and_quota_use_the_profile_a_server_was_spawned_with(hub_base, tm
     hub.wait_running()
     password = "a long team passphrase"
     admin = HubSession(hub.url)
-    admin.signup("admin", password)
-    admin.login("admin", password)
+    admin.login("admin", admin_password_file(hub.state, "admin").read_text().strip())
     admin.api("POST", "/groups/gpu-users")
     kim = HubSession(hub.url)
     kim.signup("kim", password)

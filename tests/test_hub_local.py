@@ -253,7 +253,7 @@ json.dumps(out)
 """
 
 
-def attack(hub: Hub, user: str, token: str, targets: dict) -> dict:
+def attack_from_kernel(hub: Hub, user: str, token: str, targets: dict) -> dict:
     """Run the probes of ``targets`` in ``user``'s kernel; what each attempt got."""
     return json.loads(ast.literal_eval(execute(hub, user, token, ATTACK.format(targets=json.dumps(targets)))))
 
@@ -284,13 +284,13 @@ def test_per_user_accounts_keep_users_and_hub_state_apart(hub):
         "list": {"noah_home": str(noah_home), "state": str(hub.state), "noah_runs": str(noah_runs)},
         "pid": noah_pid,
     }  # fmt: skip
-    got = attack(hub, "mia", mia.new_token("mia"), targets)
+    got = attack_from_kernel(hub, "mia", mia.new_token("mia"), targets)
     assert got["read"] == dict.fromkeys(secrets, "PermissionError"), got
     assert got["write"] == {"noah_home": "PermissionError", "noah_runs": "PermissionError", "runs_root": "PermissionError",
                             "own_home": "allowed", "own_runs": "allowed"}, got  # fmt: skip
     assert got["list"] == {"noah_home": "PermissionError", "state": "PermissionError", "noah_runs": "allowed"}, got
     assert got["signal"] == "PermissionError", got
-    noah_uid = attack(hub, "noah", noah.new_token("noah"), {"read": {}, "write": {}, "list": {}, "pid": 1})["uid"]
+    noah_uid = attack_from_kernel(hub, "noah", noah.new_token("noah"), {"read": {}, "write": {}, "list": {}, "pid": 1})["uid"]
     assert 0 not in (got["uid"], got["euid"], noah_uid) and got["uid"] != noah_uid and 0 not in got["groups"]
     assert (mia_runs / "mine.json").stat().st_uid == got["uid"] and not (noah_runs / "planted.json").exists()
     for name in ("mia", "noah"):
