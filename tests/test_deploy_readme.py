@@ -13,7 +13,7 @@ import yaml
 from conftest import require_tool
 from workbench import __version__
 from workbench.deploy.jupyterhub_values import PROFILES_FILE_KEY, Z2JH_VERSION
-from workbench.hub import load_profiles
+from workbench.profiles import load_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "workbench"

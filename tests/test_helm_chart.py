@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import require_tool
-from workbench.hub import load_profiles
+from workbench.profiles import load_profiles
 from workbench.runs import KUBE_RUNS_MOUNT, RUNS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]

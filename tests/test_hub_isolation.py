@@ -17,7 +17,8 @@ from types import SimpleNamespace
 import pytest
 from tornado.web import HTTPError
 
-from workbench.hub import configure, load_profiles
+from workbench.hub import configure
+from workbench.profiles import load_profiles
 from workbench.hub.accounts import (MAX_NAME, Account, account_mark, account_name, closed_to_others, ensure_account,
                                     lookup_account, private_dir)  # fmt: skip
 from workbench.hub.devices import DeviceAccess

@@ -17,9 +17,10 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 from traitlets.config import Config  # noqa: E402
 
-from workbench.hub import configure, load_profiles  # noqa: E402
+from workbench.hub import configure
+from workbench.profiles import load_profiles  # noqa: E402
 from workbench.hub.kube import RUNS_MOUNT  # noqa: E402
-from workbench.hub.profiles import parse_memory  # noqa: E402
+from workbench.profiles import parse_memory  # noqa: E402
 from workbench.runs import RUNS_ENV  # noqa: E402
 from workbench.runs.layout import owner_dirname  # noqa: E402
 

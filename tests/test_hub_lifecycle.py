@@ -274,12 +274,12 @@ def test_culler_and_quota_use_the_profile_a_server_was_spawned_with(hub_base, tm
     import dataclasses
     from datetime import UTC, datetime, timedelta
 
-    from workbench.hub import load_profiles
+    from workbench.profiles import load_profiles
     from workbench.hub.client import HubError, HubSession
     from workbench.hub.config import CULLER_SCOPES
     from workbench.hub.culler import GpuAwareCuller
     from workbench.hub.metrics import StaticMetrics
-    from workbench.hub.profiles import Culling, GpuCulling, WorkingHours
+    from workbench.profiles import Culling, GpuCulling, WorkingHours
 
     path = tmp_path / "profiles.yaml"
     raw = yaml.safe_load(path.read_text())

@@ -28,7 +28,7 @@ import requests
 import yaml
 
 from conftest import require_tool
-from workbench.hub import load_profiles
+from workbench.profiles import load_profiles
 from workbench.hub.accounts import account_name
 from workbench.hub.auth import admin_password_file
 from workbench.hub.client import HubError, HubSession
@@ -394,7 +394,7 @@ def test_gpu_culler_notifies_in_working_hours_and_stops_outside(hub, webhook):
 
     from workbench.hub.culler import GpuAwareCuller, WebhookNotifier
     from workbench.hub.metrics import StaticMetrics
-    from workbench.hub.profiles import Culling, GpuCulling, WorkingHours
+    from workbench.profiles import Culling, GpuCulling, WorkingHours
 
     url, received = webhook
     erin = hub.user("erin", groups=("gpu-users",))

@@ -14,11 +14,12 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from workbench.hub import configure, load_profiles, options_from_env, parse_profiles
+from workbench.hub import configure, options_from_env
+from workbench.profiles import load_profiles, parse_profiles
 from workbench.hub.culler import GpuAwareCuller
 from workbench.hub.metrics import (FileMetrics, GpuServer, NvidiaSmiMetrics, PrometheusMetrics, StaticMetrics,
                                    metrics_from_config, parse_nvidia_smi, parse_prometheus)  # fmt: skip
-from workbench.hub.profiles import Culling, GpuCulling, WorkingHours
+from workbench.profiles import Culling, GpuCulling, WorkingHours
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())

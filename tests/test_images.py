@@ -214,7 +214,7 @@ def test_hub_image_builds_and_loads_profiles_as_non_root(standin_base):
             "print(os.getuid(), *[x.slug for x in p.profiles])")  # fmt: skip
     proc = _podman_run(tag, "python3", "-c", code, volumes={ROOT / "hub" / "profiles.yaml": "/usr/local/etc/workbench/profiles.yaml"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    from workbench.hub import load_profiles
+    from workbench.profiles import load_profiles
 
     uid, *slugs = proc.stdout.split()
     assert uid == "1000"

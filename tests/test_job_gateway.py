@@ -29,7 +29,7 @@ from conftest import require_tool
 from kmock import subresource
 from nbformat.v4 import new_code_cell, new_notebook
 
-from workbench.hub import load_profiles
+from workbench.profiles import load_profiles
 from workbench.hub.config import (
     GATEWAY,
     GATEWAY_SCOPE,
@@ -323,7 +323,7 @@ def test_servers_count_towards_the_gpu_cap():
 
 
 def test_the_secrets_allow_list_is_a_list_of_names():
-    from workbench.hub.profiles import parse_profiles
+    from workbench.profiles import parse_profiles
 
     raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
     assert PROFILES.get("cpu-small").secrets == ("kaggle-api",)

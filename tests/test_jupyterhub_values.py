@@ -17,7 +17,7 @@ from workbench.deploy import jupyterhub_values, render_values
 from workbench.deploy.jupyterhub_values import (GATEWAY_PORT, PROFILES_FILE_KEY, PROFILES_MOUNT, REPORTS_PORT,
                                               Z2JH_VERSION)
 from workbench.hub.gateway.service import CREDENTIALS_DIR
-from workbench.hub import load_profiles, parse_memory
+from workbench.profiles import load_profiles, parse_memory
 from workbench.runs import KUBE_RUNS_MOUNT, RUNS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench.hub import load_profiles, parse_memory, parse_profiles
+from workbench.profiles import load_profiles, parse_memory, parse_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())

@@ -26,7 +26,7 @@ from .._version import __version__
 from ..hub.config import GATEWAY_PORT, REPORTS_PORT
 from ..hub.gateway.service import CREDENTIALS_DIR
 from ..hub.kube import profile_entry
-from ..hub.profiles import ProfileSet, default_profiles_path, load_profiles
+from ..profiles import ProfileSet, default_profiles_path, load_profiles
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV
 
 #: zero-to-jupyterhub release the values are written for (chart version and hub image tag).

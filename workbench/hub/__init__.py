@@ -1,11 +1,10 @@
-"""The team hub: notebook server profiles shared by the local hub, KubeSpawner and Helm.
+"""The team hub: JupyterHub configured from the compute profiles, locally or on Kubernetes.
 
-``configure(c, mode="local"|"kubernetes")`` fills a JupyterHub configuration from ``hub/profiles.yaml``.
-Spawners, the culler and the reports service load on first use (they need the ``hub`` extra).
+``configure(c, mode="local"|"kubernetes")`` fills a JupyterHub configuration from ``hub/profiles.yaml``
+(loaded by :mod:`workbench.profiles`). Spawners, the culler, the reports service and the job gateway
+load on first use (they need the ``hub`` extra).
 """
 
 from .config import configure, options_from_env
-from .profiles import Culling, GpuCulling, Profile, ProfileSet, WorkingHours, load_profiles, parse_memory, parse_profiles
 
-__all__ = ["Culling", "GpuCulling", "Profile", "ProfileSet", "WorkingHours", "configure", "load_profiles",
-           "options_from_env", "parse_memory", "parse_profiles"]  # fmt: skip
+__all__ = ["configure", "options_from_env"]

@@ -32,7 +32,7 @@ from .._io import atomic_write_text
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV
 from .gateway.policy import SUBMIT_SCOPE
 from .lifeline import PROCESSES_DIR, forget_stale_pid_file, launcher, reclaim
-from .profiles import ProfileSet, load_profiles
+from ..profiles import ProfileSet, load_profiles
 
 MODES = ("local", "kubernetes")
 MODE_ENV = "WORKBENCH_HUB_MODE"
@@ -270,7 +270,7 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
     path = Path(profiles_path) if profiles_path else None
     profiles = load_profiles(path)
     if path is None:
-        from .profiles import default_profiles_path
+        from ..profiles import default_profiles_path
 
         path = default_profiles_path()
     culler_every = options.pop("culler_every", None)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .metrics import GpuMetrics, GpuServer, metrics_from_config
-from .profiles import GpuCulling, Profile, ProfileSet, load_profiles
+from ..profiles import GpuCulling, Profile, ProfileSet, load_profiles
 from .quota import spawned_profile
 
 log = logging.getLogger("workbench.hub.culler")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, owner_dirname
-from .profiles import Profile, ProfileSet
+from ..profiles import Profile, ProfileSet
 from .quota import user_groups
 
 RUNS_MOUNT = KUBE_RUNS_MOUNT

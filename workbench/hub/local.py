@@ -37,7 +37,7 @@ from .._gpu import nvidia_smi_query
 from ..runs.layout import RUNS_ENV, owner_dir, owner_dirname
 from .accounts import Account, account_name, ensure_account, private_dir
 from .devices import DeviceAccess
-from .profiles import Profile, ProfileSet
+from ..profiles import Profile, ProfileSet
 from .quota import SPAWNED, spawned_profile, spawner_profile, user_groups
 
 ISOLATIONS = ("accounts", "single-user", "shared")
@@ -78,7 +78,7 @@ class ProfileLocalSpawner(LocalProcessSpawner):
     must be able to read (``workbench.hub.configure`` checks it).
     """
 
-    profiles = AnyTrait(help="The ProfileSet (workbench.hub.load_profiles) offered on the spawn page.").tag(config=True)
+    profiles = AnyTrait(help="The ProfileSet (workbench.profiles.load_profiles) offered on the spawn page.").tag(config=True)
     isolation = Enum(ISOLATIONS, help="accounts (as root), single-user or shared; see the module docstring.").tag(config=True)
     users_dir = Unicode("", help="Parent of the per-user working directories.").tag(config=True)
     runs_dir = Unicode("", help=f"Shared runs directory, exported as {RUNS_ENV}.").tag(config=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .profiles import Profile, ProfileSet
+from ..profiles import Profile, ProfileSet
 
 SPAWNED = "spawned"  # user_options / spawner state key: {"profile": slug, "gpus": n} at spawn
 LOCAL_GPU_NOTE = (" Note: on this machine a server's GPUs are named in CUDA_VISIBLE_DEVICES, which is advisory, "

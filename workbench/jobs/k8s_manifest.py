@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ..hub.profiles import Profile, ProfileSet, load_profiles, parse_memory
+from ..profiles import Profile, ProfileSet, load_profiles, parse_memory
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, current_owner, owner_dirname
 
 JOB_MOUNT = "/etc/workbench/job"

@@ -33,7 +33,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from ..._redact import redact
 from ...jobs import k8s
 from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, pick_profile, render_job
-from ..profiles import ProfileSet
+from ...profiles import ProfileSet
 from .policy import (
     SUBMIT_SCOPE,
     JobRequest,

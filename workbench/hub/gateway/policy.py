@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..profiles import Profile, ProfileSet
+from ...profiles import Profile, ProfileSet
 from ..quota import spawned_profile
 
 SUBMIT_SCOPE = "custom:workbench-jobs:submit"

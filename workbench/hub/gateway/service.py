@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..._redact import redact_logging
     from ...jobs.k8s import KubernetesError, credentials_client
     from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT
-    from ..profiles import load_profiles
+    from ...profiles import load_profiles
     from .app import Gateway, make_app
 
     p = argparse.ArgumentParser(prog="python -m workbench.hub.gateway", description="Create notebook Jobs for hub users.")
