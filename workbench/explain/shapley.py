@@ -229,7 +229,7 @@ def shap_values(
 
     >>> sv = shap_values(model, X_valid)
     >>> sv.sample_note, sv.importance().head()
-    >>> sv.plot_summary(); sv.plot_waterfall(0)
+    >>> sv.plot(); sv.plot(kind="waterfall", row=0)
     """
     info = describe(model, parse=False)
     X = _inputs.check_frame(X)
