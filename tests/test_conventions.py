@@ -136,6 +136,12 @@ def test_public_functions_validate_their_parameters(data):
     assert "the 'n_jobs' parameter of train_cv()" in _where(train_cv, estimator=lgbm(), X=X, y=y, folds=3, n_jobs=0)
     assert "the 'task' parameter of train_cv() must be one of 'binary', 'multiclass', 'regression' or None" in \
         _where(train_cv, estimator=lgbm(), X=X, y=y, folds=3, task="ranking")  # fmt: skip
+    assert "the 'folds' parameter of Stack() must be a number of folds" in _where(Stack, levels=[[lgbm()]], folds=1)
+    assert "the 'restack' parameter of Stack() must be a bool; got 'yes'" in _where(Stack, levels=[[lgbm()]], restack="yes")
+    assert "the 'kind' parameter of partial_dependence() must be one of 'average', 'individual', 'both'" in \
+        _where(partial_dependence, model=lgbm(), X=X, features="a", kind="ice")  # fmt: skip
+    assert "the 'feature_groups' parameter of permutation_importance() must be an instance of Mapping or None" in \
+        _where(permutation_importance, model=lgbm(), X=X, y=y, feature_groups=[["a", "b"]])  # fmt: skip
 
 
 def test_renamed_params_maps_warns_and_refuses_both():

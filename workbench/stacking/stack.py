@@ -14,8 +14,16 @@ import numpy as np
 import pandas as pd
 
 from ..data import FoldIds
-from ..data.validation import column_names, default_column_names, renamed_params, warn_renamed
-from ..models import CVResult, Metric, get_metric, infer_task, take_rows, train_cv
+from ..data.validation import (
+    Interval,
+    Options,
+    column_names,
+    default_column_names,
+    renamed_params,
+    validate_params,
+    warn_renamed,
+)
+from ..models import TASKS, CVResult, Metric, get_metric, infer_task, take_rows, train_cv
 from ..models.cv import CVRun, check_target, check_X_test, describe_estimator, slice_fit_params
 from ..models.parallel import fit_side_by_side, limit_threads, n_workers, thread_share
 from ._folds import level_folds, stack_folds
@@ -157,6 +165,9 @@ class Stack:
     """
 
     @renamed_params(seed="random_state")
+    @validate_params({"folds": ["folds", None], "restack": ["boolean"], "task": [Options(TASKS), None],
+                      "random_state": [Interval(int, 0, 2**32, closed="left")], "progress": ["boolean"],
+                      "n_jobs": ["n_jobs"]})  # fmt: skip
     def __init__(
         self,
         levels: Sequence[Sequence[Any]],
