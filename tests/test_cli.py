@@ -47,3 +47,25 @@ def test_demo_end_to_end(tmp_path, workbench_cli):
     assert page.count("data:image/png;base64,") >= 5 and "import warnings" not in page  # figures, no code
     explain_params = json.loads((explanation.parent / "params.json").read_text())
     assert Path(explain_params["cv_dir"]) == run_dir
+
+
+def test_errors_are_printed_without_secrets(tmp_path, capsys, monkeypatch):
+    job = str(Path(__file__).parent / "notebooks" / "job.ipynb")
+    # a credential pasted into the wrong parameter comes back in the type error, hidden
+    assert main(["run", job, "--runs-dir", str(tmp_path), "-p", "n", "https://ana:S3CR3T@data.example/x.csv?token=S3CR3T"]) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'n' expects int" in err and "https://***@data.example/x.csv?token=***" in err
+    assert "S3CR3T" not in err
+
+    # an unexpected failure prints its traceback, redacted, and a one-line summary
+    import workbench.cli.runs as runs_command
+
+    def broken(args):
+        raise RuntimeError("request to https://hub/api?token=S3CR3T failed with Authorization: Bearer S3CR3T")
+
+    monkeypatch.setattr(runs_command, "run", broken)
+    monkeypatch.delenv("WORKBENCH_DEBUG", raising=False)
+    assert main(["runs", "--runs-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: request to https://hub/api?token=*** failed with Authorization: ***" in err
+    assert "workbench runs: unexpected RuntimeError (set WORKBENCH_DEBUG=1" in err and "S3CR3T" not in err

@@ -81,17 +81,61 @@ def test_default_values_render_the_shared_pieces(helm):
     assert pvc["spec"]["resources"]["requests"]["storage"] == defaults["runs"]["size"]
     assert pvc["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     assert "storageClassName" not in pvc["spec"]  # the cluster's default class
-    sa_name = defaults["notebookServiceAccount"]["name"]
-    assert sa_name in _by_kind(docs, "ServiceAccount")
-    role = next(iter(_by_kind(docs, "Role").values()))
-    rules = {(group, res): set(r["verbs"]) for r in role["rules"] for group in r["apiGroups"] for res in r["resources"]}
-    assert {"create", "get", "watch", "delete"} <= rules[("batch", "jobs")]
-    assert {"get", "list", "watch"} <= rules[("", "pods/log")]
-    assert {"create", "patch", "delete"} <= rules[("", "configmaps")] and "get" not in rules[("", "secrets")]
-    binding = next(iter(_by_kind(docs, "RoleBinding").values()))
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": "team"}]
+    accounts = _by_kind(docs, "ServiceAccount")
+    for key in (defaults["notebookServiceAccount"]["name"], defaults["jobGateway"]["jobServiceAccountName"]):
+        assert accounts[key]["automountServiceAccountToken"] is False
     assert not _by_kind(docs, "CronJob")
+
+
+GATEWAY_RULES = {("batch", "jobs"): {"create", "get", "list", "delete"}, ("", "configmaps"): {"create"},
+                 ("", "secrets"): {"create"}, ("", "pods"): {"get", "list"}, ("", "pods/log"): {"get"}}  # fmt: skip
+
+
+def _rules(role: dict) -> dict[tuple[str, str], set[str]]:
+    rules: dict[tuple[str, str], set[str]] = {}
+    for rule in role.get("rules") or []:
+        assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                rules.setdefault((group, resource), set()).update(rule["verbs"])
+    return rules
+
+
+def _can(rules: dict, group: str, resource: str, verb: str) -> bool:
+    return any(g in (group, "*") and r in (resource, "*") and (verb in verbs or "*" in verbs)
+               for (g, r), verbs in rules.items())  # fmt: skip
+
+
+@pytest.mark.parametrize("values", [[], ["-f", str(GPU_VALUES)]], ids=["default", "gpu-heavy"])
+def test_only_the_gateway_role_can_create_jobs(helm, values):
+    """The gateway's Role lists exactly its verbs and resources; no other Role can create Jobs or
+    CronJobs, and nothing binds a Role to the notebook servers' or the Jobs' service accounts."""
+    docs = _render(helm, *values)
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    gateway = defaults["jobGateway"]["serviceAccountName"]
+    roles = {d["metadata"]["name"]: _rules(d) for d in docs if d["kind"] in ("Role", "ClusterRole")}
+    creators = sorted(name for name, rules in roles.items()
+                      if _can(rules, "batch", "jobs", "create") or _can(rules, "batch", "cronjobs", "create"))  # fmt: skip
+    assert creators == [gateway]
+    assert roles[gateway] == GATEWAY_RULES
+    bindings = [d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    subjects = {(s["kind"], s["name"]) for b in bindings for s in b["subjects"]}
+    assert subjects == {("ServiceAccount", gateway)}
+    (binding,) = bindings
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": gateway}
+    for account in (defaults["notebookServiceAccount"]["name"], defaults["jobGateway"]["jobServiceAccountName"]):
+        assert ("ServiceAccount", account) not in subjects
+    (token,) = [d for d in docs if d["kind"] == "Secret"]
+    assert token["type"] == "kubernetes.io/service-account-token"
+    assert token["metadata"]["annotations"] == {"kubernetes.io/service-account.name": gateway}
+
+
+def test_role_check_can_fail():
+    """The checks above catch a wildcard and a second Job creator."""
+    assert _can({("batch", "*"): {"create"}}, "batch", "jobs", "create")
+    assert _can({("*", "jobs"): {"*"}}, "batch", "jobs", "create")
+    assert not _can(GATEWAY_RULES, "", "configmaps", "patch") and not _can(GATEWAY_RULES, "", "secrets", "get")
+    assert not _can(GATEWAY_RULES, "", "pods/exec", "create")
 
 
 def test_scheduled_notebooks_render_cronjobs_running_workbench_run(helm):

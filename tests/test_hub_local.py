@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -28,6 +29,7 @@ from workbench.hub import load_profiles
 from workbench.hub.client import HubError, HubSession
 from workbench.hub.config import CULLER_SCOPES, free_port
 from workbench.jobs.records import RunRecord, new_run_dir
+from workbench.runs.layout import owner_dirname
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +164,7 @@ def test_login_spawn_with_profile_and_run_code(hub):
     alice = hub.user("alice")
     alice.spawn("alice", profile="cpu-large")  # through the spawn form
     model = alice.wait_ready("alice")
-    assert model["user_options"] == {"profile": "cpu-large"}
+    assert model["user_options"] == {"profile": "cpu-large", "spawned": {"profile": "cpu-large", "gpus": 0}}
     token = alice.new_token("alice")
     assert execute(hub, "alice", token, "1+1") == "2"
 
@@ -356,6 +358,132 @@ def test_reports_service(hub, sample_runs):
     assert [r["run"] for r in mine] == [bad.name]
 
 
+# ------------------------------------------------------------- the reports service, attacked
+
+
+def _report_url(hub: Hub, run: str) -> str:
+    return f"{hub.url}/services/reports/runs/{run}/report.html"
+
+
+@pytest.fixture(scope="module")
+def attack(hub):
+    """Runs in the per-owner layout, another run's parameters, and a secret outside the runs root."""
+    tag = uuid.uuid4().hex
+    secret = hub.state.parent / "secret.txt"
+    secret.write_text(f"OUTSIDE-SECRET-{tag}")
+    outside = hub.state.parent / "outside-run"
+    outside.mkdir(exist_ok=True)
+    (outside / "report.html").write_text(f"<p>OUTSIDE-REPORT-{tag}</p>")
+    mallory = hub.runs / owner_dirname("mallory")
+    run, _ = new_run_dir(mallory, "swap")
+    (run / "report.html").write_text("<p>mallory's own report</p>")
+    other, _ = new_run_dir(hub.runs / owner_dirname("alice"), "private")
+    (other / "params.json").write_text(json.dumps({"api_key": f"OTHER-RUN-PARAMS-{tag}"}))
+    return SimpleNamespace(run=run, other_params=other / "params.json", secret=secret, outside=outside, mallory=mallory,
+                           leaks=(f"OUTSIDE-SECRET-{tag}", f"OUTSIDE-REPORT-{tag}", f"OTHER-RUN-PARAMS-{tag}"))  # fmt: skip
+
+
+def _leaked(text: str, attack) -> list[str]:
+    return [marker for marker in attack.leaks if marker in text]
+
+
+def test_reports_serve_per_owner_layout_with_strict_headers(hub, attack):
+    reader = hub.user("kim")
+    report = reader.http.get(_report_url(hub, f"{attack.mallory.name}/{attack.run.name}"), timeout=30)
+    assert report.status_code == 200 and report.text == "<p>mallory's own report</p>"
+    policy = {d.split()[0]: d.split()[1:] for d in report.headers["Content-Security-Policy"].split("; ")}
+    assert policy["default-src"] == ["'none'"] and policy["sandbox"] == []  # sandboxed: scripts, forms, same origin off
+    assert policy["form-action"] == ["'none'"] and "connect-src" not in policy and "script-src" not in policy
+    assert policy["style-src"] == ["'unsafe-inline'"] and policy["img-src"] == ["data:"]
+    assert report.headers["X-Content-Type-Options"] == "nosniff" and report.headers["Referrer-Policy"] == "no-referrer"
+    index = reader.http.get(f"{hub.url}/services/reports/", timeout=30)
+    assert index.status_code == 200
+    index_policy = index.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in index_policy and "default-src 'none'" in index_policy
+    assert index.headers["X-Frame-Options"] == "DENY" and index.headers["Referrer-Policy"] == "no-referrer"
+    assert index.headers["X-Content-Type-Options"] == "nosniff"
+    missing = reader.http.get(_report_url(hub, f"{attack.mallory.name}/no-such-run"), timeout=30)
+    assert missing.status_code == 404 and "default-src 'none'" in missing.headers["Content-Security-Policy"]
+    api = reader.http.get(f"{hub.url}/services/reports/api/runs", timeout=30)
+    assert api.status_code == 200 and api.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_reports_refuse_symlinks_fifos_and_parent_references(hub, attack):
+    reader = hub.user("lou")
+    served: dict[str, int] = {}
+
+    def fetch(label: str, run: str) -> None:
+        response = reader.http.get(_report_url(hub, run), timeout=15)
+        assert not _leaked(response.text, attack), f"{label} served what lies outside the run"
+        served[label] = response.status_code
+
+    owner = attack.mallory.name
+    for label, target in (("report -> secret", attack.secret), ("report -> other run's params", attack.other_params)):
+        run, _ = new_run_dir(attack.mallory, "link")
+        (run / "report.html").symlink_to(target)
+        fetch(label, f"{owner}/{run.name}")
+    (attack.mallory / "20260101-000000-linked-abcdef").symlink_to(attack.outside, target_is_directory=True)
+    fetch("run folder -> outside", f"{owner}/20260101-000000-linked-abcdef")
+    (hub.runs / "eve").symlink_to(attack.outside.parent, target_is_directory=True)
+    fetch("owner folder -> outside", f"eve/{attack.outside.name}")
+    fifo_run, _ = new_run_dir(attack.mallory, "fifo")
+    os.mkfifo(fifo_run / "report.html")
+    fetch("fifo report", f"{owner}/{fifo_run.name}")
+    folder_run, _ = new_run_dir(attack.mallory, "folder")
+    (folder_run / "report.html").mkdir()
+    fetch("report is a folder", f"{owner}/{folder_run.name}")
+    for i, run in enumerate(("..%2Foutside-run", "%2E%2E%2Foutside-run", f"{owner}%2F..%2F..%2Foutside-run",
+                             f"{owner}/..%2F..%2Foutside-run", "%2Fsrv", "a/b/c", f"{owner}/{attack.run.name}%00")):  # fmt: skip
+        fetch(f"parent reference {i}", run)
+    assert served == dict.fromkeys(served, 404), served
+    # the flat layout of older runs still serves
+    flat, _ = new_run_dir(hub.runs, "flat")
+    (flat / "report.html").write_text("<p>flat</p>")
+    assert reader.http.get(_report_url(hub, flat.name), timeout=15).text == "<p>flat</p>"
+
+
+def test_reports_symlink_swap_race_never_serves_outside(hub, attack):
+    """A teammate swaps their report between a file and symlinks while the service reads it."""
+    reader = hub.user("max")
+    report, good = attack.run / "report.html", "<p>mallory's own report</p>"
+    targets = [None, attack.secret, attack.other_params]
+    swaps, stop = [0], threading.Event()
+
+    def swapper() -> None:
+        deadline = time.monotonic() + 20
+        while swaps[0] < 3000 and time.monotonic() < deadline and not stop.is_set():
+            target = targets[swaps[0] % 3]
+            tmp = attack.run / f".swap-{swaps[0]}"
+            if target is None:
+                tmp.write_text(good)
+            else:
+                tmp.symlink_to(target)
+            os.replace(tmp, report)  # atomic: the name is always a file or a symlink
+            swaps[0] += 1
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=swapper, daemon=True)
+    statuses: dict[int, int] = {}
+    leaks, wrong = [], []
+    thread.start()
+    try:
+        while thread.is_alive():
+            response = reader.http.get(_report_url(hub, f"{attack.mallory.name}/{attack.run.name}"), timeout=15)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            leaks += _leaked(response.text, attack)
+            if response.status_code == 200 and response.text != good:
+                wrong.append(response.text[:200])
+    finally:
+        stop.set()
+        thread.join()
+        report.unlink(missing_ok=True)
+        report.write_text(good)
+    print(f"{swaps[0]} swaps, responses {statuses}")
+    assert swaps[0] >= 1000 and sum(statuses.values()) >= 50, (swaps, statuses)
+    assert leaks == [] and wrong == []
+    assert set(statuses) <= {200, 404} and statuses.get(200) and statuses.get(404)
+
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
@@ -406,3 +534,73 @@ def test_browser_login_spawn_run_cell_and_read_report(hub, sample_runs, tmp_path
             browser.close()
     hub.admin.api("DELETE", "/users/judy/server")
     assert hub.wait_gone("judy")
+
+
+def _report_with_everything(tmp_path: Path) -> bytes:
+    """A real report (nbconvert, as ``workbench run`` writes it): a figure, an explain-style image, a script."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from workbench.jobs.report import render_report
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    html = (f'<img id="explain-figure" alt="figure" src="data:image/png;base64,{png}"/>'
+            '<p id="styled" style="color: rgb(200, 0, 0)">styled</p>'
+            "<script>document.title = 'script ran'</script><form id=f action='https://example.invalid/'></form>")  # fmt: skip
+    nb = new_notebook(cells=[new_markdown_cell("# Report"), new_code_cell("fig", outputs=[
+        new_output("display_data", data={"image/png": png}),
+        new_output("display_data", data={"text/html": html, "text/plain": "figure"}),
+    ])])  # fmt: skip
+    nbformat.validate(nb)
+    return render_report(nb, tmp_path / "report.html", title="csp check").read_bytes()
+
+
+def test_report_policy_keeps_reports_rendering_and_stops_scripts(tmp_path):
+    """The reports' Content-Security-Policy in a real browser: styles and data: images on, scripts off."""
+    chromium = require_tool("chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    from workbench.hub.reports.app import REPORT_CSP
+
+    body = _report_with_everything(tmp_path)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Security-Policy", REPORT_CSP)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{server.server_port}/report.html")
+                widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+                styled = page.eval_on_selector("#styled", "e => getComputedStyle(e).color")
+                stylesheet = page.eval_on_selector(".jp-Cell", "e => getComputedStyle(e).paddingTop")
+                title = page.title()
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+    assert len(widths) == 2 and all(w and w > 0 for w in widths), widths  # the figure and the explain image
+    assert styled == "rgb(200, 0, 0)" and stylesheet not in ("", "0px")  # inline styles and the report's stylesheet
+    assert title == "csp check"  # the report's script did not run

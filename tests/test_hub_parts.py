@@ -42,16 +42,23 @@ def _with_culling(culling):
 
 
 @pytest.mark.parametrize(("culling", "message"), [
-    ({"every": 0}, "culling.every must be a positive number"),
-    ({"gpu": {"threshold": 150}}, r"threshold must be a utilisation in percent \(0-100\)"),
-    ({"gpu": {"checks": 0}}, "checks must be a whole number >= 1"),
-    ({"gpu": {"working_hours": {"days": ["funday"]}}}, "days must be a list of day names"),
-    ({"gpu": {"working_hours": {"start": "25:00"}}}, r"start must be a time like \"08:00\""),
+    ({"every": 0}, "culling.every: expected at least 1 second, got 0"),
+    ({"every": 0.5}, "culling.every: expected at least 1 second, got 0.5"),
+    ({"every": True}, "culling.every: expected a number of seconds, got true"),
+    ({"every": float("inf")}, r"culling.every: expected a number of seconds, got \.inf"),
+    ({"gpu": {"threshold": 150}}, r"culling.gpu.threshold: expected a utilisation in percent \(0-100\), got 150"),
+    ({"gpu": {"threshold": float("nan")}}, r"culling.gpu.threshold: .*got \.nan"),
+    ({"gpu": {"checks": 0}}, "culling.gpu.checks: expected a whole number >= 1, got 0"),
+    ({"gpu": {"checks": True}}, "culling.gpu.checks: expected a whole number >= 1, got true"),
+    ({"gpu": {"working_hours": {"days": ["funday"]}}}, "days: expected a list of day names"),
+    ({"gpu": {"working_hours": {"days": "mon"}}}, "days: expected a list of day names"),
+    ({"gpu": {"working_hours": {"start": "25:00"}}}, r"start: expected a time like \"08:00\""),
     ({"gpu": {"working_hours": {"start": "18:00", "end": "09:00"}}}, "end 09:00 must come after start 18:00"),
     ({"gpu": {"working_hours": {"timezone": "Mars/Olympus"}}}, "not an IANA time zone"),
-    ({"gpu": {"webhook": "slack"}}, "webhook must be an http"),
-    ({"gpu": {"colour": 1}}, "culling.gpu must be a mapping with keys"),
-    ({"sometimes": 1}, "culling must be a mapping with keys"),
+    ({"gpu": {"webhook": "slack"}}, "webhook: must be an http"),
+    ({"gpu": {"colour": 1}}, r"culling.gpu: unknown keys \['colour'\]"),
+    ({"gpu": "often"}, "culling.gpu: expected a mapping, got 'often'"),
+    ({"sometimes": 1}, r"culling: unknown keys \['sometimes'\]"),
 ])  # fmt: skip
 def test_invalid_culling_is_rejected(culling, message):
     with pytest.raises(ValueError, match=message):
@@ -198,6 +205,65 @@ def test_arbiter_never_stops_on_unknown_or_broken_metrics():
         assert [_decide(culler, _server("gpu-t4")) for _ in range(5)] == [False] * 5
 
 
+def test_arbiter_judges_a_server_by_the_profile_recorded_at_spawn():
+    """A server started without options on a GPU default profile is that GPU profile, not cpu-small."""
+    culler = GpuAwareCuller(POLICY, StaticMetrics(5.0), now=lambda: NIGHT)
+    gpu = PROFILES.get("gpu-t4")
+    for where in ("state", "user_options"):
+        server = {"name": "", "full_name": "ann/", "user_options": {}, "state": {}, "started": "2026-03-03T08:00:00Z"}
+        server[where] = {"spawned": {"profile": "gpu-t4", "gpus": 1}}
+        info, profile = culler.server_profile(server)
+        assert (info.profile, info.gpus, profile) == ("gpu-t4", 1, gpu)
+        assert _decide(culler, server, inactive=gpu.idle_timeout)  # the GPU profile's shorter idle timeout
+        culler = GpuAwareCuller(POLICY, StaticMetrics(5.0), now=lambda: NIGHT)
+        assert [_decide(culler, server) for _ in range(3)] == [False, False, True]  # and the GPU check
+    # the state (written by the hub only) wins over user_options
+    both = {"name": "", "full_name": "ann/", "state": {"spawned": {"profile": "gpu-t4", "gpus": 1}},
+            "user_options": {"spawned": {"profile": "cpu-small", "gpus": 0}}}  # fmt: skip
+    assert culler.server_profile(both)[0].gpus == 1
+    # a recorded profile no longer in the file: the hub-wide limit, the GPUs it got
+    gone = {"name": "x", "full_name": "ann/x", "state": {"spawned": {"profile": "gpu-old", "gpus": 2}}}
+    info, profile = culler.server_profile(gone)
+    assert profile is None and (info.profile, info.gpus) == ("gpu-old", 2)
+
+
+def test_spawned_profile_record():
+    from workbench.hub.quota import SPAWNED, record_spawned_profile, spawned_profile
+
+    assert spawned_profile({SPAWNED: {"profile": "gpu-t4", "gpus": 1}}) == ("gpu-t4", 1)
+    for bad in ({"profile": "gpu-t4", "gpus": True}, {"profile": "gpu-t4", "gpus": -1}, {"profile": 3, "gpus": 0}, "gpu-t4"):
+        assert spawned_profile({SPAWNED: bad}) is None
+    assert spawned_profile({"profile": "gpu-t4"}) is None and spawned_profile(None, None) is None
+
+    # the hook overwrites whatever the user put under the record's key
+    orm = SimpleNamespace(user_options={"colour": "red", SPAWNED: {"profile": "cpu-small", "gpus": 0}})
+    spawner = SimpleNamespace(user_options=dict(orm.user_options), orm_spawner=orm)
+    record_spawned_profile(spawner, PROFILES.get("gpu-t4"))
+    assert spawner.user_options == {"colour": "red", "profile": "gpu-t4", SPAWNED: {"profile": "gpu-t4", "gpus": 1}}
+    # saved for the next start: the record, but not a profile the user never asked for
+    assert orm.user_options == {"colour": "red", SPAWNED: {"profile": "gpu-t4", "gpus": 1}}
+
+
+def test_quota_hook_records_the_default_profile_of_the_users_groups():
+    from tornado.web import HTTPError
+
+    from workbench.hub.quota import LOCAL_GPU_NOTE, gpu_quota_hook
+
+    gpu_default = dataclasses.replace(PROFILES, profiles=tuple(dataclasses.replace(p, default=p.slug == "gpu-t4")
+                                                               for p in PROFILES.profiles))  # fmt: skip
+    hook = gpu_quota_hook(gpu_default, note=LOCAL_GPU_NOTE)
+    spawners = _spawners(["gpu-users"], {"": (None, True), "second": ("gpu-t4", False)})
+    hook(spawners[""])  # no options: the default of the user's groups
+    assert spawners[""].user_options["spawned"] == {"profile": "gpu-t4", "gpus": 1}
+    spawners["second"].active = True
+    with pytest.raises(HTTPError) as err:
+        hook(spawners["second"])
+    assert "the default server (1 GPU)" in err.value.log_message and "CUDA_VISIBLE_DEVICES, which is advisory" in err.value.log_message
+    outsider = _spawners([], {"": (None, True)})
+    hook(outsider[""])
+    assert outsider[""].user_options["spawned"] == {"profile": "cpu-small", "gpus": 0}
+
+
 # --- quota logic ---------------------------------------------------------------------------------
 
 
@@ -247,6 +313,27 @@ def test_safe_dirname():
     assert "/" not in safe_dirname("../etc") and not safe_dirname("..").startswith(".")
 
 
+def test_launcher_runs_the_command_tied_to_its_parent_and_records_it(tmp_path):
+    import subprocess
+    import sys
+
+    from workbench.hub.lifeline import launcher
+
+    marker, records = tmp_path / "ran", tmp_path / "processes"
+    command = [sys.executable, "-c", "import os, sys; open(sys.argv[1], 'w').write(str(os.getpid()))", str(marker)]
+    # a parent that is not the one starting it: the hub is gone, so the command never runs
+    assert subprocess.run(launcher(command, name="svc", records=records, parent=1), timeout=60).returncode == 0
+    assert not marker.exists() and not records.exists()
+
+    assert subprocess.run(launcher(command, name="svc", records=records), timeout=60).returncode == 0
+    record = json.loads((records / "svc.json").read_text())
+    assert record["pid"] == int(marker.read_text())  # exec'd: the command kept the launcher's pid
+    assert (record["parent"], record["name"], record["command"]) == (os.getpid(), "svc", command)
+    assert (records / "svc.json").stat().st_mode & 0o777 == 0o600
+    bad = launcher(["/nonexistent/tool"], name="bad")
+    assert subprocess.run(bad, capture_output=True, text=True, timeout=60).stderr.startswith("bad: cannot run /nonexistent/tool")
+
+
 # --- configure -----------------------------------------------------------------------------------
 
 
@@ -282,6 +369,9 @@ def test_configure_refuses_bad_input(tmp_path):
         configure(Config(), mode="cloud")
     with pytest.raises(ValueError, match="binds to 127.0.0.1 only"):
         configure(Config(), mode="local", state_dir=tmp_path, ip="0.0.0.0")
+    for every in (0.5, 0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="culler_every must be a number of seconds, at least 1"):
+            configure(Config(), mode="kubernetes", culler_every=every)
 
 
 def test_options_from_env():
@@ -334,3 +424,12 @@ def test_hub_command_is_listed(workbench_cli):
 
     out = subprocess.run([*workbench_cli, "hub", "--help"], capture_output=True, text=True, check=True).stdout
     assert "--mode" in out and "--state-dir" in out and "127.0.0.1" in out
+
+
+def test_job_gateway_counts_a_servers_gpus_by_its_spawn_record():
+    from workbench.hub.gateway.policy import server_gpus
+
+    gpu_default = {"user_options": {"spawned": {"profile": "gpu-t4", "gpus": 1}}}
+    assert server_gpus({"": gpu_default, "cpu": {"user_options": {"profile": "cpu-small"}}}, PROFILES, []) == {"the default server": 1}
+    # the record wins over a guess from the groups the gateway sees now
+    assert server_gpus({"": {"user_options": {"spawned": {"profile": "cpu-small", "gpus": 0}}}}, PROFILES, ["gpu-users"]) == {}

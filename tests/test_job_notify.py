@@ -75,6 +75,8 @@ def test_a_dead_webhook_warns_without_leaking_the_url(capsys):
     err = capsys.readouterr().err
     assert "notification to http://127.0.0.1:9/… failed" in err and "secret-token" not in err
     assert redact_url("https://hooks.slack.com/services/T/B/xyz?token=1") == "https://hooks.slack.com/…"
+    assert post_message("http://ana:S3CR3T@127.0.0.1:9/hook?token=S3CR3T", {"text": "x"}, timeout=2) is False
+    assert "S3CR3T" not in capsys.readouterr().err
 
 
 def test_notify_url_from_the_environment(monkeypatch):

@@ -1,5 +1,5 @@
 """Kubernetes job backend: manifests checked against the Kubernetes schema (kubernetes-validate,
-strict), submission and following against an in-process Kubernetes API emulator (kmock)."""
+strict), and the job gateway's Kubernetes calls against an in-process API emulator (kmock)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import kubernetes_validate
 import nbformat
 import pytest
 import yaml
-from kmock import subresource
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from workbench.jobs import k8s
@@ -30,7 +29,6 @@ PARAMS = {"lr": 0.05, "num_leaves": 31, "use_gpu": False, "answer": "yes", "odd"
           "note": "naïve ✓"}  # fmt: skip
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-LOG = subresource("log")  # requests for a pod's log
 
 
 @pytest.fixture
@@ -92,7 +90,9 @@ def test_every_profile_renders_a_schema_valid_job(raw, gpus, notebook):
 
     # the container runs `workbench run` on the shipped notebook and parameters file
     cmd = _container(job)["command"]
-    mounts = {v["name"]: v["mountPath"] for v in _container(job)["volumeMounts"]}
+    mounts: dict[str, str] = {}
+    for mount in _container(job)["volumeMounts"]:
+        mounts.setdefault(mount["name"], mount["mountPath"])
     assert cmd[:2] == ["workbench", "run"]
     assert cmd[cmd.index("--name") + 1] == "LGBM sweep #1" and cmd[cmd.index("--runs-dir") + 1] == RUNS_MOUNT
     assert cmd[cmd.index("--timeout") + 1] == "1800"
@@ -105,6 +105,10 @@ def test_every_profile_renders_a_schema_valid_job(raw, gpus, notebook):
     assert original.cells[2].outputs and not shipped.cells[2].outputs
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert mounts["runs"] == RUNS_MOUNT and volumes["runs"]["persistentVolumeClaim"]["claimName"] == "workbench-runs"
+    # the team's runs read-only; only the owner's folder is writable, and it is where `workbench run` writes
+    writable = [m for m in _container(job)["volumeMounts"] if not m.get("readOnly")]
+    assert writable == [{"name": "runs", "mountPath": f"{RUNS_MOUNT}/ana.lopez@example.com", "subPath": "ana.lopez@example.com"}]
+    assert pod["serviceAccountName"] == "workbench-job-runner"
     assert volumes["job"]["configMap"]["name"] == m.config_map["metadata"]["name"] == m.name
 
     # secrets by reference only; the webhook URL lives in its own Secret
@@ -165,7 +169,7 @@ def test_profile_choice_and_bad_input_are_rejected_before_any_call(notebook, mon
     assert cmd[2] == "/opt/notebooks/$$HOME/train.ipynb" and cmd[cmd.index("--name") + 1] == "cost $$(HOME) $$$$"
 
 
-# --- against the Kubernetes API emulator ------------------------------------------------------
+# --- the job gateway's Kubernetes calls, against the API emulator -----------------------------
 
 
 @pytest.fixture
@@ -177,7 +181,6 @@ def cluster(kmock, tmp_path, monkeypatch):
     kmock["post", kmock.resource("batch/v1/jobs")] << (
         lambda request: {**request.data, "metadata": {**request.data["metadata"], "uid": "job-uid-1"}})
     _write_kubeconfig(tmp_path, monkeypatch, str(kmock.url).rstrip("/"))
-    monkeypatch.setattr(k8s, "POLL_SECONDS", 0.02)
     return kmock
 
 
@@ -193,25 +196,6 @@ def _write_kubeconfig(tmp_path, monkeypatch, server):
     monkeypatch.delenv("WORKBENCH_NOTIFY_URL", raising=False)
 
 
-async def _until(predicate, what, timeout=20.0):
-    for _ in range(int(timeout / 0.02)):
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _job_name(kmock):
-    return next((name for (res, _ns, name) in kmock.objects if res.plural == "jobs"), None)
-
-
-def _start(notebook, **kwargs):
-    call = dict(notebook=str(notebook), params={"lr": 0.2}, name="churn lgbm", image="workbench/base:0.1.0",
-                namespace=NS, timeout=600)  # fmt: skip
-    return asyncio.create_task(asyncio.to_thread(run_k8s, **{**call, **kwargs}))
-
-
 def _pod(job, phase, **status):
     meta = {"name": f"{job}-x7k2p", "namespace": NS, "labels": {"job-name": job},
             "creationTimestamp": "2025-01-01T00:00:00Z"}  # fmt: skip
@@ -223,10 +207,17 @@ def _terminated(reason, code):
                                    "state": {"terminated": {"reason": reason, "exitCode": code}}}]}  # fmt: skip
 
 
+def _manifests(notebook, **kwargs):
+    call = dict(notebook=str(notebook), params={"lr": 0.2}, name="churn lgbm", image="workbench/base:0.1.0",
+                namespace=NS, timeout=600, owner="ana")  # fmt: skip
+    return render_job(**{**call, **kwargs})
+
+
 @pytest.mark.asyncio
 async def test_dry_run_prints_yaml_and_makes_no_api_call(cluster, notebook, capsys, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NOTIFY_URL", HOOK)  # the webhook setting local runs use, too
-    rc = await asyncio.wait_for(_start(notebook, dry_run=True, gpus=1), 30)
+    rc = await asyncio.to_thread(run_k8s, notebook=str(notebook), params={"lr": 0.2}, name="churn lgbm",
+                                 image="workbench/base:0.1.0", namespace=NS, dry_run=True, gpus=1)  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0 and len(cluster) == 0
     docs = list(yaml.safe_load_all(out))
@@ -238,104 +229,112 @@ async def test_dry_run_prints_yaml_and_makes_no_api_call(cluster, notebook, caps
 
 
 @pytest.mark.asyncio
-async def test_submit_then_follow_status_and_logs_to_success(cluster, notebook, capsys):
-    cluster["get", LOG] << b"Executing notebook: 100%|##########| 5/5\ncv_auc 0.8461\n"
-    task = _start(notebook, notify=HOOK, secret="kaggle-api")
-    job = await _until(lambda: _job_name(cluster), "the Job to be created")
-    jobs = cluster.objects["batch/v1/jobs", NS, job]
-    jobs.patch({"status": {"active": 1}})
-    cluster.objects["v1/pods", NS, f"{job}-x7k2p"] = _pod(job, "Running")
-    await _until(lambda: len(cluster[LOG]), "the log to be read")
-    jobs.patch({"status": {"active": 0, "succeeded": 1,
-                           "conditions": [{"type": "Complete", "status": "True", "reason": "Completed"}]}})  # fmt: skip
-    rc = await asyncio.wait_for(task, 30)
-    out = capsys.readouterr()
-    assert rc == 0, out.err
-    assert "cv_auc 0.8461" in out.out and f"job {job}: succeeded" in out.out.splitlines()[-1]
-    assert "very-secret-path" not in out.out + out.err
-
-    # what reached the API server: valid objects, created in order, owned by the Job, with the kubeconfig's token
+async def test_submit_creates_the_job_then_objects_it_owns(cluster, notebook):
+    m = _manifests(notebook, notify=HOOK, secret="kaggle-api")
+    await asyncio.to_thread(lambda: k8s.submit(m, k8s.api_client()))
     created = [(r.method.value, r.resource.plural) for r in cluster if r.method.value == "POST"]
-    assert created == [("POST", "configmaps"), ("POST", "secrets"), ("POST", "jobs")]
-    for resource, name in (("v1/configmaps", job), ("v1/secrets", f"{job}-notify"), ("batch/v1/jobs", job)):
+    assert created == [("POST", "jobs"), ("POST", "configmaps"), ("POST", "secrets")]
+    assert not [r for r in cluster if r.method.value in ("PATCH", "PUT")]  # the gateway needs no patch right
+    owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": m.name, "uid": "job-uid-1"}]
+    for resource, name in (("v1/configmaps", m.name), ("v1/secrets", f"{m.name}-notify"), ("batch/v1/jobs", m.name)):
         stored = cluster.objects[resource, NS, name].history[0].raw
         _validate(stored)
-    owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": "job-uid-1"}]
-    assert cluster.objects["v1/configmaps", NS, job]["metadata"]["ownerReferences"] == owner
-    assert cluster.objects["v1/secrets", NS, f"{job}-notify"]["metadata"]["ownerReferences"] == owner
-    assert cluster.objects["v1/secrets", NS, f"{job}-notify"]["stringData"] == {"WORKBENCH_NOTIFY_URL": HOOK}
+        if resource != "batch/v1/jobs":
+            assert stored["metadata"]["ownerReferences"] == owner
+    assert cluster.objects["v1/secrets", NS, f"{m.name}-notify"]["stringData"] == {"WORKBENCH_NOTIFY_URL": HOOK}
     assert {r.headers.get("Authorization") for r in cluster} == {f"Bearer {TOKEN}"}
 
 
 @pytest.mark.asyncio
-async def test_unschedulable_then_out_of_memory_is_reported_as_such(cluster, notebook, capsys):
-    cluster["get", LOG] << b"loading data\n"
-    task = _start(notebook, profile="cpu-small")
-    job = await _until(lambda: _job_name(cluster), "the Job to be created")
-    pods = ("v1/pods", NS, f"{job}-x7k2p")
-    cluster.objects[pods] = _pod(job, "Pending", conditions=[
+async def test_a_refused_configmap_deletes_the_job_again(cluster, notebook):
+    message = 'configmaps is forbidden: User "system:serviceaccount:team-a:workbench-job-gateway" cannot create'
+    cluster["post", cluster.resource("v1/configmaps")].override << 403 << {"kind": "Status", "message": message, "code": 403}
+    m = _manifests(notebook)
+    with pytest.raises(k8s.KubernetesError, match=r"403 Forbidden.*cannot create") as err:
+        await asyncio.to_thread(lambda: k8s.submit(m, k8s.api_client()))
+    assert f"namespace '{NS}'" in str(err.value)
+    assert cluster.objects["batch/v1/jobs", NS, m.name].deleted
+
+
+async def _status(cluster, name):
+    def read():
+        api = k8s.api_client()
+        return k8s.job_status(k8s.read_job(name, NS, api), k8s.job_pods(name, NS, api))
+
+    return await asyncio.to_thread(read)
+
+
+@pytest.mark.asyncio
+async def test_job_status_explains_scheduling_memory_and_deadline(cluster, notebook):
+    m = _manifests(notebook, profile="cpu-small")
+    await asyncio.to_thread(lambda: k8s.submit(m, k8s.api_client()))
+    job, pods = cluster.objects["batch/v1/jobs", NS, m.name], ("v1/pods", NS, f"{m.name}-x7k2p")
+    cluster.objects[pods] = _pod(m.name, "Pending", conditions=[
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
          "message": "0/3 nodes are available: 3 Insufficient memory."}])  # fmt: skip
-    await _until(lambda: "Insufficient memory" in capsys.readouterr().out, "the scheduling problem to be reported")
-    cluster.objects[pods] = _pod(job, "Failed", **_terminated("OOMKilled", 137))
-    cluster.objects["batch/v1/jobs", NS, job].patch({"status": {"failed": 1, "conditions": [
-        {"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
-         "message": "Container notebook exited 137"}]}})  # fmt: skip
-    rc = await asyncio.wait_for(task, 30)
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert rc == 1
-    assert "ran out of memory" in last and "OOMKilled" in last and "exit 137" in last and "4G" in last
+    status = await _status(cluster, m.name)
+    assert status["state"] == "pending" and "summary" not in status
+    assert any("Insufficient memory" in note for note in status["notes"])
+    cluster.objects[pods] = _pod(m.name, "Failed", **_terminated("OOMKilled", 137))
+    job.patch({"status": {"failed": 1, "conditions": [
+        {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "Container notebook exited 137"}]}})  # fmt: skip
+    status = await _status(cluster, m.name)
+    assert status["state"] == "failed" and status["exit_code"] == 137
+    assert "ran out of memory" in status["summary"] and "OOMKilled" in status["summary"] and "4G" in status["summary"]
+    job.patch({"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                                          "message": "Job was active longer than specified deadline"}]}})  # fmt: skip
+    status = await _status(cluster, m.name)
+    assert f"timed out: it ran past its deadline of {600 + STARTUP_GRACE_S} s" in status["summary"]
 
 
 @pytest.mark.asyncio
-async def test_deadline_is_reported_as_a_timeout(cluster, notebook, capsys):
-    task = _start(notebook, timeout=60)
-    job = await _until(lambda: _job_name(cluster), "the Job to be created")
-    cluster.objects["batch/v1/jobs", NS, job].patch({"status": {"failed": 1, "conditions": [
-        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
-         "message": "Job was active longer than specified deadline"}]}})  # fmt: skip
-    rc = await asyncio.wait_for(task, 30)
-    out = capsys.readouterr().out
-    assert rc == 1 and f"timed out: it ran past its deadline of {60 + STARTUP_GRACE_S} s" in out
-
-
-@pytest.mark.asyncio
-async def test_rejected_credentials_give_a_clear_error_without_the_token(kmock, notebook, tmp_path, monkeypatch,
-                                                                          capsys):
+async def test_rejected_credentials_give_a_clear_error_without_the_token(kmock, notebook, tmp_path, monkeypatch):
     _write_kubeconfig(tmp_path, monkeypatch, str(kmock.url).rstrip("/"))
     kmock << 401 << {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Unauthorized", "code": 401}
-    rc = await asyncio.wait_for(_start(notebook), 30)
-    out = capsys.readouterr()
-    assert rc == 3
-    assert "rejected the credentials (401 Unauthorized)" in out.err and "kubeconfig" in out.err
-    assert TOKEN not in out.err + out.out and _job_name(kmock) is None
+    with pytest.raises(k8s.KubernetesError, match=r"rejected the credentials \(401 Unauthorized\)") as err:
+        await asyncio.to_thread(lambda: k8s.submit(_manifests(notebook), k8s.api_client()))
+    assert TOKEN not in str(err.value)
 
 
-@pytest.mark.asyncio
-async def test_forbidden_job_cleans_up_its_configmap(cluster, notebook, capsys):
-    message = 'jobs.batch is forbidden: User "ana" cannot create resource "jobs" in API group "batch"'
-    forbidden = {"kind": "Status", "message": message, "code": 403}
-    cluster["post", cluster.resource("batch/v1/jobs")].override << 403 << forbidden
-    rc = await asyncio.wait_for(_start(notebook), 30)
-    err = capsys.readouterr().err
-    assert rc == 3 and "403 Forbidden" in err and message in err and f"namespace '{NS}'" in err
-    (configmap,) = [key for key in cluster.objects if key[0].plural == "configmaps"]
-    assert cluster.objects[configmap].deleted
-
-
-def test_unreachable_cluster_and_missing_configuration(notebook, tmp_path, monkeypatch, capsys):
+def test_unreachable_cluster_and_missing_configuration(notebook, tmp_path, monkeypatch):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     _write_kubeconfig(tmp_path, monkeypatch, f"http://127.0.0.1:{port}")
-    call = dict(notebook=str(notebook), params={}, name="t", image="img:1", namespace=NS)
-    assert run_k8s(**call) == 3
-    assert f"cannot reach the Kubernetes API at http://127.0.0.1:{port}" in capsys.readouterr().err
+    with pytest.raises(k8s.KubernetesError, match=f"cannot reach the Kubernetes API at http://127.0.0.1:{port}"):
+        k8s.submit(_manifests(notebook), k8s.api_client())
     (tmp_path / "broken").write_text("clusters: [not closed")
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "broken"))
-    assert run_k8s(**call) == 3
-    assert f"cannot use the Kubernetes configuration from {tmp_path / 'broken'}" in capsys.readouterr().err
+    with pytest.raises(k8s.KubernetesError, match="cannot use the Kubernetes configuration from"):
+        k8s.api_client()
     monkeypatch.delenv("KUBECONFIG")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert run_k8s(**call) == 3
-    assert "no Kubernetes configuration found: set KUBECONFIG" in capsys.readouterr().err
+    with pytest.raises(k8s.KubernetesError, match="no Kubernetes configuration found: set KUBECONFIG"):
+        k8s.api_client()
+    with pytest.raises(k8s.KubernetesError, match=f"cannot use the service-account credentials in {tmp_path}"):
+        k8s.credentials_client(tmp_path)
+
+
+def test_a_user_pods_cli_never_uses_a_kubeconfig(tmp_path, workbench_cli):
+    """A kubeconfig whose credential plugin fails and echoes its token: outside a hub server the CLI
+    neither runs the plugin nor prints the token; Jobs go through the job gateway only."""
+    import os
+    import subprocess
+
+    plugin = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "sh",
+              "args": ["-c", f"echo 'login failed for --token {TOKEN}' >&2; touch {tmp_path}/plugin-ran; exit 1"]}  # fmt: skip
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "dev",
+              "clusters": [{"name": "dev", "cluster": {"server": f"http://127.0.0.1:9/?token={TOKEN}"}}],
+              "users": [{"name": "ana", "user": {"exec": plugin}}],
+              "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "ana", "namespace": NS}}]}  # fmt: skip
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    drop = ("KUBERNETES_SERVICE_HOST", "WORKBENCH_NOTIFY_URL", "WORKBENCH_JOB_GATEWAY_URL", "JUPYTERHUB_API_TOKEN")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
+    job = Path(__file__).parent / "notebooks" / "job.ipynb"
+    done = subprocess.run([*workbench_cli, "run", str(job), "--backend", "k8s"],
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "$WORKBENCH_JOB_GATEWAY_URL is not set" in done.stderr
+    assert not (tmp_path / "plugin-ran").exists() and "login failed" not in done.stderr
+    assert TOKEN not in done.stderr + done.stdout

@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from workbench.deploy import jupyterhub_values, render_values
-from workbench.deploy.jupyterhub_values import PROFILES_FILE_KEY, PROFILES_MOUNT, REPORTS_PORT, Z2JH_VERSION
+from workbench.deploy.jupyterhub_values import (GATEWAY_PORT, PROFILES_FILE_KEY, PROFILES_MOUNT, REPORTS_PORT,
+                                              Z2JH_VERSION)
+from workbench.hub.gateway.service import CREDENTIALS_DIR
 from workbench.hub import load_profiles, parse_memory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,18 +116,30 @@ def test_hub_runs_workbench_configure_with_the_mounted_profiles(values):
     assert re.search(rf'configure\(c, mode="kubernetes", profiles_path="{re.escape(PROFILES_MOUNT)}"', config)
     assert hub["extraEnv"]["WORKBENCH_RUNS_DIR"] == "/srv/workbench/runs"
     assert values["cull"] == {"enabled": False}  # replaced by the GPU-aware culler service
-    assert hub["service"]["extraPorts"][0]["port"] == REPORTS_PORT
-    assert hub["networkPolicy"]["ingress"][0]["ports"][0]["port"] == REPORTS_PORT
+    assert [p["port"] for p in hub["service"]["extraPorts"]] == [REPORTS_PORT, GATEWAY_PORT]
+    assert [p["port"] for p in hub["networkPolicy"]["ingress"][0]["ports"]] == [REPORTS_PORT, GATEWAY_PORT]
+
+
+def test_user_pods_reach_the_gateway_and_not_the_kubernetes_api(values):
+    egress = values["singleuser"]["networkPolicy"]["egress"]
+    assert [p["port"] for rule in egress for p in rule["ports"]] == [GATEWAY_PORT]
+    assert all(rule["to"] for rule in egress)  # only towards the hub pod, never "anywhere on 443/6443"
 
 
 def test_names_agree_with_the_workbench_chart_and_images(values):
     chart = yaml.safe_load(CHART_VALUES.read_text())
     claim = chart["runs"]["claimName"]
     for section in (values["hub"], values["singleuser"]["storage"]):
-        (volume,) = section["extraVolumes"]
-        (mount,) = section["extraVolumeMounts"]
+        volume, mount = section["extraVolumes"][0], section["extraVolumeMounts"][0]
         assert volume["persistentVolumeClaim"]["claimName"] == claim
         assert (mount["name"], mount["mountPath"]) == (volume["name"], "/srv/workbench/runs")
+    # the gateway's token reaches the hub pod only, from the Secret the workbench chart creates
+    gateway_sa = chart["jobGateway"]["serviceAccountName"]
+    (token_volume,) = [v for v in values["hub"]["extraVolumes"] if "secret" in v]
+    assert token_volume["secret"]["secretName"] == f"{gateway_sa}-token"
+    (token_mount,) = [m for m in values["hub"]["extraVolumeMounts"] if m["name"] == token_volume["name"]]
+    assert token_mount["readOnly"] is True and token_mount["mountPath"] == CREDENTIALS_DIR
+    assert len(values["singleuser"]["storage"]["extraVolumes"]) == 1  # nothing but the runs volume for users
     assert f'runs_pvc="{claim}"' in values["hub"]["extraConfig"]["workbench"]
     assert values["singleuser"]["serviceAccountName"] == chart["notebookServiceAccount"]["name"]
     hub_dockerfile = (ROOT / "images" / "hub" / "Dockerfile").read_text()

@@ -135,3 +135,21 @@ def test_unreachable_server_warns_without_failing_or_leaking_credentials(tmp_pat
     assert all("hunter2" not in str(w.message) for w in caught)
     with pytest.raises(Exception):  # noqa: B017 - strict mode hands MLflow's own error to the caller
         log_run(path, strict=True)
+
+
+def test_a_token_in_the_tracking_uri_query_is_never_printed(tmp_path, monkeypatch):
+    """MLflow's own error repeats the request path with the tracking URI's query string in it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}/?token=S3CR3T&user=ana")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    path, _ = _make_run(tmp_path / "runs")
+    with pytest.warns(RuntimeWarning, match=rf"to MLflow at http://127.0.0.1:{port}/ \(MlflowException: ") as caught:
+        assert log_run(path) is None
+    messages = [str(w.message) for w in caught]
+    assert messages and all("S3CR3T" not in m for m in messages)
+    assert any("token=***" in m for m in messages)  # MLflow's message is kept, the value hidden
+    with pytest.raises(Exception, match="S3CR3T"):  # noqa: B017 - the leak this guards against is real
+        log_run(path, strict=True)

@@ -9,8 +9,10 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
+from .._redact import redact, redact_logging
 from .._version import __version__
 
 # Subcommand modules of this package, in the order --help lists them.
@@ -44,16 +46,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    redact_logging()
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
-        print(f"workbench {args.command}: {exc}", file=sys.stderr)
+        print(f"workbench {args.command}: {redact(str(exc))}", file=sys.stderr)
         return exc.code
     except (ValueError, FileNotFoundError) as exc:
         if os.environ.get("WORKBENCH_DEBUG"):
             raise
-        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+        print(f"workbench {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"workbench {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unexpected failure: the traceback, with secrets hidden
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        trace = "".join(traceback.format_exception(exc))
+        print(redact(trace).rstrip(), file=sys.stderr)
+        print(f"workbench {args.command}: unexpected {type(exc).__name__} (set WORKBENCH_DEBUG=1 to see it unredacted)",
+              file=sys.stderr)  # fmt: skip
+        return 1

@@ -28,20 +28,13 @@ def add_notify(p: argparse.ArgumentParser) -> None:
 
 
 def read_parameter_files(files: list[Path]) -> dict[str, Any]:
-    """Merge YAML parameter files (later files win); each must be a mapping."""
-    import yaml
+    """Merge YAML parameter files (later files win); each must be a mapping. Values stay as written
+    (see :class:`workbench.jobs.params.YamlValue`) until the notebook's types are known."""
+    from ..jobs.params import load_parameters_file
 
     merged: dict[str, Any] = {}
     for file in files:
-        if not file.is_file():
-            raise FileNotFoundError(f"parameters file {file} not found")
-        try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"parameters file {file} is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ValueError(f"parameters file {file} must be a YAML mapping of name: value, got {type(data).__name__}")
-        merged.update(data)
+        merged.update(load_parameters_file(file))
     return merged
 
 

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", default=5, type=int, help="partial dependence plots for this many features (default: 5)")
     p.add_argument("--max-rows", default=2000, type=int, help="rows sampled for ICE and SHAP (default: 2000)")
     p.add_argument("--seed", default=0, type=int, help="seed for sampling and permutations (default: 0)")
+    p.add_argument("--trust", action="store_true",
+                   help="unpickle a model or data file another user wrote (runs any code in it: only if you trust them; "
+                        "LightGBM and skops models of a saved CVResult load without it)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -33,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 1 or args.max_rows < 1:
         raise ValueError("--top-k and --max-rows must be positive")
     params = {"cv_dir": str(args.cv), "model_path": str(args.model), "data_path": str(args.data),
-              "target": args.target, "top_k": args.top_k, "max_rows": args.max_rows, "seed": args.seed}  # fmt: skip
+              "target": args.target, "top_k": args.top_k, "max_rows": args.max_rows, "seed": args.seed,
+              "trust": bool(args.trust)}  # fmt: skip
     out = run_notebook(params, args.out)
     print(f"report: {out}")
     return 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_STATE = "~/.local/share/workbench/hub"
@@ -53,16 +56,59 @@ def hub_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def _exit_during_start_up(records: Path | None) -> Callable[[int, object], None]:
+    """A SIGINT/SIGTERM handler until JupyterHub installs its own (once it is running).
+
+    Unwinding JupyterHub's start-up from an arbitrary point (an import, a database call) is not
+    safe, so the handler stops what this hub started and exits at once: the proxy and the services
+    it recorded in ``records``; a process still being launched dies with the hub (parent-death signal).
+    """
+
+    def handler(signum: int, frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        stopped = []
+        if records is not None:
+            from ..hub.lifeline import stop_started_by
+
+            stopped = stop_started_by(records)
+        print(f"workbench hub: {signal.Signals(signum).name} during start-up; stopped {len(stopped)} "
+              "process(es) it had started", file=sys.stderr, flush=True)  # fmt: skip
+        os._exit(128 + signum)
+
+    return handler
+
+
 def run(args: argparse.Namespace) -> int:
+    records = None
+    if args.mode == "local":
+        from ..hub.lifeline import PROCESSES_DIR
+
+        records = args.state_dir.expanduser().resolve() / PROCESSES_DIR
+    handler = _exit_during_start_up(records)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run(args)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _run(args: argparse.Namespace) -> int:
     from jupyterhub.app import JupyterHub
     from traitlets.config import Config
 
     from .._io import atomic_write_text
     from ..hub import configure
+    from ..hub.lifeline import HubStillRunning
+    from . import CommandError
 
     config = Config()
     options = hub_options(args)
-    configure(config, mode=args.mode, profiles_path=args.profiles, **options)
+    try:
+        configure(config, mode=args.mode, profiles_path=args.profiles, **options)
+    except HubStillRunning as exc:
+        raise CommandError(str(exc)) from None
     config.JupyterHub.log_level = args.log_level
     state_dir = args.state_dir.expanduser().resolve()
     if args.mode == "local":

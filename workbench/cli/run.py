@@ -29,11 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     k8s = p.add_argument_group("Kubernetes backend")
     k8s.add_argument("--backend", choices=("local", "k8s"), default="local", help="where to run (default: local)")
-    k8s.add_argument("--image", help="container image for --backend k8s")
+    k8s.add_argument("--image", help="container image for --backend k8s --dry-run (submitted Jobs run the profile's image)")
     k8s.add_argument("--gpus", type=int, default=0, help="GPUs for --backend k8s (default: 0)")
     k8s.add_argument("--profile", help="hub profile whose node selector and tolerations the Job uses")
-    k8s.add_argument("--namespace", default="default", help="Kubernetes namespace (default: default)")
-    k8s.add_argument("--secret", help="Kubernetes Secret whose keys become environment variables")
+    k8s.add_argument("--namespace", default="default",
+                     help="Kubernetes namespace for --dry-run (submitted Jobs go to the job gateway's namespace)")  # fmt: skip
+    k8s.add_argument("--secret", action="append", default=[],
+                     help="Kubernetes Secret whose keys become environment variables; repeatable; only Secrets "
+                          "the profile allows")  # fmt: skip
     p.add_argument("--dry-run", action="store_true",
                    help="validate only; with --backend k8s print the Job manifest instead of submitting it")  # fmt: skip
     p.set_defaults(func=run)
@@ -71,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_k8s(args: argparse.Namespace, prepared: PreparedRun) -> int:
-    if not args.image:
-        raise CommandError("--backend k8s needs --image IMAGE (the curated image the Job runs in)", code=2)
+    if args.image and not args.dry_run:
+        raise CommandError("--image applies to --dry-run only: the job gateway runs the profile's curated image "
+                           "(pick it with --profile)", code=2)  # fmt: skip
     try:
         from ..jobs.k8s import run_k8s
     except ImportError as exc:

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     skip_unused_optional_imports()
     from ..jobs.sweep import run_sweep
 
-    grid = {k: (v if isinstance(v, list) else [v]) for k, v in read_parameter_files(args.parameters_file).items()}
+    grid = {k: v.items() for k, v in read_parameter_files(args.parameters_file).items()}
     text_grid = {name: split_grid_values(values) for name, values in args.parameter}
     table = run_sweep(args.notebook, grid, text_grid=text_grid, random=args.random, seed=args.seed, workers=args.workers,
                   name=args.name, runs_dir=args.runs_dir, resume=args.resume, timeout=args.timeout, notify=args.notify,

@@ -8,8 +8,10 @@ where ``workbench.hub.configure`` reads it in the hub image), so no profile is c
     workbench deploy values -o helm/jupyterhub-values.yaml          # write
     workbench deploy values -o helm/jupyterhub-values.yaml --check  # fail if out of date
 
-Names shared with the ``helm/workbench`` chart (runs claim, notebook service account) are the
-defaults of that chart's ``values.yaml``; tests keep the two in step.
+Names shared with the ``helm/workbench`` chart (runs claim, notebook service account, the job
+gateway's token Secret) are the defaults of that chart's ``values.yaml``; tests keep the two in step.
+User pods get no Kubernetes credentials and no egress to the API server; they reach the job
+gateway on the hub pod (port :data:`GATEWAY_PORT`), which holds the gateway's token.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import yaml
 
 from .._version import __version__
+from ..hub.config import GATEWAY_PORT, REPORTS_PORT
+from ..hub.gateway.service import CREDENTIALS_DIR
 from ..hub.kube import profile_entry
 from ..hub.profiles import ProfileSet, default_profiles_path, load_profiles
 
@@ -30,7 +34,7 @@ PROFILES_MOUNT = "/usr/local/etc/workbench/profiles.yaml"
 RUNS_MOUNT = "/srv/workbench/runs"
 RUNS_CLAIM = "workbench-runs"
 NOTEBOOK_SERVICE_ACCOUNT = "workbench-notebook"
-REPORTS_PORT = 10101
+GATEWAY_TOKEN_SECRET = "workbench-job-gateway-token"
 HEADER = """\
 # Values for the official JupyterHub chart (zero-to-jupyterhub {z2jh}), generated from {source}
 # by `workbench deploy values`: edit the profiles file and regenerate, do not edit by hand.
@@ -54,6 +58,9 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
     """The values as a dict: hub image and configuration, profiles, user storage, network policy."""
     runs_volume = {"name": "workbench-runs", "persistentVolumeClaim": {"claimName": runs_claim}}
     runs_mount = {"name": "workbench-runs", "mountPath": RUNS_MOUNT}
+    gateway_volume = {"name": "job-gateway-token", "secret": {"secretName": GATEWAY_TOKEN_SECRET}}
+    gateway_mount = {"name": "job-gateway-token", "mountPath": CREDENTIALS_DIR, "readOnly": True}
+    from_users = [{"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-hub": "true"}}}]
     default = next((p for p in profiles.profiles if p.default), profiles.profiles[0])
     configure = (
         "from workbench.hub import configure\n"
@@ -65,18 +72,17 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
             "image": _image(hub_image),
             "extraFiles": {"workbench-profiles": {"mountPath": PROFILES_MOUNT, "stringData": ""}},
             "extraEnv": {"WORKBENCH_PROFILES": PROFILES_MOUNT, "WORKBENCH_RUNS_DIR": RUNS_MOUNT},
-            "extraVolumes": [runs_volume],
-            "extraVolumeMounts": [runs_mount],
-            # GPU-aware culler and shared reports run as hub services registered by configure();
-            # the proxy reaches the reports service on the hub pod.
+            "extraVolumes": [runs_volume, gateway_volume],
+            "extraVolumeMounts": [runs_mount, gateway_mount],
+            # GPU-aware culler, shared reports and the job gateway run as hub services registered by
+            # configure(); the proxy reaches the reports, user pods the gateway, on the hub pod.
             "extraConfig": {"workbench": configure},
-            "service": {"extraPorts": [{"name": "reports", "port": REPORTS_PORT, "targetPort": REPORTS_PORT}]},
+            "service": {"extraPorts": [{"name": "reports", "port": REPORTS_PORT, "targetPort": REPORTS_PORT},
+                                       {"name": "job-gateway", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT}]},
             "networkPolicy": {
                 "enabled": True,
-                "ingress": [{
-                    "ports": [{"port": REPORTS_PORT, "protocol": "TCP"}],
-                    "from": [{"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-hub": "true"}}}],
-                }],
+                "ingress": [{"ports": [{"port": REPORTS_PORT, "protocol": "TCP"},
+                                       {"port": GATEWAY_PORT, "protocol": "TCP"}], "from": from_users}],
             },  # fmt: skip
         },
         "singleuser": {
@@ -93,11 +99,12 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
                 "extraVolumes": [runs_volume],
                 "extraVolumeMounts": [runs_mount],
             },
+            # no egress to the Kubernetes API: Jobs go through the job gateway on the hub pod
             "networkPolicy": {
                 "enabled": True,
-                # notebook servers submit job-runner Jobs: let them reach the Kubernetes API
-                "egress": [{"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}],
-            },
+                "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "jupyterhub", "component": "hub"}}}],
+                            "ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}]}],
+            },  # fmt: skip
             "profileList": [profile_entry(p) for p in profiles.profiles],
         },
         # the built-in idle culler is replaced by workbench's GPU-aware culler (a hub service)

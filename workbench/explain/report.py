@@ -56,14 +56,17 @@ def notebook_path() -> Path:
     return reference("explain")
 
 
-def _read_data(path: Path) -> pd.DataFrame:
+def _read_data(path: Path, trust: bool = False) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path)
     if suffix in (".csv", ".gz"):
         return pd.read_csv(path)
     if suffix in (".pkl", ".pickle"):
-        return pd.read_pickle(path)
+        from ..models.persist import open_trusted
+
+        with open_trusted(path, trust, fix="trust=True (workbench explain --trust)") as fh:
+            return pd.read_pickle(fh)
     raise ValueError(f"cannot read data from {path.name}: use a .parquet, .csv or .pkl file")
 
 
@@ -96,6 +99,7 @@ def load_inputs(
     target: str = "Churn",
     random_state: int = 0,
     quick_trees: int = 200,
+    trust: bool = False,
 ) -> ReportInputs:
     """The model and data to explain, from the notebook's parameters.
 
@@ -104,12 +108,15 @@ def load_inputs(
     the rows with features and ``target`` (for a CVResult, its training data); without it, the
     ``training_data.parquet`` saved beside the CVResult (``train.ipynb`` writes one), else the
     bundled Telco data. Given neither model, a LightGBM with ``quick_trees`` trees is trained
-    with 5-fold CV on Telco, its folds and trees seeded by ``random_state``.
+    with 5-fold CV on Telco, its folds and trees seeded by ``random_state``. ``trust``: unpickle
+    models and data another user wrote (without it, only your own pickles load; a CVResult's
+    LightGBM and skops models load from anyone).
     """
-    import joblib
-
     from ..data import make_folds
     from ..models import CVResult, default_lgbm, train_cv
+    from ..models.persist import load_pickle
+
+    fix = "trust=True (workbench explain --trust)"
 
     if cv_dir and model_path:
         raise ValueError("pass cv_dir or model_path, not both")
@@ -117,7 +124,7 @@ def load_inputs(
     if cv_path is not None and not data_path and (cv_path.parent / TRAINING_DATA).is_file():
         data_path = cv_path.parent / TRAINING_DATA
     if data_path:
-        frame = _read_data(Path(data_path))
+        frame = _read_data(Path(data_path), trust)
         if target not in frame.columns:
             raise ValueError(f"{data_path} has no target column {target!r}; its columns: {list(frame.columns)[:12]}")
         X, y, source = frame.drop(columns=[target]), frame[target], Path(data_path).name
@@ -125,7 +132,7 @@ def load_inputs(
         X, y = _telco(target)
         source = "the bundled Telco churn data"
     if cv_path is not None:
-        cv = CVResult.load(cv_path)
+        cv = CVResult.load(cv_path, trust=trust)
         missing = [f for f in cv.feature_names if f not in X.columns]
         if missing:
             raise ValueError(
@@ -134,7 +141,7 @@ def load_inputs(
             )
         return ReportInputs(cv, X[cv.feature_names], y, f"CVResult {Path(cv_dir).name} on {source}")
     if model_path:
-        model = joblib.load(model_path)
+        model = load_pickle(model_path, trust=trust, fix=fix)
         return ReportInputs(model, X, y, f"{type(model).__name__} from {Path(model_path).name} on {source}")
     folds = make_folds(y, kind="stratified", n_splits=5, random_state=random_state)
     estimator = default_lgbm("binary" if y.nunique() == 2 else "multiclass", random_state=random_state, n_estimators=quick_trees,

@@ -2,12 +2,16 @@
 
 Both modes get the profiles, the pre-spawn GPU quota, named servers, and two hub services: the
 GPU-aware culler (``culler``) and the shared reports (``reports``, at ``/services/reports/``).
+The services (and, locally, the proxy) are started through :mod:`workbench.hub.lifeline`'s launcher,
+so they die with the hub however it ends.
 
 - ``local`` (the default of ``workbench hub``): the hub and its proxy bound to 127.0.0.1, state
   (SQLite database, cookie secret and proxy token, both 0600) in a state directory, one working
   directory per user, NativeAuthenticator (users sign up, an admin approves them).
-- ``kubernetes``: KubeSpawner pods (see :mod:`workbench.hub.kube`); the authenticator, database
-  and ports stay whatever the Helm chart sets.
+- ``kubernetes``: KubeSpawner pods (see :mod:`workbench.hub.kube`) without Kubernetes credentials,
+  and a third service, the job gateway (``job-gateway``, :mod:`workbench.hub.gateway`), through
+  which users submit Jobs: every user's role and server token carry its scope
+  (:data:`GATEWAY_SCOPE`). The authenticator, database and ports stay whatever the Helm chart sets.
 """
 
 from __future__ import annotations
@@ -22,15 +26,24 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
+from ..runs.layout import KUBE_RUNS_MOUNT
+from .gateway.policy import SUBMIT_SCOPE
+from .lifeline import PROCESSES_DIR, forget_stale_pid_file, launcher, reclaim
 from .profiles import ProfileSet, load_profiles
 
 MODES = ("local", "kubernetes")
 MODE_ENV = "WORKBENCH_HUB_MODE"
-CULLER, REPORTS = "culler", "reports"
+CULLER, REPORTS, GATEWAY = "culler", "reports", "job-gateway"
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:server_state"]
+GATEWAY_SCOPE = SUBMIT_SCOPE
+"""The custom scope a hub token needs to submit Jobs through the job gateway."""
+GATEWAY_SERVICE_SCOPES = ["read:users:name", "read:users:groups", "read:servers"]
+"""What the gateway reads from the hub: a user's groups and servers (for profiles and the GPU cap)."""
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", GATEWAY_SCOPE]
 LOCAL_IP = "127.0.0.1"
-KUBE_RUNS_DIR = "/srv/workbench/runs"
+KUBE_RUNS_DIR = KUBE_RUNS_MOUNT
 REPORTS_PORT = 10101
+GATEWAY_PORT = 10102
 
 
 def free_port() -> int:
@@ -65,7 +78,8 @@ def _append(c: Any, section: str, name: str, items: list[dict[str, Any]]) -> Non
     setattr(holder, name, keep + items)
 
 
-def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url: str, culler_every: float | None) -> None:
+def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url: str, culler_every: float | None,
+              records: Path | None) -> None:  # fmt: skip
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WORKBENCH_RUNS_DIR": runs_dir, "PYTHONUNBUFFERED": "1"}
     culler_env = dict(env)
     if os.environ.get("WORKBENCH_CULLER_WEBHOOK"):
@@ -76,6 +90,9 @@ def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url
     reports_cmd = [sys.executable, "-m", "workbench.hub.reports", "--runs-dir", runs_dir]
     if mode == "kubernetes":
         reports_cmd += ["--ip", "0.0.0.0"]
+    # both die with the hub however it ends (see workbench.hub.lifeline)
+    culler_cmd = launcher(culler_cmd, name=CULLER, records=records)
+    reports_cmd = launcher(reports_cmd, name=REPORTS, records=records)
     _append(c, "JupyterHub", "services", [
         {"name": CULLER, "command": culler_cmd, "environment": culler_env, "display": False},
         {"name": REPORTS, "url": reports_url, "command": reports_cmd, "environment": env, "oauth_no_confirm": True,
@@ -93,7 +110,7 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
            ip: str = LOCAL_IP, hub_port: int | None = None, proxy_api_port: int | None = None,
            reports_port: int | None = None, users_dir: str | None = None, runs_dir: str | None = None,
            gpu_devices: Iterable[str] | None = None, admin_users: Iterable[str] = (),
-           authenticator: bool = True) -> tuple[str, str]:  # fmt: skip
+           authenticator: bool = True) -> tuple[str, str, Path]:  # fmt: skip
     from .local import ProfileLocalSpawner
 
     if ip != LOCAL_IP:
@@ -101,6 +118,9 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
     state = Path(state_dir or Path.home() / ".local/share/workbench/hub").expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o700)
+    records = state / PROCESSES_DIR
+    reclaim(records)  # what a killed hub left running; refuses while that hub is alive
+    forget_stale_pid_file(state / "proxy.pid", expect="configurable-http-proxy")
     runs = str(Path(runs_dir or os.environ.get("WORKBENCH_RUNS_DIR") or state / "runs").expanduser().resolve())
     Path(runs).mkdir(parents=True, exist_ok=True)
 
@@ -113,7 +133,7 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
     c.ConfigurableHTTPProxy.auth_token = _secret_file(state / "proxy_token")
     c.ConfigurableHTTPProxy.api_url = f"http://{LOCAL_IP}:{proxy_api_port or free_port()}"
     c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
-    c.ConfigurableHTTPProxy.command = proxy_command()
+    c.ConfigurableHTTPProxy.command = launcher(proxy_command(), name="proxy", records=records)
 
     c.JupyterHub.spawner_class = ProfileLocalSpawner
     c.ProfileLocalSpawner.profiles = profiles
@@ -134,18 +154,19 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
         c.TeamAuthenticator.check_common_password = True
     if admin_users:
         c.Authenticator.admin_users = set(admin_users)
-    return runs, f"http://{LOCAL_IP}:{reports_port or free_port()}"
+    return runs, f"http://{LOCAL_IP}:{reports_port or free_port()}", records
 
 
 def _kubernetes(c: Any, profiles: ProfileSet, *, runs_dir: str = KUBE_RUNS_DIR, runs_pvc: str = "workbench-runs",
                 storage_capacity: str = "10Gi", storage_class: str | None = None, namespace: str | None = None,
-                service_host: str = "hub", reports_port: int = REPORTS_PORT,
+                service_host: str = "hub", reports_port: int = REPORTS_PORT, gateway_port: int = GATEWAY_PORT,
                 admin_users: Iterable[str] = ()) -> tuple[str, str]:  # fmt: skip
     from .kube import kubespawner_config
 
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
     settings = kubespawner_config(profiles, runs_pvc=runs_pvc, storage_capacity=storage_capacity,
-                                  storage_class=storage_class, namespace=namespace)  # fmt: skip
+                                  storage_class=storage_class, namespace=namespace,
+                                  gateway_url=f"http://{service_host}:{gateway_port}/services/{GATEWAY}/")  # fmt: skip
     for key, value in settings.items():
         setattr(c.KubeSpawner, key, value)
     if admin_users:
@@ -160,15 +181,15 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
     Local options: ``state_dir``, ``port``, ``hub_port``, ``proxy_api_port``, ``reports_port``,
     ``users_dir``, ``runs_dir``, ``gpu_devices``, ``admin_users``, ``authenticator`` (False keeps yours).
     Kubernetes options: ``runs_dir``, ``runs_pvc``, ``storage_capacity``, ``storage_class``,
-    ``namespace``, ``service_host`` and ``reports_port`` (where the proxy reaches the hub's services),
-    ``admin_users``. Both: ``culler_every`` (seconds, overrides ``culling.every``).
+    ``namespace``, ``service_host``, ``reports_port`` and ``gateway_port`` (where the proxy and user
+    pods reach the hub's services), ``admin_users``. Both: ``culler_every`` (seconds, overrides ``culling.every``).
 
     >>> c = get_config()  # in jupyterhub_config.py
     >>> configure(c, mode="kubernetes", profiles_path="/usr/local/etc/workbench/profiles.yaml")
     """
     if mode not in MODES:
         raise ValueError(f"unknown hub mode {mode!r}; choose one of {MODES} (flag --mode or ${MODE_ENV})")
-    from .quota import gpu_quota_hook
+    from .quota import LOCAL_GPU_NOTE, gpu_quota_hook
 
     path = Path(profiles_path) if profiles_path else None
     profiles = load_profiles(path)
@@ -177,16 +198,53 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
 
         path = default_profiles_path()
     culler_every = options.pop("culler_every", None)
+    if culler_every is not None and not (isinstance(culler_every, int | float) and 1 <= culler_every < float("inf")):
+        raise ValueError(f"culler_every must be a number of seconds, at least 1, got {culler_every!r} "
+                         "(flag --culler-every, $WORKBENCH_HUB_CULLER_EVERY)")  # fmt: skip
     if mode == "local":
-        runs_dir, reports_url = _local(c, profiles, **options)
+        runs_dir, reports_url, records = _local(c, profiles, **options)
     else:
-        runs_dir, reports_url = _kubernetes(c, profiles, **options)
+        (runs_dir, reports_url), records = _kubernetes(c, profiles, **options), None
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = 5
     c.Spawner.default_url = "/lab"
-    c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles)
-    _services(c, mode, path.resolve(), runs_dir, reports_url, culler_every)
+    c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles, note=LOCAL_GPU_NOTE if mode == "local" else "")
+    _services(c, mode, path.resolve(), runs_dir, reports_url, culler_every, records)
+    if mode == "kubernetes":
+        _job_gateway(c, path.resolve(), service_host=options.get("service_host", "hub"),
+                     port=options.get("gateway_port", GATEWAY_PORT), runs_pvc=options.get("runs_pvc", "workbench-runs"),
+                     namespace=options.get("namespace"))  # fmt: skip
     return profiles
+
+
+def _job_gateway(c: Any, profiles_path: Path, *, service_host: str, port: int, runs_pvc: str,
+                 namespace: str | None) -> None:  # fmt: skip
+    """Register the job gateway service, its role, the submit scope, and grant that scope to users' tokens."""
+    cmd = [sys.executable, "-m", "workbench.hub.gateway", "--profiles", str(profiles_path), "--ip", "0.0.0.0",
+           "--runs-pvc", runs_pvc]  # fmt: skip
+    if namespace:
+        cmd += ["--namespace", namespace]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1"}
+    for key in ("POD_NAMESPACE", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        if os.environ.get(key):
+            env[key] = os.environ[key]
+    cmd = launcher(cmd, name=GATEWAY)  # dies with the hub
+    _append(c, "JupyterHub", "services", [
+        {"name": GATEWAY, "url": f"http://{service_host}:{port}", "command": cmd, "environment": env, "display": False},
+    ])  # fmt: skip
+    hub = c.JupyterHub
+    scopes = dict(hub["custom_scopes"]) if "custom_scopes" in hub else {}
+    hub.custom_scopes = {**scopes, GATEWAY_SCOPE: {
+        "description": "Submit notebook Jobs through the job gateway, and follow and stop one's own."}}  # fmt: skip
+    roles = list(hub["load_roles"]) if "load_roles" in hub else []
+    for role in roles:
+        if role["name"] == "user":
+            role["scopes"] = sorted({*role["scopes"], GATEWAY_SCOPE})
+    roles.append({"name": "workbench-job-gateway", "description": "The job gateway reads users' groups and servers",
+                  "scopes": GATEWAY_SERVICE_SCOPES, "services": [GATEWAY]})  # fmt: skip
+    hub.load_roles = roles
+    # notebook servers' $JUPYTERHUB_API_TOKEN: the default server scopes plus the gateway's
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
 
 
 def options_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Every check, for every ready server:
 
 - plain activity culling: stop it when inactive longer than its profile's ``idle_timeout``
-  (GPU profiles carry shorter ones);
+  (GPU profiles carry shorter ones); the profile is the one the server was spawned with, as
+  recorded by the pre-spawn hook (:func:`workbench.hub.quota.record_spawned_profile`);
 - servers on GPU profiles: read GPU utilisation from a metrics source; after ``checks``
   consecutive checks below ``threshold`` percent, notify the user through the webhook during
   working hours (once per idle streak), and stop the server outside them.
@@ -26,7 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .metrics import GpuMetrics, GpuServer, metrics_from_config
-from .profiles import GpuCulling, ProfileSet, load_profiles
+from .profiles import GpuCulling, Profile, ProfileSet, load_profiles
+from .quota import spawned_profile
 
 log = logging.getLogger("workbench.hub.culler")
 
@@ -75,22 +77,30 @@ class GpuAwareCuller:
         self._streaks: dict[str, _Streak] = {}
         self.notifications: list[dict[str, Any]] = []
 
-    def _server(self, server: dict[str, Any]) -> tuple[GpuServer, Any]:
+    def server_profile(self, server: dict[str, Any]) -> tuple[GpuServer, Profile | None]:
+        """The server (the hub API's model) and the profile it was spawned with (``None``: no longer listed).
+
+        The profile comes from the record made at spawn (spawner state, else ``user_options``), with
+        the GPU count the server got then. Only servers started before profiles were recorded fall
+        back to the profile they asked for, or the hub-wide default.
+        """
         name = server.get("name", "")
         full = server.get("full_name") or ""
         user = full[: len(full) - len(name) - 1] if full.endswith("/" + name) else full.split("/", 1)[0]
-        slug = (server.get("user_options") or {}).get("profile")
+        state = server.get("state") or {}
+        recorded = spawned_profile(server.get("user_options"), state)
+        slug = recorded[0] if recorded else (server.get("user_options") or {}).get("profile")
         try:
             profile = self.profiles.get(slug) if slug else self.profiles.select(None, ())
         except (KeyError, ValueError):
             profile = None
-        info = GpuServer(user=user, name=name, profile=profile.slug if profile else str(slug or ""),
-                         gpus=profile.gpus if profile else 0, state=server.get("state") or {})  # fmt: skip
+        gpus = recorded[1] if recorded else (profile.gpus if profile else 0)
+        info = GpuServer(user=user, name=name, profile=profile.slug if profile else str(slug or ""), gpus=gpus, state=state)
         return info, profile
 
     async def arbiter(self, *, inactive: timedelta, inactive_limit: int, server: dict[str, Any], **_: Any) -> bool:
         """True to stop ``server`` (the hub API's server model)."""
-        info, profile = self._server(server)
+        info, profile = self.server_profile(server)
         limit = profile.idle_timeout if profile else inactive_limit
         if inactive is not None and inactive.total_seconds() >= limit:
             log.info("stopping %s: inactive for %ds (profile %s allows %ds)", info.key, inactive.total_seconds(), info.profile, limit)

@@ -1,9 +1,12 @@
 """Kubernetes mode: KubeSpawner settings and ``profile_list`` from the same profiles file.
 
 Each user gets a pod from the curated image of the profile they pick, a persistent volume for
-their home, the shared runs volume at ``/srv/workbench/runs`` and a restricted security context
-(uid 1000, non-root, no privilege escalation, all capabilities dropped). ``profile_list`` is a
-callable that shows a user only the profiles of their groups; KubeSpawner refuses any other slug.
+their home, the shared runs volume read-only at ``/srv/workbench/runs`` with their own folder
+(``<owner_dirname(user)>``) mounted read-write over it, and a restricted security context (uid
+1000, non-root, no privilege escalation, all capabilities dropped). User pods hold no Kubernetes
+credentials (no service-account token); they submit Jobs through the job gateway, whose address
+they find in ``$WORKBENCH_JOB_GATEWAY_URL``. ``profile_list`` is a callable that shows a user only
+the profiles of their groups; KubeSpawner refuses any other slug.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..runs.layout import KUBE_RUNS_MOUNT, owner_dirname
 from .profiles import Profile, ProfileSet
 from .quota import user_groups
 
-RUNS_MOUNT = "/srv/workbench/runs"
+RUNS_MOUNT = KUBE_RUNS_MOUNT
 HOME = "/home/jovyan"
+GATEWAY_URL_ENV = "WORKBENCH_JOB_GATEWAY_URL"
 
 SECURITY_CONTEXT = {
     "runAsUser": 1000,
@@ -67,9 +72,31 @@ def profile_list(profiles: ProfileSet) -> Callable[[Any], list[dict[str, Any]]]:
     return for_spawner
 
 
+def own_runs_mount(spawner: Any, pod: Any) -> Any:
+    """``KubeSpawner.modify_pod_hook``: mount the user's own runs folder read-write over the read-only runs volume.
+
+    The folder is both the ``subPath`` and the mount point below :data:`RUNS_MOUNT`, so the mount
+    point exists in the read-only volume as soon as the kubelet creates the sub-path.
+    """
+    from kubernetes_asyncio.client import V1VolumeMount
+
+    folder = owner_dirname(spawner.user.name)
+    container = pod.spec.containers[0]
+    container.volume_mounts = [*(container.volume_mounts or []),
+                               V1VolumeMount(name="runs", mount_path=f"{RUNS_MOUNT}/{folder}", sub_path=folder)]  # fmt: skip
+    return pod
+
+
 def kubespawner_config(profiles: ProfileSet, *, runs_pvc: str = "workbench-runs", storage_capacity: str = "10Gi",
-                       storage_class: str | None = None, namespace: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Settings for ``c.KubeSpawner`` (apply with ``for k, v in ...items(): setattr(c.KubeSpawner, k, v)``)."""
+                       storage_class: str | None = None, namespace: str | None = None,
+                       gateway_url: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Settings for ``c.KubeSpawner`` (apply with ``for k, v in ...items(): setattr(c.KubeSpawner, k, v)``).
+
+    ``gateway_url`` is the job gateway's address, given to user pods as ``$WORKBENCH_JOB_GATEWAY_URL``.
+    """
+    environment = {"WORKBENCH_RUNS_DIR": RUNS_MOUNT}
+    if gateway_url:
+        environment[GATEWAY_URL_ENV] = gateway_url
     config: dict[str, Any] = {
         "profile_list": profile_list(profiles),
         "image": profiles.profiles[0].image,
@@ -89,10 +116,13 @@ def kubespawner_config(profiles: ProfileSet, *, runs_pvc: str = "workbench-runs"
         ],
         "volume_mounts": [
             {"name": "home", "mountPath": HOME},
-            {"name": "runs", "mountPath": RUNS_MOUNT},
+            {"name": "runs", "mountPath": RUNS_MOUNT, "readOnly": True},
         ],
+        "modify_pod_hook": own_runs_mount,
+        # no Kubernetes credentials in user pods, whatever service account the pod runs under
+        "automount_service_account_token": False,
         "working_dir": HOME,
-        "environment": {"WORKBENCH_RUNS_DIR": RUNS_MOUNT},
+        "environment": environment,
         "default_url": "/lab",
     }
     if storage_class:

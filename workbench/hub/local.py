@@ -23,11 +23,11 @@ from typing import Any
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from tornado.web import HTTPError
 from traitlets import Any as AnyTrait
-from traitlets import Bool, List, Unicode, default
+from traitlets import Bool, Dict, List, Unicode, default
 
 from .._gpu import nvidia_smi_query
 from .profiles import Profile, ProfileSet
-from .quota import spawner_profile, user_groups
+from .quota import SPAWNED, spawned_profile, spawner_profile, user_groups
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "NUMBA_NUM_THREADS")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]")
@@ -78,6 +78,7 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
     gpu_devices = List(Unicode(), help="GPU devices to hand out (default: those nvidia-smi lists).").tag(config=True)
     limit_memory = Bool(True, help="Set RLIMIT_AS to the profile's memory limit (CPU profiles).").tag(config=True)
     gpus_held = List(Unicode())
+    spawned = Dict(help="The profile the running server started with: {'profile': slug, 'gpus': n} (kept in its state).")
     profile = AnyTrait(None, allow_none=True)
 
     @default("gpu_devices")
@@ -162,7 +163,8 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
         return env
 
     async def start(self) -> tuple[str, int]:
-        profile = self.profile or spawner_profile(self, self._profiles())
+        profile = self.profile = self.profile or spawner_profile(self, self._profiles())
+        self.spawned = {"profile": profile.slug, "gpus": profile.gpus}
         self.gpus_held = self._take_gpus(profile)
         self._profile_env = self.profile_env(profile, list(self.gpus_held))
         self._rlimit_as = profile.mem_limit_bytes if (self.limit_memory and not profile.gpus) else None
@@ -204,6 +206,8 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
         state = super().get_state()
         if self.gpus_held:
             state["gpu_devices"] = list(self.gpus_held)
+        if self.spawned:
+            state[SPAWNED] = dict(self.spawned)
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -211,7 +215,11 @@ class ProfileLocalSpawner(SimpleLocalProcessSpawner):
         if state.get("gpu_devices"):
             self.gpus_held = list(state["gpu_devices"])
             _GPU_HOLDERS[self._key] = tuple(self.gpus_held)
+        recorded = spawned_profile(None, state)
+        if recorded:
+            self.spawned = {"profile": recorded[0], "gpus": recorded[1]}
 
     def clear_state(self) -> None:
         super().clear_state()
         self._release_gpus()
+        self.spawned = {}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
@@ -18,11 +19,7 @@ _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
           "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}  # fmt: skip
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?\s*$", re.IGNORECASE)
 _SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_PROFILE_KEYS = {"slug", "display_name", "description", "image", "cpu", "memory", "gpus", "node_selector",
-                 "tolerations", "groups", "idle_timeout", "default", "env"}  # fmt: skip
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
-_CULLING_KEYS = {"every", "gpu"}
-_GPU_CULLING_KEYS = {"threshold", "checks", "working_hours", "webhook", "metrics"}
 _HOURS_KEYS = {"days", "start", "end", "timezone"}
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -59,6 +56,7 @@ class Profile:
     idle_timeout: int = 3600
     default: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()  # Kubernetes Secrets a Job on this profile may receive (the job gateway's allow-list)
 
     @property
     def mem_limit_bytes(self) -> int:
@@ -105,7 +103,7 @@ class GpuCulling:
 class Culling:
     """The ``culling:`` section: check interval and the GPU policy (idle timeouts are per profile)."""
 
-    every: int = 300
+    every: float = 300
     gpu: GpuCulling = field(default_factory=GpuCulling)
 
 
@@ -152,138 +150,320 @@ class ProfileSet:
         return max(p.idle_timeout for p in self.profiles)
 
 
-def _resource(entry: Mapping[str, Any], name: str, where: str) -> tuple[Any, Any]:
-    value = entry.get(name)
-    if not isinstance(value, Mapping) or "limit" not in value:
-        raise ValueError(f"{where}: '{name}' needs a mapping with 'limit' (and optionally 'guarantee')")
-    return value["limit"], value.get("guarantee", value["limit"])
+# --- validation: every problem is reported with its path in the file ---------------------------------
+
+_BAD = object()  # a checker's answer for a value it reported as a problem
 
 
-def _profile(entry: Any, index: int, gpu_resource: str) -> Profile:
-    where = f"profiles[{index}]"
-    if not isinstance(entry, Mapping):
-        raise ValueError(f"{where} must be a mapping, got {type(entry).__name__}")
-    where = f"profile {entry.get('slug', index)!r}"
-    unknown = set(entry) - _PROFILE_KEYS
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed keys are {sorted(_PROFILE_KEYS)}")
-    for key in ("slug", "display_name", "image", "cpu", "memory"):
-        if key not in entry:
-            raise ValueError(f"{where}: missing required key '{key}'")
-    slug = str(entry["slug"])
-    if not _SLUG.match(slug) or len(slug) > 63:
-        raise ValueError(f"{where}: slug must be lowercase letters, digits and '-' (a DNS label), got {slug!r}")
-    cpu_limit, cpu_guarantee = (float(v) for v in _resource(entry, "cpu", where))
-    mem_limit, mem_guarantee = (str(v) for v in _resource(entry, "memory", where))
-    if cpu_guarantee > cpu_limit or cpu_limit <= 0:
-        raise ValueError(f"{where}: cpu guarantee {cpu_guarantee} must be positive and at most the limit {cpu_limit}")
-    if parse_memory(mem_guarantee) > parse_memory(mem_limit):
-        raise ValueError(f"{where}: memory guarantee {mem_guarantee} exceeds the limit {mem_limit}")
-    gpus = entry.get("gpus", 0)
-    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 0:
-        raise ValueError(f"{where}: gpus must be a whole number >= 0, got {gpus!r}")
-    tolerations = list(entry.get("tolerations") or [])
-    for tol in tolerations:
+class Problems:
+    """Problems found in a profiles file, each as ``path: what is wrong``; raised together."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, path: str, message: str) -> object:
+        self.items.append(f"{path}: {message}")
+        return _BAD
+
+    def raise_if_any(self) -> None:
+        if len(self.items) == 1:
+            raise ValueError(self.items[0])
+        if self.items:
+            raise ValueError(f"{len(self.items)} problems:\n  " + "\n  ".join(self.items))
+
+
+Checker = Callable[[Any, str, Problems], Any]
+
+
+def _show(value: Any) -> str:
+    """A value as it reads in YAML (``true``, ``.nan``), else its repr."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    return repr(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(minimum: int) -> Checker:
+    def check(value: Any, path: str, problems: Problems) -> Any:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            return problems.add(path, f"expected a whole number >= {minimum}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _seconds(whole: bool) -> Checker:
+    """A duration of at least one second (shorter intervals would make a busy loop)."""
+
+    def check(value: Any, path: str, problems: Problems) -> Any:
+        if not _is_number(value) or (whole and not isinstance(value, int)):
+            kind = "a whole number of seconds" if whole else "a number of seconds"
+            return problems.add(path, f"expected {kind}, got {_show(value)}")
+        if value < 1:
+            return problems.add(path, f"expected at least 1 second, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _percent(value: Any, path: str, problems: Problems) -> Any:
+    if not _is_number(value) or not 0 <= value <= 100:
+        return problems.add(path, f"expected a utilisation in percent (0-100), got {_show(value)}")
+    return float(value)
+
+
+def _text(value: Any, path: str, problems: Problems) -> Any:
+    if not isinstance(value, str):
+        return problems.add(path, f"expected a string, got {_show(value)}")
+    return value
+
+
+def _flag(value: Any, path: str, problems: Problems) -> Any:
+    if not isinstance(value, bool):
+        return problems.add(path, f"expected true or false, got {_show(value)}")
+    return value
+
+
+def _names(value: Any, path: str, problems: Problems) -> Any:
+    """A list of strings (``groups: gpu-users`` is a string, not a list of one name)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return problems.add(path, f"expected a list of names such as [gpu-users], got {_show(value)}")
+    return tuple(value)
+
+
+def _string_map(value: Any, path: str, problems: Problems) -> Any:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, str | int | float) for v in value.values()):
+        return problems.add(path, f"expected a mapping of names to plain values, got {_show(value)}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _tolerations(value: Any, path: str, problems: Problems) -> Any:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return problems.add(path, f"expected a list of tolerations, got {_show(value)}")
+    for i, tol in enumerate(value):
         if not isinstance(tol, Mapping) or set(tol) - _TOLERATION_KEYS:
-            raise ValueError(f"{where}: each toleration is a mapping with keys from {sorted(_TOLERATION_KEYS)}")
-    idle = entry.get("idle_timeout", 3600)
-    if not isinstance(idle, int) or idle <= 0:
-        raise ValueError(f"{where}: idle_timeout must be a positive number of seconds, got {idle!r}")
-    return Profile(
-        slug=slug,
-        display_name=str(entry["display_name"]),
-        description=str(entry.get("description", "")),
-        image=str(entry["image"]),
-        cpu_limit=cpu_limit,
-        cpu_guarantee=cpu_guarantee,
-        mem_limit=mem_limit,
-        mem_guarantee=mem_guarantee,
-        gpus=gpus,
-        gpu_resource=gpu_resource,
-        node_selector={str(k): str(v) for k, v in (entry.get("node_selector") or {}).items()},
-        tolerations=[dict(t) for t in tolerations],
-        groups=tuple(str(g) for g in entry.get("groups") or ()),
-        idle_timeout=idle,
-        default=bool(entry.get("default", False)),
-        env={str(k): str(v) for k, v in (entry.get("env") or {}).items()},
-    )
+            problems.add(f"{path}[{i}]", f"expected a mapping with keys from {sorted(_TOLERATION_KEYS)}, got {_show(tol)}")
+    return [dict(t) for t in value] if all(isinstance(t, Mapping) for t in value) else _BAD
 
 
-def _clock(value: Any, where: str) -> dtime:
-    match = _CLOCK.match(str(value))
+def _secret_names(value: Any, path: str, problems: Problems) -> Any:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and _SLUG.match(v) for v in value):
+        return problems.add(path, f"secrets must be a list of Kubernetes Secret names such as [kaggle-api], got {_show(value)}")
+    return tuple(value)
+
+
+def _slug(value: Any, path: str, problems: Problems) -> Any:
+    if not isinstance(value, str) or not _SLUG.match(value) or len(value) > 63:
+        return problems.add(path, f"slug must be lowercase letters, digits and '-' (a DNS label), got {_show(value)}")
+    return value
+
+
+def _limit_and_guarantee(value: Any, path: str, problems: Problems) -> dict[str, Any] | None:
+    """``{"limit": ..., "guarantee": ...}`` as written (a missing guarantee is the limit, checked once)."""
+    if not isinstance(value, Mapping) or "limit" not in value or set(value) - {"limit", "guarantee"}:
+        problems.add(path, "expected a mapping with 'limit' (and optionally 'guarantee')")
+        return None
+    return {str(k): v for k, v in value.items()}
+
+
+def _cpu(value: Any, path: str, problems: Problems) -> Any:
+    given = _limit_and_guarantee(value, path, problems)
+    if given is None:
+        return _BAD
+    bad = [problems.add(f"{path}.{name}", f"expected a number of cores, got {_show(v)}")
+           for name, v in given.items() if not _is_number(v)]  # fmt: skip
+    if bad:
+        return _BAD
+    limit = float(given["limit"])
+    guarantee = float(given.get("guarantee", limit))
+    if guarantee > limit or limit <= 0 or guarantee < 0:
+        return problems.add(path, f"cpu guarantee {guarantee} must be positive and at most the limit {limit}")
+    return limit, guarantee
+
+
+def _memory(value: Any, path: str, problems: Problems) -> Any:
+    given = _limit_and_guarantee(value, path, problems)
+    if given is None:
+        return _BAD
+    sizes = {}
+    for name, v in given.items():
+        if isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)) or not isinstance(v, str | int | float):
+            problems.add(f"{path}.{name}", f"expected a size such as 4G or 512Mi, got {_show(v)}")
+            continue
+        try:
+            sizes[name] = parse_memory(v)
+        except ValueError as exc:
+            problems.add(f"{path}.{name}", str(exc))
+    if len(sizes) != len(given):
+        return _BAD
+    limit, guarantee = str(given["limit"]), str(given.get("guarantee", given["limit"]))
+    if sizes["limit"] <= 0:
+        return problems.add(f"{path}.limit", f"expected a positive size, got {_show(given['limit'])}")
+    if sizes.get("guarantee", 0) > sizes["limit"]:
+        return problems.add(path, f"memory guarantee {guarantee} exceeds the limit {limit}")
+    return limit, guarantee
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a mapping in the file: whether it must be there, its checker, its default."""
+
+    check: Checker
+    required: bool = False
+    default: Any = None
+
+
+# The keys of one profile. A new key is one more entry here, plus its Profile field in _profile.
+PROFILE_FIELDS: dict[str, Field] = {
+    "slug": Field(_slug, required=True),
+    "display_name": Field(_text, required=True),
+    "description": Field(_text, default=""),
+    "image": Field(_text, required=True),
+    "cpu": Field(_cpu, required=True),
+    "memory": Field(_memory, required=True),
+    "gpus": Field(_count(0), default=0),
+    "node_selector": Field(_string_map, default={}),
+    "tolerations": Field(_tolerations, default=[]),
+    "groups": Field(_names, default=()),
+    "idle_timeout": Field(_seconds(whole=True), default=3600),
+    "default": Field(_flag, default=False),
+    "env": Field(_string_map, default={}),
+    "secrets": Field(_secret_names, default=()),
+}
+_CULLING_FIELDS = {"every": Field(_seconds(whole=False), default=300)}
+_GPU_CULLING_FIELDS = {"threshold": Field(_percent, default=10.0), "checks": Field(_count(1), default=3)}
+
+
+def _fields(entry: Any, path: str, fields: Mapping[str, Field], problems: Problems, more: Iterable[str] = ()) -> dict[str, Any] | None:
+    """Check a mapping against ``fields`` (``more``: keys checked elsewhere); ``None`` when it has problems."""
+    if not isinstance(entry, Mapping):
+        problems.add(path, f"expected a mapping, got {_show(entry)}")
+        return None
+    before = len(problems.items)
+    allowed = set(fields) | set(more)
+    unknown = set(entry) - allowed
+    if unknown:
+        problems.add(path, f"unknown keys {sorted(map(str, unknown))}; allowed keys are {sorted(allowed)}")
+    values = {}
+    for key, spec in fields.items():
+        if key not in entry or (entry[key] is None and not spec.required):
+            if spec.required:
+                problems.add(path, f"missing required key '{key}'")
+            values[key] = spec.default
+            continue
+        values[key] = spec.check(entry[key], f"{path}.{key}", problems)
+    return None if len(problems.items) > before else values
+
+
+def _profile(entry: Any, index: int, gpu_resource: str, problems: Problems) -> Profile | None:
+    v = _fields(entry, f"profiles[{index}]", PROFILE_FIELDS, problems)
+    if v is None:
+        return None
+    (cpu_limit, cpu_guarantee), (mem_limit, mem_guarantee) = v["cpu"], v["memory"]
+    return Profile(slug=v["slug"], display_name=v["display_name"], description=v["description"], image=v["image"],
+                   cpu_limit=cpu_limit, cpu_guarantee=cpu_guarantee, mem_limit=mem_limit, mem_guarantee=mem_guarantee,
+                   gpus=v["gpus"], gpu_resource=gpu_resource, node_selector=dict(v["node_selector"]),
+                   tolerations=list(v["tolerations"]), groups=v["groups"], idle_timeout=v["idle_timeout"],
+                   default=v["default"], env=dict(v["env"]), secrets=v["secrets"])  # fmt: skip
+
+
+def _clock(value: Any, where: str, problems: Problems) -> dtime | None:
+    match = _CLOCK.match(value) if isinstance(value, str) else None
     if not match:
-        raise ValueError(f"{where} must be a time like \"08:00\", got {value!r}")
+        problems.add(where, f"expected a time like \"08:00\", got {_show(value)}")
+        return None
     return dtime(int(match.group(1)), int(match.group(2)))
 
 
-def _working_hours(value: Any) -> WorkingHours:
+def _working_hours(value: Any, problems: Problems) -> WorkingHours | None:
     where = "culling.gpu.working_hours"
     if value is None:
         return WorkingHours()
     if not isinstance(value, Mapping) or set(value) - _HOURS_KEYS:
-        raise ValueError(f"{where} must be a mapping with keys from {sorted(_HOURS_KEYS)}")
+        problems.add(where, f"expected a mapping with keys from {sorted(_HOURS_KEYS)}")
+        return None
     days = value.get("days", list(_DAYS[:5]))
-    if not isinstance(days, list) or any(str(d).lower()[:3] not in _DAYS for d in days):
-        raise ValueError(f"{where}.days must be a list of day names from {list(_DAYS)} (empty: never), got {days!r}")
-    timezone = str(value.get("timezone", "UTC"))
+    if not isinstance(days, list) or any(not isinstance(d, str) or d.lower()[:3] not in _DAYS for d in days):
+        problems.add(f"{where}.days", f"expected a list of day names from {list(_DAYS)} (empty: never), got {_show(days)}")
+        days = None
+    timezone = value.get("timezone", "UTC")
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"{where}.timezone {timezone!r} is not an IANA time zone such as Europe/Paris") from exc
-    start = _clock(value.get("start", "08:00"), f"{where}.start")
-    end = _clock(value.get("end", "19:00"), f"{where}.end")
-    if end <= start:
-        raise ValueError(f"{where}: end {end:%H:%M} must come after start {start:%H:%M}")
-    return WorkingHours(days=frozenset(_DAYS.index(str(d).lower()[:3]) for d in days),
-                        start=start, end=end, timezone=timezone)  # fmt: skip
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.add(f"{where}.timezone", f"{timezone!r} is not an IANA time zone such as Europe/Paris")
+    start = _clock(value.get("start", "08:00"), f"{where}.start", problems)
+    end = _clock(value.get("end", "19:00"), f"{where}.end", problems)
+    if start and end and end <= start:
+        problems.add(where, f"end {end:%H:%M} must come after start {start:%H:%M}")
+    if days is None or start is None or end is None or end <= start:
+        return None
+    return WorkingHours(days=frozenset(_DAYS.index(d.lower()[:3]) for d in days), start=start, end=end,
+                        timezone=str(timezone))  # fmt: skip
 
 
-def _culling(value: Any) -> Culling:
+def _culling(value: Any, problems: Problems) -> Culling | None:
     if value is None:
         return Culling()
-    if not isinstance(value, Mapping) or set(value) - _CULLING_KEYS:
-        raise ValueError(f"culling must be a mapping with keys from {sorted(_CULLING_KEYS)}")
-    every = value.get("every", 300)
-    if not isinstance(every, int | float) or isinstance(every, bool) or every <= 0:
-        raise ValueError(f"culling.every must be a positive number of seconds, got {every!r}")
-    gpu = value.get("gpu") or {}
-    if not isinstance(gpu, Mapping) or set(gpu) - _GPU_CULLING_KEYS:
-        raise ValueError(f"culling.gpu must be a mapping with keys from {sorted(_GPU_CULLING_KEYS)}")
-    threshold = gpu.get("threshold", 10.0)
-    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold <= 100:
-        raise ValueError(f"culling.gpu.threshold must be a utilisation in percent (0-100), got {threshold!r}")
-    checks = gpu.get("checks", 3)
-    if not isinstance(checks, int) or isinstance(checks, bool) or checks < 1:
-        raise ValueError(f"culling.gpu.checks must be a whole number >= 1, got {checks!r}")
+    top = _fields(value, "culling", _CULLING_FIELDS, problems, more=("gpu",))
+    gpu = value.get("gpu") or {} if isinstance(value, Mapping) else {}
+    rest = ("working_hours", "webhook", "metrics")
+    checked = _fields(gpu, "culling.gpu", _GPU_CULLING_FIELDS, problems, more=rest)
+    gpu = gpu if isinstance(gpu, Mapping) else {}
+    hours = _working_hours(gpu.get("working_hours"), problems)
     webhook = gpu.get("webhook")
-    if webhook is not None and not str(webhook).startswith(("http://", "https://")):
-        raise ValueError("culling.gpu.webhook must be an http(s) URL (or leave it out and set WORKBENCH_CULLER_WEBHOOK)")
+    if webhook is not None and not (isinstance(webhook, str) and webhook.startswith(("http://", "https://"))):
+        problems.add("culling.gpu.webhook", "must be an http(s) URL (or leave it out and set WORKBENCH_CULLER_WEBHOOK)")
     metrics = gpu.get("metrics") or {}
     if not isinstance(metrics, Mapping):
-        raise ValueError("culling.gpu.metrics must be a mapping such as {source: nvidia-smi}")
-    return Culling(every=int(every), gpu=GpuCulling(
-        threshold=float(threshold), checks=checks, working_hours=_working_hours(gpu.get("working_hours")),
-        webhook=str(webhook) if webhook else None, metrics=dict(metrics)))  # fmt: skip
+        problems.add("culling.gpu.metrics", "expected a mapping such as {source: nvidia-smi}")
+    if top is None or checked is None or hours is None or problems.items:
+        return None
+    return Culling(every=top["every"], gpu=GpuCulling(threshold=checked["threshold"], checks=checked["checks"],
+                                                      working_hours=hours, webhook=webhook or None, metrics=dict(metrics)))  # fmt: skip
 
 
 def parse_profiles(data: Mapping[str, Any]) -> ProfileSet:
-    """Validate the parsed YAML; errors name the profile and the key to fix."""
+    """Validate the parsed YAML; every problem is reported at once, each with its path.
+
+    Raises
+    ------
+    ValueError
+        Listing each problem as ``path: what is wrong``, e.g. ``profiles[2].idle_timeout: expected a
+        whole number of seconds, got true``.
+    """
     if not isinstance(data, Mapping) or not isinstance(data.get("profiles"), list) or not data["profiles"]:
         raise ValueError("the profiles file needs a non-empty 'profiles:' list")
-    gpu_resource = str(data.get("gpu_resource", "nvidia.com/gpu"))
-    profiles = tuple(_profile(entry, i, gpu_resource) for i, entry in enumerate(data["profiles"]))
+    problems = Problems()
+    gpu_resource = data.get("gpu_resource", "nvidia.com/gpu")
+    if not isinstance(gpu_resource, str) or not gpu_resource:
+        problems.add("gpu_resource", f"expected a resource name such as nvidia.com/gpu, got {_show(gpu_resource)}")
+    found = [_profile(entry, i, str(gpu_resource), problems) for i, entry in enumerate(data["profiles"])]
+    profiles = tuple(p for p in found if p is not None)
     slugs = [p.slug for p in profiles]
     dupes = sorted({s for s in slugs if slugs.count(s) > 1})
     if dupes:
-        raise ValueError(f"duplicate profile slugs {dupes}; each slug must be unique")
+        problems.add("profiles", f"duplicate profile slugs {dupes}; each slug must be unique")
     if sum(p.default for p in profiles) > 1:
-        raise ValueError(f"only one profile may be the default; {[p.slug for p in profiles if p.default]} are")
-    cap = data.get("max_gpus_per_user", 1)
-    if not isinstance(cap, int) or cap < 0:
-        raise ValueError(f"max_gpus_per_user must be a whole number >= 0, got {cap!r}")
+        problems.add("profiles", f"only one profile may be the default; {[p.slug for p in profiles if p.default]} are")
+    cap = _count(0)(data.get("max_gpus_per_user", 1), "max_gpus_per_user", problems)
+    culling = _culling(data.get("culling"), problems)
+    problems.raise_if_any()
     extra = {k: v for k, v in data.items() if k not in ("profiles", "max_gpus_per_user", "gpu_resource", "culling")}
     return ProfileSet(profiles=profiles, max_gpus_per_user=cap, gpu_resource=gpu_resource, extra=extra,
-                      culling=_culling(data.get("culling")))  # fmt: skip
+                      culling=culling)  # fmt: skip
 
 
 def default_profiles_path() -> Path:

@@ -1,38 +1,47 @@
-"""Run a notebook as a Kubernetes Job: submit it with the official client and follow it to the end.
+"""Notebook runs as Kubernetes Jobs: ``run_k8s`` for people, and the API calls of the job gateway.
 
-``run_k8s`` renders the objects (:mod:`workbench.jobs.k8s_manifest`), prints them with ``dry_run``,
-or creates them and follows the Job: state changes, scheduling problems, the pod's log as it runs,
-and a last line saying how it ended. The cluster is found as kubectl finds it: ``$KUBECONFIG``,
-then ``~/.kube/config``, then the pod's service account when running inside the cluster.
+``run_k8s`` renders the objects (:mod:`workbench.jobs.k8s_manifest`) and prints them with
+``dry_run``; otherwise it hands the run to the hub's job gateway (:mod:`workbench.jobs.k8s_client`),
+since user pods hold no Kubernetes credentials. The gateway (:mod:`workbench.hub.gateway`) uses the
+functions here with its own service account: :func:`submit`, :func:`job_status`, :func:`pod_log`,
+:func:`delete_job`, :func:`owner_jobs`. Clients come from :func:`api_client` (as kubectl finds a
+cluster) or :func:`credentials_client` (a mounted service-account token).
 
-Exit status: 0 succeeded, 1 failed or timed out, 3 the cluster could not be reached or refused
-the request, 130 interrupted (the Job keeps running).
+Exit status of ``run_k8s``: 0 succeeded, 1 failed or timed out, 3 the gateway or the cluster could
+not be reached or refused the request, 130 interrupted (the Job keeps running).
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from .k8s_manifest import CONTAINER, NOTIFY_KEY, JobManifests, manifest_summary, render_job
+from .k8s_manifest import CONTAINER, NOTIFY_KEY, JobManifests, render_job
 
 POLL_SECONDS = 2.0
+LOG_LIMIT_BYTES = 8 * 1024 * 1024  # the log a client may page through; longer logs are cut
 EXIT_OK, EXIT_FAILED, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 3, 130
 _WAITING_PROBLEMS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
                      "CreateContainerError", "CrashLoopBackOff"}  # fmt: skip
 
 
 class KubernetesError(RuntimeError):
-    """The cluster could not be reached, refused the credentials, or rejected a request."""
+    """The cluster could not be reached, refused the credentials, or rejected a request.
+
+    ``status`` is the API server's HTTP status (0 when it did not answer).
+    """
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,38 @@ def api_client(context: str | None = None) -> Any:
     return client.ApiClient(cfg)
 
 
+def credentials_client(directory: str | os.PathLike[str]) -> Any:
+    """An ``ApiClient`` for the in-cluster API server with the service-account token in ``directory``.
+
+    ``directory`` holds ``token`` and ``ca.crt``, as a ``kubernetes.io/service-account-token``
+    Secret mounted as a volume does; the token is read again when it changes.
+    """
+    from kubernetes import client
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    folder = Path(directory)
+    cfg = client.Configuration()
+    try:
+        InClusterConfigLoader(token_filename=str(folder / "token"), cert_filename=str(folder / "ca.crt")).load_and_set(cfg)
+    except Exception as exc:  # ConfigException, missing files: the deployment is incomplete
+        raise KubernetesError(f"cannot use the service-account credentials in {folder}: {exc}") from None
+    return client.ApiClient(cfg)
+
+
+def owner_jobs(owner: str, namespace: str, api: Any, selector: str) -> list[Any]:
+    """Jobs matching label ``selector`` whose ``workbench/owner`` annotation is exactly ``owner``."""
+    from kubernetes import client
+
+    with _api_call(api, "list jobs", namespace):
+        found = client.BatchV1Api(api).list_namespaced_job(namespace, label_selector=selector).items
+    return [j for j in found if (j.metadata.annotations or {}).get("workbench/owner") == owner]
+
+
+def job_active(job: Any) -> bool:
+    """Whether a Job has not ended yet (pending or running)."""
+    return _job_state(job)[0] in ("pending", "running")
+
+
 def _server(api: Any) -> str:
     """The API server address without any credentials in it."""
     parts = urlsplit(api.configuration.host)
@@ -109,16 +150,16 @@ def _api_call(api: Any, action: str, namespace: str) -> Iterator[None]:
             text = (f"the Kubernetes API at {server} rejected the credentials (401 Unauthorized) while trying to "
                     f"{action}; refresh the token or certificate in your kubeconfig")  # fmt: skip
         elif exc.status == 403:
-            text = (f"not allowed to {action} in namespace {namespace!r} (403 Forbidden){detail}; ask a "
-                    "cluster admin for rights to create jobs, configmaps and secrets and to read pods "
-                    "and their logs")  # fmt: skip
+            text = (f"not allowed to {action} in namespace {namespace!r} (403 Forbidden){detail}; the job "
+                    "gateway's Role from the workbench chart grants what it needs: install the chart in this "
+                    "namespace")  # fmt: skip
         elif exc.status == 404:
             text = f"cannot {action}: not found in namespace {namespace!r} (404){detail}; check --namespace"
         elif exc.status == 0:
             text = f"cannot {action} on {server}: {exc.reason}"
         else:
             text = f"cannot {action} ({exc.status} {exc.reason}){detail}"
-        raise KubernetesError(text) from None
+        raise KubernetesError(text, status=exc.status or 0) from None
     except urllib3.exceptions.HTTPError as exc:
         reason = getattr(exc, "reason", None) or exc
         raise KubernetesError(
@@ -128,39 +169,35 @@ def _api_call(api: Any, action: str, namespace: str) -> Iterator[None]:
 
 
 def submit(manifests: JobManifests, api: Any) -> None:
-    """Create the ConfigMap, the webhook Secret and the Job; the first two are then owned by the Job,
-    so Kubernetes deletes them with it (``ttlSecondsAfterFinished``)."""
+    """Create the Job, then its ConfigMap and webhook Secret owned by it (Kubernetes deletes them with
+    the Job, ``ttlSecondsAfterFinished``). The pod waits for its ConfigMap, so no object is ever
+    patched; a Job whose ConfigMap or Secret cannot be created is deleted again."""
     from kubernetes import client
 
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
     ns, name = manifests.namespace, manifests.name
-    with _api_call(api, f"create configmap {name}", ns):
-        core.create_namespaced_config_map(ns, manifests.config_map)
+    with _api_call(api, f"create job {name}", ns):
+        job = batch.create_namespaced_job(ns, manifests.job)
+    owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": job.metadata.uid}]
     try:
-        if manifests.notify_secret is not None:
-            with _api_call(api, f"create secret {name}-notify", ns):
-                core.create_namespaced_secret(ns, manifests.notify_secret)
-        with _api_call(api, f"create job {name}", ns):
-            job = batch.create_namespaced_job(ns, manifests.job)
+        for obj in manifests.objects[:-1]:
+            owned = {**obj, "metadata": {**obj["metadata"], "ownerReferences": owner}}
+            kind = obj["kind"].lower()
+            with _api_call(api, f"create {kind} {obj['metadata']['name']}", ns):
+                create = core.create_namespaced_config_map if kind == "configmap" else core.create_namespaced_secret
+                create(ns, owned)
     except KubernetesError:
-        _delete_quietly(core, manifests)
-        raise
-    uid = job.metadata.uid if job.metadata else None
-    if uid:
-        owner = {"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid}]}}
-        with _api_call(api, f"set the owner of configmap {name}", ns):
-            core.patch_namespaced_config_map(name, ns, owner)
-        if manifests.notify_secret is not None:
-            with _api_call(api, f"set the owner of secret {name}-notify", ns):
-                core.patch_namespaced_secret(f"{name}-notify", ns, owner)
-
-
-def _delete_quietly(core: Any, manifests: JobManifests) -> None:
-    with contextlib.suppress(Exception):
-        core.delete_namespaced_config_map(manifests.name, manifests.namespace)
-    if manifests.notify_secret is not None:
         with contextlib.suppress(Exception):
-            core.delete_namespaced_secret(f"{manifests.name}-notify", manifests.namespace)
+            delete_job(name, ns, api)
+        raise
+
+
+def delete_job(name: str, namespace: str, api: Any) -> None:
+    """Delete Job ``name`` with its pods, ConfigMap and Secret (background garbage collection)."""
+    from kubernetes import client
+
+    with _api_call(api, f"delete job {name}", namespace):
+        client.BatchV1Api(api).delete_namespaced_job(name, namespace, propagation_policy="Background")
 
 
 def _job_state(job: Any) -> tuple[str, str, str]:
@@ -194,21 +231,15 @@ def _pod_notes(pod: Any) -> list[str]:
     return notes
 
 
-def _stream_logs(core: Any, pod: str, namespace: str, out: IO[str]) -> None:
-    """Copy the container's log to ``out`` until the container ends."""
-    from kubernetes.client.exceptions import ApiException
+def pod_log(pod: str, namespace: str, api: Any, limit_bytes: int = LOG_LIMIT_BYTES) -> bytes:
+    """The notebook container's log so far (at most ``limit_bytes``)."""
+    from kubernetes import client
 
+    with _api_call(api, f"read the log of pod {pod}", namespace):
+        resp = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, container=CONTAINER,
+                                                             limit_bytes=limit_bytes, _preload_content=False)  # fmt: skip
     try:
-        resp = core.read_namespaced_pod_log(pod, namespace, container=CONTAINER, follow=True, _preload_content=False)
-    except ApiException as exc:
-        out.write(f"pod {pod}: log unavailable ({exc.status} {_status_message(exc.body) or exc.reason})\n")
-        return
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    try:
-        for chunk in resp.stream(8192):
-            out.write(decoder.decode(chunk))
-            out.flush()
-        out.write(decoder.decode(b"", final=True))
+        return resp.data
     finally:
         resp.release_conn()
 
@@ -239,42 +270,43 @@ def _outcome(job: Any, pods: list[Any], state: str, reason: str, message: str, e
     return JobOutcome(name, "failed", text, reason=reason or (last.reason if last else ""), exit_code=code)
 
 
-def follow_job(
-    name: str, namespace: str, api: Any, *, poll: float | None = None, out: IO[str] | None = None
-) -> JobOutcome:
-    """Follow Job ``name`` until it succeeds or fails, writing progress and the pod's log to ``out``."""
+def job_pods(name: str, namespace: str, api: Any) -> list[Any]:
+    """The pods of Job ``name``, oldest first."""
     from kubernetes import client
 
-    out = out or sys.stdout
-    poll = POLL_SECONDS if poll is None else poll
-    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
-    started, last_state, noted, logged = time.monotonic(), None, set(), set()
-    while True:
-        with _api_call(api, f"read job {name}", namespace):
-            job = batch.read_namespaced_job(name, namespace)
-        state, reason, message = _job_state(job)
-        if state != last_state:
-            out.write(f"job {name}: {state}\n")
-            out.flush()
-            last_state = state
-        with _api_call(api, f"list the pods of job {name}", namespace):
-            found = core.list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
-        pods = sorted(found, key=lambda p: (str(p.metadata.creation_timestamp or ""), p.metadata.name))
-        for pod in pods:
-            pod_name, phase = pod.metadata.name, pod.status.phase if pod.status else None
-            if pod_name in logged:
-                continue
-            if phase in ("Running", "Succeeded", "Failed"):
-                out.write(f"pod {pod_name}: {phase.lower()}; its log follows\n")
-                _stream_logs(core, pod_name, namespace, out)
-                logged.add(pod_name)
-            for note in _pod_notes(pod):
-                if note not in noted:
-                    out.write(note + "\n")
-                    noted.add(note)
-        if state in ("succeeded", "failed"):
-            return _outcome(job, pods, state, reason, message, time.monotonic() - started)
-        time.sleep(poll)
+    with _api_call(api, f"list the pods of job {name}", namespace):
+        found = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
+    found = [p for p in found if (p.metadata.labels or {}).get("job-name") == name]  # never trust a selector alone
+    return sorted(found, key=lambda p: (str(p.metadata.creation_timestamp or ""), p.metadata.name))
+
+
+def read_job(name: str, namespace: str, api: Any) -> Any:
+    from kubernetes import client
+
+    with _api_call(api, f"read job {name}", namespace):
+        return client.BatchV1Api(api).read_namespaced_job(name, namespace)
+
+
+def job_status(job: Any, pods: list[Any]) -> dict[str, Any]:
+    """A Job and its pods as JSON for people and for :mod:`workbench.jobs.k8s_client`.
+
+    ``state`` is pending, running, succeeded or failed; ``notes`` say why a pod is not running yet;
+    a finished Job also has its one-line ``summary`` and the notebook container's ``exit_code``.
+    """
+    state, reason, message = _job_state(job)
+    status: dict[str, Any] = {
+        "name": job.metadata.name,
+        "state": state,
+        "pods": [{"name": p.metadata.name, "phase": p.status.phase if p.status else None} for p in pods],
+        "notes": [note for p in pods for note in _pod_notes(p)],
+    }
+    if state in ("succeeded", "failed"):
+        started = job.status.start_time if job.status else None
+        ended = (job.status.completion_time if job.status else None) or datetime.now(UTC)
+        elapsed = (ended - started).total_seconds() if started else 0.0
+        outcome = _outcome(job, pods, state, reason, message, elapsed)
+        status |= {"summary": outcome.summary, "reason": outcome.reason, "exit_code": outcome.exit_code}
+    return status
 
 
 def run_k8s(
@@ -282,7 +314,7 @@ def run_k8s(
     notebook: str,
     params: dict,
     name: str,
-    image: str,
+    image: str | None = None,
     gpus: int = 0,
     profile: str | None = None,
     namespace: str = "default",
@@ -290,43 +322,30 @@ def run_k8s(
     dry_run: bool = False,
     notify: str | None = None,
     runs_pvc: str = "workbench-runs",
-    secret: str | None = None,
+    secret: str | list[str] | None = None,
 ) -> int:
-    """Run ``notebook`` with ``params`` as a Kubernetes Job in ``image``; returns the exit status.
+    """Run ``notebook`` with ``params`` as a Kubernetes Job; returns the exit status.
 
-    With ``dry_run`` the objects are printed as YAML (webhook URL redacted) and nothing is sent.
-    ``notify`` defaults to ``$WORKBENCH_NOTIFY_URL``, as for local runs.
-    Otherwise they are created and the Job is followed to its end; the run directory appears on the
-    shared runs volume (``runs_pvc``). Bad arguments raise ``ValueError`` before any API call.
+    With ``dry_run`` the objects are rendered here and printed as YAML (webhook URL redacted);
+    nothing is sent. Otherwise the request goes to the hub's job gateway
+    (``$WORKBENCH_JOB_GATEWAY_URL``, authenticated by ``$JUPYTERHUB_API_TOKEN``), which checks it,
+    renders the same template with the profile's image in its namespace, creates the Job, and is
+    then asked for the Job's state and log until it ends. ``notify`` defaults to
+    ``$WORKBENCH_NOTIFY_URL``, as for local runs. Bad arguments raise ``ValueError`` before any call.
 
     >>> run_k8s(notebook="notebooks/train.ipynb", params={"lr": 0.05}, name="lgbm",
     ...         image="workbench/base:0.1.0", profile="cpu-large", dry_run=True)
     0
     """
     notify = notify or os.environ.get(NOTIFY_KEY) or None
-    manifests = render_job(notebook=notebook, params=params, name=name, image=image, gpus=gpus,
+    manifests = render_job(notebook=notebook, params=params, name=name, image=image or "", gpus=gpus,
                            profile=profile, namespace=namespace, timeout=timeout, notify=notify,
                            runs_pvc=runs_pvc, secret=secret)  # fmt: skip
     if dry_run:
         sys.stdout.write(manifests.to_yaml())
         return EXIT_OK
-    api = None
-    try:
-        api = api_client()
-        submit(manifests, api)
-        print(f"submitted {manifest_summary(manifests)}; results go to volume {runs_pvc!r}", flush=True)
-        outcome = follow_job(manifests.name, manifests.namespace, api)
-    except KubernetesError as exc:
-        print(f"kubernetes: {exc}", file=sys.stderr)
-        return EXIT_CLUSTER
-    except KeyboardInterrupt:
-        ns, job = manifests.namespace, manifests.name
-        print(f"stopped following; job {ns}/{job} keeps running (follow: kubectl logs -f job/{job} -n {ns}; "
-              f"stop: kubectl delete job {job} -n {ns})", file=sys.stderr)  # fmt: skip
-        return EXIT_INTERRUPTED
-    finally:
-        if api is not None:
-            api.close()
-    print(outcome.summary, flush=True)
-    return EXIT_OK if outcome.succeeded else EXIT_FAILED
+    from .k8s_client import submit_and_follow
 
+    secrets = [secret] if isinstance(secret, str) else list(secret or ())
+    return submit_and_follow(notebook=notebook, params=params, name=name, gpus=gpus, profile=profile,
+                             timeout=timeout, notify=notify, secrets=secrets)  # fmt: skip

@@ -7,8 +7,11 @@ The Job's container runs the same ``workbench run`` as on a laptop, inside the c
 
 The notebook (outputs cleared) and the validated parameters travel in a ConfigMap, so no value is
 ever quoted through a shell. Resources, node selector and tolerations come from a profile of
-``hub/profiles.yaml``; the shared runs volume is mounted at ``/srv/workbench/runs``; secrets reach
-the container only through ``envFrom: secretRef`` (and the webhook URL through its own Secret).
+``hub/profiles.yaml``; the shared runs volume is mounted read-only at ``/srv/workbench/runs`` with
+the owner's own folder (``<owner_dirname(owner)>``) mounted read-write over it, so a Job writes
+only its owner's runs; the pod runs under the job runner's service account without its token;
+secrets reach the container only through ``envFrom: secretRef`` (and the webhook URL through its
+own Secret).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +30,11 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..hub.profiles import Profile, ProfileSet, load_profiles, parse_memory
-from .records import current_owner
+from ..runs.layout import KUBE_RUNS_MOUNT, current_owner, owner_dirname
 
 JOB_MOUNT = "/etc/workbench/job"
-RUNS_MOUNT = "/srv/workbench/runs"
+RUNS_MOUNT = KUBE_RUNS_MOUNT
+JOB_SERVICE_ACCOUNT = "workbench-job-runner"  # created by the workbench chart; holds no rights
 PARAMS_KEY = "params.yaml"
 NOTIFY_KEY = "WORKBENCH_NOTIFY_URL"
 CONTAINER = "notebook"
@@ -233,14 +237,17 @@ def render_job(
     timeout: int | None = None,
     notify: str | None = None,
     runs_pvc: str = "workbench-runs",
-    secret: str | None = None,
+    secret: str | Sequence[str] | None = None,
     profiles: ProfileSet | str | Path | None = None,
     owner: str | None = None,
+    service_account: str = JOB_SERVICE_ACCOUNT,
 ) -> JobManifests:
     """The Kubernetes objects that run ``notebook`` with ``params`` as a Job; nothing is sent anywhere.
 
     ``profiles`` is a loaded :class:`ProfileSet` or a path (default: ``load_profiles()``); ``image``
-    falls back to the profile's image when empty.
+    falls back to the profile's image when empty. ``secret`` names one Secret or several, each
+    handed to the container with ``envFrom``; ``owner`` (default: :func:`current_owner`) decides
+    the runs folder the Job may write.
 
     >>> m = render_job(notebook="notebooks/train.ipynb", params={"lr": 0.05}, name="lgbm",
     ...                image="workbench/base:0.1.0", profile="cpu-large")
@@ -250,8 +257,10 @@ def render_job(
     chosen, n_gpus = pick_profile(profile_set, profile, gpus)
     _check_name("namespace", namespace, _DNS_LABEL, 63, "--namespace")
     _check_name("runs volume claim", runs_pvc, _DNS_SUBDOMAIN, 253, "the runs volume claim name")
-    if secret is not None:
-        _check_name("secret", secret, _DNS_SUBDOMAIN, 253, "the secret name")
+    secret_names = [secret] if isinstance(secret, str) else list(secret or ())
+    for secret_name in secret_names:
+        _check_name("secret", secret_name, _DNS_SUBDOMAIN, 253, "the secret name")
+    _check_name("service account", service_account, _DNS_SUBDOMAIN, 253, "the job runner's service account")
     image = (image or chosen.image).strip()
     if not image or any(ch.isspace() for ch in image):
         raise ValueError(f"image {image!r} is not a container image reference; pass --image REPO/NAME:TAG")
@@ -262,6 +271,7 @@ def render_job(
     if notify is not None:
         _check_url(notify)
     owner = owner or current_owner()
+    owner_folder = owner_dirname(owner)
 
     nb_path, nb_files = _notebook_files(notebook)
     job = job_name(name)
@@ -281,7 +291,8 @@ def render_job(
         "workbench/owner": _label(owner),
         "workbench/profile": chosen.slug,
     }
-    annotations = {"workbench/run-name": name, "workbench/owner": owner, "workbench/notebook": str(notebook)}
+    shown = Path(notebook).name if nb_files else nb_path  # a shipped notebook by its file name, never a local path
+    annotations = {"workbench/run-name": name, "workbench/owner": owner, "workbench/notebook": shown}
     meta = {"name": job, "namespace": namespace, "labels": labels, "annotations": annotations}
 
     # The kubelet expands $(VAR) in commands; "$$" keeps a user's "$" literal.
@@ -316,13 +327,15 @@ def render_job(
         "resources": resources,
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
                             "capabilities": {"drop": ["ALL"]}},  # fmt: skip
-        "volumeMounts": [{"name": "runs", "mountPath": RUNS_MOUNT},
+        "volumeMounts": [{"name": "runs", "mountPath": RUNS_MOUNT, "readOnly": True},
+                         {"name": "runs", "mountPath": f"{RUNS_MOUNT}/{owner_folder}", "subPath": owner_folder},
                          {"name": "job", "mountPath": JOB_MOUNT, "readOnly": True}],  # fmt: skip
     }
-    if secret is not None:
-        container["envFrom"] = [{"secretRef": {"name": secret}}]
+    if secret_names:
+        container["envFrom"] = [{"secretRef": {"name": s}} for s in secret_names]
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        "serviceAccountName": service_account,
         "automountServiceAccountToken": False,
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_UID, "runAsGroup": RUN_GID, "fsGroup": RUN_GID,
                             "seccompProfile": {"type": "RuntimeDefault"}},  # fmt: skip

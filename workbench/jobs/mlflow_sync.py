@@ -24,8 +24,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
+from .._redact import redact, redact_url
 from .records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, STATUS_FILE,
                       RunRecord)  # fmt: skip
 
@@ -36,16 +35,6 @@ RUN_TAG = "workbench.run"  # the run directory's name: unique across a shared ru
 _RECORD_FILES = (STATUS_FILE, PARAMS_FILE, METRICS_FILE, ENV_FILE, INPUTS_FILE)
 _BAD_KEY = re.compile(r"[^\w.\- /]+")
 _MAX_PARAM, _MAX_TAG, _BATCH = 6000, 8000, 100
-
-
-def redact_uri(uri: str) -> str:
-    """The tracking URI without user, password or query (they may hold tokens)."""
-    parts = urlsplit(uri)
-    if not parts.netloc:
-        return urlunsplit((parts.scheme, "", parts.path, "", ""))
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _millis(stamp: str | None) -> int | None:
@@ -202,11 +191,12 @@ def log_run(run_dir: Path, *, strict: bool = False) -> str | None:
     except Exception as exc:
         if strict:
             raise
-        message = str(exc).replace(uri, redact_uri(uri)).splitlines()[0][:300] if str(exc) else ""
+        shown = redact_url(uri, keep_path=True)
+        message = redact(str(exc).replace(uri, shown)).splitlines()[0][:300] if str(exc) else ""
         if isinstance(exc, ImportError):
             message += "; install it with: pip install 'workbench[mlflow]'"
         warnings.warn(
-            f"could not log run {rec.path.name} to MLflow at {redact_uri(uri)} ({type(exc).__name__}: {message}); "
+            f"could not log run {rec.path.name} to MLflow at {shown} ({type(exc).__name__}: {message}); "
             "the run itself is unaffected",
             RuntimeWarning,
             stacklevel=2,

@@ -13,8 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
-
+from .._redact import redact, redact_url
 from .records import RunRecord
 
 NOTIFY_ENV = "WORKBENCH_NOTIFY_URL"
@@ -24,15 +23,6 @@ _ICONS = {"succeeded": ":white_check_mark:", "failed": ":x:", "running": ":hourg
 def notify_url(url: str | None = None) -> str | None:
     """``url`` when given, else ``$WORKBENCH_NOTIFY_URL``, else ``None`` (no notifications)."""
     return url or os.environ.get(NOTIFY_ENV) or None
-
-
-def redact_url(url: str) -> str:
-    """``https://hooks.slack.com/…``: scheme and host only, never the secret path or query."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme or '?'}://{host}/…"
 
 
 def _format(value: Any) -> str:
@@ -97,6 +87,6 @@ def post_message(url: str, message: Mapping[str, Any], timeout: float = 10.0) ->
         reason = getattr(exc, "reason", None) or getattr(exc, "code", None) or type(exc).__name__
         if isinstance(exc, urllib.error.HTTPError):
             reason = f"HTTP {exc.code}"
-        print(f"workbench: warning: notification to {redact_url(url)} failed ({reason}); the run itself is unaffected",
-              file=sys.stderr)  # fmt: skip
+        print(f"workbench: warning: notification to {redact_url(url)} failed ({redact(str(reason))}); "
+              "the run itself is unaffected", file=sys.stderr)  # fmt: skip
         return False

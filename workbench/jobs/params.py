@@ -10,8 +10,11 @@ gives its type, otherwise the type of the default does::
     model: Literal["gbdt", "dart"] = "gbdt"
 
 Values given on the command line arrive as text and are coerced to that type (``"0.1"`` →
-``0.1``, ``"false"`` → ``False``, lists and dicts as YAML); values from a YAML file or Python
-must already fit it. Errors name the parameter, the type and the fix.
+``0.1``, ``"false"`` → ``False``, lists and dicts as YAML); values from Python must already fit
+it. ``str`` and ``Path`` values keep the text as typed, in lists and dicts and YAML files too
+(``[005115, yes, 1e3, null]`` for ``list[str]`` is four strings; declare ``list[str | None]`` for
+``null`` to mean ``None``). YAML anchors and aliases are refused and a value is capped at
+64 KiB (:mod:`workbench._yaml`). Errors name the parameter, the type and the fix.
 """
 
 from __future__ import annotations
@@ -256,67 +259,120 @@ def _parse_annotation(node: ast.expr, name: str, where: str) -> ParamType:
 
 
 # ----------------------------------------------------------------------------------------------
-# Coercion
+# Coercion: one entry per type kind, for command-line text and for already-typed values.
+#
+# Text for ``str`` and ``Path`` is kept as typed, inside lists and dicts too (``[007, yes]`` is
+# ``["007", "yes"]`` for ``list[str]``); other scalars inside lists and dicts are read as the same
+# text would be on its own (``-p n 007`` and ``[007]`` are both 7 for ints), falling back to YAML
+# spellings (``0x1f``, ``.inf``). Quoted YAML scalars are text. YAML never expands aliases here and
+# is size-capped (:mod:`workbench._yaml`).
 
 
 class _Mismatch(Exception):
     pass
 
 
-def _from_text(text: str, ptype: ParamType) -> Any:
-    kind = ptype.kind
+@dataclass(frozen=True)
+class YamlValue:
+    """A value as written in a YAML parameters file, coerced once the parameter's type is known.
+
+    Keeping the YAML node (rather than what ``yaml.safe_load`` makes of it) lets ``str``
+    parameters keep the text as written: ``run_id: 005115`` stays ``"005115"``, not ``2637``.
+    """
+
+    node: Any
+
+    @property
+    def is_list(self) -> bool:
+        import yaml
+
+        return isinstance(self.node, yaml.SequenceNode)
+
+    def items(self) -> list[YamlValue]:
+        """The items of a YAML list (a sweep's values), each as its own value; any other value alone."""
+        return [YamlValue(n) for n in self.node.value] if self.is_list else [self]
+
+    def __repr__(self) -> str:
+        start, end = self.node.start_mark, self.node.end_mark
+        text = start.buffer[start.index : end.index] if getattr(start, "buffer", None) else str(self.node.value)
+        return repr(text.strip())
+
+
+def _int_text(text: str, ptype: ParamType) -> Any:
     stripped = text.strip()
-    if kind == "str":
-        return text
-    if kind == "path":
-        return text
-    if kind == "int":
-        if _INT.fullmatch(stripped):
-            return int(stripped)
-        raise _Mismatch
-    if kind == "float":
-        try:
-            return float(stripped)
-        except ValueError:
-            raise _Mismatch from None
-    if kind == "bool":
-        low = stripped.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise _Mismatch
-    if kind == "none":
-        if stripped.lower() in _NULL:
-            return None
-        raise _Mismatch
-    if kind == "literal":
-        for choice in ptype.choices:
-            if text == str(choice) or stripped == str(choice) or (isinstance(choice, bool) and stripped.lower() == str(choice).lower()):
-                return choice
-        raise _Mismatch
-    if kind == "union":
-        members = sorted(ptype.args, key=lambda a: a.kind != "none")  # "null" means None first
-        for member in members:
-            try:
-                return _from_text(text, member)
-            except _Mismatch:
-                continue
-        raise _Mismatch
-    # list, dict and untyped values: YAML, e.g. [1, 2] or {a: 1}
-    value = _yaml(text)
-    if kind == "any":
+    if _INT.fullmatch(stripped):
+        return int(stripped)
+    raise _Mismatch
+
+
+def _float_text(text: str, ptype: ParamType) -> Any:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise _Mismatch from None
+
+
+def _bool_text(text: str, ptype: ParamType) -> Any:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise _Mismatch
+
+
+def _none_text(text: str, ptype: ParamType) -> Any:
+    if text.strip().lower() in _NULL:
+        return None
+    raise _Mismatch
+
+
+def _literal_text(text: str, ptype: ParamType) -> Any:
+    stripped = text.strip()
+    for choice in ptype.choices:
+        if text == str(choice) or stripped == str(choice) or (isinstance(choice, bool) and stripped.lower() == str(choice).lower()):
+            return choice
+    raise _Mismatch
+
+
+def _union_text(text: str, ptype: ParamType) -> Any:
+    return _first_member(ptype, lambda member: _from_text(text, member), none_first=True)
+
+
+def _yaml_text(text: str, ptype: ParamType) -> Any:
+    """Lists, dicts and untyped values: YAML, e.g. ``[1, 2]`` or ``{a: 1}``."""
+    node = _compose(text)
+    if ptype.kind == "any":
+        from .._yaml import construct_yaml
+
+        value = construct_yaml(node)
         return value if _is_json(value) else text
-    return _check(value, ptype)
+    return _from_node(node, ptype)
 
 
-def _yaml(text: str) -> Any:
+def _compose(text: str) -> Any:
     import yaml
 
+    from .._yaml import compose_yaml
+
     try:
-        return yaml.safe_load(text)
+        return compose_yaml(text)
     except yaml.YAMLError:
         raise _Mismatch from None
+
+
+def _keep_text(text: str, ptype: ParamType) -> Any:
+    return text
+
+
+def _first_member(ptype: ParamType, coerce: Any, none_first: bool = False) -> Any:
+    members = sorted(ptype.args, key=lambda a: a.kind != "none") if none_first else ptype.args  # "null" means None first
+    for member in members:
+        try:
+            return coerce(member)
+        except _Mismatch:
+            continue
+    raise _Mismatch
 
 
 def _is_json(value: Any) -> bool:
@@ -327,71 +383,169 @@ def _is_json(value: Any) -> bool:
     return True
 
 
-def _check(value: Any, ptype: ParamType) -> Any:
-    """Coerce an already-typed value (YAML file, Python, params.json); text goes through :func:`_from_text`."""
-    kind = ptype.kind
-    if isinstance(value, str) and kind not in ("str", "path", "any", "literal") and not (
-        kind == "union" and any(a.kind in ("str", "path") for a in ptype.args)
-    ):
-        return _from_text(value, ptype)
-    if kind == "any":
-        if not _is_json(value):
-            raise _Mismatch
-        return list(value) if isinstance(value, tuple) else value
-    if kind == "none":
-        if value is None:
-            return None
+def _any_value(value: Any, ptype: ParamType) -> Any:
+    if not _is_json(value):
         raise _Mismatch
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise _Mismatch
-    if kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise _Mismatch
-    if kind == "float":
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise _Mismatch
-    if kind == "str":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise _Mismatch
-    if kind == "path":
-        if isinstance(value, str | os.PathLike):
-            return os.fspath(value)
-        raise _Mismatch
-    if kind == "literal":
-        for choice in ptype.choices:
-            if value == choice and type(value) is type(choice):
-                return choice
-        if isinstance(value, str):
-            return _from_text(value, ptype)
-        raise _Mismatch
-    if kind == "list":
-        if not isinstance(value, list | tuple):
-            raise _Mismatch
-        return [_check(v, ptype.args[0]) for v in value] if ptype.args else [_check(v, ANY) for v in value]
-    if kind == "dict":
-        if not isinstance(value, Mapping):
-            raise _Mismatch
-        key_t, val_t = (ptype.args + (ANY, ANY))[:2]
-        if key_t.kind not in ("str", "any", "literal"):
-            key_t = ParamType("str")
-        return {str(_check(k, key_t)): _check(v, val_t) for k, v in value.items()}
-    if kind == "union":
-        for member in ptype.args:
-            try:
-                return _check(value, member)
-            except _Mismatch:
-                continue
-        raise _Mismatch
+    return _copy(value)
+
+
+def _copy(value: Any) -> Any:
+    """Lists and dicts rebuilt, so no two places share one object (YAML dumps would write anchors)."""
+    if isinstance(value, list | tuple):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def _none_value(value: Any, ptype: ParamType) -> Any:
+    if value is None:
+        return None
     raise _Mismatch
+
+
+def _bool_value(value: Any, ptype: ParamType) -> Any:
+    if isinstance(value, bool):
+        return value
+    raise _Mismatch
+
+
+def _int_value(value: Any, ptype: ParamType) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise _Mismatch
+
+
+def _float_value(value: Any, ptype: ParamType) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise _Mismatch
+
+
+def _str_value(value: Any, ptype: ParamType) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _Mismatch
+
+
+def _path_value(value: Any, ptype: ParamType) -> Any:
+    if isinstance(value, str | os.PathLike):
+        return os.fspath(value)
+    raise _Mismatch
+
+
+def _literal_value(value: Any, ptype: ParamType) -> Any:
+    for choice in ptype.choices:
+        if value == choice and type(value) is type(choice):
+            return choice
+    if isinstance(value, str):
+        return _from_text(value, ptype)
+    raise _Mismatch
+
+
+def _list_value(value: Any, ptype: ParamType) -> Any:
+    if not isinstance(value, list | tuple):
+        raise _Mismatch
+    item = ptype.args[0] if ptype.args else ANY
+    return [_check(v, item) for v in value]
+
+
+def _dict_key_types(ptype: ParamType) -> tuple[ParamType, ParamType]:
+    key_t, val_t = (ptype.args + (ANY, ANY))[:2]
+    return (key_t if key_t.kind in ("str", "any", "literal") else ParamType("str")), val_t
+
+
+def _dict_value(value: Any, ptype: ParamType) -> Any:
+    if not isinstance(value, Mapping):
+        raise _Mismatch
+    key_t, val_t = _dict_key_types(ptype)
+    return {str(_check(k, key_t)): _check(v, val_t) for k, v in value.items()}
+
+
+def _union_value(value: Any, ptype: ParamType) -> Any:
+    return _first_member(ptype, lambda member: _check(value, member))
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How one type kind reads command-line text and checks a typed value."""
+
+    text: Any  # (text, ptype) -> value
+    value: Any  # (value, ptype) -> value
+    takes_text: bool = False  # a str value is this kind's own (not text to parse)
+
+
+_KINDS: dict[str, _Kind] = {
+    "any": _Kind(_yaml_text, _any_value, takes_text=True),
+    "none": _Kind(_none_text, _none_value),
+    "bool": _Kind(_bool_text, _bool_value),
+    "int": _Kind(_int_text, _int_value),
+    "float": _Kind(_float_text, _float_value),
+    "str": _Kind(_keep_text, _str_value, takes_text=True),
+    "path": _Kind(_keep_text, _path_value, takes_text=True),
+    "literal": _Kind(_literal_text, _literal_value, takes_text=True),
+    "list": _Kind(_yaml_text, _list_value),
+    "dict": _Kind(_yaml_text, _dict_value),
+    "union": _Kind(_union_text, _union_value),
+}
+
+
+def _takes_text(ptype: ParamType) -> bool:
+    return _KINDS[ptype.kind].takes_text or (ptype.kind == "union" and any(a.kind in ("str", "path") for a in ptype.args))
+
+
+def _from_text(text: str, ptype: ParamType) -> Any:
+    """A command-line string as a value of ``ptype``."""
+    kind = _KINDS.get(ptype.kind)
+    if kind is None:
+        raise _Mismatch
+    return kind.text(text, ptype)
+
+
+def _check(value: Any, ptype: ParamType) -> Any:
+    """Coerce an already-typed value (YAML file, Python, params.json); strings for other kinds are read as text."""
+    kind = _KINDS.get(ptype.kind)
+    if kind is None:
+        raise _Mismatch
+    if isinstance(value, YamlValue):
+        return _from_node(value.node, ptype)
+    if isinstance(value, str) and not _takes_text(ptype):
+        return _from_text(value, ptype)
+    return kind.value(value, ptype)
+
+
+def _from_node(node: Any, ptype: ParamType) -> Any:
+    """A composed YAML node as a value of ``ptype``: plain scalars are read as text of that type."""
+    import yaml
+
+    from .._yaml import construct_yaml
+
+    kind = ptype.kind
+    if isinstance(node, yaml.ScalarNode):
+        if node.style:  # quoted or block scalars are text
+            return _check(node.value, ptype)
+        if kind == "union":
+            return _first_member(ptype, lambda member: _from_node(node, member), none_first=True)
+        if kind in _SCALARS or kind == "literal":
+            try:
+                return _from_text(node.value, ptype)
+            except _Mismatch:
+                if _takes_text(ptype):
+                    raise
+        return _check(construct_yaml(node), ptype)  # YAML's own spellings: 0x1f, .inf, 1.0 for an int
+    if kind == "union":
+        return _first_member(ptype, lambda member: _from_node(node, member))
+    if kind == "list" and isinstance(node, yaml.SequenceNode):
+        item = ptype.args[0] if ptype.args else ANY
+        return [_from_node(n, item) for n in node.value]
+    if kind == "dict" and isinstance(node, yaml.MappingNode):
+        key_t, val_t = _dict_key_types(ptype)
+        return {str(_from_node(k, key_t)): _from_node(v, val_t) for k, v in node.value}
+    return _check(construct_yaml(node), ptype)
 
 
 _HINTS = {
@@ -427,15 +581,75 @@ def _looks_float(text: str) -> bool:
 def coerce_value(param: Parameter, value: Any, text: bool = False) -> Any:
     """``value`` converted to ``param``'s type; ``text=True`` for command-line strings.
 
-    Raises ``ValueError`` naming the parameter, its type and the fix.
+    Raises ``ValueError`` naming the parameter, its type and the fix; text over
+    ``MAX_VALUE_BYTES`` and YAML with anchors or aliases are refused before any parsing work.
     """
+    from .._yaml import MAX_VALUE_BYTES, UnsafeYAMLError
+
+    if text and len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
+        raise ValueError(
+            f"parameter {param.name!r}: the value is {len(value.encode('utf-8', 'surrogatepass'))} bytes, over the "
+            f"{MAX_VALUE_BYTES}-byte limit for one value; pass large data as a file (a Path parameter) instead"
+        )
     try:
         return _from_text(value, param.type) if text else _check(value, param.type)
+    except UnsafeYAMLError as exc:
+        raise ValueError(f"parameter {param.name!r}: {exc}") from None
     except _Mismatch:
         origin = "declared in the parameters cell" if param.declared else f"the type of its default {param.source}"
+        shown = repr(value)
+        shown = shown if len(shown) <= 200 else shown[:199] + "…"
         raise ValueError(
-            f"parameter {param.name!r} expects {param.type} ({origin}); got {value!r}: {_hint(param, value)}"
+            f"parameter {param.name!r} expects {param.type} ({origin}); got {shown}: {_hint(param, value)}"
         ) from None
+
+
+def load_parameters_file(path: str | os.PathLike[str]) -> dict[str, YamlValue]:
+    """The ``name: value`` mapping of a YAML parameters file, values kept as written until validated.
+
+    Parameters
+    ----------
+    path : path-like
+        A YAML file holding one mapping of parameter names to values.
+
+    Returns
+    -------
+    dict of str to YamlValue
+        Values for :func:`validate_params` (``values=``); a YAML list's ``items()`` are a sweep's values.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        A missing file, or one that is not a mapping, not YAML, over ``MAX_FILE_BYTES`` or using
+        anchors or aliases; the message names the file and the fix.
+    """
+    import yaml
+
+    from .._yaml import MAX_FILE_BYTES, compose_yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameters file {path} not found")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"parameters file {path} is {path.stat().st_size} bytes, over the {MAX_FILE_BYTES}-byte limit; "
+                         "pass large data as a file (a Path parameter) instead")  # fmt: skip
+    try:
+        node = compose_yaml(path.read_text(), max_bytes=MAX_FILE_BYTES)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"parameters file {path} is not valid YAML: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"parameters file {path}: {exc}") from None
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        kind = "list" if isinstance(node, yaml.SequenceNode) else "single value"
+        raise ValueError(f"parameters file {path} must be a YAML mapping of name: value, got a {kind}")
+    out: dict[str, YamlValue] = {}
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            raise ValueError(f"parameters file {path}: line {key.start_mark.line + 1} has a key that is not a parameter name")
+        out[key.value] = YamlValue(value)
+    return out
 
 
 def validate_params(

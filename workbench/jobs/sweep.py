@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._imports import skip_unused_optional_imports
 from .inputs import check_inputs, declared_inputs
-from .params import PARAMETERS_TAG, inspect_notebook, parse_parameters_cell, read_notebook, validate_params
+from .params import (PARAMETERS_TAG, Parameter, ParamType, coerce_value, inspect_notebook, parse_parameters_cell,
+                     read_notebook, validate_params)  # fmt: skip
 from .records import RunRecord, default_runs_dir, iter_runs
 from .runner import PreparedRun, execute_run, kernel_environment, run_seed
 
@@ -98,7 +99,7 @@ def _seed_hint(given: tuple[str, Any] | None) -> int | None:
     if given is None:
         return None
     try:
-        return run_seed({"seed": int(given[1]) if given[0] == "text" else given[1]})
+        return run_seed({"seed": coerce_value(Parameter("seed", ParamType("int")), given[1], text=given[0] == "text")})
     except ValueError:
         return None
 

@@ -18,6 +18,7 @@ from ..data.validation import renamed_params, warn_renamed
 from .._version import __version__
 from . import _estimators
 from .metrics import METRICS, Metric, get_metric
+from .persist import load_model, save_model
 
 _FORMAT = 1
 
@@ -166,11 +167,11 @@ class CVResult(Result):
         """Write the result to directory ``path`` atomically (replacing what was there).
 
         Layout: ``result.json`` (scores, metric, task, classes, timings), ``oof.npy``,
-        ``test_pred.npy``, ``folds.npy``, ``feature_importance.parquet`` and
-        ``models/fold_K.joblib`` (plus LightGBM's text model ``fold_K.lgbm.txt``).
+        ``test_pred.npy``, ``folds.npy``, ``feature_importance.parquet`` and each fold model in
+        ``models/`` as written by :func:`workbench.models.persist.save_model`: ``fold_K.joblib``
+        for its writer, and the forms other users can load without unpickling (LightGBM's text
+        model ``fold_K.lgbm.txt`` with ``fold_K.lgbm.json``, or ``fold_K.skops``).
         """
-        import joblib
-
         path = Path(path)
         with atomic_directory(path) as tmp:
             np.save(tmp / "oof.npy", self.oof)
@@ -179,9 +180,7 @@ class CVResult(Result):
                 np.save(tmp / "test_pred.npy", self.test_pred)
             (tmp / "models").mkdir()
             for k, model in enumerate(self.models):
-                joblib.dump(model, tmp / "models" / f"fold_{k}.joblib")
-                if _estimators.family(model) == "lightgbm":
-                    model.booster_.save_model(str(tmp / "models" / f"fold_{k}.lgbm.txt"))
+                save_model(model, tmp / "models", f"fold_{k}")
             if self.feature_importance is not None:
                 self.feature_importance.to_parquet(tmp / "feature_importance.parquet")
             meta = {
@@ -205,10 +204,25 @@ class CVResult(Result):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], models: bool = True) -> CVResult:
-        """Read a result written by :meth:`save`; ``models=False`` skips the fold models (faster, no ``predict``)."""
-        import joblib
+    def load(cls, path: str | os.PathLike[str], models: bool = True, trust: bool = False) -> CVResult:
+        """Read a result written by :meth:`save`.
 
+        Parameters
+        ----------
+        path
+            The directory :meth:`save` wrote.
+        models
+            Load the fold models; ``False`` skips them (faster, no ``predict``).
+        trust
+            Unpickle fold models another user wrote. Without it, fold models load from LightGBM's
+            text model or from skops (types skops trusts by default only), and a pickle only when
+            it is your own file; anything else raises :class:`~workbench.models.persist.UntrustedFileError`.
+
+        Returns
+        -------
+        CVResult
+            The result, with its fold models unless ``models=False``.
+        """
         from ..data import FoldIds
 
         path = Path(path)
@@ -226,7 +240,8 @@ class CVResult(Result):
         return cls(
             oof=np.load(path / "oof.npy"),
             test_pred=np.load(test_file) if test_file.exists() else None,
-            models=[joblib.load(path / "models" / f"fold_{k}.joblib") for k in range(meta["n_models"])] if models else [],
+            models=[load_model(path / "models", f"fold_{k}", trust=trust, fix=f"CVResult.load({str(path)!r}, trust=True)")
+                    for k in range(meta["n_models"])] if models else [],  # fmt: skip
             fold_scores=meta["fold_scores"],
             score=meta["score"],
             metric=meta["metric"],

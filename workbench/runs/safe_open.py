@@ -26,7 +26,7 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
 class UnsafePathError(OSError):
-    """A path component is a symlink, a non-regular file, a parent reference, or too large."""
+    """A path component is a symlink, a non-regular or hard-linked file, a parent reference, or too large."""
 
 
 def _check_part(part: str) -> str:
@@ -69,6 +69,9 @@ def read_at(dir_fd: int, name: str, max_bytes: int = MAX_RECORD_BYTES) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise UnsafePathError(errno.EINVAL, f"{name!r} is not a regular file")
+        if info.st_nlink != 1:
+            # a hard link can put a file the reader may open (but the writer may not) into a run
+            raise UnsafePathError(errno.EMLINK, f"{name!r} has {info.st_nlink} hard links; records have one")
         if info.st_size > max_bytes:
             raise UnsafePathError(errno.EFBIG, f"{name!r} is {info.st_size} bytes, over the {max_bytes}-byte limit")
         os.set_blocking(fd, True)

@@ -26,6 +26,7 @@ from ..data.validation import (
 from ..models import TASKS, CVResult, Metric, get_metric, infer_task, take_rows, train_cv
 from ..models.cv import CVRun, check_target, check_X_test, describe_estimator, slice_fit_params
 from ..models.parallel import fit_side_by_side, limit_threads, n_workers, thread_share
+from ..models.persist import UntrustedFileError
 from ._folds import level_folds, stack_folds
 from .cache import BackgroundWriter, CacheEntry, OOFCache
 from .fingerprint import column_digests, data_digest, digest, fingerprint
@@ -457,7 +458,14 @@ class Stack:
             result = entry.result
             if T_m is not None and entry.info.get("test_digest") != test_digest:
                 # Same training data, new test set: predict it with the cached fold models, no refit.
-                result = entry.load_models()
+                try:
+                    result = entry.load_models()
+                except UntrustedFileError as exc:  # another user's pickles in a shared cache: train our own
+                    warnings.warn(f"{label}: not loading the cached fold models ({exc}); training it again",
+                                  RuntimeWarning, stacklevel=2)  # fmt: skip
+                    return _Pending(member=member, label=label, estimator=estimator, X=X_m, X_test=T_m,
+                                    fit_params=fit_params, features=features, key=key, test_digest=test_digest,
+                                    start=start)  # fmt: skip
                 result.test_pred = result.predict(T_m)
                 assert writer is not None
                 writer.put(label, key, result, {**entry.info, "test_digest": test_digest})

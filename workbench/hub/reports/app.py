@@ -1,10 +1,16 @@
 """The reports service: HubOAuth-protected pages over the shared runs directory.
 
 ``GET {prefix}`` lists the runs (name, owner, date, status, key metrics; ``?owner=`` filters),
-``GET {prefix}api/runs`` gives the same as JSON, and ``GET {prefix}runs/<run>/report.html`` serves a
-run's report. Only users the hub lets access this service get anything; others are sent to the
-hub's login. Reports are user-written HTML, so they are served sandboxed (no access to hub
-cookies or APIs from their scripts).
+``GET {prefix}api/runs`` gives the same as JSON, and ``GET {prefix}runs/<owner>/<run>/report.html``
+(or ``runs/<run>/report.html`` for a run of the flat layout) serves a run's report. Only users the
+hub lets access this service get anything; others are sent to the hub's login.
+
+Reports are written by teammates into a shared folder, so they are neither trusted as files nor as
+pages: a report is opened one path component at a time without following symlinks and read from
+the opened descriptor (:mod:`workbench.runs.safe_open`), so nothing outside the runs root, no
+symlink and no special file is ever served; and it is served under :data:`REPORT_CSP`, which lets
+a self-contained report render (inline styles, ``data:`` images and fonts) and nothing else: no
+scripts, no requests, no forms, a sandboxed origin without the service's cookies.
 
 Run by the hub as ``python -m workbench.hub.reports``; :func:`workbench.hub.configure` registers it.
 """
@@ -28,9 +34,20 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tornado import web
 
 from ...jobs.records import REPORT_FILE, iter_runs
+from ...runs.safe_open import read_file
 
 MAX_METRICS = 6
-_SANDBOX = "sandbox allow-scripts allow-popups allow-downloads"
+MAX_REPORT_BYTES = 256 << 20
+"""Largest report served (256 MiB); a larger file is answered 404 like any unservable one."""
+
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
+              "form-action 'none'; frame-ancestors 'none'; sandbox")  # fmt: skip
+"""Content-Security-Policy of served reports: what a self-contained HTML report needs, nothing more."""
+
+INDEX_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+"""Content-Security-Policy of the index (inline styles only; never framed)."""
+
+_STRICT_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
 def _fmt(value: Any) -> str:
@@ -59,7 +76,8 @@ def run_rows(runs_dir: str | os.PathLike[str], owner: str | None = None) -> list
         if owner and rec.owner != owner:
             continue
         scalars = [(k, _fmt(v)) for k, v in rec.metrics.items() if isinstance(v, int | float | str | bool)]
-        rows.append({"run": rec.path.name, "name": rec.name, "owner": rec.owner, "start": rec.start,
+        path = Path(os.path.relpath(rec.path, runs_dir)).as_posix()  # the report's address: <owner>/<run>
+        rows.append({"run": rec.path.name, "path": path, "name": rec.name, "owner": rec.owner, "start": rec.start,
                      "date": _date(rec.start), "state": rec.state, "metrics": scalars[:MAX_METRICS],
                      "report": rec.report is not None})  # fmt: skip
     rows.sort(key=lambda r: (r["start"] or "", r["run"]), reverse=True)
@@ -73,6 +91,40 @@ class _Base(web.RequestHandler):
         if hub_auth is not None:
             self.hub_auth = hub_auth
 
+    def set_default_headers(self) -> None:
+        # every answer, error pages and redirects included; pages override the policy with their own
+        self.set_header("Content-Security-Policy", _STRICT_CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("X-Frame-Options", "DENY")
+
+
+def read_report(runs_dir: str | os.PathLike[str], run: str) -> bytes:
+    """The bytes of ``<runs_dir>/<run>/report.html``, where ``run`` is ``<owner>/<run>`` or ``<run>``.
+
+    Parameters
+    ----------
+    runs_dir
+        The runs root (trusted); nothing below it is.
+    run
+        The run's path below the root, ``/``-separated.
+
+    Returns
+    -------
+    bytes
+        The report, read from the descriptor of a regular file reached without following any symlink.
+
+    Raises
+    ------
+    OSError
+        The run or its report does not exist, a component is a symlink, a parent reference or not a
+        plain directory, the report is not a regular file or is larger than :data:`MAX_REPORT_BYTES`.
+    """
+    parts = run.split("/")
+    if len(parts) > 2:
+        raise FileNotFoundError(f"{run!r} is not a run of the runs root (<owner>/<run> or <run>)")
+    return read_file(runs_dir, [*parts, REPORT_FILE], MAX_REPORT_BYTES)
+
 
 def _handlers(prefix: str, runs_dir: Path) -> list[tuple]:
     from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
@@ -85,6 +137,7 @@ def _handlers(prefix: str, runs_dir: Path) -> list[tuple]:
             owner = self.get_argument("owner", None)
             rows = run_rows(self.runs_dir, owner=owner)
             self.set_header("Cache-Control", "no-store")
+            self.set_header("Content-Security-Policy", INDEX_CSP)
             self.finish(templates.get_template("index.html").render(
                 rows=rows, owner=owner, prefix=self.prefix, runs_dir=str(self.runs_dir),
                 user=self.current_user["name"]))  # fmt: skip
@@ -100,20 +153,21 @@ def _handlers(prefix: str, runs_dir: Path) -> list[tuple]:
 
     class ReportHandler(HubOAuthenticated, _Base):
         @web.authenticated
-        def get(self, run: str) -> None:
-            path = (self.runs_dir / run / REPORT_FILE).resolve()
-            if "/" in run or run.startswith(".") or path.parent.parent != self.runs_dir.resolve() or not path.is_file():
-                raise web.HTTPError(404, f"no report for run {run!r}")
+        async def get(self, run: str) -> None:
+            try:
+                body = await asyncio.get_running_loop().run_in_executor(None, read_report, self.runs_dir, run)
+            except OSError as exc:
+                raise web.HTTPError(404, f"no report for run {run!r}: {exc.strerror or exc}") from None
             self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.set_header("Content-Security-Policy", _SANDBOX)
-            self.set_header("X-Content-Type-Options", "nosniff")
-            self.finish(path.read_bytes())
+            self.set_header("Content-Security-Policy", REPORT_CSP)
+            self.set_header("Cache-Control", "no-store")
+            self.finish(body)
 
     auth = HubOAuth.instance()
     kwargs = {"runs_dir": runs_dir, "prefix": prefix, "hub_auth": auth}
     return [
         (prefix + "oauth_callback", HubOAuthCallbackHandler),
-        (prefix + r"runs/([^/]+)/report\.html", ReportHandler, kwargs),
+        (prefix + r"runs/(.+)/report\.html", ReportHandler, kwargs),
         (prefix + "api/runs", ApiHandler, kwargs),
         (prefix.rstrip("/") + "/?", IndexHandler, kwargs),
     ]
