@@ -23,7 +23,7 @@ def main() -> None:
     n = 2_000 if args.quick else 50_000
     X, y = make_classification(n_samples=n, n_features=40, n_informative=12, random_state=0)
     model = LGBMClassifier(n_estimators=50 if args.quick else 200, num_leaves=31, verbose=-1, random_state=0, n_jobs=2)
-    folds = make_folds(y, n_splits=5, seed=0)
+    folds = make_folds(y, n_splits=5, random_state=0)
     splits = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(5)]
     header(f"train_cv vs cross_val_predict, {n} rows x 40, LightGBM {model.n_estimators} trees, 5 folds")
     ours = measure(lambda: train_cv(model, X, y, folds, progress=False), repeat=1 if args.quick else 3)

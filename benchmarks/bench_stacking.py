@@ -80,14 +80,14 @@ def main() -> None:
     from workbench.data import make_folds
     from workbench.datasets import load_telco
     from workbench.stacking import Stack
-    from workbench.stacking._threads import n_workers
+    from workbench.models.parallel import n_workers
 
     train, test, _ = load_telco(split="competition")
     if args.quick:
         train, test = train.iloc[:500], test.iloc[:200]
     features = [c for c in train.columns if c not in ("customerID", "Churn")]
     X, y, X_test = train[features], train["Churn"].to_numpy(), test[features]
-    folds = make_folds(y, n_splits=5, seed=0)
+    folds = make_folds(y, n_splits=5, random_state=0)
     splitter = PredefinedSplit(np.asarray(folds))
     repeat = 1 if args.quick else 3
     header(f"stacking: {len(X)} train x {len(features)}, {len(X_test)} test rows, 3 base models + logistic meta, "

@@ -28,7 +28,7 @@ def build(cache_dir):
          ("knn", CountingKNN(n_neighbors=25))],
         [("meta", LogisticRegression())],
     ]  # fmt: skip
-    stack = Stack(levels, folds=make_folds(y, n_splits=5, seed=0), cache_dir=cache_dir, progress=False)
+    stack = Stack(levels, folds=make_folds(y, n_splits=5, random_state=0), cache_dir=cache_dir, progress=False)
     return stack, X, y, X_test
 
 

@@ -182,7 +182,7 @@ def test_cvresult_averages_its_fold_models(data):
 
     X, logit, rng = data
     y = (logit + rng.normal(size=len(X)) > 0).astype(int)
-    cv = train_cv(lgb.LGBMClassifier(n_estimators=15, num_leaves=7, verbose=-1), X, y, make_folds(y, n_splits=3, seed=0),
+    cv = train_cv(lgb.LGBMClassifier(n_estimators=15, num_leaves=7, verbose=-1), X, y, make_folds(y, n_splits=3, random_state=0),
                   progress=False)  # fmt: skip
     ours = partial_dependence(cv, X, "a", grid=10, kind="both")
     folds = [_sk(m, X, ["a"], grid_resolution=10)["individual"][0] for m in cv.models]

@@ -155,16 +155,16 @@ def test_groups_permute_columns_together(binary):
     model, X, y = binary
     groups = {"ab": ["a", "b"], "cde": ["c", "d", "e"]}
     for engine in ("lightgbm", "generic"):
-        ours = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=3, groups=groups, random_state=11,
+        ours = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=3, feature_groups=groups, random_state=11,
                                       engine=engine, progress=False)  # fmt: skip
         assert list(ours.importances.index) == ["ab", "cde", "noise"]
-        assert ours.groups == groups
+        assert ours.feature_groups == groups
         scorer = get_scorer("roc_auc")
         baseline = scorer(model, X, y)
         for name, cols in groups.items():
             hand = baseline - _hand_permuted_scores(model, X, y, cols, 3, 11, scorer)
             np.testing.assert_allclose(ours.importances.loc[name], hand, rtol=0, atol=TOL)
-    single = permutation_importance(model, X, y, scoring="roc_auc", groups={"only_c": ["c"]}, progress=False)
+    single = permutation_importance(model, X, y, scoring="roc_auc", feature_groups={"only_c": ["c"]}, progress=False)
     plain = permutation_importance(model, X, y, scoring="roc_auc", progress=False)
     np.testing.assert_array_equal(single.importances.loc["only_c"], plain.importances.loc["c"])
     subset = permutation_importance(model, X, y, scoring="roc_auc", features=["c", "a"], progress=False)
@@ -191,13 +191,13 @@ def test_permuted_raw_scores_are_bit_identical_to_lightgbm():
 
 def test_result_rendering(binary):
     model, X, y = binary
-    result = permutation_importance(model, X, y, scoring="roc_auc", groups={"ab": ["a", "b"]}, progress=False)
-    frame = result.frame
+    result = permutation_importance(model, X, y, scoring="roc_auc", feature_groups={"ab": ["a", "b"]}, progress=False)
+    frame = result.to_frame()
     assert list(frame.columns[:2]) == ["mean", "std"] and frame["mean"].is_monotonic_decreasing
     np.testing.assert_allclose(frame["mean"], frame.filter(like="repeat_").mean(axis=1))
     html = result._repr_html_()
     assert all(str(name) in html for name in frame.index) and "&plusmn;" in html and "2 columns" in html
-    assert result.top(2) == list(frame.index[:2])
+    assert list(result.top_features(2).index) == list(frame.index[:2])
     assert "roc_auc" in repr(result)
 
 
@@ -208,20 +208,20 @@ def test_bad_input(binary):
     with pytest.raises(NotFittedError, match="not fitted yet"):
         permutation_importance(lgb.LGBMClassifier(), X, y)
     with pytest.raises(ValueError, match=r"group 'g' names column 'zz', which is not|'zz' is not a column"):
-        permutation_importance(model, X, y, groups={"g": ["a", "zz"]})
+        permutation_importance(model, X, y, feature_groups={"g": ["a", "zz"]})
     with pytest.raises(ValueError, match="feature 'tenur' is not a column of X; did you mean"):
         permutation_importance(model, X.rename(columns={"a": "tenure"}), y, features=["tenur"])
-    with pytest.raises(ValueError, match="in groups 'g1' and 'g2'"):
-        permutation_importance(model, X, y, groups={"g1": ["a", "b"], "g2": ["b"]})
+    with pytest.raises(ValueError, match="in feature groups 'g1' and 'g2'"):
+        permutation_importance(model, X, y, feature_groups={"g1": ["a", "b"], "g2": ["b"]})
     with pytest.raises(ValueError, match="part of group 'g1'"):
-        permutation_importance(model, X, y, groups={"g1": ["a", "b"]}, features=["a"])
+        permutation_importance(model, X, y, feature_groups={"g1": ["a", "b"]}, features=["a"])
     with pytest.raises(ValueError, match="unknown scoring 'roc-auc'; did you mean"):
         permutation_importance(model, X, y, scoring="roc-auc")
     with pytest.raises(ValueError, match="X has 800 rows but y has 799"):
         permutation_importance(model, X, y[:-1])
-    with pytest.raises(ValueError, match="n_repeats must be a positive integer"):
+    with pytest.raises(ValueError, match=r"the 'n_repeats' parameter of permutation_importance\(\) must be an int in the range \[1, inf\); got 0"):
         permutation_importance(model, X, y, n_repeats=0)
-    with pytest.raises(ValueError, match="n_jobs must be a non-zero integer"):
+    with pytest.raises(ValueError, match=r"the 'n_jobs' parameter of permutation_importance\(\) must be None \(one worker\), a positive int"):
         permutation_importance(model, X, y, n_jobs=0)
     with pytest.raises(ValueError, match="max_samples=2000 must be between 1 and the number of rows"):
         permutation_importance(model, X, y, max_samples=2000)

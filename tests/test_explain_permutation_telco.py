@@ -38,7 +38,7 @@ def telco_pi(split):
 
 def test_contract_and_tenure_lead(telco_pi):
     assert telco_pi.engine == "lightgbm"
-    assert set(telco_pi.top(2)) == {"Contract", "tenure"}
+    assert set(list(telco_pi.top_features(2).index)) == {"Contract", "tenure"}
     # gender, Partner and Dependents carry (almost) nothing once the contract and tenure are known
     assert telco_pi.mean[["gender", "Partner", "Dependents"]].max() < 0.1 * telco_pi.mean["tenure"]
 
@@ -58,8 +58,8 @@ def test_same_top_ranking_as_eli5(split, telco_pi):
     eli5_pi = PermutationImportance(model, scoring="roc_auc", n_iter=5, random_state=0, cv="prefit")
     eli5_pi.fit(codes(X_valid), y_valid)
     eli5_rank = list(pd.Series(eli5_pi.feature_importances_, index=X_valid.columns).sort_values(ascending=False).index)
-    assert eli5_rank[:2] == telco_pi.top(2)
-    assert set(eli5_rank[:4]) == set(telco_pi.top(4))
+    assert eli5_rank[:2] == list(telco_pi.top_features(2).index)
+    assert set(eli5_rank[:4]) == set(list(telco_pi.top_features(4).index))
 
 
 def test_eli5_interop_and_plots(telco_pi):
@@ -73,12 +73,12 @@ def test_eli5_interop_and_plots(telco_pi):
     np.testing.assert_allclose(table.set_index("feature")["weight"], telco_pi.mean[table["feature"]], rtol=1e-12)
     for kind in ("bar", "box"):
         fig = telco_pi.plot(kind=kind, top=10)
-        assert [t.get_text() for t in fig.axes[0].get_yticklabels()][-1] == telco_pi.top(1)[0]
+        assert [t.get_text() for t in fig.axes[0].get_yticklabels()][-1] == list(telco_pi.top_features(1).index)[0]
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=60)
         pixels = imread(io.BytesIO(buf.getvalue()))[..., :3]
         assert (pixels.min(axis=2) < 0.9).mean() > 0.02, f"{kind} plot is blank"
-    with pytest.raises(ValueError, match="kind must be 'bar' or 'box'"):
+    with pytest.raises(ValueError, match="kind must be one of 'bar', 'box'"):
         telco_pi.plot(kind="pie")
 
 
@@ -100,7 +100,7 @@ def test_noisy_features_decide_on_the_mean_not_a_single_repeat():
 def test_cv_permutation_importance_is_sklearn_on_each_validation_fold(telco_xy):
     X, y = telco_xy
     X, y = X.iloc[:3000], y.iloc[:3000]
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     cv = train_cv(lgb.LGBMClassifier(**{**PARAMS, "n_estimators": 60}), X, y, folds, progress=False)
     pooled = cv_permutation_importance(cv, X, y, n_repeats=2, random_state=4, progress=False)
     assert pooled.scoring == "roc_auc" and pooled.importances.shape == (X.shape[1], 6)
@@ -117,7 +117,7 @@ def test_drop_noisy_features_drops_noise_and_reports_both_scores(telco_xy):
     X, y = telco_xy
     rng = np.random.default_rng(0)
     X = X.assign(**{f"noise_{k}": rng.normal(size=len(X)) for k in range(3)})
-    folds = make_folds(y, n_splits=4, seed=0)
+    folds = make_folds(y, n_splits=4, random_state=0)
     estimator = lgb.LGBMClassifier(**PARAMS)
     sel = drop_noisy_features(estimator, X, y, folds=folds, metric="auc", n_repeats=3, noise=1.0, progress=False)
     imp = sel.importances[0]
@@ -130,6 +130,6 @@ def test_drop_noisy_features_drops_noise_and_reports_both_scores(telco_xy):
     after = train_cv(estimator, X[sel.kept], y, folds, metric="auc", progress=False).score
     assert (sel.score_before, sel.score_after) == (before, after)
     assert sel.improved == (after > before)
-    summary = sel.summary()
+    summary = sel.to_frame()
     assert list(summary["n_features"]) == [X.shape[1], len(sel.kept)] and summary.loc[0, "dropped_next"] == expected
     assert "auc" in sel._repr_html_() and "dropped" in repr(sel)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def small_cv(telco_xy):
     X, y = telco_xy
     model = lgb.LGBMClassifier(n_estimators=40, learning_rate=0.1, num_leaves=8, verbose=-1)
-    return train_cv(model, X, y, make_folds(y, n_splits=3, seed=0), progress=False)
+    return train_cv(model, X, y, make_folds(y, n_splits=3, random_state=0), progress=False)
 
 
 def test_committed_notebook_is_clean_and_parameterised():
@@ -44,7 +44,7 @@ def test_inputs_from_saved_cv_or_model_and_the_importance_table(tmp_path, small_
     small_cv.save(tmp_path / "run" / "artifacts" / "cv")
     inputs = load_inputs(cv_dir=tmp_path / "run")
     assert isinstance(inputs.model, CVResult) and list(inputs.X.columns) == small_cv.feature_names
-    table = importance_table(inputs, n_repeats=2, random_state=0).frame
+    table = importance_table(inputs, n_repeats=2, random_state=0).to_frame()
     assert list(table.columns[:2]) == ["mean", "std"] and table.shape[1] == 2 + 2 * small_cv.n_splits
     np.testing.assert_allclose(table["mean"], table.iloc[:, 2:].mean(axis=1))
     assert table["mean"].is_monotonic_decreasing and {"Contract", "tenure"} <= set(table.index[:3])
@@ -84,7 +84,7 @@ def test_report_is_one_self_contained_html_file(tmp_path, small_cv, telco_xy):
     from matplotlib.image import imread
 
     X, y = telco_xy
-    out = explain_report(small_cv, X, y, out=tmp_path / "reports" / "telco.html", top_k=2, n_individual=2,
+    out = explain_report(small_cv, X, y, out=tmp_path / "reports" / "telco.html", top=2, n_individual=2,
                          max_rows=400, n_repeats=2, title="Telco churn model")  # fmt: skip
     text = out.read_text()
     assert out == tmp_path / "reports" / "telco.html" and out.stat().st_mode & 0o044 == 0o044

@@ -135,7 +135,7 @@ def test_cvresult_and_other_tree_models(numeric):
 
     X, score, rng = numeric
     y = (score + rng.normal(size=len(X)) > 0).astype(int)
-    cv = train_cv(lgb.LGBMClassifier(n_estimators=10, verbose=-1), X, y, make_folds(y, n_splits=3, seed=0), progress=False)
+    cv = train_cv(lgb.LGBMClassifier(n_estimators=10, verbose=-1), X, y, make_folds(y, n_splits=3, random_state=0), progress=False)
     sv = shap_values(cv, X, max_rows=None)
     np.testing.assert_allclose(sv.values, np.mean([_tree_explainer(m, X)[0] for m in cv.models], axis=0), atol=1e-12)
     assert "mean of 3 fold models" in sv.engine
@@ -159,5 +159,5 @@ def test_bad_input(numeric):
     linear = LogisticRegression().fit(X.fillna(0), (score > 0).astype(int))
     with pytest.raises(ValueError, match="explains tree models.*shap.Explainer"):
         shap_values(linear, X.fillna(0))
-    with pytest.raises(ValueError, match="max_rows must be a positive"):
+    with pytest.raises(ValueError, match=r"the 'max_rows' parameter of shap_values\(\) must be an int in the range \[1, inf\) or None"):
         shap_values(multi, X, max_rows=0, class_index=0)

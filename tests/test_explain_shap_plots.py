@@ -18,11 +18,11 @@ def sv(telco_xy):
 
 def test_summary_orders_features_by_mean_abs_shap(sv):
     for kind in ("beeswarm", "bar"):
-        ax = plot_shap_summary(sv, kind=kind, max_display=8).axes[0]
+        ax = plot_shap_summary(sv, kind=kind, top=8).axes[0]
         ticks = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()], strict=True), reverse=True)
         assert [label for _, label in ticks] == list(sv.importance().index[:8])  # most important on top
         assert sv.sample_note in ax.get_title(loc="left")
-    bars = plot_shap_summary(sv, kind="bar", max_display=5).axes[0].patches
+    bars = plot_shap_summary(sv, kind="bar", top=5).axes[0].patches
     np.testing.assert_allclose(sorted(p.get_width() for p in bars)[::-1], sv.importance().to_numpy()[:5])
     with pytest.raises(ValueError, match="'beeswarm' or 'bar'"):
         plot_shap_summary(sv, kind="violin")
@@ -30,7 +30,7 @@ def test_summary_orders_features_by_mean_abs_shap(sv):
 
 def test_waterfall_adds_up_to_the_raw_score(sv):
     for row in (0, 5):
-        ax = plot_shap_waterfall(sv, row, max_display=6).axes[0]
+        ax = plot_shap_waterfall(sv, row, top=6).axes[0]
         widths = [p.get_width() for p in ax.patches]
         assert len(widths) == 6 and "other features" in ax.get_yticklabels()[0].get_text()
         assert sum(widths) == pytest.approx(sv.values[row].sum())
@@ -62,8 +62,8 @@ def test_saved_headless_figures_are_not_blank(tmp_path):
         df = load_telco()
         X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
         sv = shap_values(lgb.LGBMClassifier(n_estimators=30, num_leaves=8, verbose=-1).fit(X, y), X, max_rows=500)
-        sv.plot_summary().savefig("beeswarm.png")
-        sv.plot_summary("bar").savefig("bar.png")
+        sv.plot().savefig("beeswarm.png")
+        sv.plot("bar").savefig("bar.png")
         sv.plot_dependence("tenure").savefig("dependence.png")
         sv.plot_waterfall(0).savefig("waterfall.png")
         """,

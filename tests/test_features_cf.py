@@ -111,7 +111,7 @@ def _latent_ratings(seed=0, n_users=80, n_items=50, density=0.35):
 
 def test_features_are_out_of_fold_and_never_see_their_own_rating():
     X, y = _latent_ratings(n_users=30, n_items=20, density=0.5)
-    folds = make_folds(y, kind="kfold", n_splits=4, seed=0)
+    folds = make_folds(y, kind="kfold", n_splits=4, random_state=0)
     feats = CFFeatures(folds=folds).fit_transform(X, y)
     splits, _ = fold_splits(folds, len(y))
     train, val = splits[1]
@@ -130,7 +130,7 @@ def test_features_are_out_of_fold_and_never_see_their_own_rating():
 
 def test_cf_features_help_a_gbdt():
     X, y = _latent_ratings()
-    folds = make_folds(y, kind="kfold", n_splits=5, seed=0)
+    folds = make_folds(y, kind="kfold", n_splits=5, random_state=0)
     model = LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=8, verbose=-1, random_state=0, n_jobs=1)
     ids_only = train_cv(model, X, y, folds, task="regression", progress=False).score
     with_cf = train_cv(model, CFFeatures(folds=folds).fit_transform(X, y), y, folds, task="regression", progress=False).score

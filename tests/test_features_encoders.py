@@ -84,7 +84,7 @@ def test_time_and_group_folds_use_only_the_rows_they_train_on():
     assert np.isnan(out[fold_of_row < 0]).all() and not np.isnan(out[fold_of_row >= 0]).any()
 
     groups = rng.integers(0, 30, n)
-    group_folds = make_folds(y, kind="group", groups=groups, n_splits=5, seed=1)
+    group_folds = make_folds(y, kind="group", groups=groups, n_splits=5, random_state=1)
     out = TargetEncoder(folds=group_folds, smooth="auto").fit_transform(X, y)["shop"].to_numpy()
     splits, _ = fold_splits(group_folds, n)
     np.testing.assert_allclose(out, reference_oof(X["shop"], y, splits, "auto"), rtol=0, atol=1e-12)
@@ -134,7 +134,7 @@ def test_out_of_fold_encoding_does_not_leak_on_a_noise_target():
     n = 4000
     X = pd.DataFrame({"user_id": pd.Series([f"u{v:05d}" for v in rng.integers(0, n // 4, n)], dtype="str")})
     y = rng.integers(0, 2, n)
-    folds = make_folds(y, n_splits=5, seed=0)
+    folds = make_folds(y, n_splits=5, random_state=0)
     model = LGBMClassifier(n_estimators=100, learning_rate=0.05, num_leaves=8, verbose=-1, random_state=0, n_jobs=1)
     oof = TargetEncoder(folds=folds).fit_transform(X, y)
     naive = TargetEncoder().fit(X, y).transform(X)  # full-data statistics: each row sees its own target
@@ -149,9 +149,9 @@ def test_same_seed_same_encoding_other_seed_other_folds():
     rng = np.random.default_rng(1)
     X = pd.DataFrame({"c": rng.choice(list("abcdefgh"), 500)})
     y = rng.integers(0, 2, 500)
-    a = TargetEncoder(seed=3).fit_transform(X, y)
-    b = TargetEncoder(seed=3).fit_transform(X, y)
-    c = TargetEncoder(seed=4).fit_transform(X, y)
+    a = TargetEncoder(random_state=3).fit_transform(X, y)
+    b = TargetEncoder(random_state=3).fit_transform(X, y)
+    c = TargetEncoder(random_state=4).fit_transform(X, y)
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["c"], c["c"])
 

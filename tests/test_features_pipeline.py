@@ -15,7 +15,7 @@ from workbench.models import default_lgbm, train_cv
 def test_raw_telco_in_one_line_reaches_the_target_auc(telco):
     schema = infer_schema(telco, target="Churn")
     y = telco["Churn"]
-    folds = make_folds(y, kind="stratified", n_splits=5, seed=0)
+    folds = make_folds(y, kind="stratified", n_splits=5, random_state=0)
     cv = train_cv(default_lgbm("binary", learning_rate=0.1, n_jobs=1), build(telco, schema).fit_transform(telco), y, folds,
                   metric="auc", early_stopping_rounds=50, progress=False)  # fmt: skip
     print(f"Telco CV AUC with build(): {cv.score:.4f}")
@@ -78,7 +78,7 @@ def test_mixed_frame_text_dates_and_frequent_categories():
     X_new = pipe.transform(new.drop(columns="escalated"))
     assert X_new["agent"].isna().all() and (X_new["agent_count"] == 0).all()
     model = LGBMClassifier(n_estimators=50, num_leaves=8, verbose=-1, random_state=0, n_jobs=1)
-    cv = train_cv(model, X, df["escalated"], make_folds(df["escalated"], n_splits=3, seed=0), progress=False)
+    cv = train_cv(model, X, df["escalated"], make_folds(df["escalated"], n_splits=3, random_state=0), progress=False)
     assert cv.score > 0.8
 
 

@@ -90,7 +90,7 @@ def _mixed_frame(n=120, seed=0):
 
 
 def _fitted_transformers(df, y):
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     schema = Schema(columns=tuple(df.columns), categorical=("city", "plan"), numeric=("user", "item", "spend"),
                     text=("note",), datetime=("joined",))  # fmt: skip
     return [

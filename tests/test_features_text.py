@@ -70,7 +70,7 @@ def test_svd_projection_and_dense_output():
     dense = TextNgramFeatures(columns=["title"], sparse_output=False).fit(CORPUS)
     frame = dense.transform(CORPUS)
     assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(dense.get_feature_names_out())
-    svd = TextNgramFeatures(columns=["title", "body"], svd_components=3, seed=0)
+    svd = TextNgramFeatures(columns=["title", "body"], svd_components=3, random_state=0)
     out = svd.fit_transform(CORPUS)
     assert list(out.columns) == [f"{c}__svd_{i}" for c in ["title", "body"] for i in range(3)]
     counts = TextNgramFeatures(columns=["title"]).fit_transform(CORPUS)

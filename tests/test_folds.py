@@ -12,14 +12,14 @@ def test_folds_are_reproducible_and_complete(kind):
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 1000)
     groups = rng.integers(0, 60, 1000)
-    a = make_folds(y, kind=kind, n_splits=4, groups=groups, seed=3)
-    b = make_folds(y, kind=kind, n_splits=4, groups=groups, seed=3)
+    a = make_folds(y, kind=kind, n_splits=4, groups=groups, random_state=3)
+    b = make_folds(y, kind=kind, n_splits=4, groups=groups, random_state=3)
     assert a.kind == kind and len(a) == 1000
     np.testing.assert_array_equal(a, b)
     expected = {-1, 0, 1, 2, 3} if kind == "time" else {0, 1, 2, 3}
     assert set(np.unique(a)) == expected
     if kind != "time":
-        assert not np.array_equal(a, make_folds(y, kind=kind, n_splits=4, groups=groups, seed=4))
+        assert not np.array_equal(a, make_folds(y, kind=kind, n_splits=4, groups=groups, random_state=4))
 
 
 def test_stratified_keeps_class_balance():
@@ -66,7 +66,7 @@ def test_pickle_keeps_kind():
 
 
 def test_bad_fold_input():
-    with pytest.raises(ValueError, match="unknown fold kind"):
+    with pytest.raises(ValueError, match="the .kind. parameter of make_folds.. must be one of"):
         make_folds([0, 1] * 10, kind="random")
     with pytest.raises(ValueError, match="needs groups"):
         make_folds([0, 1] * 10, kind="group")

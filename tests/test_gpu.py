@@ -90,7 +90,7 @@ def test_lightgbm_gpu_training_through_train_cv(telco_xy):
         pytest.skip(f"LightGBM's OpenCL build finds no NVIDIA OpenCL device here (it would use: {device}); "
                     "install the NVIDIA OpenCL ICD (nvidia-opencl-icd) to train LightGBM on the GPU")  # fmt: skip
     X, y = telco_xy
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     params = dict(n_estimators=200, learning_rate=0.05, num_leaves=15, random_state=0, verbose=-1)
     gpu = train_cv(lgb.LGBMClassifier(device_type="gpu", **params), X, y, folds, progress=False)
     cpu = train_cv(lgb.LGBMClassifier(**params), X, y, folds, progress=False)

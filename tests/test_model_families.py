@@ -26,13 +26,13 @@ def data(telco):
     rows = telco.iloc[:1500].reset_index(drop=True)
     X, y = rows[CATS + NUMS], rows["Churn"]
     X.loc[:40, "TotalCharges"] = np.nan  # more missing values than Telco's own 11
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     return X, y, folds, [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(3)]
 
 
 def test_logreg_is_logistic_regression_on_one_hot_and_standardised_features(data):
     X, y, folds, splits = data
-    cv = train_cv(default_logreg("binary", seed=0, C=0.5), X, y, folds, progress=False)
+    cv = train_cv(default_logreg("binary", random_state=0, C=0.5), X, y, folds, progress=False)
     by_hand = make_pipeline(
         ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), CATS),
                            ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), NUMS)]),
@@ -45,7 +45,7 @@ def test_logreg_is_logistic_regression_on_one_hot_and_standardised_features(data
 
 def test_extratrees_is_extra_trees_on_ordinal_codes(data):
     X, y, folds, splits = data
-    cv = train_cv(default_extratrees("binary", seed=3, n_estimators=40), X, y, folds, progress=False)
+    cv = train_cv(default_extratrees("binary", random_state=3, n_estimators=40), X, y, folds, progress=False)
     codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
     by_hand = make_pipeline(
         ColumnTransformer([("cat", codes, CATS), ("num", SimpleImputer(strategy="median", add_indicator=True), NUMS)]),
@@ -53,7 +53,7 @@ def test_extratrees_is_extra_trees_on_ordinal_codes(data):
     )
     reference = cross_val_predict(by_hand, X, y, cv=splits, method="predict_proba")[:, 1]
     np.testing.assert_allclose(cv.oof, reference, rtol=0, atol=1e-12)
-    again = train_cv(default_extratrees("binary", seed=3, n_estimators=40), X, y, folds, progress=False)
+    again = train_cv(default_extratrees("binary", random_state=3, n_estimators=40), X, y, folds, progress=False)
     np.testing.assert_array_equal(cv.oof, again.oof)  # seeded: same numbers twice
 
 
@@ -103,7 +103,7 @@ def test_mean_importance_averages_the_fold_models(data):
 def test_logreg_meta_model_works_on_log_odds(data):
     X, y, folds, splits = data
     members = [("logreg", default_logreg()), ("et", default_extratrees(n_estimators=30))]
-    stack = Stack([members, [("meta", meta_model("logreg", "binary", seed=0))]], folds=folds, progress=False).fit(X, y)
+    stack = Stack([members, [("meta", meta_model("logreg", "binary", random_state=0))]], folds=folds, progress=False).fit(X, y)
     level1 = stack.level_oof(1)
     reference = cross_val_predict(LogisticRegression(max_iter=2000), logit(np.clip(level1.to_numpy(), 1e-6, 1 - 1e-6)), y,
                                   cv=splits, method="predict_proba")[:, 1]  # fmt: skip
@@ -116,7 +116,7 @@ def test_logreg_meta_model_works_on_log_odds(data):
 
 def test_meta_model_choices():
     assert isinstance(meta_model("logreg", "regression", C=2.0)[-1], Ridge)
-    gbm = meta_model("lgbm", "binary", seed=4)
+    gbm = meta_model("lgbm", "binary", random_state=4)
     assert gbm.get_params()["random_state"] == 4 and gbm.get_params()["num_leaves"] == 4
     with pytest.raises(ValueError, match=r"unknown meta model 'xgb'; choose one of \('logreg', 'lgbm'\)"):
         meta_model("xgb")

@@ -70,7 +70,7 @@ def numeric_xy(telco_xy):
 
 
 def _folds(y):
-    return make_folds(y, n_splits=3, seed=0)
+    return make_folds(y, n_splits=3, random_state=0)
 
 
 def _cv(estimator, X, y, **kw) -> CVResult:

@@ -98,8 +98,8 @@ def test_lightgbm_numbers_are_those_of_hand_aligned_categories(members):
     for col in schema.categorical:
         test[col] = pd.Categorical(test[col], categories=train[col].cat.categories)
     y = train["Churn"]
-    folds = make_folds(y, kind="stratified", n_splits=FAST["n_splits"], seed=FAST["seed"])
-    model = default_lgbm("binary", seed=FAST["seed"], learning_rate=FAST["learning_rate"], num_leaves=8,
+    folds = make_folds(y, kind="stratified", n_splits=FAST["n_splits"], random_state=FAST["seed"])
+    model = default_lgbm("binary", random_state=FAST["seed"], learning_rate=FAST["learning_rate"], num_leaves=8,
                          n_estimators=FAST["n_estimators"], n_jobs=1, deterministic=True, force_row_wise=True)  # fmt: skip
     by_hand = train_cv(model, train[schema.features], y, folds, X_test=test[schema.features],
                        early_stopping_rounds=FAST["early_stopping_rounds"], progress=False)  # fmt: skip

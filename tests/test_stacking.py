@@ -43,7 +43,7 @@ def base_models(X):
 @pytest.fixture(scope="module")
 def telco_stack(telco_xy, tmp_path_factory):
     X, y = telco_xy
-    folds = make_folds(y, n_splits=5, seed=0)
+    folds = make_folds(y, n_splits=5, random_state=0)
     X_test = X.iloc[:400]
     stack = Stack([base_models(X), [("logreg", LogisticRegression())]], folds=folds,
                   cache_dir=tmp_path_factory.mktemp("stack-cache"), progress=False)  # fmt: skip
@@ -57,7 +57,7 @@ def splits_of(folds):
 
 def test_stack_beats_best_single_model_on_telco(telco_stack):
     stack, X, y, folds, _ = telco_stack
-    table = stack.summary()
+    table = stack.to_frame()
     print("\n" + table[["column", "score", "score_std", "source", "fit_s"]].to_string(index=False))
     level1 = {c: roc_auc_score(y, stack.level_oof(1)[c]) for c in stack.level_oof(1).columns}
     best_name = max(level1, key=level1.get)
@@ -112,7 +112,7 @@ def test_introspection_names_table_correlation_plot(telco_stack):
     oof = stack.level_oof(1)
     assert list(oof.columns) == ["level1/lgbm_leaves15", "level1/logreg_onehot", "level1/extratrees"]
     assert list(stack.level_oof(2).columns) == ["level2/logreg"] == list(stack.level_oof(-1).columns)
-    table = stack.summary()
+    table = stack.to_frame()
     assert list(table["column"]) == [*oof.columns, "level2/logreg"]
     assert set(table["source"]) <= {"fit", "cache"}
     corr = stack.correlation(1)
@@ -131,7 +131,7 @@ def test_restack_passes_original_features_up(telco_xy):
     X, y = telco_xy
     index = pd.Index(np.arange(1500)[::-1] * 3, name="row")  # rows keep their own labels throughout
     X, y = X.iloc[:1500].set_axis(index), y.iloc[:1500].set_axis(index)
-    folds = make_folds(y, n_splits=3, seed=1)
+    folds = make_folds(y, n_splits=3, random_state=1)
     meta = LGBMClassifier(n_estimators=30, num_leaves=7, verbose=-1, random_state=0, n_jobs=1)
     stack = Stack([[("lgbm", LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1))], [("meta", meta)]],
                   folds=folds, restack=True, progress=False).fit(X, y, X_test=X.iloc[:100])  # fmt: skip
@@ -147,7 +147,7 @@ def test_three_levels_and_per_model_options(telco_xy):
     """Each model keeps its own fit_params, early stopping and feature subset; levels chain on OOF."""
     X, y = telco_xy
     X, y = X.iloc[:2000].reset_index(drop=True), y.iloc[:2000].reset_index(drop=True)
-    folds = make_folds(y, n_splits=4, seed=2)
+    folds = make_folds(y, n_splits=4, random_state=2)
     weights = np.where(y == 1, 2.0, 1.0)
     es = StackModel(LGBMClassifier(n_estimators=1000, learning_rate=0.1, verbose=-1, n_jobs=1), name="lgbm_es",
                     early_stopping_rounds=10)  # fmt: skip
@@ -155,7 +155,7 @@ def test_three_levels_and_per_model_options(telco_xy):
                           fit_params={"sample_weight": weights}, features=["tenure", "Contract", "MonthlyCharges"])  # fmt: skip
     small = LGBMClassifier(n_estimators=20, num_leaves=4, verbose=-1, n_jobs=1)
     stack = Stack([[es, weighted], [LogisticRegression(), small], [("top", LogisticRegression(C=0.5))]],
-                  folds=folds, seed=3, progress=False).fit(X, y)  # fmt: skip
+                  folds=folds, random_state=3, progress=False).fit(X, y)  # fmt: skip
     assert stack.test_pred_ is None
     es_result = stack.results_["level1/lgbm_es"]
     assert (es_result.timings["best_iteration"] < 1000).all()
@@ -175,7 +175,7 @@ def test_multiclass_stack_has_a_column_per_class():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(900, 5)), columns=[f"x{i}" for i in range(5)])
     y = np.array(["low", "mid", "high"])[np.digitize(X["x0"] + 0.5 * X["x1"] + rng.normal(scale=0.5, size=900), [-0.6, 0.6])]
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     stack = Stack([[LogisticRegression(max_iter=500), LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1)],
                    [("meta", LogisticRegression(max_iter=500))]], folds=folds, progress=False).fit(X, y, X_test=X.iloc[:50])  # fmt: skip
     assert list(stack.level_oof(1).columns) == [
@@ -224,7 +224,7 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="must be two-dimensional"):
         Stack([[LogisticRegression()]], folds=3, progress=False).fit(X["a"], y)
     with pytest.raises(ValueError, match="not fitted yet"):
-        Stack([[LogisticRegression()]]).summary()
+        Stack([[LogisticRegression()]]).to_frame()
     auto = Stack([[LogisticRegression(), LogisticRegression(C=2.0)]], folds=3, progress=False).fit(X, y)
     assert list(auto.level_oof(1).columns) == ["level1/logisticregression", "level1/logisticregression_2"]
     assert auto.test_pred_ is None and auto.n_fits_ == 2

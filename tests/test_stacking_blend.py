@@ -40,7 +40,7 @@ def test_weights_match_a_brute_force_search(binary):
     assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
     assert result.score == pytest.approx(roc_auc_score(y, w["m1"] * m1 + w["m2"] * m2), abs=1e-12)
     np.testing.assert_allclose(result.test_pred, w["m1"] * t1 + w["m2"] * t2, atol=1e-15)
-    table = result.summary()
+    table = result.to_frame()
     assert table.loc["blend", "auc"] == result.score and table.loc["m1", "weight"] == w["m1"]
 
 
@@ -71,7 +71,7 @@ def test_multiclass_logloss_blend():
     rng = np.random.default_rng(3)
     X = pd.DataFrame(rng.normal(size=(900, 4)), columns=list("abcd"))
     y = np.digitize(X["a"] + X["b"] + rng.normal(scale=0.6, size=900), [-0.7, 0.7])
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     cvs = [train_cv(LogisticRegression(max_iter=500), X[cols], y, folds, X_test=X[cols].iloc[:20], progress=False)
            for cols in (["a", "c"], ["b", "d"], ["a", "b"])]  # fmt: skip
     result = blend(cvs, y, metric="logloss")
@@ -92,7 +92,7 @@ def test_blend_rejects_bad_input(binary):
         blend([m1, m2], y[:-1])
     with pytest.raises(ValueError, match="rank=True averages ranks"):
         blend([m1, m2], m1 * 3.3, rank=True)
-    with pytest.raises(ValueError, match="n_iter must be a positive integer"):
+    with pytest.raises(ValueError, match=r"the 'n_iter' parameter of blend\(\) must be an int in the range \[1, inf\)"):
         blend([m1, m2], y, n_iter=0)
     with pytest.raises(ValueError, match="unknown metric 'auroc'"):
         blend([m1, m2], y, metric="auroc")

@@ -122,7 +122,7 @@ def test_fingerprint_tracks_what_matters():
 # ---------------------------------------------------------------- reuse
 def test_changed_meta_model_needs_zero_base_fits(telco_xy, tmp_path, fit_log):
     X, y = telco_small(telco_xy)
-    folds = make_folds(y, n_splits=5, seed=0)
+    folds = make_folds(y, n_splits=5, random_state=0)
     cache = tmp_path / "cache"
     first = Stack([base_models(X), [("meta", LogisticRegression())]], folds=folds, cache_dir=cache, progress=False)
     first.fit(X, y, X_test=X.iloc[:300])
@@ -131,7 +131,7 @@ def test_changed_meta_model_needs_zero_base_fits(telco_xy, tmp_path, fit_log):
     second = Stack([base_models(X), [("meta", LogisticRegression(C=0.05))]], folds=folds, cache_dir=cache, progress=False)
     second.fit(X, y, X_test=X.iloc[:300])
     print(f"\nre-run with a changed meta model: {base_fits(fit_log) - 10} base fits; sources "
-          f"{dict(second.summary()[['column', 'source']].values)}")  # fmt: skip
+          f"{dict(second.to_frame()[['column', 'source']].values)}")  # fmt: skip
     assert base_fits(fit_log) == 10  # nothing new
     assert second.n_fits_ == 1
     assert [m.source for m in second.models_] == ["cache", "cache", "fit"]
@@ -151,7 +151,7 @@ def test_changed_meta_model_needs_zero_base_fits(telco_xy, tmp_path, fit_log):
 
 def test_new_test_set_reuses_cached_fold_models(telco_xy, tmp_path, fit_log):
     X, y = telco_small(telco_xy, 1500)
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     levels = lambda: [base_models(X), [("meta", LogisticRegression())]]  # noqa: E731
     Stack(levels(), folds=folds, cache_dir=tmp_path / "c", progress=False).fit(X, y, X_test=X.iloc[:100])
     fits = base_fits(fit_log)
@@ -167,7 +167,7 @@ def test_new_test_set_reuses_cached_fold_models(telco_xy, tmp_path, fit_log):
 
 def test_what_invalidates_an_entry(telco_xy, tmp_path, fit_log):
     X, y = telco_small(telco_xy, 1200)
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     lgbm = lambda **kw: [("lgbm", CountingLGBM(n_estimators=20, verbose=-1, n_jobs=1, **kw))]  # noqa: E731
     run = lambda levels, **kw: Stack(levels, cache_dir=tmp_path / "c", progress=False, **{"folds": folds, **kw}).fit(X, y)  # noqa: E731
     run([lgbm()])
@@ -176,9 +176,9 @@ def test_what_invalidates_an_entry(telco_xy, tmp_path, fit_log):
     assert fit_count(fit_log) == 3  # identical: loaded
     run([lgbm(num_leaves=7)])
     assert fit_count(fit_log) == 6  # a parameter changed
-    run([lgbm()], folds=make_folds(y, n_splits=3, seed=1))
+    run([lgbm()], folds=make_folds(y, n_splits=3, random_state=1))
     assert fit_count(fit_log) == 9  # other folds
-    run([lgbm()], seed=5)
+    run([lgbm()], random_state=5)
     assert fit_count(fit_log) == 12  # other seed
     Stack([lgbm()], folds=folds, cache_dir=tmp_path / "c", progress=False).fit(X.assign(tenure=X["tenure"] + 1), y)
     assert fit_count(fit_log) == 15  # other data

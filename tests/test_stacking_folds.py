@@ -44,7 +44,7 @@ def test_group_folds_hold_at_every_level(data):
         np.testing.assert_array_equal(np.asarray(result.folds), folds)
     meta_ref = cross_val_predict(LogisticRegression(), stack.level_oof(1), y, cv=splits, method="predict_proba")[:, 1]
     np.testing.assert_allclose(stack.oof_, meta_ref, atol=1e-12)
-    by_number = two_levels(folds=make_folds(y, kind="group", n_splits=4, groups=groups, seed=0)).fit(X, y)
+    by_number = two_levels(folds=make_folds(y, kind="group", n_splits=4, groups=groups, random_state=0)).fit(X, y)
     assert by_number.folds_.kind == "group"
     with_int = two_levels(folds=4).fit(X, y, groups=groups)
     assert with_int.folds_.kind == "group"
@@ -91,7 +91,7 @@ def test_timeseriessplit_is_accepted_and_checked(data):
 @pytest.fixture(scope="module")
 def saved_run(data, tmp_path_factory):
     X, y, _ = data
-    folds = make_folds(y, n_splits=4, seed=3)
+    folds = make_folds(y, n_splits=4, random_state=3)
     cv = train_cv(LogisticRegression(C=0.5), X, y, folds, X_test=X.iloc[:40], progress=False)
     return cv, cv.save(tmp_path_factory.mktemp("runs") / "lr-run" / "cv")
 
@@ -116,7 +116,7 @@ def test_saved_results_must_match_the_stack(data, saved_run):
     X, y, _ = data
     cv, path = saved_run
     with pytest.raises(ValueError, match=r"trained on other folds .* Pass folds=<that result>.folds"):
-        Stack([[path, lgbm()], [LogisticRegression()]], folds=make_folds(y, n_splits=4, seed=4), progress=False).fit(X, y)
+        Stack([[path, lgbm()], [LogisticRegression()]], folds=make_folds(y, n_splits=4, random_state=4), progress=False).fit(X, y)
     order = np.random.default_rng(0).permutation(len(y))
     with pytest.raises(ValueError, match="records auc=.* other rows, another row order or another target"):
         Stack([[path]], folds=cv.folds, progress=False).fit(X.iloc[order], y[order])

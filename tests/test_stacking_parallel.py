@@ -17,7 +17,7 @@ from threadpoolctl import ThreadpoolController
 
 from workbench.data import make_folds
 from workbench.stacking import OOFCache, Stack
-from workbench.stacking._threads import limit_threads, thread_share
+from workbench.models.parallel import limit_threads, thread_share
 
 COUNTED = ("CountingLGBM", "CountingLogisticRegression", "CountingExtraTrees")
 
@@ -67,15 +67,15 @@ def test_two_threads_give_the_serial_stack_bit_for_bit_with_the_same_fits(telco_
     X, y = telco_xy
     X, y = X.iloc[:1500].reset_index(drop=True), y.iloc[:1500].reset_index(drop=True)
     X_test = X.iloc[:200]
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
 
-    serial = Stack(three_levels(X), folds=folds, seed=7, n_jobs=1, progress=False).fit(X, y, X_test=X_test)
+    serial = Stack(three_levels(X), folds=folds, random_state=7, n_jobs=1, progress=False).fit(X, y, X_test=X_test)
     serial_fits = counts(fit_log)
     assert serial_fits == {"CountingLGBM": 6, "CountingLogisticRegression": 9, "CountingExtraTrees": 3}
     fit_log.unlink()
 
     cache = tmp_path / "cache"
-    side = Stack(three_levels(X), folds=folds, seed=7, n_jobs=2, cache_dir=cache, progress=False).fit(X, y, X_test=X_test)
+    side = Stack(three_levels(X), folds=folds, random_state=7, n_jobs=2, cache_dir=cache, progress=False).fit(X, y, X_test=X_test)
     assert counts(fit_log) == serial_fits and side.n_fits_ == serial.n_fits_ == 6
     assert_same_stack(serial, side)
     # LightGBM left at every core trained with its share of the cores, the record shows it as given.
@@ -88,7 +88,7 @@ def test_two_threads_give_the_serial_stack_bit_for_bit_with_the_same_fits(telco_
     assert sorted(keys) == sorted(m.key for m in side.models_)
     assert not [p for p in cache.iterdir() if p.name.startswith(".")]
     fit_log.unlink()
-    again = Stack(three_levels(X), folds=folds, seed=7, n_jobs=1, cache_dir=cache, progress=False).fit(X, y, X_test=X_test)
+    again = Stack(three_levels(X), folds=folds, random_state=7, n_jobs=1, cache_dir=cache, progress=False).fit(X, y, X_test=X_test)
     assert sum(counts(fit_log).values()) == 0 and {m.source for m in again.models_} == {"cache"}
     assert_same_stack(serial, again)
     np.testing.assert_array_equal(side.predict(X_test), serial.test_pred_)
@@ -141,7 +141,7 @@ def test_folds_really_run_at_the_same_time_within_their_thread_share(capsys):
     stack = Stack([[("one", _Rendezvous()), ("two", _Rendezvous(C=0.5))]], folds=3, n_jobs=2).fit(X, y)
     assert stack.n_fits_ == 2 and len(_Rendezvous.seen) == 6
     share = thread_share(2)
-    assert {s["thread"].split("_")[0] for s in _Rendezvous.seen} == {"workbench-stack"}
+    assert {s["thread"].split("_")[0] for s in _Rendezvous.seen} == {"workbench-folds"}
     assert all(s.get("openmp", share) == share and s.get("blas", share) == share for s in _Rendezvous.seen)
     assert {lib["filepath"]: lib["num_threads"] for lib in ThreadpoolController().info()} == before  # restored
 
@@ -196,5 +196,5 @@ def test_thread_limits_apply_only_to_every_core_settings():
 
 @pytest.mark.parametrize("bad", [0, 1.5, "2", True])
 def test_bad_n_jobs_is_named(bad):
-    with pytest.raises(ValueError, match="n_jobs must be a non-zero integer or None"):
+    with pytest.raises(ValueError, match=r"the 'n_jobs' parameter of Stack\(\) must be None \(one worker\), a positive int or a negative int"):
         Stack([[LogisticRegression()]], n_jobs=bad)

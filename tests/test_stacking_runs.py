@@ -31,7 +31,7 @@ def make_run(runs_dir, data, *, model="logreg", n_splits=3, seed=0, name="train"
     """A real run directory as train.ipynb leaves it: params, status, CVResult, oof.csv and test_pred.csv."""
     train, test_rows = data
     X, y = train[NUMS], train[target]
-    folds = make_folds(y, n_splits=n_splits, seed=seed)
+    folds = make_folds(y, n_splits=n_splits, random_state=seed)
     estimator = LogisticRegression(max_iter=500) if model == "logreg" else LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1)
     cv = train_cv(estimator, X, y, folds, X_test=test_rows[NUMS] if test else None, progress=False)
     path, run_id = new_run_dir(runs_dir, name, owner=owner)
@@ -129,7 +129,7 @@ def test_loaded_runs_stack_without_refitting(tmp_path, small):
     assert list(runs.ids) == list(train["customerID"]) and list(runs.test_ids) == list(test["customerID"])
     assert (runs.y.to_numpy() == train["Churn"].to_numpy()).all() and runs.y.name == "Churn"
     assert runs.metric == "auc" and runs.task == "binary" and runs.params["target"] == "Churn"
-    table = runs.table()
+    table = runs.to_frame()
     assert list(table["member"]) == [m.name for m in runs.members]
     assert table["auc"].tolist() == pytest.approx([roc_auc_score(train["Churn"], pd.read_csv(r.path / "artifacts/oof.csv")["oof"])
                                                    for r in (a, b, c)], abs=1e-12)  # fmt: skip

@@ -20,7 +20,7 @@ def small_lgbm(**kw):
 @pytest.fixture(scope="module")
 def telco_cv(telco_xy):
     X, y = telco_xy
-    folds = make_folds(y, n_splits=5, seed=0)
+    folds = make_folds(y, n_splits=5, random_state=0)
     return train_cv(small_lgbm(), X, y, folds, X_test=X.iloc[:300], metric="auc", progress=False), X, y, folds
 
 
@@ -60,7 +60,7 @@ def test_lightgbm_uses_category_columns_natively(telco_cv):
 def test_same_seed_same_oof(telco_xy):
     X, y = telco_xy
     runs = [train_cv(small_lgbm(subsample=0.8, subsample_freq=1, colsample_bytree=0.7), X, y,
-                     make_folds(y, seed=7), progress=False) for _ in range(2)]  # fmt: skip
+                     make_folds(y, random_state=7), progress=False) for _ in range(2)]  # fmt: skip
     np.testing.assert_array_equal(runs[0].oof, runs[1].oof)
 
 
@@ -72,7 +72,7 @@ def test_sklearn_estimator_matches_cross_val_predict(telco_xy):
         make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cats), (StandardScaler(), nums)),
         LogisticRegression(max_iter=500),
     )
-    folds = make_folds(y, n_splits=5, seed=1)
+    folds = make_folds(y, n_splits=5, random_state=1)
     splits = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(5)]
     cv = train_cv(model, X, y, folds, progress=False)
     reference = cross_val_predict(model, X, y, cv=splits, method="predict_proba")[:, 1]
@@ -84,7 +84,7 @@ def test_multiclass_with_string_labels():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
     y = np.where(X["a"] > 0.5, "high", np.where(X["a"] < -0.5, "low", "mid"))
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     cv = train_cv(LogisticRegression(max_iter=300), X, y, folds, progress=False)
     assert cv.task == "multiclass" and cv.metric == "logloss" and cv.classes == ["high", "low", "mid"]
     assert cv.oof.shape == (600, 3)
@@ -133,7 +133,7 @@ def test_early_stopping_with_a_metric_lightgbm_lacks(telco_xy):
 def test_fit_params_per_row_follow_the_fold(telco_xy):
     X, y = telco_xy
     w = np.where(y == 1, 3.0, 1.0)
-    folds = make_folds(y, n_splits=3, seed=0)
+    folds = make_folds(y, n_splits=3, random_state=0)
     cv = train_cv(small_lgbm(), X, y, folds, fit_params={"sample_weight": w}, progress=False)
     k = 0
     train = np.flatnonzero(folds != k)
@@ -161,7 +161,7 @@ def test_custom_metric():
     cv = train_cv(LogisticRegression(), X, y, make_folds(y, n_splits=3), metric=brier, progress=False)
     assert cv.metric == "brier" and not cv.greater_is_better
     assert cv.score == pytest.approx(np.mean((y - cv.oof) ** 2))
-    assert cv.feature_names == ["f0", "f1", "f2"]
+    assert cv.feature_names == ["x0", "x1", "x2"]
 
 
 def test_save_load_round_trip(tmp_path, telco_cv):
@@ -187,7 +187,7 @@ def test_html_summary(telco_cv):
     page = cv._repr_html_()
     assert "LGBMClassifier" in page and f"{cv.score:.5f}" in page and "Contract" in page
     assert page.count("<tr>") >= 5 + 5
-    summary = cv.summary()
+    summary = cv.to_frame()
     assert list(summary["fold"]) == [0, 1, 2, 3, 4, "overall"]
 
 
@@ -216,5 +216,5 @@ def test_bad_input_errors(telco_xy):
 
 def test_default_lgbm_reaches_demo_quality(telco_xy):
     X, y = telco_xy
-    cv = train_cv(default_lgbm("binary", seed=0), X, y, make_folds(y, seed=0), early_stopping_rounds=200, progress=False)
+    cv = train_cv(default_lgbm("binary", random_state=0), X, y, make_folds(y, random_state=0), early_stopping_rounds=200, progress=False)
     assert cv.score >= 0.845

@@ -8,6 +8,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .validation import Interval, Options, check_X_y, renamed_params, validate_params
+
 FoldKind = Literal["stratified", "kfold", "group", "time"]
 FOLD_KINDS: tuple[str, ...] = ("stratified", "kfold", "group", "time")
 WARMUP = -1  # rows of the first time block: always trained on, never validated
@@ -46,15 +48,19 @@ def _stratify_labels(y: np.ndarray, n_splits: int) -> np.ndarray:
     return y
 
 
+@renamed_params(seed="random_state")
+@validate_params({"y": ["array-like"], "kind": [Options(FOLD_KINDS)], "n_splits": [Interval(int, 2, None)],
+                  "groups": ["array-like", None], "random_state": ["random_state"],
+                  "time": ["array-like", None]})  # fmt: skip
 def make_folds(
     y: Sequence[Any] | np.ndarray | pd.Series,
     kind: FoldKind = "stratified",
     n_splits: int = 5,
     groups: Sequence[Any] | np.ndarray | pd.Series | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     time: Sequence[Any] | np.ndarray | pd.Series | None = None,
 ) -> FoldIds:
-    """Assign each row a fold number in ``0..n_splits-1``, the same for the same ``seed``.
+    """Assign each row a fold number in ``0..n_splits-1``, the same for the same ``random_state``.
 
     - ``"stratified"``: class proportions kept per fold (a continuous ``y`` is stratified by deciles);
     - ``"kfold"``: shuffled K-fold;
@@ -63,24 +69,40 @@ def make_folds(
       blocks; the first is the warm-up (fold ``-1``, training only) and fold ``k`` trains on the
       rows before it.
 
-    >>> folds = make_folds(df["Churn"], kind="stratified", n_splits=5, seed=0)
+    Parameters
+    ----------
+    y : array-like
+        The target, one value per row (stratified folds balance its classes).
+    kind : {"stratified", "kfold", "group", "time"}, default "stratified"
+        How rows are assigned, as above.
+    n_splits : int, default 5
+        Number of validation folds (at least 2).
+    groups : array-like, optional
+        One group label per row; required by ``kind="group"``.
+    random_state : int, default 0
+        Seed of the shuffle (``seed`` is its former name, still accepted with a warning).
+    time : array-like, optional
+        One timestamp per row, ordering ``kind="time"`` (default: row order).
+
+    Returns
+    -------
+    FoldIds
+        One fold number per row (``-1``: warm-up rows of time folds).
+
+    >>> folds = make_folds(df["Churn"], kind="stratified", n_splits=5, random_state=0)
     """
     from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 
-    if kind not in FOLD_KINDS:
-        raise ValueError(f"unknown fold kind {kind!r}; choose one of {FOLD_KINDS}")
     y_arr = np.asarray(y)
     n = len(y_arr)
-    if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits must be an integer of at least 2, got {n_splits!r}")
     minimum = n_splits + 1 if kind == "time" else n_splits
     if n < minimum:
         raise ValueError(f"{n} rows cannot make {n_splits} {kind} folds; use fewer splits")
     folds = np.full(n, WARMUP, dtype=np.int64)
     if kind == "time":
         order = np.arange(n) if time is None else np.argsort(np.asarray(time), kind="stable")
-        if time is not None and len(order) != n:
-            raise ValueError(f"time has {len(order)} values but y has {n}")
+        if time is not None:
+            check_X_y(y_arr, order, "time", x_name="y")
         for k, block in enumerate(np.array_split(order, n_splits + 1)[1:]):
             folds[block] = k
         return FoldIds(folds, kind)
@@ -88,14 +110,13 @@ def make_folds(
         if groups is None:
             raise ValueError("kind='group' needs groups=...: one group label per row")
         groups_arr = np.asarray(groups)
-        if len(groups_arr) != n:
-            raise ValueError(f"groups has {len(groups_arr)} values but y has {n}")
+        check_X_y(y_arr, groups_arr, "groups", x_name="y")
         if pd.isna(groups_arr).any():
             raise ValueError("groups contain missing values; give every row a group")
         n_groups = np.unique(groups_arr).size
         if n_groups < n_splits:
             raise ValueError(f"{n_groups} groups cannot make {n_splits} group folds; use fewer splits")
-        splitter: Any = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        splitter: Any = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
         splits = splitter.split(np.zeros(n), y_arr, groups_arr)
     elif kind == "stratified":
         if pd.isna(y_arr).any():
@@ -107,15 +128,56 @@ def make_folds(
                 f"the rarest class has {smallest} rows, fewer than n_splits={n_splits}; "
                 "use fewer splits or kind='kfold'"
             )
-        splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(n), labels)
+        splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state).split(np.zeros(n), labels)
     else:
-        splits = KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(n))
+        splits = KFold(n_splits=n_splits, shuffle=True, random_state=random_state).split(np.zeros(n))
     for k, (_, val_idx) in enumerate(splits):
         folds[val_idx] = k
     return FoldIds(folds, kind)
 
 
 Split = tuple[np.ndarray, np.ndarray]
+
+
+def as_folds(
+    folds: Any,
+    y: Any,
+    kind: str = "auto",
+    groups: Any = None,
+    random_state: int = 0,
+    task: str | None = None,
+) -> Any:
+    """Turn a number of folds into fold numbers per row; leave any other fold description as it is.
+
+    Every function that takes ``folds`` accepts an int through this helper.
+
+    Parameters
+    ----------
+    folds : int, array-like, splitter or iterable of (train, val) pairs
+        An int makes that many folds with :func:`make_folds`; anything else is returned unchanged
+        (for :func:`fold_splits` to read).
+    y : array-like
+        The target the folds are made for.
+    kind : str, default "auto"
+        The :func:`make_folds` kind for an int; ``"auto"`` is ``"group"`` when ``groups`` is
+        given, ``"kfold"`` for regression and ``"stratified"`` otherwise.
+    groups : array-like, optional
+        Row groups (group folds keep each group in one fold).
+    random_state : int, default 0
+        Seed of the folds made for an int.
+    task : str, optional
+        ``"regression"`` makes ``kind="auto"`` shuffle plainly instead of stratifying.
+
+    Returns
+    -------
+    FoldIds or the given ``folds``
+    """
+    if not isinstance(folds, int | np.integer) or isinstance(folds, bool):
+        return folds
+    if kind == "auto":
+        kind = "group" if groups is not None else ("kfold" if task == "regression" else "stratified")
+    return make_folds(y, kind=kind, n_splits=int(folds), groups=groups if kind == "group" else None,
+                      random_state=random_state)  # fmt: skip
 
 
 def _is_fold_numbers(folds: Any) -> bool:

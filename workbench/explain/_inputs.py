@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.validation import default_column_names
+
 
 def check_frame(X: Any) -> pd.DataFrame | np.ndarray:
     """``X`` as a DataFrame or a two-dimensional array; anything else is a clear error."""
@@ -31,7 +33,7 @@ def feature_names(X: pd.DataFrame | np.ndarray, model_names: list[str] | None = 
         return [str(c) for c in X.columns]
     if model_names and len(model_names) == X.shape[1]:
         return list(model_names)
-    return [f"x{i}" for i in range(X.shape[1])]
+    return default_column_names(X.shape[1])
 
 
 def feature_position(X: pd.DataFrame | np.ndarray, feature: Any, names: list[str]) -> int:

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..data.results import Result, check_kind
+from ..data.validation import Options, validate_params
 from . import _inputs
 from ._model import ModelInfo, describe, resolve_class
 from ._pdp_trees import ice_raw, recursion_raw
@@ -41,7 +43,7 @@ _MAX_ICE_VALUES = 1 << 28  # ICE cells kept in memory at most (2 GiB of float64)
 
 
 @dataclass
-class PartialDependence:
+class PartialDependence(Result):
     """Partial dependence of one feature (or a pair) and, on request, the ICE curves.
 
     ``grid[j]`` are the values of ``features[j]`` (numbers, or category labels); ``average`` has
@@ -74,11 +76,20 @@ class PartialDependence:
         return pd.DataFrame({self.features[0]: self.grid[0][a.ravel()], self.features[1]: self.grid[1][b.ravel()],
                              "average": self.average.ravel()})  # fmt: skip
 
-    def plot(self, **kwargs: Any) -> Figure:
-        """:func:`workbench.explain.plot_partial_dependence` of this result."""
+    def plot(self, kind: str = "auto", ax: Any = None, **kwargs: Any) -> Figure:
+        """:func:`workbench.explain.plot_partial_dependence` of this result, drawn on ``ax`` when given.
+
+        ``kind``: ``"auto"`` (the average, over ICE lines when the result has them), ``"average"``
+        (the average only) or ``"both"`` (needs ICE: computed with ``kind="both"``).
+        """
         from .plots import plot_partial_dependence
 
-        return plot_partial_dependence(self, **kwargs)
+        check_kind(kind, ("auto", "average", "both"), "PartialDependence.plot")
+        if kind == "both" and self.individual is None:
+            raise ValueError("this partial dependence has no ICE curves; compute it with kind='both' to plot them")
+        if kind != "auto":
+            kwargs["ice"] = kind == "both"
+        return plot_partial_dependence(self, ax=ax, **kwargs)
 
     def __repr__(self) -> str:
         sizes = " × ".join(str(len(g)) for g in self.grid)
@@ -314,6 +325,8 @@ def _brute_ice(
 # ------------------------------------------------------------------------------------- public
 
 
+@validate_params({"kind": [Options(("average", "individual", "both"))], "method": [Options(("exact", "recursion"))],
+                  "scale": [Options(("auto", "probability", "raw"))], "progress": ["boolean"]})  # fmt: skip
 def partial_dependence(
     model: Any,
     X: Any,
@@ -347,12 +360,6 @@ def partial_dependence(
     >>> pd_.average, pd_.individual.shape    # (100,), (n_rows, 100)
     >>> pd_.plot()                           # PD line, ICE lines, feature distribution
     """
-    if kind not in ("average", "individual", "both"):
-        raise ValueError(f"kind must be 'average', 'individual' or 'both', got {kind!r}")
-    if method not in ("exact", "recursion"):
-        raise ValueError(f"method must be 'exact' or 'recursion', got {method!r}")
-    if scale not in ("auto", "probability", "raw"):
-        raise ValueError(f"scale must be 'auto', 'probability' or 'raw', got {scale!r}")
     info = describe(model)
     X = _inputs.check_frame(X)
     cls = resolve_class(info, class_index)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.validation import Interval, Options, check_X_y, effective_n_jobs, renamed_params, validate_params
 from .permutation_result import PermutationImportances
 
 _RESPONSE_METHODS = ("predict", "predict_proba", "decision_function", "predict_log_proba")
@@ -36,16 +37,20 @@ _MAX_OUTPUT_VALUES = 2**25  # lightgbm engine: permuted scores held at once (flo
 Units = list[list[int]]
 
 
+@renamed_params(groups="feature_groups")
+@validate_params({"n_repeats": [Interval(int, 1, None)], "feature_groups": [Mapping, None],
+                  "random_state": ["random_state"], "n_jobs": ["n_jobs"],
+                  "engine": [Options(("auto", "lightgbm", "generic"))], "progress": ["boolean"]})  # fmt: skip
 def permutation_importance(
     model: Any,
     X: Any,
     y: Any,
     scoring: str | Callable[..., float] | None = None,
     n_repeats: int = 5,
-    groups: Mapping[str, Sequence[Any]] | None = None,
+    feature_groups: Mapping[str, Sequence[Any]] | None = None,
     max_samples: int | float | None = None,
     random_state: int | np.random.RandomState | None = 0,
-    n_jobs: int | None = None,
+    n_jobs: int | None = -1,
     sample_weight: Any = None,
     features: Sequence[Any] | None = None,
     engine: str = "auto",
@@ -57,31 +62,27 @@ def permutation_importance(
     a scorer name such as ``"roc_auc"``, ``"neg_log_loss"``, ``"r2"``, a scorer callable
     ``scorer(estimator, X, y)``, or None for the estimator's ``score``), plus:
 
-    - ``groups``: ``{"name": [columns...]}`` permutes those columns together with one row
-      permutation (e.g. the one-hot columns of one category); other columns stay single.
+    - ``feature_groups``: ``{"name": [columns...]}`` permutes those columns together with one row
+      permutation (e.g. the one-hot columns of one category); other columns stay single
+      (``groups``, its former name, still works with a warning).
     - ``features``: evaluate only these columns or group names.
     - ``engine``: ``"auto"`` (LightGBM fast path when it applies), ``"lightgbm"`` or ``"generic"``.
-    - ``n_jobs``: threads of the compiled LightGBM engine (None or negative: all cores); the
+    - ``n_jobs``: threads of the compiled LightGBM engine, as joblib reads it (``-1``, the
+      default: every core; ``None``: one, unless inside ``joblib.parallel_config``); the
       generic engine leaves threading to the model's own predict.
 
     >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc", n_repeats=5)
-    >>> result.frame.head()
+    >>> result.to_frame().head()
     >>> sklearn.inspection.permutation_importance(model, X_valid, y_valid, scoring="roc_auc",
     ...                                           n_repeats=5, random_state=0).importances_mean
     """
     start = time.perf_counter()
-    if engine not in ("auto", "lightgbm", "generic"):
-        raise ValueError(f"engine must be 'auto', 'lightgbm' or 'generic', got {engine!r}")
     _check_fitted(model)
     X = _check_X(X)
     y_arr = _check_y(y, len(X))
     weights = None if sample_weight is None else _check_y(sample_weight, len(X), "sample_weight")
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
-        raise ValueError(f"n_repeats must be a positive integer, got {n_repeats!r}")
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0):
-        raise ValueError(f"n_jobs must be a non-zero integer (negative: all cores) or None, got {n_jobs!r}")
     columns = list(X.columns) if isinstance(X, pd.DataFrame) else list(range(X.shape[1]))
-    names, units, group_members = _units(columns, groups, features)
+    names, units, group_members = _units(columns, feature_groups, features)
     scorer, scoring_name, by_methods = _resolve_scorer(model, scoring)
     rows, perms = sklearn_permutations(len(X), int(n_repeats), random_state, max_samples)
 
@@ -114,7 +115,7 @@ def permutation_importance(
         scoring=scoring_name,
         n_rows=perms.shape[1],
         random_state=random_state if not isinstance(random_state, np.random.RandomState) else "RandomState",
-        groups={name: [columns[i] for i in group_members[name]] for name in group_members},
+        feature_groups={name: [columns[i] for i in group_members[name]] for name in group_members},
         engine=used,
         elapsed_s=time.perf_counter() - start,
     )
@@ -183,8 +184,7 @@ def _check_y(y: Any, n: int, what: str = "y") -> np.ndarray:
     if y is None:
         raise ValueError(f"{what} is required: permutation importance scores predictions against the true target")
     arr = y.to_numpy() if isinstance(y, pd.Series | pd.DataFrame) else np.asarray(y)
-    if len(arr) != n:
-        raise ValueError(f"X has {n} rows but {what} has {len(arr)}; they must describe the same rows")
+    check_X_y(n, arr, what)
     return arr
 
 
@@ -212,13 +212,14 @@ def _not_found(kind: str, value: Any, choices: list[Any]) -> ValueError:
 def _units(
     columns: list[Any], groups: Mapping[str, Sequence[Any]] | None, features: Sequence[Any] | None
 ) -> tuple[list[Any], Units, dict[Any, list[int]]]:
+    # ``groups`` here: the column groups of ``feature_groups``.
     """Names and column positions of what gets permuted: the groups, and every other column alone."""
     position = {c: i for i, c in enumerate(columns)}
     owner: dict[Any, Any] = {}
     members: dict[Any, list[int]] = {}
     if groups is not None:
         if not isinstance(groups, Mapping):
-            raise TypeError(f"groups must be a dict {{group name: [columns]}}, got {type(groups).__name__}")
+            raise TypeError(f"feature_groups must be a dict {{group name: [columns]}}, got {type(groups).__name__}")
         for name, cols in groups.items():
             cols = [cols] if isinstance(cols, str) or not isinstance(cols, Sequence | pd.Index | np.ndarray) else cols
             if len(cols) == 0:
@@ -228,7 +229,7 @@ def _units(
                 if c not in position:
                     raise _not_found(f"group {name!r} names column", c, columns)
                 if c in owner:
-                    raise ValueError(f"column {c!r} is in groups {owner[c]!r} and {name!r}; put it in one group only")
+                    raise ValueError(f"column {c!r} is in feature groups {owner[c]!r} and {name!r}; put it in one group only")
                 owner[c] = name
                 idx.append(position[c])
             if name in position and not (len(idx) == 1 and columns[idx[0]] == name):
@@ -308,11 +309,8 @@ def _is_method_scorer(scorer: Any) -> bool:
 def _threads(n_jobs: int | None):
     import numba
 
-    if n_jobs is None:
-        yield
-        return
     available = numba.config.NUMBA_NUM_THREADS
-    wanted = available if n_jobs < 0 else min(int(n_jobs), available)
+    wanted = min(effective_n_jobs(n_jobs, "permutation_importance()"), available)
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, wanted))
     try:

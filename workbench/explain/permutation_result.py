@@ -9,18 +9,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.results import Result, check_kind, figure_and_axes
+from ..data.validation import warn_renamed
+
 
 @dataclass
-class PermutationImportances:
+class PermutationImportances(Result):
     """Drop in score when a feature (or a group of columns) is permuted, per repeat.
 
     ``importances`` has one row per feature or group, in the order of the input columns, and one
     column per repeat: ``baseline_score - permuted_score`` (positive: the model relies on it).
-    ``frame`` is the sorted summary. Like scikit-learn's result it has ``importances_mean`` and
+    ``to_frame()`` is the sorted summary. Like scikit-learn's result it has ``importances_mean`` and
     ``importances_std`` (input order); ``to_sklearn()`` returns exactly that ``Bunch``.
+    ``feature_groups`` maps each group of columns permuted together to its columns.
 
     >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc")
-    >>> result.frame.head()          # mean, std and every repeat, most important first
+    >>> result.to_frame().head()     # mean, std and every repeat, most important first
     >>> result.plot(kind="box")      # matplotlib Figure
     """
 
@@ -29,9 +33,15 @@ class PermutationImportances:
     scoring: str
     n_rows: int
     random_state: Any = None
-    groups: dict[str, list[Any]] = field(default_factory=dict)
+    feature_groups: dict[str, list[Any]] = field(default_factory=dict)
     engine: str = "generic"
     elapsed_s: float = 0.0
+
+    @property
+    def groups(self) -> dict[str, list[Any]]:
+        """Former name of ``feature_groups`` (warns)."""
+        warn_renamed("PermutationImportances", "groups", "feature_groups")
+        return self.feature_groups
 
     @property
     def n_repeats(self) -> int:
@@ -49,6 +59,11 @@ class PermutationImportances:
 
     @property
     def frame(self) -> pd.DataFrame:
+        """Former name of :meth:`to_frame` (warns)."""
+        warn_renamed("PermutationImportances", "frame", "to_frame()")
+        return self.to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
         """``mean``, ``std`` and the per-repeat importances, most important first."""
         out = pd.concat([self.mean, self.std, self.importances], axis=1)
         order = np.lexsort((np.arange(len(out)), -out["mean"].to_numpy()))
@@ -64,9 +79,14 @@ class PermutationImportances:
         """As in scikit-learn's result: std per feature (``ddof=0``), input order."""
         return self.importances.to_numpy().std(axis=1)
 
+    def top_features(self, top: int = 10) -> pd.Series:
+        """Mean importance of the ``top`` most important features or groups, most important first."""
+        return self.to_frame()["mean"].iloc[:top]
+
     def top(self, k: int = 10) -> list[Any]:
-        """Names of the ``k`` most important features or groups."""
-        return list(self.frame.index[:k])
+        """Former spelling of ``list(top_features(top=k).index)`` (warns)."""
+        warn_renamed("PermutationImportances", "top(k)", "top_features(top)")
+        return list(self.top_features(k).index)
 
     def to_sklearn(self) -> Any:
         """A ``sklearn.utils.Bunch`` with ``importances_mean``, ``importances_std``, ``importances``."""
@@ -83,7 +103,7 @@ class PermutationImportances:
         """
         from eli5.base import Explanation, FeatureImportances, FeatureWeight
 
-        frame = self.frame
+        frame = self.to_frame()
         shown = frame if top is None else frame.iloc[:top]
         weights = [FeatureWeight(feature=str(name), weight=float(row["mean"]), std=float(row["std"]))
                    for name, row in shown.iterrows()]  # fmt: skip
@@ -99,17 +119,10 @@ class PermutationImportances:
 
         Returns the matplotlib ``Figure`` (built without pyplot, so it works headless).
         """
-        from matplotlib.figure import Figure
-
-        if kind not in ("bar", "box"):
-            raise ValueError(f"kind must be 'bar' or 'box', got {kind!r}")
-        frame = self.frame.iloc[:top].iloc[::-1]
+        check_kind(kind, ("bar", "box"), "PermutationImportances.plot")
+        frame = self.to_frame().iloc[:top].iloc[::-1]
         names = [str(n) for n in frame.index]
-        if ax is None:
-            fig = Figure(figsize=(7, 1.2 + 0.32 * len(frame)), layout="constrained")
-            ax = fig.subplots()
-        else:
-            fig = ax.figure
+        fig, ax = figure_and_axes(ax, 7, 1.2 + 0.32 * len(frame))
         pos = np.arange(len(frame))
         if kind == "bar":
             colors = ["#2a9d8f" if v > 0 else "#e76f51" for v in frame["mean"]]
@@ -135,7 +148,7 @@ class PermutationImportances:
                 f"baseline={self.baseline_score:.6g}, repeats={self.n_repeats}, engine={self.engine})")  # fmt: skip
 
     def _repr_html_(self, top: int = 20) -> str:
-        frame = self.frame
+        frame = self.to_frame()
         shown = frame.iloc[:top]
         scale = float(np.abs(frame["mean"]).max()) or 1.0
         rows = []
@@ -145,8 +158,8 @@ class PermutationImportances:
             hue = 120 if weight > 0 else 0
             light = 100.0 - 25.0 * strength if weight != 0 else 100.0
             label = html.escape(str(name))
-            if name in self.groups:
-                label += f" <small>({len(self.groups[name])} columns)</small>"
+            if name in self.feature_groups:
+                label += f" <small>({len(self.feature_groups[name])} columns)</small>"
             rows.append(
                 f"<tr style='background-color: hsl({hue}, 100.00%, {light:.2f}%); border: none;'>"
                 f"<td style='padding: 0 1em 0 0.5em; text-align: right; border: none;'>"

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..data.results import figure_and_axes
+from ..data.validation import renamed_params
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -71,12 +74,16 @@ def _distribution(ax: Axes, values: np.ndarray, categorical: bool, grid: np.ndar
     ax.grid(axis="y", alpha=0.3)
 
 
-def _plot_1d(result: PartialDependence, ice: bool, centered: bool, n_ice: int, distribution: bool, random_state: int) -> Figure:
-    fig = _figure(7.5, 5.5 if distribution else 4.2)
-    if distribution:
+def _plot_1d(result: PartialDependence, ice: bool, centered: bool, n_ice: int, distribution: bool, random_state: int,
+             ax: Axes | None = None) -> Figure:  # fmt: skip
+    if ax is not None:  # one given axes: no room for the distribution panel
+        fig, top, bottom = ax.figure, ax, None
+    elif distribution:
+        fig = _figure(7.5, 5.5)
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     else:
-        top, bottom = fig.subplots(1, 1), None
+        fig, top = figure_and_axes(None, 7.5, 4.2)
+        bottom = None
     grid = result.grid[0]
     categorical = result.categorical[0]
     x = np.arange(len(grid)) if categorical else np.asarray(grid, dtype=np.float64)
@@ -105,9 +112,8 @@ def _plot_1d(result: PartialDependence, ice: bool, centered: bool, n_ice: int, d
     return fig
 
 
-def _plot_2d(result: PartialDependence, annotate: bool | None) -> Figure:
-    fig = _figure(7.5, 6)
-    ax = fig.subplots()
+def _plot_2d(result: PartialDependence, annotate: bool | None, ax: Axes | None = None) -> Figure:
+    fig, ax = figure_and_axes(ax, 7.5, 6)
     values = result.average  # (len(grid[0]), len(grid[1])): rows = feature 0 on the y axis
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest")
     cbar = fig.colorbar(image, ax=ax)
@@ -139,19 +145,21 @@ def plot_partial_dependence(
     distribution: bool = True,
     annotate: bool | None = None,
     random_state: int = 0,
+    ax: Axes | None = None,
 ) -> Figure:
     """pdpbox-style figure of a :func:`~workbench.explain.partial_dependence` result.
 
     One feature: the PD line over up to ``n_ice`` ICE lines (a seeded sample; present when the
     result was computed with ``kind="both"``), optionally ``centered`` at the first grid point,
-    and the feature's distribution underneath. Two features: a heat map of the average.
+    and the feature's distribution underneath (not when drawn on a given ``ax``). Two features:
+    a heat map of the average.
 
     >>> fig = plot_partial_dependence(partial_dependence(model, X, "tenure", kind="both"), centered=True)
     >>> fig.savefig("pdp_tenure.png")
     """
     if result.is_2d:
-        return _plot_2d(result, annotate)
-    return _plot_1d(result, ice and result.individual is not None, centered, n_ice, distribution, random_state)
+        return _plot_2d(result, annotate, ax)
+    return _plot_1d(result, ice and result.individual is not None, centered, n_ice, distribution, random_state, ax)
 
 
 # ---------------------------------------------------------------------------------------- SHAP
@@ -204,21 +212,25 @@ def _swarm_offsets(x: np.ndarray, row_height: float, random_state: int) -> np.nd
     return offsets / peak * row_height if peak > 0 else offsets
 
 
-def _top_features(sv: ShapValues, max_display: int) -> list[str]:
-    return list(sv.importance().index[:max_display])
+def _top_features(sv: ShapValues, top: int) -> list[str]:
+    return list(sv.importance().index[:top])
 
 
-def plot_shap_summary(sv: ShapValues, kind: str = "beeswarm", max_display: int = 20, random_state: int = 0) -> Figure:
+@renamed_params(max_display="top")
+def plot_shap_summary(sv: ShapValues, kind: str = "beeswarm", top: int = 20, random_state: int = 0,
+                      ax: Axes | None = None) -> Figure:  # fmt: skip
     """SHAP summary: a ``"beeswarm"`` (one dot per row and feature, coloured by the feature's
     value) or a ``"bar"`` chart of mean |SHAP|, most important feature on top.
+
+    ``top`` features are shown (``max_display``, its former name, still works with a warning);
+    given ``ax``, the chart is drawn there.
 
     >>> plot_shap_summary(shap_values(model, X)).savefig("shap_summary.png")
     """
     if kind not in ("beeswarm", "bar"):
         raise ValueError(f"kind must be 'beeswarm' or 'bar', got {kind!r}")
-    features = _top_features(sv, max_display)
-    fig = _figure(7.5, 1.2 + 0.38 * len(features))
-    ax = fig.subplots()
+    features = _top_features(sv, top)
+    fig, ax = figure_and_axes(ax, 7.5, 1.2 + 0.38 * len(features))
     positions = np.arange(len(features))[::-1]
     if kind == "bar":
         importance = sv.importance()[features]
@@ -282,9 +294,11 @@ def _strongest_interaction(sv: ShapValues, feature: str) -> str | None:
     return best
 
 
-def plot_shap_dependence(sv: ShapValues, feature: str, color_by: str | None = "auto", random_state: int = 0) -> Figure:
+def plot_shap_dependence(sv: ShapValues, feature: str, color_by: str | None = "auto", random_state: int = 0,
+                         ax: Axes | None = None) -> Figure:  # fmt: skip
     """SHAP dependence: ``feature``'s value against its SHAP value, one dot per row, coloured by
-    ``color_by`` (``"auto"``: the feature that interacts most; ``None``: one colour).
+    ``color_by`` (``"auto"``: the feature that interacts most; ``None``: one colour); drawn on
+    ``ax`` when given.
 
     >>> sv.plot_dependence("tenure", color_by="Contract")
     """
@@ -300,8 +314,7 @@ def plot_shap_dependence(sv: ShapValues, feature: str, color_by: str | None = "a
         from ._inputs import feature_position
 
         feature_position(sv.data, color_by, names)
-    fig = _figure(7, 4.8)
-    ax = fig.subplots()
+    fig, ax = figure_and_axes(ax, 7, 4.8)
     column = sv.data[feature]
     categorical = not pd.api.types.is_numeric_dtype(column.dtype) or isinstance(column.dtype, pd.CategoricalDtype)
     x = _numeric_codes(column)
@@ -329,11 +342,12 @@ def plot_shap_dependence(sv: ShapValues, feature: str, color_by: str | None = "a
     return fig
 
 
-def plot_shap_waterfall(sv: ShapValues, row: int = 0, max_display: int = 10) -> Figure:
+@renamed_params(max_display="top")
+def plot_shap_waterfall(sv: ShapValues, row: int = 0, top: int = 10, ax: Axes | None = None) -> Figure:
     """How one row's prediction is built: from the base value, each feature's SHAP value in
-    turn (largest first; the rest collapsed into one bar) up to the row's raw score.
+    turn (largest first; beyond ``top`` bars the rest collapsed into one) up to the row's raw score.
 
-    ``row`` is a position among the explained rows (``sv.data.iloc[row]``).
+    ``row`` is a position among the explained rows (``sv.data.iloc[row]``); drawn on ``ax`` when given.
 
     >>> sv.plot_waterfall(row=0)
     """
@@ -342,7 +356,7 @@ def plot_shap_waterfall(sv: ShapValues, row: int = 0, max_display: int = 10) -> 
     values = sv.values[row]
     data = sv.data.iloc[row]
     order = np.argsort(-np.abs(values), kind="stable")
-    shown = order[: max_display - 1] if len(order) > max_display else order
+    shown = order[: top - 1] if len(order) > top else order
     rest = order[len(shown) :]
     labels = [f"{sv.feature_names[k]} = {_fmt(data.iloc[k])}" for k in shown]
     contribs = list(values[shown])
@@ -351,8 +365,7 @@ def plot_shap_waterfall(sv: ShapValues, row: int = 0, max_display: int = 10) -> 
         contribs.append(float(values[rest].sum()))
     # draw from the bottom (smallest) up to the largest on top, starting at the base value
     labels, contribs = labels[::-1], contribs[::-1]
-    fig = _figure(7.5, 1.4 + 0.42 * len(labels))
-    ax = fig.subplots()
+    fig, ax = figure_and_axes(ax, 7.5, 1.4 + 0.42 * len(labels))
     span = float(np.sum(np.abs(contribs))) or 1.0
     position = sv.base_value
     for i, (label, c) in enumerate(zip(labels, contribs, strict=True)):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..data.validation import Interval, check_X_y, renamed_params, validate_params
 from ..jobs.report import render_report
 from ..runs.records import TRAINING_DATA_ARTIFACT
 from ._model import ModelInfo, describe
@@ -90,12 +91,13 @@ def _telco(target: str) -> tuple[pd.DataFrame, pd.Series]:
     return df[schema.features], df[schema.target]
 
 
+@renamed_params(seed="random_state")
 def load_inputs(
     cv_dir: str | os.PathLike[str] = "",
     model_path: str | os.PathLike[str] = "",
     data_path: str | os.PathLike[str] = "",
     target: str = "Churn",
-    seed: int = 0,
+    random_state: int = 0,
     quick_trees: int = 200,
     trust: bool = False,
 ) -> ReportInputs:
@@ -106,8 +108,9 @@ def load_inputs(
     the rows with features and ``target`` (for a CVResult, its training data); without it, the
     ``training_data.parquet`` saved beside the CVResult (``train.ipynb`` writes one), else the
     bundled Telco data. Given neither model, a LightGBM with ``quick_trees`` trees is trained
-    with 5-fold CV on Telco. ``trust``: unpickle models and data another user wrote (without it,
-    only your own pickles load; a CVResult's LightGBM and skops models load from anyone).
+    with 5-fold CV on Telco, its folds and trees seeded by ``random_state``. ``trust``: unpickle
+    models and data another user wrote (without it, only your own pickles load; a CVResult's
+    LightGBM and skops models load from anyone).
     """
     from ..data import make_folds
     from ..models import CVResult, default_lgbm, train_cv
@@ -140,8 +143,8 @@ def load_inputs(
     if model_path:
         model = load_pickle(model_path, trust=trust, fix=fix)
         return ReportInputs(model, X, y, f"{type(model).__name__} from {Path(model_path).name} on {source}")
-    folds = make_folds(y, kind="stratified", n_splits=5, seed=seed)
-    estimator = default_lgbm("binary" if y.nunique() == 2 else "multiclass", seed=seed, n_estimators=quick_trees,
+    folds = make_folds(y, kind="stratified", n_splits=5, random_state=random_state)
+    estimator = default_lgbm("binary" if y.nunique() == 2 else "multiclass", random_state=random_state, n_estimators=quick_trees,
                              learning_rate=0.05)  # fmt: skip
     cv = train_cv(estimator, X, y, folds, progress=False)
     return ReportInputs(cv, X, y, f"a {quick_trees}-tree LightGBM trained with 5-fold CV on {source}")
@@ -187,7 +190,7 @@ def model_summary(inputs: ReportInputs) -> str:
     head = (f"<p><b>Explained:</b> {esc(inputs.source)}<br><b>Task:</b> {esc(info.task)}; "
             f"<b>rows:</b> {len(inputs.X):,}; <b>features:</b> {inputs.X.shape[1]}</p>")  # fmt: skip
     if isinstance(model, CVResult):
-        folds = model.summary()
+        folds = model.to_frame()
         folds = folds.dropna(axis=1, how="all")
         for col in ("n_train", "n_val", "best_iteration"):
             if col in folds:
@@ -284,13 +287,17 @@ def run_notebook(parameters: dict[str, Any], out: str | os.PathLike[str], timeou
     return render_report(notebook, out, title=str(parameters.get("title", "Model explanation")), hide_input=True)
 
 
+@renamed_params(top_k="top")
+@validate_params({"top": [Interval(int, 1, None)], "n_individual": [Interval(int, 1, None)],
+                  "max_rows": [Interval(int, 1, None)], "n_repeats": [Interval(int, 1, None)],
+                  "random_state": [Interval(int, 0, 2**32, closed="left")]})  # fmt: skip
 def explain_report(
     model: Any,
     X: Any,
     y: Any,
     out: str | os.PathLike[str] = "report.html",
     *,
-    top_k: int = 5,
+    top: int = 5,
     n_individual: int = 3,
     max_rows: int = 2000,
     n_repeats: int = 5,
@@ -301,7 +308,7 @@ def explain_report(
     """Write one self-contained HTML report explaining ``model`` on ``X``, ``y``.
 
     Sections: model and CV summary; permutation importance (table and plot); PD/ICE of the
-    ``top_k`` most important features; SHAP summary and ``n_individual`` waterfalls. A
+    ``top`` most important features; SHAP summary and ``n_individual`` waterfalls. A
     :class:`~workbench.models.CVResult` is explained on its training data (permutation importance
     on each fold's validation rows); a fitted model is explained on ``X``, ``y`` as given (pass
     held-out rows). ICE and SHAP use at most ``max_rows`` rows (a seeded sample).
@@ -313,12 +320,8 @@ def explain_report(
     if not isinstance(X, pd.DataFrame):
         raise ValueError("explain_report needs X as a pandas DataFrame (feature names label the report)")
     y = pd.Series(np.asarray(y), name="__target__")
-    if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)}; they must describe the same rows")
+    check_X_y(X, y)
     describe(model)  # fail early on an unfitted model
-    for name, value in (("top_k", top_k), ("n_individual", n_individual), ("max_rows", max_rows), ("n_repeats", n_repeats)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     with tempfile.TemporaryDirectory(prefix="workbench-explain-") as tmp:
         from ..models import CVResult
 
@@ -330,6 +333,6 @@ def explain_report(
         else:
             joblib.dump(model, Path(tmp) / _MODEL_FILE)
             params["model_path"] = str(Path(tmp) / _MODEL_FILE)
-        params.update(top_k=int(top_k), n_individual=int(n_individual), max_rows=int(max_rows),
+        params.update(top_k=int(top), n_individual=int(n_individual), max_rows=int(max_rows),
                       n_repeats=int(n_repeats), seed=int(random_state), title=title)  # fmt: skip
         return run_notebook(params, out, timeout=timeout)

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.results import Result, check_kind, figure_and_axes
+from ..data.validation import Interval, check_X_y, column_names, renamed_params, validate_params, warn_renamed
 from ..models import CVResult, take_rows, train_cv
 from .permutation import permutation_importance
 from .permutation_result import PermutationImportances
@@ -49,13 +51,14 @@ def scorer_for(cv: CVResult) -> str:
     return name
 
 
+@renamed_params(groups="feature_groups")
 def cv_permutation_importance(
     cv: CVResult,
     X: Any,
     y: Any,
     scoring: Any = None,
     n_repeats: int = 5,
-    groups: Mapping[str, Sequence[Any]] | None = None,
+    feature_groups: Mapping[str, Sequence[Any]] | None = None,
     random_state: int | None = 0,
     progress: bool = True,
     **kwargs: Any,
@@ -68,10 +71,10 @@ def cv_permutation_importance(
     fold baseline. Fold ``k`` uses ``random_state + k``.
 
     >>> cv = train_cv(default_lgbm(), X, y, folds, early_stopping_rounds=200)
-    >>> cv_permutation_importance(cv, X, y).frame.head()
+    >>> cv_permutation_importance(cv, X, y).to_frame().head()
     """
     start = time.perf_counter()
-    names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"f{i}" for i in range(X.shape[1])]
+    names = column_names(X)
     if names != list(cv.feature_names):
         raise ValueError(
             "X must have the columns cv was trained on, in the same order "
@@ -79,8 +82,7 @@ def cv_permutation_importance(
         )
     scoring = scoring if scoring is not None else scorer_for(cv)
     y_arr = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
-    if len(y_arr) != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {len(y_arr)}; they must describe the same rows")
+    check_X_y(X, y_arr)
     # Fold models of classifiers were fitted on class indices (see train_cv).
     y_fit = np.searchsorted(np.asarray(cv.classes), y_arr) if cv.classes is not None else y_arr
     folds = np.asarray(cv.folds)
@@ -92,7 +94,7 @@ def cv_permutation_importance(
         idx = np.flatnonzero(folds == k)
         seed = None if random_state is None else random_state + k
         parts.append(permutation_importance(model, take_rows(X, idx), y_fit[idx], scoring=scoring,
-                                            n_repeats=n_repeats, groups=groups, random_state=seed,
+                                            n_repeats=n_repeats, feature_groups=feature_groups, random_state=seed,
                                             progress=False, **kwargs))  # fmt: skip
     importances = pd.concat([p.importances.add_prefix(f"fold{k}_") for k, p in enumerate(parts)], axis=1)
     return PermutationImportances(
@@ -101,7 +103,7 @@ def cv_permutation_importance(
         scoring=parts[0].scoring,
         n_rows=int(sum(p.n_rows for p in parts)),
         random_state=random_state,
-        groups=parts[0].groups,
+        feature_groups=parts[0].feature_groups,
         engine=parts[0].engine,
         elapsed_s=time.perf_counter() - start,
     )
@@ -124,11 +126,11 @@ def noisy_features(importances: PermutationImportances, noise: float = 0.0) -> l
 
 
 @dataclass
-class FeatureSelection:
+class FeatureSelection(Result):
     """Rounds of (cross-validate, permutation importance, drop the noisy features).
 
     ``cv_results[0]`` is the model on all features, ``cv_results[-1]`` on the ``kept`` ones;
-    ``summary()`` has one row per round.
+    ``to_frame()`` has one row per round, ``plot()`` draws the CV score per round.
     """
 
     kept: list[Any]
@@ -156,6 +158,27 @@ class FeatureSelection:
         return self.cv_results[0].get_metric().better(self.score_after, self.score_before)
 
     def summary(self) -> pd.DataFrame:
+        """Former name of :meth:`to_frame` (warns)."""
+        warn_renamed("FeatureSelection", "summary()", "to_frame()")
+        return self.to_frame()
+
+    def plot(self, kind: str = "scores", ax: Any = None) -> Any:
+        """Figure of the OOF score (± fold std) and the number of features, per round."""
+        check_kind(kind, ("scores",), "FeatureSelection.plot")
+        table = self.to_frame()
+        fig, ax = figure_and_axes(ax, 6, 3.5)
+        ax.errorbar(table.index, table[self.metric], yerr=table[f"{self.metric}_fold_std"], marker="o",
+                    color="#1A4E5D", capsize=3)  # fmt: skip
+        for k, row in table.iterrows():
+            ax.annotate(f"{row['n_features']} features", (k, row[self.metric]), textcoords="offset points",
+                        xytext=(4, 6), fontsize=8)  # fmt: skip
+        ax.set_xticks(table.index)
+        ax.set_xlabel("round")
+        ax.set_ylabel(self.metric)
+        ax.set_title(f"Feature selection: {self.score_before:.5f} -> {self.score_after:.5f}", loc="left")
+        return fig
+
+    def to_frame(self) -> pd.DataFrame:
         """One row per trained model: features used, CV score (OOF and fold std), what was dropped next."""
         rows = []
         for k, cv in enumerate(self.cv_results):
@@ -173,7 +196,7 @@ class FeatureSelection:
         body = "".join(
             f"<tr><td>{k}</td><td>{r['n_features']}</td><td>{r[self.metric]:.5f}</td>"
             f"<td>{r[f'{self.metric}_fold_std']:.5f}</td><td>{esc(', '.join(map(str, r['dropped_next'])))}</td></tr>"
-            for k, r in self.summary().iterrows()
+            for k, r in self.to_frame().iterrows()
         )
         verdict = "better" if self.improved else "not better"
         return (
@@ -184,6 +207,10 @@ class FeatureSelection:
         )
 
 
+@renamed_params(groups="feature_groups")
+@validate_params({"n_repeats": [Interval(int, 1, None)], "max_rounds": [Interval(int, 1, None)],
+                  "noise": [Interval(float, None, None)], "random_state": [Interval(int, 0, 2**32, closed="left")],
+                  "folds": ["folds", None], "progress": ["boolean"]})  # fmt: skip
 def drop_noisy_features(
     estimator: Any,
     X: Any,
@@ -194,7 +221,7 @@ def drop_noisy_features(
     n_repeats: int = 5,
     noise: float = 0.0,
     max_rounds: int = 1,
-    groups: Mapping[str, Sequence[Any]] | None = None,
+    feature_groups: Mapping[str, Sequence[Any]] | None = None,
     early_stopping_rounds: int | None = None,
     fit_params: Mapping[str, Any] | None = None,
     random_state: int = 0,
@@ -205,22 +232,18 @@ def drop_noisy_features(
     Each round cross-validates ``estimator`` with :func:`workbench.models.train_cv` (``folds``,
     ``metric``, ``early_stopping_rounds``, ``fit_params`` as there; default 5 stratified or plain
     folds), computes :func:`cv_permutation_importance` on the validation folds and drops every
-    feature (or ``groups`` entry) whose mean importance over all folds and repeats is
+    feature (or ``feature_groups`` entry) whose mean importance over all folds and repeats is
     ``<= noise * std``; then cross-validates again on the rest. Stops after ``max_rounds`` rounds
     or when nothing is dropped.
 
     >>> sel = drop_noisy_features(default_lgbm(), X, y, folds, early_stopping_rounds=200)
     >>> sel.score_before, sel.score_after, sel.dropped
     """
-    from ..data import make_folds
+    from ..data import as_folds
     from ..models import infer_task
 
-    if max_rounds < 1:
-        raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-    if folds is None:
-        task = infer_task(y)
-        folds = make_folds(y, kind="kfold" if task == "regression" else "stratified", n_splits=5, seed=random_state)
+    folds = as_folds(5 if folds is None else folds, y, random_state=random_state, task=infer_task(y))
     cv_kwargs = {"folds": folds, "metric": metric, "early_stopping_rounds": early_stopping_rounds,
                  "fit_params": fit_params, "progress": progress}  # fmt: skip
     columns = list(frame.columns)
@@ -230,14 +253,14 @@ def drop_noisy_features(
     history, importances, dropped_by_round, dropped = [cv], [], [], []
     for _ in range(max_rounds):
         active_groups = None
-        if groups:
-            active_groups = {g: [c for c in cols if c in columns] for g, cols in groups.items()}
+        if feature_groups:
+            active_groups = {g: [c for c in cols if c in columns] for g, cols in feature_groups.items()}
             active_groups = {g: cols for g, cols in active_groups.items() if cols}
         imp = cv_permutation_importance(cv, frame[columns], y, scoring=scoring, n_repeats=n_repeats,
-                                        groups=active_groups, random_state=random_state, progress=progress)  # fmt: skip
+                                        feature_groups=active_groups, random_state=random_state, progress=progress)  # fmt: skip
         importances.append(imp)
         noisy = noisy_features(imp, noise)
-        drop_cols = {c for name in noisy for c in (imp.groups.get(name) or [name])}
+        drop_cols = {c for name in noisy for c in (imp.feature_groups.get(name) or [name])}
         if not noisy:
             dropped_by_round.append([])
             break

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..data.results import Result, check_kind
+from ..data.validation import Interval, validate_params, warn_renamed
 from . import _inputs
 from ._model import ModelInfo, describe, resolve_class
 
@@ -29,12 +31,13 @@ DEFAULT_MAX_MEMORY = 1 << 30
 
 
 @dataclass
-class ShapValues:
+class ShapValues(Result):
     """SHAP values of the explained rows: ``values[i, j]`` is feature ``j``'s push on row ``i``.
 
     ``data`` holds the explained rows (a subsample of ``n_total`` when the input was larger;
     ``rows`` are their positions in it). ``base_value + values[i].sum()`` is row ``i``'s raw
     score. ``interactions`` (opt-in) is ``(n, features, features)``, its rows summing to ``values``.
+    ``to_frame()`` has the values, ``plot(kind=...)`` draws a beeswarm, bar, dependence or waterfall.
     """
 
     values: np.ndarray
@@ -83,11 +86,26 @@ class ShapValues:
         return shap.Explanation(values=self.values, base_values=np.full(len(self.values), self.base_value),
                                 data=self.data.to_numpy(), feature_names=self.feature_names)  # fmt: skip
 
-    def plot_summary(self, kind: str = "beeswarm", **kwargs: Any) -> Figure:
-        """:func:`workbench.explain.plot_shap_summary` of these values."""
-        from .plots import plot_shap_summary
+    def plot(self, kind: str = "beeswarm", ax: Any = None, **kwargs: Any) -> Figure:
+        """A figure of these values: ``"beeswarm"`` or ``"bar"`` (:func:`~workbench.explain.plot_shap_summary`),
+        ``"dependence"`` (give ``feature=``; :func:`~workbench.explain.plot_shap_dependence`) or
+        ``"waterfall"`` (``row=``; :func:`~workbench.explain.plot_shap_waterfall`); drawn on ``ax`` when given.
+        """
+        from .plots import plot_shap_dependence, plot_shap_summary, plot_shap_waterfall
 
-        return plot_shap_summary(self, kind=kind, **kwargs)
+        check_kind(kind, ("beeswarm", "bar", "dependence", "waterfall"), "ShapValues.plot")
+        if kind == "dependence":
+            if "feature" not in kwargs:
+                raise ValueError("ShapValues.plot(kind='dependence') needs feature=... (the feature to plot)")
+            return plot_shap_dependence(self, ax=ax, **kwargs)
+        if kind == "waterfall":
+            return plot_shap_waterfall(self, ax=ax, **kwargs)
+        return plot_shap_summary(self, kind=kind, ax=ax, **kwargs)
+
+    def plot_summary(self, kind: str = "beeswarm", **kwargs: Any) -> Figure:
+        """Former name of :meth:`plot` for ``"beeswarm"`` and ``"bar"`` (warns)."""
+        warn_renamed("ShapValues", "plot_summary()", "plot()")
+        return self.plot(kind=kind, **kwargs)
 
     def plot_dependence(self, feature: str, **kwargs: Any) -> Figure:
         """:func:`workbench.explain.plot_shap_dependence` of one feature."""
@@ -105,6 +123,12 @@ class ShapValues:
         top = ", ".join(self.importance().index[:3])
         extra = ", with interactions" if self.interactions is not None else ""
         return f"ShapValues({self.sample_note}, {len(self.feature_names)} features, {self.target}; top: {top}{extra})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        table = self.importance().head(20).to_frame().to_html(float_format=lambda v: f"{v:.5g}")
+        return f"<div class='workbench-shapvalues'><p>{html.escape(repr(self))}</p>{table}</div>"
 
 
 def _format_bytes(n: float) -> str:
@@ -183,6 +207,8 @@ def _interaction_values(model: Any, data: Any, info: ModelInfo) -> np.ndarray:
     return values
 
 
+@validate_params({"max_rows": [Interval(int, 1, None), None], "interactions": ["boolean"],
+                  "max_memory": [Interval(float, 0, None, closed="neither")], "random_state": [Interval(int, 0, None), None]})  # fmt: skip
 def shap_values(
     model: Any,
     X: Any,
@@ -203,7 +229,7 @@ def shap_values(
 
     >>> sv = shap_values(model, X_valid)
     >>> sv.sample_note, sv.importance().head()
-    >>> sv.plot_summary(); sv.plot_waterfall(0)
+    >>> sv.plot(); sv.plot(kind="waterfall", row=0)
     """
     info = describe(model, parse=False)
     X = _inputs.check_frame(X)
@@ -211,8 +237,6 @@ def shap_values(
     names = _inputs.feature_names(X, info.feature_names)
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=names)
     n_total = len(frame)
-    if max_rows is not None and max_rows < 1:
-        raise ValueError(f"max_rows must be a positive number of rows or None (all rows), got {max_rows}")
     rows = np.arange(n_total)
     if max_rows is not None and n_total > max_rows:
         rows = np.sort(np.random.default_rng(random_state).choice(n_total, size=max_rows, replace=False))

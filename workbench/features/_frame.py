@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..data.validation import default_column_names
+
 
 def as_frame(X: Any, owner: str) -> tuple[pd.DataFrame, bool]:
     """``X`` as a DataFrame (arrays get the columns ``x0, x1, ...``) and whether it was one.
@@ -34,7 +36,7 @@ def as_frame(X: Any, owner: str) -> tuple[pd.DataFrame, bool]:
             f"{owner} needs 2-D input (a DataFrame or a 2-D array); got an array of shape {arr.shape}. "
             "Reshape your data with array.reshape(-1, 1) if it is a single feature"
         )
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])], copy=False), False
+    return pd.DataFrame(arr, columns=default_column_names(arr.shape[1]), copy=False), False
 
 
 def is_categorical_like(s: pd.Series) -> bool:
@@ -112,7 +114,7 @@ def input_names(estimator: Any) -> list[str]:
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         return [str(c) for c in names]
-    return [f"x{i}" for i in range(estimator.n_features_in_)]
+    return default_column_names(estimator.n_features_in_)
 
 
 def check_feature_names_arg(estimator: Any, input_features: Any) -> None:
@@ -127,17 +129,16 @@ def check_feature_names_arg(estimator: Any, input_features: Any) -> None:
 
 
 def cross_fit_splits(
-    folds: Any, frame: pd.DataFrame, y: np.ndarray, groups: Any, kind: str, seed: int
+    folds: Any, frame: pd.DataFrame, y: np.ndarray, groups: Any, kind: str, random_state: int
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """The ``(train, validation)`` splits of an out-of-fold ``fit_transform`` and each row's fold.
 
     ``folds`` is a number of folds (made with :func:`~workbench.data.make_folds` of ``kind`` and
-    ``seed``) or anything :func:`~workbench.data.fold_splits` takes: the folds of training itself.
+    ``random_state``) or anything :func:`~workbench.data.fold_splits` takes: the folds of training itself.
     """
-    from ..data.folds import fold_splits, make_folds
+    from ..data.folds import as_folds, fold_splits
 
-    if isinstance(folds, int | np.integer) and not isinstance(folds, bool):
-        folds = make_folds(y, kind=kind, n_splits=int(folds), seed=seed)
+    folds = as_folds(folds, y, kind=kind, random_state=random_state)
     return fold_splits(folds, len(frame), frame, y, groups)
 
 

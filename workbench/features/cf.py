@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
+from ..data.validation import renamed_params
 from ._frame import (
     FrameTransformer,
     as_list,
@@ -209,6 +210,7 @@ class CFFeatures(FrameTransformer):
     >>> X_train = cf.fit_transform(train, train["rating"])
     """
 
+    @renamed_params(seed="random_state")
     def __init__(
         self,
         user: Hashable = "user",
@@ -219,7 +221,7 @@ class CFFeatures(FrameTransformer):
         min_similarity: float = 0.0,
         min_common: int = 1,
         folds: Any = 5,
-        seed: int = 0,
+        random_state: int = 0,
         progress: bool = True,
     ) -> None:
         self.user = user
@@ -230,7 +232,7 @@ class CFFeatures(FrameTransformer):
         self.min_similarity = min_similarity
         self.min_common = min_common
         self.folds = folds
-        self.seed = seed
+        self.random_state = random_state
         self.progress = progress
 
     def _check(self, frame: pd.DataFrame) -> None:
@@ -245,11 +247,11 @@ class CFFeatures(FrameTransformer):
         self.kinds_ = kinds
 
     def _ratings(self, frame: pd.DataFrame, y: Any) -> np.ndarray:
-        from ..models.cv import _check_target
+        from ..models.cv import check_target
 
         if y is None:
             raise ValueError("CFFeatures requires y to be passed, but the target y is None; pass the ratings as y")
-        y_arr = _check_target(y, len(frame))
+        y_arr = check_target(y, len(frame))
         try:
             return pd.to_numeric(y_arr).astype(np.float64)
         except (TypeError, ValueError) as exc:
@@ -296,7 +298,7 @@ class CFFeatures(FrameTransformer):
         self.fit(X, y)
         frame, was_frame = check_input(self, X, reset=False)
         ratings = self._ratings(frame, y)
-        splits, _ = cross_fit_splits(self.folds, frame, ratings, groups, "kfold", self.seed)
+        splits, _ = cross_fit_splits(self.folds, frame, ratings, groups, "kfold", self.random_state)
         values = {kind: np.full(len(frame), np.nan) for kind in self.kinds_}
         from tqdm.auto import tqdm
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
+from ..data.validation import renamed_params
 from ._frame import (
     FrameTransformer,
     as_list,
@@ -376,25 +377,26 @@ class TargetEncoder(_CategoricalEncoder):
     mean value. ``smooth`` is ``"auto"`` (empirical Bayes weight, as scikit-learn's) or a number
     ``m`` of prior pseudo-rows: ``(sum + m * prior) / (count + m)``.
 
-    >>> folds = make_folds(y, n_splits=5, seed=0)
+    >>> folds = make_folds(y, n_splits=5, random_state=0)
     >>> te = TargetEncoder(columns=["city"], folds=folds, smooth=10)
     >>> X_train = te.fit_transform(train, y)        # out-of-fold, same folds as train_cv
     >>> X_test = te.transform(test)                 # full-train statistics
     """
 
+    @renamed_params(seed="random_state")
     def __init__(
         self,
         columns: Sequence[Hashable] | Hashable | None = None,
         folds: Any = 5,
         smooth: float | str = "auto",
         target_type: str = "auto",
-        seed: int = 0,
+        random_state: int = 0,
     ) -> None:
         self.columns = columns
         self.folds = folds
         self.smooth = smooth
         self.target_type = target_type
-        self.seed = seed
+        self.random_state = random_state
 
     def _check_params(self) -> None:
         if not (self.smooth == "auto" or (isinstance(self.smooth, int | float | np.number)
@@ -405,7 +407,7 @@ class TargetEncoder(_CategoricalEncoder):
 
     def _target(self, y: Any, n: int) -> tuple[np.ndarray, _Target]:
         """The target checked, and as floats ``Y`` (one 0/1 column per class for multiclass)."""
-        from ..models.cv import _check_target
+        from ..models.cv import check_target
         from ..models.metrics import infer_task
 
         if y is None:
@@ -413,7 +415,7 @@ class TargetEncoder(_CategoricalEncoder):
                 "TargetEncoder requires y to be passed, but the target y is None; "
                 "call fit(X, y) or fit_transform(X, y) with the training target"
             )
-        y_arr = _check_target(y, n)
+        y_arr = check_target(y, n)
         if pd.unique(y_arr).size < 2:
             raise ValueError("the target has one class (a single distinct value); target encoding needs at least two")
         task = infer_task(y_arr) if self.target_type == "auto" else self.target_type
@@ -479,7 +481,7 @@ class TargetEncoder(_CategoricalEncoder):
         frame, was_frame, codes = self._fit_codes(X)
         y_arr, target = self._target(y, len(frame))
         kind = "kfold" if self.target_type_ == "regression" else "stratified"
-        splits, fold_of_row = cross_fit_splits(self.folds, frame, y_arr, groups, kind, self.seed)
+        splits, fold_of_row = cross_fit_splits(self.folds, frame, y_arr, groups, kind, self.random_state)
         encoded = {}
         if _is_complement(splits, len(frame)):
             self.target_mean_, _ = _moments(target)

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.schema import Schema, infer_schema
+from ..data.validation import renamed_params
 from ._frame import FrameTransformer, as_frame, check_columns, check_input, output
 from .dates import DEFAULT_PARTS, DateFeatures
 from .encoders import AsCategory, CountEncoder
@@ -31,6 +32,7 @@ class FeaturePipeline(FrameTransformer):
     Nothing here looks at the target: fitting on all training rows leaks nothing.
     """
 
+    @renamed_params(seed="random_state")
     def __init__(
         self,
         schema: Schema | None = None,
@@ -39,7 +41,7 @@ class FeaturePipeline(FrameTransformer):
         text_svd: int | None = None,
         date_parts: Sequence[str] = DEFAULT_PARTS,
         date_reference: Any = None,
-        seed: int = 0,
+        random_state: int = 0,
     ) -> None:
         self.schema = schema
         self.count_threshold = count_threshold
@@ -47,7 +49,7 @@ class FeaturePipeline(FrameTransformer):
         self.text_svd = text_svd
         self.date_parts = date_parts
         self.date_reference = date_reference
-        self.seed = seed
+        self.random_state = random_state
 
     def _frame(self, X: Any, fit: bool) -> tuple[pd.DataFrame, bool]:
         if not isinstance(self.schema, Schema):
@@ -73,7 +75,7 @@ class FeaturePipeline(FrameTransformer):
         self.text_ = {}
         for col in s.text:
             ngrams = TextNgramFeatures(columns=[col], max_features=self.text_max_features, svd_components=self.text_svd,
-                                       sparse_output=False, seed=self.seed)  # fmt: skip
+                                       sparse_output=False, random_state=self.random_state)  # fmt: skip
             self.text_[col] = ngrams.fit(frame[[col]])
         self.dates_ = None
         if s.datetime:

@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
+from ..data.validation import renamed_params
 from ._frame import FrameTransformer, as_list, check_columns, check_feature_names_arg, check_input, output
 
 _TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default word pattern
@@ -82,6 +83,7 @@ class TextNgramFeatures(FrameTransformer):
 
     categorical_input = False
 
+    @renamed_params(seed="random_state")
     def __init__(
         self,
         columns: Sequence[Hashable] | Hashable | None = None,
@@ -99,7 +101,7 @@ class TextNgramFeatures(FrameTransformer):
         combine: str = "separate",
         svd_components: int | None = None,
         sparse_output: bool = True,
-        seed: int = 0,
+        random_state: int = 0,
         dtype: Any = np.float32,
     ) -> None:
         self.columns = columns
@@ -117,7 +119,7 @@ class TextNgramFeatures(FrameTransformer):
         self.combine = combine
         self.svd_components = svd_components
         self.sparse_output = sparse_output
-        self.seed = seed
+        self.random_state = random_state
         self.dtype = dtype
 
     def _check_params(self) -> None:
@@ -205,7 +207,7 @@ class TextNgramFeatures(FrameTransformer):
                     f"TextNgramFeatures: svd_components={self.svd_components} needs more rows than components; "
                     f"got {matrix.shape[0]} sample(s)"
                 )
-            svd = TruncatedSVD(n_components=self.svd_components, random_state=self.seed)
+            svd = TruncatedSVD(n_components=self.svd_components, random_state=self.random_state)
             self.svds_.append(svd)
             return svd.fit_transform(matrix).astype(self.dtype)
         return self.svds_[source].transform(matrix).astype(self.dtype)

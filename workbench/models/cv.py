@@ -1,4 +1,10 @@
-"""Cross-validated training with out-of-fold predictions: ``train_cv``."""
+"""Cross-validated training with out-of-fold predictions: ``train_cv``.
+
+Besides :func:`train_cv`, this module publishes the fold-run machinery the packages above
+``models`` build on (an internal API, kept stable within the workbench): :class:`CVRun` (one
+model's folds, fitted in any order), :class:`FoldOutput`, and the input checks
+:func:`check_target`, :func:`check_X_test`, :func:`slice_fit_params` and :func:`describe_estimator`.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.folds import FoldIds, fold_splits
+from ..data.folds import FoldIds, as_folds, fold_splits
+from ..data.validation import Interval, Options, check_X_y, column_names, effective_n_jobs, n_rows, validate_params
 from . import _estimators
-from .metrics import Metric, get_metric, infer_task
+from .metrics import TASKS, Metric, get_metric, infer_task
 from .result import CVResult
-
-
-def _n_rows(X: Any) -> int:
-    return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
 def take_rows(X: Any, idx: np.ndarray) -> Any:
@@ -27,13 +30,8 @@ def take_rows(X: Any, idx: np.ndarray) -> Any:
     return X[idx]
 
 
-def _feature_names(X: Any) -> list[str]:
-    if isinstance(X, pd.DataFrame):
-        return [str(c) for c in X.columns]
-    return [f"f{i}" for i in range(X.shape[1])]
-
-
-def _check_X_test(X: Any, X_test: Any) -> Any:
+def check_X_test(X: Any, X_test: Any) -> Any:
+    """``X_test`` with the columns of ``X`` in their order (``None`` stays ``None``); an error if they differ."""
     if X_test is None:
         return None
     if isinstance(X, pd.DataFrame):
@@ -52,12 +50,12 @@ def _check_X_test(X: Any, X_test: Any) -> Any:
     return X_test
 
 
-def _check_target(y: Any, n: int) -> np.ndarray:
+def check_target(y: Any, n: int) -> np.ndarray:
+    """``y`` as a 1-D array of ``n`` values without NaN; an error naming the problem otherwise."""
     y_arr = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
     if y_arr.ndim != 1:
         raise ValueError(f"y must be one-dimensional, got shape {y_arr.shape}")
-    if len(y_arr) != n:
-        raise ValueError(f"X has {n} rows but y has {len(y_arr)}; they must describe the same rows")
+    check_X_y(n, y_arr)
     missing = pd.isna(y_arr)
     if missing.any():
         rows = np.flatnonzero(missing)
@@ -68,7 +66,7 @@ def _check_target(y: Any, n: int) -> np.ndarray:
     return y_arr
 
 
-def _slice_fit_params(fit_params: Mapping[str, Any], idx: np.ndarray, n: int) -> dict[str, Any]:
+def slice_fit_params(fit_params: Mapping[str, Any], idx: np.ndarray, n: int) -> dict[str, Any]:
     """Per-row fit parameters (``sample_weight``, ``group``...) follow the fold's rows."""
     out = {}
     for key, value in fit_params.items():
@@ -79,13 +77,14 @@ def _slice_fit_params(fit_params: Mapping[str, Any], idx: np.ndarray, n: int) ->
     return out
 
 
-def _describe(estimator: Any) -> tuple[str, dict[str, Any]]:
+def describe_estimator(estimator: Any) -> tuple[str, dict[str, Any]]:
+    """The estimator's class name and its own (not nested) parameters."""
     params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
     return type(estimator).__name__, params
 
 
 @dataclass
-class _FoldOutput:
+class FoldOutput:
     """What one fold's fit leaves: its model, validation and test predictions, score and timings."""
 
     model: Any
@@ -96,8 +95,11 @@ class _FoldOutput:
     gain: np.ndarray | None
 
 
-class _CVRun:
+class CVRun:
     """``train_cv`` in two parts: independent fold fits and the assembly of their outputs.
+
+    ``folds`` here is already a fold description :func:`~workbench.data.fold_splits` reads
+    (turn an int into folds with :func:`~workbench.data.as_folds` first).
 
     Checking the inputs happens once, in the constructor. :meth:`fit_fold` reads shared inputs
     only and fits its own clone, so folds may run in any order or side by side (the stack runs
@@ -109,9 +111,9 @@ class _CVRun:
                  metric: str | Metric | Callable[..., float] | None = None, early_stopping_rounds: int | None = None,
                  fit_params: Mapping[str, Any] | None = None, task: str | None = None, groups: Any = None) -> None:  # fmt: skip
         self.estimator, self.X, self.folds = estimator, X, folds
-        self.n = n = _n_rows(X)
-        y_arr = _check_target(y, n)
-        self.X_test = _check_X_test(X, X_test)
+        self.n = n = n_rows(X)
+        y_arr = check_target(y, n)
+        self.X_test = check_X_test(X, X_test)
         self.task = task = task or infer_task(y_arr)
         self.metric = get_metric(metric, task)
         classes = np.unique(y_arr) if task != "regression" else None
@@ -129,7 +131,7 @@ class _CVRun:
     def n_splits(self) -> int:
         return len(self.splits)
 
-    def fit_fold(self, k: int) -> _FoldOutput:
+    def fit_fold(self, k: int) -> FoldOutput:
         """Fit a fresh clone on fold ``k``'s training rows; predict its validation rows and the test set."""
         from sklearn.base import clone
 
@@ -137,7 +139,7 @@ class _CVRun:
         model = clone(self.estimator)
         X_tr, X_val = take_rows(self.X, train_idx), take_rows(self.X, val_idx)
         y_tr, y_val = self.y_enc[train_idx], self.y_enc[val_idx]
-        kwargs = _slice_fit_params(self.fit_params, train_idx, self.n)
+        kwargs = slice_fit_params(self.fit_params, train_idx, self.n)
         kwargs.update(_estimators.prepare_fit(model, X_val, y_val, self.metric, self.task, self.early_stopping_rounds))
         start = time.perf_counter()
         model.fit(X_tr, y_tr, **kwargs)
@@ -148,10 +150,10 @@ class _CVRun:
         predict_s = time.perf_counter() - start
         timing = {"fold": k, "n_train": len(train_idx), "n_val": len(val_idx), "fit_s": fit_s,
                   "predict_s": predict_s, "best_iteration": _estimators.best_iteration(model)}  # fmt: skip
-        return _FoldOutput(model=model, val_pred=val_pred, test_pred=test_pred, score=self.metric(y_val, val_pred),
+        return FoldOutput(model=model, val_pred=val_pred, test_pred=test_pred, score=self.metric(y_val, val_pred),
                            timing=timing, gain=_estimators.gain_importance(model))  # fmt: skip
 
-    def result(self, outputs: list[_FoldOutput]) -> CVResult:
+    def result(self, outputs: list[FoldOutput]) -> CVResult:
         """The :class:`CVResult` of all folds (``outputs[k]`` from ``fit_fold(k)``)."""
         if len(outputs) != self.n_splits:
             raise ValueError(f"result() needs the outputs of all {self.n_splits} folds, got {len(outputs)}")
@@ -165,7 +167,7 @@ class _CVRun:
 
         validated = self.fold_of_row >= 0
         overall = metric_(self.y_enc[validated], oof[validated])
-        names = _feature_names(self.X)
+        names = column_names(self.X)
         feature_importance = None
         if importances:
             fi = pd.DataFrame(np.column_stack(importances), index=pd.Index(names, name="feature"),
@@ -173,7 +175,7 @@ class _CVRun:
             fi["mean"] = fi.mean(axis=1)
             fi["std"] = fi.iloc[:, : len(importances)].std(axis=1, ddof=0)
             feature_importance = fi.sort_values("mean", ascending=False)
-        name, params = _describe(self.estimator)
+        name, params = describe_estimator(self.estimator)
 
         return CVResult(
             oof=oof,
@@ -194,6 +196,9 @@ class _CVRun:
         )
 
 
+@validate_params({"folds": ["folds"], "early_stopping_rounds": [Interval(int, 1, None), None],
+                  "task": [Options(TASKS), None], "progress": ["boolean"], "n_jobs": ["n_jobs"],
+                  "random_state": ["random_state"]})  # fmt: skip
 def train_cv(
     estimator: Any,
     X: Any,
@@ -206,16 +211,49 @@ def train_cv(
     task: str | None = None,
     groups: Any = None,
     progress: bool = True,
+    n_jobs: int | None = None,
+    random_state: int = 0,
 ) -> CVResult:
     """Fit a clone of ``estimator`` per fold; return out-of-fold and fold-averaged test predictions.
 
-    ``folds`` is one fold number per row (:func:`workbench.data.make_folds`), a scikit-learn
-    splitter or ``(train_idx, val_idx)`` pairs; every row must be validated exactly once (time
-    folds excepted). ``metric`` is a name from ``workbench.models.METRICS``, a :class:`Metric` or
-    a callable; it defaults to AUC (binary), log loss (multiclass) or RMSE (regression).
-    With ``early_stopping_rounds``, LightGBM/XGBoost/CatBoost stop on the validation fold by
-    ``metric``. ``fit_params`` go to every ``fit``; per-row ones (e.g. ``sample_weight``) are sliced
-    to the fold. LightGBM takes pandas ``category`` columns as they are.
+    Parameters
+    ----------
+    estimator : scikit-learn compatible estimator
+        Cloned and fitted once per fold.
+    X : DataFrame, array or sparse matrix
+        The features; LightGBM takes pandas ``category`` columns as they are.
+    y : array-like
+        The target, one value per row of ``X``.
+    folds : int, fold numbers per row, splitter or (train_idx, val_idx) pairs
+        An int makes that many folds (group folds with ``groups``, plain K-fold for regression,
+        stratified otherwise; seeded by ``random_state``); fold numbers come from
+        :func:`workbench.data.make_folds`. Every row must be validated exactly once (time folds
+        excepted).
+    X_test : same kind as ``X``, optional
+        Predicted by every fold model; ``test_pred`` is their average.
+    metric : str, Metric or callable, optional
+        A name from ``workbench.models.METRICS``, a :class:`Metric` or a callable; defaults to
+        AUC (binary), log loss (multiclass) or RMSE (regression).
+    early_stopping_rounds : int, optional
+        LightGBM/XGBoost/CatBoost stop on the validation fold by ``metric``.
+    fit_params : mapping, optional
+        Go to every ``fit``; per-row ones (e.g. ``sample_weight``) are sliced to the fold.
+    task : {"binary", "multiclass", "regression"}, optional
+        Inferred from ``y`` when not given.
+    groups : array-like, optional
+        Row groups, for group folds and group splitters.
+    progress : bool, default True
+        Show a progress bar over the folds.
+    n_jobs : int, optional
+        Folds fitted side by side in threads, as joblib reads it (``None``: one, ``-1``: every
+        core); the result is bit for bit that of ``n_jobs=1``.
+    random_state : int, default 0
+        Seed of the folds made when ``folds`` is an int.
+
+    Returns
+    -------
+    CVResult
+        Out-of-fold and test predictions, fold models, scores and timings.
 
     >>> from lightgbm import LGBMClassifier
     >>> df = load_telco(); X = df.drop(columns=["customerID", "Churn"])
@@ -224,9 +262,15 @@ def train_cv(
     """
     from tqdm.auto import tqdm
 
-    run = _CVRun(estimator, X, y, folds, X_test=X_test, metric=metric, early_stopping_rounds=early_stopping_rounds,
-                 fit_params=fit_params, task=task, groups=groups)  # fmt: skip
-    outputs: list[_FoldOutput] = []
+    workers = effective_n_jobs(n_jobs, "train_cv()")
+    if isinstance(folds, int | np.integer):
+        y_arr = check_target(y, n_rows(X))
+        folds = as_folds(folds, y_arr, groups=groups, random_state=random_state, task=task or infer_task(y_arr))
+    run = CVRun(estimator, X, y, folds, X_test=X_test, metric=metric, early_stopping_rounds=early_stopping_rounds,
+                fit_params=fit_params, task=task, groups=groups)  # fmt: skip
+    if workers > 1 and run.n_splits > 1:
+        return _fit_side_by_side(run, min(workers, run.n_splits), progress)
+    outputs: list[FoldOutput] = []
     bar = tqdm(range(run.n_splits), desc=f"train_cv {type(estimator).__name__}", unit="fold", disable=not progress,
                leave=False)  # fmt: skip
     for k in bar:
@@ -234,3 +278,31 @@ def train_cv(
         bar.set_postfix({run.metric.name: f"{outputs[-1].score:.4f}"})
     bar.close()
     return run.result(outputs)
+
+
+def _fit_side_by_side(run: CVRun, workers: int, progress: bool) -> CVResult:
+    """The folds of ``run`` on ``workers`` threads (each fold's estimator limited to its share of the cores)."""
+    from tqdm.auto import tqdm
+
+    from .parallel import fit_side_by_side, limit_threads, thread_share
+
+    given = run.estimator
+    run.estimator = limit_threads(given, thread_share(workers))
+    results: list[CVResult] = []
+    bar = tqdm(total=run.n_splits, desc=f"train_cv {type(given).__name__}", unit="fold", disable=not progress,
+               leave=False)  # fmt: skip
+
+    label = type(given).__name__
+
+    def folds_done(in_progress: dict[str, tuple[int, int]], waiting: int) -> None:
+        done = in_progress.get(label, (run.n_splits, run.n_splits))[0]
+        bar.update(done - bar.n)
+
+    try:
+        fit_side_by_side([(label, run)], workers, lambda j, result, seconds: results.append(result), folds_done)
+    finally:
+        bar.close()
+        run.estimator = given
+    result = results[0]
+    result.params = describe_estimator(given)[1]  # the model as given, not its thread share
+    return result

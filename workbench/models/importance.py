@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.validation import default_column_names
 from .result import CVResult
 
 
@@ -56,7 +57,7 @@ def mean_importance(result: CVResult) -> pd.Series:
         values, measure = found
         fold_names = [str(n) for n in head.get_feature_names_out()] if head is not None else list(result.feature_names)
         if len(fold_names) != len(values):
-            fold_names = [f"f{i}" for i in range(len(values))]
+            fold_names = default_column_names(len(values))
         per_fold.append(pd.Series(values, index=fold_names))
     # Folds may see different categories (one-hot columns): a column a fold lacks counts as 0 there.
     table = pd.concat(per_fold, axis=1).fillna(0.0)

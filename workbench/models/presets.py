@@ -13,16 +13,19 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.validation import renamed_params
+
 MODEL_FAMILIES: tuple[str, ...] = ("lgbm", "logreg", "extratrees")
 
 
-def default_lgbm(task: str = "binary", seed: int = 0, **overrides: Any) -> Any:
+@renamed_params(seed="random_state")
+def default_lgbm(task: str = "binary", random_state: int = 0, **overrides: Any) -> Any:
     """A LightGBM estimator tuned for small/medium tabular data; pair it with early stopping.
 
     Slow learning rate and shallow trees with row/column subsampling: strong on data like Telco
     when ``train_cv(..., early_stopping_rounds=200)`` picks the number of trees per fold.
 
-    >>> cv = train_cv(default_lgbm("binary", seed=0), X, y, folds, early_stopping_rounds=200)
+    >>> cv = train_cv(default_lgbm("binary", random_state=0), X, y, folds, early_stopping_rounds=200)
     """
     from lightgbm import LGBMClassifier, LGBMRegressor
 
@@ -35,7 +38,7 @@ def default_lgbm(task: str = "binary", seed: int = 0, **overrides: Any) -> Any:
         "subsample_freq": 1,
         "colsample_bytree": 0.6,
         "reg_lambda": 5.0,
-        "random_state": seed,
+        "random_state": random_state,
         "n_jobs": 2,
         "verbose": -1,
     }
@@ -82,7 +85,8 @@ def linear_preprocessor() -> Any:
     )
 
 
-def default_logreg(task: str = "binary", seed: int = 0, C: float = 1.0, **overrides: Any) -> Any:
+@renamed_params(seed="random_state")
+def default_logreg(task: str = "binary", random_state: int = 0, C: float = 1.0, **overrides: Any) -> Any:
     """L2 logistic regression on one-hot and standardised features, as one scikit-learn pipeline.
 
     Categories (pandas ``category``, text, bool) are one-hot encoded, numbers median-imputed
@@ -101,18 +105,19 @@ def default_logreg(task: str = "binary", seed: int = 0, C: float = 1.0, **overri
     if task == "regression":
         model = Ridge(alpha=1.0 / C, **overrides)
     else:
-        model = LogisticRegression(**{"C": C, "max_iter": 2000, "random_state": seed, **overrides})
+        model = LogisticRegression(**{"C": C, "max_iter": 2000, "random_state": random_state, **overrides})
     return Pipeline([("features", linear_preprocessor()), ("model", model)])
 
 
-def default_extratrees(task: str = "binary", seed: int = 0, **overrides: Any) -> Any:
+@renamed_params(seed="random_state")
+def default_extratrees(task: str = "binary", random_state: int = 0, **overrides: Any) -> Any:
     """Extremely randomised trees on ordinal-coded categories and median-imputed numbers (a pipeline).
 
     300 trees with at least 20 rows per leaf and half the features per split: smooth probability
     estimates that differ from boosting's, which is what a stack wants. ``overrides`` go to
     ``ExtraTreesClassifier``/``ExtraTreesRegressor`` (``n_estimators``, ``min_samples_leaf``, ``n_jobs``...).
 
-    >>> cv = train_cv(default_extratrees("binary", seed=0, n_jobs=2), X, y, folds)
+    >>> cv = train_cv(default_extratrees("binary", random_state=0, n_jobs=2), X, y, folds)
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
@@ -121,7 +126,7 @@ def default_extratrees(task: str = "binary", seed: int = 0, **overrides: Any) ->
     from sklearn.preprocessing import OrdinalEncoder
 
     _check_task(task)
-    params: dict[str, Any] = {"n_estimators": 300, "min_samples_leaf": 20, "max_features": 0.5, "random_state": seed, "n_jobs": 1}
+    params: dict[str, Any] = {"n_estimators": 300, "min_samples_leaf": 20, "max_features": 0.5, "random_state": random_state, "n_jobs": 1}
     params.update(overrides)
     codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
     numbers = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_directory
+from ..data.results import Result, check_kind, figure_and_axes
+from ..data.validation import renamed_params, warn_renamed
 from .._version import __version__
 from . import _estimators
 from .metrics import METRICS, Metric, get_metric
@@ -34,8 +36,11 @@ def _jsonable(value: Any) -> Any:
 
 
 @dataclass
-class CVResult:
+class CVResult(Result):
     """Out-of-fold (``oof``) and fold-averaged test predictions, fold models and scores.
+
+    A :class:`~workbench.data.results.Result`: ``to_frame()`` is the per-fold table,
+    ``plot(kind="folds" | "importance")`` draws fold scores or gain importance.
 
     Predictions are positive-class probabilities (binary), ``(n, n_classes)`` probabilities in
     the order of ``classes`` (multiclass) or values (regression). ``folds`` gives each row's
@@ -84,13 +89,19 @@ class CVResult:
             return get_metric(self.metric, self.task)
         return Metric(self.metric, lambda y, p: float("nan"), self.greater_is_better)
 
-    def top_features(self, k: int = 10) -> pd.Series:
-        """Mean gain importance of the ``k`` strongest features (LightGBM only; empty otherwise)."""
+    @renamed_params(k="top")
+    def top_features(self, top: int = 10) -> pd.Series:
+        """Mean gain importance of the ``top`` strongest features (LightGBM only; empty otherwise)."""
         if self.feature_importance is None:
             return pd.Series(dtype=float, name="gain")
-        return self.feature_importance["mean"].sort_values(ascending=False).head(k).rename("gain")
+        return self.feature_importance["mean"].sort_values(ascending=False).head(top).rename("gain")
 
     def summary(self) -> pd.DataFrame:
+        """Former name of :meth:`to_frame` (warns)."""
+        warn_renamed("CVResult", "summary()", "to_frame()")
+        return self.to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
         """Per-fold scores and timings, plus an ``overall`` row (OOF score, summed times)."""
         table = self.timings.copy()
         table.insert(1, self.metric, self.fold_scores)
@@ -109,7 +120,7 @@ class CVResult:
         folds = "".join(
             f"<tr><td>{r['fold']}</td><td>{r[self.metric]:.5f}</td><td>{r.get('fit_s', 0):.2f}s</td>"
             f"<td>{'' if pd.isna(r.get('best_iteration')) else int(r['best_iteration'])}</td></tr>"
-            for r in self.summary().iloc[:-1].to_dict("records")
+            for r in self.to_frame().iloc[:-1].to_dict("records")
         )
         top = self.top_features(10)
         feats = "".join(f"<tr><td>{esc(str(n))}</td><td>{v:,.1f}</td></tr>" for n, v in top.items())
@@ -124,6 +135,33 @@ class CVResult:
             f"<th>{esc(self.metric)}</th><th>fit</th><th>best iter</th></tr></thead><tbody>{folds}</tbody></table>"
             f"{feats_table}</div></div>"
         )
+
+    def plot(self, kind: str = "folds", ax: Any = None, top: int = 20) -> Any:
+        """Figure of the fold scores (``kind="folds"``, the OOF score as a line) or of the mean
+        gain importance of the ``top`` features (``kind="importance"``, LightGBM only)."""
+        check_kind(kind, ("folds", "importance"), "CVResult.plot")
+        if kind == "importance":
+            gain = self.top_features(top)
+            if gain.empty:
+                raise ValueError(f"this {self.estimator} result has no gain importance (LightGBM models have one); "
+                                 "use kind='folds'")  # fmt: skip
+            fig, ax = figure_and_axes(ax, 7, 1.2 + 0.32 * len(gain))
+            ax.barh(np.arange(len(gain))[::-1], gain.to_numpy(), color="#2a9d8f")
+            ax.set_yticks(np.arange(len(gain))[::-1], [str(n) for n in gain.index])
+            ax.set_xlabel("mean gain over folds")
+            ax.set_title(f"{self.estimator}: top {len(gain)} features", loc="left")
+            return fig
+        fig, ax = figure_and_axes(ax, 6, 3.5)
+        ax.bar(np.arange(self.n_splits), self.fold_scores, color="#66C2D7")
+        ax.axhline(self.score, color="#1A4E5D", linewidth=2, label=f"OOF {self.score:.5f}")
+        ax.set_xticks(np.arange(self.n_splits), [f"fold {k}" for k in range(self.n_splits)])
+        low, high = min(self.fold_scores + [self.score]), max(self.fold_scores + [self.score])
+        pad = (high - low) * 0.5 or abs(high) * 0.01 or 0.01
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_ylabel(self.metric)
+        ax.legend(loc="best", frameon=False)
+        ax.set_title(f"{self.estimator}: {self.metric} per fold", loc="left")
+        return fig
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the result to directory ``path`` atomically (replacing what was there).

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data import FoldIds, fold_splits, make_folds
+from ..data import FoldIds, as_folds, fold_splits
 
 
-def stack_folds(folds: Any, n: int, X: Any, y: np.ndarray, groups: Any, task: str, seed: int) -> FoldIds:
+def stack_folds(folds: Any, n: int, X: Any, y: np.ndarray, groups: Any, task: str, random_state: int) -> FoldIds:
     """Turn any fold description into fold numbers per row that every level can reuse.
 
     An integer makes that many folds (grouped when ``groups`` is given, stratified for
@@ -18,11 +18,7 @@ def stack_folds(folds: Any, n: int, X: Any, y: np.ndarray, groups: Any, task: st
     stratified...) or chain forward in time (``TimeSeriesSplit`` without gap or size cap).
     """
     if isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
-        if groups is not None:
-            kind = "group"
-        else:
-            kind = "kfold" if task == "regression" else "stratified"
-        return make_folds(y, kind=kind, n_splits=int(folds), groups=groups, seed=seed)
+        return as_folds(folds, y, groups=groups, random_state=random_state, task=task)
     splits, fold_of_row = fold_splits(folds, n, X, y, groups)
     kind = getattr(folds, "kind", None)
     everything = np.arange(n)

@@ -9,12 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.results import Result, check_kind, figure_and_axes
+from ..data.validation import Interval, validate_params, warn_renamed
 from ..models import CVResult, Metric, get_metric, infer_task
 
 
 @dataclass
-class BlendResult:
-    """Blend weights (non-negative, summing to 1) and what they give on OOF and test predictions."""
+class BlendResult(Result):
+    """Blend weights (non-negative, summing to 1) and what they give on OOF and test predictions.
+
+    ``to_frame()`` has every model's weight and own score and the blend's; ``plot()`` draws the weights.
+    """
 
     weights: pd.Series
     score: float
@@ -34,6 +39,25 @@ class BlendResult:
         return np.tensordot(self.weights.to_numpy(), stacked, axes=1)
 
     def summary(self) -> pd.DataFrame:
+        """Former name of :meth:`to_frame` (warns)."""
+        warn_renamed("BlendResult", "summary()", "to_frame()")
+        return self.to_frame()
+
+    def plot(self, kind: str = "weights", ax: Any = None) -> Any:
+        """Figure of the blend weights, each bar labelled with the model's own OOF score."""
+        check_kind(kind, ("weights",), "BlendResult.plot")
+        fig, ax = figure_and_axes(ax, 6, 1.2 + 0.35 * len(self.weights))
+        pos = np.arange(len(self.weights))[::-1]
+        ax.barh(pos, self.weights.to_numpy(), color="#2a9d8f")
+        for p, w, s in zip(pos, self.weights.to_numpy(), self.member_scores.to_numpy(), strict=True):
+            ax.text(w, p, f" {self.metric} {s:.5f}", va="center", fontsize=8)
+        ax.set_yticks(pos, [str(n) for n in self.weights.index])
+        ax.set_xlim(0, 1.25)
+        ax.set_xlabel("weight")
+        ax.set_title(f"Blend: {self.metric} {self.score:.5f}{' on ranks' if self.rank else ''}", loc="left")
+        return fig
+
+    def to_frame(self) -> pd.DataFrame:
         """Weight and own OOF score of every model, plus the blend's score."""
         table = pd.DataFrame({"weight": self.weights, self.metric: self.member_scores})
         table.loc["blend"] = [self.weights.sum(), self.score]
@@ -44,7 +68,7 @@ class BlendResult:
         return f"BlendResult({self.metric}={self.score:.5f}{' on ranks' if self.rank else ''}; {kept})"
 
     def _repr_html_(self) -> str:
-        return self.summary().to_html(float_format=lambda v: f"{v:.5f}")
+        return self.to_frame().to_html(float_format=lambda v: f"{v:.5f}")
 
 
 def _as_arrays(preds: Any, names: list[str] | None = None) -> tuple[list[str], list[np.ndarray]]:
@@ -73,6 +97,7 @@ def _ranked(p: np.ndarray) -> np.ndarray:
     return ranks / count
 
 
+@validate_params({"rank": ["boolean"], "n_iter": [Interval(int, 1, None)]})
 def blend(
     oof_list: Sequence[Any] | Mapping[str, Any] | pd.DataFrame,
     y: Any,
@@ -98,8 +123,6 @@ def blend(
     names, arrays = _as_arrays(oof_list)
     if len(arrays) < 1:
         raise ValueError("blend needs at least one model's out-of-fold predictions")
-    if not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
-        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise ValueError(f"out-of-fold predictions differ in shape: {dict(zip(names, (a.shape for a in arrays)))}")

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.validation import renamed_params
+
 META_MODELS: tuple[str, ...] = ("logreg", "lgbm")
 _MEMBER = re.compile(r"^level\d+/")
 _EPS = 1e-6
@@ -40,7 +42,8 @@ def log_odds(P: Any) -> np.ndarray:
     return logit(np.clip(np.asarray(P, dtype=np.float64), _EPS, 1.0 - _EPS))
 
 
-def meta_model(kind: str = "logreg", task: str = "binary", seed: int = 0, C: float = 1.0) -> Any:
+@renamed_params(seed="random_state")
+def meta_model(kind: str = "logreg", task: str = "binary", random_state: int = 0, C: float = 1.0) -> Any:
     """An unfitted level-2 model for :class:`~workbench.stacking.Stack`.
 
     - ``"logreg"``: logistic regression (L2, inverse strength ``C``) on the log-odds of the
@@ -65,14 +68,14 @@ def meta_model(kind: str = "logreg", task: str = "binary", seed: int = 0, C: flo
     if task not in ("binary", "multiclass", "regression"):
         raise ValueError(f"unknown task {task!r}; use 'binary', 'multiclass' or 'regression'")
     if kind == "lgbm":
-        return default_lgbm(task, seed=seed, n_estimators=100, learning_rate=0.05, num_leaves=4, min_child_samples=100,
+        return default_lgbm(task, random_state=random_state, n_estimators=100, learning_rate=0.05, num_leaves=4, min_child_samples=100,
                             colsample_bytree=1.0, n_jobs=1, deterministic=True, force_row_wise=True)  # fmt: skip
     if not C > 0:
         raise ValueError(f"C must be a positive number (inverse regularisation strength), got {C!r}")
     members = FunctionTransformer(None if task == "regression" else log_odds, feature_names_out="one-to-one")
     inputs = ColumnTransformer([("members", members, _member_columns), ("features", linear_preprocessor(), _feature_columns)],
                                verbose_feature_names_out=False)  # fmt: skip
-    model = Ridge(alpha=1.0 / C) if task == "regression" else LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    model = Ridge(alpha=1.0 / C) if task == "regression" else LogisticRegression(C=C, max_iter=2000, random_state=random_state)
     return Pipeline([("inputs", inputs), ("model", model)])
 
 

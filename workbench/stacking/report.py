@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..data.results import check_kind, figure_and_axes
 from ..models import Metric
 
 if TYPE_CHECKING:
@@ -62,16 +63,36 @@ def prediction_correlation(oof: pd.DataFrame, method: str = "pearson") -> pd.Dat
     return complete.corr(method=method)
 
 
-def plot_stack(summary: pd.DataFrame, correlation: pd.DataFrame, metric: Metric, title: str = "correlation") -> Figure:
-    """Two panels: each model's OOF score (error bars: ± std over folds, colour: level) and a correlation heatmap.
+def plot_stack(summary: pd.DataFrame, correlation: pd.DataFrame, metric: Metric, title: str = "correlation",
+               kind: str = "both", ax: Any = None) -> Figure:  # fmt: skip
+    """Each model's OOF score (error bars: ± std over folds, colour: level) and a correlation heatmap.
 
-    Returns a matplotlib ``Figure`` (no pyplot state, works headless); show it in a notebook by
-    leaving it as the cell's value, or ``fig.savefig("stack.png")``.
+    ``kind``: ``"both"`` (two panels), ``"scores"`` or ``"correlation"`` (one panel, drawn on
+    ``ax`` when given). Returns a matplotlib ``Figure`` (no pyplot state, works headless); show
+    it in a notebook by leaving it as the cell's value, or ``fig.savefig("stack.png")``.
     """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, max(3.0, 0.45 * len(summary) + 1.5)), layout="constrained")
-    ax_score, ax_corr = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    check_kind(kind, ("both", "scores", "correlation"), "Stack.plot")
+    height = max(3.0, 0.45 * len(summary) + 1.5)
+    if kind == "both":
+        if ax is not None:
+            raise ValueError("kind='both' draws two panels and cannot use one given ax; "
+                             "use kind='scores' or kind='correlation' with ax")  # fmt: skip
+        fig = Figure(figsize=(11, height), layout="constrained")
+        ax_score, ax_corr = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    elif kind == "scores":
+        fig, ax_score = figure_and_axes(ax, 6, height)
+    else:
+        fig, ax_corr = figure_and_axes(ax, 5.5, height)
+    if kind != "correlation":
+        _plot_scores(ax_score, summary, metric)
+    if kind != "scores":
+        _plot_correlation(fig, ax_corr, correlation, title)
+    return fig
+
+
+def _plot_scores(ax_score: Any, summary: pd.DataFrame, metric: Metric) -> None:
     positions = np.arange(len(summary))[::-1]
     scores = summary["score"].to_numpy(dtype=float)
     stds = summary["score_std"].fillna(0).to_numpy(dtype=float)
@@ -90,6 +111,8 @@ def plot_stack(summary: pd.DataFrame, correlation: pd.DataFrame, metric: Metric,
     ax_score.set_xlabel(f"out-of-fold {metric.name} ({'higher' if metric.greater_is_better else 'lower'} is better)")
     ax_score.set_title("CV score by model")
 
+
+def _plot_correlation(fig: Figure, ax_corr: Any, correlation: pd.DataFrame, title: str) -> None:
     values = correlation.to_numpy(dtype=float)
     image = ax_corr.imshow(values, vmin=min(float(np.nanmin(values)), 1 - 1e-3), vmax=1.0, cmap="viridis")
     labels = [str(c).split("/", 1)[-1] for c in correlation.columns]
@@ -102,7 +125,6 @@ def plot_stack(summary: pd.DataFrame, correlation: pd.DataFrame, metric: Metric,
                              color="white" if image.norm(values[i, j]) < 0.6 else "black")  # fmt: skip
     fig.colorbar(image, ax=ax_corr, shrink=0.8)
     ax_corr.set_title(title)
-    return fig
 
 
 __all__ = ["plot_stack", "prediction_correlation", "summary_table"]

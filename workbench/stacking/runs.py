@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.validation import warn_renamed
 from ..jobs.context import current_runs_dir
 from ..models import CVResult
 from ..runs.layout import current_owner
@@ -166,6 +167,11 @@ class StackRuns:
         return [(m.name, str(m.cv_path)) for m in self.members]
 
     def table(self) -> pd.DataFrame:
+        """Former name of :meth:`to_frame` (warns)."""
+        warn_renamed("StackRuns", "table()", "to_frame()")
+        return self.to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
         """One row per member: name, run folder, model, CV score and its fold spread, folds, seed."""
         rows = [{"member": m.name, "run": m.run.path.name, "model": m.run.params.get("model", ""),
                  self.metric: m.result.score, f"{self.metric}_std": m.result.score_std, "n_splits": m.result.n_splits,

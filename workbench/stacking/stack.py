@@ -14,11 +14,20 @@ import numpy as np
 import pandas as pd
 
 from ..data import FoldIds
-from ..models import CVResult, Metric, get_metric, infer_task, take_rows, train_cv
+from ..data.validation import (
+    Interval,
+    Options,
+    column_names,
+    default_column_names,
+    renamed_params,
+    validate_params,
+    warn_renamed,
+)
+from ..models import TASKS, CVResult, Metric, get_metric, infer_task, take_rows, train_cv
+from ..models.cv import CVRun, check_target, check_X_test, describe_estimator, slice_fit_params
+from ..models.parallel import fit_side_by_side, limit_threads, n_workers, thread_share
 from ..models.persist import UntrustedFileError
-from ..models.cv import _check_target, _check_X_test, _CVRun, _describe, _slice_fit_params
 from ._folds import level_folds, stack_folds
-from ._threads import fit_side_by_side, limit_threads, n_workers, thread_share
 from .cache import BackgroundWriter, CacheEntry, OOFCache
 from .fingerprint import column_digests, data_digest, digest, fingerprint
 from .members import Member, resolve_levels
@@ -92,7 +101,7 @@ def _as_input(X: Any, name: str) -> Any:
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be two-dimensional (a DataFrame or a 2-D array), got shape {arr.shape}")
-    return pd.DataFrame(arr, columns=[f"f{i}" for i in range(arr.shape[1])])
+    return pd.DataFrame(arr, columns=default_column_names(arr.shape[1]))
 
 
 def _is_sparse(X: Any) -> bool:
@@ -135,8 +144,13 @@ class Stack:
     included); with ``restack=True`` the original features are passed up too. Test predictions
     flow up from the fold-averaged test predictions, so no model is ever refitted on full data.
     With ``cache_dir`` every model's result is stored under a fingerprint of its estimator,
-    features, data, folds and seed: a re-run trains only what changed, and a killed run resumes.
-    ``seed`` makes the folds (when ``folds`` is an integer) and fills unset ``random_state``.
+    features, data, folds and random_state: a re-run trains only what changed, and a killed run resumes.
+    ``random_state`` makes the folds (when ``folds`` is an integer) and fills unset ``random_state``
+    parameters of the models (``seed`` is its former name, still accepted with a warning).
+
+    Fitted attributes end in an underscore (``oof_``, ``score_``, ``models_``...), as on any
+    scikit-learn estimator; the result objects it holds (:class:`~workbench.models.CVResult`)
+    use plain names.
 
     ``n_jobs`` threads (joblib's meaning: ``-1``, the default, is every core) fit the folds of a
     level's models side by side; the results are bit for bit those of ``n_jobs=1``, which trains
@@ -148,9 +162,13 @@ class Stack:
     >>> stack = Stack([[lgbm, logreg, extra_trees], [LogisticRegression()]], folds=5, cache_dir="runs/cache")
     >>> stack.fit(X, y, X_test=X_test)
     >>> stack.score_, stack.test_pred_, stack.level_oof(1).head()
-    >>> stack.summary(); stack.plot()
+    >>> stack.to_frame(); stack.plot()
     """
 
+    @renamed_params(seed="random_state")
+    @validate_params({"folds": ["folds", None], "restack": ["boolean"], "task": [Options(TASKS), None],
+                      "random_state": [Interval(int, 0, 2**32, closed="left")], "progress": ["boolean"],
+                      "n_jobs": ["n_jobs"]})  # fmt: skip
     def __init__(
         self,
         levels: Sequence[Sequence[Any]],
@@ -159,21 +177,27 @@ class Stack:
         cache_dir: str | os.PathLike[str] | None = None,
         metric: str | Metric | Callable[..., float] | None = None,
         task: str | None = None,
-        seed: int = 0,
+        random_state: int = 0,
         progress: bool = True,
         n_jobs: int | None = -1,
     ) -> None:
-        n_workers(n_jobs)  # a bad value is an error now, not after the first level has trained
+        n_workers(n_jobs, "Stack()")  # a bad value is an error now, not after the first level has trained
         self.levels = levels
         self.folds = folds
         self.restack = restack
         self.cache_dir = cache_dir
         self.metric = metric
         self.task = task
-        self.seed = seed
+        self.random_state = random_state
         self.progress = progress
         self.n_jobs = n_jobs
         self._members = resolve_levels(levels)
+
+    @property
+    def seed(self) -> int:
+        """Former name of ``random_state`` (reading it warns)."""
+        warn_renamed("Stack", "seed", "random_state")
+        return self.random_state
 
     def __repr__(self) -> str:
         shape = " → ".join(str(len(level)) for level in self._members)
@@ -187,8 +211,8 @@ class Stack:
 
         X = _as_input(X, "X")
         n = X.shape[0]
-        y_arr = _check_target(y, n)
-        X_test = _check_X_test(X, _as_input(X_test, "X_test"))
+        y_arr = check_target(y, n)
+        X_test = check_X_test(X, _as_input(X_test, "X_test"))
         if self.restack and _is_sparse(X):
             raise ValueError("restack=True passes the original features up, which needs a DataFrame or dense X, not a sparse matrix")
         task = self.task or infer_task(y_arr)
@@ -254,7 +278,7 @@ class Stack:
         if folds is None:
             given = [m.result for m in self._members[0] if m.precomputed]
             folds = given[0].folds if given else 5
-        return stack_folds(folds, n, X, y, groups, task, self.seed)
+        return stack_folds(folds, n, X, y, groups, task, self.random_state)
 
     def _check_given(self, n: int, folds: FoldIds, y_enc: np.ndarray, task: str, X_test: Any) -> None:
         """Results computed elsewhere must describe these rows, this target and these folds."""
@@ -362,7 +386,7 @@ class Stack:
             slot_of = [next(i for i, s in enumerate(slots) if s is p) for p in jobs]
 
             def done(j: int, result: CVResult, seconds: float) -> None:
-                result.params = _describe(jobs[j].estimator)[1]  # the model as given, not its thread share
+                result.params = describe_estimator(jobs[j].estimator)[1]  # the model as given, not its thread share
                 slots[slot_of[j]] = self._finish(jobs[j], result, ctx, writer, memo, seconds)
                 bar.update(1)
 
@@ -377,10 +401,10 @@ class Stack:
                 bar.update(1)
         return [s for s in slots if isinstance(s, FittedModel)]
 
-    def _cv_run(self, pending: _Pending, ctx: _LevelContext, threads: int) -> _CVRun:
+    def _cv_run(self, pending: _Pending, ctx: _LevelContext, threads: int) -> CVRun:
         """The folds of a model to fit side by side, each fold using at most ``threads`` threads."""
         try:
-            return _CVRun(limit_threads(pending.estimator, threads), pending.X, ctx.y, ctx.folds, X_test=pending.X_test,
+            return CVRun(limit_threads(pending.estimator, threads), pending.X, ctx.y, ctx.folds, X_test=pending.X_test,
                           metric=ctx.metric, early_stopping_rounds=pending.member.early_stopping_rounds,
                           fit_params=pending.fit_params, task=ctx.task)  # fmt: skip
         except Exception as exc:
@@ -406,12 +430,12 @@ class Stack:
             return FittedModel(level=1, name=member.name, columns=self._columns(1, member.name, r), result=r,
                                oof=np.asarray(r.oof), test_pred=r.test_pred, source="given", seconds=0.0,
                                features=list(r.feature_names), source_path=member.source_path)  # fmt: skip
-        estimator = _seeded(member.estimator, self.seed)
+        estimator = _seeded(member.estimator, self.random_state)
         X_m, features = ctx.select(member)
         T_m = ctx.select_test(member, features)
         fit_params = member.fit_params
         if ctx.rows.size != ctx.n_total and fit_params:
-            fit_params = _slice_fit_params(fit_params, ctx.rows, ctx.n_total)
+            fit_params = slice_fit_params(fit_params, ctx.rows, ctx.n_total)
         key = fingerprint({
             "format": _KEY_FORMAT,
             "estimator": estimator,
@@ -423,7 +447,7 @@ class Stack:
             "metric": _metric_descriptor(ctx.metric),
             "early_stopping_rounds": member.early_stopping_rounds,
             "fit_params": dict(fit_params or {}),
-            "seed": self.seed,
+            "seed": self.random_state,  # the key's field keeps its name: cached entries stay valid
         })  # fmt: skip
         test_digest = None if T_m is None else ctx.test_digest_of(features)
         label = f"level{ctx.level}/{member.name}"
@@ -463,7 +487,7 @@ class Stack:
         if writer is not None:
             writer.put(pending.label, pending.key, result, {"name": pending.member.name, "level": ctx.level,
                                                             "features": pending.features,
-                                                            "test_digest": pending.test_digest, "seed": self.seed})  # fmt: skip
+                                                            "test_digest": pending.test_digest, "seed": self.random_state})  # fmt: skip
         memo[pending.key] = (result, None)
         return FittedModel(
             level=ctx.level, name=pending.member.name, columns=self._columns(ctx.level, pending.member.name, result),
@@ -519,6 +543,11 @@ class Stack:
         return list(self._inputs.get(k, []))
 
     def summary(self) -> pd.DataFrame:
+        """Former name of :meth:`to_frame` (warns)."""
+        warn_renamed("Stack", "summary()", "to_frame()")
+        return self.to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
         """Per-model CV score (± std over folds), where it came from this run and how long it took."""
         from .report import summary_table
 
@@ -531,11 +560,19 @@ class Stack:
 
         return prediction_correlation(self.level_oof(level), method=method)
 
-    def plot(self, level: int = 1) -> Any:
-        """Figure: CV score of every model (by level) and the correlation of ``level``'s predictions."""
+    def plot(self, kind: str = "both", ax: Any = None, level: int = 1) -> Any:
+        """Figure: CV score of every model (by level) and the correlation of ``level``'s predictions.
+
+        ``kind``: ``"both"`` (two panels), ``"scores"`` or ``"correlation"`` (one panel, drawn on
+        ``ax`` when given).
+        """
         from .report import plot_stack
 
-        return plot_stack(self.summary(), self.correlation(level), self.metric_, title=f"level {self._level(level)} correlation")
+        if isinstance(kind, int) and not isinstance(kind, bool):  # the former plot(level)
+            warn_renamed("Stack.plot", "plot(level)", "plot(level=...)")
+            kind, level = "both", kind
+        return plot_stack(self.to_frame(), self.correlation(level), self.metric_,
+                          title=f"level {self._level(level)} correlation", kind=kind, ax=ax)  # fmt: skip
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions for new rows: every level's fold models averaged, flowing up like ``test_pred_``."""
@@ -566,7 +603,7 @@ class Stack:
             return f"<pre>{self!r} (not fitted)</pre>"
         return (f"<div class='workbench-stack'><b>Stack</b> — {self.n_levels} levels, {self.metric_.name} "
                 f"{self.score_:.5f}, {self.n_fits_} models trained this run"
-                f"{self.summary().to_html(index=False, float_format=lambda v: f'{v:.5f}')}</div>")  # fmt: skip
+                f"{self.to_frame().to_html(index=False, float_format=lambda v: f'{v:.5f}')}</div>")  # fmt: skip
 
 
 class _LevelContext:
@@ -585,7 +622,7 @@ class _LevelContext:
         if not isinstance(self.X, pd.DataFrame):
             if member.features is not None:
                 raise ValueError(f"level {self.level} model {member.name!r}: features=... needs a DataFrame input")
-            return self.X, [f"f{i}" for i in range(self.X.shape[1])]
+            return self.X, column_names(self.X)
         columns = [str(c) for c in self.X.columns]
         if member.features is None:
             return self.X, columns

@@ -1,10 +1,15 @@
-"""The folds of a level's models, fitted side by side in threads with the results of a serial run.
+"""Folds of one or more models fitted side by side in threads, with the results of a serial run.
+
+An internal API of the workbench, documented for the packages above ``models``:
+:func:`~workbench.models.train_cv` uses it for ``n_jobs``, :class:`~workbench.stacking.Stack`
+for the folds of all the models of a level. The unit of work is a :class:`~workbench.models.cv.CVRun`
+(one model's folds); :func:`fit_side_by_side` runs the folds of several of them.
 
 LightGBM, scikit-learn's tree builders and BLAS release the GIL while they work, so threads
 overlap the real work without copying data to other processes. Each fold fits its own clone
 with its own seed and writes only its own output, so the order in which folds finish changes
 nothing: every model's :class:`~workbench.models.CVResult` is assembled from its folds in fold
-order, bit for bit what :func:`~workbench.models.train_cv` gives.
+order, bit for bit what a serial :func:`~workbench.models.train_cv` gives.
 """
 
 from __future__ import annotations
@@ -16,20 +21,18 @@ from typing import Any
 
 import joblib
 
-from ..models import CVResult
-from ..models._estimators import family
-from ..models.cv import _CVRun, _FoldOutput
+from ..data.validation import effective_n_jobs
+from ._estimators import family
+from .cv import CVRun, FoldOutput
+from .result import CVResult
 
 # Libraries whose ``n_jobs=None`` means every (physical) core rather than one thread.
 _ALL_CORES_WHEN_NONE = ("lightgbm", "xgboost")
 
 
-def n_workers(n_jobs: int | None) -> int:
+def n_workers(n_jobs: int | None, where: str = "this function") -> int:
     """Threads for ``n_jobs`` read as joblib does: ``-1`` every core, ``-2`` all but one, ``None`` one."""
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
-        raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}; use 1 to train one model at a "
-                         "time, -1 for every core")  # fmt: skip
-    return max(1, joblib.effective_n_jobs(n_jobs))
+    return effective_n_jobs(n_jobs, where)
 
 
 def thread_share(workers: int) -> int:
@@ -66,7 +69,7 @@ def limit_threads(estimator: Any, threads: int) -> Any:
 
 
 def fit_side_by_side(
-    jobs: Sequence[tuple[str, _CVRun]],
+    jobs: Sequence[tuple[str, CVRun]],
     workers: int,
     on_model: Callable[[int, CVResult, float], None],
     on_fold: Callable[[dict[str, tuple[int, int]], int], None] | None = None,
@@ -91,20 +94,20 @@ def fit_side_by_side(
 
     begun: set[int] = set()
 
-    def fit(j: int, run: _CVRun, k: int) -> tuple[_FoldOutput, float]:
+    def fit(j: int, run: CVRun, k: int) -> tuple[FoldOutput, float]:
         begun.add(j)
         start = time.perf_counter()
         # OpenMP thread limits belong to the calling thread: set them here, for this fold only.
         with openmp.limit(limits=threads):
             return run.fit_fold(k), start
 
-    outputs: list[dict[int, _FoldOutput]] = [{} for _ in jobs]
+    outputs: list[dict[int, FoldOutput]] = [{} for _ in jobs]
     started = [float("inf")] * len(jobs)
-    where: dict[Future[tuple[_FoldOutput, float]], tuple[int, int]] = {}
+    where: dict[Future[tuple[FoldOutput, float]], tuple[int, int]] = {}
     failure: list[tuple[BaseException, int, int]] = []
     in_callback = False
 
-    def collect(future: Future[tuple[_FoldOutput, float]]) -> None:
+    def collect(future: Future[tuple[FoldOutput, float]]) -> None:
         nonlocal in_callback
         j, k = where[future]
         if future.cancelled():
@@ -128,7 +131,7 @@ def fit_side_by_side(
 
     # BLAS pools are process-wide: limit them once, here, for the whole side-by-side stretch.
     with controller.select(user_api="blas").limit(limits=threads), \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workbench-stack") as pool:  # fmt: skip
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workbench-folds") as pool:  # fmt: skip
         for j, (_, run) in enumerate(jobs):
             for k in range(run.n_splits):
                 where[pool.submit(fit, j, run, k)] = (j, k)
@@ -154,8 +157,8 @@ def fit_side_by_side(
     if failure:
         exc, j, k = failure[0]
         label, run = jobs[j]
-        exc.add_note(f"raised while training {label} (fold {k + 1} of {run.n_splits}); the folds of this level "
-                     "that had not started were cancelled")  # fmt: skip
+        exc.add_note(f"raised while training {label} (fold {k + 1} of {run.n_splits}); the folds that had not "
+                     "started were cancelled")  # fmt: skip
         raise exc
 
 
