@@ -21,7 +21,7 @@ def main() -> None:
     from sklearn.inspection import partial_dependence as sk_partial_dependence
 
     from workbench.explain import partial_dependence
-    from workbench.explain._model import lightgbm_ensemble
+    from workbench.explain.model_info import lightgbm_ensemble
 
     model, X_test, _ = synthetic_lightgbm(args.quick)
     ensemble = lightgbm_ensemble(model)  # parsed once; later calls reuse it

@@ -23,14 +23,14 @@ def main() -> None:
     args = parser(__doc__).parse_args()
     import shap
 
-    from workbench.explain import _model, shap_values
+    from workbench.explain import model_info, shap_values
 
     model, X_test, _ = synthetic_lightgbm(args.quick)
     X_test = X_test[:2_000]
     header(f"SHAP values, {len(X_test)} rows x 40, LightGBM {model.n_estimators} trees x 31 leaves")
 
     def ours() -> np.ndarray:
-        _model._CACHE.clear()
+        model_info._CACHE.clear()
         return shap_values(model, X_test, max_rows=None).values
 
     def peer() -> np.ndarray:

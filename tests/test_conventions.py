@@ -266,7 +266,7 @@ def test_random_state_is_the_name_seed_still_works(data):
                  lambda a, b: a == b == 7)  # fmt: skip
     with pytest.warns(FutureWarning, match="'seed' is renamed 'random_state'"):
         assert Stack([[lgbm()]], random_state=8).seed == 8
-    from workbench.explain.report import load_inputs
+    from workbench.notebooks.explain_notebook import load_inputs
 
     with pytest.warns(FutureWarning, match="'seed' is renamed"), pytest.raises(ValueError, match="not both"):
         load_inputs(cv_dir="a", model_path="b", seed=1)
@@ -300,7 +300,7 @@ def test_top_is_the_name_for_every_top_k(data, cv):
     _old_and_new(lambda: cv.top_features(k=2), lambda: cv.top_features(top=2), lambda a, b: a.equals(b))
     pi = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=2, progress=False)
     _old_and_new(lambda: pi.top(2), lambda: list(pi.top_features(top=2).index), lambda a, b: a == b)
-    from workbench.explain.report import explain_report
+    from workbench.notebooks.explain_notebook import explain_report
 
     with pytest.warns(FutureWarning, match="'top_k' is renamed 'top'"), \
             pytest.raises(InvalidParameterError, match=r"the 'top' parameter of explain_report\(\)"):  # fmt: skip

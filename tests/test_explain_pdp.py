@@ -7,7 +7,7 @@ import pytest
 from sklearn.inspection import partial_dependence as sk_partial_dependence
 
 from workbench.explain import partial_dependence
-from workbench.explain._model import lightgbm_ensemble
+from workbench.explain.model_info import lightgbm_ensemble
 from workbench.explain._pdp_trees import grid_layout
 
 TOL = 1e-9

@@ -15,8 +15,8 @@ from _explain_figures import ink
 
 from workbench.cli import main
 from workbench.data import make_folds
-from workbench.explain import explain_report
-from workbench.explain.report import importance_table, individual_rows, load_inputs, notebook_path
+from workbench.notebooks import explain_report
+from workbench.notebooks.explain_notebook import importance_table, individual_rows, load_inputs, notebook_path
 from workbench.models import CVResult, train_cv
 
 ROOT = Path(__file__).resolve().parents[1]

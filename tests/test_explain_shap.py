@@ -11,7 +11,7 @@ import pytest
 import shap
 
 from workbench.explain import interaction_bytes, shap_values
-from workbench.explain._model import lightgbm_ensemble
+from workbench.explain.model_info import lightgbm_ensemble
 from workbench.explain._pdp_trees import recursion_raw
 
 

@@ -98,7 +98,7 @@ def test_lightgbm_binary_rebuilt_from_text_predicts_identically(tmp_path, telco_
         np.testing.assert_array_equal(rebuilt.predict(X, pred_contrib=True), original.predict(X, pred_contrib=True))
         assert list(rebuilt.classes_) == list(original.classes_) and rebuilt.objective_ == original.objective_
     np.testing.assert_array_equal(back.predict(X), cv.predict(X))
-    from workbench.explain._model import describe
+    from workbench.explain.model_info import describe
 
     assert describe(back).task == "binary" and describe(back).ensembles[0].n_trees == describe(cv).ensembles[0].n_trees
 
@@ -187,7 +187,7 @@ def planted_run(tmp_path, numeric_xy):
 
 
 def test_planted_pickle_never_runs_without_trust(planted_run, numeric_xy, as_root):
-    from workbench.explain.report import load_inputs
+    from workbench.notebooks.explain_notebook import load_inputs
     from workbench.stacking import Stack
 
     run, cv_dir, marker = planted_run

@@ -15,7 +15,8 @@ from workbench.data import make_folds
 from workbench.jobs import current_runs_dir
 from workbench.runs import RunRecord, new_run_dir, utcnow
 from workbench.models import train_cv
-from workbench.stacking import Stack, find_train_runs, load_stack_runs
+from workbench.notebooks import find_train_runs, load_stack_runs
+from workbench.stacking import Stack
 
 NUMS = ["tenure", "MonthlyCharges", "SeniorCitizen"]
 

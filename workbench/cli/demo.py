@@ -44,7 +44,7 @@ def notebooks_dir(override: Path | None = None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs._imports import skip_unused_optional_imports
+    from ..jobs.startup import skip_unused_optional_imports
     from ..jobs.runner import execute_run, prepare_run
 
     skip_unused_optional_imports()

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explain.report import run_notebook
+    from ..notebooks.explain_notebook import run_notebook
 
     for name in ("cv", "model", "data"):
         value = getattr(args, name)

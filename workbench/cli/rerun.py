@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ..jobs._imports import skip_unused_optional_imports
+    from ..jobs.startup import skip_unused_optional_imports
     from ..jobs.runner import rerun
 
     skip_unused_optional_imports()

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs._imports import skip_unused_optional_imports
+    from ..jobs.startup import skip_unused_optional_imports
     from ..jobs.runner import execute_run, prepare_run
 
     skip_unused_optional_imports()

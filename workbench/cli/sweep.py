@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs._imports import skip_unused_optional_imports
+    from ..jobs.startup import skip_unused_optional_imports
     from ..jobs.params import split_grid_values
 
     skip_unused_optional_imports()

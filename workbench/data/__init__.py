@@ -2,7 +2,7 @@
 
 from .folds import FOLD_KINDS, FoldIds, as_folds, fold_splits, make_folds
 from .results import Result
-from .schema import ROLES, Schema, infer_schema
+from .schema import ROLES, Schema, infer_schema, is_categorical_like
 from .validation import (
     Interval,
     InvalidParameterError,
@@ -33,6 +33,7 @@ __all__ = [
     "effective_n_jobs",
     "fold_splits",
     "infer_schema",
+    "is_categorical_like",
     "make_folds",
     "renamed_params",
     "validate_params",

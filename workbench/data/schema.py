@@ -175,3 +175,23 @@ def infer_schema(
 
 
 __all__ = ["ROLES", "Role", "Schema", "infer_schema"]
+
+
+def is_categorical_like(s: pd.Series) -> bool:
+    """Whether a column is categorical in kind: pandas ``category``, text (``str``/``object``) or bool.
+
+    What encoders pick by default and what the model presets one-hot encode.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_categorical_like(pd.Series(["a", "b"])), is_categorical_like(pd.Series([1.5, 2.0]))
+    (True, False)
+    """
+    dtype = s.dtype
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or dtype == object
+        or pd.api.types.is_bool_dtype(dtype)
+    )

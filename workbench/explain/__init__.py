@@ -3,7 +3,6 @@
 from .pdp import PartialDependence, partial_dependence
 from .permutation import PermutationImportances, permutation_importance, sklearn_permutations
 from .plots import plot_partial_dependence, plot_shap_dependence, plot_shap_summary, plot_shap_waterfall
-from .report import explain_report
 from .selection import FeatureSelection, cv_permutation_importance, drop_noisy_features
 from .shapley import ShapValues, interaction_bytes, shap_values
 
@@ -14,7 +13,6 @@ __all__ = [
     "ShapValues",
     "cv_permutation_importance",
     "drop_noisy_features",
-    "explain_report",
     "interaction_bytes",
     "partial_dependence",
     "permutation_importance",

@@ -27,7 +27,7 @@ import pandas as pd
 from ..data.results import Result, check_kind
 from ..data.validation import Options, validate_params
 from . import _inputs
-from ._model import ModelInfo, describe, resolve_class
+from .model_info import ModelInfo, describe, resolve_class
 from ._pdp_trees import ice_raw, recursion_raw
 from ._trees import TreeEnsemble, raw_to_output, to_matrix
 

@@ -21,7 +21,7 @@ import pandas as pd
 from ..data.results import Result, check_kind
 from ..data.validation import Interval, validate_params, warn_renamed
 from . import _inputs
-from ._model import ModelInfo, describe, resolve_class
+from .model_info import ModelInfo, describe, resolve_class
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -197,7 +197,7 @@ def _tree_explainer(model: Any, data: Any, interactions: bool) -> tuple[np.ndarr
 def _interaction_values(model: Any, data: Any, info: ModelInfo) -> np.ndarray:
     """Interaction values ``(n, outputs, features, features)``: our TreeSHAP for LightGBM, shap's otherwise."""
     if info.is_lightgbm:
-        from ._model import lightgbm_ensemble
+        from .model_info import lightgbm_ensemble
         from ._trees import to_matrix
         from ._treeshap import tree_shap_interactions
 

@@ -39,17 +39,6 @@ def as_frame(X: Any, owner: str) -> tuple[pd.DataFrame, bool]:
     return pd.DataFrame(arr, columns=default_column_names(arr.shape[1]), copy=False), False
 
 
-def is_categorical_like(s: pd.Series) -> bool:
-    """Columns an encoder picks by default: pandas ``category``, text (``str``/``object``) and bool."""
-    dtype = s.dtype
-    return (
-        isinstance(dtype, pd.CategoricalDtype)
-        or pd.api.types.is_string_dtype(dtype)
-        or dtype == object
-        or pd.api.types.is_bool_dtype(dtype)
-    )
-
-
 def as_list(columns: Any) -> list[Any]:
     """A column name or a sequence of names as a list."""
     if columns is None:

@@ -24,9 +24,9 @@ from ._frame import (
     check_input,
     cross_fit_splits,
     input_names,
-    is_categorical_like,
     output,
 )
+from ..data.schema import is_categorical_like
 
 UNSEEN = -1  # code of a category not seen in fit
 MISSING = -2  # code of a missing value (NaN, None, pd.NA)

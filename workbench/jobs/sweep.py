@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..runs.layout import current_owner, default_runs_root
 from ..runs.records import RunRecord
 from ..runs.registry import iter_runs
-from ._imports import skip_unused_optional_imports
+from .startup import skip_unused_optional_imports
 from .inputs import check_inputs, declared_inputs
 from .params import (PARAMETERS_TAG, Parameter, ParamType, coerce_value, inspect_notebook, parse_parameters_cell,
                      read_notebook, validate_params)  # fmt: skip

@@ -49,7 +49,7 @@ def default_lgbm(task: str = "binary", random_state: int = 0, **overrides: Any) 
 
 def _categorical_columns(X: Any) -> list[Any]:
     """Columns to encode: ``category``, text and bool columns of a DataFrame (none of an array)."""
-    from ..features._frame import is_categorical_like
+    from ..data.schema import is_categorical_like
 
     if not isinstance(X, pd.DataFrame):
         return []
@@ -58,7 +58,7 @@ def _categorical_columns(X: Any) -> list[Any]:
 
 def _numeric_columns(X: Any) -> list[Any]:
     """Every other column (all columns of an array)."""
-    from ..features._frame import is_categorical_like
+    from ..data.schema import is_categorical_like
 
     if not isinstance(X, pd.DataFrame):
         return list(range(X.shape[1]))

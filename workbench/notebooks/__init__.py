@@ -1,19 +1,35 @@
-"""The reference notebooks (``notebooks/`` of the repository), shipped inside the package.
+"""The reference notebooks (``notebooks/`` of the repository), shipped inside the package, and their helpers.
 
 ``train`` (data → features → ``train_cv``), ``explain`` (permutation importance, PDP/ICE, SHAP),
 ``stack`` (stacking training runs) and ``submission`` (a checked ``submission.csv``). Each has a
 cell tagged ``parameters``, so ``workbench run`` can run it as a job.
 
+The helpers here join the library to recorded runs, so they sit above the jobs layer:
+:func:`explain_report` runs the explain notebook for a model; :func:`find_train_runs` and
+:func:`load_stack_runs` gather the saved results of training runs for a stack.
+
+Examples
+--------
 >>> from workbench.notebooks import notebook_path
->>> notebook_path("train")
+>>> notebook_path("train").name
+'train.ipynb'
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 REFERENCE_NOTEBOOKS: tuple[str, ...] = ("train", "explain", "stack", "submission")
+
+_EXPORTS = {
+    "explain_notebook": ("explain_report",),
+    "stack_runs": ("RunMember", "StackRuns", "find_train_runs", "load_stack_runs"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(["REFERENCE_NOTEBOOKS", "notebook_path", *_WHERE])
 
 
 def notebook_path(name: str) -> Path:
@@ -21,3 +37,13 @@ def notebook_path(name: str) -> Path:
     if name not in REFERENCE_NOTEBOOKS:
         raise ValueError(f"no reference notebook {name!r}; choose one of {REFERENCE_NOTEBOOKS}")
     return Path(str(resources.files(__package__).joinpath(f"{name}.ipynb")))
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'workbench.notebooks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_EXPORTS])

@@ -24,12 +24,12 @@ import pandas as pd
 from ..data.validation import Interval, check_X_y, renamed_params, validate_params
 from ..jobs.report import render_report
 from ..runs.records import TRAINING_DATA_ARTIFACT
-from ._model import ModelInfo, describe
+from ..explain.model_info import ModelInfo, describe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .permutation_result import PermutationImportances
+    from ..explain.permutation_result import PermutationImportances
 
 NOTEBOOK = "explain.ipynb"
 _DATA_FILE = "data.parquet"
@@ -52,7 +52,7 @@ class ReportInputs:
 
 def notebook_path() -> Path:
     """The explanation notebook, ``notebooks/explain.ipynb`` (shipped in ``workbench.notebooks``)."""
-    from ..notebooks import notebook_path as reference
+    from . import notebook_path as reference
 
     return reference("explain")
 
@@ -218,8 +218,8 @@ def importance_table(inputs: ReportInputs, n_repeats: int = 5, random_state: int
     with the scorer of its task's default metric.
     """
     from ..models import CVResult
-    from .permutation import permutation_importance
-    from .selection import cv_permutation_importance
+    from ..explain.permutation import permutation_importance
+    from ..explain.selection import cv_permutation_importance
 
     model, info = inputs.model, inputs.info
     if isinstance(model, CVResult) and len(model.folds) == len(inputs.X):
