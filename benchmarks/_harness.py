@@ -61,5 +61,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def header(title: str) -> None:
-    print(f"== {title} | python {platform.python_version()} | {platform.machine()} | "
-          f"{__import__('os').cpu_count()} cpus", flush=True)  # fmt: skip
+    print(
+        f"== {title} | python {platform.python_version()} | {platform.machine()} | {__import__('os').cpu_count()} cpus",
+        flush=True,
+    )

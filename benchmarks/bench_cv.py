@@ -27,7 +27,9 @@ def main() -> None:
     splits = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(5)]
     header(f"train_cv vs cross_val_predict, {n} rows x 40, LightGBM {model.n_estimators} trees, 5 folds")
     ours = measure(lambda: train_cv(model, X, y, folds, progress=False), repeat=1 if args.quick else 3)
-    peer = measure(lambda: cross_val_predict(model, X, y, cv=splits, method="predict_proba"), repeat=1 if args.quick else 3)
+    peer = measure(
+        lambda: cross_val_predict(model, X, y, cv=splits, method="predict_proba"), repeat=1 if args.quick else 3
+    )
     assert np.allclose(ours.value.oof, peer.value[:, 1])
     report("train_cv", ours.best, peer.best, "sklearn.cross_val_predict", target="<=1.1")
 

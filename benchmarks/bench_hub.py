@@ -50,12 +50,31 @@ def start_hub(base: Path):
 
     port = free_port()
     log = open(base / "hub.log", "wb")  # noqa: SIM115 (closed with the process)
-    cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(base / "state"), "--port", str(port),
-           "--admin", "bench-admin", "--gpus", "", "--users-dir", str(base / "users")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench",
+        "hub",
+        "--state-dir",
+        str(base / "state"),
+        "--port",
+        str(port),
+        "--admin",
+        "bench-admin",
+        "--gpus",
+        "",
+        "--users-dir",
+        str(base / "users"),
+    ]
     if not AS_ROOT:
         cmd.append("--shared-account")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, RUNS_ENV: str(base / "runs")})  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, RUNS_ENV: str(base / "runs")},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait(url + "/hub/api/", 120)
@@ -106,10 +125,25 @@ def direct_spawn(base: Path, name: str, user: str) -> tuple[float, subprocess.Po
         private_dir(workdir, account)
         preexec = set_user_setuid(account.name, chdir=False)
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           "--IdentityProvider.token=bench", f"--ServerApp.root_dir={workdir}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=workdir,
-                            env=env, preexec_fn=preexec)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        "--IdentityProvider.token=bench",
+        f"--ServerApp.root_dir={workdir}",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=workdir,
+        env=env,
+        preexec_fn=preexec,
+    )
     _wait(f"http://127.0.0.1:{port}/api/status?token=bench", 300)
     return time.perf_counter() - start, proc
 
@@ -156,8 +190,11 @@ def main() -> None:
         for _, server in servers:
             stop(server)
 
-    print(f"hub: median spawn-to-ready {statistics.median(ours):.2f}s over {sequential} spawns; "
-          f"{concurrent} concurrent spawns all ready after {ours_wall:.2f}s", flush=True)  # fmt: skip
+    print(
+        f"hub: median spawn-to-ready {statistics.median(ours):.2f}s over {sequential} spawns; "
+        f"{concurrent} concurrent spawns all ready after {ours_wall:.2f}s",
+        flush=True,
+    )
     report("spawn_to_ready_median", statistics.median(ours), statistics.median(peer), "jupyterlab-direct", "<=1.3")
     report(f"{concurrent}_concurrent_spawns", ours_wall, peer_wall, "jupyterlab-direct", "<=1.25")
 

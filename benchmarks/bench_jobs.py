@@ -58,13 +58,41 @@ def main() -> None:
         header(f"sweep of {n_runs} runs of a small notebook, --workers 2, vs {n_runs} sequential papermill CLI runs")
 
         def ours_sweep() -> None:
-            subprocess.run([sys.executable, "-m", "workbench", "sweep", str(nb), "-p", "x", values, "--workers", "2",
-                            "--runs-dir", str(tmp / "sweeps"), "--no-progress"], check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "workbench",
+                    "sweep",
+                    str(nb),
+                    "-p",
+                    "x",
+                    values,
+                    "--workers",
+                    "2",
+                    "--runs-dir",
+                    str(tmp / "sweeps"),
+                    "--no-progress",
+                ],
+                check=True,
+                capture_output=True,
+            )
 
         def papermill_cli() -> None:
             for i in range(1, n_runs + 1):
-                subprocess.run([str(bindir / "papermill"), str(nb), str(tmp / f"out-{i}.ipynb"), "-p", "x", str(i),
-                                "--no-progress-bar"], check=True, capture_output=True)  # fmt: skip
+                subprocess.run(
+                    [
+                        str(bindir / "papermill"),
+                        str(nb),
+                        str(tmp / f"out-{i}.ipynb"),
+                        "-p",
+                        "x",
+                        str(i),
+                        "--no-progress-bar",
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
 
         ours, peer = best_of(ours_sweep, papermill_cli, rounds)
         report(f"sweep {n_runs} runs --workers 2", ours, peer, f"{n_runs}x papermill CLI", target="<=0.35")

@@ -26,14 +26,22 @@ def main() -> None:
     model, X_test, _ = synthetic_lightgbm(args.quick)
     ensemble = lightgbm_ensemble(model)  # parsed once; later calls reuse it
     feature = int(np.bincount(ensemble.split_feature, minlength=40).argmax())
-    header(f"partial dependence, {len(X_test)} rows x 40, LightGBM {model.n_estimators} trees x 31 leaves, "
-           f"feature {feature}")  # fmt: skip
+    header(
+        f"partial dependence, {len(X_test)} rows x 40, LightGBM {model.n_estimators} trees x 31 leaves, "
+        f"feature {feature}"
+    )
     partial_dependence(model, X_test[:50], feature, grid=5, kind="both")  # compile the kernels once
     repeat_peer = 1
     for points, target in ((20, ">=10"), (100, ">=40")):
-        ours = measure(lambda: partial_dependence(model, X_test, feature, grid=points, kind="both"), repeat=3)
-        peer = measure(lambda: sk_partial_dependence(model, X_test, [feature], grid_resolution=points, method="brute",
-                                                     kind="both"), repeat=repeat_peer)  # fmt: skip
+        ours = measure(
+            lambda points=points: partial_dependence(model, X_test, feature, grid=points, kind="both"), repeat=3
+        )
+        peer = measure(
+            lambda points=points: sk_partial_dependence(
+                model, X_test, [feature], grid_resolution=points, method="brute", kind="both"
+            ),
+            repeat=repeat_peer,
+        )
         np.testing.assert_array_equal(ours.value.grid[0], peer.value["grid_values"][0])
         np.testing.assert_allclose(ours.value.individual, peer.value["individual"][0], rtol=0, atol=1e-9)
         np.testing.assert_allclose(ours.value.average, peer.value["average"][0], rtol=0, atol=1e-9)

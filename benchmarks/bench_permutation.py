@@ -27,13 +27,17 @@ def main() -> None:
     from workbench.explain import permutation_importance
 
     n_train, n_valid, n_trees = (2_000, 500, 20) if args.quick else (50_000, 20_000, 300)
-    X, y = make_classification(n_samples=n_train + n_valid, n_features=40, n_informative=15, n_redundant=5,
-                               flip_y=0.05, random_state=0)  # fmt: skip
+    X, y = make_classification(
+        n_samples=n_train + n_valid, n_features=40, n_informative=15, n_redundant=5, flip_y=0.05, random_state=0
+    )
     X_train, y_train, X_valid, y_valid = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
-    model = LGBMClassifier(n_estimators=n_trees, num_leaves=31, learning_rate=0.05, verbose=-1, random_state=0,
-                           n_jobs=2).fit(X_train, y_train)  # fmt: skip
-    header(f"permutation importance, LightGBM {n_trees} trees x 31 leaves, {n_valid} held-out rows x 40, "
-           "5 repeats, roc_auc")  # fmt: skip
+    model = LGBMClassifier(
+        n_estimators=n_trees, num_leaves=31, learning_rate=0.05, verbose=-1, random_state=0, n_jobs=2
+    ).fit(X_train, y_train)
+    header(
+        f"permutation importance, LightGBM {n_trees} trees x 31 leaves, {n_valid} held-out rows x 40, "
+        "5 repeats, roc_auc"
+    )
     kwargs = {"scoring": "roc_auc", "n_repeats": 5, "random_state": 0}
 
     # Compile (or load the compiled kernels from cache) outside the timing.
@@ -49,8 +53,12 @@ def main() -> None:
     if not (args.quick or args.no_eli5):
         from eli5.sklearn import PermutationImportance
 
-        eli5 = measure(lambda: PermutationImportance(model, scoring="roc_auc", n_iter=5, random_state=0,
-                                                     cv="prefit").fit(X_valid, y_valid), repeat=1)  # fmt: skip
+        eli5 = measure(
+            lambda: PermutationImportance(model, scoring="roc_auc", n_iter=5, random_state=0, cv="prefit").fit(
+                X_valid, y_valid
+            ),
+            repeat=1,
+        )
         report("permutation_importance_vs_eli5", ours.best, eli5.best, "eli5")
 
 

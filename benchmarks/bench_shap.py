@@ -46,5 +46,6 @@ def main() -> None:
     np.testing.assert_allclose(ours_t.value, peer_t.value, rtol=0, atol=1e-9)
     report("shap_values", ours_t.best, peer_t.best, "shap.TreeExplainer", target="<=1.0")
 
+
 if __name__ == "__main__":
     main()

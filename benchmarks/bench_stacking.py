@@ -39,13 +39,24 @@ def base_models(quick: bool) -> list[tuple[str, object]]:
     cats = list(TELCO_CATEGORICAL)
     nums = ["SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges"]
     trees = 10 if quick else 200
-    lgbm = LGBMClassifier(n_estimators=trees, learning_rate=0.03, num_leaves=15, min_child_samples=40, subsample=0.8,
-                          subsample_freq=1, colsample_bytree=0.6, random_state=0, n_jobs=1, verbose=-1)  # fmt: skip
+    lgbm = LGBMClassifier(
+        n_estimators=trees,
+        learning_rate=0.03,
+        num_leaves=15,
+        min_child_samples=40,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.6,
+        random_state=0,
+        n_jobs=1,
+        verbose=-1,
+    )
     logreg = make_pipeline(
-        make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cats),
-                                (make_pipeline(SimpleImputer(), StandardScaler()), nums)),
+        make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore"), cats), (make_pipeline(SimpleImputer(), StandardScaler()), nums)
+        ),
         LogisticRegression(max_iter=1000),
-    )  # fmt: skip
+    )
     extra = make_pipeline(
         make_column_transformer((OrdinalEncoder(), cats), (SimpleImputer(), nums)),
         ExtraTreesClassifier(n_estimators=trees, min_samples_leaf=10, max_features=0.5, random_state=0, n_jobs=1),
@@ -64,8 +75,10 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> tuple[dict[st
             start = time.process_time()
             runs[name].append(measure(fn, repeat=1))
             cpu[name].append(time.process_time() - start)
-    walls = {name: Timing(best=min(t.best for t in ts), runs=[t.best for t in ts], value=ts[-1].value)
-             for name, ts in runs.items()}  # fmt: skip
+    walls = {
+        name: Timing(best=min(t.best for t in ts), runs=[t.best for t in ts], value=ts[-1].value)
+        for name, ts in runs.items()
+    }
     return walls, {name: min(c) for name, c in cpu.items()}
 
 
@@ -79,8 +92,8 @@ def main() -> None:
 
     from workbench.data import make_folds
     from workbench.datasets import load_telco
-    from workbench.stacking import Stack
     from workbench.models.parallel import n_workers
+    from workbench.stacking import Stack
 
     train, test, _ = load_telco(split="competition")
     if args.quick:
@@ -90,8 +103,10 @@ def main() -> None:
     folds = make_folds(y, n_splits=5, random_state=0)
     splitter = PredefinedSplit(np.asarray(folds))
     repeat = 1 if args.quick else 3
-    header(f"stacking: {len(X)} train x {len(features)}, {len(X_test)} test rows, 3 base models + logistic meta, "
-           f"5 folds, best of {repeat}")  # fmt: skip
+    header(
+        f"stacking: {len(X)} train x {len(features)}, {len(X_test)} test rows, 3 base models + logistic meta, "
+        f"5 folds, best of {repeat}"
+    )
 
     calls = {"ours": 0, "sklearn": 0, "mlxtend": 0}
 
@@ -100,18 +115,35 @@ def main() -> None:
         return LogisticRegression(C=1.0 / calls[who])
 
     def ours(cache_dir: str, **n_jobs: int) -> np.ndarray:
-        stack = Stack([base_models(args.quick), [("meta", meta("ours"))]], folds=folds, cache_dir=cache_dir,
-                      progress=False, **n_jobs)  # fmt: skip
+        stack = Stack(
+            [base_models(args.quick), [("meta", meta("ours"))]],
+            folds=folds,
+            cache_dir=cache_dir,
+            progress=False,
+            **n_jobs,
+        )
         return stack.fit(X, y, X_test=X_test).test_pred_
 
     def sklearn_stack(**n_jobs: int) -> np.ndarray:
-        model = StackingClassifier(base_models(args.quick), final_estimator=meta("sklearn"), cv=splitter,
-                                   stack_method="predict_proba", **n_jobs)  # fmt: skip
+        model = StackingClassifier(
+            base_models(args.quick),
+            final_estimator=meta("sklearn"),
+            cv=splitter,
+            stack_method="predict_proba",
+            **n_jobs,
+        )
         return model.fit(X, y).predict_proba(X_test)[:, 1]
 
     def mlxtend_stack(**n_jobs: int) -> np.ndarray:
-        model = StackingCVClassifier([m for _, m in base_models(args.quick)], meta_classifier=meta("mlxtend"),
-                                     cv=splitter, use_probas=True, drop_proba_col="last", random_state=0, **n_jobs)  # fmt: skip
+        model = StackingCVClassifier(
+            [m for _, m in base_models(args.quick)],
+            meta_classifier=meta("mlxtend"),
+            cv=splitter,
+            use_probas=True,
+            drop_proba_col="last",
+            random_state=0,
+            **n_jobs,
+        )
         return model.fit(X, y).predict_proba(X_test)[:, 1]
 
     # One thread per fit everywhere (models use n_jobs=1 too): on a busy machine spinning thread
@@ -121,15 +153,18 @@ def main() -> None:
         fresh = iter(range(1000))
         warm = f"{tmp}/warm"
         ours(warm)  # fill the cache once; every timed re-run then changes only the meta model
-        timings, cpu = interleaved({
-            "first": lambda: ours(f"{tmp}/first-{next(fresh)}"),
-            "first2": lambda: ours(f"{tmp}/first-{next(fresh)}", n_jobs=2),
-            "rerun": lambda: ours(warm),
-            "sklearn": sklearn_stack,
-            "sklearn2": lambda: sklearn_stack(n_jobs=2),
-            "mlxtend": mlxtend_stack,
-            "mlxtend2": lambda: mlxtend_stack(n_jobs=2),
-        }, repeat)  # fmt: skip
+        timings, cpu = interleaved(
+            {
+                "first": lambda: ours(f"{tmp}/first-{next(fresh)}"),
+                "first2": lambda: ours(f"{tmp}/first-{next(fresh)}", n_jobs=2),
+                "rerun": lambda: ours(warm),
+                "sklearn": sklearn_stack,
+                "sklearn2": lambda: sklearn_stack(n_jobs=2),
+                "mlxtend": mlxtend_stack,
+                "mlxtend2": lambda: mlxtend_stack(n_jobs=2),
+            },
+            repeat,
+        )
     # The stacks agree closely: same base models and folds (peers' test predictions come from
     # full-data refits, ours from fold averages, so they are close, not equal).
     for name in ("sklearn", "sklearn2", "mlxtend", "mlxtend2"):
@@ -151,6 +186,7 @@ def main() -> None:
     report("(a) defaults: stack first run, CPU time", cpu["first"], cpu["sklearn"], sk)
     report("(a) defaults: stack first run, CPU time", cpu["first"], cpu["mlxtend"], mx)
     report("stack re-run, meta changed, CPU time", cpu["rerun"], cpu["sklearn"], sk)
+
 
 if __name__ == "__main__":
     main()

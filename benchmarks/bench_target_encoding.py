@@ -61,16 +61,28 @@ def main() -> None:
     header(f"target encoding, {n:,} rows x {len(columns)} columns (cardinality up to {max(CARDINALITIES):,}), 5 folds")
 
     for form, data in (("int codes", X), ("pandas category", X.astype("category"))):
-        ours = measure(lambda d=data: TargetEncoder(columns=columns, folds=cv, smooth="auto").fit_transform(d, y),
-                       repeat=repeat, warmup=warmup)  # fmt: skip
-        peer = measure(lambda d=data: SklearnTargetEncoder(cv=cv, smooth="auto", target_type="binary").fit_transform(d, y),
-                       repeat=repeat, warmup=warmup)  # fmt: skip
+        ours = measure(
+            lambda d=data: TargetEncoder(columns=columns, folds=cv, smooth="auto").fit_transform(d, y),
+            repeat=repeat,
+            warmup=warmup,
+        )
+        peer = measure(
+            lambda d=data: SklearnTargetEncoder(cv=cv, smooth="auto", target_type="binary").fit_transform(d, y),
+            repeat=repeat,
+            warmup=warmup,
+        )
         np.testing.assert_allclose(ours.value.to_numpy(dtype=np.float64), peer.value, rtol=0, atol=1e-12)
         report(f"target_encoding[{form}]", ours.best, peer.best, "sklearn.TargetEncoder", target="<=1.0")
 
     ce_time = measure(lambda: category_encoders_fold_loop(X, y, splits), repeat=1)
     ours = measure(lambda: TargetEncoder(columns=columns, folds=cv, smooth=20.0).fit_transform(X, y), repeat=repeat)
-    report("target_encoding[int codes]", ours.best, ce_time.best, "category_encoders.TargetEncoder(fold loop)", target="<=1.0")
+    report(
+        "target_encoding[int codes]",
+        ours.best,
+        ce_time.best,
+        "category_encoders.TargetEncoder(fold loop)",
+        target="<=1.0",
+    )
 
 
 if __name__ == "__main__":

@@ -72,13 +72,21 @@ def check_cuda() -> dict[str, Any]:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 8))
     y = (X[:, 0] > 0).astype(int)
-    booster = xgb.train({"device": "cuda", "tree_method": "hist", "objective": "binary:logistic"},
-                        xgb.DMatrix(X, label=y), num_boost_round=20)  # fmt: skip
+    booster = xgb.train(
+        {"device": "cuda", "tree_method": "hist", "objective": "binary:logistic"},
+        xgb.DMatrix(X, label=y),
+        num_boost_round=20,
+    )
     accuracy = float(((booster.predict(xgb.DMatrix(X)) > 0.5) == y).mean())
     _check(accuracy > 0.95, f"XGBoost on CUDA reached only {accuracy:.3f} training accuracy")
     config = json.loads(booster.save_config())
-    return {"torch": torch.__version__, "device": torch.cuda.get_device_name(0), "xgboost": xgb.__version__,
-            "xgboost_device": config["learner"]["generic_param"]["device"], "xgboost_accuracy": accuracy}
+    return {
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0),
+        "xgboost": xgb.__version__,
+        "xgboost_device": config["learner"]["generic_param"]["device"],
+        "xgboost_accuracy": accuracy,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

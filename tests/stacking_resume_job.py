@@ -23,11 +23,14 @@ def build(cache_dir):
     X = pd.DataFrame(X, columns=[f"x{i}" for i in range(8)])
     X_test = X.iloc[:200] * 1.1
     levels = [
-        [("lr_c1", CountingLogisticRegression()), ("lr_c01", CountingLogisticRegression(C=0.1)),
-         ("extratrees", CountingExtraTrees(n_estimators=30, min_samples_leaf=5, random_state=0, n_jobs=1)),
-         ("knn", CountingKNN(n_neighbors=25))],
+        [
+            ("lr_c1", CountingLogisticRegression()),
+            ("lr_c01", CountingLogisticRegression(C=0.1)),
+            ("extratrees", CountingExtraTrees(n_estimators=30, min_samples_leaf=5, random_state=0, n_jobs=1)),
+            ("knn", CountingKNN(n_neighbors=25)),
+        ],
         [("meta", LogisticRegression())],
-    ]  # fmt: skip
+    ]
     stack = Stack(levels, folds=make_folds(y, n_splits=5, random_state=0), cache_dir=cache_dir, progress=False)
     return stack, X, y, X_test
 

@@ -84,8 +84,10 @@ def test_the_private_import_check_catches_one(tmp_path: Path) -> None:
         found = private_imports_across_packages(pkg)
     finally:
         ROOT = saved
-    assert found == ["workbench/features/enc.py:1 workbench.models._cv._check",
-                     "workbench/features/enc.py:2 workbench.models.cv._x"]  # fmt: skip
+    assert found == [
+        "workbench/features/enc.py:1 workbench.models._cv._check",
+        "workbench/features/enc.py:2 workbench.models.cv._x",
+    ]
 
 
 def test_layers_are_kept() -> None:

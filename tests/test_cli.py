@@ -29,7 +29,9 @@ def test_help_does_not_import_heavy_libraries():
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, workbench_cli):
-    proc = subprocess.run([*workbench_cli, "demo", "--runs-dir", str(tmp_path)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [*workbench_cli, "demo", "--runs-dir", str(tmp_path)], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     auc = float(re.search(r"CV AUC (\d\.\d+)", proc.stdout).group(1))
     assert auc >= 0.84
     report = tmp_path / re.search(r"training report: (.+)", proc.stdout).group(1).strip()
@@ -52,7 +54,10 @@ def test_demo_end_to_end(tmp_path, workbench_cli):
 def test_errors_are_printed_without_secrets(tmp_path, capsys, monkeypatch):
     job = str(Path(__file__).parent / "notebooks" / "job.ipynb")
     # a credential pasted into the wrong parameter comes back in the type error, hidden
-    assert main(["run", job, "--runs-dir", str(tmp_path), "-p", "n", "https://ana:S3CR3T@data.example/x.csv?token=S3CR3T"]) == 2
+    assert (
+        main(["run", job, "--runs-dir", str(tmp_path), "-p", "n", "https://ana:S3CR3T@data.example/x.csv?token=S3CR3T"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "parameter 'n' expects int" in err and "https://***@data.example/x.csv?token=***" in err
     assert "S3CR3T" not in err

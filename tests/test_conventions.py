@@ -45,8 +45,14 @@ from workbench.stacking import Stack, blend, meta_model
 def data():
     rng = np.random.default_rng(0)
     n = 400
-    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n),
-                      "d": rng.integers(0, 4, n).astype(float)})  # fmt: skip
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "c": rng.normal(size=n),
+            "d": rng.integers(0, 4, n).astype(float),
+        }
+    )
     logit = 1.5 * X["a"] - X["b"] + 0.5 * X["d"] + rng.normal(scale=0.5, size=n)
     y = pd.Series((logit > 0.7).astype(int), name="target")
     return X, y
@@ -119,29 +125,40 @@ def test_validate_params_checks_at_the_door_and_knows_the_signature():
         return x * n
 
     assert f(2, n=3) == 6
-    assert "the 'n' parameter of test_validate_params_checks_at_the_door_and_knows_the_signature.<locals>.f()" in \
-        _where(f, x=1, n=0)  # fmt: skip
+    assert (
+        "the 'n' parameter of test_validate_params_checks_at_the_door_and_knows_the_signature.<locals>.f()"
+        in _where(f, x=1, n=0)
+    )
     with pytest.raises(TypeError, match="does not take"):
         validate_params({"m": [int]})(lambda x: x)
 
 
 def test_public_functions_validate_their_parameters(data):
     X, y = data
-    assert "the 'kind' parameter of make_folds() must be one of 'stratified', 'kfold', 'group', 'time'" in \
-        _where(make_folds, y=y, kind="random")  # fmt: skip
-    assert "the 'n_splits' parameter of make_folds() must be an int in the range [2, inf); got 1" in \
-        _where(make_folds, y=y, n_splits=1)  # fmt: skip
-    assert "the 'folds' parameter of train_cv() must be a number of folds (int >= 2)" in \
-        _where(train_cv, estimator=lgbm(), X=X, y=y, folds=1)  # fmt: skip
+    assert "the 'kind' parameter of make_folds() must be one of 'stratified', 'kfold', 'group', 'time'" in _where(
+        make_folds, y=y, kind="random"
+    )
+    assert "the 'n_splits' parameter of make_folds() must be an int in the range [2, inf); got 1" in _where(
+        make_folds, y=y, n_splits=1
+    )
+    assert "the 'folds' parameter of train_cv() must be a number of folds (int >= 2)" in _where(
+        train_cv, estimator=lgbm(), X=X, y=y, folds=1
+    )
     assert "the 'n_jobs' parameter of train_cv()" in _where(train_cv, estimator=lgbm(), X=X, y=y, folds=3, n_jobs=0)
-    assert "the 'task' parameter of train_cv() must be one of 'binary', 'multiclass', 'regression' or None" in \
-        _where(train_cv, estimator=lgbm(), X=X, y=y, folds=3, task="ranking")  # fmt: skip
+    assert "the 'task' parameter of train_cv() must be one of 'binary', 'multiclass', 'regression' or None" in _where(
+        train_cv, estimator=lgbm(), X=X, y=y, folds=3, task="ranking"
+    )
     assert "the 'folds' parameter of Stack() must be a number of folds" in _where(Stack, levels=[[lgbm()]], folds=1)
-    assert "the 'restack' parameter of Stack() must be a bool; got 'yes'" in _where(Stack, levels=[[lgbm()]], restack="yes")
-    assert "the 'kind' parameter of partial_dependence() must be one of 'average', 'individual', 'both'" in \
-        _where(partial_dependence, model=lgbm(), X=X, features="a", kind="ice")  # fmt: skip
-    assert "the 'feature_groups' parameter of permutation_importance() must be an instance of Mapping or None" in \
-        _where(permutation_importance, model=lgbm(), X=X, y=y, feature_groups=[["a", "b"]])  # fmt: skip
+    assert "the 'restack' parameter of Stack() must be a bool; got 'yes'" in _where(
+        Stack, levels=[[lgbm()]], restack="yes"
+    )
+    assert "the 'kind' parameter of partial_dependence() must be one of 'average', 'individual', 'both'" in _where(
+        partial_dependence, model=lgbm(), X=X, features="a", kind="ice"
+    )
+    assert (
+        "the 'feature_groups' parameter of permutation_importance() must be an instance of Mapping or None"
+        in _where(permutation_importance, model=lgbm(), X=X, y=y, feature_groups=[["a", "b"]])
+    )
 
 
 def test_renamed_params_maps_warns_and_refuses_both():
@@ -257,13 +274,19 @@ def test_random_state_is_the_name_seed_still_works(data):
     _old_and_new(lambda: make_folds(y, seed=3), lambda: make_folds(y, random_state=3), np.array_equal)
     for preset in (default_lgbm, default_logreg, default_extratrees):
         _old_and_new(lambda p=preset: p("binary", seed=4), lambda p=preset: p("binary", random_state=4), _params_equal)
-    _old_and_new(lambda: meta_model("logreg", "binary", seed=5), lambda: meta_model("logreg", "binary", random_state=5),
-                 _params_equal)  # fmt: skip
+    _old_and_new(
+        lambda: meta_model("logreg", "binary", seed=5),
+        lambda: meta_model("logreg", "binary", random_state=5),
+        _params_equal,
+    )
     for cls in (TargetEncoder, TextNgramFeatures, FeaturePipeline, CFFeatures):
         _old_and_new(lambda c=cls: c(seed=6), lambda c=cls: c(random_state=6), _params_equal)
         assert "seed" not in cls().get_params()
-    _old_and_new(lambda: Stack([[lgbm()]], seed=7).random_state, lambda: Stack([[lgbm()]], random_state=7).random_state,
-                 lambda a, b: a == b == 7)  # fmt: skip
+    _old_and_new(
+        lambda: Stack([[lgbm()]], seed=7).random_state,
+        lambda: Stack([[lgbm()]], random_state=7).random_state,
+        lambda a, b: a == b == 7,
+    )
     with pytest.warns(FutureWarning, match="'seed' is renamed 'random_state'"):
         assert Stack([[lgbm()]], random_state=8).seed == 8
     from workbench.notebooks.explain_notebook import load_inputs
@@ -277,12 +300,20 @@ def test_feature_groups_is_the_name_for_column_groups(data, cv):
     model = lgbm(n_jobs=1).fit(X, y)
     kw = {"scoring": "roc_auc", "n_repeats": 2, "progress": False}
     same = lambda a, b: a.to_frame().equals(b.to_frame()) and a.feature_groups == b.feature_groups  # noqa: E731
-    _old_and_new(lambda: permutation_importance(model, X, y, groups={"ab": ["a", "b"]}, **kw),
-                 lambda: permutation_importance(model, X, y, feature_groups={"ab": ["a", "b"]}, **kw), same)  # fmt: skip
-    _old_and_new(lambda: cv_permutation_importance(cv, X, y, groups={"ab": ["a", "b"]}, **kw),
-                 lambda: cv_permutation_importance(cv, X, y, feature_groups={"ab": ["a", "b"]}, **kw), same)  # fmt: skip
-    with pytest.warns(FutureWarning, match="'groups' is renamed 'feature_groups'"), \
-            pytest.raises(InvalidParameterError, match="'n_repeats'"):  # fmt: skip
+    _old_and_new(
+        lambda: permutation_importance(model, X, y, groups={"ab": ["a", "b"]}, **kw),
+        lambda: permutation_importance(model, X, y, feature_groups={"ab": ["a", "b"]}, **kw),
+        same,
+    )
+    _old_and_new(
+        lambda: cv_permutation_importance(cv, X, y, groups={"ab": ["a", "b"]}, **kw),
+        lambda: cv_permutation_importance(cv, X, y, feature_groups={"ab": ["a", "b"]}, **kw),
+        same,
+    )
+    with (
+        pytest.warns(FutureWarning, match="'groups' is renamed 'feature_groups'"),
+        pytest.raises(InvalidParameterError, match="'n_repeats'"),
+    ):
         drop_noisy_features(lgbm(), X, y, groups={"ab": ["a", "b"]}, n_repeats=0)
     result = permutation_importance(model, X, y, feature_groups={"ab": ["a", "b"]}, **kw)
     with pytest.warns(FutureWarning, match="'groups' is renamed 'feature_groups'"):
@@ -293,17 +324,24 @@ def test_top_is_the_name_for_every_top_k(data, cv):
     X, y = data
     model = lgbm(n_jobs=1).fit(X, y)
     sv = shap_values(model, X.iloc[:80])
-    ticks = lambda a, b: [t.get_text() for t in a.axes[0].get_yticklabels()] == \
-        [t.get_text() for t in b.axes[0].get_yticklabels()]  # noqa: E731  # fmt: skip
-    _old_and_new(lambda: plot_shap_summary(sv, kind="bar", max_display=2), lambda: plot_shap_summary(sv, kind="bar", top=2), ticks)
+    ticks = lambda a, b: (  # noqa: E731
+        [t.get_text() for t in a.axes[0].get_yticklabels()] == [t.get_text() for t in b.axes[0].get_yticklabels()]
+    )  # noqa: E731
+    _old_and_new(
+        lambda: plot_shap_summary(sv, kind="bar", max_display=2),
+        lambda: plot_shap_summary(sv, kind="bar", top=2),
+        ticks,
+    )
     _old_and_new(lambda: plot_shap_waterfall(sv, 0, max_display=3), lambda: plot_shap_waterfall(sv, 0, top=3), ticks)
     _old_and_new(lambda: cv.top_features(k=2), lambda: cv.top_features(top=2), lambda a, b: a.equals(b))
     pi = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=2, progress=False)
     _old_and_new(lambda: pi.top(2), lambda: list(pi.top_features(top=2).index), lambda a, b: a == b)
     from workbench.notebooks.explain_notebook import explain_report
 
-    with pytest.warns(FutureWarning, match="'top_k' is renamed 'top'"), \
-            pytest.raises(InvalidParameterError, match=r"the 'top' parameter of explain_report\(\)"):  # fmt: skip
+    with (
+        pytest.warns(FutureWarning, match="'top_k' is renamed 'top'"),
+        pytest.raises(InvalidParameterError, match=r"the 'top' parameter of explain_report\(\)"),
+    ):
         explain_report(cv, X, y, top_k=0)
 
 
@@ -314,7 +352,7 @@ def test_to_frame_and_plot_are_the_names_old_ones_warn(data, cv):
     equal = lambda a, b: a.equals(b)  # noqa: E731
     _old_and_new(lambda: pi.frame, pi.to_frame, equal)
     _old_and_new(cv.summary, cv.to_frame, equal)
-    b = blend({"a": cv.oof, "b": cv.oof ** 2}, y)
+    b = blend({"a": cv.oof, "b": cv.oof**2}, y)
     _old_and_new(b.summary, b.to_frame, equal)
     stack = Stack([[("lr", LogisticRegression())]], folds=3, progress=False, n_jobs=1).fit(X, y)
     _old_and_new(stack.summary, stack.to_frame, equal)
@@ -328,8 +366,9 @@ def test_to_frame_and_plot_are_the_names_old_ones_warn(data, cv):
 
 def _results(X, y, cv):
     model = lgbm(n_jobs=1).fit(X, y)
-    pi = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=2, feature_groups={"ab": ["a", "b"]},
-                                progress=False)  # fmt: skip
+    pi = permutation_importance(
+        model, X, y, scoring="roc_auc", n_repeats=2, feature_groups={"ab": ["a", "b"]}, progress=False
+    )
     selection = drop_noisy_features(lgbm(n_jobs=1), X, y, folds=3, n_repeats=2, progress=False)
     return {
         "CVResult": cv,
@@ -337,10 +376,11 @@ def _results(X, y, cv):
         "PartialDependence": partial_dependence(model, X, "a", grid=8, kind="both", progress=False),
         "PartialDependence2d": partial_dependence(model, X, ("a", "d"), grid=5, progress=False),
         "ShapValues": shap_values(model, X.iloc[:60]),
-        "BlendResult": blend({"lgbm": cv.oof, "square": cv.oof ** 2}, y, test_list={"lgbm": cv.test_pred,
-                                                                                   "square": cv.test_pred ** 2}),
+        "BlendResult": blend(
+            {"lgbm": cv.oof, "square": cv.oof**2}, y, test_list={"lgbm": cv.test_pred, "square": cv.test_pred**2}
+        ),
         "FeatureSelection": selection,
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(scope="module")
@@ -349,8 +389,18 @@ def results(data, cv):
     return _results(X, y, cv)
 
 
-@pytest.mark.parametrize("name", ["CVResult", "PermutationImportances", "PartialDependence", "PartialDependence2d",
-                                  "ShapValues", "BlendResult", "FeatureSelection"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CVResult",
+        "PermutationImportances",
+        "PartialDependence",
+        "PartialDependence2d",
+        "ShapValues",
+        "BlendResult",
+        "FeatureSelection",
+    ],
+)
 def test_every_result_follows_the_protocol(results, name, tmp_path):
     from matplotlib.figure import Figure as MplFigure
 
@@ -396,8 +446,12 @@ def test_load_refuses_another_kind_of_result(results, tmp_path):
 
 def test_stack_shows_itself_like_a_result(data):
     X, y = data
-    stack = Stack([[("lr", LogisticRegression()), ("lgbm", lgbm(n_jobs=1))], [("meta", LogisticRegression())]],
-                  folds=3, progress=False, n_jobs=1).fit(X, y)  # fmt: skip
+    stack = Stack(
+        [[("lr", LogisticRegression()), ("lgbm", lgbm(n_jobs=1))], [("meta", LogisticRegression())]],
+        folds=3,
+        progress=False,
+        n_jobs=1,
+    ).fit(X, y)
     assert isinstance(stack.to_frame(), pd.DataFrame) and "<table" in stack._repr_html_()
     assert len(stack.plot().axes) == 3  # scores, correlation and its colour bar
     host = Figure()

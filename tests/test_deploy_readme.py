@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import require_tool
+
 from workbench import __version__
 from workbench.deploy.jupyterhub_values import PROFILES_FILE_KEY, Z2JH_VERSION
 from workbench.profiles import load_profiles
@@ -87,7 +87,10 @@ def test_jupyterhub_command_matches_the_values_file():
     assert generate[generate.index("-o") + 1] == opts["--values"][0]
     # the values file itself says the same
     values_text = (ROOT / opts["--values"][0]).read_text()
-    assert f"--version {Z2JH_VERSION}" in values_text and f"--set-file {PROFILES_FILE_KEY}=hub/profiles.yaml" in values_text
+    assert (
+        f"--version {Z2JH_VERSION}" in values_text
+        and f"--set-file {PROFILES_FILE_KEY}=hub/profiles.yaml" in values_text
+    )
 
 
 def test_readme_commands_render_with_helm(tmp_path):
@@ -98,7 +101,9 @@ def test_readme_commands_render_with_helm(tmp_path):
     schedules = tmp_path / "schedules.yaml"
     schedules.write_text(example)
     args = [a for a in argv[4:] if a != "--create-namespace"]
-    proc = subprocess.run([helm, "template", "workbench", *args, "--values", str(schedules)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [helm, "template", "workbench", *args, "--values", str(schedules)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
     declared = yaml.safe_load(example)["schedules"][0]
@@ -109,7 +114,9 @@ def test_readme_commands_render_with_helm(tmp_path):
     assert pvc["spec"]["storageClassName"] == "nfs-client"
 
 
-@pytest.mark.parametrize("script", ["scripts/install-helm", "scripts/build-standin-base", "scripts/build-image", "scripts/lock-images"])
+@pytest.mark.parametrize(
+    "script", ["scripts/install-helm", "scripts/build-standin-base", "scripts/build-image", "scripts/lock-images"]
+)
 def test_scripts_named_in_the_readme_exist(script):
     assert (ROOT / script).stat().st_mode & 0o111
     assert script in (ROOT / "README.md").read_text()

@@ -7,8 +7,8 @@ import pytest
 from sklearn.inspection import partial_dependence as sk_partial_dependence
 
 from workbench.explain import partial_dependence
-from workbench.explain.model_info import lightgbm_ensemble
 from workbench.explain._pdp_trees import grid_layout
+from workbench.explain.model_info import lightgbm_ensemble
 
 TOL = 1e-9
 
@@ -17,12 +17,14 @@ TOL = 1e-9
 def data():
     rng = np.random.default_rng(0)
     n = 1500
-    X = pd.DataFrame({
-        "a": rng.normal(size=n),
-        "b": rng.integers(0, 40, n).astype(float),
-        "c": pd.Categorical(rng.choice(list("pqrstuvwxyz"), n)),
-        "d": rng.exponential(size=n),
-    })  # fmt: skip
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.integers(0, 40, n).astype(float),
+            "c": pd.Categorical(rng.choice(list("pqrstuvwxyz"), n)),
+            "d": rng.exponential(size=n),
+        }
+    )
     X.loc[rng.random(n) < 0.25, "d"] = 0.0
     X.loc[rng.random(n) < 0.05, "b"] = np.nan
     logit = X["a"] * (1 + X["d"]) + X["c"].isin(["p", "q", "r"]) * 1.5 - 0.05 * X["b"].fillna(20)
@@ -80,7 +82,9 @@ def test_missing_values_in_grid_feature(binary):
     np.testing.assert_array_equal(auto.grid[0], np.unique(X["b"].dropna()))
 
 
-@pytest.mark.parametrize("walk, grid", [("mask", [0.0, 0.5, 1.0, 2.0]), ("brute", np.r_[0.0, np.linspace(0.01, 3, 69)])])
+@pytest.mark.parametrize(
+    "walk, grid", [("mask", [0.0, 0.5, 1.0, 2.0]), ("brute", np.r_[0.0, np.linspace(0.01, 3, 69)])]
+)
 def test_every_tree_walk_equals_sklearn(data, walk, grid):
     """zero_as_missing sends 0 the default way, which breaks the interval walk: mask (≤64 points) or brute."""
     X, logit, rng = data
@@ -104,7 +108,9 @@ def test_multiclass_regression_and_raw_scale(data):
         assert ours.target == f"P(class={k})"
     raw = partial_dependence(multi, X, "a", grid=[-1.0, 0.0, 1.0], kind="individual", class_index=2, scale="raw")
     for g, value in enumerate([-1.0, 0.0, 1.0]):
-        np.testing.assert_allclose(raw.individual[:, g], multi.predict(X.assign(a=value), raw_score=True)[:, 2], atol=TOL)
+        np.testing.assert_allclose(
+            raw.individual[:, g], multi.predict(X.assign(a=value), raw_score=True)[:, 2], atol=TOL
+        )
 
     reg = lgb.LGBMRegressor(n_estimators=30, num_leaves=15, verbose=-1).fit(X, logit)
     ours = partial_dependence(reg, X, ("a", "d"), grid=6, kind="both")
@@ -182,8 +188,13 @@ def test_cvresult_averages_its_fold_models(data):
 
     X, logit, rng = data
     y = (logit + rng.normal(size=len(X)) > 0).astype(int)
-    cv = train_cv(lgb.LGBMClassifier(n_estimators=15, num_leaves=7, verbose=-1), X, y, make_folds(y, n_splits=3, random_state=0),
-                  progress=False)  # fmt: skip
+    cv = train_cv(
+        lgb.LGBMClassifier(n_estimators=15, num_leaves=7, verbose=-1),
+        X,
+        y,
+        make_folds(y, n_splits=3, random_state=0),
+        progress=False,
+    )
     ours = partial_dependence(cv, X, "a", grid=10, kind="both")
     folds = [_sk(m, X, ["a"], grid_resolution=10)["individual"][0] for m in cv.models]
     np.testing.assert_allclose(ours.individual, np.mean(folds, axis=0), rtol=0, atol=TOL)
@@ -192,8 +203,9 @@ def test_cvresult_averages_its_fold_models(data):
 def test_telco_totalcharges_dependence_decreases(telco_xy):
     """The seed's finding: churn probability falls as TotalCharges grows from 0 to 2,000."""
     X, y = telco_xy
-    model = lgb.LGBMClassifier(n_estimators=150, learning_rate=0.05, num_leaves=8, min_child_samples=40,
-                               random_state=0, verbose=-1).fit(X, y)  # fmt: skip
+    model = lgb.LGBMClassifier(
+        n_estimators=150, learning_rate=0.05, num_leaves=8, min_child_samples=40, random_state=0, verbose=-1
+    ).fit(X, y)
     grid = np.linspace(0, 2000, 21)
     with pytest.warns(UserWarning, match="TotalCharges.*extrapolates"):
         result = partial_dependence(model, X, "TotalCharges", grid=grid)

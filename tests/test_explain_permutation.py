@@ -17,18 +17,21 @@ TOL = 1e-9
 def _frame(n, seed=0):
     """Numeric, integer-valued, categorical, NaN-laden and zero-heavy columns."""
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({
-        "a": rng.normal(size=n),
-        "b": rng.integers(0, 40, n).astype(float),
-        "c": pd.Categorical(rng.choice(list("pqrstuvwxyz"), n)),
-        "d": rng.exponential(size=n),
-        "e": rng.integers(0, 2, n),
-        "noise": rng.normal(size=n),
-    })  # fmt: skip
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.integers(0, 40, n).astype(float),
+            "c": pd.Categorical(rng.choice(list("pqrstuvwxyz"), n)),
+            "d": rng.exponential(size=n),
+            "e": rng.integers(0, 2, n),
+            "noise": rng.normal(size=n),
+        }
+    )
     X.loc[rng.random(n) < 0.1, "a"] = np.nan
     X.loc[rng.random(n) < 0.2, "d"] = 0.0
-    logit = (X["a"].fillna(0) + X["c"].isin(["p", "q", "r"]) * 1.5 - 0.05 * X["b"] + np.log1p(X["d"])
-             + 0.5 * X["e"]).to_numpy()  # fmt: skip
+    logit = (
+        X["a"].fillna(0) + X["c"].isin(["p", "q", "r"]) * 1.5 - 0.05 * X["b"] + np.log1p(X["d"]) + 0.5 * X["e"]
+    ).to_numpy()
     return X, logit, rng
 
 
@@ -36,8 +39,9 @@ def _frame(n, seed=0):
 def binary():
     X, logit, rng = _frame(2400)
     y = (logit + rng.normal(size=len(X)) > 0).astype(int)
-    model = lgb.LGBMClassifier(n_estimators=40, num_leaves=15, min_child_samples=10, verbose=-1, n_jobs=1,
-                               random_state=0)  # fmt: skip
+    model = lgb.LGBMClassifier(
+        n_estimators=40, num_leaves=15, min_child_samples=10, verbose=-1, n_jobs=1, random_state=0
+    )
     model.fit(X.iloc[:1600], y[:1600])
     return model, X.iloc[1600:], y[1600:]
 
@@ -71,8 +75,9 @@ def test_generic_engine_matches_sklearn_and_lightgbm_engine(binary):
 def test_max_samples_int_and_fraction(binary):
     model, X, y = binary
     for max_samples in (300, 0.4):
-        ours = permutation_importance(model, X, y, scoring="roc_auc", max_samples=max_samples, random_state=1,
-                                      progress=False)  # fmt: skip
+        ours = permutation_importance(
+            model, X, y, scoring="roc_auc", max_samples=max_samples, random_state=1, progress=False
+        )
         ref = sklearn_pi(model, X, y, scoring="roc_auc", max_samples=max_samples, random_state=1)
         _assert_same(ours, ref)
         assert ours.n_rows == (300 if max_samples == 300 else int(0.4 * len(X)))
@@ -155,8 +160,17 @@ def test_groups_permute_columns_together(binary):
     model, X, y = binary
     groups = {"ab": ["a", "b"], "cde": ["c", "d", "e"]}
     for engine in ("lightgbm", "generic"):
-        ours = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=3, feature_groups=groups, random_state=11,
-                                      engine=engine, progress=False)  # fmt: skip
+        ours = permutation_importance(
+            model,
+            X,
+            y,
+            scoring="roc_auc",
+            n_repeats=3,
+            feature_groups=groups,
+            random_state=11,
+            engine=engine,
+            progress=False,
+        )
         assert list(ours.importances.index) == ["ab", "cde", "noise"]
         assert ours.feature_groups == groups
         scorer = get_scorer("roc_auc")
@@ -219,9 +233,15 @@ def test_bad_input(binary):
         permutation_importance(model, X, y, scoring="roc-auc")
     with pytest.raises(ValueError, match="X has 800 rows but y has 799"):
         permutation_importance(model, X, y[:-1])
-    with pytest.raises(ValueError, match=r"the 'n_repeats' parameter of permutation_importance\(\) must be an int in the range \[1, inf\); got 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"the 'n_repeats' parameter of permutation_importance\(\) must be an int in the range \[1, inf\); got 0",
+    ):
         permutation_importance(model, X, y, n_repeats=0)
-    with pytest.raises(ValueError, match=r"the 'n_jobs' parameter of permutation_importance\(\) must be None \(one worker\), a positive int"):
+    with pytest.raises(
+        ValueError,
+        match=r"the 'n_jobs' parameter of permutation_importance\(\) must be None \(one worker\), a positive int",
+    ):
         permutation_importance(model, X, y, n_jobs=0)
     with pytest.raises(ValueError, match="max_samples=2000 must be between 1 and the number of rows"):
         permutation_importance(model, X, y, max_samples=2000)
@@ -239,13 +259,19 @@ def test_early_stopping_ova_rf_and_linear_trees_stay_exact():
     fit_X, fit_y, X_valid, y_valid = X[:800], y[:800], X[800:], y[800:]
     common = {"verbose": -1, "n_jobs": 1, "random_state": 0}
     cases = [
-        (lgb.LGBMClassifier(n_estimators=300, learning_rate=0.3, **common),
-         {"eval_X": (X_valid,), "eval_y": (y_valid,), "callbacks": [lgb.early_stopping(3, verbose=False)]}, "lightgbm"),
+        (
+            lgb.LGBMClassifier(n_estimators=300, learning_rate=0.3, **common),
+            {"eval_X": (X_valid,), "eval_y": (y_valid,), "callbacks": [lgb.early_stopping(3, verbose=False)]},
+            "lightgbm",
+        ),
         (lgb.LGBMClassifier(objective="multiclassova", n_estimators=8, **common), {}, "lightgbm"),
-        (lgb.LGBMClassifier(boosting_type="rf", subsample=0.7, subsample_freq=1, n_estimators=8, **common), {},
-         "generic"),
+        (
+            lgb.LGBMClassifier(boosting_type="rf", subsample=0.7, subsample_freq=1, n_estimators=8, **common),
+            {},
+            "generic",
+        ),
         (lgb.LGBMClassifier(linear_tree=True, n_estimators=8, **common), {}, "generic"),
-    ]  # fmt: skip
+    ]
     for model, fit_kwargs, engine in cases:
         model.fit(fit_X, fit_y, **fit_kwargs)
         ours = permutation_importance(model, X_valid, y_valid, scoring="accuracy", n_repeats=2, progress=False)

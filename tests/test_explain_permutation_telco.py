@@ -19,8 +19,15 @@ from workbench.explain import (
 from workbench.explain.selection import noisy_features
 from workbench.models import train_cv
 
-PARAMS = {"n_estimators": 150, "learning_rate": 0.04, "num_leaves": 8, "min_child_samples": 40, "verbose": -1,
-          "random_state": 0, "n_jobs": 1}  # fmt: skip
+PARAMS = {
+    "n_estimators": 150,
+    "learning_rate": 0.04,
+    "num_leaves": 8,
+    "min_child_samples": 40,
+    "verbose": -1,
+    "random_state": 0,
+    "n_jobs": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +58,12 @@ def test_same_top_ranking_as_eli5(split, telco_pi):
     cats = [i for i, c in enumerate(X_train.columns) if isinstance(X_train[c].dtype, pd.CategoricalDtype)]
 
     def codes(frame):
-        return np.column_stack([frame.iloc[:, i].cat.codes.to_numpy(float) if i in cats
-                                else frame.iloc[:, i].to_numpy(float) for i in range(frame.shape[1])])  # fmt: skip
+        return np.column_stack(
+            [
+                frame.iloc[:, i].cat.codes.to_numpy(float) if i in cats else frame.iloc[:, i].to_numpy(float)
+                for i in range(frame.shape[1])
+            ]
+        )
 
     model = lgb.LGBMClassifier(**PARAMS).fit(codes(X_train), y_train, categorical_feature=cats)
     eli5_pi = PermutationImportance(model, scoring="roc_auc", n_iter=5, random_state=0, cv="prefit")
@@ -84,8 +95,12 @@ def test_eli5_interop_and_plots(telco_pi):
 
 def test_noisy_features_decide_on_the_mean_not_a_single_repeat():
     table = pd.DataFrame(
-        [[0.010, 0.012, -0.002, 0.011], [0.001, -0.002, -0.001, 0.0005], [0.0, 0.0, 0.0, 0.0],
-         [0.002, 0.0, 0.001, 0.0]],
+        [
+            [0.010, 0.012, -0.002, 0.011],
+            [0.001, -0.002, -0.001, 0.0005],
+            [0.0, 0.0, 0.0, 0.0],
+            [0.002, 0.0, 0.001, 0.0],
+        ],
         index=pd.Index(["helps", "hurts", "unused", "weak"], name="feature"),
     )
     result = PermutationImportances(table, baseline_score=0.8, scoring="roc_auc", n_rows=100)

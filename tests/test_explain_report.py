@@ -15,9 +15,9 @@ from _explain_figures import ink
 
 from workbench.cli import main
 from workbench.data import make_folds
+from workbench.models import CVResult, train_cv
 from workbench.notebooks import explain_report
 from workbench.notebooks.explain_notebook import importance_table, individual_rows, load_inputs, notebook_path
-from workbench.models import CVResult, train_cv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,8 +84,17 @@ def test_report_is_one_self_contained_html_file(tmp_path, small_cv, telco_xy):
     from matplotlib.image import imread
 
     X, y = telco_xy
-    out = explain_report(small_cv, X, y, out=tmp_path / "reports" / "telco.html", top=2, n_individual=2,
-                         max_rows=400, n_repeats=2, title="Telco churn model")  # fmt: skip
+    out = explain_report(
+        small_cv,
+        X,
+        y,
+        out=tmp_path / "reports" / "telco.html",
+        top=2,
+        n_individual=2,
+        max_rows=400,
+        n_repeats=2,
+        title="Telco churn model",
+    )
     text = out.read_text()
     assert out == tmp_path / "reports" / "telco.html" and out.stat().st_mode & 0o044 == 0o044
     assert "<title>Telco churn model</title>" in text
@@ -106,14 +115,20 @@ def test_notebook_runs_under_plain_papermill_and_trains_on_telco(tmp_path):
     import papermill
 
     out = tmp_path / "explain.ipynb"
-    papermill.execute_notebook(str(ROOT / "notebooks" / "explain.ipynb"), str(out), kernel_name="python3",
-                               progress_bar=False, cwd=str(tmp_path),
-                               parameters={"quick_trees": 30, "top_k": 1, "n_individual": 1, "max_rows": 300,
-                                           "n_repeats": 1})  # fmt: skip
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "explain.ipynb"),
+        str(out),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path),
+        parameters={"quick_trees": 30, "top_k": 1, "n_individual": 1, "max_rows": 300, "n_repeats": 1},
+    )
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 1 + 1 + 3 + 1  # importance, PDP, SHAP x3, waterfall
+    assert (
+        sum("image/png" in o.get("data", {}) for o in outputs) == 1 + 1 + 3 + 1
+    )  # importance, PDP, SHAP x3, waterfall
     text = json.dumps([o.get("data", {}).get("text/html", "") for o in outputs])
     assert "30-tree LightGBM trained with 5-fold CV on the bundled Telco churn data" in text
 

@@ -11,8 +11,8 @@ import pytest
 import shap
 
 from workbench.explain import interaction_bytes, shap_values
-from workbench.explain.model_info import lightgbm_ensemble
 from workbench.explain._pdp_trees import recursion_raw
+from workbench.explain.model_info import lightgbm_ensemble
 
 
 def _tree_explainer(model, X):
@@ -108,7 +108,9 @@ def test_interactions_opt_in_with_memory_check(numeric, telco_xy):
     np.testing.assert_allclose(sv.interactions, np.transpose(sv.interactions, (0, 2, 1)), atol=1e-12)
     assert shap_values(model, X, max_rows=200).interactions is None
     assert interaction_bytes(1000, 4) == 1000 * 25 * 8
-    with pytest.raises(ValueError, match=r"1,200 rows × 4 × 4 features need about 234\.4 KB.*pass max_rows=100 or fewer"):
+    with pytest.raises(
+        ValueError, match=r"1,200 rows × 4 × 4 features need about 234\.4 KB.*pass max_rows=100 or fewer"
+    ):
         shap_values(model, X, max_rows=None, interactions=True, max_memory=20_000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -124,7 +126,9 @@ def test_interactions_follow_categorical_splits(telco_xy):
     np.testing.assert_allclose(sv.interactions.sum(axis=2), sv.values, rtol=0, atol=1e-9)
     np.testing.assert_allclose(sv.interactions, np.transpose(sv.interactions, (0, 2, 1)), atol=1e-12)
     j = sv.feature_names.index("Contract")
-    assert np.abs(sv.interactions[:, j, :]).sum() > 0 and np.abs(np.diagonal(sv.interactions, axis1=1, axis2=2)).max() > 0
+    assert (
+        np.abs(sv.interactions[:, j, :]).sum() > 0 and np.abs(np.diagonal(sv.interactions, axis1=1, axis2=2)).max() > 0
+    )
 
 
 def test_cvresult_and_other_tree_models(numeric):
@@ -135,7 +139,9 @@ def test_cvresult_and_other_tree_models(numeric):
 
     X, score, rng = numeric
     y = (score + rng.normal(size=len(X)) > 0).astype(int)
-    cv = train_cv(lgb.LGBMClassifier(n_estimators=10, verbose=-1), X, y, make_folds(y, n_splits=3, random_state=0), progress=False)
+    cv = train_cv(
+        lgb.LGBMClassifier(n_estimators=10, verbose=-1), X, y, make_folds(y, n_splits=3, random_state=0), progress=False
+    )
     sv = shap_values(cv, X, max_rows=None)
     np.testing.assert_allclose(sv.values, np.mean([_tree_explainer(m, X)[0] for m in cv.models], axis=0), atol=1e-12)
     assert "mean of 3 fold models" in sv.engine
@@ -159,5 +165,7 @@ def test_bad_input(numeric):
     linear = LogisticRegression().fit(X.fillna(0), (score > 0).astype(int))
     with pytest.raises(ValueError, match="explains tree models.*shap.Explainer"):
         shap_values(linear, X.fillna(0))
-    with pytest.raises(ValueError, match=r"the 'max_rows' parameter of shap_values\(\) must be an int in the range \[1, inf\) or None"):
+    with pytest.raises(
+        ValueError, match=r"the 'max_rows' parameter of shap_values\(\) must be an int in the range \[1, inf\) or None"
+    ):
         shap_values(multi, X, max_rows=0, class_index=0)

@@ -12,12 +12,14 @@ from workbench.explain._trees import parse_lightgbm, predict_leaves, predict_raw
 def frame():
     rng = np.random.default_rng(0)
     n = 3000
-    X = pd.DataFrame({
-        "a": rng.normal(size=n),
-        "b": rng.integers(0, 50, n).astype(float),
-        "c": pd.Categorical(rng.choice(list("pqrstuvwxyz"), n)),
-        "d": rng.exponential(size=n),
-    })  # fmt: skip
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.integers(0, 50, n).astype(float),
+            "c": pd.Categorical(rng.choice(list("pqrstuvwxyz"), n)),
+            "d": rng.exponential(size=n),
+        }
+    )
     X.loc[rng.random(n) < 0.1, "a"] = np.nan
     X.loc[rng.random(n) < 0.2, "d"] = 0.0
     logit = X["a"].fillna(0) + (X["c"].isin(["p", "q", "r"])) * 1.5 - 0.05 * X["b"] + np.log1p(X["d"])
@@ -67,7 +69,9 @@ def test_regression_early_stopping_and_numpy_input(frame):
     Xn = X[["a", "b", "d"]].to_numpy()
     y = logit + rng.normal(size=len(X))
     model = lgb.LGBMRegressor(n_estimators=500, learning_rate=0.3, verbose=-1)
-    model.fit(Xn[:2000], y[:2000], eval_X=(Xn[2000:],), eval_y=(y[2000:],), callbacks=[lgb.early_stopping(5, verbose=False)])
+    model.fit(
+        Xn[:2000], y[:2000], eval_X=(Xn[2000:],), eval_y=(y[2000:],), callbacks=[lgb.early_stopping(5, verbose=False)]
+    )
     ens = parse_lightgbm(model)
     assert ens.n_trees == model.best_iteration_ < 500
     np.testing.assert_array_equal(predict_raw(ens, to_matrix(ens, Xn))[:, 0], model.predict(Xn))
@@ -80,8 +84,14 @@ def test_booster_uses_its_early_stopping_iteration(frame):
     Xn = X[["a", "b", "d"]].to_numpy()
     y = logit + rng.normal(size=len(X))
     train, valid = lgb.Dataset(Xn[:2000], y[:2000]), lgb.Dataset(Xn[2000:], y[2000:])
-    booster = lgb.train({"learning_rate": 0.3, "verbose": -1}, train, num_boost_round=500, valid_sets=[valid],
-                        callbacks=[lgb.early_stopping(5, verbose=False)], keep_training_booster=True)  # fmt: skip
+    booster = lgb.train(
+        {"learning_rate": 0.3, "verbose": -1},
+        train,
+        num_boost_round=500,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(5, verbose=False)],
+        keep_training_booster=True,
+    )
     ens = parse_lightgbm(booster)
     assert 0 < booster.best_iteration == ens.n_trees < booster.num_trees()
     np.testing.assert_array_equal(predict_raw(ens, Xn)[:, 0], booster.predict(Xn, raw_score=True))

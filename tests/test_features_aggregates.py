@@ -11,19 +11,23 @@ from workbench.features import AGGREGATIONS, GroupAggregates
 def shops():
     rng = np.random.default_rng(0)
     n = 200
-    train = pd.DataFrame({
-        "shop": pd.Categorical(rng.choice(["north", "south", "east"], n)),
-        "kind": pd.Series(rng.choice(["food", "tools"], n), dtype="str"),
-        "price": np.round(rng.gamma(2.0, 10.0, n), 1),
-        "qty": rng.integers(1, 5, n).astype(float),
-    })  # fmt: skip
+    train = pd.DataFrame(
+        {
+            "shop": pd.Categorical(rng.choice(["north", "south", "east"], n)),
+            "kind": pd.Series(rng.choice(["food", "tools"], n), dtype="str"),
+            "price": np.round(rng.gamma(2.0, 10.0, n), 1),
+            "qty": rng.integers(1, 5, n).astype(float),
+        }
+    )
     train.loc[::17, "price"] = np.nan
-    test = pd.DataFrame({
-        "shop": pd.Categorical(["north", "west", "south", None]),
-        "kind": pd.Series(["food", "food", "tools", "food"], dtype="str"),
-        "price": [10.0, 20.0, np.nan, 5.0],
-        "qty": [1.0, 2.0, 3.0, 4.0],
-    })  # fmt: skip
+    test = pd.DataFrame(
+        {
+            "shop": pd.Categorical(["north", "west", "south", None]),
+            "kind": pd.Series(["food", "food", "tools", "food"], dtype="str"),
+            "price": [10.0, 20.0, np.nan, 5.0],
+            "qty": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
     return train, test
 
 
@@ -63,7 +67,10 @@ def test_bad_input_is_named(shops):
         GroupAggregates(keys="shop", values=["cost"]).fit(train)
     with pytest.raises(ValueError, match=r"\['kind'\] are not numeric"):
         GroupAggregates(keys="shop", values="kind").fit(train)
-    assert GroupAggregates(keys="shop", values="kind", aggs=["nunique"]).fit_transform(train)["kind_nunique_by_shop"].max() == 2
+    assert (
+        GroupAggregates(keys="shop", values="kind", aggs=["nunique"]).fit_transform(train)["kind_nunique_by_shop"].max()
+        == 2
+    )
     with pytest.raises(ValueError, match="unknown aggregation"):
         GroupAggregates(keys="shop", values="price", aggs=["median"]).fit(train)
     with pytest.raises(ValueError, match="- qty"):

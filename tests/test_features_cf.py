@@ -14,12 +14,22 @@ from workbench.models import train_cv
 
 # ann and bob rated i1, i2, i3 as (1, 3, 5) and (4, 1, 1).
 RATINGS = pd.DataFrame(
-    [("ann", "i1", 1), ("ann", "i2", 3), ("ann", "i3", 5),
-     ("bob", "i1", 4), ("bob", "i2", 1), ("bob", "i3", 1), ("bob", "i4", 2),
-     ("cat", "i1", 2), ("cat", "i3", 4), ("cat", "i4", 5),
-     ("dan", "i2", 5), ("dan", "i4", 1)],
+    [
+        ("ann", "i1", 1),
+        ("ann", "i2", 3),
+        ("ann", "i3", 5),
+        ("bob", "i1", 4),
+        ("bob", "i2", 1),
+        ("bob", "i3", 1),
+        ("bob", "i4", 2),
+        ("cat", "i1", 2),
+        ("cat", "i3", 4),
+        ("cat", "i4", 5),
+        ("dan", "i2", 5),
+        ("dan", "i4", 1),
+    ],
     columns=["user", "item", "rating"],
-)  # fmt: skip
+)
 
 
 @pytest.fixture
@@ -94,8 +104,11 @@ def test_vectorised_similarities_match_pairwise_loops():
             assert pear.iloc[a, b] == pytest.approx(pearsonr(x, z).statistic) if defined else np.isnan(pear.iloc[a, b])
     for u in range(9):
         for i in range(12):
-            terms = [(pear.iloc[u, v], values[v, i]) for v in range(9)
-                     if v != u and not np.isnan(values[v, i]) and pear.iloc[u, v] > 0]  # fmt: skip
+            terms = [
+                (pear.iloc[u, v], values[v, i])
+                for v in range(9)
+                if v != u and not np.isnan(values[v, i]) and pear.iloc[u, v] > 0
+            ]
             expected = sum(s * r for s, r in terms) / len(terms) if terms else np.nan
             assert scores.iloc[u, i] == pytest.approx(expected, nan_ok=True)
 
@@ -117,8 +130,10 @@ def test_features_are_out_of_fold_and_never_see_their_own_rating():
     train, val = splits[1]
     long = pd.DataFrame({"user": X["user"].to_numpy()[train], "item": X["item"].to_numpy()[train], "rating": y[train]})
     ref = cf.recommend_scores(cf.rating_matrix(long), "pearson")
-    expected = [ref.at[u, i] if u in ref.index and i in ref.columns else np.nan
-                for u, i in zip(X["user"].to_numpy()[val], X["item"].to_numpy()[val], strict=True)]  # fmt: skip
+    expected = [
+        ref.at[u, i] if u in ref.index and i in ref.columns else np.nan
+        for u, i in zip(X["user"].to_numpy()[val], X["item"].to_numpy()[val], strict=True)
+    ]
     np.testing.assert_allclose(feats["cf_user_pearson"].to_numpy()[val], expected, rtol=1e-12)
     flipped = y.copy()
     flipped[val] = 6 - flipped[val]  # change every validation rating of fold 1
@@ -133,7 +148,9 @@ def test_cf_features_help_a_gbdt():
     folds = make_folds(y, kind="kfold", n_splits=5, random_state=0)
     model = LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=8, verbose=-1, random_state=0, n_jobs=1)
     ids_only = train_cv(model, X, y, folds, task="regression", progress=False).score
-    with_cf = train_cv(model, CFFeatures(folds=folds).fit_transform(X, y), y, folds, task="regression", progress=False).score
+    with_cf = train_cv(
+        model, CFFeatures(folds=folds).fit_transform(X, y), y, folds, task="regression", progress=False
+    ).score
     print(f"RMSE ids only {ids_only:.3f}, with CF features {with_cf:.3f}")
     assert with_cf < 0.85 * ids_only
 

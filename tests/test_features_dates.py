@@ -8,10 +8,26 @@ from workbench.features import DateFeatures
 
 
 def test_parts_match_pandas_and_elapsed_days_count_from_the_earliest_fit_date():
-    train = pd.DataFrame({"signup": pd.to_datetime(["2023-03-05 08:30", "2024-02-29 23:00", None, "2023-12-31 00:00"]),
-                          "n": [1, 2, 3, 4]})  # fmt: skip
-    dates = DateFeatures(parts=["year", "quarter", "month", "day", "day_of_week", "day_of_year", "hour", "minute",
-                                "is_weekend", "elapsed_days"]).fit(train)  # fmt: skip
+    train = pd.DataFrame(
+        {
+            "signup": pd.to_datetime(["2023-03-05 08:30", "2024-02-29 23:00", None, "2023-12-31 00:00"]),
+            "n": [1, 2, 3, 4],
+        }
+    )
+    dates = DateFeatures(
+        parts=[
+            "year",
+            "quarter",
+            "month",
+            "day",
+            "day_of_week",
+            "day_of_year",
+            "hour",
+            "minute",
+            "is_weekend",
+            "elapsed_days",
+        ]
+    ).fit(train)
     out = dates.transform(train)
     s = train["signup"]
     for part in ["year", "quarter", "month", "day", "day_of_week", "day_of_year", "hour", "minute"]:
@@ -25,8 +41,9 @@ def test_parts_match_pandas_and_elapsed_days_count_from_the_earliest_fit_date():
 
 def test_text_dates_are_parsed_and_a_fixed_reference_is_used():
     df = pd.DataFrame({"when": pd.Series(["2024-01-02", "", None, "2024-01-04 12:00"], dtype="str")})
-    out = DateFeatures(columns=["when"], parts=["day_of_week", "elapsed_days"], reference="2024-01-01",
-                       keep_original=True).fit_transform(df)  # fmt: skip
+    out = DateFeatures(
+        columns=["when"], parts=["day_of_week", "elapsed_days"], reference="2024-01-01", keep_original=True
+    ).fit_transform(df)
     assert list(out.columns) == ["when", "when_day_of_week", "when_elapsed_days"]
     np.testing.assert_allclose(out["when_elapsed_days"], [1.0, np.nan, np.nan, 3.5])
     np.testing.assert_array_equal(out["when_day_of_week"], [1.0, np.nan, np.nan, 3.0])
@@ -34,7 +51,9 @@ def test_text_dates_are_parsed_and_a_fixed_reference_is_used():
 
 def test_time_zones_keep_local_parts():
     s = pd.Series(pd.to_datetime(["2024-06-01 22:00"]).tz_localize("America/New_York"))
-    out = DateFeatures(parts=["hour", "elapsed_days"], reference="2024-06-01 00:00").fit_transform(pd.DataFrame({"t": s}))
+    out = DateFeatures(parts=["hour", "elapsed_days"], reference="2024-06-01 00:00").fit_transform(
+        pd.DataFrame({"t": s})
+    )
     assert out["t_hour"].iloc[0] == 22.0
     assert out["t_elapsed_days"].iloc[0] == pytest.approx(22 / 24)
 

@@ -15,10 +15,12 @@ from workbench.models import train_cv
 @pytest.fixture
 def hand():
     """Eight rows, one missing city; fold numbers given by hand."""
-    X = pd.DataFrame({
-        "city": pd.Series(["a", "a", "a", "b", "b", "c", None, "a"], dtype="str"),
-        "size": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
-    })  # fmt: skip
+    X = pd.DataFrame(
+        {
+            "city": pd.Series(["a", "a", "a", "b", "b", "c", None, "a"], dtype="str"),
+            "size": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+        }
+    )
     y = np.array([1, 0, 1, 0, 0, 1, 1, 0])
     folds = np.array([0, 1, 0, 1, 0, 1, 0, 1])
     return X, y, folds
@@ -100,14 +102,24 @@ def test_matches_scikit_learn_target_encoder(task):
     n = 3000
     X = pd.DataFrame({"a": rng.integers(0, 40, n), "b": rng.integers(0, 300, n)})
     if task == "binary":
-        y, sk_type, cv = (rng.random(n) < 0.2 + 0.01 * X["a"]).astype(int), "binary", StratifiedKFold(5, shuffle=True, random_state=0)
+        y, sk_type, cv = (
+            (rng.random(n) < 0.2 + 0.01 * X["a"]).astype(int),
+            "binary",
+            StratifiedKFold(5, shuffle=True, random_state=0),
+        )
     elif task == "multiclass":
         y, sk_type, cv = rng.integers(0, 3, n), "multiclass", StratifiedKFold(4, shuffle=True, random_state=1)
     else:
-        y, sk_type, cv = rng.normal(size=n) + 0.1 * X["a"].to_numpy(), "continuous", KFold(5, shuffle=True, random_state=2)
+        y, sk_type, cv = (
+            rng.normal(size=n) + 0.1 * X["a"].to_numpy(),
+            "continuous",
+            KFold(5, shuffle=True, random_state=2),
+        )
     ours = TargetEncoder(columns=["a", "b"], folds=cv)
     theirs = SklearnTargetEncoder(cv=cv, target_type=sk_type)
-    np.testing.assert_allclose(ours.fit_transform(X, y).to_numpy(float), theirs.fit_transform(X, y), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        ours.fit_transform(X, y).to_numpy(float), theirs.fit_transform(X, y), rtol=1e-10, atol=1e-12
+    )
     new = pd.DataFrame({"a": [0, 5, 999], "b": [1, 2, -1]})
     np.testing.assert_allclose(ours.transform(new).to_numpy(float), theirs.transform(new), rtol=1e-10, atol=1e-12)
     assert ours.target_type_ == task
@@ -183,8 +195,15 @@ def test_category_order_is_kept_and_foreign_categories_are_mapped():
 
 
 def test_default_columns_are_the_categorical_like_ones():
-    X = pd.DataFrame({"s": pd.Series(["x", "y"], dtype="str"), "c": pd.Categorical(["u", "v"]),
-                      "b": [True, False], "f": [0.5, 1.5], "i": [1, 2]})  # fmt: skip
+    X = pd.DataFrame(
+        {
+            "s": pd.Series(["x", "y"], dtype="str"),
+            "c": pd.Categorical(["u", "v"]),
+            "b": [True, False],
+            "f": [0.5, 1.5],
+            "i": [1, 2],
+        }
+    )
     enc = CountEncoder().fit(X)
     assert enc.columns_ == ["s", "c", "b"]
     assert list(enc.get_feature_names_out()) == list(X.columns)

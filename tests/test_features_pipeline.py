@@ -16,8 +16,15 @@ def test_raw_telco_in_one_line_reaches_the_target_auc(telco):
     schema = infer_schema(telco, target="Churn")
     y = telco["Churn"]
     folds = make_folds(y, kind="stratified", n_splits=5, random_state=0)
-    cv = train_cv(default_lgbm("binary", learning_rate=0.1, n_jobs=1), build(telco, schema).fit_transform(telco), y, folds,
-                  metric="auc", early_stopping_rounds=50, progress=False)  # fmt: skip
+    cv = train_cv(
+        default_lgbm("binary", learning_rate=0.1, n_jobs=1),
+        build(telco, schema).fit_transform(telco),
+        y,
+        folds,
+        metric="auc",
+        early_stopping_rounds=50,
+        progress=False,
+    )
     print(f"Telco CV AUC with build(): {cv.score:.4f}")
     assert cv.score >= 0.845
 
@@ -49,16 +56,21 @@ def test_target_never_reaches_the_features(telco):
 def _tickets(n=300, seed=0):
     rng = np.random.default_rng(seed)
     words = ["refund", "late", "broken", "thanks", "great", "slow", "help", "charge"]
-    df = pd.DataFrame({
-        "ticket_id": [f"T{i:05d}" for i in range(n)],
-        "agent": pd.Series([f"agent{a:03d}" for a in rng.integers(0, 60, n)], dtype="str"),
-        "channel": pd.Series(rng.choice(["mail", "phone", "chat"], n), dtype="str"),
-        "opened": pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10_000, n), unit="h"))
-                  .dt.strftime("%Y-%m-%d %H:%M").astype("str"),
-        "message": pd.Series([" ".join(rng.choice(words, 8)) for _ in range(n)], dtype="str"),
-        "wait_min": rng.gamma(2.0, 10.0, n),
-    })  # fmt: skip
-    df["escalated"] = ((df["message"].str.contains("refund") & (df["wait_min"] > 15)) | (rng.random(n) < 0.05)).astype(int)
+    df = pd.DataFrame(
+        {
+            "ticket_id": [f"T{i:05d}" for i in range(n)],
+            "agent": pd.Series([f"agent{a:03d}" for a in rng.integers(0, 60, n)], dtype="str"),
+            "channel": pd.Series(rng.choice(["mail", "phone", "chat"], n), dtype="str"),
+            "opened": pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10_000, n), unit="h"))
+            .dt.strftime("%Y-%m-%d %H:%M")
+            .astype("str"),
+            "message": pd.Series([" ".join(rng.choice(words, 8)) for _ in range(n)], dtype="str"),
+            "wait_min": rng.gamma(2.0, 10.0, n),
+        }
+    )
+    df["escalated"] = ((df["message"].str.contains("refund") & (df["wait_min"] > 15)) | (rng.random(n) < 0.05)).astype(
+        int
+    )
     return df
 
 

@@ -76,23 +76,32 @@ def test_scikit_learn_estimator_checks(estimator, check):
 
 def _mixed_frame(n=120, seed=0):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "city": pd.Series(rng.choice(["oslo", "rome", "lima", "kyiv"], n), dtype="str"),
-        "plan": pd.Categorical(rng.choice(["basic", "pro"], n)),
-        "user": rng.integers(0, 15, n),
-        "item": rng.integers(0, 10, n),
-        "spend": rng.gamma(2.0, 5.0, n),
-        "note": pd.Series([" ".join(rng.choice(["fast", "slow", "cheap", "nice", "late"], 3)) for _ in range(n)], dtype="str"),
-        "joined": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400, n), unit="D"),
-    })  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "city": pd.Series(rng.choice(["oslo", "rome", "lima", "kyiv"], n), dtype="str"),
+            "plan": pd.Categorical(rng.choice(["basic", "pro"], n)),
+            "user": rng.integers(0, 15, n),
+            "item": rng.integers(0, 10, n),
+            "spend": rng.gamma(2.0, 5.0, n),
+            "note": pd.Series(
+                [" ".join(rng.choice(["fast", "slow", "cheap", "nice", "late"], 3)) for _ in range(n)], dtype="str"
+            ),
+            "joined": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400, n), unit="D"),
+        }
+    )
     y = rng.integers(0, 2, n)
     return df, y
 
 
 def _fitted_transformers(df, y):
     folds = make_folds(y, n_splits=3, random_state=0)
-    schema = Schema(columns=tuple(df.columns), categorical=("city", "plan"), numeric=("user", "item", "spend"),
-                    text=("note",), datetime=("joined",))  # fmt: skip
+    schema = Schema(
+        columns=tuple(df.columns),
+        categorical=("city", "plan"),
+        numeric=("user", "item", "spend"),
+        text=("note",),
+        datetime=("joined",),
+    )
     return [
         (TargetEncoder(columns=["city", "plan"], folds=folds), True),
         (CountEncoder(), False),

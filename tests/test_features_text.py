@@ -12,12 +12,34 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from workbench.features import TextNgramFeatures
 
-CORPUS = pd.DataFrame({
-    "title": pd.Series(["Great phone, great battery", "Battery died fast", None, "Screen cracked!",
-                        "Runs fast and runs cool", "Great screen", "battery running hot"], dtype="str"),
-    "body": pd.Series(["I love it", "Returned it after a week", "meh", "Dropped it once and it cracked",
-                       "Happy with the speed", "Colours are great", "It heats up when charging"], dtype="str"),
-})  # fmt: skip
+CORPUS = pd.DataFrame(
+    {
+        "title": pd.Series(
+            [
+                "Great phone, great battery",
+                "Battery died fast",
+                None,
+                "Screen cracked!",
+                "Runs fast and runs cool",
+                "Great screen",
+                "battery running hot",
+            ],
+            dtype="str",
+        ),
+        "body": pd.Series(
+            [
+                "I love it",
+                "Returned it after a week",
+                "meh",
+                "Dropped it once and it cracked",
+                "Happy with the speed",
+                "Colours are great",
+                "It heats up when charging",
+            ],
+            dtype="str",
+        ),
+    }
+)
 
 
 def _docs(*cols):
@@ -31,7 +53,10 @@ def test_reproduces_a_union_of_count_vectorizers_per_column():
     assert sp.isspmatrix_csr(X) and X.dtype == np.float32
     blocks, names = [], []
     for col in ["title", "body"]:
-        for part, vec in [("word", CountVectorizer(ngram_range=(1, 2))), ("char", CountVectorizer(analyzer="char_wb", ngram_range=(2, 3)))]:
+        for part, vec in [
+            ("word", CountVectorizer(ngram_range=(1, 2))),
+            ("char", CountVectorizer(analyzer="char_wb", ngram_range=(2, 3))),
+        ]:
             blocks.append(vec.fit_transform(_docs(col)))
             names += [f"{col}__{part}__{t}" for t in vec.get_feature_names_out()]
     expected = sp.hstack(blocks).toarray()
@@ -47,11 +72,20 @@ def test_settings_follow_scikit_learn():
     np.testing.assert_array_equal(ours.fit_transform(CORPUS).toarray(), ref.transform(_docs("title", "body")).toarray())
     assert list(ours.get_feature_names_out()) == [f"title+body__word__{t}" for t in ref.get_feature_names_out()]
 
-    tfidf = TextNgramFeatures(columns=["body"], word_ngram_range=None, char_ngram_range=(1, 4), char_analyzer="char",
-                              tfidf=True, sublinear_tf=True, dtype=np.float64)  # fmt: skip
+    tfidf = TextNgramFeatures(
+        columns=["body"],
+        word_ngram_range=None,
+        char_ngram_range=(1, 4),
+        char_analyzer="char",
+        tfidf=True,
+        sublinear_tf=True,
+        dtype=np.float64,
+    )
     ref = TfidfVectorizer(analyzer="char", ngram_range=(1, 4), sublinear_tf=True).fit(_docs("body"))
     new = CORPUS.iloc[::-1]
-    np.testing.assert_allclose(tfidf.fit(CORPUS).transform(new).toarray(), ref.transform(_docs("body")[::-1]).toarray(), rtol=1e-12)
+    np.testing.assert_allclose(
+        tfidf.fit(CORPUS).transform(new).toarray(), ref.transform(_docs("body")[::-1]).toarray(), rtol=1e-12
+    )
 
 
 def test_stemmer_merges_word_forms():
@@ -86,7 +120,9 @@ def test_lightgbm_takes_the_sparse_output():
     words = np.array(["good", "bad", "fine", "awful", "great", "poor", "ok", "nice"])
     docs = [" ".join(rng.choice(words, 6)) for _ in range(400)]
     y = np.array([("good" in d or "great" in d) for d in docs], dtype=int)
-    X = TextNgramFeatures(columns=["review"], word_ngram_range=(1, 1), char_ngram_range=None).fit_transform(pd.DataFrame({"review": docs}))
+    X = TextNgramFeatures(columns=["review"], word_ngram_range=(1, 1), char_ngram_range=None).fit_transform(
+        pd.DataFrame({"review": docs})
+    )
     model = LGBMClassifier(n_estimators=30, min_child_samples=5, verbose=-1, random_state=0, n_jobs=1).fit(X, y)
     assert (model.predict(X) == y).mean() > 0.95
 

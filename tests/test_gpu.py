@@ -87,8 +87,10 @@ def test_lightgbm_gpu_training_through_train_cv(telco_xy):
 
     device = _lightgbm_opencl_device()
     if "nvidia" not in device.lower():
-        pytest.skip(f"LightGBM's OpenCL build finds no NVIDIA OpenCL device here (it would use: {device}); "
-                    "install the NVIDIA OpenCL ICD (nvidia-opencl-icd) to train LightGBM on the GPU")  # fmt: skip
+        pytest.skip(
+            f"LightGBM's OpenCL build finds no NVIDIA OpenCL device here (it would use: {device}); "
+            "install the NVIDIA OpenCL ICD (nvidia-opencl-icd) to train LightGBM on the GPU"
+        )
     X, y = telco_xy
     folds = make_folds(y, n_splits=3, random_state=0)
     params = dict(n_estimators=200, learning_rate=0.05, num_leaves=15, random_state=0, verbose=-1)

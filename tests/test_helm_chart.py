@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import require_tool
+
 from workbench.profiles import load_profiles
 from workbench.runs import KUBE_RUNS_MOUNT, RUNS_ENV
 
@@ -88,8 +88,13 @@ def test_default_values_render_the_shared_pieces(helm):
     assert not _by_kind(docs, "CronJob")
 
 
-GATEWAY_RULES = {("batch", "jobs"): {"create", "get", "list", "delete"}, ("", "configmaps"): {"create"},
-                 ("", "secrets"): {"create"}, ("", "pods"): {"get", "list"}, ("", "pods/log"): {"get"}}  # fmt: skip
+GATEWAY_RULES = {
+    ("batch", "jobs"): {"create", "get", "list", "delete"},
+    ("", "configmaps"): {"create"},
+    ("", "secrets"): {"create"},
+    ("", "pods"): {"get", "list"},
+    ("", "pods/log"): {"get"},
+}
 
 
 def _rules(role: dict) -> dict[tuple[str, str], set[str]]:
@@ -103,8 +108,10 @@ def _rules(role: dict) -> dict[tuple[str, str], set[str]]:
 
 
 def _can(rules: dict, group: str, resource: str, verb: str) -> bool:
-    return any(g in (group, "*") and r in (resource, "*") and (verb in verbs or "*" in verbs)
-               for (g, r), verbs in rules.items())  # fmt: skip
+    return any(
+        g in (group, "*") and r in (resource, "*") and (verb in verbs or "*" in verbs)
+        for (g, r), verbs in rules.items()
+    )
 
 
 @pytest.mark.parametrize("values", [[], ["-f", str(GPU_VALUES)]], ids=["default", "gpu-heavy"])
@@ -115,8 +122,11 @@ def test_only_the_gateway_role_can_create_jobs(helm, values):
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     gateway = defaults["jobGateway"]["serviceAccountName"]
     roles = {d["metadata"]["name"]: _rules(d) for d in docs if d["kind"] in ("Role", "ClusterRole")}
-    creators = sorted(name for name, rules in roles.items()
-                      if _can(rules, "batch", "jobs", "create") or _can(rules, "batch", "cronjobs", "create"))  # fmt: skip
+    creators = sorted(
+        name
+        for name, rules in roles.items()
+        if _can(rules, "batch", "jobs", "create") or _can(rules, "batch", "cronjobs", "create")
+    )
     assert creators == [gateway]
     assert roles[gateway] == GATEWAY_RULES
     bindings = [d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
@@ -218,7 +228,10 @@ def test_profiles_can_be_passed_with_set_file(helm, tmp_path):
     values = _values_file(tmp_path, {"schedules": [{"name": "daily", "notebook": "a.ipynb", "cron": "@daily"}]})
     docs = _render(helm, "-f", values, "--set-file", f"profiles={own}")
     (cronjob,) = _by_kind(docs, "CronJob").values()
-    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/team/base:7"
+    assert (
+        cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "registry.example/team/base:7"
+    )
 
 
 @pytest.mark.parametrize(
@@ -228,7 +241,10 @@ def test_profiles_can_be_passed_with_set_file(helm, tmp_path):
         ({"runs": {"size": 5}}, "at '/runs/size': got number, want string"),
         ({"schedules": [{"name": "Nightly Run", "notebook": "a.ipynb", "cron": "@daily"}]}, "/schedules/0/name"),
         ({"schedules": [{"name": "daily", "notebook": "a.ipynb", "cron": "every day"}]}, "/schedules/0/cron"),
-        ({"schedules": [{"name": "daily", "notebook": "a.ipynb", "cron": "@daily", "gpu": 1}]}, "additional properties 'gpu'"),
+        (
+            {"schedules": [{"name": "daily", "notebook": "a.ipynb", "cron": "@daily", "gpu": 1}]},
+            "additional properties 'gpu'",
+        ),
         ({"jobDefaults": {"concurrencyPolicy": "Sometimes"}}, "/jobDefaults/concurrencyPolicy"),
     ],
     ids=["missing-cron", "wrong-type", "bad-name", "bad-cron", "unknown-key", "bad-enum"],
@@ -246,10 +262,17 @@ def test_schema_rejects_bad_values(helm, tmp_path, values, message):
 @pytest.mark.parametrize(
     ("schedules", "message"),
     [
-        ([{"name": "daily", "notebook": "a.ipynb", "cron": "@daily", "profile": "gpu-h200"}],
-         'profile "gpu-h200" is not in the profiles file; choose one of cpu-small, cpu-large, gpu-t4, gpu-a100'),
-        ([{"name": "daily", "notebook": "a.ipynb", "cron": "@daily"}, {"name": "daily", "notebook": "b.ipynb", "cron": "@daily"}],
-         'the name "daily" is used twice'),
+        (
+            [{"name": "daily", "notebook": "a.ipynb", "cron": "@daily", "profile": "gpu-h200"}],
+            'profile "gpu-h200" is not in the profiles file; choose one of cpu-small, cpu-large, gpu-t4, gpu-a100',
+        ),
+        (
+            [
+                {"name": "daily", "notebook": "a.ipynb", "cron": "@daily"},
+                {"name": "daily", "notebook": "b.ipynb", "cron": "@daily"},
+            ],
+            'the name "daily" is used twice',
+        ),
     ],
     ids=["unknown-profile", "duplicate-name"],
 )

@@ -18,22 +18,52 @@ import pytest
 from tornado.web import HTTPError
 
 from workbench.hub import configure
-from workbench.profiles import load_profiles
-from workbench.hub.accounts import (MAX_NAME, Account, account_mark, account_name, closed_to_others, ensure_account,
-                                    lookup_account, private_dir)  # fmt: skip
+from workbench.hub.accounts import (
+    MAX_NAME,
+    Account,
+    account_mark,
+    account_name,
+    closed_to_others,
+    ensure_account,
+    lookup_account,
+    private_dir,
+)
 from workbench.hub.devices import DeviceAccess
 from workbench.hub.local import _GPU_HOLDERS, ProfileLocalSpawner
+from workbench.profiles import load_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = load_profiles(ROOT / "hub" / "profiles.yaml")
 AS_ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not AS_ROOT, reason="creating accounts and changing owners needs root (CI runs as root)")
+needs_root = pytest.mark.skipif(
+    not AS_ROOT, reason="creating accounts and changing owners needs root (CI runs as root)"
+)
 LINUX_USER = re.compile(r"[a-z_][a-z0-9_-]*")
 
 
 def test_account_names_are_valid_and_one_to_one():
-    names = ["alice", "Alice", "jean.pierre", "jean_pierre", "jean-pierre", "x__y", "x_y", "é", "-e9-", "_", "1abc",
-             "a" * 29, "a" * 30, "a" * 200, "a" * 201, "bob@example.org", "bob_example_org", "..", "root", "wb-x"]  # fmt: skip
+    names = [
+        "alice",
+        "Alice",
+        "jean.pierre",
+        "jean_pierre",
+        "jean-pierre",
+        "x__y",
+        "x_y",
+        "é",
+        "-e9-",
+        "_",
+        "1abc",
+        "a" * 29,
+        "a" * 30,
+        "a" * 200,
+        "a" * 201,
+        "bob@example.org",
+        "bob_example_org",
+        "..",
+        "root",
+        "wb-x",
+    ]
     accounts = {account_name(n) for n in names}
     assert len(accounts) == len(names)
     for name in names:
@@ -94,9 +124,8 @@ def test_shared_account_is_refused_as_root_and_isolation_follows_the_user(monkey
 
 @needs_root
 def test_configure_as_root_keeps_homes_and_runs_out_of_the_state(accounts_ready, open_tmp):
-    from traitlets.config import Config
-
     from conftest import require_tool
+    from traitlets.config import Config
 
     require_tool("configurable-http-proxy")
     base = open_tmp

@@ -18,9 +18,11 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 from traitlets.config import Config  # noqa: E402
 
 from workbench.hub import configure
-from workbench.profiles import load_profiles  # noqa: E402
 from workbench.hub.kube import RUNS_MOUNT  # noqa: E402
-from workbench.profiles import parse_memory  # noqa: E402
+from workbench.profiles import (
+    load_profiles,  # noqa: E402
+    parse_memory,  # noqa: E402
+)
 from workbench.runs import RUNS_ENV  # noqa: E402
 from workbench.runs.layout import owner_dirname  # noqa: E402
 
@@ -50,7 +52,9 @@ def kube_config(tmp_path_factory):
 
 
 def _user(name: str, groups: list[str]) -> SimpleNamespace:
-    return SimpleNamespace(name=name, id=7, url=f"/user/{name}/", groups=[SimpleNamespace(name=g) for g in groups], spawners={})
+    return SimpleNamespace(
+        name=name, id=7, url=f"/user/{name}/", groups=[SimpleNamespace(name=g) for g in groups], spawners={}
+    )
 
 
 def _spawner(config: Config, user: SimpleNamespace, options: dict):
@@ -108,7 +112,11 @@ def test_pod_manifest_per_profile(kube_config, slug):
     assert shared["readOnly"] is True and "subPath" not in shared
     assert own["subPath"] == "alice" and not own.get("readOnly") and own["name"] == shared["name"]
     assert volumes[shared["name"]]["persistentVolumeClaim"]["claimName"] == "workbench-runs"
-    writable = [m["mountPath"] for m in container["volumeMounts"] if m["mountPath"].startswith(RUNS_MOUNT) and not m.get("readOnly")]
+    writable = [
+        m["mountPath"]
+        for m in container["volumeMounts"]
+        if m["mountPath"].startswith(RUNS_MOUNT) and not m.get("readOnly")
+    ]
     assert writable == [f"{RUNS_MOUNT}/alice"]
     # no Kubernetes credentials: no token volume, none mounted
     assert pod["spec"]["automountServiceAccountToken"] is False

@@ -9,8 +9,8 @@ the culler and the GPU quota judge it by that, across a restart of the hub.
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +33,6 @@ from workbench.hub.lifeline import (
     reclaim,
     stop_started_by,
 )
-
 from workbench.runs import RUNS_ENV
 
 pytestmark = pytest.mark.slow
@@ -52,9 +51,26 @@ class HubProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> HubProcess:
-        cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(self.state), "--port", str(self.port),
-               "--admin", "admin", "--gpus", "0,1", "--profiles", str(self.profiles), "--culler-every", "1",
-               "--users-dir", str(self.users)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "workbench",
+            "hub",
+            "--state-dir",
+            str(self.state),
+            "--port",
+            str(self.port),
+            "--admin",
+            "admin",
+            "--gpus",
+            "0,1",
+            "--profiles",
+            str(self.profiles),
+            "--culler-every",
+            "1",
+            "--users-dir",
+            str(self.users),
+        ]
         if os.geteuid() != 0:
             cmd.append("--shared-account")
         env = {**os.environ, RUNS_ENV: str(self.runs)}
@@ -135,8 +151,14 @@ def hub_base(tmp_path, request):
     shared.chmod(0o755)
     request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
     raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
-    raw["culling"] = {"every": 1, "gpu": {"checks": 2, "working_hours": {"days": []},
-                                          "metrics": {"source": "file", "path": str(tmp_path / "gpu_util.json")}}}  # fmt: skip
+    raw["culling"] = {
+        "every": 1,
+        "gpu": {
+            "checks": 2,
+            "working_hours": {"days": []},
+            "metrics": {"source": "file", "path": str(tmp_path / "gpu_util.json")},
+        },
+    }
     profiles = tmp_path / "profiles.yaml"
     profiles.write_text(yaml.safe_dump(raw))
     port = free_port()
@@ -172,7 +194,10 @@ def _record_exists(name: str) -> Callable[[HubProcess], bool]:
 
 
 # when during start-up a signal arrives: fixed delays, and the steps of the start-up
-AFTER_PROXY, AFTER_SERVICE = _record_exists("proxy"), lambda hub: _record_exists("culler")(hub) or _record_exists("reports")(hub)
+AFTER_PROXY, AFTER_SERVICE = (
+    _record_exists("proxy"),
+    lambda hub: _record_exists("culler")(hub) or _record_exists("reports")(hub),
+)
 MOMENTS: list[tuple[str, float | Callable[[HubProcess], bool], int]] = [
     ("0.5 s after launch", 0.5, signal.SIGINT),
     ("1.5 s after launch", 1.5, signal.SIGTERM),
@@ -208,7 +233,9 @@ def test_killed_hub_leaves_nothing_and_the_next_start_comes_up(hub_base):
     hub = hub_base()
     hub.wait_running()
     # a service without a URL may still be launching when the hub says it runs
-    hub.wait_for(lambda: all(_record_exists(n)(hub) for n in ("proxy", "culler", "reports")), "three records", timeout=30)
+    hub.wait_for(
+        lambda: all(_record_exists(n)(hub) for n in ("proxy", "culler", "reports")), "three records", timeout=30
+    )
     assert len(leftovers(hub)) == 3  # the proxy and two services, each one process (the launcher exec'd)
     hub.proc.kill()
     hub.proc.wait(10)
@@ -227,12 +254,16 @@ def test_next_start_reclaims_what_a_killed_hub_left(tmp_path):
     records = tmp_path / PROCESSES_DIR
     # a stand-in hub whose child ignores SIGTERM, started through the launcher and recorded
     ready = tmp_path / "ready"
-    code = ("import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "pathlib.Path(sys.argv[1]).touch(); time.sleep(120)")  # fmt: skip
+    code = (
+        "import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "pathlib.Path(sys.argv[1]).touch(); time.sleep(120)"
+    )
     child = [sys.executable, "-c", code, str(ready)]
     script = tmp_path / "fake_hub.py"
-    script.write_text("import subprocess, time\nfrom workbench.hub.lifeline import launcher\n"
-                      f"subprocess.Popen(launcher({child!r}, name='svc', records={str(records)!r}))\ntime.sleep(120)\n")  # fmt: skip
+    script.write_text(
+        "import subprocess, time\nfrom workbench.hub.lifeline import launcher\n"
+        f"subprocess.Popen(launcher({child!r}, name='svc', records={str(records)!r}))\ntime.sleep(120)\n"
+    )
     fake_hub = subprocess.Popen([sys.executable, str(script)])
     deadline = time.monotonic() + 20
     while not ready.is_file() and time.monotonic() < deadline:
@@ -259,7 +290,15 @@ def test_next_start_reclaims_what_a_killed_hub_left(tmp_path):
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (records / "old.json").write_text(
-            json.dumps({"pid": bystander.pid, "start": process_start(bystander.pid) - 1, "parent": fake_hub.pid, "parent_start": 1}))
+            json.dumps(
+                {
+                    "pid": bystander.pid,
+                    "start": process_start(bystander.pid) - 1,
+                    "parent": fake_hub.pid,
+                    "parent_start": 1,
+                }
+            )
+        )
         assert reclaim(records) == [] and bystander.poll() is None
         assert not (records / "old.json").exists()
     finally:
@@ -274,12 +313,11 @@ def test_culler_and_quota_use_the_profile_a_server_was_spawned_with(hub_base, tm
     import dataclasses
     from datetime import UTC, datetime, timedelta
 
-    from workbench.profiles import load_profiles
     from workbench.hub.client import HubError, HubSession
     from workbench.hub.config import CULLER_SCOPES
     from workbench.hub.culler import GpuAwareCuller
     from workbench.hub.metrics import StaticMetrics
-    from workbench.profiles import Culling, GpuCulling, WorkingHours
+    from workbench.profiles import Culling, GpuCulling, WorkingHours, load_profiles
 
     path = tmp_path / "profiles.yaml"
     raw = yaml.safe_load(path.read_text())
@@ -300,12 +338,16 @@ def test_culler_and_quota_use_the_profile_a_server_was_spawned_with(hub_base, tm
 
     kim.api("POST", "/users/kim/server")  # no options
     kim.wait_ready("kim")
-    with pytest.raises(HubError, match=r"GPU quota: .*the default server \(1 GPU\).*CUDA_VISIBLE_DEVICES, which is advisory"):
+    with pytest.raises(
+        HubError, match=r"GPU quota: .*the default server \(1 GPU\).*CUDA_VISIBLE_DEVICES, which is advisory"
+    ):
         kim.api("POST", "/users/kim/servers/more", json={"profile": "gpu-t4"})
 
     profiles = load_profiles(path)
     never = WorkingHours(days=frozenset())
-    policy = dataclasses.replace(profiles, culling=Culling(every=1, gpu=GpuCulling(threshold=10, checks=2, working_hours=never)))
+    policy = dataclasses.replace(
+        profiles, culling=Culling(every=1, gpu=GpuCulling(threshold=10, checks=2, working_hours=never))
+    )
     night = datetime(2026, 3, 3, 23, 0, tzinfo=UTC)
     token = admin.api("POST", "/users/admin/tokens", json={"scopes": CULLER_SCOPES, "note": "culler"})["token"]
     as_culler = HubSession(hub.url, token=token)

@@ -26,13 +26,13 @@ from types import SimpleNamespace
 import pytest
 import requests
 import yaml
-
 from conftest import require_tool
-from workbench.profiles import load_profiles
+
 from workbench.hub.accounts import account_name
 from workbench.hub.auth import admin_password_file
 from workbench.hub.client import HubError, HubSession
 from workbench.hub.config import CULLER_SCOPES, free_port
+from workbench.profiles import load_profiles
 from workbench.runs import RUNS_ENV, RunRecord, new_run_dir
 from workbench.runs.layout import owner_dirname
 
@@ -91,14 +91,39 @@ def hub(request):
     state, runs, users = base / "state", base / "runs", base / "users"
     raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
     # the hub's own culler: checks every second, never inside working hours, utilisation from a file
-    raw["culling"] = {"every": 1, "gpu": {"threshold": 10, "checks": 2, "working_hours": {"days": []},
-                                          "metrics": {"source": "file", "path": str(base / "gpu_util.json")}}}  # fmt: skip
+    raw["culling"] = {
+        "every": 1,
+        "gpu": {
+            "threshold": 10,
+            "checks": 2,
+            "working_hours": {"days": []},
+            "metrics": {"source": "file", "path": str(base / "gpu_util.json")},
+        },
+    }
     profiles_path = base / "profiles.yaml"
     profiles_path.write_text(yaml.safe_dump(raw))
     port = free_port()
     log = base / "hub.log"
-    cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(state), "--port", str(port), "--admin", ADMIN,
-           "--gpus", "0,1", "--profiles", str(profiles_path), "--culler-every", "1", "--users-dir", str(users)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench",
+        "hub",
+        "--state-dir",
+        str(state),
+        "--port",
+        str(port),
+        "--admin",
+        ADMIN,
+        "--gpus",
+        "0,1",
+        "--profiles",
+        str(profiles_path),
+        "--culler-every",
+        "1",
+        "--users-dir",
+        str(users),
+    ]
     if not AS_ROOT:
         cmd.append("--shared-account")
     env = {**os.environ, RUNS_ENV: str(runs)}
@@ -139,17 +164,39 @@ def execute(hub: Hub, user: str, token: str, code: str, server: str = "") -> str
     kernel = requests.post(base + "api/kernels", headers=auth, json={"name": "python3"}, timeout=30)
     kernel.raise_for_status()
     kernel_id = kernel.json()["id"]
-    ws = websocket.create_connection(base.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels",
-                                     header=[f"Authorization: token {token}"], timeout=60)  # fmt: skip
+    ws = websocket.create_connection(
+        base.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels",
+        header=[f"Authorization: token {token}"],
+        timeout=60,
+    )
     try:
         msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": user, "session": uuid.uuid4().hex, "msg_type": "execute_request",
-                       "version": "5.3", "date": datetime.now(UTC).isoformat()},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))  # fmt: skip
+        ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "username": user,
+                        "session": uuid.uuid4().hex,
+                        "msg_type": "execute_request",
+                        "version": "5.3",
+                        "date": datetime.now(UTC).isoformat(),
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "buffers": [],
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             msg = json.loads(ws.recv())
@@ -174,7 +221,10 @@ def test_state_is_private_and_bound_to_localhost(hub):
     port = int(hub.url.rsplit(":", 1)[1])
     listening = [c for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
     assert listening and {c.laddr.ip for c in listening} == {"127.0.0.1"}
-    assert "proxy_token" not in hub.log.read_text() and (hub.state / "proxy_token").read_text().strip() not in hub.log.read_text()
+    assert (
+        "proxy_token" not in hub.log.read_text()
+        and (hub.state / "proxy_token").read_text().strip() not in hub.log.read_text()
+    )
 
 
 def test_login_spawn_with_profile_and_run_code(hub):
@@ -185,12 +235,22 @@ def test_login_spawn_with_profile_and_run_code(hub):
     token = alice.new_token("alice")
     assert execute(hub, "alice", token, "1+1") == "2"
 
-    probe = ("import json, os, resource; json.dumps([os.getcwd(), os.environ['WORKBENCH_PROFILE'], os.environ['MEM_LIMIT'], "
-             "os.environ['CPU_LIMIT'], os.environ['OMP_NUM_THREADS'], os.environ['CUDA_VISIBLE_DEVICES'], "
-             f"os.environ[{RUNS_ENV!r}], resource.getrlimit(resource.RLIMIT_AS)[0]])")  # fmt: skip
+    probe = (
+        "import json, os, resource; json.dumps([os.getcwd(), os.environ['WORKBENCH_PROFILE'], os.environ['MEM_LIMIT'], "
+        "os.environ['CPU_LIMIT'], os.environ['OMP_NUM_THREADS'], os.environ['CUDA_VISIBLE_DEVICES'], "
+        f"os.environ[{RUNS_ENV!r}], resource.getrlimit(resource.RLIMIT_AS)[0]])"
+    )
     profile = hub.profiles.get("cpu-large")
-    expected = [str(hub.home("alice")), "cpu-large", str(profile.mem_limit_bytes), str(profile.cpu_limit),
-                str(int(profile.cpu_limit)), "", str(hub.runs), profile.mem_limit_bytes]  # fmt: skip
+    expected = [
+        str(hub.home("alice")),
+        "cpu-large",
+        str(profile.mem_limit_bytes),
+        str(profile.cpu_limit),
+        str(int(profile.cpu_limit)),
+        "",
+        str(hub.runs),
+        profile.mem_limit_bytes,
+    ]
     assert json.loads(ast.literal_eval(execute(hub, "alice", token, probe))) == expected
 
     alice.api("DELETE", "/users/alice/server")
@@ -209,7 +269,9 @@ def test_users_are_isolated(hub):
     assert requests.get(f"{hub.url}/user/bob/api/status", headers=as_carl, timeout=30).status_code == 403
     assert carl.http.get(f"{hub.url}/user/bob/lab", timeout=30).status_code == 403
     bob_token = bob.new_token("bob")
-    assert requests.get(f"{hub.url}/user/bob/api/status", headers={"Authorization": f"token {bob_token}"}, timeout=30).ok
+    assert requests.get(
+        f"{hub.url}/user/bob/api/status", headers={"Authorization": f"token {bob_token}"}, timeout=30
+    ).ok
     # admin APIs and pages
     assert requests.get(f"{hub.url}/hub/api/users", headers=as_carl, timeout=30).status_code == 403
     assert requests.post(f"{hub.url}/hub/api/users/mallory", headers=as_carl, timeout=30).status_code == 403
@@ -278,19 +340,30 @@ def test_per_user_accounts_keep_users_and_hub_state_apart(hub):
     secrets["noah_server_environ"] = f"/proc/{noah_pid}/environ"  # noah's API token
     targets = {
         "read": secrets,
-        "write": {"noah_home": str(noah_home / "planted.py"), "noah_runs": str(noah_runs / "planted.json"),
-                  "runs_root": str(hub.runs / "planted.json"), "own_home": str(hub.home("mia") / "mine.txt"),
-                  "own_runs": str(mia_runs / "mine.json")},
+        "write": {
+            "noah_home": str(noah_home / "planted.py"),
+            "noah_runs": str(noah_runs / "planted.json"),
+            "runs_root": str(hub.runs / "planted.json"),
+            "own_home": str(hub.home("mia") / "mine.txt"),
+            "own_runs": str(mia_runs / "mine.json"),
+        },
         "list": {"noah_home": str(noah_home), "state": str(hub.state), "noah_runs": str(noah_runs)},
         "pid": noah_pid,
-    }  # fmt: skip
+    }
     got = attack_from_kernel(hub, "mia", mia.new_token("mia"), targets)
     assert got["read"] == dict.fromkeys(secrets, "PermissionError"), got
-    assert got["write"] == {"noah_home": "PermissionError", "noah_runs": "PermissionError", "runs_root": "PermissionError",
-                            "own_home": "allowed", "own_runs": "allowed"}, got  # fmt: skip
+    assert got["write"] == {
+        "noah_home": "PermissionError",
+        "noah_runs": "PermissionError",
+        "runs_root": "PermissionError",
+        "own_home": "allowed",
+        "own_runs": "allowed",
+    }, got
     assert got["list"] == {"noah_home": "PermissionError", "state": "PermissionError", "noah_runs": "allowed"}, got
     assert got["signal"] == "PermissionError", got
-    noah_uid = attack_from_kernel(hub, "noah", noah.new_token("noah"), {"read": {}, "write": {}, "list": {}, "pid": 1})["uid"]
+    noah_uid = attack_from_kernel(hub, "noah", noah.new_token("noah"), {"read": {}, "write": {}, "list": {}, "pid": 1})[
+        "uid"
+    ]
     assert 0 not in (got["uid"], got["euid"], noah_uid) and got["uid"] != noah_uid and 0 not in got["groups"]
     assert (mia_runs / "mine.json").stat().st_uid == got["uid"] and not (noah_runs / "planted.json").exists()
     for name in ("mia", "noah"):
@@ -324,7 +397,9 @@ def test_login_throttling(hub):
     with pytest.raises(HubError, match="refused"):
         guesser.login("pete", PASSWORD)  # blocked for login_block_seconds, right password or not
     xsrf = guesser._form_xsrf("/hub/login")
-    page = guesser.http.post(f"{hub.url}/hub/login", data={"username": "pete", "password": PASSWORD, "_xsrf": xsrf}, timeout=30)
+    page = guesser.http.post(
+        f"{hub.url}/hub/login", data={"username": "pete", "password": PASSWORD, "_xsrf": xsrf}, timeout=30
+    )
     assert "Too many failed logins for pete" in page.text
     HubSession(hub.url).login("quinn", PASSWORD)  # other users are not affected
 
@@ -332,8 +407,23 @@ def test_login_throttling(hub):
 def test_reset_admin_password(hub):
     path = admin_password_file(hub.state, ADMIN)
     old = path.read_text().strip()
-    proc = subprocess.run([sys.executable, "-m", "workbench", "hub", "--state-dir", str(hub.state), "--admin", ADMIN,
-                           "--reset-admin-password"], capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "hub",
+            "--state-dir",
+            str(hub.state),
+            "--admin",
+            ADMIN,
+            "--reset-admin-password",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     new = path.read_text().strip()
     assert new != old and path.stat().st_mode & 0o777 == 0o600
@@ -404,7 +494,9 @@ def test_gpu_culler_notifies_in_working_hours_and_stops_outside(hub, webhook):
     token = hub.admin.api("POST", f"/users/{ADMIN}/tokens", json={"scopes": CULLER_SCOPES, "note": "culler"})["token"]
     api = f"{hub.url}/hub/api"
     hours = WorkingHours(days=frozenset(range(7)))  # 08:00-19:00 UTC every day
-    profiles = dataclasses.replace(hub.profiles, culling=Culling(every=1, gpu=GpuCulling(threshold=10, checks=2, working_hours=hours)))
+    profiles = dataclasses.replace(
+        hub.profiles, culling=Culling(every=1, gpu=GpuCulling(threshold=10, checks=2, working_hours=hours))
+    )
     day, night = datetime(2026, 3, 3, 10, 0, tzinfo=UTC), datetime(2026, 3, 3, 22, 0, tzinfo=UTC)
 
     async def checks(metrics, now, n):
@@ -430,7 +522,13 @@ def test_gpu_culler_notifies_in_working_hours_and_stops_outside(hub, webhook):
     asyncio.run(daytime())
     assert len(received) == 1 and hub.admin.server("erin")["ready"]
     note = received[0]
-    assert (note["user"], note["server"], note["profile"], note["idle_checks"], note["utilisation"]) == ("erin", "", "gpu-t4", 2, 2.0)
+    assert (note["user"], note["server"], note["profile"], note["idle_checks"], note["utilisation"]) == (
+        "erin",
+        "",
+        "gpu-t4",
+        2,
+        2.0,
+    )
 
     # idle GPU outside working hours: stopped after 2 checks
     async def nighttime():
@@ -464,13 +562,31 @@ def test_culler_service_stops_idle_gpu_server(hub):
 @pytest.fixture(scope="module")
 def sample_runs(hub):
     good, good_id = new_run_dir(hub.runs, "churn-lgbm", owner="alice")
-    RunRecord(path=good, run_id=good_id, name="churn-lgbm", notebook="train.ipynb", state="succeeded", owner="alice",
-              start="2026-03-03T10:00:00.000Z", end="2026-03-03T10:05:00.000Z", duration_s=300.0).write_status()  # fmt: skip
+    RunRecord(
+        path=good,
+        run_id=good_id,
+        name="churn-lgbm",
+        notebook="train.ipynb",
+        state="succeeded",
+        owner="alice",
+        start="2026-03-03T10:00:00.000Z",
+        end="2026-03-03T10:05:00.000Z",
+        duration_s=300.0,
+    ).write_status()
     (good / "metrics.json").write_text(json.dumps({"cv_auc": 0.81234, "n_rows": 7043, "fold_auc": [0.8, 0.82]}))
-    (good / "report.html").write_text("<html><body><h1>Churn report</h1><script>document.title='ran'</script></body></html>")
+    (good / "report.html").write_text(
+        "<html><body><h1>Churn report</h1><script>document.title='ran'</script></body></html>"
+    )
     bad, bad_id = new_run_dir(hub.runs, "broken-run", owner="bob")
-    RunRecord(path=bad, run_id=bad_id, name="broken-run", notebook="train.ipynb", state="failed", owner="bob",
-              start="2026-03-04T09:00:00.000Z").write_status()  # fmt: skip
+    RunRecord(
+        path=bad,
+        run_id=bad_id,
+        name="broken-run",
+        notebook="train.ipynb",
+        state="failed",
+        owner="bob",
+        start="2026-03-04T09:00:00.000Z",
+    ).write_status()
     return good, bad
 
 
@@ -516,9 +632,14 @@ def test_reports_service(hub, sample_runs):
     assert report.status_code == 200 and "<h1>Churn report</h1>" in report.text
     assert "sandbox" in report.headers["Content-Security-Policy"]
     assert reader.http.get(f"{hub.url}/services/reports/runs/bob/{bad.name}/report.html", timeout=30).status_code == 404
-    assert reader.http.get(f"{hub.url}/services/reports/runs/..%2F..%2Fstate/report.html", timeout=30).status_code == 404
+    assert (
+        reader.http.get(f"{hub.url}/services/reports/runs/..%2F..%2Fstate/report.html", timeout=30).status_code == 404
+    )
     rows = reader.http.get(f"{hub.url}/services/reports/api/runs", timeout=30).json()
-    assert {(r["run"], r["state"], r["owner"]) for r in rows} >= {(good.name, "succeeded", "alice"), (bad.name, "failed", "bob")}
+    assert {(r["run"], r["state"], r["owner"]) for r in rows} >= {
+        (good.name, "succeeded", "alice"),
+        (bad.name, "failed", "bob"),
+    }
     mine = reader.http.get(f"{hub.url}/services/reports/api/runs?owner=bob", timeout=30).json()
     assert [r["run"] for r in mine] == [bad.name]
 
@@ -544,8 +665,14 @@ def attack(hub):
     (run / "report.html").write_text("<p>mallory's own report</p>")
     other, _ = new_run_dir(hub.runs, "private", owner="alice")
     (other / "params.json").write_text(json.dumps({"api_key": f"OTHER-RUN-PARAMS-{tag}"}))
-    return SimpleNamespace(run=run, other_params=other / "params.json", secret=secret, outside=outside, mallory=mallory,
-                           leaks=(f"OUTSIDE-SECRET-{tag}", f"OUTSIDE-REPORT-{tag}", f"OTHER-RUN-PARAMS-{tag}"))  # fmt: skip
+    return SimpleNamespace(
+        run=run,
+        other_params=other / "params.json",
+        secret=secret,
+        outside=outside,
+        mallory=mallory,
+        leaks=(f"OUTSIDE-SECRET-{tag}", f"OUTSIDE-REPORT-{tag}", f"OTHER-RUN-PARAMS-{tag}"),
+    )
 
 
 def _leaked(text: str, attack) -> list[str]:
@@ -597,8 +724,17 @@ def test_reports_refuse_symlinks_fifos_and_parent_references(hub, attack):
     folder_run, _ = new_run_dir(hub.runs, "folder", owner="mallory")
     (folder_run / "report.html").mkdir()
     fetch("report is a folder", f"{owner}/{folder_run.name}")
-    for i, run in enumerate(("..%2Foutside-run", "%2E%2E%2Foutside-run", f"{owner}%2F..%2F..%2Foutside-run",
-                             f"{owner}/..%2F..%2Foutside-run", "%2Fsrv", "a/b/c", f"{owner}/{attack.run.name}%00")):  # fmt: skip
+    for i, run in enumerate(
+        (
+            "..%2Foutside-run",
+            "%2E%2E%2Foutside-run",
+            f"{owner}%2F..%2F..%2Foutside-run",
+            f"{owner}/..%2F..%2Foutside-run",
+            "%2Fsrv",
+            "a/b/c",
+            f"{owner}/{attack.run.name}%00",
+        )
+    ):
         fetch(f"parent reference {i}", run)
     assert served == dict.fromkeys(served, 404), served
     # a report directly in an owner folder is not a run's
@@ -648,8 +784,16 @@ def test_reports_symlink_swap_race_never_serves_outside(hub, attack):
     assert set(statuses) <= {200, 404} and statuses.get(200) and statuses.get(404)
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_browser_login_spawn_run_cell_and_read_report(hub, sample_runs, tmp_path):
@@ -719,13 +863,23 @@ def _report_with_everything(tmp_path: Path) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     png = base64.b64encode(buffer.getvalue()).decode("ascii")
-    html = (f'<img id="explain-figure" alt="figure" src="data:image/png;base64,{png}"/>'
-            '<p id="styled" style="color: rgb(200, 0, 0)">styled</p>'
-            "<script>document.title = 'script ran'</script><form id=f action='https://example.invalid/'></form>")  # fmt: skip
-    nb = new_notebook(cells=[new_markdown_cell("# Report"), new_code_cell("fig", outputs=[
-        new_output("display_data", data={"image/png": png}),
-        new_output("display_data", data={"text/html": html, "text/plain": "figure"}),
-    ])])  # fmt: skip
+    html = (
+        f'<img id="explain-figure" alt="figure" src="data:image/png;base64,{png}"/>'
+        '<p id="styled" style="color: rgb(200, 0, 0)">styled</p>'
+        "<script>document.title = 'script ran'</script><form id=f action='https://example.invalid/'></form>"
+    )
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Report"),
+            new_code_cell(
+                "fig",
+                outputs=[
+                    new_output("display_data", data={"image/png": png}),
+                    new_output("display_data", data={"text/html": html, "text/plain": "figure"}),
+                ],
+            ),
+        ]
+    )
     nbformat.validate(nb)
     return render_report(nb, tmp_path / "report.html", title="csp check").read_bytes()
 

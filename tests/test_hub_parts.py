@@ -15,11 +15,18 @@ import pytest
 import yaml
 
 from workbench.hub import configure, options_from_env
-from workbench.profiles import load_profiles, parse_profiles
 from workbench.hub.culler import GpuAwareCuller
-from workbench.hub.metrics import (FileMetrics, GpuServer, NvidiaSmiMetrics, PrometheusMetrics, StaticMetrics,
-                                   metrics_from_config, parse_nvidia_smi, parse_prometheus)  # fmt: skip
-from workbench.profiles import Culling, GpuCulling, WorkingHours
+from workbench.hub.metrics import (
+    FileMetrics,
+    GpuServer,
+    NvidiaSmiMetrics,
+    PrometheusMetrics,
+    StaticMetrics,
+    metrics_from_config,
+    parse_nvidia_smi,
+    parse_prometheus,
+)
+from workbench.profiles import Culling, GpuCulling, WorkingHours, load_profiles, parse_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
@@ -42,34 +49,48 @@ def _with_culling(culling):
     return data
 
 
-@pytest.mark.parametrize(("culling", "message"), [
-    ({"every": 0}, "culling.every: expected at least 1 second, got 0"),
-    ({"every": 0.5}, "culling.every: expected at least 1 second, got 0.5"),
-    ({"every": True}, "culling.every: expected a number of seconds, got true"),
-    ({"every": float("inf")}, r"culling.every: expected a number of seconds, got \.inf"),
-    ({"gpu": {"threshold": 150}}, r"culling.gpu.threshold: expected a utilisation in percent \(0-100\), got 150"),
-    ({"gpu": {"threshold": float("nan")}}, r"culling.gpu.threshold: .*got \.nan"),
-    ({"gpu": {"checks": 0}}, "culling.gpu.checks: expected a whole number >= 1, got 0"),
-    ({"gpu": {"checks": True}}, "culling.gpu.checks: expected a whole number >= 1, got true"),
-    ({"gpu": {"working_hours": {"days": ["funday"]}}}, "days: expected a list of day names"),
-    ({"gpu": {"working_hours": {"days": "mon"}}}, "days: expected a list of day names"),
-    ({"gpu": {"working_hours": {"start": "25:00"}}}, r"start: expected a time like \"08:00\""),
-    ({"gpu": {"working_hours": {"start": "18:00", "end": "09:00"}}}, "end 09:00 must come after start 18:00"),
-    ({"gpu": {"working_hours": {"timezone": "Mars/Olympus"}}}, "not an IANA time zone"),
-    ({"gpu": {"webhook": "slack"}}, "webhook: must be an http"),
-    ({"gpu": {"colour": 1}}, r"culling.gpu: unknown keys \['colour'\]"),
-    ({"gpu": "often"}, "culling.gpu: expected a mapping, got 'often'"),
-    ({"sometimes": 1}, r"culling: unknown keys \['sometimes'\]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("culling", "message"),
+    [
+        ({"every": 0}, "culling.every: expected at least 1 second, got 0"),
+        ({"every": 0.5}, "culling.every: expected at least 1 second, got 0.5"),
+        ({"every": True}, "culling.every: expected a number of seconds, got true"),
+        ({"every": float("inf")}, r"culling.every: expected a number of seconds, got \.inf"),
+        ({"gpu": {"threshold": 150}}, r"culling.gpu.threshold: expected a utilisation in percent \(0-100\), got 150"),
+        ({"gpu": {"threshold": float("nan")}}, r"culling.gpu.threshold: .*got \.nan"),
+        ({"gpu": {"checks": 0}}, "culling.gpu.checks: expected a whole number >= 1, got 0"),
+        ({"gpu": {"checks": True}}, "culling.gpu.checks: expected a whole number >= 1, got true"),
+        ({"gpu": {"working_hours": {"days": ["funday"]}}}, "days: expected a list of day names"),
+        ({"gpu": {"working_hours": {"days": "mon"}}}, "days: expected a list of day names"),
+        ({"gpu": {"working_hours": {"start": "25:00"}}}, r"start: expected a time like \"08:00\""),
+        ({"gpu": {"working_hours": {"start": "18:00", "end": "09:00"}}}, "end 09:00 must come after start 18:00"),
+        ({"gpu": {"working_hours": {"timezone": "Mars/Olympus"}}}, "not an IANA time zone"),
+        ({"gpu": {"webhook": "slack"}}, "webhook: must be an http"),
+        ({"gpu": {"colour": 1}}, r"culling.gpu: unknown keys \['colour'\]"),
+        ({"gpu": "often"}, "culling.gpu: expected a mapping, got 'often'"),
+        ({"sometimes": 1}, r"culling: unknown keys \['sometimes'\]"),
+    ],
+)
 def test_invalid_culling_is_rejected(culling, message):
     with pytest.raises(ValueError, match=message):
         parse_profiles(_with_culling(culling))
 
 
 def test_working_hours_in_a_time_zone():
-    hours = parse_profiles(_with_culling({"gpu": {"working_hours": {
-        "days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:30", "timezone": "America/New_York"}}})
-    ).culling.gpu.working_hours  # fmt: skip
+    hours = parse_profiles(
+        _with_culling(
+            {
+                "gpu": {
+                    "working_hours": {
+                        "days": ["mon", "tue", "wed", "thu", "fri"],
+                        "start": "09:00",
+                        "end": "17:30",
+                        "timezone": "America/New_York",
+                    }
+                }
+            }
+        )
+    ).culling.gpu.working_hours
     # 2026-03-03 is a Tuesday; New York is UTC-5 then
     assert hours.contains(datetime(2026, 3, 3, 14, 0, tzinfo=UTC))  # 09:00 local
     assert not hours.contains(datetime(2026, 3, 3, 13, 59, tzinfo=UTC))  # 08:59 local
@@ -116,8 +137,16 @@ def test_prometheus_query_and_answer():
     source = PrometheusMetrics("http://prometheus:9090")
     server = GpuServer(user="a", state={"pod_name": 'jupyter-a"b', "namespace": "hub"})
     assert source.promql(server) == 'avg(DCGM_FI_DEV_GPU_UTIL{namespace="hub",pod="jupyter-a\\"b"})'
-    answer = {"status": "success", "data": {"resultType": "vector", "result": [
-        {"metric": {"gpu": "0"}, "value": [1700000000.0, "4"]}, {"metric": {"gpu": "1"}, "value": [1700000000.0, "8"]}]}}  # fmt: skip
+    answer = {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": {"gpu": "0"}, "value": [1700000000.0, "4"]},
+                {"metric": {"gpu": "1"}, "value": [1700000000.0, "8"]},
+            ],
+        },
+    }
     assert parse_prometheus(answer) == 6.0
     assert parse_prometheus({"status": "success", "data": {"result": []}}) is None
     with pytest.raises(RuntimeError, match="bad_data"):
@@ -150,8 +179,13 @@ POLICY = dataclasses.replace(PROFILES, culling=Culling(every=60, gpu=GpuCulling(
 
 
 def _server(profile: str, name: str = "", started: str = "2026-03-03T08:00:00Z") -> dict:
-    return {"name": name, "full_name": f"ann/{name}", "user_options": {"profile": profile}, "started": started,
-            "state": {"gpu_devices": ["0"]}}  # fmt: skip
+    return {
+        "name": name,
+        "full_name": f"ann/{name}",
+        "user_options": {"profile": profile},
+        "started": started,
+        "state": {"gpu_devices": ["0"]},
+    }
 
 
 def _decide(culler: GpuAwareCuller, server: dict, inactive: float = 60.0) -> bool:
@@ -219,8 +253,12 @@ def test_arbiter_judges_a_server_by_the_profile_recorded_at_spawn():
         culler = GpuAwareCuller(POLICY, StaticMetrics(5.0), now=lambda: NIGHT)
         assert [_decide(culler, server) for _ in range(3)] == [False, False, True]  # and the GPU check
     # the state (written by the hub only) wins over user_options
-    both = {"name": "", "full_name": "ann/", "state": {"spawned": {"profile": "gpu-t4", "gpus": 1}},
-            "user_options": {"spawned": {"profile": "cpu-small", "gpus": 0}}}  # fmt: skip
+    both = {
+        "name": "",
+        "full_name": "ann/",
+        "state": {"spawned": {"profile": "gpu-t4", "gpus": 1}},
+        "user_options": {"spawned": {"profile": "cpu-small", "gpus": 0}},
+    }
     assert culler.server_profile(both)[0].gpus == 1
     # a recorded profile no longer in the file: the hub-wide limit, the GPUs it got
     gone = {"name": "x", "full_name": "ann/x", "state": {"spawned": {"profile": "gpu-old", "gpus": 2}}}
@@ -232,7 +270,12 @@ def test_spawned_profile_record():
     from workbench.hub.quota import SPAWNED, record_spawned_profile, spawned_profile
 
     assert spawned_profile({SPAWNED: {"profile": "gpu-t4", "gpus": 1}}) == ("gpu-t4", 1)
-    for bad in ({"profile": "gpu-t4", "gpus": True}, {"profile": "gpu-t4", "gpus": -1}, {"profile": 3, "gpus": 0}, "gpu-t4"):
+    for bad in (
+        {"profile": "gpu-t4", "gpus": True},
+        {"profile": "gpu-t4", "gpus": -1},
+        {"profile": 3, "gpus": 0},
+        "gpu-t4",
+    ):
         assert spawned_profile({SPAWNED: bad}) is None
     assert spawned_profile({"profile": "gpu-t4"}) is None and spawned_profile(None, None) is None
 
@@ -250,8 +293,9 @@ def test_quota_hook_records_the_default_profile_of_the_users_groups():
 
     from workbench.hub.quota import LOCAL_GPU_NOTE, gpu_quota_hook
 
-    gpu_default = dataclasses.replace(PROFILES, profiles=tuple(dataclasses.replace(p, default=p.slug == "gpu-t4")
-                                                               for p in PROFILES.profiles))  # fmt: skip
+    gpu_default = dataclasses.replace(
+        PROFILES, profiles=tuple(dataclasses.replace(p, default=p.slug == "gpu-t4") for p in PROFILES.profiles)
+    )
     hook = gpu_quota_hook(gpu_default, note=LOCAL_GPU_NOTE)
     spawners = _spawners(["gpu-users"], {"": (None, True), "second": ("gpu-t4", False)})
     hook(spawners[""])  # no options: the default of the user's groups
@@ -259,7 +303,10 @@ def test_quota_hook_records_the_default_profile_of_the_users_groups():
     spawners["second"].active = True
     with pytest.raises(HTTPError) as err:
         hook(spawners["second"])
-    assert "the default server (1 GPU)" in err.value.log_message and "CUDA_VISIBLE_DEVICES, which is advisory" in err.value.log_message
+    assert (
+        "the default server (1 GPU)" in err.value.log_message
+        and "CUDA_VISIBLE_DEVICES, which is advisory" in err.value.log_message
+    )
     outsider = _spawners([], {"": (None, True)})
     hook(outsider[""])
     assert outsider[""].user_options["spawned"] == {"profile": "cpu-small", "gpus": 0}
@@ -282,11 +329,15 @@ def test_quota_counts_active_servers_only():
     from workbench.hub.quota import check_spawn, gpus_held
 
     capped = dataclasses.replace(PROFILES, max_gpus_per_user=1)
-    spawners = _spawners(["gpu-users"], {"a": ("gpu-t4", True), "b": ("gpu-t4", False), "c": (None, True), "new": ("gpu-t4", True)})
+    spawners = _spawners(
+        ["gpu-users"], {"a": ("gpu-t4", True), "b": ("gpu-t4", False), "c": (None, True), "new": ("gpu-t4", True)}
+    )
     assert gpus_held(spawners["new"], capped) == {"a": 1}
     with pytest.raises(HTTPError) as err:
         check_spawn(spawners["new"], capped)
-    assert err.value.status_code == 403 and "'a' (1 GPU)" in err.value.log_message and "'b'" not in err.value.log_message
+    assert (
+        err.value.status_code == 403 and "'a' (1 GPU)" in err.value.log_message and "'b'" not in err.value.log_message
+    )
     spawners["a"].active = False
     assert check_spawn(spawners["new"], capped).slug == "gpu-t4"
     roomy = dataclasses.replace(PROFILES, max_gpus_per_user=2)
@@ -333,7 +384,9 @@ def test_launcher_runs_the_command_tied_to_its_parent_and_records_it(tmp_path):
     assert (record["parent"], record["name"], record["command"]) == (os.getpid(), "svc", command)
     assert (records / "svc.json").stat().st_mode & 0o777 == 0o600
     bad = launcher(["/nonexistent/tool"], name="bad")
-    assert subprocess.run(bad, capture_output=True, text=True, timeout=60).stderr.startswith("bad: cannot run /nonexistent/tool")
+    assert subprocess.run(bad, capture_output=True, text=True, timeout=60).stderr.startswith(
+        "bad: cannot run /nonexistent/tool"
+    )
 
 
 # --- configure -----------------------------------------------------------------------------------
@@ -359,14 +412,18 @@ def test_configure_local(tmp_path, monkeypatch):
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["workbench-culler"]["scopes"] == CULLER_SCOPES and roles["workbench-culler"]["services"] == ["culler"]
     assert "access:services!service=reports" in roles["user"]["scopes"]
-    assert c.ProfileLocalSpawner.isolation == "single-user" and c.ProfileLocalSpawner.users_dir == str(tmp_path / "state" / "users")
+    assert c.ProfileLocalSpawner.isolation == "single-user" and c.ProfileLocalSpawner.users_dir == str(
+        tmp_path / "state" / "users"
+    )
     assert (c.TeamAuthenticator.allowed_failed_logins, c.TeamAuthenticator.seconds_before_next_try) == (5, 300)
     assert c.TeamAuthenticator.admin_password_dir == str(tmp_path / "state")
     factory = c.JupyterHub.db_kwargs["connect_args"]["factory"]
     import sqlite3
 
     with sqlite3.connect(tmp_path / "probe.sqlite", factory=factory) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",) and db.execute("PRAGMA synchronous").fetchone() == (1,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",) and db.execute(
+            "PRAGMA synchronous"
+        ).fetchone() == (1,)
     # configuring twice keeps one of each service
     configure(c, mode="local", state_dir=tmp_path / "state", shared_account=True)
     assert sorted(s["name"] for s in c.JupyterHub.services) == ["culler", "reports"]
@@ -387,14 +444,29 @@ def test_configure_refuses_bad_input(tmp_path):
 
 
 def test_options_from_env():
-    env = {"WORKBENCH_HUB_MODE": "local", "WORKBENCH_HUB_PORT": "8100", "WORKBENCH_HUB_ADMINS": "ann, bo",
-           "WORKBENCH_HUB_GPUS": "0,1", "WORKBENCH_HUB_STATE_DIR": "/tmp/s"}  # fmt: skip
-    assert options_from_env(env) == {"mode": "local", "port": 8100, "admin_users": ["ann", "bo"], "gpu_devices": ["0", "1"],
-                                     "state_dir": "/tmp/s"}  # fmt: skip
+    env = {
+        "WORKBENCH_HUB_MODE": "local",
+        "WORKBENCH_HUB_PORT": "8100",
+        "WORKBENCH_HUB_ADMINS": "ann, bo",
+        "WORKBENCH_HUB_GPUS": "0,1",
+        "WORKBENCH_HUB_STATE_DIR": "/tmp/s",
+    }
+    assert options_from_env(env) == {
+        "mode": "local",
+        "port": 8100,
+        "admin_users": ["ann", "bo"],
+        "gpu_devices": ["0", "1"],
+        "state_dir": "/tmp/s",
+    }
     assert options_from_env({}) == {"mode": "local"}
     assert options_from_env({"WORKBENCH_HUB_SHARED_ACCOUNT": "true", "WORKBENCH_HUB_USERS_DIR": "/srv/homes"}) == {
-        "mode": "local", "shared_account": True, "users_dir": "/srv/homes"}  # fmt: skip
-    assert options_from_env({"WORKBENCH_HUB_MODE": "kubernetes", "WORKBENCH_HUB_SHARED_ACCOUNT": "1"}) == {"mode": "kubernetes"}
+        "mode": "local",
+        "shared_account": True,
+        "users_dir": "/srv/homes",
+    }
+    assert options_from_env({"WORKBENCH_HUB_MODE": "kubernetes", "WORKBENCH_HUB_SHARED_ACCOUNT": "1"}) == {
+        "mode": "kubernetes"
+    }
     with pytest.raises(ValueError, match=r"\$WORKBENCH_HUB_PORT='eighty' is not a valid port"):
         options_from_env({"WORKBENCH_HUB_PORT": "eighty"})
 
@@ -405,8 +477,15 @@ def test_reports_rows(tmp_path):
 
     for i, (name, owner, auc) in enumerate([("a", "ann", 0.71234), ("b", "bo", 0.8), ("c", "ann", None)]):
         path, run_id = new_run_dir(tmp_path, name, owner=owner)
-        RunRecord(path=path, run_id=run_id, name=name, notebook="n.ipynb", state="succeeded", owner=owner,
-                  start=f"2026-03-0{i + 1}T10:00:00.000Z").write_status()  # fmt: skip
+        RunRecord(
+            path=path,
+            run_id=run_id,
+            name=name,
+            notebook="n.ipynb",
+            state="succeeded",
+            owner=owner,
+            start=f"2026-03-0{i + 1}T10:00:00.000Z",
+        ).write_status()
         if auc is not None:
             (path / "metrics.json").write_text(json.dumps({"auc": auc, "curve": [1, 2]}))
     rows = run_rows(tmp_path)
@@ -445,6 +524,11 @@ def test_job_gateway_counts_a_servers_gpus_by_its_spawn_record():
     from workbench.hub.gateway.policy import server_gpus
 
     gpu_default = {"user_options": {"spawned": {"profile": "gpu-t4", "gpus": 1}}}
-    assert server_gpus({"": gpu_default, "cpu": {"user_options": {"profile": "cpu-small"}}}, PROFILES, []) == {"the default server": 1}
+    assert server_gpus({"": gpu_default, "cpu": {"user_options": {"profile": "cpu-small"}}}, PROFILES, []) == {
+        "the default server": 1
+    }
     # the record wins over a guess from the groups the gateway sees now
-    assert server_gpus({"": {"user_options": {"spawned": {"profile": "cpu-small", "gpus": 0}}}}, PROFILES, ["gpu-users"]) == {}
+    assert (
+        server_gpus({"": {"user_options": {"spawned": {"profile": "cpu-small", "gpus": 0}}}}, PROFILES, ["gpu-users"])
+        == {}
+    )

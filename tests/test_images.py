@@ -14,10 +14,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import require_tool
 from workbench.deploy import parse_lock, select
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,9 @@ def test_hadolint_passes_and_can_fail(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM debian\nRUN apt-get install -y curl\n")
-    proc = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(bad)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "DL3006" in proc.stdout
 
 
@@ -77,8 +79,11 @@ def test_base_lock_covers_pyproject(python):
     """Every dependency of workbench (core, k8s) and the notebook server is pinned, within its bounds."""
     project = _pyproject()["project"]
     wanted = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["k8s"]]
-    wanted += [Requirement(r) for r in project["optional-dependencies"]["hub"]
-               if canonicalize_name(Requirement(r).name) in {"jupyterhub", "jupyterlab"}]  # fmt: skip
+    wanted += [
+        Requirement(r)
+        for r in project["optional-dependencies"]["hub"]
+        if canonicalize_name(Requirement(r).name) in {"jupyterhub", "jupyterlab"}
+    ]
     pins = _pins("base", python)
     for req in wanted:
         name = canonicalize_name(req.name)
@@ -98,8 +103,10 @@ def test_gpu_lock_extends_the_base_lock(python):
 def test_hub_lock_covers_the_hub_module(python):
     """What workbench.hub and the run reader import beyond the k8s-hub image, within pyproject's bounds."""
     project = _pyproject()["project"]
-    bounds = {canonicalize_name(Requirement(r).name): Requirement(r)
-              for r in project["dependencies"] + project["optional-dependencies"]["hub"]}  # fmt: skip
+    bounds = {
+        canonicalize_name(Requirement(r).name): Requirement(r)
+        for r in project["dependencies"] + project["optional-dependencies"]["hub"]
+    }
     pins = _pins("hub", python)
     for name in ("pyyaml", "pandas", "jinja2", "jupyterhub-idle-culler"):
         assert name in pins
@@ -131,7 +138,10 @@ nbconvert==7.17.0 \\
 def test_select_applies_markers_for_the_target_python():
     entries = parse_lock(LOCK)
     assert [(e.name, e.version) for e in select(entries, "3.11.2")] == [
-        ("soupsieve", "2.10"), ("beautifulsoup4", "4.15.0"), ("nbconvert", "7.17.0")]  # fmt: skip
+        ("soupsieve", "2.10"),
+        ("beautifulsoup4", "4.15.0"),
+        ("nbconvert", "7.17.0"),
+    ]
     assert ("soupsieve", "4.1.3") in [(e.name, e.version) for e in select(entries, "3.11.7")]
     bs4 = next(e for e in entries if e.name == "beautifulsoup4")
     assert bs4.line() == "beautifulsoup4==4.15.0 --hash=sha256:cccc --hash=sha256:dddd"
@@ -140,7 +150,11 @@ def test_select_applies_markers_for_the_target_python():
 
 def test_select_only_keeps_the_dependency_closure():
     entries = parse_lock(LOCK)
-    assert sorted(e.name for e in select(entries, "3.12.0", only=["nbconvert"])) == ["beautifulsoup4", "nbconvert", "soupsieve"]
+    assert sorted(e.name for e in select(entries, "3.12.0", only=["nbconvert"])) == [
+        "beautifulsoup4",
+        "nbconvert",
+        "soupsieve",
+    ]
     assert [e.name for e in select(entries, "3.12.0", only=["soupsieve"])] == ["soupsieve"]
     with pytest.raises(ValueError, match=r"packages \['torch'\] are not in the lock"):
         select(entries, "3.12.0", only=["torch"])
@@ -160,8 +174,14 @@ def _run(args: list[str], timeout: int = 900) -> str:
 
 
 def _storage_options() -> list[str]:
-    out = subprocess.run(["bash", "-c", 'source scripts/_containers.sh; printf "%s\\n" "${STORAGE_OPTS[@]}" "--" "${RUN_OPTS[@]}"'],
-                         capture_output=True, text=True, check=True, cwd=ROOT, env=_script_env()).stdout.split("\n")  # fmt: skip
+    out = subprocess.run(
+        ["bash", "-c", 'source scripts/_containers.sh; printf "%s\\n" "${STORAGE_OPTS[@]}" "--" "${RUN_OPTS[@]}"'],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=_script_env(),
+    ).stdout.split("\n")
     split = out.index("--")
     return out[:split], [o for o in out[split + 1 :] if o]
 
@@ -169,8 +189,12 @@ def _storage_options() -> list[str]:
 def _podman_run(image: str, *command: str, volumes: dict[Path, str] | None = None) -> subprocess.CompletedProcess:
     storage, run_opts = _storage_options()
     mounts = [f"--volume={src}:{dst}:ro" for src, dst in (volumes or {}).items()]
-    return subprocess.run(["podman", *storage, "run", "--rm", *run_opts, *mounts, image, *command],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        ["podman", *storage, "run", "--rm", *run_opts, *mounts, image, *command],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -191,9 +215,22 @@ def _smoke_module():
 def test_base_image_builds_and_passes_its_smoke_test(standin_base):
     from workbench import __version__
 
-    tag = _run(["scripts/build-image", "base", "--base-image", standin_base, "--offline", "--only", SMOKE_PACKAGES,
-                "--tag", "localhost/workbench/base:test"])  # fmt: skip
-    proc = _podman_run(tag, "python", "/tmp/smoke_test.py", volumes={ROOT / "images" / "smoke_test.py": "/tmp/smoke_test.py"})
+    tag = _run(
+        [
+            "scripts/build-image",
+            "base",
+            "--base-image",
+            standin_base,
+            "--offline",
+            "--only",
+            SMOKE_PACKAGES,
+            "--tag",
+            "localhost/workbench/base:test",
+        ]
+    )
+    proc = _podman_run(
+        tag, "python", "/tmp/smoke_test.py", volumes={ROOT / "images" / "smoke_test.py": "/tmp/smoke_test.py"}
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["user"]["uid"] == 1000 and result["user"]["gid"] == 100 and result["user"]["user"] == "jovyan"
@@ -209,10 +246,24 @@ def test_base_image_builds_and_passes_its_smoke_test(standin_base):
 
 @pytest.mark.slow
 def test_hub_image_builds_and_loads_profiles_as_non_root(standin_base):
-    tag = _run(["scripts/build-image", "hub", "--base-image", standin_base, "--offline", "--tag", "localhost/workbench/hub:test"])
-    code = ("import os, workbench.hub as h; p = h.load_profiles('/usr/local/etc/workbench/profiles.yaml'); "
-            "print(os.getuid(), *[x.slug for x in p.profiles])")  # fmt: skip
-    proc = _podman_run(tag, "python3", "-c", code, volumes={ROOT / "hub" / "profiles.yaml": "/usr/local/etc/workbench/profiles.yaml"})
+    tag = _run(
+        [
+            "scripts/build-image",
+            "hub",
+            "--base-image",
+            standin_base,
+            "--offline",
+            "--tag",
+            "localhost/workbench/hub:test",
+        ]
+    )
+    code = (
+        "import os, workbench.hub as h; p = h.load_profiles('/usr/local/etc/workbench/profiles.yaml'); "
+        "print(os.getuid(), *[x.slug for x in p.profiles])"
+    )
+    proc = _podman_run(
+        tag, "python3", "-c", code, volumes={ROOT / "hub" / "profiles.yaml": "/usr/local/etc/workbench/profiles.yaml"}
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     from workbench.profiles import load_profiles
 
@@ -227,16 +278,57 @@ def _gpu_present() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _gpu_present(), reason="no NVIDIA GPU on this machine: the gpu image's CUDA smoke test needs one")
+@pytest.mark.skipif(
+    not _gpu_present(), reason="no NVIDIA GPU on this machine: the gpu image's CUDA smoke test needs one"
+)
 def test_gpu_image_builds_and_sees_cuda(standin_base):
-    base = _run(["scripts/build-image", "base", "--base-image", standin_base, "--offline", "--only", SMOKE_PACKAGES,
-                 "--tag", "localhost/workbench/base:test"])  # fmt: skip
-    tag = _run(["scripts/build-image", "gpu", "--base-image", base, "--offline", "--only", SMOKE_PACKAGES + ",torch,xgboost",
-                "--tag", "localhost/workbench/gpu:test"], timeout=1800)  # fmt: skip
+    base = _run(
+        [
+            "scripts/build-image",
+            "base",
+            "--base-image",
+            standin_base,
+            "--offline",
+            "--only",
+            SMOKE_PACKAGES,
+            "--tag",
+            "localhost/workbench/base:test",
+        ]
+    )
+    tag = _run(
+        [
+            "scripts/build-image",
+            "gpu",
+            "--base-image",
+            base,
+            "--offline",
+            "--only",
+            SMOKE_PACKAGES + ",torch,xgboost",
+            "--tag",
+            "localhost/workbench/gpu:test",
+        ],
+        timeout=1800,
+    )
     storage, run_opts = _storage_options()
-    proc = subprocess.run(["podman", *storage, "run", "--rm", *run_opts, "--device", "nvidia.com/gpu=all",
-                           f"--volume={ROOT / 'images' / 'smoke_test.py'}:/tmp/smoke_test.py:ro", tag,
-                           "python", "/tmp/smoke_test.py", "--gpu"], capture_output=True, text=True, timeout=900)  # fmt: skip
+    proc = subprocess.run(
+        [
+            "podman",
+            *storage,
+            "run",
+            "--rm",
+            *run_opts,
+            "--device",
+            "nvidia.com/gpu=all",
+            f"--volume={ROOT / 'images' / 'smoke_test.py'}:/tmp/smoke_test.py:ro",
+            tag,
+            "python",
+            "/tmp/smoke_test.py",
+            "--gpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["cuda"]["xgboost_device"].startswith("cuda")

@@ -27,7 +27,11 @@ def test_record_writes_metrics_json(job_dir):
     workbench.record("info", {"model": "lgbm", "trees": np.int64(12)})
     workbench.record("auc", 0.8)  # the last value wins
     assert json.loads((job_dir / "metrics.json").read_text()) == {
-        "auc": 0.8, "folds": [0.7, 0.8], "by_class": {"a": 1, "b": 2}, "info": {"model": "lgbm", "trees": 12}}  # fmt: skip
+        "auc": 0.8,
+        "folds": [0.7, 0.8],
+        "by_class": {"a": 1, "b": 2},
+        "info": {"model": "lgbm", "trees": 12},
+    }
     assert context.read_metrics(job_dir) == context.recorded()
     with pytest.raises(TypeError, match=r"cannot record 'model': a object is not .*artifact_path\('model'\)"):
         workbench.record("model", object())
@@ -61,8 +65,10 @@ def test_interactive_use_keeps_values_in_memory(monkeypatch):
 
 
 def test_lazy_seeding_seeds_numpy_on_first_import():
-    code = ("import sys, random; from workbench.jobs.context import seed_everything; seed_everything(11, lazy=True); "
-            "assert 'numpy' not in sys.modules; a = random.random(); import numpy as np; print(a, np.random.rand())")  # fmt: skip
+    code = (
+        "import sys, random; from workbench.jobs.context import seed_everything; seed_everything(11, lazy=True); "
+        "assert 'numpy' not in sys.modules; a = random.random(); import numpy as np; print(a, np.random.rand())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     import random
 
@@ -71,7 +77,9 @@ def test_lazy_seeding_seeds_numpy_on_first_import():
 
 
 def test_import_workbench_jobs_stays_light():
-    code = ("import sys, workbench; workbench.record; import workbench.jobs; "
-            "print(sorted(m for m in ('pandas', 'numpy', 'papermill', 'nbformat', 'yaml') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys, workbench; workbench.record; import workbench.jobs; "
+        "print(sorted(m for m in ('pandas', 'numpy', 'papermill', 'nbformat', 'yaml') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -29,7 +29,6 @@ from conftest import require_tool
 from kmock import subresource
 from nbformat.v4 import new_code_cell, new_notebook
 
-from workbench.profiles import load_profiles
 from workbench.hub.config import (
     GATEWAY,
     GATEWAY_SCOPE,
@@ -42,6 +41,7 @@ from workbench.hub.gateway.policy import Refused, check_gpu_cap, server_gpus
 from workbench.jobs import k8s_client
 from workbench.jobs.k8s import api_client
 from workbench.jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, RUNS_MOUNT
+from workbench.profiles import load_profiles
 from workbench.runs.layout import owner_dirname
 
 pytestmark = pytest.mark.slow
@@ -77,10 +77,10 @@ c.JupyterHub.port = {port}
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = {hub_port}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
-c.JupyterHub.db_url = "sqlite:///{base / 'hub.sqlite'}"
-c.JupyterHub.cookie_secret_file = "{base / 'cookie_secret'}"
-c.JupyterHub.pid_file = "{base / 'hub.pid'}"
-c.ConfigurableHTTPProxy.pid_file = "{base / 'proxy.pid'}"
+c.JupyterHub.db_url = "sqlite:///{base / "hub.sqlite"}"
+c.JupyterHub.cookie_secret_file = "{base / "cookie_secret"}"
+c.JupyterHub.pid_file = "{base / "hub.pid"}"
+c.ConfigurableHTTPProxy.pid_file = "{base / "proxy.pid"}"
 c.Authenticator.allowed_users = {{"{ANA}", "{GINA}"}}
 c.JupyterHub.load_groups = {{"gpu-users": {{"users": ["{GINA}"]}}}}
 c.JupyterHub.services = [{{"name": "{GATEWAY}", "api_token": "{SERVICE_TOKEN}"}},
@@ -93,9 +93,9 @@ c.JupyterHub.load_roles = [
 ]
 c.Spawner.server_token_scopes = {SERVER_TOKEN_SCOPES!r}
 c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
-c.SimpleLocalProcessSpawner.home_dir_template = "{base / 'homes'}/{{username}}"
-c.Spawner.cmd = ["{sys.executable}", "{base / 'server.py'}"]
-c.Spawner.environment = {{"TOKEN_DIR": "{base / 'tokens'}"}}
+c.SimpleLocalProcessSpawner.home_dir_template = "{base / "homes"}/{{username}}"
+c.Spawner.cmd = ["{sys.executable}", "{base / "server.py"}"]
+c.Spawner.environment = {{"TOKEN_DIR": "{base / "tokens"}"}}
 c.Spawner.http_timeout = c.Spawner.start_timeout = 60
 """
     path = base / "jupyterhub_config.py"
@@ -104,8 +104,12 @@ c.Spawner.http_timeout = c.Spawner.start_timeout = 60
 
 
 def _hub_api(url: str, method: str, path: str, token: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(f"{url}/hub/api{path}", method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Authorization": f"token {token}"})  # fmt: skip
+    req = urllib.request.Request(
+        f"{url}/hub/api{path}",
+        method=method,
+        data=json.dumps(body).encode() if body else None,
+        headers={"Authorization": f"token {token}"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read() or b"{}")
 
@@ -119,8 +123,13 @@ def hub(tmp_path_factory):
     config = _hub_config(base, port, hub_port, free_port())
     log = base / "hub.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=base, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            cwd=base,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -133,11 +142,19 @@ def hub(tmp_path_factory):
                     pytest.fail(f"hub did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.3)
         # ana's token inherits her roles (so the 'user' role must grant the scope); gina's asks for it alone
-        tokens = {ANA: _hub_api(url, "POST", f"/users/{ANA}/tokens", SETUP_TOKEN, {"note": "inherits"})["token"],
-                  GINA: _hub_api(url, "POST", f"/users/{GINA}/tokens", SETUP_TOKEN,
-                                 {"scopes": [GATEWAY_SCOPE], "note": "gateway test"})["token"]}  # fmt: skip
-        tokens["no-scope"] = _hub_api(url, "POST", f"/users/{GINA}/tokens", SETUP_TOKEN,
-                                      {"scopes": ["read:users:name!user"], "note": "no submit scope"})["token"]  # fmt: skip
+        tokens = {
+            ANA: _hub_api(url, "POST", f"/users/{ANA}/tokens", SETUP_TOKEN, {"note": "inherits"})["token"],
+            GINA: _hub_api(
+                url, "POST", f"/users/{GINA}/tokens", SETUP_TOKEN, {"scopes": [GATEWAY_SCOPE], "note": "gateway test"}
+            )["token"],
+        }
+        tokens["no-scope"] = _hub_api(
+            url,
+            "POST",
+            f"/users/{GINA}/tokens",
+            SETUP_TOKEN,
+            {"scopes": ["read:users:name!user"], "note": "no submit scope"},
+        )["token"]
         yield {"url": url, "api": f"http://127.0.0.1:{hub_port}/hub/api", "tokens": tokens, "base": base}
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -157,11 +174,16 @@ async def gateway(hub, kmock, tmp_path, monkeypatch):
     for resource in ("v1/pods", "v1/configmaps", "v1/secrets", "batch/v1/jobs"):
         kmock.resources[resource] = {"namespaced": True}
     kmock["post", kmock.resource("batch/v1/jobs")] << (
-        lambda request: {**request.data, "metadata": {**request.data["metadata"], "uid": "job-uid-1"}})
-    kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "gw",
-                  "clusters": [{"name": "gw", "cluster": {"server": str(kmock.url).rstrip("/")}}],
-                  "users": [{"name": "gw", "user": {"token": SA_TOKEN}}],
-                  "contexts": [{"name": "gw", "context": {"cluster": "gw", "user": "gw", "namespace": NS}}]}  # fmt: skip
+        lambda request: {**request.data, "metadata": {**request.data["metadata"], "uid": "job-uid-1"}}
+    )
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "gw",
+        "clusters": [{"name": "gw", "cluster": {"server": str(kmock.url).rstrip("/")}}],
+        "users": [{"name": "gw", "user": {"token": SA_TOKEN}}],
+        "contexts": [{"name": "gw", "context": {"cluster": "gw", "user": "gw", "namespace": NS}}],
+    }
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
@@ -171,8 +193,12 @@ async def gateway(hub, kmock, tmp_path, monkeypatch):
     server = HTTPServer(make_app(gw))
     sock_port = free_port()
     server.listen(sock_port, address="127.0.0.1")
-    yield {"url": f"http://127.0.0.1:{sock_port}/services/job-gateway/", "kmock": kmock, "tokens": hub["tokens"],
-           "hub": hub}
+    yield {
+        "url": f"http://127.0.0.1:{sock_port}/services/job-gateway/",
+        "kmock": kmock,
+        "tokens": hub["tokens"],
+        "hub": hub,
+    }
     server.stop()
     api.close()
 
@@ -186,8 +212,17 @@ def notebook(tmp_path):
 
 
 def _request(notebook: Path, **overrides) -> dict:
-    return {"notebook": k8s_client.notebook_payload(notebook), "params": {"lr": 0.2}, "name": "churn lgbm",
-            "profile": "cpu-small", "gpus": 0, "secrets": [], "timeout": 600, "notify": None, **overrides}  # fmt: skip
+    return {
+        "notebook": k8s_client.notebook_payload(notebook),
+        "params": {"lr": 0.2},
+        "name": "churn lgbm",
+        "profile": "cpu-small",
+        "gpus": 0,
+        "secrets": [],
+        "timeout": 600,
+        "notify": None,
+        **overrides,
+    }
 
 
 async def _call(url: str, method: str, path: str, token: str | None, body: dict | None = None) -> tuple[int, dict]:
@@ -195,8 +230,9 @@ async def _call(url: str, method: str, path: str, token: str | None, body: dict 
 
     def call() -> tuple[int, dict]:
         headers = {"Content-Type": "application/json"} | ({"Authorization": f"token {token}"} if token else {})
-        req = urllib.request.Request(url + path, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)  # fmt: skip
+        req = urllib.request.Request(
+            url + path, method=method, headers=headers, data=json.dumps(body).encode() if body is not None else None
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read())
@@ -212,11 +248,18 @@ def _jobs(kmock) -> list[str]:
 
 def _running_gpu_job(owner: str, name: str = "earlier-run-a1b2c3") -> dict:
     container = {"name": "notebook", "image": "workbench/gpu:0.1.0", "resources": {"limits": {"nvidia.com/gpu": "1"}}}
-    return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": name, "namespace": NS, "annotations": {"workbench/owner": owner},
-                         "labels": {"app.kubernetes.io/component": "notebook-job", "app.kubernetes.io/managed-by": "workbench"}},
-            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [container]}}},
-            "status": {"active": 1}}  # fmt: skip
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "annotations": {"workbench/owner": owner},
+            "labels": {"app.kubernetes.io/component": "notebook-job", "app.kubernetes.io/managed-by": "workbench"},
+        },
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [container]}}},
+        "status": {"active": 1},
+    }
 
 
 @pytest.mark.asyncio
@@ -254,8 +297,13 @@ async def test_a_profile_outside_the_users_groups_is_refused(gateway, notebook):
 async def test_a_secret_off_the_allow_list_is_refused(gateway, notebook):
     url, tokens = gateway["url"], gateway["tokens"]
     for secret in ("hub-secret", "ml-platform-s3"):  # the hub's own, and another profile's
-        status, body = await _call(url, "POST", "api/jobs", tokens[ANA], _request(notebook, secrets=["kaggle-api", secret]))
-        assert status == 403 and f"secret {secret!r} is not allowed on profile cpu-small (allowed: kaggle-api)" in body["error"]
+        status, body = await _call(
+            url, "POST", "api/jobs", tokens[ANA], _request(notebook, secrets=["kaggle-api", secret])
+        )
+        assert (
+            status == 403
+            and f"secret {secret!r} is not allowed on profile cpu-small (allowed: kaggle-api)" in body["error"]
+        )
     assert _jobs(gateway["kmock"]) == []
 
 
@@ -266,11 +314,15 @@ async def test_a_gpu_over_the_cap_is_refused(gateway, notebook):
     kmock.objects["batch/v1/jobs", NS, "anas-run-d4e5f6"] = _running_gpu_job(ANA, "anas-run-d4e5f6")  # not gina's
     status, body = await _call(url, "POST", "api/jobs", tokens[GINA], _request(notebook, profile="gpu-t4"))
     assert status == 403, body
-    assert "may hold at most 1 (max_gpus_per_user) and already hold 1 in: job 'earlier-run-a1b2c3' (1 GPU)" in body["error"]
+    assert (
+        "may hold at most 1 (max_gpus_per_user) and already hold 1 in: job 'earlier-run-a1b2c3' (1 GPU)"
+        in body["error"]
+    )
     assert sorted(_jobs(kmock)) == ["anas-run-d4e5f6", "earlier-run-a1b2c3"]
     # once that Job has ended, the same request goes through
     kmock.objects["batch/v1/jobs", NS, "earlier-run-a1b2c3"].patch(
-        {"status": {"active": 0, "conditions": [{"type": "Complete", "status": "True"}]}})
+        {"status": {"active": 0, "conditions": [{"type": "Complete", "status": "True"}]}}
+    )
     status, body = await _call(url, "POST", "api/jobs", tokens[GINA], _request(notebook, profile="gpu-t4"))
     assert status == 201, body
 
@@ -312,8 +364,11 @@ async def test_a_notebook_servers_token_submits_and_its_gpu_counts(gateway, note
 
 def test_servers_count_towards_the_gpu_cap():
     """The hub's user model: servers with the profile they were started with; stopped ones hold nothing."""
-    servers = {"": {"user_options": {"profile": "gpu-t4"}}, "cpu": {"user_options": {"profile": "cpu-large"}},
-               "old": {"user_options": {"profile": "gpu-t4"}, "stopped": True}}  # fmt: skip
+    servers = {
+        "": {"user_options": {"profile": "gpu-t4"}},
+        "cpu": {"user_options": {"profile": "cpu-large"}},
+        "old": {"user_options": {"profile": "gpu-t4"}, "stopped": True},
+    }
     held = server_gpus(servers, PROFILES, ["gpu-users"])
     assert held == {"the default server": 1}
     with pytest.raises(Refused, match=r"already hold 1 in: the default server \(1 GPU\)") as err:
@@ -336,11 +391,17 @@ def test_the_secrets_allow_list_is_a_list_of_names():
 @pytest.mark.asyncio
 async def test_a_pod_spec_cannot_be_smuggled_in(gateway, notebook):
     url, token = gateway["url"], gateway["tokens"][ANA]
-    for extra in ({"spec": {"hostPID": True}}, {"image": "evil/root:latest"}, {"serviceAccountName": "hub"},
-                  {"volumes": [{"hostPath": {"path": "/"}}]}):  # fmt: skip
+    for extra in (
+        {"spec": {"hostPID": True}},
+        {"image": "evil/root:latest"},
+        {"serviceAccountName": "hub"},
+        {"volumes": [{"hostPath": {"path": "/"}}]},
+    ):
         status, body = await _call(url, "POST", "api/jobs", token, {**_request(notebook), **extra})
         assert status == 400 and "unknown fields" in body["error"]
-    status, body = await _call(url, "POST", "api/jobs", token, {**_request(notebook), "notebook": {"path": "relative.ipynb"}})
+    status, body = await _call(
+        url, "POST", "api/jobs", token, {**_request(notebook), "notebook": {"path": "relative.ipynb"}}
+    )
     assert status == 400 and "absolute path" in body["error"]
     assert _jobs(gateway["kmock"]) == []
 
@@ -373,7 +434,9 @@ async def test_a_good_request_creates_the_job_from_the_fixed_template(gateway, n
     configmap = kmock.objects["v1/configmaps", NS, name]
     assert configmap["metadata"]["ownerReferences"][0]["name"] == name
     assert [(r.method.value, r.resource.plural) for r in kmock if r.method.value == "POST"] == [
-        ("POST", "jobs"), ("POST", "configmaps")]
+        ("POST", "jobs"),
+        ("POST", "configmaps"),
+    ]
     assert {r.headers.get("Authorization") for r in kmock} == {f"Bearer {SA_TOKEN}"}
 
 
@@ -382,16 +445,22 @@ async def test_only_the_owner_sees_logs_and_stops_a_job(gateway, notebook):
     url, tokens, kmock = gateway["url"], gateway["tokens"], gateway["kmock"]
     status, body = await _call(url, "POST", "api/jobs", tokens[GINA], _request(notebook))
     name = body["name"]
-    for method, path in (("GET", f"api/jobs/{name}"), ("GET", f"api/jobs/{name}/log?pod={name}-x"),
-                         ("DELETE", f"api/jobs/{name}")):  # fmt: skip
+    for method, path in (
+        ("GET", f"api/jobs/{name}"),
+        ("GET", f"api/jobs/{name}/log?pod={name}-x"),
+        ("DELETE", f"api/jobs/{name}"),
+    ):
         status, body = await _call(url, method, path, tokens[ANA])
         assert status == 404 and f"you have no job {name!r}" in body["error"]
     assert not kmock.objects["batch/v1/jobs", NS, name].deleted
     status, body = await _call(url, "GET", "api/jobs/never-made-abc123", tokens[GINA])
     assert status == 404 and "you have no job 'never-made-abc123'" in body["error"]
     # a pod outside the Job (the hub's) is not readable through the Job's log route
-    kmock.objects["v1/pods", NS, "hub-5d9f"] = {"apiVersion": "v1", "kind": "Pod",
-                                                "metadata": {"name": "hub-5d9f", "namespace": NS}}  # fmt: skip
+    kmock.objects["v1/pods", NS, "hub-5d9f"] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "hub-5d9f", "namespace": NS},
+    }
     status, body = await _call(url, "GET", f"api/jobs/{name}/log?pod=hub-5d9f", tokens[GINA])
     assert status == 404 and "has no pod 'hub-5d9f'" in body["error"]
     assert not [r for r in kmock if r.resource is not None and r.resource.plural == "pods" and "log" in str(r.url)]
@@ -409,23 +478,46 @@ async def test_workbench_run_submits_through_the_gateway_and_follows_to_success(
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", gateway["tokens"][GINA])
     monkeypatch.setattr(k8s_client, "submit_and_follow", _fast(k8s_client.submit_and_follow))
     kmock["get", LOG] << b"Executing notebook\ncv_auc 0.8461\n"
-    task = asyncio.create_task(asyncio.to_thread(run_k8s, notebook=str(notebook), params={"lr": 0.2}, name="churn",
-                                                 profile="cpu-small", secret=["kaggle-api"]))  # fmt: skip
+    task = asyncio.create_task(
+        asyncio.to_thread(
+            run_k8s,
+            notebook=str(notebook),
+            params={"lr": 0.2},
+            name="churn",
+            profile="cpu-small",
+            secret=["kaggle-api"],
+        )
+    )
     for _ in range(1000):
         if _jobs(kmock):
             break
         await asyncio.sleep(0.02)
     (job,) = _jobs(kmock)
-    kmock.objects["v1/pods", NS, f"{job}-x7k2p"] = {"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Running"},
-        "metadata": {"name": f"{job}-x7k2p", "namespace": NS, "labels": {"job-name": job},
-                     "creationTimestamp": "2025-01-01T00:00:00Z"}}  # fmt: skip
+    kmock.objects["v1/pods", NS, f"{job}-x7k2p"] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "status": {"phase": "Running"},
+        "metadata": {
+            "name": f"{job}-x7k2p",
+            "namespace": NS,
+            "labels": {"job-name": job},
+            "creationTimestamp": "2025-01-01T00:00:00Z",
+        },
+    }
     for _ in range(1000):
         if len(kmock[LOG]):
             break
         await asyncio.sleep(0.02)
-    kmock.objects["batch/v1/jobs", NS, job].patch({"status": {
-        "startTime": "2025-01-01T00:00:00Z", "completionTime": "2025-01-01T00:01:05Z", "succeeded": 1,
-        "conditions": [{"type": "Complete", "status": "True", "reason": "Completed"}]}})  # fmt: skip
+    kmock.objects["batch/v1/jobs", NS, job].patch(
+        {
+            "status": {
+                "startTime": "2025-01-01T00:00:00Z",
+                "completionTime": "2025-01-01T00:01:05Z",
+                "succeeded": 1,
+                "conditions": [{"type": "Complete", "status": "True", "reason": "Completed"}],
+            }
+        }
+    )
     rc = await asyncio.wait_for(task, 60)
     out = capsys.readouterr()
     assert rc == 0, out.err
@@ -450,8 +542,9 @@ async def test_gateway_refusals_reach_the_user_as_sentences(gateway, notebook, m
     rc = await asyncio.to_thread(run_k8s, notebook=str(notebook), params={}, name="t", profile="gpu-a100")
     err = capsys.readouterr().err
     assert rc == 3
-    assert err.strip() == ("job gateway: 403 Forbidden: profile gpu-a100 is not allowed for your groups "
-                           "(allowed: ml-platform)")  # fmt: skip
+    assert err.strip() == (
+        "job gateway: 403 Forbidden: profile gpu-a100 is not allowed for your groups (allowed: ml-platform)"
+    )
     monkeypatch.delenv("WORKBENCH_JOB_GATEWAY_URL")
     assert run_k8s(notebook=str(notebook), params={}, name="t") == 3
     assert "$WORKBENCH_JOB_GATEWAY_URL is not set" in capsys.readouterr().err

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from workbench.datasets import check_submission, load_telco, score_telco_submission
 from workbench.cli import main
+from workbench.datasets import check_submission, load_telco, score_telco_submission
 from workbench.jobs import inspect_notebook, run_notebook
-from workbench.runs import iter_runs
 from workbench.models import CVResult
+from workbench.runs import iter_runs
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 FAST = {"n_splits": 3, "learning_rate": 0.1, "n_estimators": 300, "early_stopping_rounds": 30, "n_jobs": 1, "seed": 1}
@@ -23,13 +23,17 @@ def test_reference_notebooks_are_clean_and_parameterized():
         spec = inspect_notebook(NOTEBOOKS / name)
         assert spec.has_parameters_cell and spec.parameters, name
         nb = json.loads((NOTEBOOKS / name).read_text())
-        assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb["cells"] if c["cell_type"] == "code")
+        assert all(
+            not c.get("outputs") and c.get("execution_count") is None for c in nb["cells"] if c["cell_type"] == "code"
+        )
     assert set(FAST) <= set(inspect_notebook(NOTEBOOKS / "train.ipynb").parameters)
 
 
 @pytest.fixture(scope="module")
 def train_run(tmp_path_factory):
-    rec = run_notebook(NOTEBOOKS / "train.ipynb", FAST, name="train", runs_dir=tmp_path_factory.mktemp("runs"), progress=False)
+    rec = run_notebook(
+        NOTEBOOKS / "train.ipynb", FAST, name="train", runs_dir=tmp_path_factory.mktemp("runs"), progress=False
+    )
     assert rec.state == "succeeded", rec.error
     return rec
 
@@ -60,12 +64,18 @@ def test_rerun_of_a_training_run_is_identical(train_run, capsys):
 
 @pytest.mark.slow
 def test_submission_notebook_builds_a_checked_submission(train_run):
-    rec = run_notebook(NOTEBOOKS / "submission.ipynb", {"train_run": str(train_run.path)}, runs_dir=train_run.path.parent.parent,
-                       progress=False)  # fmt: skip
+    rec = run_notebook(
+        NOTEBOOKS / "submission.ipynb",
+        {"train_run": str(train_run.path)},
+        runs_dir=train_run.path.parent.parent,
+        progress=False,
+    )
     assert rec.state == "succeeded", rec.error
     submission = pd.read_csv(rec.path / "artifacts" / "submission.csv")
     sample = load_telco(split="competition").sample_submission
-    assert list(submission.columns) == list(sample.columns) and list(submission["customerID"]) == list(sample["customerID"])
+    assert list(submission.columns) == list(sample.columns) and list(submission["customerID"]) == list(
+        sample["customerID"]
+    )
     preds = pd.read_csv(train_run.path / "artifacts" / "test_pred.csv").set_index("customerID")["Churn"]
     assert np.allclose(submission["Churn"], preds.loc[submission["customerID"]].to_numpy())
     assert rec.metrics["leaderboard_auc"] == pytest.approx(score_telco_submission(submission))

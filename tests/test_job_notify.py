@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from workbench.runs import RunRecord
 from workbench.jobs.notify import notify_url, post_message, redact_url, run_message, sweep_message
+from workbench.runs import RunRecord
 
 
 class Webhook:
@@ -46,8 +46,15 @@ def webhook():
 
 
 def test_run_message_reaches_the_webhook(webhook, tmp_path):
-    rec = RunRecord(path=tmp_path / "20250101-000000-train-abc123", run_id="abc123", name="train", notebook="t.ipynb",
-                    state="succeeded", duration_s=75.5, metrics={"cv_auc": 0.851234567, "folds": [1, 2], "rows": 10})  # fmt: skip
+    rec = RunRecord(
+        path=tmp_path / "20250101-000000-train-abc123",
+        run_id="abc123",
+        name="train",
+        notebook="t.ipynb",
+        state="succeeded",
+        duration_s=75.5,
+        metrics={"cv_auc": 0.851234567, "folds": [1, 2], "rows": 10},
+    )
     assert post_message(webhook.url, run_message(rec))
     path, body = webhook.received[0]
     assert path == "/services/T000/B000/secret-token"
@@ -58,11 +65,20 @@ def test_run_message_reaches_the_webhook(webhook, tmp_path):
 
 
 def test_failed_run_and_sweep_messages(webhook, tmp_path):
-    rec = RunRecord(path=tmp_path, run_id="x", name="stack", notebook="s.ipynb", state="failed", duration_s=3.0,
-                    error={"summary": "cell 3 raised KeyError: 'oof'"})  # fmt: skip
+    rec = RunRecord(
+        path=tmp_path,
+        run_id="x",
+        name="stack",
+        notebook="s.ipynb",
+        state="failed",
+        duration_s=3.0,
+        error={"summary": "cell 3 raised KeyError: 'oof'"},
+    )
     post_message(webhook.url, run_message(rec))
-    rows = [{"run": "r1", "state": "succeeded", "param.lr": 0.1, "metric.score": 0.9},
-            {"run": "r2", "state": "failed", "param.lr": 0.3, "metric.score": None}]
+    rows = [
+        {"run": "r1", "state": "succeeded", "param.lr": 0.1, "metric.score": 0.9},
+        {"run": "r2", "state": "failed", "param.lr": 0.3, "metric.score": None},
+    ]
     post_message(webhook.url, sweep_message("lr-sweep", rows, 12.0, "/runs", sort="score"))
     (_, failed), (_, swept) = webhook.received
     assert "failed" in failed["text"] and "cell 3 raised KeyError" in failed["text"]

@@ -13,7 +13,7 @@ from workbench.jobs.params import inspect_notebook, parse_parameters_cell, split
 from workbench.jobs.sweep import expand_grid
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
-CELL = '''from pathlib import Path
+CELL = """from pathlib import Path
 from typing import Literal, Optional
 
 n = 3  # how many trees
@@ -29,7 +29,7 @@ model_dir: Path = Path("models")
 anything = None
 computed = n * 2
 required: int
-'''
+"""
 
 
 def _spec(tmp_path, source=CELL):
@@ -44,8 +44,21 @@ def _spec(tmp_path, source=CELL):
 
 def test_parameters_cell_types_defaults_and_help():
     params = parse_parameters_cell(CELL)
-    assert list(params) == ["n", "lr", "flag", "name", "tags", "opts", "maybe", "mode", "data", "model_dir",
-                            "anything", "computed", "required"]  # fmt: skip
+    assert list(params) == [
+        "n",
+        "lr",
+        "flag",
+        "name",
+        "tags",
+        "opts",
+        "maybe",
+        "mode",
+        "data",
+        "model_dir",
+        "anything",
+        "computed",
+        "required",
+    ]
     assert (str(params["n"].type), params["n"].default, params["n"].help) == ("int", 3, "how many trees")
     assert str(params["lr"].type) == "float" and params["lr"].declared
     assert str(params["tags"].type) == "list[int]" and params["tags"].default == [1, 2]
@@ -60,8 +73,18 @@ def test_parameters_cell_types_defaults_and_help():
 
 def test_command_line_values_are_coerced_to_the_declared_type(tmp_path):
     spec = _spec(tmp_path)
-    text = {"n": "10", "lr": "0.1", "flag": "false", "name": "007", "tags": "[3, 4]", "opts": "{a: 2, b: 0.5}",
-            "maybe": "null", "mode": "dart", "anything": "[1, x]", "required": "1"}  # fmt: skip
+    text = {
+        "n": "10",
+        "lr": "0.1",
+        "flag": "false",
+        "name": "007",
+        "tags": "[3, 4]",
+        "opts": "{a: 2, b: 0.5}",
+        "maybe": "null",
+        "mode": "dart",
+        "anything": "[1, x]",
+        "required": "1",
+    }
     values = validate_params(spec, text_values=text)
     assert values["n"] == 10 and type(values["n"]) is int
     assert values["lr"] == 0.1 and values["flag"] is False and values["name"] == "007"
@@ -93,7 +116,9 @@ def test_wrong_types_name_the_parameter_the_type_and_the_fix(tmp_path, given, me
 
 def test_unknown_and_missing_parameters(tmp_path):
     spec = _spec(tmp_path)
-    with pytest.raises(ValueError, match=r"unknown parameter 'N'.*did you mean 'n'.*valid parameters: n \(int, default 3\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown parameter 'N'.*did you mean 'n'.*valid parameters: n \(int, default 3\)"
+    ):
         validate_params(spec, text_values={"N": "1", "required": "1"})
     with pytest.raises(ValueError, match=r"parameter 'required' .* has no default; pass it, e.g. -p required VALUE"):
         validate_params(spec, {})
@@ -127,7 +152,10 @@ def test_inputs_are_checked_and_hashed(tmp_path, monkeypatch):
     data.write_bytes(b"changed")
     assert [c.split()[0] for c in changed_inputs(rows)] == [str(data.resolve())]
     missing = declared_inputs(spec, validate_params(spec, text_values={"required": "1", "data": "nope.csv"}))
-    with pytest.raises(ValueError, match=r"input file not found: .*nope.csv \(parameter data\): pass an existing file with -p data PATH"):
+    with pytest.raises(
+        ValueError,
+        match=r"input file not found: .*nope.csv \(parameter data\): pass an existing file with -p data PATH",
+    ):
         check_inputs(missing)
 
 
@@ -176,24 +204,62 @@ def test_kubernetes_backend_gets_validated_parameters(monkeypatch, capsys):
     fake = types.ModuleType("workbench.jobs.k8s")
     fake.run_k8s = lambda **kwargs: calls.append(kwargs) or 0
     monkeypatch.setitem(sys.modules, "workbench.jobs.k8s", fake)
-    assert main(["run", job, "--backend", "k8s", "--image", "img:1", "--gpus", "1", "-p", "lr", "0.5", "--dry-run",
-                 "--name", "gpu-train", "--namespace", "ml", "--timeout", "600"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                job,
+                "--backend",
+                "k8s",
+                "--image",
+                "img:1",
+                "--gpus",
+                "1",
+                "-p",
+                "lr",
+                "0.5",
+                "--dry-run",
+                "--name",
+                "gpu-train",
+                "--namespace",
+                "ml",
+                "--timeout",
+                "600",
+            ]
+        )
+        == 0
+    )
     (call,) = calls
     assert call["params"]["lr"] == 0.5 and call["params"]["n"] == 3 and call["notebook"] == job
     assert (call["image"], call["gpus"], call["name"], call["namespace"], call["timeout"], call["dry_run"]) == (
-        "img:1", 1, "gpu-train", "ml", 600, True)  # fmt: skip
-    assert main(["run", job, "--backend", "k8s", "--profile", "cpu-large", "--secret", "kaggle-api", "--secret", "s3"]) == 0
+        "img:1",
+        1,
+        "gpu-train",
+        "ml",
+        600,
+        True,
+    )
+    assert (
+        main(["run", job, "--backend", "k8s", "--profile", "cpu-large", "--secret", "kaggle-api", "--secret", "s3"])
+        == 0
+    )
     assert (calls[-1]["image"], calls[-1]["profile"], calls[-1]["secret"], calls[-1]["dry_run"]) == (
-        None, "cpu-large", ["kaggle-api", "s3"], False)  # fmt: skip
+        None,
+        "cpu-large",
+        ["kaggle-api", "s3"],
+        False,
+    )
     calls.pop()
     assert main(["run", job, "--backend", "k8s", "--image", "img:1", "-p", "lr", "x"]) == 2  # validated locally first
     assert len(calls) == 1
 
 
 # A 229-byte "billion laughs": nine levels of nine aliases each expand to 9**9 items when walked.
-ALIAS_BOMB = ("[&a [lol,lol,lol,lol,lol,lol,lol,lol,lol],&b [*a,*a,*a,*a,*a,*a,*a,*a,*a],"
-              "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b],&d [*c,*c,*c,*c,*c,*c,*c,*c,*c],&e [*d,*d,*d,*d,*d,*d,*d,*d,*d],"
-              "&f [*e,*e,*e,*e,*e,*e,*e,*e,*e],&g [*f,*f,*f,*f,*f,*f,*f,*f,*f]]")  # fmt: skip
+ALIAS_BOMB = (
+    "[&a [lol,lol,lol,lol,lol,lol,lol,lol,lol],&b [*a,*a,*a,*a,*a,*a,*a,*a,*a],"
+    "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b],&d [*c,*c,*c,*c,*c,*c,*c,*c,*c],&e [*d,*d,*d,*d,*d,*d,*d,*d,*d],"
+    "&f [*e,*e,*e,*e,*e,*e,*e,*e,*e],&g [*f,*f,*f,*f,*f,*f,*f,*f,*f]]"
+)
 
 
 def test_yaml_alias_bomb_is_rejected_at_once(tmp_path):
@@ -202,7 +268,9 @@ def test_yaml_alias_bomb_is_rejected_at_once(tmp_path):
     spec = _spec(tmp_path, "tags: list = []\nopts = {}\nanything = None\n")
     for name in ("tags", "opts", "anything"):
         started = time.perf_counter()
-        with pytest.raises(ValueError, match=rf"parameter {name!r}: YAML anchors \(&a\) are not accepted \(line 1, column 2\)"):
+        with pytest.raises(
+            ValueError, match=rf"parameter {name!r}: YAML anchors \(&a\) are not accepted \(line 1, column 2\)"
+        ):
             validate_params(spec, text_values={name: ALIAS_BOMB})
         assert time.perf_counter() - started < 1.0
     with pytest.raises(ValueError, match=r"parameter 'tags': YAML aliases \(\*x\) are not accepted"):
@@ -213,8 +281,11 @@ def test_yaml_caps_on_size_depth_and_items(tmp_path):
     from workbench._yaml import UnsafeYAMLError, compose_yaml, load_yaml
 
     spec = _spec(tmp_path, "tags: list = []\nname = ''\n")
-    with pytest.raises(ValueError, match=r"parameter 'tags': the value is 70002 bytes, over the 65536-byte limit for one value; "
-                                         r"pass large data as a file \(a Path parameter\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"parameter 'tags': the value is 70002 bytes, over the 65536-byte limit for one value; "
+        r"pass large data as a file \(a Path parameter\)",
+    ):
         validate_params(spec, text_values={"tags": "[" + "1" * 70000 + "]"})
     with pytest.raises(ValueError, match="parameter 'name': the value is 70000 bytes"):
         validate_params(spec, text_values={"name": "x" * 70000})
@@ -251,15 +322,26 @@ def test_alias_bomb_on_the_command_line_starts_no_kernel_and_writes_nothing(tmp_
 
 
 def test_text_parameters_keep_what_was_typed(tmp_path):
-    source = ("ids: list[str] = []\nname: str = ''\nlabels: dict[str, str] = {}\nmaybe: list[str | None] = []\n"
-              "counts: list[int] = []\nmixed: list[int | str] = []\nplain = []\nchoice: list[Literal['007', 'a']] = []\n"
-              "ratios: list[float] = []\n")  # fmt: skip
+    source = (
+        "ids: list[str] = []\nname: str = ''\nlabels: dict[str, str] = {}\nmaybe: list[str | None] = []\n"
+        "counts: list[int] = []\nmixed: list[int | str] = []\nplain = []\nchoice: list[Literal['007', 'a']] = []\n"
+        "ratios: list[float] = []\n"
+    )
     spec = _spec(tmp_path, "from typing import Literal\n" + source)
-    values = validate_params(spec, text_values={
-        "ids": "[a1b2, 005115, 0017, yes, 1e3, null, '3', 0x1f, 1:30]", "name": "005115",
-        "labels": "{007: 008, yes: no, run: 1e3}", "maybe": "[x, null, 'null', ~]",
-        "counts": "[005115, 0x1f, 1.0, 7]", "mixed": "[005115, abc]", "plain": "[1, x, '1', yes]",
-        "choice": "[007, a]", "ratios": "[.inf, 1e3, 2]"})  # fmt: skip
+    values = validate_params(
+        spec,
+        text_values={
+            "ids": "[a1b2, 005115, 0017, yes, 1e3, null, '3', 0x1f, 1:30]",
+            "name": "005115",
+            "labels": "{007: 008, yes: no, run: 1e3}",
+            "maybe": "[x, null, 'null', ~]",
+            "counts": "[005115, 0x1f, 1.0, 7]",
+            "mixed": "[005115, abc]",
+            "plain": "[1, x, '1', yes]",
+            "choice": "[007, a]",
+            "ratios": "[.inf, 1e3, 2]",
+        },
+    )
     assert values["ids"] == ["a1b2", "005115", "0017", "yes", "1e3", "null", "3", "0x1f", "1:30"]
     assert values["name"] == "005115"
     assert values["labels"] == {"007": "008", "yes": "no", "run": "1e3"}
@@ -279,15 +361,23 @@ def test_parameters_files_keep_text_and_sweep_their_lists(tmp_path, capsys):
     file.write_text("ids: [005115, yes]\nrun_id: 0017\nn: 0x1f\nlr: 1e-3\nflag: on\n")
     loaded = load_parameters_file(file)
     assert repr(loaded["ids"]) == "'[005115, yes]'"
-    assert validate_params(spec, loaded) == {"ids": ["005115", "yes"], "run_id": "0017", "n": 31, "lr": 0.001, "flag": True}
+    assert validate_params(spec, loaded) == {
+        "ids": ["005115", "yes"],
+        "run_id": "0017",
+        "n": 31,
+        "lr": 0.001,
+        "flag": True,
+    }
     file.write_text("n: [1, 2]\nrun_id: [0017, 018]\n")
     grid = {k: v.items() for k, v in load_parameters_file(file).items()}
     assert [validate_params(spec, {"run_id": v})["run_id"] for v in grid["run_id"]] == ["0017", "018"]
     with pytest.raises(ValueError, match=r"parameter 'n' expects int .*got '\[1, 2\]'"):
         validate_params(spec, {"n": load_parameters_file(file)["n"]})
-    for text, message in [("- 1\n", "must be a YAML mapping of name: value, got a list"),
-                          ("a: [\n", "is not valid YAML"),
-                          ("a: &x 1\nb: *x\n", r"p.yaml: YAML anchors \(&x\) are not accepted \(line 1, column 4\)")]:  # fmt: skip
+    for text, message in [
+        ("- 1\n", "must be a YAML mapping of name: value, got a list"),
+        ("a: [\n", "is not valid YAML"),
+        ("a: &x 1\nb: *x\n", r"p.yaml: YAML anchors \(&x\) are not accepted \(line 1, column 4\)"),
+    ]:
         file.write_text(text)
         with pytest.raises(ValueError, match=message):
             load_parameters_file(file)
@@ -338,12 +428,24 @@ def test_values_shipped_as_a_yaml_file_come_back_unchanged(tmp_path):
 
     from workbench.jobs.params import load_parameters_file
 
-    source = ("ids: list[str] = []\nname = ''\nn = 0\nlr = 0.1\nmaybe: int | None = 1\nopts = {}\n"
-              "grid: list[list[float]] = []\nflag = True\n")  # fmt: skip
+    source = (
+        "ids: list[str] = []\nname = ''\nn = 0\nlr = 0.1\nmaybe: int | None = 1\nopts = {}\n"
+        "grid: list[list[float]] = []\nflag = True\n"
+    )
     spec = _spec(tmp_path, source)
-    values = validate_params(spec, text_values={"ids": "[005115, yes, null, 1e3]", "name": "0017", "n": "-3",
-                                                "lr": "inf", "maybe": "null", "opts": "{a: [1, x], b: {c: ~}}",
-                                                "grid": "[[0.5, 1], []]", "flag": "no"})  # fmt: skip
+    values = validate_params(
+        spec,
+        text_values={
+            "ids": "[005115, yes, null, 1e3]",
+            "name": "0017",
+            "n": "-3",
+            "lr": "inf",
+            "maybe": "null",
+            "opts": "{a: [1, x], b: {c: ~}}",
+            "grid": "[[0.5, 1], []]",
+            "flag": "no",
+        },
+    )
     shipped = tmp_path / "params.yaml"
     shipped.write_text(yaml.safe_dump(values, sort_keys=False, allow_unicode=True))  # as the Kubernetes Job gets them
     assert validate_params(spec, load_parameters_file(shipped)) == values

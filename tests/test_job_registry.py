@@ -15,8 +15,16 @@ def _run(runs, name, state="succeeded", params=None, metrics=None, error=None):
     time.sleep(0.002)  # distinct start times within the same second
     (path / "params.json").write_text(json.dumps(params or {}))
     (path / "metrics.json").write_text(json.dumps(metrics or {}))
-    RunRecord(path=path, run_id=run_id, name=name, notebook="/nb/train.ipynb", state=state, duration_s=2.5,
-              start=utcnow(), error=error).write_status()  # fmt: skip
+    RunRecord(
+        path=path,
+        run_id=run_id,
+        name=name,
+        notebook="/nb/train.ipynb",
+        state=state,
+        duration_s=2.5,
+        start=utcnow(),
+        error=error,
+    ).write_status()
     return RunRecord.read(path)
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-
 from test_job_notify import Webhook
+
 from workbench.jobs import rerun, run_notebook
 from workbench.jobs.report import render_report
 from workbench.runs import RunRecord, current_owner, list_runs, owner_dirname
@@ -56,8 +56,13 @@ def data_file(tmp_path_factory):
 def job(tmp_path_factory, hook, data_file):
     """One successful run of tests/notebooks/job.ipynb, shared by the tests below."""
     runs = tmp_path_factory.mktemp("runs")
-    rec = run_notebook(NOTEBOOKS / "job.ipynb", {"n": 4, "lr": "0.5", "tags": ["a", "b"], "data": str(data_file)},
-                       runs_dir=runs, notify=hook.url, progress=False)  # fmt: skip
+    rec = run_notebook(
+        NOTEBOOKS / "job.ipynb",
+        {"n": 4, "lr": "0.5", "tags": ["a", "b"], "data": str(data_file)},
+        runs_dir=runs,
+        notify=hook.url,
+        progress=False,
+    )
     return rec
 
 
@@ -68,15 +73,24 @@ def test_run_directory_holds_the_whole_run(job, data_file):
     for name in ("job.ipynb", "params.json", "env.json", "inputs.json", "metrics.json", "report.html", "status.json"):
         assert (path / name).is_file(), name
     params = json.loads((path / "params.json").read_text())
-    assert params == {"n": 4, "lr": 0.5, "flag": False, "tags": ["a", "b"], "options": {"depth": 2},
-                      "data": str(data_file), "seed": 7}  # fmt: skip
+    assert params == {
+        "n": 4,
+        "lr": 0.5,
+        "flag": False,
+        "tags": ["a", "b"],
+        "options": {"depth": 2},
+        "data": str(data_file),
+        "seed": 7,
+    }
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["n_times_lr"] == 4 * 0.5 and metrics["tags"] == ["a", "b"] and metrics["depth"] == 2
     assert metrics["cwd"] == str(NOTEBOOKS)  # the kernel runs beside its notebook
     sha = hashlib.sha256(data_file.read_bytes()).hexdigest()
     assert metrics["data_sha256"] == sha
     inputs = json.loads((path / "inputs.json").read_text())
-    assert inputs == [{"path": str(data_file), "size": data_file.stat().st_size, "sha256": sha, "origin": "parameter data"}]
+    assert inputs == [
+        {"path": str(data_file), "size": data_file.stat().st_size, "sha256": sha, "origin": "parameter data"}
+    ]
     assert (path / "artifacts" / "sub" / "out.txt").read_text() == "n=4"
     status = json.loads((path / "status.json").read_text())
     assert status["state"] == "succeeded" and status["error"] is None and status["duration_s"] > 0
@@ -100,10 +114,18 @@ def test_env_json_matches_an_independent_look(job):
     assert env["python"]["version"] == platform.python_version()
     assert env["packages"]["papermill"] == metadata.version("papermill")
     assert env["packages"]["lightgbm"] == metadata.version("lightgbm")
-    head = shutil.which("git") and subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    head = shutil.which("git") and subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
     if head and head.returncode == 0:
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip() != ""  # fmt: skip
+        dirty = (
+            subprocess.run(
+                ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            != ""
+        )
         assert env["git"]["commit"] == head.stdout.strip() and env["git"]["dirty"] is dirty
     assert env["cpu"]["count"] == os.cpu_count() and env["seed"] == 7
 
@@ -112,8 +134,13 @@ def test_seeds_are_fixed_per_run(job):
     metrics = job.metrics
     assert metrics["random"] == random.Random(7).random()
     assert metrics["numpy"] == np.random.RandomState(7).rand()
-    hashed = subprocess.run([sys.executable, "-c", "print(hash('abc'))"], env={**os.environ, "PYTHONHASHSEED": "7"},
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    hashed = subprocess.run(
+        [sys.executable, "-c", "print(hash('abc'))"],
+        env={**os.environ, "PYTHONHASHSEED": "7"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert metrics["hash_abc"] == int(hashed)
 
 
@@ -146,8 +173,11 @@ def test_webhook_receives_the_finished_run(job, hook):
 
 def test_failing_cell(tmp_path, workbench_cli):
     runs = tmp_path / "runs"
-    proc = subprocess.run([*workbench_cli, "run", str(NOTEBOOKS / "fails.ipynb"), "--runs-dir", str(runs), "--no-progress"],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [*workbench_cli, "run", str(NOTEBOOKS / "fails.ipynb"), "--runs-dir", str(runs), "--no-progress"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "cell 3 raised ZeroDivisionError: boom in cell three" in lines[0]
@@ -202,7 +232,9 @@ def test_rerun_refuses_a_notebook_changed_after_its_run(job, tmp_path):
     nb = json.loads(kept.read_text())
     nb["cells"][2]["source"] = "import os; os.system('touch /tmp/pwned')\n" + "".join(nb["cells"][2]["source"])
     kept.write_text(json.dumps(nb))
-    with pytest.raises(ValueError, match=r"job.ipynb was changed after the run finished .* it is not the code that ran"):
+    with pytest.raises(
+        ValueError, match=r"job.ipynb was changed after the run finished .* it is not the code that ran"
+    ):
         rerun(copy, progress=False)
     status = json.loads((copy / "status.json").read_text())
     del status["notebook_sha256"]  # a run recorded before hashes were kept
@@ -214,10 +246,16 @@ def test_rerun_refuses_a_notebook_changed_after_its_run(job, tmp_path):
 
 def test_run_without_its_report_is_degraded(tmp_path):
     """The notebook runs to the end, but report.html cannot be written: the run is degraded, not succeeded."""
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nb.cells = [nbformat.v4.new_code_cell("import os, workbench\n"
-                                          "os.mkdir(os.path.join(os.environ['WORKBENCH_RUN_DIR'], 'report.html'))\n"
-                                          "workbench.record('done', 1)")]  # fmt: skip
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import os, workbench\n"
+            "os.mkdir(os.path.join(os.environ['WORKBENCH_RUN_DIR'], 'report.html'))\n"
+            "workbench.record('done', 1)"
+        )
+    ]
     path = tmp_path / "noreport.ipynb"
     nbformat.write(nb, path)
     with pytest.warns(UserWarning, match="could not render report.html"):

@@ -16,8 +16,9 @@ NOTEBOOK = Path(__file__).parent / "notebooks" / "sweep.ipynb"
 
 
 def test_grid_in_parallel_with_a_failing_point(tmp_path):
-    table = run_sweep(NOTEBOOK, {"i": [1, 2, 3]}, text_grid={"lr": ["0.1", "0.25"]}, workers=2, runs_dir=tmp_path,
-                      progress=False)  # fmt: skip
+    table = run_sweep(
+        NOTEBOOK, {"i": [1, 2, 3]}, text_grid={"lr": ["0.1", "0.25"]}, workers=2, runs_dir=tmp_path, progress=False
+    )
     assert len(table) == 6 and table.attrs["sort"] == "score"  # the notebook's workbench.sort metadata
     failed = table[table["state"] == "failed"]
     assert list(zip(failed["param.i"], failed["param.lr"], strict=True)) == [(3, 0.25)]
@@ -34,16 +35,40 @@ def test_grid_in_parallel_with_a_failing_point(tmp_path):
 
 def test_random_sample_of_the_grid_in_one_process(tmp_path, monkeypatch):
     current_owner_before = current_owner()
-    table = run_sweep(NOTEBOOK, {"i": [1, 2], "lr": [0.1, 0.3, 0.5]}, random=2, seed=3, runs_dir=tmp_path,
-                      name="sample", sort="-score", progress=False)  # fmt: skip
+    table = run_sweep(
+        NOTEBOOK,
+        {"i": [1, 2], "lr": [0.1, 0.3, 0.5]},
+        random=2,
+        seed=3,
+        runs_dir=tmp_path,
+        name="sample",
+        sort="-score",
+        progress=False,
+    )
     assert len(table) == 2 and (table["state"] == "succeeded").all()
     assert table["metric.score"].is_monotonic_increasing  # "-score": lower is better
-    again = run_sweep(NOTEBOOK, {"i": [1, 2], "lr": [0.1, 0.3, 0.5]}, random=2, seed=3, runs_dir=tmp_path,
-                      name="sample", resume=True, progress=False)  # fmt: skip
+    again = run_sweep(
+        NOTEBOOK,
+        {"i": [1, 2], "lr": [0.1, 0.3, 0.5]},
+        random=2,
+        seed=3,
+        runs_dir=tmp_path,
+        name="sample",
+        resume=True,
+        progress=False,
+    )
     assert again["resumed"].all()  # same seed, same sample: nothing left to run
     monkeypatch.setenv("JUPYTERHUB_USER", "another-user")  # a teammate's sweep of that name is not one's own
-    theirs = run_sweep(NOTEBOOK, {"i": [1, 2], "lr": [0.1, 0.3, 0.5]}, random=2, seed=3, runs_dir=tmp_path,
-                       name="sample", resume=True, progress=False)  # fmt: skip
+    theirs = run_sweep(
+        NOTEBOOK,
+        {"i": [1, 2], "lr": [0.1, 0.3, 0.5]},
+        random=2,
+        seed=3,
+        runs_dir=tmp_path,
+        name="sample",
+        resume=True,
+        progress=False,
+    )
     assert "resumed" not in theirs.columns and (theirs["state"] == "succeeded").all()  # both ran again
     assert sorted(r.owner for r in iter_runs(tmp_path)) == ["another-user"] * 2 + [current_owner_before] * 2
 
@@ -57,11 +82,29 @@ def _states(runs: Path) -> dict[str, int]:
 
 def test_resume_after_sigkill_runs_only_what_is_missing(tmp_path, workbench_cli):
     runs = tmp_path / "runs"
-    cmd = [*workbench_cli, "sweep", str(NOTEBOOK), "-p", "i", "1,2,3,4,5,6", "--workers", "2", "--runs-dir", str(runs),
-           "--name", "killed", "--no-progress"]  # fmt: skip
+    cmd = [
+        *workbench_cli,
+        "sweep",
+        str(NOTEBOOK),
+        "-p",
+        "i",
+        "1,2,3,4,5,6",
+        "--workers",
+        "2",
+        "--runs-dir",
+        str(runs),
+        "--name",
+        "killed",
+        "--no-progress",
+    ]
     # Runs with i > 2 sleep while SWEEP_TEST_SLEEP is set, so exactly two finish before the kill.
-    proc = subprocess.Popen(cmd, env={**os.environ, "SWEEP_TEST_SLEEP": "120"}, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "SWEEP_TEST_SLEEP": "120"},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while _states(runs).get("succeeded", 0) < 2 or _states(runs).get("running", 0) < 2:
         assert proc.poll() is None, proc.communicate()

@@ -25,20 +25,32 @@ K8S_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
 NS = "team-a"
 TOKEN = "kube-token-7d1f0e"
 HOOK = "https://hooks.example.com/services/T000/B000/very-secret-path"
-PARAMS = {"lr": 0.05, "num_leaves": 31, "use_gpu": False, "answer": "yes", "odd": "a: b # 'c' \"d\" $(HOME)",
-          "sci": "1e3", "features": ["tenure", "MonthlyCharges"], "grid": {"depth": [3, 5]},
-          "note": "naïve ✓"}  # fmt: skip
+PARAMS = {
+    "lr": 0.05,
+    "num_leaves": 31,
+    "use_gpu": False,
+    "answer": "yes",
+    "odd": "a: b # 'c' \"d\" $(HOME)",
+    "sci": "1e3",
+    "features": ["tenure", "MonthlyCharges"],
+    "grid": {"depth": [3, 5]},
+    "note": "naïve ✓",
+}
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 @pytest.fixture
 def notebook(tmp_path):
-    nb = new_notebook(cells=[
-        new_markdown_cell("# Train"),
-        new_code_cell("lr = 0.1\nnum_leaves = 15", metadata={"tags": ["parameters"]}),
-        new_code_cell("print(lr * 2)", execution_count=3, outputs=[new_output("stream", name="stdout", text="0.2\n")]),
-    ])  # fmt: skip
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Train"),
+            new_code_cell("lr = 0.1\nnum_leaves = 15", metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "print(lr * 2)", execution_count=3, outputs=[new_output("stream", name="stdout", text="0.2\n")]
+            ),
+        ]
+    )
     path = tmp_path / "train model.ipynb"
     nbformat.write(nb, path)
     return path
@@ -61,9 +73,19 @@ def _container(job: dict) -> dict:
 @pytest.mark.parametrize("gpus", [0, 1])
 @pytest.mark.parametrize("raw", RAW_PROFILES["profiles"], ids=lambda p: p["slug"])
 def test_every_profile_renders_a_schema_valid_job(raw, gpus, notebook):
-    kwargs = dict(notebook=str(notebook), params=PARAMS, name="LGBM sweep #1", image="workbench/base:0.1.0",
-                  gpus=gpus, profile=raw["slug"], namespace=NS, timeout=1800, notify=HOOK, secret="kaggle-api",
-                  owner="ana.lopez@example.com")  # fmt: skip
+    kwargs = dict(
+        notebook=str(notebook),
+        params=PARAMS,
+        name="LGBM sweep #1",
+        image="workbench/base:0.1.0",
+        gpus=gpus,
+        profile=raw["slug"],
+        namespace=NS,
+        timeout=1800,
+        notify=HOOK,
+        secret="kaggle-api",
+        owner="ana.lopez@example.com",
+    )
     if gpus and not raw.get("gpus"):
         gpu_slugs = [p["slug"] for p in RAW_PROFILES["profiles"] if p.get("gpus")]
         with pytest.raises(ValueError, match=rf"profile '{raw['slug']}' has no GPUs.*{re.escape(str(gpu_slugs))}"):
@@ -108,7 +130,9 @@ def test_every_profile_renders_a_schema_valid_job(raw, gpus, notebook):
     assert mounts["runs"] == RUNS_MOUNT and volumes["runs"]["persistentVolumeClaim"]["claimName"] == "workbench-runs"
     # the team's runs read-only; only the owner's folder is writable, and it is where `workbench run` writes
     writable = [m for m in _container(job)["volumeMounts"] if not m.get("readOnly")]
-    assert writable == [{"name": "runs", "mountPath": f"{RUNS_MOUNT}/ana.lopez@example.com", "subPath": "ana.lopez@example.com"}]
+    assert writable == [
+        {"name": "runs", "mountPath": f"{RUNS_MOUNT}/ana.lopez@example.com", "subPath": "ana.lopez@example.com"}
+    ]
     assert pod["serviceAccountName"] == "workbench-job-runner"
     assert volumes["job"]["configMap"]["name"] == m.config_map["metadata"]["name"] == m.name
 
@@ -122,8 +146,13 @@ def test_every_profile_renders_a_schema_valid_job(raw, gpus, notebook):
     assert HOOK not in yaml.safe_dump(job) and HOOK not in m.to_yaml() and HOOK in m.to_yaml(redact=False)
 
     # hardening and lifecycle
-    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100,
-                                      "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 100,
+        "fsGroup": 100,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     sc = _container(job)["securityContext"]
     assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
@@ -180,16 +209,21 @@ def cluster(kmock, tmp_path, monkeypatch):
         kmock.resources[resource] = {"namespaced": True}
     # the API server assigns a uid to what it creates
     kmock["post", kmock.resource("batch/v1/jobs")] << (
-        lambda request: {**request.data, "metadata": {**request.data["metadata"], "uid": "job-uid-1"}})
+        lambda request: {**request.data, "metadata": {**request.data["metadata"], "uid": "job-uid-1"}}
+    )
     _write_kubeconfig(tmp_path, monkeypatch, str(kmock.url).rstrip("/"))
     return kmock
 
 
 def _write_kubeconfig(tmp_path, monkeypatch, server):
-    config = {"apiVersion": "v1", "kind": "Config", "current-context": "dev",
-              "clusters": [{"name": "dev", "cluster": {"server": server}}],
-              "users": [{"name": "ana", "user": {"token": TOKEN}}],
-              "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "ana", "namespace": NS}}]}  # fmt: skip
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "dev",
+        "clusters": [{"name": "dev", "cluster": {"server": server}}],
+        "users": [{"name": "ana", "user": {"token": TOKEN}}],
+        "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "ana", "namespace": NS}}],
+    }
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("KUBECONFIG", str(path))
@@ -198,27 +232,56 @@ def _write_kubeconfig(tmp_path, monkeypatch, server):
 
 
 def _pod(job, phase, **status):
-    meta = {"name": f"{job}-x7k2p", "namespace": NS, "labels": {"job-name": job},
-            "creationTimestamp": "2025-01-01T00:00:00Z"}  # fmt: skip
+    meta = {
+        "name": f"{job}-x7k2p",
+        "namespace": NS,
+        "labels": {"job-name": job},
+        "creationTimestamp": "2025-01-01T00:00:00Z",
+    }
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "status": {"phase": phase, **status}}
 
 
 def _terminated(reason, code):
-    return {"containerStatuses": [{"name": "notebook", "image": "i", "imageID": "", "ready": False, "restartCount": 0,
-                                   "state": {"terminated": {"reason": reason, "exitCode": code}}}]}  # fmt: skip
+    return {
+        "containerStatuses": [
+            {
+                "name": "notebook",
+                "image": "i",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"terminated": {"reason": reason, "exitCode": code}},
+            }
+        ]
+    }
 
 
 def _manifests(notebook, **kwargs):
-    call = dict(notebook=str(notebook), params={"lr": 0.2}, name="churn lgbm", image="workbench/base:0.1.0",
-                namespace=NS, timeout=600, owner="ana")  # fmt: skip
+    call = dict(
+        notebook=str(notebook),
+        params={"lr": 0.2},
+        name="churn lgbm",
+        image="workbench/base:0.1.0",
+        namespace=NS,
+        timeout=600,
+        owner="ana",
+    )
     return render_job(**{**call, **kwargs})
 
 
 @pytest.mark.asyncio
 async def test_dry_run_prints_yaml_and_makes_no_api_call(cluster, notebook, capsys, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NOTIFY_URL", HOOK)  # the webhook setting local runs use, too
-    rc = await asyncio.to_thread(run_k8s, notebook=str(notebook), params={"lr": 0.2}, name="churn lgbm",
-                                 image="workbench/base:0.1.0", namespace=NS, dry_run=True, gpus=1)  # fmt: skip
+    rc = await asyncio.to_thread(
+        run_k8s,
+        notebook=str(notebook),
+        params={"lr": 0.2},
+        name="churn lgbm",
+        image="workbench/base:0.1.0",
+        namespace=NS,
+        dry_run=True,
+        gpus=1,
+    )
     out = capsys.readouterr().out
     assert rc == 0 and len(cluster) == 0
     docs = list(yaml.safe_load_all(out))
@@ -249,7 +312,11 @@ async def test_submit_creates_the_job_then_objects_it_owns(cluster, notebook):
 @pytest.mark.asyncio
 async def test_a_refused_configmap_deletes_the_job_again(cluster, notebook):
     message = 'configmaps is forbidden: User "system:serviceaccount:team-a:workbench-job-gateway" cannot create'
-    cluster["post", cluster.resource("v1/configmaps")].override << 403 << {"kind": "Status", "message": message, "code": 403}
+    (
+        cluster["post", cluster.resource("v1/configmaps")].override
+        << 403
+        << {"kind": "Status", "message": message, "code": 403}
+    )
     m = _manifests(notebook)
     with pytest.raises(k8s.KubernetesError, match=r"403 Forbidden.*cannot create") as err:
         await asyncio.to_thread(lambda: k8s.submit(m, k8s.api_client()))
@@ -270,20 +337,54 @@ async def test_job_status_explains_scheduling_memory_and_deadline(cluster, noteb
     m = _manifests(notebook, profile="cpu-small")
     await asyncio.to_thread(lambda: k8s.submit(m, k8s.api_client()))
     job, pods = cluster.objects["batch/v1/jobs", NS, m.name], ("v1/pods", NS, f"{m.name}-x7k2p")
-    cluster.objects[pods] = _pod(m.name, "Pending", conditions=[
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-         "message": "0/3 nodes are available: 3 Insufficient memory."}])  # fmt: skip
+    cluster.objects[pods] = _pod(
+        m.name,
+        "Pending",
+        conditions=[
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient memory.",
+            }
+        ],
+    )
     status = await _status(cluster, m.name)
     assert status["state"] == "pending" and "summary" not in status
     assert any("Insufficient memory" in note for note in status["notes"])
     cluster.objects[pods] = _pod(m.name, "Failed", **_terminated("OOMKilled", 137))
-    job.patch({"status": {"failed": 1, "conditions": [
-        {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "Container notebook exited 137"}]}})  # fmt: skip
+    job.patch(
+        {
+            "status": {
+                "failed": 1,
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "PodFailurePolicy",
+                        "message": "Container notebook exited 137",
+                    }
+                ],
+            }
+        }
+    )
     status = await _status(cluster, m.name)
     assert status["state"] == "failed" and status["exit_code"] == 137
     assert "ran out of memory" in status["summary"] and "OOMKilled" in status["summary"] and "4G" in status["summary"]
-    job.patch({"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
-                                          "message": "Job was active longer than specified deadline"}]}})  # fmt: skip
+    job.patch(
+        {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "DeadlineExceeded",
+                        "message": "Job was active longer than specified deadline",
+                    }
+                ]
+            }
+        }
+    )
     status = await _status(cluster, m.name)
     assert f"timed out: it ran past its deadline of {600 + STARTUP_GRACE_S} s" in status["summary"]
 
@@ -322,19 +423,27 @@ def test_a_user_pods_cli_never_uses_a_kubeconfig(tmp_path, workbench_cli):
     import os
     import subprocess
 
-    plugin = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "sh",
-              "args": ["-c", f"echo 'login failed for --token {TOKEN}' >&2; touch {tmp_path}/plugin-ran; exit 1"]}  # fmt: skip
-    config = {"apiVersion": "v1", "kind": "Config", "current-context": "dev",
-              "clusters": [{"name": "dev", "cluster": {"server": f"http://127.0.0.1:9/?token={TOKEN}"}}],
-              "users": [{"name": "ana", "user": {"exec": plugin}}],
-              "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "ana", "namespace": NS}}]}  # fmt: skip
+    plugin = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "sh",
+        "args": ["-c", f"echo 'login failed for --token {TOKEN}' >&2; touch {tmp_path}/plugin-ran; exit 1"],
+    }
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "dev",
+        "clusters": [{"name": "dev", "cluster": {"server": f"http://127.0.0.1:9/?token={TOKEN}"}}],
+        "users": [{"name": "ana", "user": {"exec": plugin}}],
+        "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "ana", "namespace": NS}}],
+    }
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
     drop = ("KUBERNETES_SERVICE_HOST", "WORKBENCH_NOTIFY_URL", "WORKBENCH_JOB_GATEWAY_URL", "JUPYTERHUB_API_TOKEN")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
     job = Path(__file__).parent / "notebooks" / "job.ipynb"
-    done = subprocess.run([*workbench_cli, "run", str(job), "--backend", "k8s"],
-                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    done = subprocess.run(
+        [*workbench_cli, "run", str(job), "--backend", "k8s"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 3, done.stderr
     assert "$WORKBENCH_JOB_GATEWAY_URL is not set" in done.stderr
     assert not (tmp_path / "plugin-ran").exists() and "login failed" not in done.stderr

@@ -14,8 +14,13 @@ import pytest
 import yaml
 
 from workbench.deploy import jupyterhub_values, render_values
-from workbench.deploy.jupyterhub_values import (GATEWAY_PORT, PROFILES_FILE_KEY, PROFILES_MOUNT, REPORTS_PORT,
-                                              Z2JH_VERSION)
+from workbench.deploy.jupyterhub_values import (
+    GATEWAY_PORT,
+    PROFILES_FILE_KEY,
+    PROFILES_MOUNT,
+    REPORTS_PORT,
+    Z2JH_VERSION,
+)
 from workbench.hub.gateway.service import CREDENTIALS_DIR
 from workbench.profiles import load_profiles, parse_memory
 from workbench.runs import KUBE_RUNS_MOUNT, RUNS_ENV
@@ -53,13 +58,18 @@ def values() -> dict:
 
 
 def test_values_file_is_generated_from_the_profiles():
-    assert VALUES.read_text() == render_values(PROFILES), "regenerate: workbench deploy values -o helm/jupyterhub-values.yaml"
+    assert VALUES.read_text() == render_values(PROFILES), (
+        "regenerate: workbench deploy values -o helm/jupyterhub-values.yaml"
+    )
 
 
 def test_cli_check_detects_a_stale_file(tmp_path, workbench_cli):
     out = tmp_path / "values.yaml"
-    write = subprocess.run([*workbench_cli, "deploy", "values", "--profiles", str(PROFILES), "-o", str(out)],
-                           capture_output=True, text=True)  # fmt: skip
+    write = subprocess.run(
+        [*workbench_cli, "deploy", "values", "--profiles", str(PROFILES), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert write.returncode == 0, write.stderr
     check = [*workbench_cli, "deploy", "values", "--profiles", str(PROFILES), "-o", str(out), "--check"]
     assert subprocess.run(check, capture_output=True, text=True).returncode == 0
@@ -167,8 +177,9 @@ def test_bad_profiles_file_is_refused(tmp_path):
 
 
 def test_values_for_other_names(values):
-    other = jupyterhub_values(load_profiles(PROFILES), hub_image="registry.example/hub:9", runs_claim="team-runs",
-                              service_account="team-nb")  # fmt: skip
+    other = jupyterhub_values(
+        load_profiles(PROFILES), hub_image="registry.example/hub:9", runs_claim="team-runs", service_account="team-nb"
+    )
     assert other["hub"]["image"] == {"name": "registry.example/hub", "tag": "9"}
     assert other["singleuser"]["serviceAccountName"] == "team-nb"
     assert other["hub"]["extraVolumes"][0]["persistentVolumeClaim"]["claimName"] == "team-runs"

@@ -13,13 +13,18 @@ from mlflow.tracking import MlflowClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from workbench._io import atomic_write_json, atomic_write_text
-from workbench.runs import RunRecord, new_run_dir
 from workbench.jobs.mlflow_sync import log_run
-from workbench.runs import ARTIFACTS_DIR, ENV_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE
+from workbench.runs import ARTIFACTS_DIR, ENV_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, RunRecord, new_run_dir
 
 PARAMS = {"lr": 0.05, "num_leaves": 31, "use_gpu": False, "features": ["tenure", "Contract"], "data": "telco"}
-METRICS = {"cv_auc": 0.84613, "n_rows": 7043, "fold_auc": [0.841, 0.852, 0.838, 0.849, 0.846],
-           "best": {"iteration": 412, "model": "lgbm"}, "converged": True, "note": "early stopped"}  # fmt: skip
+METRICS = {
+    "cv_auc": 0.84613,
+    "n_rows": 7043,
+    "fold_auc": [0.841, 0.852, 0.838, 0.849, 0.846],
+    "best": {"iteration": 412, "model": "lgbm"},
+    "converged": True,
+    "note": "early stopped",
+}
 GIT = {"repository": "/src/churn", "commit": "3f2a9c1e" * 5, "branch": "main", "dirty": True}
 START, END = "2025-03-01T10:00:00.000Z", "2025-03-01T10:02:05.500Z"
 
@@ -35,8 +40,18 @@ def _make_run(runs, state="succeeded", error=None):
     oof = pd.DataFrame({"customerID": ["a", "b", "c"], "oof": [0.1, 0.7, 0.4]})
     (path / ARTIFACTS_DIR / "preds").mkdir(parents=True)
     oof.to_csv(path / ARTIFACTS_DIR / "preds" / "oof.csv", index=False)
-    RunRecord(path=path, run_id=run_id, name="train lgbm", notebook="train.ipynb", state=state, owner="ana",
-              start=START, end=END, duration_s=125.5, error=error).write_status()  # fmt: skip
+    RunRecord(
+        path=path,
+        run_id=run_id,
+        name="train lgbm",
+        notebook="train.ipynb",
+        state=state,
+        owner="ana",
+        start=START,
+        end=END,
+        duration_s=125.5,
+        error=error,
+    ).write_status()
     return path, run_id
 
 
@@ -74,8 +89,12 @@ def test_finished_run_is_logged_and_read_back(tmp_path, tracking):
     assert row["start_time"] == pd.Timestamp(START) and row["end_time"] == pd.Timestamp(END)
     # parameters as text, the way mlflow.log_param writes them; lists and dicts as JSON
     assert {k: row[f"params.{k}"] for k in PARAMS} == {
-        "lr": "0.05", "num_leaves": "31", "use_gpu": "False", "features": '["tenure", "Contract"]',
-        "data": "telco"}  # fmt: skip
+        "lr": "0.05",
+        "num_leaves": "31",
+        "use_gpu": "False",
+        "features": '["tenure", "Contract"]',
+        "data": "telco",
+    }
     # numbers become metrics, a list of numbers a history with one step per item, the rest tags
     assert row["metrics.cv_auc"] == METRICS["cv_auc"] and row["metrics.n_rows"] == 7043
     assert row["metrics.best.iteration"] == 412
@@ -87,7 +106,11 @@ def test_finished_run_is_logged_and_read_back(tmp_path, tracking):
     listed = {a.path for a in tracking.list_artifacts(mlflow_id)}
     assert {"train.ipynb", REPORT_FILE, ARTIFACTS_DIR, "workbench"} <= listed
     assert {a.path for a in tracking.list_artifacts(mlflow_id, "workbench")} >= {
-        "workbench/status.json", "workbench/params.json", "workbench/metrics.json", "workbench/env.json"}  # fmt: skip
+        "workbench/status.json",
+        "workbench/params.json",
+        "workbench/metrics.json",
+        "workbench/env.json",
+    }
     local = tracking.download_artifacts(mlflow_id, "artifacts/preds/oof.csv", str(tmp_path / "dl"))
     pd.testing.assert_frame_equal(pd.read_csv(local), pd.read_csv(path / ARTIFACTS_DIR / "preds" / "oof.csv"))
     nb = nbformat.read(tracking.download_artifacts(mlflow_id, "train.ipynb", str(tmp_path / "dl")), as_version=4)

@@ -34,10 +34,14 @@ def test_logreg_is_logistic_regression_on_one_hot_and_standardised_features(data
     X, y, folds, splits = data
     cv = train_cv(default_logreg("binary", random_state=0, C=0.5), X, y, folds, progress=False)
     by_hand = make_pipeline(
-        ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), CATS),
-                           ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), NUMS)]),
+        ColumnTransformer(
+            [
+                ("cat", OneHotEncoder(handle_unknown="ignore"), CATS),
+                ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), NUMS),
+            ]
+        ),
         LogisticRegression(C=0.5, max_iter=2000),
-    )  # fmt: skip
+    )
     reference = cross_val_predict(by_hand, X, y, cv=splits, method="predict_proba")[:, 1]
     np.testing.assert_allclose(cv.oof, reference, rtol=0, atol=1e-10)
     assert cv.score > 0.8
@@ -59,7 +63,10 @@ def test_extratrees_is_extra_trees_on_ordinal_codes(data):
 
 def test_families_follow_the_task_and_refuse_bad_settings(data):
     X, y, *_ = data
-    assert isinstance(default_logreg("regression", C=4.0)[-1], Ridge) and default_logreg("regression", C=4.0)[-1].alpha == 0.25
+    assert (
+        isinstance(default_logreg("regression", C=4.0)[-1], Ridge)
+        and default_logreg("regression", C=4.0)[-1].alpha == 0.25
+    )
     assert isinstance(default_extratrees("regression")[-1], ExtraTreesRegressor)
     numeric_target = X["MonthlyCharges"]
     fitted = default_logreg("regression").fit(X.drop(columns="MonthlyCharges"), numeric_target)
@@ -95,18 +102,26 @@ def test_mean_importance_averages_the_fold_models(data):
     assert coef["tenure"] == pytest.approx(np.mean([abs(m[-1].coef_[0, k]) for m in lr.models]))
 
     gbm = train_cv(default_lgbm(n_estimators=30, n_jobs=1), X, y, folds, progress=False)
-    pd.testing.assert_series_equal(mean_importance(gbm), gbm.feature_importance["mean"].sort_values(ascending=False),
-                                   check_names=False)  # fmt: skip
+    pd.testing.assert_series_equal(
+        mean_importance(gbm), gbm.feature_importance["mean"].sort_values(ascending=False), check_names=False
+    )
     assert mean_importance(gbm).name == "gain"
 
 
 def test_logreg_meta_model_works_on_log_odds(data):
     X, y, folds, splits = data
     members = [("logreg", default_logreg()), ("et", default_extratrees(n_estimators=30))]
-    stack = Stack([members, [("meta", meta_model("logreg", "binary", random_state=0))]], folds=folds, progress=False).fit(X, y)
+    stack = Stack(
+        [members, [("meta", meta_model("logreg", "binary", random_state=0))]], folds=folds, progress=False
+    ).fit(X, y)
     level1 = stack.level_oof(1)
-    reference = cross_val_predict(LogisticRegression(max_iter=2000), logit(np.clip(level1.to_numpy(), 1e-6, 1 - 1e-6)), y,
-                                  cv=splits, method="predict_proba")[:, 1]  # fmt: skip
+    reference = cross_val_predict(
+        LogisticRegression(max_iter=2000),
+        logit(np.clip(level1.to_numpy(), 1e-6, 1 - 1e-6)),
+        y,
+        cv=splits,
+        method="predict_proba",
+    )[:, 1]
     np.testing.assert_allclose(stack.oof_, reference, rtol=0, atol=1e-10)
 
     restacked = Stack([members, [("meta", meta_model("logreg"))]], folds=folds, restack=True, progress=False).fit(X, y)

@@ -196,11 +196,14 @@ def test_planted_pickle_never_runs_without_trust(planted_run, numeric_xy, as_roo
     attempts = {
         "CVResult.load": lambda: CVResult.load(cv_dir),
         "explain, saved CVResult": lambda: load_inputs(cv_dir=run, target="Churn"),
-        "explain, joblib model": lambda: load_inputs(model_path=run / "model.joblib", data_path=run / "training_data.parquet"),
+        "explain, joblib model": lambda: load_inputs(
+            model_path=run / "model.joblib", data_path=run / "training_data.parquet"
+        ),
         "explain, pickled data": lambda: load_inputs(cv_dir=run, data_path=run / "data.pkl"),
-        "stack on the saved result": lambda: Stack([[cv_dir], [LogisticRegression()]], folds=_folds(y), progress=False,
-                                                   n_jobs=1).fit(X, y).predict(X),
-    }  # fmt: skip
+        "stack on the saved result": lambda: (
+            Stack([[cv_dir], [LogisticRegression()]], folds=_folds(y), progress=False, n_jobs=1).fit(X, y).predict(X)
+        ),
+    }
     for name, attempt in attempts.items():
         with pytest.raises(UntrustedFileError, match="written by nobody"):
             attempt()
@@ -226,8 +229,13 @@ def test_shared_stack_cache_with_planted_pickles_is_retrained_not_loaded(tmp_pat
     marker, cache = tmp_path / "code-ran", tmp_path / "cache"
 
     def stack(cache_dir=cache):
-        return Stack([[("vote", MajorityVote())], [("meta", LogisticRegression())]], folds=_folds(y), cache_dir=cache_dir,
-                     progress=False, n_jobs=1)  # fmt: skip
+        return Stack(
+            [[("vote", MajorityVote())], [("meta", LogisticRegression())]],
+            folds=_folds(y),
+            cache_dir=cache_dir,
+            progress=False,
+            n_jobs=1,
+        )
 
     stack().fit(X, y, X_test=X.iloc[:100])
     planted = list(cache.rglob("fold_*.joblib"))

@@ -17,17 +17,28 @@ from workbench.cli import main
 from workbench.data import infer_schema, make_folds
 from workbench.datasets import check_submission, load_telco, score_telco_submission
 from workbench.jobs import run_notebook
-from workbench.runs import iter_runs
 from workbench.models import CVResult, default_lgbm, train_cv
+from workbench.runs import iter_runs
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-FAST = {"n_splits": 3, "seed": 0, "learning_rate": 0.1, "n_estimators": 300, "early_stopping_rounds": 30, "et_n_estimators": 100}
+FAST = {
+    "n_splits": 3,
+    "seed": 0,
+    "learning_rate": 0.1,
+    "n_estimators": 300,
+    "early_stopping_rounds": 30,
+    "et_n_estimators": 100,
+}
 FAST_ARGS = [arg for name, value in FAST.items() for arg in ("-p", name, str(value))]
 pytestmark = pytest.mark.slow
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def artifact(run, name: str) -> pd.DataFrame:
@@ -55,8 +66,19 @@ def runs_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def members(runs_dir):
     """Three model families from one sweep of train.ipynb, run by the CLI in two worker processes."""
-    argv = ["sweep", str(NOTEBOOKS / "train.ipynb"), "-p", "model", "lgbm,logreg,extratrees", *FAST_ARGS, "--workers", "2",
-            "--runs-dir", str(runs_dir), "--no-progress"]  # fmt: skip
+    argv = [
+        "sweep",
+        str(NOTEBOOKS / "train.ipynb"),
+        "-p",
+        "model",
+        "lgbm,logreg,extratrees",
+        *FAST_ARGS,
+        "--workers",
+        "2",
+        "--runs-dir",
+        str(runs_dir),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     runs = {r.params["model"]: r for r in iter_runs(runs_dir) if r.sweep == "train-sweep"}
     assert sorted(runs) == ["extratrees", "lgbm", "logreg"] and all(r.state == "succeeded" for r in runs.values())
@@ -67,7 +89,16 @@ def members(runs_dir):
 def stacked(runs_dir, members):
     """The stack.ipynb run over the sweep, and each member's saved CVResult digested before it ran."""
     before = {model: digest(run.path / "artifacts" / "cv") for model, run in members.items()}
-    argv = ["run", str(NOTEBOOKS / "stack.ipynb"), "-p", "sweep", "train-sweep", "--runs-dir", str(runs_dir), "--no-progress"]
+    argv = [
+        "run",
+        str(NOTEBOOKS / "stack.ipynb"),
+        "-p",
+        "sweep",
+        "train-sweep",
+        "--runs-dir",
+        str(runs_dir),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     run = [r for r in iter_runs(runs_dir) if r.name == "stack"][-1]
     assert run.state == "succeeded", run.error
@@ -99,10 +130,25 @@ def test_lightgbm_numbers_are_those_of_hand_aligned_categories(members):
         test[col] = pd.Categorical(test[col], categories=train[col].cat.categories)
     y = train["Churn"]
     folds = make_folds(y, kind="stratified", n_splits=FAST["n_splits"], random_state=FAST["seed"])
-    model = default_lgbm("binary", random_state=FAST["seed"], learning_rate=FAST["learning_rate"], num_leaves=8,
-                         n_estimators=FAST["n_estimators"], n_jobs=1, deterministic=True, force_row_wise=True)  # fmt: skip
-    by_hand = train_cv(model, train[schema.features], y, folds, X_test=test[schema.features],
-                       early_stopping_rounds=FAST["early_stopping_rounds"], progress=False)  # fmt: skip
+    model = default_lgbm(
+        "binary",
+        random_state=FAST["seed"],
+        learning_rate=FAST["learning_rate"],
+        num_leaves=8,
+        n_estimators=FAST["n_estimators"],
+        n_jobs=1,
+        deterministic=True,
+        force_row_wise=True,
+    )
+    by_hand = train_cv(
+        model,
+        train[schema.features],
+        y,
+        folds,
+        X_test=test[schema.features],
+        early_stopping_rounds=FAST["early_stopping_rounds"],
+        progress=False,
+    )
     saved = CVResult.load(members["lgbm"].path / "artifacts" / "cv", models=False)
     np.testing.assert_array_equal(saved.oof, by_hand.oof)
     np.testing.assert_array_equal(saved.test_pred, by_hand.test_pred)
@@ -129,7 +175,9 @@ def test_stack_score_is_recomputed_from_the_saved_predictions(stacked, members):
 
     # test predictions: the fold meta models averaged over the members' test predictions
     T = clipped_logit(np.column_stack([artifact(r, "test_pred.csv")["Churn"] for r in member_runs]))
-    expected = np.mean([LogisticRegression(max_iter=2000).fit(P[tr], y[tr]).predict_proba(T)[:, 1] for tr, _ in splits], axis=0)
+    expected = np.mean(
+        [LogisticRegression(max_iter=2000).fit(P[tr], y[tr]).predict_proba(T)[:, 1] for tr, _ in splits], axis=0
+    )
     test_pred = artifact(run, "test_pred.csv")
     assert list(test_pred["customerID"]) == list(artifact(member_runs[0], "test_pred.csv")["customerID"])
     np.testing.assert_allclose(test_pred["Churn"], expected, rtol=0, atol=1e-9)
@@ -168,7 +216,9 @@ def test_blend_weights_reproduce_the_blend_score(stacked, members):
 
 def test_submission_from_a_stack_run(stacked):
     run, _ = stacked
-    rec = run_notebook(NOTEBOOKS / "submission.ipynb", {"train_run": str(run.path)}, runs_dir=run.path.parent.parent, progress=False)
+    rec = run_notebook(
+        NOTEBOOKS / "submission.ipynb", {"train_run": str(run.path)}, runs_dir=run.path.parent.parent, progress=False
+    )
     assert rec.state == "succeeded", rec.error
     submission = pd.read_csv(rec.path / "artifacts" / "submission.csv")
     sample = load_telco(split="competition").sample_submission
@@ -187,13 +237,39 @@ def test_rerun_of_a_stack_run_is_identical(stacked, capsys):
 
 
 def test_runs_with_other_folds_are_refused_with_the_reason(runs_dir, members):
-    argv = ["run", str(NOTEBOOKS / "train.ipynb"), "-p", "model", "logreg", "-p", "n_splits", "2", "-p", "seed", "0",
-            "--name", "train-2folds", "--runs-dir", str(runs_dir), "--no-progress"]  # fmt: skip
+    argv = [
+        "run",
+        str(NOTEBOOKS / "train.ipynb"),
+        "-p",
+        "model",
+        "logreg",
+        "-p",
+        "n_splits",
+        "2",
+        "-p",
+        "seed",
+        "0",
+        "--name",
+        "train-2folds",
+        "--runs-dir",
+        str(runs_dir),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     (two_folds,) = [r for r in iter_runs(runs_dir) if r.name == "train-2folds"]
     refs = f"[{members['lgbm'].path.name}, {two_folds.run_id}]"
-    argv = ["run", str(NOTEBOOKS / "stack.ipynb"), "-p", "train_runs", refs, "--name", "stack-mixed", "--runs-dir", str(runs_dir),
-            "--no-progress"]  # fmt: skip
+    argv = [
+        "run",
+        str(NOTEBOOKS / "stack.ipynb"),
+        "-p",
+        "train_runs",
+        refs,
+        "--name",
+        "stack-mixed",
+        "--runs-dir",
+        str(runs_dir),
+        "--no-progress",
+    ]
     assert main(argv) == 1
     (failed,) = [r for r in iter_runs(runs_dir) if r.name == "stack-mixed"]
     assert failed.state == "failed" and failed.error["ename"] == "ValueError"
@@ -205,12 +281,32 @@ def test_runs_with_other_folds_are_refused_with_the_reason(runs_dir, members):
 
 
 def test_restack_gives_the_meta_model_the_features_too(runs_dir, members):
-    argv = ["run", str(NOTEBOOKS / "stack.ipynb"), "-p", "sweep", "train-sweep", "-p", "restack", "true", "-p", "meta", "lgbm",
-            "--name", "stack-restack", "--runs-dir", str(runs_dir), "--no-progress"]  # fmt: skip
+    argv = [
+        "run",
+        str(NOTEBOOKS / "stack.ipynb"),
+        "-p",
+        "sweep",
+        "train-sweep",
+        "-p",
+        "restack",
+        "true",
+        "-p",
+        "meta",
+        "lgbm",
+        "--name",
+        "stack-restack",
+        "--runs-dir",
+        str(runs_dir),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     (run,) = [r for r in iter_runs(runs_dir) if r.name == "stack-restack"]
     meta = CVResult.load(run.path / "artifacts" / "meta", models=False)
-    assert meta.estimator == "LGBMClassifier" and {"tenure", "Contract", "level1/lgbm", "level1/logreg"} <= set(meta.feature_names)
+    assert meta.estimator == "LGBMClassifier" and {"tenure", "Contract", "level1/lgbm", "level1/logreg"} <= set(
+        meta.feature_names
+    )
     oof = artifact(run, "oof.csv")
     assert run.metrics["cv_auc"] == pytest.approx(roc_auc_score(oof["Churn"], oof["oof"]), abs=1e-12)
-    assert run.metrics["base_fits"] == 0 and len(artifact(run, "test_pred.csv")) == len(load_telco(split="competition").test)
+    assert run.metrics["base_fits"] == 0 and len(artifact(run, "test_pred.csv")) == len(
+        load_telco(split="competition").test
+    )

@@ -23,7 +23,9 @@ def test_shipped_profiles_load():
     assert ps.get("cpu-large").mem_limit_bytes == 32 * 10**9
 
 
-@pytest.mark.parametrize(("value", "expected"), [("4G", 4 * 10**9), ("512Mi", 512 * 2**20), ("1.5GiB", int(1.5 * 2**30)), (1024, 1024)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("4G", 4 * 10**9), ("512Mi", 512 * 2**20), ("1.5GiB", int(1.5 * 2**30)), (1024, 1024)]
+)
 def test_parse_memory(value, expected):
     assert parse_memory(value) == expected
 
@@ -34,40 +36,88 @@ def _broken(mutate):
     return data
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda d: d["profiles"][0].pop("image"), r"^profiles\[0\]: missing required key 'image'$"),
-    (lambda d: d["profiles"][1].update(gpus=-1), r"^profiles\[1\]\.gpus: expected a whole number >= 0, got -1$"),
-    (lambda d: d["profiles"][1].update(slug="CPU Large"), r"profiles\[1\]\.slug: slug must be lowercase"),
-    (lambda d: d["profiles"][2].update(memory={"limit": "8G", "guarantee": "16G"}), r"profiles\[2\]\.memory: .*exceeds the limit"),
-    (lambda d: d["profiles"][2].update(colour="red"), r"profiles\[2\]: unknown keys \['colour'\]"),
-    (lambda d: d["profiles"][3].update(slug="gpu-t4"), "duplicate profile slugs"),
-    (lambda d: d["profiles"][1].update(default=True), "only one profile may be the default"),
-    (lambda d: d["profiles"][0].update(memory={"limit": "lots"}), r"profiles\[0\]\.memory\.limit: cannot read memory size 'lots'"),
-    # numbers that are not numbers
-    (lambda d: d["profiles"][2].update(idle_timeout=True), r"^profiles\[2\]\.idle_timeout: expected a whole number of seconds, got true$"),
-    (lambda d: d["profiles"][2].update(gpus=True), r"^profiles\[2\]\.gpus: expected a whole number >= 0, got true$"),
-    (lambda d: d["profiles"][0].update(cpu={"limit": float("nan")}), r"^profiles\[0\]\.cpu\.limit: expected a number of cores, got \.nan$"),
-    (lambda d: d["profiles"][0].update(cpu={"limit": float("inf"), "guarantee": 1}), r"profiles\[0\]\.cpu\.limit: .*got \.inf$"),
-    (lambda d: d["profiles"][0].update(cpu={"limit": 2, "guarantee": True}), r"profiles\[0\]\.cpu\.guarantee: .*got true$"),
-    (lambda d: d["profiles"][0].update(memory={"limit": float("inf")}), r"profiles\[0\]\.memory\.limit: expected a size .*got \.inf$"),
-    (lambda d: d["profiles"][0].update(memory={"limit": float("nan")}), r"profiles\[0\]\.memory\.limit: .*got \.nan$"),
-    (lambda d: d["profiles"][0].update(memory={"limit": False}), r"profiles\[0\]\.memory\.limit: .*got false$"),
-    (lambda d: d["profiles"][1].update(idle_timeout=0.5), r"profiles\[1\]\.idle_timeout: expected a whole number of seconds, got 0\.5"),
-    (lambda d: d["profiles"][1].update(idle_timeout=0), r"profiles\[1\]\.idle_timeout: expected at least 1 second, got 0"),
-    (lambda d: d["profiles"][1].update(default="yes"), r"profiles\[1\]\.default: expected true or false, got 'yes'"),
-    # strings where lists or mappings belong
-    (lambda d: d["profiles"][2].update(groups="gpu-users"), r"^profiles\[2\]\.groups: expected a list of names such as \[gpu-users\], got 'gpu-users'$"),
-    (lambda d: d["profiles"][2].update(groups=[["gpu-users"]]), r"profiles\[2\]\.groups: expected a list of names"),
-    (lambda d: d["profiles"][2].update(tolerations="nvidia.com/gpu"), r"profiles\[2\]\.tolerations: expected a list of tolerations"),
-    (lambda d: d["profiles"][2].update(tolerations=[{"key": "x", "colour": 1}]), r"profiles\[2\]\.tolerations\[0\]: expected a mapping with keys"),
-    (lambda d: d["profiles"][2].update(node_selector=["gpu"]), r"profiles\[2\]\.node_selector: expected a mapping"),
-    (lambda d: d["profiles"][0].update(env={"A": [1, 2]}), r"profiles\[0\]\.env: expected a mapping"),
-    (lambda d: d["profiles"].__setitem__(1, "cpu-large"), r"^profiles\[1\]: expected a mapping, got 'cpu-large'$"),
-    # hub-wide settings
-    (lambda d: d.update(max_gpus_per_user=True), r"^max_gpus_per_user: expected a whole number >= 0, got true$"),
-    (lambda d: d.update(max_gpus_per_user=float("inf")), r"^max_gpus_per_user: .*got \.inf$"),
-    (lambda d: d.update(gpu_resource=["nvidia.com/gpu"]), r"^gpu_resource: expected a resource name"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["profiles"][0].pop("image"), r"^profiles\[0\]: missing required key 'image'$"),
+        (lambda d: d["profiles"][1].update(gpus=-1), r"^profiles\[1\]\.gpus: expected a whole number >= 0, got -1$"),
+        (lambda d: d["profiles"][1].update(slug="CPU Large"), r"profiles\[1\]\.slug: slug must be lowercase"),
+        (
+            lambda d: d["profiles"][2].update(memory={"limit": "8G", "guarantee": "16G"}),
+            r"profiles\[2\]\.memory: .*exceeds the limit",
+        ),
+        (lambda d: d["profiles"][2].update(colour="red"), r"profiles\[2\]: unknown keys \['colour'\]"),
+        (lambda d: d["profiles"][3].update(slug="gpu-t4"), "duplicate profile slugs"),
+        (lambda d: d["profiles"][1].update(default=True), "only one profile may be the default"),
+        (
+            lambda d: d["profiles"][0].update(memory={"limit": "lots"}),
+            r"profiles\[0\]\.memory\.limit: cannot read memory size 'lots'",
+        ),
+        # numbers that are not numbers
+        (
+            lambda d: d["profiles"][2].update(idle_timeout=True),
+            r"^profiles\[2\]\.idle_timeout: expected a whole number of seconds, got true$",
+        ),
+        (
+            lambda d: d["profiles"][2].update(gpus=True),
+            r"^profiles\[2\]\.gpus: expected a whole number >= 0, got true$",
+        ),
+        (
+            lambda d: d["profiles"][0].update(cpu={"limit": float("nan")}),
+            r"^profiles\[0\]\.cpu\.limit: expected a number of cores, got \.nan$",
+        ),
+        (
+            lambda d: d["profiles"][0].update(cpu={"limit": float("inf"), "guarantee": 1}),
+            r"profiles\[0\]\.cpu\.limit: .*got \.inf$",
+        ),
+        (
+            lambda d: d["profiles"][0].update(cpu={"limit": 2, "guarantee": True}),
+            r"profiles\[0\]\.cpu\.guarantee: .*got true$",
+        ),
+        (
+            lambda d: d["profiles"][0].update(memory={"limit": float("inf")}),
+            r"profiles\[0\]\.memory\.limit: expected a size .*got \.inf$",
+        ),
+        (
+            lambda d: d["profiles"][0].update(memory={"limit": float("nan")}),
+            r"profiles\[0\]\.memory\.limit: .*got \.nan$",
+        ),
+        (lambda d: d["profiles"][0].update(memory={"limit": False}), r"profiles\[0\]\.memory\.limit: .*got false$"),
+        (
+            lambda d: d["profiles"][1].update(idle_timeout=0.5),
+            r"profiles\[1\]\.idle_timeout: expected a whole number of seconds, got 0\.5",
+        ),
+        (
+            lambda d: d["profiles"][1].update(idle_timeout=0),
+            r"profiles\[1\]\.idle_timeout: expected at least 1 second, got 0",
+        ),
+        (
+            lambda d: d["profiles"][1].update(default="yes"),
+            r"profiles\[1\]\.default: expected true or false, got 'yes'",
+        ),
+        # strings where lists or mappings belong
+        (
+            lambda d: d["profiles"][2].update(groups="gpu-users"),
+            r"^profiles\[2\]\.groups: expected a list of names such as \[gpu-users\], got 'gpu-users'$",
+        ),
+        (lambda d: d["profiles"][2].update(groups=[["gpu-users"]]), r"profiles\[2\]\.groups: expected a list of names"),
+        (
+            lambda d: d["profiles"][2].update(tolerations="nvidia.com/gpu"),
+            r"profiles\[2\]\.tolerations: expected a list of tolerations",
+        ),
+        (
+            lambda d: d["profiles"][2].update(tolerations=[{"key": "x", "colour": 1}]),
+            r"profiles\[2\]\.tolerations\[0\]: expected a mapping with keys",
+        ),
+        (lambda d: d["profiles"][2].update(node_selector=["gpu"]), r"profiles\[2\]\.node_selector: expected a mapping"),
+        (lambda d: d["profiles"][0].update(env={"A": [1, 2]}), r"profiles\[0\]\.env: expected a mapping"),
+        (lambda d: d["profiles"].__setitem__(1, "cpu-large"), r"^profiles\[1\]: expected a mapping, got 'cpu-large'$"),
+        # hub-wide settings
+        (lambda d: d.update(max_gpus_per_user=True), r"^max_gpus_per_user: expected a whole number >= 0, got true$"),
+        (lambda d: d.update(max_gpus_per_user=float("inf")), r"^max_gpus_per_user: .*got \.inf$"),
+        (lambda d: d.update(gpu_resource=["nvidia.com/gpu"]), r"^gpu_resource: expected a resource name"),
+    ],
+)
 def test_invalid_profiles_are_rejected(mutate, message):
     with pytest.raises(ValueError, match=message):
         parse_profiles(_broken(mutate))
@@ -97,7 +147,9 @@ def test_yaml_spellings_of_non_finite_numbers_are_refused(tmp_path):
     for spelled, shown in [(".nan", ".nan"), (".inf", ".inf"), ("-.Inf", "-.inf")]:
         path = tmp_path / "profiles.yaml"
         path.write_text(text.replace("cpu: {limit: 8, guarantee: 4}", f"cpu: {{limit: {spelled}, guarantee: 4}}", 1))
-        with pytest.raises(ValueError, match=rf"profiles\[1\]\.cpu\.limit: expected a number of cores, got {re.escape(shown)}"):
+        with pytest.raises(
+            ValueError, match=rf"profiles\[1\]\.cpu\.limit: expected a number of cores, got {re.escape(shown)}"
+        ):
             load_profiles(path)
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +28,20 @@ def _requirements(pyproject: dict, extras: list[str]) -> set[str]:
 
 
 def test_layout():
-    for name in ["hub", "images", "notebooks", "workbench", "helm", "tests", "benchmarks",
-                 "environment.yml", "pyproject.toml", "README.md", ".ci/run", "Makefile"]:  # fmt: skip
+    for name in [
+        "hub",
+        "images",
+        "notebooks",
+        "workbench",
+        "helm",
+        "tests",
+        "benchmarks",
+        "environment.yml",
+        "pyproject.toml",
+        "README.md",
+        ".ci/run",
+        "Makefile",
+    ]:
         assert (ROOT / name).exists(), name
 
 
@@ -60,12 +71,16 @@ def test_readme_opens_with_the_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     test_command = _readme_commands()[1]
-    assert ci.rstrip().splitlines()[-1].strip() == test_command or re.search(rf"^\s*(exec\s+)?{re.escape(test_command)}\s*$", ci, re.M)
+    assert ci.rstrip().splitlines()[-1].strip() == test_command or re.search(
+        rf"^\s*(exec\s+)?{re.escape(test_command)}\s*$", ci, re.M
+    )
     assert (ROOT / ".ci" / "run").stat().st_mode & 0o111
 
 
 def test_makefile_targets():
-    out = subprocess.run(["make", "-n", "-C", str(ROOT), "demo", "test"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "demo", "test"], capture_output=True, text=True, check=True
+    ).stdout
     assert "workbench demo" in out and "pytest" in out
 
 
@@ -75,7 +90,8 @@ def test_benchmark_runs_quick(script, request):
         require_tool("configurable-http-proxy")  # a skip with the reason locally, a failure in CI
         if os.geteuid() == 0:
             request.getfixturevalue("accounts_ready")  # per-user accounts must reach the hub's Python
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.search(r"^RATIO .+ speedup=", proc.stdout, re.M), proc.stdout

@@ -24,7 +24,10 @@ from workbench._redact import redact, redact_logging, redact_url
         ("api_key: S3CR3T", "api_key: ***"),
         ('{"password": "S3CR3T", "user": "ana"}', '{"password": "***", "user": "ana"}'),
         ("{'client_secret': 'S3CR3T'}", "{'client_secret': '***'}"),
-        ("JUPYTERHUB_API_TOKEN=S3CR3T AWS_SECRET_ACCESS_KEY=S3CR3T2", "JUPYTERHUB_API_TOKEN=*** AWS_SECRET_ACCESS_KEY=***"),
+        (
+            "JUPYTERHUB_API_TOKEN=S3CR3T AWS_SECRET_ACCESS_KEY=S3CR3T2",
+            "JUPYTERHUB_API_TOKEN=*** AWS_SECRET_ACCESS_KEY=***",
+        ),
         ("X-Api-Key: S3CR3T", "X-Api-Key: ***"),
         # authorization headers
         ("Authorization: Bearer S3CR3T.jwt", "Authorization: ***"),
@@ -64,8 +67,9 @@ def test_log_records_are_redacted_whoever_prints_them(caplog):
     redact_logging()
     redact_logging()  # once is enough; twice changes nothing
     with caplog.at_level(logging.WARNING):
-        logging.getLogger("urllib3.connectionpool").warning("Retrying after %s: %s", "connection broken",
-                                                            "/api?token=SECRET")  # fmt: skip
+        logging.getLogger("urllib3.connectionpool").warning(
+            "Retrying after %s: %s", "connection broken", "/api?token=SECRET"
+        )
         logging.getLogger().error("exec: process returned 1. login failed for --token SECRET")
     assert "SECRET" not in caplog.text
     assert "/api?token=***" in caplog.text and "--token ***" in caplog.text

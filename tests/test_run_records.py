@@ -4,8 +4,18 @@ import json
 
 import pytest
 
-from workbench.runs import (METRICS_FILE, PARAMS_FILE, InvalidRunError, RunRecord, check_status, find_run, iter_runs,
-                            list_runs, new_run_dir, scan_runs)  # fmt: skip
+from workbench.runs import (
+    METRICS_FILE,
+    PARAMS_FILE,
+    InvalidRunError,
+    RunRecord,
+    check_status,
+    find_run,
+    iter_runs,
+    list_runs,
+    new_run_dir,
+    scan_runs,
+)
 
 
 def _make(tmp_path, name, state, auc):
@@ -39,8 +49,13 @@ def _bad_runs(root, outside):
     """Six runs in bob's folder whose records an attacker or a crash left broken, one good run of ana's."""
     good = _make(root, "good", "succeeded", 0.9)
     broken = {}
-    for name, content in [("list", "[1, 2]"), ("start-number", None), ("bad-json", '{"state": "succ'),
-                          ("bad-state", None), ("metrics-list", None)]:  # fmt: skip
+    for name, content in [
+        ("list", "[1, 2]"),
+        ("start-number", None),
+        ("bad-json", '{"state": "succ'),
+        ("bad-state", None),
+        ("metrics-list", None),
+    ]:
         path, run_id = new_run_dir(root, name, owner="bob")
         RunRecord(path=path, run_id=run_id, name=name, notebook="t.ipynb", state="succeeded").write_status()
         status = json.loads((path / "status.json").read_text())
@@ -65,10 +80,16 @@ def _bad_runs(root, outside):
     return good, broken
 
 
-REASONS = {"list": "holds a JSON list, expected an object", "start-number": "start is a int (5), expected str or null",
-           "bad-json": "status.json is not valid JSON", "bad-state": "state is '<script>', expected one of",
-           "metrics-list": "metrics.json holds a JSON list", "symlink": "'status.json' is a symlink",
-           "huge": "over the 1048576-byte limit", "linked": "not a plain directory"}  # fmt: skip
+REASONS = {
+    "list": "holds a JSON list, expected an object",
+    "start-number": "start is a int (5), expected str or null",
+    "bad-json": "status.json is not valid JSON",
+    "bad-state": "state is '<script>', expected one of",
+    "metrics-list": "metrics.json holds a JSON list",
+    "symlink": "'status.json' is a symlink",
+    "huge": "over the 1048576-byte limit",
+    "linked": "not a plain directory",
+}
 
 
 @pytest.fixture
@@ -124,8 +145,15 @@ def test_reports_index_rows_survive_bad_runs(broken_root):
 def test_status_fields_are_type_checked():
     base = {"state": "succeeded", "run_id": "r1a2b3c", "name": "n", "notebook": "t.ipynb"}
     assert check_status(base) is base
-    for bad in ({"duration_s": "3"}, {"duration_s": True}, {"pid": 1.5}, {"error": "boom"}, {"end": []},
-                {"run_id": 5}, {"state": None}):  # fmt: skip
+    for bad in (
+        {"duration_s": "3"},
+        {"duration_s": True},
+        {"pid": 1.5},
+        {"error": "boom"},
+        {"end": []},
+        {"run_id": 5},
+        {"state": None},
+    ):
         with pytest.raises(InvalidRunError):
             check_status({**base, **bad})
     assert check_status({**base, "duration_s": 2, "extra": "later versions may add keys"})["duration_s"] == 2

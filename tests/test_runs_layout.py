@@ -10,8 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from workbench.runs import (DIR_MODE, FILE_MODE, RunRecord, find_run, iter_runs, list_runs, new_run_dir, owner_dirname,
-                            owner_from_dirname, utcnow, write_record)  # fmt: skip
+from workbench.runs import (
+    DIR_MODE,
+    FILE_MODE,
+    RunRecord,
+    find_run,
+    iter_runs,
+    list_runs,
+    new_run_dir,
+    owner_dirname,
+    owner_from_dirname,
+    utcnow,
+    write_record,
+)
 from workbench.runs import records as records_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(root, name, owner, state="succeeded", claimed_owner=None, **fields):
     path, run_id = new_run_dir(root, name, owner=owner)
-    RunRecord(path=path, run_id=run_id, name=name, notebook="train.ipynb", state=state, start=utcnow(),
-              owner=claimed_owner or owner, **fields).write_status()  # fmt: skip
+    RunRecord(
+        path=path,
+        run_id=run_id,
+        name=name,
+        notebook="train.ipynb",
+        state=state,
+        start=utcnow(),
+        owner=claimed_owner or owner,
+        **fields,
+    ).write_status()
     return RunRecord.read(path)
 
 

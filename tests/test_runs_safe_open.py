@@ -153,12 +153,15 @@ def test_growing_file_never_returns_more_than_the_limit(tree):
         writer.join()
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    ("[1, 2]", "holds a JSON list, expected a dict"),
-    ('"running"', "holds a JSON str, expected a dict"),
-    ("{'state': 1}", "is not valid JSON"),
-    (b"\xff\xfe{}", "is not valid JSON"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("[1, 2]", "holds a JSON list, expected a dict"),
+        ('"running"', "holds a JSON str, expected a dict"),
+        ("{'state': 1}", "is not valid JSON"),
+        (b"\xff\xfe{}", "is not valid JSON"),
+    ],
+)
 def test_wrong_json_type_or_syntax_names_the_file(tree, content, problem):
     root, _ = tree
     path = root / "alice" / "run" / "status.json"

@@ -19,18 +19,20 @@ def test_roles_by_rule():
     n = 200
     rng = np.random.default_rng(0)
     words = ["good", "bad", "film", "plot", "actor", "music", "long", "short", "boring", "great"]
-    df = pd.DataFrame({
-        "user_id": np.arange(n),
-        "sku": [f"SKU{i:05d}" for i in range(n)],
-        "review": [" ".join(rng.choice(words, 6)) for _ in range(n)],
-        "color": rng.choice(["red", "green", "blue"], n),
-        "city": rng.choice(["New York", "Paris", "Lima"], n),
-        "when": pd.date_range("2024-01-01", periods=n, freq="h"),
-        "when_str": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
-        "price": rng.normal(size=n),
-        "flag": rng.random(n) > 0.5,
-        "y": rng.integers(0, 2, n),
-    })  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "sku": [f"SKU{i:05d}" for i in range(n)],
+            "review": [" ".join(rng.choice(words, 6)) for _ in range(n)],
+            "color": rng.choice(["red", "green", "blue"], n),
+            "city": rng.choice(["New York", "Paris", "Lima"], n),
+            "when": pd.date_range("2024-01-01", periods=n, freq="h"),
+            "when_str": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "price": rng.normal(size=n),
+            "flag": rng.random(n) > 0.5,
+            "y": rng.integers(0, 2, n),
+        }
+    )
     s = infer_schema(df, target="y")
     assert s.role("user_id") == "id"
     assert s.role("sku") == "id"

@@ -26,13 +26,24 @@ def telco_columns(X):
 def base_models(X):
     """Three diverse level-1 models: gradient boosting, a linear model on one-hot features, ExtraTrees."""
     cats, nums = telco_columns(X)
-    lgbm = CountingLGBM(n_estimators=80, learning_rate=0.05, num_leaves=15, min_child_samples=40, subsample=0.8,
-                        subsample_freq=1, colsample_bytree=0.6, random_state=0, n_jobs=1, verbose=-1)  # fmt: skip
+    lgbm = CountingLGBM(
+        n_estimators=80,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=40,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.6,
+        random_state=0,
+        n_jobs=1,
+        verbose=-1,
+    )
     logreg = make_pipeline(
-        make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cats),
-                                (make_pipeline(SimpleImputer(), StandardScaler()), nums)),
+        make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore"), cats), (make_pipeline(SimpleImputer(), StandardScaler()), nums)
+        ),
         CountingLogisticRegression(max_iter=1000),
-    )  # fmt: skip
+    )
     extra = make_pipeline(
         make_column_transformer((OrdinalEncoder(), cats), (SimpleImputer(), nums)),
         CountingExtraTrees(n_estimators=60, min_samples_leaf=10, max_features=0.5, random_state=0, n_jobs=1),
@@ -45,8 +56,12 @@ def telco_stack(telco_xy, tmp_path_factory):
     X, y = telco_xy
     folds = make_folds(y, n_splits=5, random_state=0)
     X_test = X.iloc[:400]
-    stack = Stack([base_models(X), [("logreg", LogisticRegression())]], folds=folds,
-                  cache_dir=tmp_path_factory.mktemp("stack-cache"), progress=False)  # fmt: skip
+    stack = Stack(
+        [base_models(X), [("logreg", LogisticRegression())]],
+        folds=folds,
+        cache_dir=tmp_path_factory.mktemp("stack-cache"),
+        progress=False,
+    )
     stack.fit(X, y, X_test=X_test)
     return stack, X, y, folds, X_test
 
@@ -85,7 +100,9 @@ def test_level2_trains_on_out_of_fold_inputs_only(telco_stack):
 def test_in_sample_level1_predictions_would_inflate_the_score(telco_stack):
     """The guard can fail: feeding level 2 in-sample predictions instead of OOF ones inflates its CV score."""
     stack, X, y, folds, _ = telco_stack
-    in_sample = pd.DataFrame({f"level1/{name}": model.fit(X, y).predict_proba(X)[:, 1] for name, model in base_models(X)})
+    in_sample = pd.DataFrame(
+        {f"level1/{name}": model.fit(X, y).predict_proba(X)[:, 1] for name, model in base_models(X)}
+    )
     leaky = train_cv(LogisticRegression(), in_sample, y, folds, progress=False)
     print(f"\nlevel-2 AUC on OOF inputs {stack.score_:.5f}; on in-sample inputs {leaky.score:.5f} (leaked)")
     assert leaky.score > stack.score_ + 0.01
@@ -133,8 +150,12 @@ def test_restack_passes_original_features_up(telco_xy):
     X, y = X.iloc[:1500].set_axis(index), y.iloc[:1500].set_axis(index)
     folds = make_folds(y, n_splits=3, random_state=1)
     meta = LGBMClassifier(n_estimators=30, num_leaves=7, verbose=-1, random_state=0, n_jobs=1)
-    stack = Stack([[("lgbm", LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1))], [("meta", meta)]],
-                  folds=folds, restack=True, progress=False).fit(X, y, X_test=X.iloc[:100])  # fmt: skip
+    stack = Stack(
+        [[("lgbm", LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1))], [("meta", meta)]],
+        folds=folds,
+        restack=True,
+        progress=False,
+    ).fit(X, y, X_test=X.iloc[:100])
     level2 = stack.results_["level2/meta"]
     assert level2.feature_names == [*X.columns, "level1/lgbm"]
     assert stack.level_oof(1).index.equals(X.index) and stack.level_test(1).index.equals(X.index[:100])
@@ -149,19 +170,35 @@ def test_three_levels_and_per_model_options(telco_xy):
     X, y = X.iloc[:2000].reset_index(drop=True), y.iloc[:2000].reset_index(drop=True)
     folds = make_folds(y, n_splits=4, random_state=2)
     weights = np.where(y == 1, 2.0, 1.0)
-    es = StackModel(LGBMClassifier(n_estimators=1000, learning_rate=0.1, verbose=-1, n_jobs=1), name="lgbm_es",
-                    early_stopping_rounds=10)  # fmt: skip
-    weighted = StackModel(LGBMClassifier(n_estimators=40, verbose=-1, n_jobs=1), name="lgbm_w",
-                          fit_params={"sample_weight": weights}, features=["tenure", "Contract", "MonthlyCharges"])  # fmt: skip
+    es = StackModel(
+        LGBMClassifier(n_estimators=1000, learning_rate=0.1, verbose=-1, n_jobs=1),
+        name="lgbm_es",
+        early_stopping_rounds=10,
+    )
+    weighted = StackModel(
+        LGBMClassifier(n_estimators=40, verbose=-1, n_jobs=1),
+        name="lgbm_w",
+        fit_params={"sample_weight": weights},
+        features=["tenure", "Contract", "MonthlyCharges"],
+    )
     small = LGBMClassifier(n_estimators=20, num_leaves=4, verbose=-1, n_jobs=1)
-    stack = Stack([[es, weighted], [LogisticRegression(), small], [("top", LogisticRegression(C=0.5))]],
-                  folds=folds, random_state=3, progress=False).fit(X, y)  # fmt: skip
+    stack = Stack(
+        [[es, weighted], [LogisticRegression(), small], [("top", LogisticRegression(C=0.5))]],
+        folds=folds,
+        random_state=3,
+        progress=False,
+    ).fit(X, y)
     assert stack.test_pred_ is None
     es_result = stack.results_["level1/lgbm_es"]
     assert (es_result.timings["best_iteration"] < 1000).all()
-    manual = train_cv(LGBMClassifier(n_estimators=40, verbose=-1, n_jobs=1, random_state=3),
-                      X[["tenure", "Contract", "MonthlyCharges"]], y, folds,
-                      fit_params={"sample_weight": weights}, progress=False)  # fmt: skip
+    manual = train_cv(
+        LGBMClassifier(n_estimators=40, verbose=-1, n_jobs=1, random_state=3),
+        X[["tenure", "Contract", "MonthlyCharges"]],
+        y,
+        folds,
+        fit_params={"sample_weight": weights},
+        progress=False,
+    )
     np.testing.assert_array_equal(stack.level_oof(1)["level1/lgbm_w"].to_numpy(), manual.oof)
     assert list(stack.level_oof(2).columns) == ["level2/logisticregression", "level2/lgbm"]
     small_ref = train_cv(small.set_params(random_state=3), stack.level_oof(1), y, folds, progress=False)
@@ -174,14 +211,26 @@ def test_three_levels_and_per_model_options(telco_xy):
 def test_multiclass_stack_has_a_column_per_class():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(900, 5)), columns=[f"x{i}" for i in range(5)])
-    y = np.array(["low", "mid", "high"])[np.digitize(X["x0"] + 0.5 * X["x1"] + rng.normal(scale=0.5, size=900), [-0.6, 0.6])]
+    y = np.array(["low", "mid", "high"])[
+        np.digitize(X["x0"] + 0.5 * X["x1"] + rng.normal(scale=0.5, size=900), [-0.6, 0.6])
+    ]
     folds = make_folds(y, n_splits=3, random_state=0)
-    stack = Stack([[LogisticRegression(max_iter=500), LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1)],
-                   [("meta", LogisticRegression(max_iter=500))]], folds=folds, progress=False).fit(X, y, X_test=X.iloc[:50])  # fmt: skip
+    stack = Stack(
+        [
+            [LogisticRegression(max_iter=500), LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1)],
+            [("meta", LogisticRegression(max_iter=500))],
+        ],
+        folds=folds,
+        progress=False,
+    ).fit(X, y, X_test=X.iloc[:50])
     assert list(stack.level_oof(1).columns) == [
-        "level1/logisticregression/high", "level1/logisticregression/low", "level1/logisticregression/mid",
-        "level1/lgbm/high", "level1/lgbm/low", "level1/lgbm/mid",
-    ]  # fmt: skip
+        "level1/logisticregression/high",
+        "level1/logisticregression/low",
+        "level1/logisticregression/mid",
+        "level1/lgbm/high",
+        "level1/lgbm/low",
+        "level1/lgbm/mid",
+    ]
     assert stack.oof_.shape == (900, 3) and stack.test_pred_.shape == (50, 3)
     assert stack.score_ == pytest.approx(log_loss(np.searchsorted(["high", "low", "mid"], y), stack.oof_))
     reference = cross_val_predict(LogisticRegression(max_iter=500), X, y, cv=splits_of(folds), method="predict_proba")
@@ -192,8 +241,11 @@ def test_regression_stack():
     rng = np.random.default_rng(1)
     X = pd.DataFrame(rng.normal(size=(800, 4)), columns=list("abcd"))
     y = 2 * X["a"] - X["b"] ** 2 + rng.normal(scale=0.3, size=800)
-    stack = Stack([[Ridge(), ("lgbm", LGBMRegressor(n_estimators=50, verbose=-1, n_jobs=1))],
-                   [Ridge(alpha=0.1)]], folds=4, progress=False).fit(X, y)  # fmt: skip
+    stack = Stack(
+        [[Ridge(), ("lgbm", LGBMRegressor(n_estimators=50, verbose=-1, n_jobs=1))], [Ridge(alpha=0.1)]],
+        folds=4,
+        progress=False,
+    ).fit(X, y)
     assert stack.task_ == "regression" and stack.metric_.name == "rmse"
     assert stack.folds_.kind == "kfold"
     assert stack.score_ == pytest.approx(np.sqrt(mean_squared_error(y, stack.oof_)))

@@ -31,9 +31,11 @@ def test_weights_match_a_brute_force_search(binary):
     result = blend({"m1": m1, "m2": m2}, y, metric="auc", test_list={"m1": t1, "m2": t2})
     grid = np.linspace(0, 1, 101)
     brute = [roc_auc_score(y, w * m1 + (1 - w) * m2) for w in grid]
-    print(f"\nblend AUC {result.score:.5f} with weights {result.weights.round(3).to_dict()}; "
-          f"grid optimum {max(brute):.5f} at w={grid[int(np.argmax(brute))]:.2f}; singles {roc_auc_score(y, m1):.5f}, "
-          f"{roc_auc_score(y, m2):.5f}")  # fmt: skip
+    print(
+        f"\nblend AUC {result.score:.5f} with weights {result.weights.round(3).to_dict()}; "
+        f"grid optimum {max(brute):.5f} at w={grid[int(np.argmax(brute))]:.2f}; singles {roc_auc_score(y, m1):.5f}, "
+        f"{roc_auc_score(y, m2):.5f}"
+    )
     assert result.score >= max(brute) - 2e-4
     assert result.score > max(roc_auc_score(y, m1), roc_auc_score(y, m2)) + 0.02
     w = result.weights
@@ -72,8 +74,10 @@ def test_multiclass_logloss_blend():
     X = pd.DataFrame(rng.normal(size=(900, 4)), columns=list("abcd"))
     y = np.digitize(X["a"] + X["b"] + rng.normal(scale=0.6, size=900), [-0.7, 0.7])
     folds = make_folds(y, n_splits=3, random_state=0)
-    cvs = [train_cv(LogisticRegression(max_iter=500), X[cols], y, folds, X_test=X[cols].iloc[:20], progress=False)
-           for cols in (["a", "c"], ["b", "d"], ["a", "b"])]  # fmt: skip
+    cvs = [
+        train_cv(LogisticRegression(max_iter=500), X[cols], y, folds, X_test=X[cols].iloc[:20], progress=False)
+        for cols in (["a", "c"], ["b", "d"], ["a", "b"])
+    ]
     result = blend(cvs, y, metric="logloss")
     assert not result.greater_is_better
     assert result.score <= min(cv.score for cv in cvs)

@@ -17,7 +17,13 @@ from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from stacking_counting import LOG_ENV, CountingExtraTrees, CountingKNN, CountingLGBM, CountingLogisticRegression, fit_count
+from stacking_counting import (
+    LOG_ENV,
+    CountingKNN,
+    CountingLGBM,
+    CountingLogisticRegression,
+    fit_count,
+)
 
 from workbench.data import make_folds
 from workbench.models import train_cv
@@ -48,10 +54,14 @@ def base_models(X):
     nums = ["tenure", "MonthlyCharges", "SeniorCitizen"]
     return [
         ("lgbm", CountingLGBM(n_estimators=40, num_leaves=15, random_state=0, n_jobs=1, verbose=-1)),
-        ("logreg", make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cats),
-                                                         (StandardScaler(), nums)),
-                                 CountingLogisticRegression(max_iter=500))),
-    ]  # fmt: skip
+        (
+            "logreg",
+            make_pipeline(
+                make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cats), (StandardScaler(), nums)),
+                CountingLogisticRegression(max_iter=500),
+            ),
+        ),
+    ]
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -73,8 +83,13 @@ print(json.dumps([
 
 
 def test_fingerprints_are_the_same_in_another_process():
-    proc = subprocess.run([sys.executable, "-c", FINGERPRINT_SNIPPET], capture_output=True, text=True, check=True,
-                          env={**os.environ, "PYTHONHASHSEED": "12345"})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", FINGERPRINT_SNIPPET],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
     theirs = json.loads(proc.stdout.strip().splitlines()[-1])
     from lightgbm import LGBMClassifier
 
@@ -99,12 +114,22 @@ class _Opaque:
 
 def test_fingerprint_tracks_what_matters():
     base = make_pipeline(StandardScaler(), LogisticRegression(C=0.3))
-    assert estimator_fingerprint(base) == estimator_fingerprint(make_pipeline(StandardScaler(), LogisticRegression(C=0.3)))
-    assert estimator_fingerprint(base) != estimator_fingerprint(make_pipeline(StandardScaler(), LogisticRegression(C=0.4)))
-    assert estimator_fingerprint(base) != estimator_fingerprint(make_pipeline(StandardScaler(with_mean=False), LogisticRegression(C=0.3)))
+    assert estimator_fingerprint(base) == estimator_fingerprint(
+        make_pipeline(StandardScaler(), LogisticRegression(C=0.3))
+    )
+    assert estimator_fingerprint(base) != estimator_fingerprint(
+        make_pipeline(StandardScaler(), LogisticRegression(C=0.4))
+    )
+    assert estimator_fingerprint(base) != estimator_fingerprint(
+        make_pipeline(StandardScaler(with_mean=False), LogisticRegression(C=0.3))
+    )
     assert estimator_fingerprint(LogisticRegression(C=1.0)) != estimator_fingerprint(CountingLogisticRegression(C=1.0))
-    assert estimator_fingerprint(LogisticRegression(class_weight=_Opaque(1))) == estimator_fingerprint(LogisticRegression(class_weight=_Opaque(1)))
-    assert estimator_fingerprint(LogisticRegression(class_weight=_Opaque(1))) != estimator_fingerprint(LogisticRegression(class_weight=_Opaque(2)))
+    assert estimator_fingerprint(LogisticRegression(class_weight=_Opaque(1))) == estimator_fingerprint(
+        LogisticRegression(class_weight=_Opaque(1))
+    )
+    assert estimator_fingerprint(LogisticRegression(class_weight=_Opaque(1))) != estimator_fingerprint(
+        LogisticRegression(class_weight=_Opaque(2))
+    )
 
     df = pd.DataFrame({"x": [1.5, 2.0, 3.0], "c": pd.Categorical(["a", "b", "a"])})
     same = df.copy()
@@ -128,23 +153,44 @@ def test_changed_meta_model_needs_zero_base_fits(telco_xy, tmp_path, fit_log):
     first.fit(X, y, X_test=X.iloc[:300])
     assert base_fits(fit_log) == 2 * 5 and first.n_fits_ == 3
 
-    second = Stack([base_models(X), [("meta", LogisticRegression(C=0.05))]], folds=folds, cache_dir=cache, progress=False)
+    second = Stack(
+        [base_models(X), [("meta", LogisticRegression(C=0.05))]], folds=folds, cache_dir=cache, progress=False
+    )
     second.fit(X, y, X_test=X.iloc[:300])
-    print(f"\nre-run with a changed meta model: {base_fits(fit_log) - 10} base fits; sources "
-          f"{dict(second.to_frame()[['column', 'source']].values)}")  # fmt: skip
+    print(
+        f"\nre-run with a changed meta model: {base_fits(fit_log) - 10} base fits; sources "
+        f"{dict(second.to_frame()[['column', 'source']].values)}"
+    )
     assert base_fits(fit_log) == 10  # nothing new
     assert second.n_fits_ == 1
     assert [m.source for m in second.models_] == ["cache", "cache", "fit"]
     pd.testing.assert_frame_equal(second.level_oof(1), first.level_oof(1))
     pd.testing.assert_frame_equal(second.level_test(1), first.level_test(1))
-    reference = train_cv(LogisticRegression(C=0.05), first.level_oof(1), y, folds, X_test=first.level_test(1), progress=False)
+    reference = train_cv(
+        LogisticRegression(C=0.05), first.level_oof(1), y, folds, X_test=first.level_test(1), progress=False
+    )
     np.testing.assert_array_equal(second.oof_, reference.oof)
     np.testing.assert_allclose(second.test_pred_, reference.test_pred, rtol=0, atol=1e-15)
     assert len(OOFCache(cache).entries()) == 4
 
-    third = Stack([[*base_models(X), ("knn", make_pipeline(make_column_transformer(
-        (StandardScaler(), ["tenure", "MonthlyCharges"])), CountingKNN(n_neighbors=50)))], [("meta", LogisticRegression())]],
-        folds=folds, cache_dir=cache, progress=False).fit(X, y, X_test=X.iloc[:300])  # fmt: skip
+    third = Stack(
+        [
+            [
+                *base_models(X),
+                (
+                    "knn",
+                    make_pipeline(
+                        make_column_transformer((StandardScaler(), ["tenure", "MonthlyCharges"])),
+                        CountingKNN(n_neighbors=50),
+                    ),
+                ),
+            ],
+            [("meta", LogisticRegression())],
+        ],
+        folds=folds,
+        cache_dir=cache,
+        progress=False,
+    ).fit(X, y, X_test=X.iloc[:300])
     assert base_fits(fit_log) == 15 and fit_count(fit_log, "CountingKNN") == 5  # only the new model trained
     assert [m.source for m in third.models_] == ["cache", "cache", "fit", "fit"]
 
@@ -169,7 +215,10 @@ def test_what_invalidates_an_entry(telco_xy, tmp_path, fit_log):
     X, y = telco_small(telco_xy, 1200)
     folds = make_folds(y, n_splits=3, random_state=0)
     lgbm = lambda **kw: [("lgbm", CountingLGBM(n_estimators=20, verbose=-1, n_jobs=1, **kw))]  # noqa: E731
-    run = lambda levels, **kw: Stack(levels, cache_dir=tmp_path / "c", progress=False, **{"folds": folds, **kw}).fit(X, y)  # noqa: E731
+
+    def run(levels, **kw):
+        return Stack(levels, cache_dir=tmp_path / "c", progress=False, **{"folds": folds, **kw}).fit(X, y)
+
     run([lgbm()])
     assert fit_count(fit_log) == 3
     run([lgbm()])
@@ -237,8 +286,12 @@ def test_a_damaged_entry_is_recomputed(telco_xy, tmp_path, fit_log):
 @pytest.mark.slow
 def test_sigkill_mid_stack_then_resume_gives_the_uninterrupted_predictions(tmp_path):
     cache = tmp_path / "cache"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-           "WORKBENCH_FIT_DELAY": "0.3", LOG_ENV: str(tmp_path / "killed.log")}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        "WORKBENCH_FIT_DELAY": "0.3",
+        LOG_ENV: str(tmp_path / "killed.log"),
+    }
     job = [sys.executable, str(TESTS / "stacking_resume_job.py"), str(cache)]
     proc = subprocess.Popen([*job, str(tmp_path / "killed.npz")], env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
@@ -279,8 +332,12 @@ def test_a_model_that_cannot_be_stored_still_counts(telco_xy, tmp_path, fit_log)
     X, y = telco_small(telco_xy, 600)
     X = X[["tenure", "MonthlyCharges"]]
     unpicklable = make_pipeline(FunctionTransformer(lambda v: v / 10), CountingLogisticRegression())
-    stack = Stack([[("lambda_lr", unpicklable), ("lr", CountingLogisticRegression())]], folds=3, cache_dir=tmp_path / "c",
-                  progress=False)  # fmt: skip
+    stack = Stack(
+        [[("lambda_lr", unpicklable), ("lr", CountingLogisticRegression())]],
+        folds=3,
+        cache_dir=tmp_path / "c",
+        progress=False,
+    )
     with pytest.warns(RuntimeWarning, match="level1/lambda_lr was trained but could not be cached"):
         stack.fit(X, y)
     assert stack.score_ > 0.6 and len(OOFCache(tmp_path / "c").keys()) == 1
@@ -290,7 +347,8 @@ def test_a_model_that_cannot_be_stored_still_counts(telco_xy, tmp_path, fit_log)
 def test_identical_models_in_one_run_train_once(telco_xy, fit_log):
     X, y = telco_small(telco_xy, 600)
     X = X[["tenure", "MonthlyCharges"]]
-    stack = Stack([[("a", CountingLogisticRegression()), ("b", CountingLogisticRegression())]], folds=3,
-                  progress=False).fit(X, y)  # fmt: skip
+    stack = Stack(
+        [[("a", CountingLogisticRegression()), ("b", CountingLogisticRegression())]], folds=3, progress=False
+    ).fit(X, y)
     assert fit_count(fit_log) == 3 and [m.source for m in stack.models_] == ["fit", "cache"]
     np.testing.assert_array_equal(stack.level_oof(1)["level1/a"], stack.level_oof(1)["level1/b"])

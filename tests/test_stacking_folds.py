@@ -29,7 +29,9 @@ def lgbm():
 
 
 def two_levels(**kw):
-    return Stack([[("lr", LogisticRegression()), ("lgbm", lgbm())], [("meta", LogisticRegression())]], progress=False, **kw)
+    return Stack(
+        [[("lr", LogisticRegression()), ("lgbm", lgbm())], [("meta", LogisticRegression())]], progress=False, **kw
+    )
 
 
 def test_group_folds_hold_at_every_level(data):
@@ -107,7 +109,9 @@ def test_saved_results_are_used_as_they_are(data, saved_run):
     assert [m.source for m in stack.models_] == ["given", "fit", "fit"] and stack.n_fits_ == 2
     np.testing.assert_allclose(stack.predict(X.iloc[:40]), stack.test_pred_, atol=1e-12)  # reads its fold models
 
-    only_runs = Stack([[cv, ("again", CVResult.load(path))], [("meta", LogisticRegression())]], progress=False).fit(X, y)
+    only_runs = Stack([[cv, ("again", CVResult.load(path))], [("meta", LogisticRegression())]], progress=False).fit(
+        X, y
+    )
     assert only_runs.test_pred_ is not None and only_runs.n_fits_ == 1  # test predictions come with the runs
     assert list(only_runs.level_oof(1).columns) == ["level1/logisticregression", "level1/again"]
 
@@ -116,7 +120,9 @@ def test_saved_results_must_match_the_stack(data, saved_run):
     X, y, _ = data
     cv, path = saved_run
     with pytest.raises(ValueError, match=r"trained on other folds .* Pass folds=<that result>.folds"):
-        Stack([[path, lgbm()], [LogisticRegression()]], folds=make_folds(y, n_splits=4, random_state=4), progress=False).fit(X, y)
+        Stack(
+            [[path, lgbm()], [LogisticRegression()]], folds=make_folds(y, n_splits=4, random_state=4), progress=False
+        ).fit(X, y)
     order = np.random.default_rng(0).permutation(len(y))
     with pytest.raises(ValueError, match="records auc=.* other rows, another row order or another target"):
         Stack([[path]], folds=cv.folds, progress=False).fit(X.iloc[order], y[order])

@@ -16,8 +16,8 @@ from stacking_counting import LOG_ENV, CountingExtraTrees, CountingLGBM, Countin
 from threadpoolctl import ThreadpoolController
 
 from workbench.data import make_folds
-from workbench.stacking import OOFCache, Stack
 from workbench.models.parallel import limit_threads, thread_share
+from workbench.stacking import OOFCache, Stack
 
 COUNTED = ("CountingLGBM", "CountingLogisticRegression", "CountingExtraTrees")
 
@@ -37,16 +37,33 @@ def three_levels(X):
     """LightGBM left at every core (n_jobs unset), a one-hot linear model and ExtraTrees; two levels above."""
     cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     return [
-        [("lgbm", CountingLGBM(n_estimators=30, num_leaves=15, subsample=0.8, subsample_freq=1, colsample_bytree=0.7,
-                               verbose=-1)),
-         ("logreg", make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cats),
-                                                          (StandardScaler(), ["tenure", "MonthlyCharges"])),
-                                  CountingLogisticRegression(max_iter=500))),
-         ("extratrees", make_pipeline(make_column_transformer((StandardScaler(), ["tenure", "MonthlyCharges"])),
-                                      CountingExtraTrees(n_estimators=25, min_samples_leaf=5)))],
+        [
+            (
+                "lgbm",
+                CountingLGBM(
+                    n_estimators=30, num_leaves=15, subsample=0.8, subsample_freq=1, colsample_bytree=0.7, verbose=-1
+                ),
+            ),
+            (
+                "logreg",
+                make_pipeline(
+                    make_column_transformer(
+                        (OneHotEncoder(handle_unknown="ignore"), cats), (StandardScaler(), ["tenure", "MonthlyCharges"])
+                    ),
+                    CountingLogisticRegression(max_iter=500),
+                ),
+            ),
+            (
+                "extratrees",
+                make_pipeline(
+                    make_column_transformer((StandardScaler(), ["tenure", "MonthlyCharges"])),
+                    CountingExtraTrees(n_estimators=25, min_samples_leaf=5),
+                ),
+            ),
+        ],
         [("lr", CountingLogisticRegression()), ("lgbm2", CountingLGBM(n_estimators=15, num_leaves=4, verbose=-1))],
         [("top", CountingLogisticRegression(C=0.5))],
-    ]  # fmt: skip
+    ]
 
 
 def assert_same_stack(a: Stack, b: Stack) -> None:
@@ -75,7 +92,9 @@ def test_two_threads_give_the_serial_stack_bit_for_bit_with_the_same_fits(telco_
     fit_log.unlink()
 
     cache = tmp_path / "cache"
-    side = Stack(three_levels(X), folds=folds, random_state=7, n_jobs=2, cache_dir=cache, progress=False).fit(X, y, X_test=X_test)
+    side = Stack(three_levels(X), folds=folds, random_state=7, n_jobs=2, cache_dir=cache, progress=False).fit(
+        X, y, X_test=X_test
+    )
     assert counts(fit_log) == serial_fits and side.n_fits_ == serial.n_fits_ == 6
     assert_same_stack(serial, side)
     # LightGBM left at every core trained with its share of the cores, the record shows it as given.
@@ -88,7 +107,9 @@ def test_two_threads_give_the_serial_stack_bit_for_bit_with_the_same_fits(telco_
     assert sorted(keys) == sorted(m.key for m in side.models_)
     assert not [p for p in cache.iterdir() if p.name.startswith(".")]
     fit_log.unlink()
-    again = Stack(three_levels(X), folds=folds, random_state=7, n_jobs=1, cache_dir=cache, progress=False).fit(X, y, X_test=X_test)
+    again = Stack(three_levels(X), folds=folds, random_state=7, n_jobs=1, cache_dir=cache, progress=False).fit(
+        X, y, X_test=X_test
+    )
     assert sum(counts(fit_log).values()) == 0 and {m.source for m in again.models_} == {"cache"}
     assert_same_stack(serial, again)
     np.testing.assert_array_equal(side.predict(X_test), serial.test_pred_)
@@ -101,9 +122,15 @@ def test_time_folds_and_multiclass_side_by_side():
     folds = make_folds(y, kind="time", n_splits=5)
 
     def levels():
-        return [[LogisticRegression(max_iter=300), ("lgbm", LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=-1)),
-                 ("lr_c", LogisticRegression(C=0.1, max_iter=300))],
-                [("meta", LogisticRegression(max_iter=300))], [("top", LogisticRegression(max_iter=300))]]  # fmt: skip
+        return [
+            [
+                LogisticRegression(max_iter=300),
+                ("lgbm", LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=-1)),
+                ("lr_c", LogisticRegression(C=0.1, max_iter=300)),
+            ],
+            [("meta", LogisticRegression(max_iter=300))],
+            [("top", LogisticRegression(max_iter=300))],
+        ]
 
     serial = Stack(levels(), folds=folds, n_jobs=1, progress=False).fit(X, y, X_test=X.iloc[:40])
     side = Stack(levels(), folds=folds, n_jobs=2, progress=False).fit(X, y, X_test=X.iloc[:40])
@@ -125,8 +152,9 @@ class _Rendezvous(LogisticRegression):
         with self.lock:
             first_two = len(self.seen) < 2
             info = ThreadpoolController().info()
-            self.seen.append({"thread": threading.current_thread().name,
-                              **{lib["user_api"]: lib["num_threads"] for lib in info}})  # fmt: skip
+            self.seen.append(
+                {"thread": threading.current_thread().name, **{lib["user_api"]: lib["num_threads"] for lib in info}}
+            )
         if first_two:
             self.barrier.wait()
         return super().fit(X, y, sample_weight=sample_weight)
@@ -159,7 +187,9 @@ def test_an_error_names_its_model_and_leaves_only_complete_entries(n_jobs, telco
     X, y = telco_xy
     X, y = X[["tenure", "MonthlyCharges"]].iloc[:600], y.iloc[:600]
     cache = tmp_path / "c"
-    levels = [[("good", CountingLogisticRegression()), ("broken", _Broken()), ("other", CountingLogisticRegression(C=0.2))]]
+    levels = [
+        [("good", CountingLogisticRegression()), ("broken", _Broken()), ("other", CountingLogisticRegression(C=0.2))]
+    ]
     with pytest.raises(ValueError, match="the solver diverged") as info:
         Stack(levels, folds=3, cache_dir=cache, n_jobs=n_jobs, progress=False).fit(X, y)
     assert any("level1/broken" in note for note in info.value.__notes__)
@@ -178,8 +208,18 @@ def test_an_error_names_its_model_and_leaves_only_complete_entries(n_jobs, telco
 def test_identical_models_side_by_side_train_once(telco_xy, fit_log):
     X, y = telco_xy
     X, y = X[["tenure", "MonthlyCharges"]].iloc[:600], y.iloc[:600]
-    stack = Stack([[("a", CountingLogisticRegression()), ("b", CountingLogisticRegression()),
-                    ("c", CountingLogisticRegression(C=0.3))]], folds=3, n_jobs=2, progress=False).fit(X, y)  # fmt: skip
+    stack = Stack(
+        [
+            [
+                ("a", CountingLogisticRegression()),
+                ("b", CountingLogisticRegression()),
+                ("c", CountingLogisticRegression(C=0.3)),
+            ]
+        ],
+        folds=3,
+        n_jobs=2,
+        progress=False,
+    ).fit(X, y)
     assert fit_count(fit_log) == 6 and [m.source for m in stack.models_] == ["fit", "cache", "fit"]
     np.testing.assert_array_equal(stack.level_oof(1)["level1/a"], stack.level_oof(1)["level1/b"])
 
@@ -196,5 +236,8 @@ def test_thread_limits_apply_only_to_every_core_settings():
 
 @pytest.mark.parametrize("bad", [0, 1.5, "2", True])
 def test_bad_n_jobs_is_named(bad):
-    with pytest.raises(ValueError, match=r"the 'n_jobs' parameter of Stack\(\) must be None \(one worker\), a positive int or a negative int"):
+    with pytest.raises(
+        ValueError,
+        match=r"the 'n_jobs' parameter of Stack\(\) must be None \(one worker\), a positive int or a negative int",
+    ):
         Stack([[LogisticRegression()]], n_jobs=bad)

@@ -3,7 +3,6 @@
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from lightgbm import LGBMClassifier
@@ -13,9 +12,9 @@ from sklearn.metrics import roc_auc_score
 from workbench._io import atomic_write_json
 from workbench.data import make_folds
 from workbench.jobs import current_runs_dir
-from workbench.runs import RunRecord, new_run_dir, utcnow
 from workbench.models import train_cv
 from workbench.notebooks import find_train_runs, load_stack_runs
+from workbench.runs import RunRecord, new_run_dir, utcnow
 from workbench.stacking import Stack
 
 NUMS = ["tenure", "MonthlyCharges", "SeniorCitizen"]
@@ -27,27 +26,60 @@ def small(telco):
     return rows.iloc[:600].reset_index(drop=True), rows.iloc[600:].reset_index(drop=True)
 
 
-def make_run(runs_dir, data, *, model="logreg", n_splits=3, seed=0, name="train", notebook="train.ipynb", sweep=None,
-             state="succeeded", target="Churn", test=True, save_cv=True, owner=None):  # fmt: skip
+def make_run(
+    runs_dir,
+    data,
+    *,
+    model="logreg",
+    n_splits=3,
+    seed=0,
+    name="train",
+    notebook="train.ipynb",
+    sweep=None,
+    state="succeeded",
+    target="Churn",
+    test=True,
+    save_cv=True,
+    owner=None,
+):
     """A real run directory as train.ipynb leaves it: params, status, CVResult, oof.csv and test_pred.csv."""
     train, test_rows = data
     X, y = train[NUMS], train[target]
     folds = make_folds(y, n_splits=n_splits, random_state=seed)
-    estimator = LogisticRegression(max_iter=500) if model == "logreg" else LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1)
+    estimator = (
+        LogisticRegression(max_iter=500) if model == "logreg" else LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1)
+    )
     cv = train_cv(estimator, X, y, folds, X_test=test_rows[NUMS] if test else None, progress=False)
     path, run_id = new_run_dir(runs_dir, name, owner=owner)
-    params = {"train_path": None, "test_path": None, "target": "Churn", "id_column": "customerID", "model": model,
-              "seed": seed, "n_splits": n_splits}  # fmt: skip
+    params = {
+        "train_path": None,
+        "test_path": None,
+        "target": "Churn",
+        "id_column": "customerID",
+        "model": model,
+        "seed": seed,
+        "n_splits": n_splits,
+    }
     atomic_write_json(path / "params.json", params)
     (path / "artifacts").mkdir()
     if save_cv:
         cv.save(path / "artifacts" / "cv")
-    pd.DataFrame({"customerID": train["customerID"], "oof": cv.oof, "Churn": y}).to_csv(path / "artifacts" / "oof.csv", index=False)
+    pd.DataFrame({"customerID": train["customerID"], "oof": cv.oof, "Churn": y}).to_csv(
+        path / "artifacts" / "oof.csv", index=False
+    )
     if test:
-        pd.DataFrame({"customerID": test_rows["customerID"], "Churn": cv.test_pred}).to_csv(path / "artifacts" / "test_pred.csv",
-                                                                                            index=False)  # fmt: skip
-    RunRecord(path=path, run_id=run_id, name=name, notebook=f"/work/notebooks/{notebook}", state=state, start=utcnow(),
-              sweep=sweep).write_status()  # fmt: skip
+        pd.DataFrame({"customerID": test_rows["customerID"], "Churn": cv.test_pred}).to_csv(
+            path / "artifacts" / "test_pred.csv", index=False
+        )
+    RunRecord(
+        path=path,
+        run_id=run_id,
+        name=name,
+        notebook=f"/work/notebooks/{notebook}",
+        state=state,
+        start=utcnow(),
+        sweep=sweep,
+    ).write_status()
     time.sleep(0.002)  # runs of one second are ordered by their start millisecond
     return RunRecord.read(path)
 
@@ -106,7 +138,9 @@ def test_own_runs_come_first(tmp_path, small, monkeypatch):
 
 
 def test_too_few_runs_say_how_to_train_more(tmp_path, small, monkeypatch):
-    with pytest.raises(ValueError, match=r"no successful train.ipynb run .* `workbench sweep notebooks/train.ipynb -p model"):
+    with pytest.raises(
+        ValueError, match=r"no successful train.ipynb run .* `workbench sweep notebooks/train.ipynb -p model"
+    ):
         find_train_runs(runs_dir=tmp_path)
     only = make_run(tmp_path, small, model="lgbm")
     make_run(tmp_path, small, model="lgbm")
@@ -132,8 +166,9 @@ def test_loaded_runs_stack_without_refitting(tmp_path, small):
     assert runs.metric == "auc" and runs.task == "binary" and runs.params["target"] == "Churn"
     table = runs.to_frame()
     assert list(table["member"]) == [m.name for m in runs.members]
-    assert table["auc"].tolist() == pytest.approx([roc_auc_score(train["Churn"], pd.read_csv(r.path / "artifacts/oof.csv")["oof"])
-                                                   for r in (a, b, c)], abs=1e-12)  # fmt: skip
+    assert table["auc"].tolist() == pytest.approx(
+        [roc_auc_score(train["Churn"], pd.read_csv(r.path / "artifacts/oof.csv")["oof"]) for r in (a, b, c)], abs=1e-12
+    )
     stack = Stack([runs.level(), [("meta", LogisticRegression())]], folds=runs.folds, progress=False)
     stack.fit(pd.DataFrame(index=runs.y.index), runs.y)
     assert [m.source for m in stack.models_] == ["given", "given", "given", "fit"] and stack.n_fits_ == 1
@@ -143,23 +178,31 @@ def test_loaded_runs_stack_without_refitting(tmp_path, small):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"seed": 1}, r"it has other folds \(\d+ of 600 rows in another fold\); parameters seed 1 instead of 0\. "
-                      r"Re-run logreg with -p seed 0: the members of a stack must be cross-validated on the same rows"),
-        ({"n_splits": 4}, r"other folds \(4 folds instead of 3, \d+ of 600 rows in another fold\); parameters n_splits 4 "
-                          r"instead of 3\. Re-run logreg with -p n_splits 3"),
+        (
+            {"seed": 1},
+            r"it has other folds \(\d+ of 600 rows in another fold\); parameters seed 1 instead of 0\. "
+            r"Re-run logreg with -p seed 0: the members of a stack must be cross-validated on the same rows",
+        ),
+        (
+            {"n_splits": 4},
+            r"other folds \(4 folds instead of 3, \d+ of 600 rows in another fold\); parameters n_splits 4 "
+            r"instead of 3\. Re-run logreg with -p n_splits 3",
+        ),
         ({"rows": slice(0, 500)}, r"it has 500 training rows instead of 600"),
         ({"rows": slice(None, None, -1)}, r"other training rows \(600 of 600 ids differ, or come in another order\)"),
         ({"target": "SeniorCitizen"}, r"another target \(\d+ of 600 rows differ\)"),
         ({"test_rows": slice(0, 100)}, r"another test set \(100 rows instead of 300, or other ids\)"),
         ({"test": False}, r"it has no test predictions"),
     ],
-)  # fmt: skip
+)
 def test_runs_from_other_data_or_folds_are_refused(tmp_path, small, change, message):
     first = make_run(tmp_path, small)
     train, test = small
     change = dict(change)
-    data = (train.iloc[change.pop("rows", slice(None))].reset_index(drop=True),
-            test.iloc[change.pop("test_rows", slice(None))].reset_index(drop=True))  # fmt: skip
+    data = (
+        train.iloc[change.pop("rows", slice(None))].reset_index(drop=True),
+        test.iloc[change.pop("test_rows", slice(None))].reset_index(drop=True),
+    )
     if change.get("target") == "SeniorCitizen":
         data = (data[0].assign(SeniorCitizen=1 - data[0]["Churn"]), data[1])
     other = make_run(tmp_path, data, **change)

@@ -59,8 +59,16 @@ def test_lightgbm_uses_category_columns_natively(telco_cv):
 
 def test_same_seed_same_oof(telco_xy):
     X, y = telco_xy
-    runs = [train_cv(small_lgbm(subsample=0.8, subsample_freq=1, colsample_bytree=0.7), X, y,
-                     make_folds(y, random_state=7), progress=False) for _ in range(2)]  # fmt: skip
+    runs = [
+        train_cv(
+            small_lgbm(subsample=0.8, subsample_freq=1, colsample_bytree=0.7),
+            X,
+            y,
+            make_folds(y, random_state=7),
+            progress=False,
+        )
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(runs[0].oof, runs[1].oof)
 
 
@@ -91,8 +99,9 @@ def test_multiclass_with_string_labels():
     np.testing.assert_allclose(cv.oof.sum(axis=1), 1.0)
     codes = np.searchsorted(cv.classes, y)
     assert cv.score == pytest.approx(log_loss(codes, cv.oof), abs=1e-12)
-    lgb = train_cv(LGBMClassifier(n_estimators=30, verbose=-1), X, y, folds, metric="auc",
-                   early_stopping_rounds=5, progress=False)  # fmt: skip
+    lgb = train_cv(
+        LGBMClassifier(n_estimators=30, verbose=-1), X, y, folds, metric="auc", early_stopping_rounds=5, progress=False
+    )
     assert lgb.score > 0.95
 
 
@@ -101,8 +110,14 @@ def test_regression_with_early_stopping():
     X = pd.DataFrame(rng.normal(size=(800, 5)), columns=[f"x{i}" for i in range(5)])
     y = 3 * X["x0"] - X["x1"] ** 2 + rng.normal(scale=0.1, size=800)
     folds = make_folds(y, kind="kfold", n_splits=4)
-    cv = train_cv(LGBMRegressor(n_estimators=3000, learning_rate=0.1, verbose=-1), X, y, folds,
-                  early_stopping_rounds=20, progress=False)  # fmt: skip
+    cv = train_cv(
+        LGBMRegressor(n_estimators=3000, learning_rate=0.1, verbose=-1),
+        X,
+        y,
+        folds,
+        early_stopping_rounds=20,
+        progress=False,
+    )
     assert cv.task == "regression" and cv.metric == "rmse"
     assert cv.score == pytest.approx(np.sqrt(mean_squared_error(y, cv.oof)), abs=1e-12)
     assert all(m.best_iteration_ < 3000 for m in cv.models)
@@ -119,8 +134,14 @@ def test_subclasses_of_lightgbm_models_are_treated_as_lightgbm():
     rng = np.random.default_rng(1)
     X = pd.DataFrame(rng.normal(size=(600, 3)), columns=["a", "b", "c"])
     y = X["a"] * 2 + rng.normal(scale=0.1, size=600)
-    cv = train_cv(_MyLGBM(n_estimators=2000, learning_rate=0.2, verbose=-1), X, y, make_folds(y, kind="kfold", n_splits=3),
-                  early_stopping_rounds=10, progress=False)  # fmt: skip
+    cv = train_cv(
+        _MyLGBM(n_estimators=2000, learning_rate=0.2, verbose=-1),
+        X,
+        y,
+        make_folds(y, kind="kfold", n_splits=3),
+        early_stopping_rounds=10,
+        progress=False,
+    )
     assert all(m.best_iteration_ < 2000 for m in cv.models) and cv.feature_importance is not None
 
 
@@ -216,5 +237,12 @@ def test_bad_input_errors(telco_xy):
 
 def test_default_lgbm_reaches_demo_quality(telco_xy):
     X, y = telco_xy
-    cv = train_cv(default_lgbm("binary", random_state=0), X, y, make_folds(y, random_state=0), early_stopping_rounds=200, progress=False)
+    cv = train_cv(
+        default_lgbm("binary", random_state=0),
+        X,
+        y,
+        make_folds(y, random_state=0),
+        early_stopping_rounds=200,
+        progress=False,
+    )
     assert cv.score >= 0.845

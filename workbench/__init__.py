@@ -13,7 +13,20 @@ from typing import Any
 
 from ._version import __version__
 
-_SUBMODULES = ("datasets", "data", "models", "features", "stacking", "explain", "runs", "profiles", "jobs", "hub", "deploy", "notebooks")
+_SUBMODULES = (
+    "datasets",
+    "data",
+    "models",
+    "features",
+    "stacking",
+    "explain",
+    "runs",
+    "profiles",
+    "jobs",
+    "hub",
+    "deploy",
+    "notebooks",
+)
 
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -14,8 +14,12 @@ def nvidia_smi_query(fields: Sequence[str], command: str = "nvidia-smi", timeout
     if exe is None:
         return []
     try:
-        proc = subprocess.run([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"], capture_output=True,
-                              text=True, timeout=timeout)  # fmt: skip
+        proc = subprocess.run(
+            [exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except (OSError, subprocess.SubprocessError):
         return []
     if proc.returncode != 0:

@@ -40,27 +40,36 @@ class _SafeLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            raise UnsafeYAMLError(f"YAML aliases (*{event.anchor}) are not accepted{_where(event.start_mark)}; "
-                                  "write the value out in full")  # fmt: skip
+            raise UnsafeYAMLError(
+                f"YAML aliases (*{event.anchor}) are not accepted{_where(event.start_mark)}; "
+                "write the value out in full"
+            )
         if getattr(event, "anchor", None):
-            raise UnsafeYAMLError(f"YAML anchors (&{event.anchor}) are not accepted{_where(event.start_mark)}; "
-                                  "remove the anchor and write each value out in full")  # fmt: skip
+            raise UnsafeYAMLError(
+                f"YAML anchors (&{event.anchor}) are not accepted{_where(event.start_mark)}; "
+                "remove the anchor and write each value out in full"
+            )
         self._nodes += 1
         if self._nodes > self.max_nodes:
-            raise UnsafeYAMLError(f"YAML with more than {self.max_nodes} items is not accepted{_where(event.start_mark)}; "
-                                  "pass large data as a file (a Path parameter) instead")  # fmt: skip
+            raise UnsafeYAMLError(
+                f"YAML with more than {self.max_nodes} items is not accepted{_where(event.start_mark)}; "
+                "pass large data as a file (a Path parameter) instead"
+            )
         self._depth += 1
         try:
             if self._depth > self.max_depth:
-                raise UnsafeYAMLError(f"YAML nested deeper than {self.max_depth} levels is not accepted"
-                                      f"{_where(event.start_mark)}; flatten the value")  # fmt: skip
+                raise UnsafeYAMLError(
+                    f"YAML nested deeper than {self.max_depth} levels is not accepted"
+                    f"{_where(event.start_mark)}; flatten the value"
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
 
-def compose_yaml(text: str, *, max_bytes: int = MAX_VALUE_BYTES, max_depth: int = MAX_DEPTH,
-                 max_nodes: int = MAX_NODES) -> yaml.Node | None:  # fmt: skip
+def compose_yaml(
+    text: str, *, max_bytes: int = MAX_VALUE_BYTES, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES
+) -> yaml.Node | None:
     """The YAML node tree of ``text`` (``None`` when it is empty), refusing anything unsafe.
 
     Parameters
@@ -84,8 +93,10 @@ def compose_yaml(text: str, *, max_bytes: int = MAX_VALUE_BYTES, max_depth: int 
     """
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise UnsafeYAMLError(f"YAML of {size} bytes is over the {max_bytes}-byte limit; "
-                              "pass large data as a file (a Path parameter) instead")  # fmt: skip
+        raise UnsafeYAMLError(
+            f"YAML of {size} bytes is over the {max_bytes}-byte limit; "
+            "pass large data as a file (a Path parameter) instead"
+        )
     loader = _SafeLoader(text)
     loader.max_depth, loader.max_nodes = max_depth, max_nodes
     try:

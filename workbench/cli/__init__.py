@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         trace = "".join(traceback.format_exception(exc))
         print(redact(trace).rstrip(), file=sys.stderr)
-        print(f"workbench {args.command}: unexpected {type(exc).__name__} (set WORKBENCH_DEBUG=1 to see it unredacted)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"workbench {args.command}: unexpected {type(exc).__name__} (set WORKBENCH_DEBUG=1 to see it unredacted)",
+            file=sys.stderr,
+        )
         return 1

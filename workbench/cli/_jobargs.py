@@ -17,16 +17,36 @@ def add_runs_dir(p: argparse.ArgumentParser) -> None:
 
 
 def add_params(p: argparse.ArgumentParser, sweep: bool = False) -> None:
-    value_help = "comma-separated values to sweep (YAML for lists: [1, 2])" if sweep else "a value, coerced to the declared type"
-    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help=f"set a notebook parameter: {value_help}; repeatable")  # fmt: skip
-    p.add_argument("-f", "--parameters-file", action="append", default=[], type=Path, metavar="FILE",
-                   help="YAML file of name: value" + (" (a list of values sweeps them)" if sweep else "") + "; repeatable")  # fmt: skip
+    value_help = (
+        "comma-separated values to sweep (YAML for lists: [1, 2])" if sweep else "a value, coerced to the declared type"
+    )
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help=f"set a notebook parameter: {value_help}; repeatable",
+    )
+    p.add_argument(
+        "-f",
+        "--parameters-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="YAML file of name: value" + (" (a list of values sweeps them)" if sweep else "") + "; repeatable",
+    )
 
 
 def add_notify(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--notify", metavar="URL", default=None,
-                   help="Slack-compatible webhook to post to when done (default: $WORKBENCH_NOTIFY_URL)")  # fmt: skip
+    p.add_argument(
+        "--notify",
+        metavar="URL",
+        default=None,
+        help="Slack-compatible webhook to post to when done (default: $WORKBENCH_NOTIFY_URL)",
+    )
 
 
 def read_parameter_files(files: list[Path]) -> dict[str, Any]:
@@ -59,7 +79,11 @@ def format_table(table: Any, max_width: int = 60) -> str:
     shown = table.copy()
     shown.columns = [str(c) for c in shown.columns]
     for col in shown.columns:
-        shown[col] = shown[col].map(_cell).map(lambda v: v if not isinstance(v, str) or len(v) <= max_width else v[: max_width - 1] + "…")
+        shown[col] = (
+            shown[col]
+            .map(_cell)
+            .map(lambda v: v if not isinstance(v, str) or len(v) <= max_width else v[: max_width - 1] + "…")
+        )
     return shown.to_string(index=False)
 
 

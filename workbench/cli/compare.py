@@ -8,8 +8,11 @@ from ._jobargs import add_runs_dir, format_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="show parameter and metric differences between two runs",
-                       description="Compare two runs: the parameters and metrics that differ, with b - a for numbers.")  # fmt: skip
+    p = sub.add_parser(
+        "compare",
+        help="show parameter and metric differences between two runs",
+        description="Compare two runs: the parameters and metrics that differ, with b - a for numbers.",
+    )
     p.add_argument("run_a", help="first run (directory, folder name, run id or run name)")
     p.add_argument("run_b", help="second run")
     add_runs_dir(p)

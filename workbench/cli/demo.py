@@ -19,16 +19,23 @@ NOTEBOOKS_ENV = "WORKBENCH_NOTEBOOKS"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train, explain and submit on the bundled Telco data, as recorded runs",
-                       description="Run notebooks/train.ipynb (LightGBM, stratified K-fold CV on the bundled Telco "
-                                   "competition split), notebooks/explain.ipynb and notebooks/submission.ipynb "
-                                   "through the job runner; print the CV AUC, the reports and the submission.")  # fmt: skip
+    p = sub.add_parser(
+        "demo",
+        help="train, explain and submit on the bundled Telco data, as recorded runs",
+        description="Run notebooks/train.ipynb (LightGBM, stratified K-fold CV on the bundled Telco "
+        "competition split), notebooks/explain.ipynb and notebooks/submission.ipynb "
+        "through the job runner; print the CV AUC, the reports and the submission.",
+    )
     add_runs_dir(p)
     p.add_argument("--seed", default=0, type=int, help="seed for folds and model (default: 0)")
     p.add_argument("--n-splits", default=5, type=int, help="number of CV folds (default: 5)")
-    p.add_argument("--notebooks", type=Path, default=None,
-                   help=f"folder holding train.ipynb, explain.ipynb and submission.ipynb (default: ${NOTEBOOKS_ENV}, else the "
-                        "notebooks/ folder of the source checkout)")  # fmt: skip
+    p.add_argument(
+        "--notebooks",
+        type=Path,
+        default=None,
+        help=f"folder holding train.ipynb, explain.ipynb and submission.ipynb (default: ${NOTEBOOKS_ENV}, else the "
+        "notebooks/ folder of the source checkout)",
+    )
     p.set_defaults(func=run)
 
 
@@ -44,32 +51,46 @@ def notebooks_dir(override: Path | None = None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.startup import skip_unused_optional_imports
     from ..jobs.runner import execute_run, prepare_run
+    from ..jobs.startup import skip_unused_optional_imports
 
     skip_unused_optional_imports()
 
     folder = notebooks_dir(args.notebooks)
-    train = execute_run(prepare_run(folder / "train.ipynb", {"seed": args.seed, "n_splits": args.n_splits}, name="train"),
-                        args.runs_dir)  # fmt: skip
+    train = execute_run(
+        prepare_run(folder / "train.ipynb", {"seed": args.seed, "n_splits": args.n_splits}, name="train"), args.runs_dir
+    )
     if train.state != "succeeded":
-        print(f"workbench demo: training failed: {train.error.get('summary')} ({display_path(train.path)})", file=sys.stderr)
+        print(
+            f"workbench demo: training failed: {train.error.get('summary')} ({display_path(train.path)})",
+            file=sys.stderr,
+        )
         return 1
     print(f"CV AUC {train.metrics['cv_auc']:.4f} ({args.n_splits}-fold LightGBM, run {train.path.name})")
     print(f"training report: {display_path(train.path / 'report.html')}")
-    explain = execute_run(prepare_run(folder / "explain.ipynb", {"cv_dir": str(train.path), "seed": args.seed},
-                                      name="explain"), args.runs_dir)  # fmt: skip
+    explain = execute_run(
+        prepare_run(folder / "explain.ipynb", {"cv_dir": str(train.path), "seed": args.seed}, name="explain"),
+        args.runs_dir,
+    )
     if explain.state != "succeeded":
-        print(f"workbench demo: the explanation failed: {explain.error.get('summary')} ({display_path(explain.path)})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"workbench demo: the explanation failed: {explain.error.get('summary')} ({display_path(explain.path)})",
+            file=sys.stderr,
+        )
         return 1
     print(f"explanation report: {display_path(explain.path / 'report.html')}")
-    sub = execute_run(prepare_run(folder / "submission.ipynb", {"train_run": str(train.path)}, name="submission"),
-                      args.runs_dir)  # fmt: skip
+    sub = execute_run(
+        prepare_run(folder / "submission.ipynb", {"train_run": str(train.path)}, name="submission"), args.runs_dir
+    )
     if sub.state != "succeeded":
-        print(f"workbench demo: the submission failed: {sub.error.get('summary')} ({display_path(sub.path)})", file=sys.stderr)
+        print(
+            f"workbench demo: the submission failed: {sub.error.get('summary')} ({display_path(sub.path)})",
+            file=sys.stderr,
+        )
         return 1
-    print(f"submission: {display_path(sub.path / 'artifacts' / 'submission.csv')} "
-          f"(leaderboard AUC {sub.metrics.get('leaderboard_auc', float('nan')):.4f})")  # fmt: skip
+    print(
+        f"submission: {display_path(sub.path / 'artifacts' / 'submission.csv')} "
+        f"(leaderboard AUC {sub.metrics.get('leaderboard_auc', float('nan')):.4f})"
+    )
     print(f"submission report: {display_path(sub.path / 'report.html')}")
     return 0

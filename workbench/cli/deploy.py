@@ -7,19 +7,28 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("deploy", help="generate Kubernetes deployment files (Helm values)",
-                       description="Generate the deployment files that derive from hub/profiles.yaml.")  # fmt: skip
+    p = sub.add_parser(
+        "deploy",
+        help="generate Kubernetes deployment files (Helm values)",
+        description="Generate the deployment files that derive from hub/profiles.yaml.",
+    )
     actions = p.add_subparsers(dest="deploy_command", metavar="ACTION", required=True)
     values = actions.add_parser(
-        "values", help="values for the official JupyterHub chart, from the profiles file",
+        "values",
+        help="values for the official JupyterHub chart, from the profiles file",
         description="Write the values file for the official JupyterHub Helm chart (zero-to-jupyterhub): "
-                    "profile list, hub image and configuration, storage and network policy.",
-    )  # fmt: skip
-    values.add_argument("--profiles", type=Path, default=None,
-                        help="profiles file (default: $WORKBENCH_PROFILES, else hub/profiles.yaml)")  # fmt: skip
+        "profile list, hub image and configuration, storage and network policy.",
+    )
+    values.add_argument(
+        "--profiles",
+        type=Path,
+        default=None,
+        help="profiles file (default: $WORKBENCH_PROFILES, else hub/profiles.yaml)",
+    )
     values.add_argument("-o", "--output", type=Path, default=None, help="file to write (default: print)")
-    values.add_argument("--check", action="store_true",
-                        help="do not write: exit 1 if --output differs from what would be generated")  # fmt: skip
+    values.add_argument(
+        "--check", action="store_true", help="do not write: exit 1 if --output differs from what would be generated"
+    )
     values.set_defaults(func=run_values)
 
 
@@ -33,8 +42,10 @@ def run_values(args: argparse.Namespace) -> int:
         if args.output is None:
             raise CommandError("--check compares with a file: pass --output FILE", code=2)
         if not args.output.is_file() or args.output.read_text() != text:
-            raise CommandError(f"{args.output} is out of date with the profiles file; "
-                               f"regenerate it with `workbench deploy values -o {args.output}`")  # fmt: skip
+            raise CommandError(
+                f"{args.output} is out of date with the profiles file; "
+                f"regenerate it with `workbench deploy values -o {args.output}`"
+            )
         print(f"{args.output} is up to date")
         return 0
     if args.output is None:

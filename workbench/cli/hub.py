@@ -21,32 +21,61 @@ OVERRIDES = """# Local overrides for `workbench hub`, applied after workbench.hu
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "hub", help="start the team hub (JupyterHub with the curated profiles)",
+        "hub",
+        help="start the team hub (JupyterHub with the curated profiles)",
         description="Start JupyterHub configured from hub/profiles.yaml. Local mode (default) binds to 127.0.0.1 "
-                    "and keeps its state in --state-dir. Run as root, it runs each user's server as that user's own "
-                    "system account (wb-<name>) in a private home; run as an ordinary user, only admins may start "
-                    "servers unless --shared-account. The admin accounts are created at first start (password "
-                    "printed once); users sign up at /hub/signup and an admin approves them at /hub/authorize. "
-                    "Kubernetes mode spawns pods with KubeSpawner (run it inside the hub pod).")  # fmt: skip
-    p.add_argument("--mode", choices=("local", "kubernetes"), default=os.environ.get("WORKBENCH_HUB_MODE", "local"),
-                   help="where servers run (default: $WORKBENCH_HUB_MODE, else local)")  # fmt: skip
+        "and keeps its state in --state-dir. Run as root, it runs each user's server as that user's own "
+        "system account (wb-<name>) in a private home; run as an ordinary user, only admins may start "
+        "servers unless --shared-account. The admin accounts are created at first start (password "
+        "printed once); users sign up at /hub/signup and an admin approves them at /hub/authorize. "
+        "Kubernetes mode spawns pods with KubeSpawner (run it inside the hub pod).",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("local", "kubernetes"),
+        default=os.environ.get("WORKBENCH_HUB_MODE", "local"),
+        help="where servers run (default: $WORKBENCH_HUB_MODE, else local)",
+    )
     p.add_argument("--profiles", type=Path, help="profiles file (default: $WORKBENCH_PROFILES, else hub/profiles.yaml)")
-    p.add_argument("--state-dir", type=Path, default=Path(os.environ.get("WORKBENCH_HUB_STATE_DIR", DEFAULT_STATE)),
-                   help=f"database, secrets, per-user directories (default: $WORKBENCH_HUB_STATE_DIR, else {DEFAULT_STATE}); "
-                        "a jupyterhub_config.py there is applied last, for local overrides")  # fmt: skip
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("WORKBENCH_HUB_STATE_DIR", DEFAULT_STATE)),
+        help=f"database, secrets, per-user directories (default: $WORKBENCH_HUB_STATE_DIR, else {DEFAULT_STATE}); "
+        "a jupyterhub_config.py there is applied last, for local overrides",
+    )
     p.add_argument("--port", type=int, default=8000, help="public port on 127.0.0.1 (default: 8000)")
-    p.add_argument("--admin", action="append", dest="admins", metavar="NAME",
-                   help="hub admin (repeatable; default: your login name); created at first start with a generated password")  # fmt: skip
+    p.add_argument(
+        "--admin",
+        action="append",
+        dest="admins",
+        metavar="NAME",
+        help="hub admin (repeatable; default: your login name); created at first start with a generated password",
+    )
     p.add_argument("--runs-dir", type=Path, help=f"shared runs directory (default: ${RUNS_ENV}, else <state-dir>/runs)")
-    p.add_argument("--users-dir", type=Path, help="parent of the users' homes (default: <state-dir>/users; as root "
-                   "/srv/workbench/users, which must be outside the state directory)")  # fmt: skip
-    p.add_argument("--shared-account", action="store_true",
-                   help="not as root: let every approved user start servers, all as this OS user (users can read each "
-                        "other's files and the hub's secrets, so any user can act as admin; a trusted team only)")  # fmt: skip
-    p.add_argument("--reset-admin-password", action="store_true",
-                   help="give the (first) admin a new generated password, print it once and exit")  # fmt: skip
-    p.add_argument("--gpus", metavar="LIST", help="local GPU devices to hand out, e.g. 0,1 (default: what nvidia-smi lists)")
-    p.add_argument("--culler-every", type=float, metavar="SECONDS", help="seconds between culling checks (default: culling.every)")
+    p.add_argument(
+        "--users-dir",
+        type=Path,
+        help="parent of the users' homes (default: <state-dir>/users; as root "
+        "/srv/workbench/users, which must be outside the state directory)",
+    )
+    p.add_argument(
+        "--shared-account",
+        action="store_true",
+        help="not as root: let every approved user start servers, all as this OS user (users can read each "
+        "other's files and the hub's secrets, so any user can act as admin; a trusted team only)",
+    )
+    p.add_argument(
+        "--reset-admin-password",
+        action="store_true",
+        help="give the (first) admin a new generated password, print it once and exit",
+    )
+    p.add_argument(
+        "--gpus", metavar="LIST", help="local GPU devices to hand out, e.g. 0,1 (default: what nvidia-smi lists)"
+    )
+    p.add_argument(
+        "--culler-every", type=float, metavar="SECONDS", help="seconds between culling checks (default: culling.every)"
+    )
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="hub log level")
     p.set_defaults(func=run)
 
@@ -87,8 +116,12 @@ def _exit_during_start_up(records: Path | None) -> Callable[[int, object], None]
             from ..hub.lifeline import stop_started_by
 
             stopped = stop_started_by(records)
-        print(f"workbench hub: {signal.Signals(signum).name} during start-up; stopped {len(stopped)} "
-              "process(es) it had started", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"workbench hub: {signal.Signals(signum).name} during start-up; stopped {len(stopped)} "
+            "process(es) it had started",
+            file=sys.stderr,
+            flush=True,
+        )
         os._exit(128 + signum)
 
     return handler
@@ -118,13 +151,13 @@ def reset_admin_password(state_dir: Path, name: str) -> int:
 def _isolation_note(isolation: str) -> str:
     return {
         "accounts": "each user's server runs as their own system account (wb-<name>); GPU device files opened to "
-                    "their holder only where /dev/nvidia<N> exists (else CUDA_VISIBLE_DEVICES is advisory)",
+        "their holder only where /dev/nvidia<N> exists (else CUDA_VISIBLE_DEVICES is advisory)",
         "single-user": "not root: only admins may start servers (they run as this OS user); run as root for per-user "
-                       "accounts, or pass --shared-account",
+        "accounts, or pass --shared-account",
         "shared": "SHARED ACCOUNT: every user's server runs as this OS user, so users can read each other's files and "
-                  "the hub's secrets (cookie secret, database) and can act as any user, admin included; "
-                  "CUDA_VISIBLE_DEVICES is advisory",
-    }[isolation]  # fmt: skip
+        "the hub's secrets (cookie secret, database) and can act as any user, admin included; "
+        "CUDA_VISIBLE_DEVICES is advisory",
+    }[isolation]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,9 +181,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from .._io import atomic_write_text
     from ..hub import configure
+    from ..hub.config import local_isolation
     from ..hub.lifeline import HubStillRunning
     from . import CommandError
-    from ..hub.config import local_isolation
 
     state_dir = args.state_dir.expanduser().resolve()
     options = hub_options(args)
@@ -163,9 +196,12 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     config.JupyterHub.log_level = args.log_level
     if args.mode == "local":
-        print(f"workbench hub: http://127.0.0.1:{args.port}/ (state in {state_dir}); admins "
-              f"{', '.join(options['admin_users'])} (created at first start), approve others at /hub/authorize; "
-              f"{_isolation_note(local_isolation(args.shared_account))}", flush=True)  # fmt: skip
+        print(
+            f"workbench hub: http://127.0.0.1:{args.port}/ (state in {state_dir}); admins "
+            f"{', '.join(options['admin_users'])} (created at first start), approve others at /hub/authorize; "
+            f"{_isolation_note(local_isolation(args.shared_account))}",
+            flush=True,
+        )
     overrides = state_dir / "jupyterhub_config.py"
     if not overrides.is_file():
         atomic_write_text(overrides, OVERRIDES)

@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a notebook as a job with validated parameters",
-                       description="Validate the parameters against the notebook's 'parameters' cell, execute it in a "
-                                   "fresh kernel and record the run (executed notebook, params, env, inputs, metrics, "
-                                   "artifacts, report.html, status) in its own run directory.")  # fmt: skip
+    p = sub.add_parser(
+        "run",
+        help="run a notebook as a job with validated parameters",
+        description="Validate the parameters against the notebook's 'parameters' cell, execute it in a "
+        "fresh kernel and record the run (executed notebook, params, env, inputs, metrics, "
+        "artifacts, report.html, status) in its own run directory.",
+    )
     p.add_argument("notebook", type=Path, help="the .ipynb to run")
     add_params(p)
     p.add_argument("--name", help="run name (default: the notebook's name)")
@@ -29,27 +32,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     k8s = p.add_argument_group("Kubernetes backend")
     k8s.add_argument("--backend", choices=("local", "k8s"), default="local", help="where to run (default: local)")
-    k8s.add_argument("--image", help="container image for --backend k8s --dry-run (submitted Jobs run the profile's image)")
+    k8s.add_argument(
+        "--image", help="container image for --backend k8s --dry-run (submitted Jobs run the profile's image)"
+    )
     k8s.add_argument("--gpus", type=int, default=0, help="GPUs for --backend k8s (default: 0)")
     k8s.add_argument("--profile", help="hub profile whose node selector and tolerations the Job uses")
-    k8s.add_argument("--namespace", default="default",
-                     help="Kubernetes namespace for --dry-run (submitted Jobs go to the job gateway's namespace)")  # fmt: skip
-    k8s.add_argument("--secret", action="append", default=[],
-                     help="Kubernetes Secret whose keys become environment variables; repeatable; only Secrets "
-                          "the profile allows")  # fmt: skip
-    p.add_argument("--dry-run", action="store_true",
-                   help="validate only; with --backend k8s print the Job manifest instead of submitting it")  # fmt: skip
+    k8s.add_argument(
+        "--namespace",
+        default="default",
+        help="Kubernetes namespace for --dry-run (submitted Jobs go to the job gateway's namespace)",
+    )
+    k8s.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        help="Kubernetes Secret whose keys become environment variables; repeatable; only Secrets the profile allows",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate only; with --backend k8s print the Job manifest instead of submitting it",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.startup import skip_unused_optional_imports
     from ..jobs.runner import execute_run, prepare_run
+    from ..jobs.startup import skip_unused_optional_imports
 
     skip_unused_optional_imports()
 
-    prepared = prepare_run(args.notebook, read_parameter_files(args.parameters_file), text_parameters(args.parameter),
-                           name=args.name)  # fmt: skip
+    prepared = prepare_run(
+        args.notebook, read_parameter_files(args.parameters_file), text_parameters(args.parameter), name=args.name
+    )
     if args.backend == "k8s":
         return _run_k8s(args, prepared)
     if args.dry_run:
@@ -58,15 +73,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"parameters of {args.notebook} are valid:")
         print(yaml.safe_dump(prepared.params, sort_keys=False).rstrip() or "{}")
         return 0
-    record = execute_run(prepared, args.runs_dir, timeout=args.timeout, notify=args.notify, hide_input=args.hide_input,
-                         progress=not args.no_progress)  # fmt: skip
+    record = execute_run(
+        prepared,
+        args.runs_dir,
+        timeout=args.timeout,
+        notify=args.notify,
+        hide_input=args.hide_input,
+        progress=not args.no_progress,
+    )
     where = display_path(record.path)
     if record.state != "succeeded":
         summary = (record.error or {}).get("summary", "failed")
         print(f"workbench run: {record.name} failed: {summary} (run directory {where})", file=sys.stderr)
         return 1
-    metrics = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.metrics.items()
-                        if isinstance(v, int | float | str) and not isinstance(v, bool))  # fmt: skip
+    metrics = ", ".join(
+        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in record.metrics.items()
+        if isinstance(v, int | float | str) and not isinstance(v, bool)
+    )
     print(f"run {record.name} succeeded in {record.duration_s:.1f}s" + (f": {metrics}" if metrics else ""))
     print(f"run directory: {where}")
     print(f"report: {display_path(record.path / 'report.html')}")
@@ -75,13 +99,25 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_k8s(args: argparse.Namespace, prepared: PreparedRun) -> int:
     if args.image and not args.dry_run:
-        raise CommandError("--image applies to --dry-run only: the job gateway runs the profile's curated image "
-                           "(pick it with --profile)", code=2)  # fmt: skip
+        raise CommandError(
+            "--image applies to --dry-run only: the job gateway runs the profile's curated image "
+            "(pick it with --profile)",
+            code=2,
+        )
     try:
         from ..jobs.k8s import run_k8s
     except ImportError as exc:
         raise CommandError(f"the Kubernetes backend is not available in this installation ({exc})", code=2) from exc
-    return run_k8s(notebook=str(args.notebook), params=prepared.params, name=prepared.name, image=args.image,
-                   gpus=args.gpus, profile=args.profile, namespace=args.namespace,
-                   timeout=int(args.timeout) if args.timeout else None, dry_run=args.dry_run, notify=args.notify,
-                   secret=args.secret)  # fmt: skip
+    return run_k8s(
+        notebook=str(args.notebook),
+        params=prepared.params,
+        name=prepared.name,
+        image=args.image,
+        gpus=args.gpus,
+        profile=args.profile,
+        namespace=args.namespace,
+        timeout=int(args.timeout) if args.timeout else None,
+        dry_run=args.dry_run,
+        notify=args.notify,
+        secret=args.secret,
+    )

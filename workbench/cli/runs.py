@@ -8,8 +8,11 @@ from ._jobargs import add_runs_dir, format_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("runs", help="list runs with their parameters and metrics",
-                       description="List the run directories under --runs-dir: state, duration, parameters and metrics.")  # fmt: skip
+    p = sub.add_parser(
+        "runs",
+        help="list runs with their parameters and metrics",
+        description="List the run directories under --runs-dir: state, duration, parameters and metrics.",
+    )
     add_runs_dir(p)
     p.add_argument("--sort", metavar="METRIC", help="best first by this metric (prefix '-' when lower is better)")
     p.add_argument("--status", choices=("running", "succeeded", "failed", "degraded"), help="only runs in this state")

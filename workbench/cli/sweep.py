@@ -10,9 +10,12 @@ from ._jobargs import add_notify, add_params, add_runs_dir, format_table, read_p
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="run a notebook over a parameter grid, in parallel",
-                       description="Run the notebook once per combination of the given values (or --random K of them) "
-                                   "in --workers processes; print the runs, best first. Exit status 1 when any failed.")  # fmt: skip
+    p = sub.add_parser(
+        "sweep",
+        help="run a notebook over a parameter grid, in parallel",
+        description="Run the notebook once per combination of the given values (or --random K of them) "
+        "in --workers processes; print the runs, best first. Exit status 1 when any failed.",
+    )
     p.add_argument("notebook", type=Path, help="the .ipynb to run")
     add_params(p, sweep=True)
     p.add_argument("--random", type=int, metavar="K", help="run K points drawn from the grid instead of all")
@@ -30,22 +33,38 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.startup import skip_unused_optional_imports
     from ..jobs.params import split_grid_values
+    from ..jobs.startup import skip_unused_optional_imports
 
     skip_unused_optional_imports()
     from ..jobs.sweep import run_sweep
 
     grid = {k: v.items() for k, v in read_parameter_files(args.parameters_file).items()}
     text_grid = {name: split_grid_values(values) for name, values in args.parameter}
-    table = run_sweep(args.notebook, grid, text_grid=text_grid, random=args.random, seed=args.seed, workers=args.workers,
-                  name=args.name, runs_dir=args.runs_dir, resume=args.resume, timeout=args.timeout, notify=args.notify,
-                  hide_input=args.hide_input, sort=args.sort, progress=not args.no_progress)  # fmt: skip
+    table = run_sweep(
+        args.notebook,
+        grid,
+        text_grid=text_grid,
+        random=args.random,
+        seed=args.seed,
+        workers=args.workers,
+        name=args.name,
+        runs_dir=args.runs_dir,
+        resume=args.resume,
+        timeout=args.timeout,
+        notify=args.notify,
+        hide_input=args.hide_input,
+        sort=args.sort,
+        progress=not args.no_progress,
+    )
     failed = int((table["state"] != "succeeded").sum())
     resumed = int(table["resumed"].sum()) if "resumed" in table else 0
     sort = table.attrs.get("sort")
-    print(f"sweep {table.attrs.get('name')}: {len(table) - failed} of {len(table)} runs succeeded"
-          + (f" ({resumed} from an earlier sweep)" if resumed else "") + (f", best first by {sort}" if sort else ""))  # fmt: skip
+    print(
+        f"sweep {table.attrs.get('name')}: {len(table) - failed} of {len(table)} runs succeeded"
+        + (f" ({resumed} from an earlier sweep)" if resumed else "")
+        + (f", best first by {sort}" if sort else "")
+    )
     print(format_table(table.drop(columns=[c for c in ("error", "resumed") if c in table and not table[c].any()])))
     if failed:
         for row in table[table["state"] != "succeeded"].to_dict("records"):

@@ -49,9 +49,16 @@ def _stratify_labels(y: np.ndarray, n_splits: int) -> np.ndarray:
 
 
 @renamed_params(seed="random_state")
-@validate_params({"y": ["array-like"], "kind": [Options(FOLD_KINDS)], "n_splits": [Interval(int, 2, None)],
-                  "groups": ["array-like", None], "random_state": ["random_state"],
-                  "time": ["array-like", None]})  # fmt: skip
+@validate_params(
+    {
+        "y": ["array-like"],
+        "kind": [Options(FOLD_KINDS)],
+        "n_splits": [Interval(int, 2, None)],
+        "groups": ["array-like", None],
+        "random_state": ["random_state"],
+        "time": ["array-like", None],
+    }
+)
 def make_folds(
     y: Sequence[Any] | np.ndarray | pd.Series,
     kind: FoldKind = "stratified",
@@ -176,8 +183,9 @@ def as_folds(
         return folds
     if kind == "auto":
         kind = "group" if groups is not None else ("kfold" if task == "regression" else "stratified")
-    return make_folds(y, kind=kind, n_splits=int(folds), groups=groups if kind == "group" else None,
-                      random_state=random_state)  # fmt: skip
+    return make_folds(
+        y, kind=kind, n_splits=int(folds), groups=groups if kind == "group" else None, random_state=random_state
+    )
 
 
 def _is_fold_numbers(folds: Any) -> bool:
@@ -216,7 +224,9 @@ def fold_splits(
         if ids.dtype.kind not in "iu":
             raise ValueError(f"fold numbers must be integers, got dtype {ids.dtype}")
         if len(ids) != n_rows:
-            raise ValueError(f"folds has {len(ids)} entries but the data has {n_rows} rows; give one fold number per row")
+            raise ValueError(
+                f"folds has {len(ids)} entries but the data has {n_rows} rows; give one fold number per row"
+            )
         kind = getattr(folds, "kind", "kfold")
         if kind != "time" and (ids < 0).any():
             bad = np.flatnonzero(ids < 0)
@@ -251,7 +261,9 @@ def fold_splits(
         if in_val[train].any():
             raise ValueError(f"fold {k} has rows in both its training and its validation set")
         if (fold_of_row[val] >= 0).any():
-            raise ValueError(f"fold {k} validates rows that another fold validates too; each row must be validated once")
+            raise ValueError(
+                f"fold {k} validates rows that another fold validates too; each row must be validated once"
+            )
         fold_of_row[val] = k
     if kind != "time" and (fold_of_row < 0).any():
         missing = np.flatnonzero(fold_of_row < 0)

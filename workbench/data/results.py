@@ -76,8 +76,10 @@ class Result:
         shown = frame.head(20)
         more = f"<p><i>{len(frame) - len(shown)} more rows</i></p>" if len(frame) > len(shown) else ""
         name = type(self).__name__.lower()
-        return (f"<div class='workbench-{name}'><p>{html.escape(repr(self))}</p>"
-                f"{shown.to_html(float_format=lambda v: f'{v:.5g}')}{more}</div>")  # fmt: skip
+        return (
+            f"<div class='workbench-{name}'><p>{html.escape(repr(self))}</p>"
+            f"{shown.to_html(float_format=lambda v: f'{v:.5g}')}{more}</div>"
+        )
 
     # ------------------------------------------------------------------ on disk
     def _state(self) -> dict[str, Any]:
@@ -128,8 +130,10 @@ class Result:
             raise FileNotFoundError(f"{path} holds no saved {cls.__name__} (no {_META}); save one with .save(path)")
         meta = json.loads(meta_file.read_text())
         if meta.get("format") != _FORMAT or meta.get("type") != cls.__name__:
-            raise ValueError(f"{path} holds a {meta.get('type')} in format {meta.get('format')}; {cls.__name__}.load "
-                             f"reads a {cls.__name__} in format {_FORMAT}")  # fmt: skip
+            raise ValueError(
+                f"{path} holds a {meta.get('type')} in format {meta.get('format')}; {cls.__name__}.load "
+                f"reads a {cls.__name__} in format {_FORMAT}"
+            )
         return cls._from_state({name: _decode(node, path) for name, node in meta["fields"].items()})
 
 
@@ -162,17 +166,26 @@ def _encode(value: Any, root: Path, name: str) -> Any:
         labels = [_encode(c, root, f"{name}.column") for c in frame.columns]
         frame.columns = [str(i) for i in range(frame.shape[1])]
         frame.to_parquet(root / f"{name}.parquet")
-        return {"$frame": f"{name}.parquet", "columns": labels,
-                "columns_name": _encode(value.columns.name, root, f"{name}.columns_name")}  # fmt: skip
+        return {
+            "$frame": f"{name}.parquet",
+            "columns": labels,
+            "columns_name": _encode(value.columns.name, root, f"{name}.columns_name"),
+        }
     if isinstance(value, tuple):
         return {"$tuple": [_encode(v, root, f"{name}.{i}") for i, v in enumerate(value)]}
     if isinstance(value, list):
         return [_encode(v, root, f"{name}.{i}") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {"$dict": [[_encode(k, root, f"{name}.key"), _encode(v, root, f"{name}.{i}")]
-                          for i, (k, v) in enumerate(value.items())]}  # fmt: skip
-    raise TypeError(f"cannot save field {name!r} of type {type(value).__name__}: results hold numbers, text, "
-                    "arrays, pandas objects and other results")  # fmt: skip
+        return {
+            "$dict": [
+                [_encode(k, root, f"{name}.key"), _encode(v, root, f"{name}.{i}")]
+                for i, (k, v) in enumerate(value.items())
+            ]
+        }
+    raise TypeError(
+        f"cannot save field {name!r} of type {type(value).__name__}: results hold numbers, text, "
+        "arrays, pandas objects and other results"
+    )
 
 
 def _result_class(spec: str) -> type[Result]:
@@ -207,7 +220,9 @@ def _decode(node: Any, root: Path) -> Any:
         return pd.read_parquet(root / node["$series"])["values"].rename(_decode(node["name"], root))
     if "$frame" in node:
         frame = pd.read_parquet(root / node["$frame"])
-        frame.columns = pd.Index([_decode(c, root) for c in node["columns"]], name=_decode(node.get("columns_name"), root))
+        frame.columns = pd.Index(
+            [_decode(c, root) for c in node["columns"]], name=_decode(node.get("columns_name"), root)
+        )
         return frame
     if "$tuple" in node:
         return tuple(_decode(v, root) for v in node["$tuple"])

@@ -14,7 +14,9 @@ ROLES: tuple[str, ...] = ("id", "numeric", "categorical", "text", "datetime", "t
 _FEATURE_ROLES = ("numeric", "categorical", "text", "datetime")
 
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid)$|^id_|[a-z0-9](ID|Id)$", re.IGNORECASE)
-_DATE_LIKE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?\s*$")
+_DATE_LIKE = re.compile(
+    r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?\s*$"
+)
 _SAMPLE = 2000
 
 
@@ -68,8 +70,11 @@ class Schema:
         return _from_roles(self.columns, roles)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in fields(self) if not f.name.startswith("_")}  # fmt: skip
+        return {
+            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+            for f in fields(self)
+            if not f.name.startswith("_")
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Schema:
@@ -87,8 +92,7 @@ def _from_roles(columns: tuple[str, ...], roles: Mapping[str, str]) -> Schema:
     targets = by_role.pop("target")
     if len(targets) > 1:
         raise ValueError(f"only one target column is supported, got {targets}")
-    return Schema(columns=columns, target=targets[0] if targets else None,
-                  **{r: tuple(c) for r, c in by_role.items()})  # fmt: skip
+    return Schema(columns=columns, target=targets[0] if targets else None, **{r: tuple(c) for r, c in by_role.items()})
 
 
 def _is_text_dtype(s: pd.Series) -> bool:
@@ -192,6 +196,6 @@ def is_categorical_like(s: pd.Series) -> bool:
     return (
         isinstance(dtype, pd.CategoricalDtype)
         or pd.api.types.is_string_dtype(dtype)
-        or dtype == object
+        or pd.api.types.is_object_dtype(dtype)
         or pd.api.types.is_bool_dtype(dtype)
     )

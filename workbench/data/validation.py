@@ -110,8 +110,11 @@ def _is_folds(value: Any) -> bool:
 _NAMED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "boolean": (lambda v: isinstance(v, bool | np.bool_), "a bool"),
     "random_state": (
-        lambda v: v is None or isinstance(v, np.random.RandomState)
-        or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < 2**32),
+        lambda v: (
+            v is None
+            or isinstance(v, np.random.RandomState)
+            or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < 2**32)
+        ),
         "an int in [0, 2**32), a numpy RandomState or None",
     ),
     "n_jobs": (
@@ -120,8 +123,10 @@ _NAMED: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "array-like": (_is_array_like, "an array-like (array, list, Series or DataFrame)"),
     "callable": (callable, "a callable"),
-    "folds": (_is_folds, "a number of folds (int >= 2), fold numbers per row, a scikit-learn splitter or "
-              "(train, val) index pairs"),  # fmt: skip
+    "folds": (
+        _is_folds,
+        "a number of folds (int >= 2), fold numbers per row, a scikit-learn splitter or (train, val) index pairs",
+    ),
 }
 
 
@@ -131,8 +136,9 @@ def _accepts(constraint: Any, value: Any) -> bool:
     if isinstance(constraint, str):
         return _NAMED[constraint][0](value)
     if isinstance(constraint, type):
-        return isinstance(value, constraint) and not (constraint is not bool and isinstance(value, bool)
-                                                      and constraint in (int, float))  # fmt: skip
+        return isinstance(value, constraint) and not (
+            constraint is not bool and isinstance(value, bool) and constraint in (int, float)
+        )
     return constraint.accepts(value)
 
 
@@ -199,8 +205,11 @@ def validate_params(constraints: Mapping[str, Sequence[Any]]) -> Callable[[F], F
 
 def warn_renamed(where: str, old: str, new: str, stacklevel: int = 3) -> None:
     """The ``FutureWarning`` of a renamed parameter or attribute: ``old`` still works, ``new`` is the name."""
-    warnings.warn(f"{where}: {old!r} is renamed {new!r}; use {new}=... ({old!r} will stop working in a future "
-                  "version)", FutureWarning, stacklevel=stacklevel)  # fmt: skip
+    warnings.warn(
+        f"{where}: {old!r} is renamed {new!r}; use {new}=... ({old!r} will stop working in a future version)",
+        FutureWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def renamed_params(**old_to_new: str) -> Callable[[F], F]:

@@ -20,11 +20,15 @@ def check_submission(submission: pd.DataFrame, sample_submission: pd.DataFrame, 
         missing = [c for c in expected if c not in got]
         extra = [c for c in got if c not in expected]
         detail = f"missing {missing}, unexpected {extra}" if missing or extra else "same columns in another order"
-        raise ValueError(f"submission columns {got} differ from sample_submission {expected} ({detail}); "
-                         f"select them as submission[{expected}]")  # fmt: skip
+        raise ValueError(
+            f"submission columns {got} differ from sample_submission {expected} ({detail}); "
+            f"select them as submission[{expected}]"
+        )
     if len(submission) != len(sample_submission):
-        raise ValueError(f"submission has {len(submission)} rows, sample_submission {len(sample_submission)}; "
-                         "predict exactly one row per test id")  # fmt: skip
+        raise ValueError(
+            f"submission has {len(submission)} rows, sample_submission {len(sample_submission)}; "
+            "predict exactly one row per test id"
+        )
     id_col = expected[0]
     ids, sample_ids = submission[id_col].to_numpy(), sample_submission[id_col].to_numpy()
     mismatch = np.flatnonzero(pd.Series(ids).astype(str).to_numpy() != pd.Series(sample_ids).astype(str).to_numpy())
@@ -32,17 +36,23 @@ def check_submission(submission: pd.DataFrame, sample_submission: pd.DataFrame, 
         i = int(mismatch[0])
         same_set = set(map(str, ids)) == set(map(str, sample_ids))
         how = "the same ids in another order" if same_set else "other ids"
-        raise ValueError(f"submission has {how}: {mismatch.size} rows differ, first at row {i} "
-                         f"({ids[i]!r} where sample_submission has {sample_ids[i]!r}); "
-                         f"align it with sample_submission[[{id_col!r}]].merge(predictions, on={id_col!r}, how='left')")  # fmt: skip
+        raise ValueError(
+            f"submission has {how}: {mismatch.size} rows differ, first at row {i} "
+            f"({ids[i]!r} where sample_submission has {sample_ids[i]!r}); "
+            f"align it with sample_submission[[{id_col!r}]].merge(predictions, on={id_col!r}, how='left')"
+        )
     preds = submission[expected[1:]]
     nan_rows = np.flatnonzero(preds.isna().any(axis=1).to_numpy())
     if nan_rows.size:
-        raise ValueError(f"submission has missing predictions in {nan_rows.size} rows (first rows {nan_rows[:5].tolist()}); "
-                         "every test id needs a prediction")  # fmt: skip
+        raise ValueError(
+            f"submission has missing predictions in {nan_rows.size} rows (first rows {nan_rows[:5].tolist()}); "
+            "every test id needs a prediction"
+        )
     if probabilities:
         values = preds.to_numpy(dtype=float)
         bad = np.flatnonzero(((values < 0) | (values > 1)).any(axis=1))
         if bad.size:
-            raise ValueError(f"{bad.size} predictions are outside [0, 1] (min {values.min():.4g}, max {values.max():.4g}, "
-                             f"first rows {bad[:5].tolist()}); submit probabilities, not scores or labels")  # fmt: skip
+            raise ValueError(
+                f"{bad.size} predictions are outside [0, 1] (min {values.min():.4g}, max {values.max():.4g}, "
+                f"first rows {bad[:5].tolist()}); submit probabilities, not scores or labels"
+            )

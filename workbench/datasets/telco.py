@@ -17,10 +17,22 @@ _FILE = "telco_churn.csv.gz"
 ID_COLUMN = "customerID"
 TARGET = "Churn"
 TELCO_CATEGORICAL = (
-    "gender", "Partner", "Dependents", "PhoneService", "MultipleLines", "InternetService",
-    "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport", "StreamingTV",
-    "StreamingMovies", "Contract", "PaperlessBilling", "PaymentMethod",
-)  # fmt: skip
+    "gender",
+    "Partner",
+    "Dependents",
+    "PhoneService",
+    "MultipleLines",
+    "InternetService",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+    "Contract",
+    "PaperlessBilling",
+    "PaymentMethod",
+)
 _COMPETITION_SEED = 2024
 _COMPETITION_TEST_FRACTION = 0.3
 

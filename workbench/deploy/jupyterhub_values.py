@@ -54,8 +54,13 @@ def _image(ref: str) -> dict[str, str]:
     return {"name": name, "tag": tag}
 
 
-def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:{__version__}",
-                      runs_claim: str = RUNS_CLAIM, service_account: str = NOTEBOOK_SERVICE_ACCOUNT) -> dict[str, Any]:  # fmt: skip
+def jupyterhub_values(
+    profiles: ProfileSet,
+    *,
+    hub_image: str = f"workbench/hub:{__version__}",
+    runs_claim: str = RUNS_CLAIM,
+    service_account: str = NOTEBOOK_SERVICE_ACCOUNT,
+) -> dict[str, Any]:
     """The values as a dict: hub image and configuration, profiles, user storage, network policy."""
     runs_volume = {"name": "workbench-runs", "persistentVolumeClaim": {"claimName": runs_claim}}
     runs_mount = {"name": "workbench-runs", "mountPath": RUNS_MOUNT}
@@ -66,8 +71,8 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
     configure = (
         "from workbench.hub import configure\n"
         f'configure(c, mode="kubernetes", profiles_path="{PROFILES_MOUNT}", runs_pvc="{runs_claim}",\n'
-        f'          reports_port={REPORTS_PORT})\n'
-    )  # fmt: skip
+        f"          reports_port={REPORTS_PORT})\n"
+    )
     return {
         "hub": {
             "image": _image(hub_image),
@@ -78,13 +83,21 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
             # GPU-aware culler, shared reports and the job gateway run as hub services registered by
             # configure(); the proxy reaches the reports, user pods the gateway, on the hub pod.
             "extraConfig": {"workbench": configure},
-            "service": {"extraPorts": [{"name": "reports", "port": REPORTS_PORT, "targetPort": REPORTS_PORT},
-                                       {"name": "job-gateway", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT}]},
+            "service": {
+                "extraPorts": [
+                    {"name": "reports", "port": REPORTS_PORT, "targetPort": REPORTS_PORT},
+                    {"name": "job-gateway", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT},
+                ]
+            },
             "networkPolicy": {
                 "enabled": True,
-                "ingress": [{"ports": [{"port": REPORTS_PORT, "protocol": "TCP"},
-                                       {"port": GATEWAY_PORT, "protocol": "TCP"}], "from": from_users}],
-            },  # fmt: skip
+                "ingress": [
+                    {
+                        "ports": [{"port": REPORTS_PORT, "protocol": "TCP"}, {"port": GATEWAY_PORT, "protocol": "TCP"}],
+                        "from": from_users,
+                    }
+                ],
+            },
         },
         "singleuser": {
             "image": _image(default.image),
@@ -103,9 +116,13 @@ def jupyterhub_values(profiles: ProfileSet, *, hub_image: str = f"workbench/hub:
             # no egress to the Kubernetes API: Jobs go through the job gateway on the hub pod
             "networkPolicy": {
                 "enabled": True,
-                "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "jupyterhub", "component": "hub"}}}],
-                            "ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}]}],
-            },  # fmt: skip
+                "egress": [
+                    {
+                        "to": [{"podSelector": {"matchLabels": {"app": "jupyterhub", "component": "hub"}}}],
+                        "ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}],
+                    }
+                ],
+            },
             "profileList": [profile_entry(p) for p in profiles.profiles],
         },
         # the built-in idle culler is replaced by workbench's GPU-aware culler (a hub service)

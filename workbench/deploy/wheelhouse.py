@@ -29,8 +29,22 @@ def fill_wheelhouse(lock: Path, dest: Path, python: str, requirements_out: Path,
         raise ValueError(f"{lock}: no pinned requirement applies to Python {python}")
     requirements_out.parent.mkdir(parents=True, exist_ok=True)
     requirements_out.write_text("".join(e.line() + "\n" for e in entries))
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", "--only-binary=:all:",
-           "--python-version", python, "-d", str(dest), "-r", str(requirements_out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--python-version",
+        python,
+        "-d",
+        str(dest),
+        "-r",
+        str(requirements_out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     sys.stderr.write("".join(ln for ln in proc.stderr.splitlines(True) if _NOISE not in ln))
     print(f"{len(entries)} locked packages for Python {python} in {dest}", file=sys.stderr)

@@ -44,13 +44,19 @@ def feature_position(X: pd.DataFrame | np.ndarray, feature: Any, names: list[str
         if isinstance(X, pd.DataFrame):
             return int(X.columns.get_loc(feature))
         if not 0 <= feature < X.shape[1]:
-            raise ValueError(f"feature index {feature} is out of range: X has {X.shape[1]} columns (0..{X.shape[1] - 1})")
+            raise ValueError(
+                f"feature index {feature} is out of range: X has {X.shape[1]} columns (0..{X.shape[1] - 1})"
+            )
         return int(feature)
     key = str(feature)
     if key in names:
         return names.index(key)
     close = difflib.get_close_matches(key, names, n=3)
-    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else f"; X has {len(names)} columns: {names[:10]}{'...' if len(names) > 10 else ''}"
+    hint = (
+        f"; did you mean {', '.join(map(repr, close))}?"
+        if close
+        else f"; X has {len(names)} columns: {names[:10]}{'...' if len(names) > 10 else ''}"
+    )
     raise ValueError(f"feature {feature!r} is not a column of X{hint}")
 
 

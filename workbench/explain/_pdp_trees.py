@@ -47,8 +47,27 @@ def _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_
 
 
 @numba.njit(cache=True, parallel=True)
-def _ice_intervals(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-                   roots, tree_class, leaf_value, X, feature, split_k, n_grid, num_class, stack_size):  # fmt: skip
+def _ice_intervals(
+    e_feat,
+    e_thr,
+    e_cat,
+    e_defl,
+    e_miss,
+    e_left,
+    e_right,
+    e_cstart,
+    e_clen,
+    e_words,
+    roots,
+    tree_class,
+    leaf_value,
+    X,
+    feature,
+    split_k,
+    n_grid,
+    num_class,
+    stack_size,
+):
     n = X.shape[0]
     out = np.zeros((n, n_grid + 1, num_class), dtype=np.float64)
     for i in numba.prange(n):
@@ -69,8 +88,21 @@ def _ice_intervals(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_csta
                 lo = st_lo[sp]
                 hi = st_hi[sp]
                 while True:
-                    node = _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-                                    node, row, feature)  # fmt: skip
+                    node = _descend(
+                        e_feat,
+                        e_thr,
+                        e_cat,
+                        e_defl,
+                        e_miss,
+                        e_left,
+                        e_right,
+                        e_cstart,
+                        e_clen,
+                        e_words,
+                        node,
+                        row,
+                        feature,
+                    )
                     if node < 0:
                         break
                     k = split_k[node]
@@ -95,8 +127,27 @@ def _ice_intervals(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_csta
 
 
 @numba.njit(cache=True, parallel=True)
-def _ice_masks(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-               roots, tree_class, leaf_value, X, feature, left_bits, n_grid, num_class, stack_size):  # fmt: skip
+def _ice_masks(
+    e_feat,
+    e_thr,
+    e_cat,
+    e_defl,
+    e_miss,
+    e_left,
+    e_right,
+    e_cstart,
+    e_clen,
+    e_words,
+    roots,
+    tree_class,
+    leaf_value,
+    X,
+    feature,
+    left_bits,
+    n_grid,
+    num_class,
+    stack_size,
+):
     n = X.shape[0]
     out = np.zeros((n, n_grid, num_class), dtype=np.float64)
     full = np.uint64(0)
@@ -117,8 +168,21 @@ def _ice_masks(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, 
                 node = st_node[sp]
                 mask = st_mask[sp]
                 while True:
-                    node = _descend(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-                                    node, row, feature)  # fmt: skip
+                    node = _descend(
+                        e_feat,
+                        e_thr,
+                        e_cat,
+                        e_defl,
+                        e_miss,
+                        e_left,
+                        e_right,
+                        e_cstart,
+                        e_clen,
+                        e_words,
+                        node,
+                        row,
+                        feature,
+                    )
                     if node < 0:
                         break
                     lm = mask & left_bits[node]
@@ -141,8 +205,27 @@ def _ice_masks(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, 
 
 
 @numba.njit(cache=True, parallel=True)
-def _recursion(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-               node_count, leaf_count, roots, tree_class, leaf_value, features, points, num_class, stack_size):  # fmt: skip
+def _recursion(
+    e_feat,
+    e_thr,
+    e_cat,
+    e_defl,
+    e_miss,
+    e_left,
+    e_right,
+    e_cstart,
+    e_clen,
+    e_words,
+    node_count,
+    leaf_count,
+    roots,
+    tree_class,
+    leaf_value,
+    features,
+    points,
+    num_class,
+    stack_size,
+):
     n_points = points.shape[0]
     out = np.zeros((n_points, num_class), dtype=np.float64)
     for p in numba.prange(n_points):
@@ -207,8 +290,17 @@ def grid_layout(ensemble: TreeEnsemble, feature: int, values: np.ndarray) -> tup
     """
     nodes = np.flatnonzero(ensemble.split_feature == feature)
     e = ensemble
-    left = _left_matrix(e.threshold, e.is_categorical, e.default_left, e.missing_type, e.cat_start, e.cat_len,
-                        e.cat_words, nodes.astype(np.int64), np.ascontiguousarray(values, dtype=np.float64))  # fmt: skip
+    left = _left_matrix(
+        e.threshold,
+        e.is_categorical,
+        e.default_left,
+        e.missing_type,
+        e.cat_start,
+        e.cat_len,
+        e.cat_words,
+        nodes.astype(np.int64),
+        np.ascontiguousarray(values, dtype=np.float64),
+    )
     counts = left.sum(axis=1)
     prefix = np.arange(len(values))[None, :] < counts[:, None]
     sorted_grid = bool(np.all(np.diff(values) >= 0))
@@ -259,6 +351,15 @@ def recursion_raw(ensemble: TreeEnsemble, features: list[int], points: np.ndarra
     ``points`` is ``float64[n_points, len(features)]`` in model space.
     """
     e = ensemble
-    return _recursion(*_node_arrays(e), e.node_count, e.leaf_count, e.root, e.tree_class, e.leaf_value,
-                      np.asarray(features, dtype=np.int64), np.ascontiguousarray(points, dtype=np.float64),
-                      np.int64(e.num_class), np.int64(2 * _stack_size(e)))  # fmt: skip
+    return _recursion(
+        *_node_arrays(e),
+        e.node_count,
+        e.leaf_count,
+        e.root,
+        e.tree_class,
+        e.leaf_value,
+        np.asarray(features, dtype=np.int64),
+        np.ascontiguousarray(points, dtype=np.float64),
+        np.int64(e.num_class),
+        np.int64(2 * _stack_size(e)),
+    )

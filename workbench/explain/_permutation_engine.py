@@ -27,8 +27,10 @@ import numpy as np
 from ._trees import TreeEnsemble
 
 # One node per 32 bytes, so a step down a tree touches one cache line instead of seven arrays.
-NODE = np.dtype([("thr", "f8"), ("feat", "i4"), ("left", "i4"), ("right", "i4"), ("flags", "i4"), ("cat", "i4"),
-                 ("k", "i4")], align=True)  # fmt: skip
+NODE = np.dtype(
+    [("thr", "f8"), ("feat", "i4"), ("left", "i4"), ("right", "i4"), ("flags", "i4"), ("cat", "i4"), ("k", "i4")],
+    align=True,
+)
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2
 
 
@@ -69,9 +71,28 @@ def _walk_from(nodes, cat_start, cat_len, words, node, M, i, j, unit_of, u):
 
 
 @numba.njit(cache=True, parallel=True)
-def _permuted_raw(nodes, cat_start, cat_len, words, roots, leaf_value, num_class, max_path, M, unit_of, unit_cls,
-                  unit_is_interval, unit_last, unit_bin, perms, row_start, row_stop, rows_per_chunk, out,
-                  base_out):  # fmt: skip
+def _permuted_raw(
+    nodes,
+    cat_start,
+    cat_len,
+    words,
+    roots,
+    leaf_value,
+    num_class,
+    max_path,
+    M,
+    unit_of,
+    unit_cls,
+    unit_is_interval,
+    unit_last,
+    unit_bin,
+    perms,
+    row_start,
+    row_stop,
+    rows_per_chunk,
+    out,
+    base_out,
+):
     n_trees = roots.shape[0]
     n_units = unit_cls.shape[0]
     n_rep = perms.shape[0]
@@ -165,8 +186,9 @@ def _permuted_raw(nodes, cat_start, cat_len, words, roots, leaf_value, num_class
                         new_leaf = -1
                         if b >= 0:
                             if b < aff_lo[u, a] or b > aff_hi[u, a]:
-                                new_leaf = _walk_from(nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j,
-                                                      unit_of, u)  # fmt: skip
+                                new_leaf = _walk_from(
+                                    nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j, unit_of, u
+                                )
                         else:
                             for q in range(path_start[t], path_start[t + 1]):
                                 node = path_node[q]
@@ -208,8 +230,11 @@ def pack_nodes(ensemble: TreeEnsemble) -> tuple[np.ndarray, np.ndarray, np.ndarr
     nodes["feat"] = e.split_feature
     nodes["left"] = e.left
     nodes["right"] = e.right
-    nodes["flags"] = (e.is_categorical.astype(np.int32) * _CATEGORICAL + e.default_left.astype(np.int32) * _DEFAULT_LEFT
-                      + (e.missing_type.astype(np.int32) << 2))  # fmt: skip
+    nodes["flags"] = (
+        e.is_categorical.astype(np.int32) * _CATEGORICAL
+        + e.default_left.astype(np.int32) * _DEFAULT_LEFT
+        + (e.missing_type.astype(np.int32) << 2)
+    )
     nodes["k"] = threshold_index(e)[0]
     cat_nodes = np.flatnonzero(e.is_categorical)
     nodes["cat"] = -1
@@ -326,9 +351,28 @@ def permuted_raw_scores(
     max_path = max(1, max_path_length(ensemble))
     for start in range(0, m, block_rows):
         stop = min(m, start + block_rows)
-        _permuted_raw(nodes, cat_start, cat_len, ensemble.cat_words, ensemble.root, ensemble.leaf_value,
-                      ensemble.num_class, max_path, M, unit_of, unit_cls, unit_is_interval, unit_last, unit_bin, perms,
-                      start, stop, 64, out, raw)  # fmt: skip
+        _permuted_raw(
+            nodes,
+            cat_start,
+            cat_len,
+            ensemble.cat_words,
+            ensemble.root,
+            ensemble.leaf_value,
+            ensemble.num_class,
+            max_path,
+            M,
+            unit_of,
+            unit_cls,
+            unit_is_interval,
+            unit_last,
+            unit_bin,
+            perms,
+            start,
+            stop,
+            64,
+            out,
+            raw,
+        )
         if on_rows is not None:
             on_rows(stop - start)
     return out, raw

@@ -175,7 +175,7 @@ def parse_lightgbm(model: Any) -> TreeEnsemble:
     marker = "pandas_categorical:"
     pos = text.rfind(marker)
     if pos >= 0:
-        pandas_categorical = json.loads(text[pos + len(marker):].splitlines()[0])
+        pandas_categorical = json.loads(text[pos + len(marker) :].splitlines()[0])
     split_all = cat(split_feature, np.int64)
     is_cat = (dt_all & 1).astype(bool)
     return TreeEnsemble(
@@ -283,14 +283,25 @@ def _predict_leaves(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cst
     for i in numba.prange(n):
         row = X[i]
         for t in range(n_trees):
-            out[i, t] = _leaf_of(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-                                 roots[t], row)  # fmt: skip
+            out[i, t] = _leaf_of(
+                e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, roots[t], row
+            )
     return out
 
 
 def _node_arrays(e: TreeEnsemble) -> tuple[np.ndarray, ...]:
-    return (e.split_feature, e.threshold, e.is_categorical, e.default_left, e.missing_type, e.left, e.right,
-            e.cat_start, e.cat_len, e.cat_words)  # fmt: skip
+    return (
+        e.split_feature,
+        e.threshold,
+        e.is_categorical,
+        e.default_left,
+        e.missing_type,
+        e.left,
+        e.right,
+        e.cat_start,
+        e.cat_len,
+        e.cat_words,
+    )
 
 
 def predict_leaves(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
@@ -352,9 +363,22 @@ def _exp(raw):
     return out
 
 
-_IDENTITY = ("regression", "regression_l2", "l2", "mean_squared_error", "mse", "regression_l1", "l1",
-             "mean_absolute_error", "mae", "huber", "fair", "quantile", "mape",
-             "mean_absolute_percentage_error")  # fmt: skip
+_IDENTITY = (
+    "regression",
+    "regression_l2",
+    "l2",
+    "mean_squared_error",
+    "mse",
+    "regression_l1",
+    "l1",
+    "mean_absolute_error",
+    "mae",
+    "huber",
+    "fair",
+    "quantile",
+    "mape",
+    "mean_absolute_percentage_error",
+)
 
 
 def output_transform(ensemble: TreeEnsemble) -> str | None:

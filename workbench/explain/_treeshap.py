@@ -65,8 +65,27 @@ def _unwound_sum(pz, po, pw, d, k):
 
 
 @numba.njit(cache=True)
-def _tree_shap(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-               node_count, leaf_count, leaf_value, root, row, phi, condition, cond_feature, width):  # fmt: skip
+def _tree_shap(
+    e_feat,
+    e_thr,
+    e_cat,
+    e_defl,
+    e_miss,
+    e_left,
+    e_right,
+    e_cstart,
+    e_clen,
+    e_words,
+    node_count,
+    leaf_count,
+    leaf_value,
+    root,
+    row,
+    phi,
+    condition,
+    cond_feature,
+    width,
+):
     """Add one tree's SHAP values for ``row`` to ``phi`` (conditioned on ``cond_feature`` if ``condition``)."""
     if root < 0:
         return
@@ -139,8 +158,10 @@ def _tree_shap(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, 
             hot_cond *= hot_zero
             cold_cond *= cold_zero
             d -= 1
-        for child, zero, one, cf in ((cold, cold_zero * incoming_zero, 0.0, cold_cond),
-                                     (hot, hot_zero * incoming_zero, incoming_one, hot_cond)):  # fmt: skip
+        for child, zero, one, cf in (
+            (cold, cold_zero * incoming_zero, 0.0, cold_cond),
+            (hot, hot_zero * incoming_zero, incoming_one, hot_cond),
+        ):
             st_node[sp] = child
             st_depth[sp] = d + 1
             st_zero[sp] = zero
@@ -156,17 +177,55 @@ def _tree_shap(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _interactions(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-                  node_count, leaf_count, leaf_value, roots, tree_class, X, num_class, width,
-                  trees_of, trees_start):  # fmt: skip
+def _interactions(
+    e_feat,
+    e_thr,
+    e_cat,
+    e_defl,
+    e_miss,
+    e_left,
+    e_right,
+    e_cstart,
+    e_clen,
+    e_words,
+    node_count,
+    leaf_count,
+    leaf_value,
+    roots,
+    tree_class,
+    X,
+    num_class,
+    width,
+    trees_of,
+    trees_start,
+):
     n, m = X.shape
     out = np.zeros((n, num_class, m, m))
     for i in range(n):
         row = X[i]
         phi = np.zeros((num_class, m))
         for t in range(roots.shape[0]):
-            _tree_shap(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-                       node_count, leaf_count, leaf_value, roots[t], row, phi[tree_class[t]], 0, -1, width)  # fmt: skip
+            _tree_shap(
+                e_feat,
+                e_thr,
+                e_cat,
+                e_defl,
+                e_miss,
+                e_left,
+                e_right,
+                e_cstart,
+                e_clen,
+                e_words,
+                node_count,
+                leaf_count,
+                leaf_value,
+                roots[t],
+                row,
+                phi[tree_class[t]],
+                0,
+                -1,
+                width,
+            )
         on = np.zeros((num_class, m))
         off = np.zeros((num_class, m))
         for j in range(m):
@@ -175,10 +234,48 @@ def _interactions(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstar
             for q in range(trees_start[j], trees_start[j + 1]):
                 t = trees_of[q]
                 c = tree_class[t]
-                _tree_shap(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-                           node_count, leaf_count, leaf_value, roots[t], row, on[c], 1, j, width)  # fmt: skip
-                _tree_shap(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words,
-                           node_count, leaf_count, leaf_value, roots[t], row, off[c], -1, j, width)  # fmt: skip
+                _tree_shap(
+                    e_feat,
+                    e_thr,
+                    e_cat,
+                    e_defl,
+                    e_miss,
+                    e_left,
+                    e_right,
+                    e_cstart,
+                    e_clen,
+                    e_words,
+                    node_count,
+                    leaf_count,
+                    leaf_value,
+                    roots[t],
+                    row,
+                    on[c],
+                    1,
+                    j,
+                    width,
+                )
+                _tree_shap(
+                    e_feat,
+                    e_thr,
+                    e_cat,
+                    e_defl,
+                    e_miss,
+                    e_left,
+                    e_right,
+                    e_cstart,
+                    e_clen,
+                    e_words,
+                    node_count,
+                    leaf_count,
+                    leaf_value,
+                    roots[t],
+                    row,
+                    off[c],
+                    -1,
+                    j,
+                    width,
+                )
             for c in range(num_class):
                 out[i, c, j, j] = phi[c, j]
                 for k in range(m):
@@ -193,7 +290,7 @@ def _path_width(ensemble: TreeEnsemble) -> int:
     """Longest root-to-leaf path over the trees, plus room for the path's dummy entry."""
     depth = np.zeros(len(ensemble.split_feature), dtype=np.int64)
     deepest = 0
-    for t, root in enumerate(ensemble.root):
+    for root in ensemble.root:
         if root < 0:
             continue
         stack = [(int(root), 1)]

@@ -137,5 +137,7 @@ def resolve_class(info: ModelInfo, class_index: int | None) -> int | None:
     if class_index is None:
         return 1
     if not isinstance(class_index, (int, np.integer)) or not 0 <= class_index < n:
-        raise ValueError(f"class_index must be an integer in 0..{n - 1} (one of the classes {list(info.classes or ())}), got {class_index!r}")
+        raise ValueError(
+            f"class_index must be an integer in 0..{n - 1} (one of the classes {list(info.classes or ())}), got {class_index!r}"
+        )
     return int(class_index)

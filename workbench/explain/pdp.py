@@ -27,9 +27,9 @@ import pandas as pd
 from ..data.results import Result, check_kind
 from ..data.validation import Options, validate_params
 from . import _inputs
-from .model_info import ModelInfo, describe, resolve_class
 from ._pdp_trees import ice_raw, recursion_raw
 from ._trees import TreeEnsemble, raw_to_output, to_matrix
+from .model_info import ModelInfo, describe, resolve_class
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -73,8 +73,13 @@ class PartialDependence(Result):
         if not self.is_2d:
             return pd.DataFrame({self.features[0]: self.grid[0], "average": self.average})
         a, b = np.meshgrid(np.arange(len(self.grid[0])), np.arange(len(self.grid[1])), indexing="ij")
-        return pd.DataFrame({self.features[0]: self.grid[0][a.ravel()], self.features[1]: self.grid[1][b.ravel()],
-                             "average": self.average.ravel()})  # fmt: skip
+        return pd.DataFrame(
+            {
+                self.features[0]: self.grid[0][a.ravel()],
+                self.features[1]: self.grid[1][b.ravel()],
+                "average": self.average.ravel(),
+            }
+        )
 
     def plot(self, kind: str = "auto", ax: Any = None, **kwargs: Any) -> Figure:
         """:func:`workbench.explain.plot_partial_dependence` of this result, drawn on ``ax`` when given.
@@ -137,14 +142,20 @@ def _custom_grid(name: str, col: pd.Series | np.ndarray, values: Any, categorica
             known = set(col.cat.categories.tolist())
         unknown = [v for v in grid.tolist() if v not in known]
         if unknown:
-            raise ValueError(f"grid values {unknown[:5]} are not categories of {name!r}; known: {sorted(map(str, known))[:10]}")
+            raise ValueError(
+                f"grid values {unknown[:5]} are not categories of {name!r}; known: {sorted(map(str, known))[:10]}"
+            )
         return grid.astype(object)
     try:
         grid = grid.astype(np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"grid values for the numeric feature {name!r} must be numbers, got {grid[:3].tolist()}") from exc
+        raise ValueError(
+            f"grid values for the numeric feature {name!r} must be numbers, got {grid[:3].tolist()}"
+        ) from exc
     if np.isnan(grid).any():
-        raise ValueError(f"grid values for {name!r} contain NaN; partial dependence is defined on values, leave NaN out")
+        raise ValueError(
+            f"grid values for {name!r} contain NaN; partial dependence is defined on values, leave NaN out"
+        )
     data = np.asarray(col, dtype=np.float64)
     lo, hi = np.nanmin(data), np.nanmax(data)
     if grid.min() < lo or grid.max() > hi:
@@ -229,9 +240,15 @@ def _model_space(ensemble: TreeEnsemble, X: pd.DataFrame | np.ndarray, pos: int,
 
 
 def _lightgbm_ice(
-    ensemble: TreeEnsemble, X: pd.DataFrame | np.ndarray, positions: list[int], grids: list[np.ndarray],
-    info: ModelInfo, cls: int | None, raw: bool, progress: bool,
-) -> np.ndarray:  # fmt: skip
+    ensemble: TreeEnsemble,
+    X: pd.DataFrame | np.ndarray,
+    positions: list[int],
+    grids: list[np.ndarray],
+    info: ModelInfo,
+    cls: int | None,
+    raw: bool,
+    progress: bool,
+) -> np.ndarray:
     from tqdm.auto import tqdm
 
     M = to_matrix(ensemble, X)
@@ -250,8 +267,13 @@ def _lightgbm_ice(
     inner = 1 - outer
     out = np.empty((M.shape[0], len(grids[0]), len(grids[1])))
     work = M.copy()
-    for k in tqdm(range(len(grids[outer])), desc=f"partial dependence {len(grids[0])}×{len(grids[1])}",
-                  disable=not progress, leave=False, delay=0.5):  # fmt: skip
+    for k in tqdm(
+        range(len(grids[outer])),
+        desc=f"partial dependence {len(grids[0])}×{len(grids[1])}",
+        disable=not progress,
+        leave=False,
+        delay=0.5,
+    ):
         work[:, positions[outer]] = model_grids[outer][k]
         block = explained(ice_raw(ensemble, work, positions[inner], model_grids[inner]))
         if outer == 0:
@@ -288,7 +310,9 @@ def _response(model: Any, info: ModelInfo, cls: int | None, scale: str):
         col = _class_column(model, info, cls)
         return lambda data: np.asarray(model.predict_proba(data), dtype=np.float64)[:, col]
     if not hasattr(model, "decision_function"):
-        raise ValueError(f"{type(model).__name__} has no decision_function, so it has no raw scale; use scale='probability'")
+        raise ValueError(
+            f"{type(model).__name__} has no decision_function, so it has no raw scale; use scale='probability'"
+        )
 
     def decision(data: Any) -> np.ndarray:
         scores = np.asarray(model.decision_function(data), dtype=np.float64)
@@ -300,9 +324,15 @@ def _response(model: Any, info: ModelInfo, cls: int | None, scale: str):
 
 
 def _brute_ice(
-    model: Any, X: pd.DataFrame | np.ndarray, positions: list[int], grids: list[np.ndarray],
-    info: ModelInfo, cls: int | None, scale: str, progress: bool,
-) -> np.ndarray:  # fmt: skip
+    model: Any,
+    X: pd.DataFrame | np.ndarray,
+    positions: list[int],
+    grids: list[np.ndarray],
+    info: ModelInfo,
+    cls: int | None,
+    scale: str,
+    progress: bool,
+) -> np.ndarray:
     """Predictions on stacked copies of ``X`` (one per grid point), in batches of whole copies."""
     from tqdm.auto import tqdm
 
@@ -312,7 +342,9 @@ def _brute_ice(
     per_call = max(1, _ROWS_PER_PREDICT // n)
     out = np.empty((n, len(points)))
     originals = [_inputs.column(X, p) for p in positions]
-    for start in tqdm(range(0, len(points), per_call), desc="partial dependence", disable=not progress, leave=False, delay=0.5):
+    for start in tqdm(
+        range(0, len(points), per_call), desc="partial dependence", disable=not progress, leave=False, delay=0.5
+    ):
         batch = points[start : start + per_call]
         rows = np.tile(np.arange(n), len(batch))
         stacked = X.iloc[rows].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[rows]
@@ -325,8 +357,14 @@ def _brute_ice(
 # ------------------------------------------------------------------------------------- public
 
 
-@validate_params({"kind": [Options(("average", "individual", "both"))], "method": [Options(("exact", "recursion"))],
-                  "scale": [Options(("auto", "probability", "raw"))], "progress": ["boolean"]})  # fmt: skip
+@validate_params(
+    {
+        "kind": [Options(("average", "individual", "both"))],
+        "method": [Options(("exact", "recursion"))],
+        "scale": [Options(("auto", "probability", "raw"))],
+        "progress": ["boolean"],
+    }
+)
 def partial_dependence(
     model: Any,
     X: Any,
@@ -367,9 +405,13 @@ def partial_dependence(
         raise ValueError("scale='probability' needs a classifier; this model is a regressor (use scale='auto')")
     if method == "recursion":
         if not info.is_lightgbm:
-            raise ValueError(f"method='recursion' walks LightGBM trees; {type(info.models[0]).__name__} needs method='exact'")
+            raise ValueError(
+                f"method='recursion' walks LightGBM trees; {type(info.models[0]).__name__} needs method='exact'"
+            )
         if kind != "average":
-            raise ValueError("method='recursion' gives the average only (no rows, so no ICE); use method='exact' for ICE")
+            raise ValueError(
+                "method='recursion' gives the average only (no rows, so no ICE); use method='exact' for ICE"
+            )
         if scale == "probability":
             raise ValueError("method='recursion' works on the raw scale only; use scale='raw' or method='exact'")
         scale = "raw"

@@ -38,9 +38,16 @@ Units = list[list[int]]
 
 
 @renamed_params(groups="feature_groups")
-@validate_params({"n_repeats": [Interval(int, 1, None)], "feature_groups": [Mapping, None],
-                  "random_state": ["random_state"], "n_jobs": ["n_jobs"],
-                  "engine": [Options(("auto", "lightgbm", "generic"))], "progress": ["boolean"]})  # fmt: skip
+@validate_params(
+    {
+        "n_repeats": [Interval(int, 1, None)],
+        "feature_groups": [Mapping, None],
+        "random_state": ["random_state"],
+        "n_jobs": ["n_jobs"],
+        "engine": [Options(("auto", "lightgbm", "generic"))],
+        "progress": ["boolean"],
+    }
+)
 def permutation_importance(
     model: Any,
     X: Any,
@@ -229,7 +236,9 @@ def _units(
                 if c not in position:
                     raise _not_found(f"group {name!r} names column", c, columns)
                 if c in owner:
-                    raise ValueError(f"column {c!r} is in feature groups {owner[c]!r} and {name!r}; put it in one group only")
+                    raise ValueError(
+                        f"column {c!r} is in feature groups {owner[c]!r} and {name!r}; put it in one group only"
+                    )
                 owner[c] = name
                 idx.append(position[c])
             if name in position and not (len(idx) == 1 and columns[idx[0]] == name):
@@ -279,9 +288,10 @@ def _resolve_scorer(model: Any, scoring: Any) -> tuple[Callable[..., float], str
         if scoring not in names:
             near = difflib.get_close_matches(scoring, names, n=3)
             raise ValueError(
-                f"unknown scoring {scoring!r}" + (f"; did you mean {near}?" if near else "")
+                f"unknown scoring {scoring!r}"
+                + (f"; did you mean {near}?" if near else "")
                 + "; use a name from sklearn.metrics.get_scorer_names() or a callable scorer(estimator, X, y)"
-            )  # fmt: skip
+            )
         classes = getattr(model, "classes_", None)
         if scoring in _BINARY_ONLY and classes is not None and len(classes) > 2:
             raise ValueError(
@@ -365,9 +375,16 @@ def _take(data: Any, rows: np.ndarray | None) -> Any:
 
 
 def _generic_scores(
-    model: Any, X: Any, y: np.ndarray, weights: np.ndarray | None, scorer: Callable[..., float],
-    units: Units, rows: np.ndarray | None, perms: np.ndarray, progress: bool,
-) -> tuple[float, np.ndarray]:  # fmt: skip
+    model: Any,
+    X: Any,
+    y: np.ndarray,
+    weights: np.ndarray | None,
+    scorer: Callable[..., float],
+    units: Units,
+    rows: np.ndarray | None,
+    perms: np.ndarray,
+    progress: bool,
+) -> tuple[float, np.ndarray]:
     from tqdm.auto import tqdm
 
     baseline = _score(scorer, model, X, y, weights)
@@ -378,8 +395,9 @@ def _generic_scores(
     frame = isinstance(X_eval, pd.DataFrame)
     scores = np.empty((len(units), n_repeats), dtype=np.float64)
     tiled: dict[int, Any] = {}
-    for u, cols in enumerate(tqdm(units, desc="permutation importance", unit="feature", disable=not progress,
-                                  leave=False)):  # fmt: skip
+    for u, cols in enumerate(
+        tqdm(units, desc="permutation importance", unit="feature", disable=not progress, leave=False)
+    ):
         for r0 in range(0, n_repeats, batch):
             reps = list(range(r0, min(n_repeats, r0 + batch)))
             nb = len(reps)
@@ -397,14 +415,14 @@ def _generic_scores(
                 big[:, cols] = np.concatenate([X_eval[perms[r]][:, cols] for r in reps])
             cache: dict[str, np.ndarray] = {}
             for k, r in enumerate(reps):
-                piece = big.iloc[k * m:(k + 1) * m] if frame else big[k * m:(k + 1) * m]
+                piece = big.iloc[k * m : (k + 1) * m] if frame else big[k * m : (k + 1) * m]
                 if frame:
                     piece.index = X_eval.index
 
-                def fetch(name: str, k: int = k) -> np.ndarray:
+                def fetch(name: str, k: int = k, cache: dict = cache, big: Any = big) -> np.ndarray:
                     if name not in cache:
                         cache[name] = np.asarray(getattr(model, name)(big))
-                    return cache[name][k * m:(k + 1) * m]
+                    return cache[name][k * m : (k + 1) * m]
 
                 scores[u, r] = _score(scorer, _Responses(model, piece, fetch), piece, y_eval, w_eval)
             if saved is not None:
@@ -488,9 +506,17 @@ class _LightGBMOutputs:
 
 
 def _lightgbm_scores(
-    model: Any, X: Any, y: np.ndarray, weights: np.ndarray | None, scorer: Callable[..., float], scoring_name: str,
-    units: Units, rows: np.ndarray | None, perms: np.ndarray, progress: bool,
-) -> tuple[float, np.ndarray]:  # fmt: skip
+    model: Any,
+    X: Any,
+    y: np.ndarray,
+    weights: np.ndarray | None,
+    scorer: Callable[..., float],
+    scoring_name: str,
+    units: Units,
+    rows: np.ndarray | None,
+    perms: np.ndarray,
+    progress: bool,
+) -> tuple[float, np.ndarray]:
     """Baseline and permuted scores from the compiled engine; raises ``_Unsupported`` if it cannot."""
     from tqdm.auto import tqdm
 
@@ -517,8 +543,13 @@ def _lightgbm_scores(
     raw = None
     try:  # a scorer that cannot score this model should fail now, not after the long part
         head = X.iloc[:_GUARD_ROWS] if isinstance(X, pd.DataFrame) else X[:_GUARD_ROWS]
-        _score(scorer, _Responses(model, head, outputs.fetcher(head_raw)), head, y[:_GUARD_ROWS],
-               None if weights is None else weights[:_GUARD_ROWS])  # fmt: skip
+        _score(
+            scorer,
+            _Responses(model, head, outputs.fetcher(head_raw)),
+            head,
+            y[:_GUARD_ROWS],
+            None if weights is None else weights[:_GUARD_ROWS],
+        )
     except Exception:  # noqa: BLE001 - maybe just these rows (one class only...): score them all
         raw = predict_raw(ensemble, M)
         _score(scorer, _Responses(model, X, outputs.fetcher(raw)), X, y, weights)
@@ -532,19 +563,30 @@ def _lightgbm_scores(
     scores = np.empty((len(units), n_repeats), dtype=np.float64)
     if raw is None and rows is not None:  # the baseline scores all rows, not just the sampled ones
         raw = predict_raw(ensemble, M)
-    bar = tqdm(total=len(units) * m, desc=f"permutation importance ({len(units)} features)", unit="row",
-               unit_scale=True, disable=not progress, leave=False)  # fmt: skip
+    bar = tqdm(
+        total=len(units) * m,
+        desc=f"permutation importance ({len(units)} features)",
+        unit="row",
+        unit_scale=True,
+        disable=not progress,
+        leave=False,
+    )
     for u0 in range(0, max(1, len(units)), step):
-        chunk = units[u0:u0 + step]
-        permuted, raw_eval = engine.permuted_raw_scores(ensemble, M_eval, chunk, perms,
-                                                        on_rows=lambda k, n=len(chunk): bar.update(k * n))  # fmt: skip
+        chunk = units[u0 : u0 + step]
+        permuted, raw_eval = engine.permuted_raw_scores(
+            ensemble,
+            M_eval,
+            chunk,
+            perms,
+            on_rows=lambda k, n=len(chunk): bar.update(k * n),  # noqa: B008 - bound per chunk
+        )
         raw = raw_eval if raw is None else raw
         if auc_labels is not None:
             flat = permuted.reshape(-1, ensemble.num_class)
             if not hasattr(model, "decision_function"):  # LightGBM < 4.7 scores AUC on probabilities
                 flat = raw_to_output(ensemble, flat)
             values = engine.roc_auc_many(flat[:, 0].reshape(len(chunk) * n_repeats, m), auc_labels)
-            scores[u0:u0 + len(chunk)] = values.reshape(len(chunk), n_repeats)
+            scores[u0 : u0 + len(chunk)] = values.reshape(len(chunk), n_repeats)
         else:
             for k in range(len(chunk)):
                 for r in range(n_repeats):

@@ -92,8 +92,11 @@ class PermutationImportances(Result):
         """A ``sklearn.utils.Bunch`` with ``importances_mean``, ``importances_std``, ``importances``."""
         from sklearn.utils import Bunch
 
-        return Bunch(importances_mean=self.importances_mean, importances_std=self.importances_std,
-                     importances=self.importances.to_numpy())  # fmt: skip
+        return Bunch(
+            importances_mean=self.importances_mean,
+            importances_std=self.importances_std,
+            importances=self.importances.to_numpy(),
+        )
 
     def to_eli5(self, top: int | None = None) -> Any:
         """An ``eli5`` explanation, for ``eli5.format_as_html`` / ``format_as_text`` / ``format_as_dataframe``.
@@ -105,8 +108,10 @@ class PermutationImportances(Result):
 
         frame = self.to_frame()
         shown = frame if top is None else frame.iloc[:top]
-        weights = [FeatureWeight(feature=str(name), weight=float(row["mean"]), std=float(row["std"]))
-                   for name, row in shown.iterrows()]  # fmt: skip
+        weights = [
+            FeatureWeight(feature=str(name), weight=float(row["mean"]), std=float(row["std"]))
+            for name, row in shown.iterrows()
+        ]
         return Explanation(
             estimator=self.scoring,
             method="permutation importance",
@@ -140,12 +145,16 @@ class PermutationImportances(Result):
         return fig
 
     def _description(self) -> str:
-        return (f"Decrease in {self.scoring} when the feature is permuted (baseline {self.baseline_score:.6g}; "
-                f"{self.n_repeats} repeats on {self.n_rows:,} rows; engine {self.engine}).")  # fmt: skip
+        return (
+            f"Decrease in {self.scoring} when the feature is permuted (baseline {self.baseline_score:.6g}; "
+            f"{self.n_repeats} repeats on {self.n_rows:,} rows; engine {self.engine})."
+        )
 
     def __repr__(self) -> str:
-        return (f"PermutationImportances({len(self.importances)} features, scoring={self.scoring}, "
-                f"baseline={self.baseline_score:.6g}, repeats={self.n_repeats}, engine={self.engine})")  # fmt: skip
+        return (
+            f"PermutationImportances({len(self.importances)} features, scoring={self.scoring}, "
+            f"baseline={self.baseline_score:.6g}, repeats={self.n_repeats}, engine={self.engine})"
+        )
 
     def _repr_html_(self, top: int = 20) -> str:
         frame = self.to_frame()
@@ -168,8 +177,10 @@ class PermutationImportances(Result):
             )
         more = len(frame) - len(shown)
         if more:
-            rows.append(f"<tr><td colspan='2' style='text-align: center; border: none;'><i>&hellip; {more} more "
-                        "&hellip;</i></td></tr>")  # fmt: skip
+            rows.append(
+                f"<tr><td colspan='2' style='text-align: center; border: none;'><i>&hellip; {more} more "
+                "&hellip;</i></td></tr>"
+            )
         return (
             "<div class='workbench-permutation-importance'>"
             f"<p style='margin: 0 0 0.5em 0'>{html.escape(self._description())}</p>"

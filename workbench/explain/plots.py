@@ -62,20 +62,39 @@ def _distribution(ax: Axes, values: np.ndarray, categorical: bool, grid: np.ndar
     if categorical:
         counts = pd.Series(values).value_counts()
         ax.bar(np.arange(len(grid)), [counts.get(g, 0) for g in grid], color=ICE_COLOR, edgecolor=PD_COLOR)
-        ax.set_xticks(np.arange(len(grid)), [_fmt(g) for g in grid], rotation=30 if len(grid) > 4 else 0, ha="right" if len(grid) > 4 else "center")
+        ax.set_xticks(
+            np.arange(len(grid)),
+            [_fmt(g) for g in grid],
+            rotation=30 if len(grid) > 4 else 0,
+            ha="right" if len(grid) > 4 else "center",
+        )
     else:
         finite = np.asarray(values, dtype=np.float64)
         finite = finite[np.isfinite(finite)]
         lo, hi = min(grid.min(), finite.min()), max(grid.max(), finite.max())
-        ax.hist(finite, bins=min(40, max(5, np.unique(finite).size)), range=(lo, hi), color=ICE_COLOR, edgecolor=PD_COLOR, linewidth=0.5)
+        ax.hist(
+            finite,
+            bins=min(40, max(5, np.unique(finite).size)),
+            range=(lo, hi),
+            color=ICE_COLOR,
+            edgecolor=PD_COLOR,
+            linewidth=0.5,
+        )
         ax.plot(grid, np.zeros_like(grid), "|", color=PD_COLOR, markersize=8, label="grid points")
     ax.set_ylabel("rows")
     ax.set_xlabel(name)
     ax.grid(axis="y", alpha=0.3)
 
 
-def _plot_1d(result: PartialDependence, ice: bool, centered: bool, n_ice: int, distribution: bool, random_state: int,
-             ax: Axes | None = None) -> Figure:  # fmt: skip
+def _plot_1d(
+    result: PartialDependence,
+    ice: bool,
+    centered: bool,
+    n_ice: int,
+    distribution: bool,
+    random_state: int,
+    ax: Axes | None = None,
+) -> Figure:
     if ax is not None:  # one given axes: no room for the distribution panel
         fig, top, bottom = ax.figure, ax, None
     elif distribution:
@@ -95,9 +114,21 @@ def _plot_1d(result: PartialDependence, ice: bool, centered: bool, n_ice: int, d
     if curves is not None:
         rows = _ice_sample(len(curves), n_ice, random_state)
         top.plot(x, curves[rows].T, color=ICE_COLOR, alpha=0.35, linewidth=0.7)
-        top.plot([], [], color=ICE_COLOR, label=f"ICE ({len(rows):,} of {len(curves):,} rows)" if len(rows) < len(curves) else "ICE")
-    top.plot(x, average, color=PD_COLOR, linewidth=2.5, marker="o" if categorical or len(grid) <= 20 else None,
-             markersize=5, label="average (PD)")  # fmt: skip
+        top.plot(
+            [],
+            [],
+            color=ICE_COLOR,
+            label=f"ICE ({len(rows):,} of {len(curves):,} rows)" if len(rows) < len(curves) else "ICE",
+        )
+    top.plot(
+        x,
+        average,
+        color=PD_COLOR,
+        linewidth=2.5,
+        marker="o" if categorical or len(grid) <= 20 else None,
+        markersize=5,
+        label="average (PD)",
+    )
     top.set_ylabel(("centred " if centered else "") + result.target)
     top.set_title(f"Partial dependence of {result.target} on {result.features[0]}", loc="left", fontsize=11)
     top.legend(loc="best", fontsize=8, frameon=False)
@@ -118,7 +149,7 @@ def _plot_2d(result: PartialDependence, annotate: bool | None, ax: Axes | None =
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest")
     cbar = fig.colorbar(image, ax=ax)
     cbar.set_label(result.target)
-    for axis, grid, set_ticks in ((0, result.grid[0], ax.set_yticks), (1, result.grid[1], ax.set_xticks)):
+    for grid, set_ticks in ((result.grid[0], ax.set_yticks), (result.grid[1], ax.set_xticks)):
         step = max(1, len(grid) // 10)
         idx = np.arange(0, len(grid), step)
         set_ticks(idx, [_fmt(grid[i]) for i in idx])
@@ -130,9 +161,18 @@ def _plot_2d(result: PartialDependence, annotate: bool | None, ax: Axes | None =
         mid = (np.nanmax(values) + np.nanmin(values)) / 2
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
-                ax.text(j, i, f"{values[i, j]:.3g}", ha="center", va="center", fontsize=7,
-                        color="white" if values[i, j] < mid else "black")  # fmt: skip
-    ax.set_title(f"Partial dependence of {result.target} on {result.features[0]} × {result.features[1]}", loc="left", fontsize=11)
+                ax.text(
+                    j,
+                    i,
+                    f"{values[i, j]:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if values[i, j] < mid else "black",
+                )
+    ax.set_title(
+        f"Partial dependence of {result.target} on {result.features[0]} × {result.features[1]}", loc="left", fontsize=11
+    )
     return fig
 
 
@@ -217,8 +257,9 @@ def _top_features(sv: ShapValues, top: int) -> list[str]:
 
 
 @renamed_params(max_display="top")
-def plot_shap_summary(sv: ShapValues, kind: str = "beeswarm", top: int = 20, random_state: int = 0,
-                      ax: Axes | None = None) -> Figure:  # fmt: skip
+def plot_shap_summary(
+    sv: ShapValues, kind: str = "beeswarm", top: int = 20, random_state: int = 0, ax: Axes | None = None
+) -> Figure:
     """SHAP summary: a ``"beeswarm"`` (one dot per row and feature, coloured by the feature's
     value) or a ``"bar"`` chart of mean |SHAP|, most important feature on top.
 
@@ -250,8 +291,17 @@ def plot_shap_summary(sv: ShapValues, kind: str = "beeswarm", top: int = 20, ran
             scaled = _color_scale(_numeric_codes(sv.data[name]))
             missing = ~np.isfinite(scaled)
             ax.scatter(x[missing], y[missing], s=9, color="#999999", linewidths=0, rasterized=True)
-            ax.scatter(x[~missing], y[~missing], s=9, c=scaled[~missing], cmap=cmap, vmin=0, vmax=1, linewidths=0,
-                       rasterized=True)  # fmt: skip
+            ax.scatter(
+                x[~missing],
+                y[~missing],
+                s=9,
+                c=scaled[~missing],
+                cmap=cmap,
+                vmin=0,
+                vmax=1,
+                linewidths=0,
+                rasterized=True,
+            )
         ax.axvline(0, color="#999999", linewidth=0.8, zorder=0)
         cbar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=ax, ticks=[0, 1], aspect=40)
         cbar.ax.set_yticklabels(["low", "high"])
@@ -294,8 +344,9 @@ def _strongest_interaction(sv: ShapValues, feature: str) -> str | None:
     return best
 
 
-def plot_shap_dependence(sv: ShapValues, feature: str, color_by: str | None = "auto", random_state: int = 0,
-                         ax: Axes | None = None) -> Figure:  # fmt: skip
+def plot_shap_dependence(
+    sv: ShapValues, feature: str, color_by: str | None = "auto", random_state: int = 0, ax: Axes | None = None
+) -> Figure:
     """SHAP dependence: ``feature``'s value against its SHAP value, one dot per row, coloured by
     ``color_by`` (``"auto"``: the feature that interacts most; ``None``: one colour); drawn on
     ``ax`` when given.
@@ -320,7 +371,9 @@ def plot_shap_dependence(sv: ShapValues, feature: str, color_by: str | None = "a
     x = _numeric_codes(column)
     if categorical:
         x = x + np.random.default_rng(random_state).uniform(-0.2, 0.2, len(x))
-        labels = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else sorted(column.dropna().unique())
+        labels = (
+            column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else sorted(column.dropna().unique())
+        )
         ax.set_xticks(np.arange(len(labels)), [str(c) for c in labels], rotation=30 if len(labels) > 4 else 0)
     y = sv.values[:, j]
     if color_by is None:
@@ -329,8 +382,9 @@ def plot_shap_dependence(sv: ShapValues, feature: str, color_by: str | None = "a
         scaled = _color_scale(_numeric_codes(sv.data[color_by]))
         ok = np.isfinite(scaled)
         ax.scatter(x[~ok], y[~ok], s=10, color="#999999", linewidths=0, rasterized=True)
-        points = ax.scatter(x[ok], y[ok], s=10, c=scaled[ok], cmap=_feature_cmap(), vmin=0, vmax=1, linewidths=0,
-                            rasterized=True)  # fmt: skip
+        points = ax.scatter(
+            x[ok], y[ok], s=10, c=scaled[ok], cmap=_feature_cmap(), vmin=0, vmax=1, linewidths=0, rasterized=True
+        )
         cbar = fig.colorbar(points, ax=ax, ticks=[0, 1], aspect=40)
         cbar.ax.set_yticklabels(["low", "high"])
         cbar.set_label(color_by)
@@ -368,11 +422,17 @@ def plot_shap_waterfall(sv: ShapValues, row: int = 0, top: int = 10, ax: Axes | 
     fig, ax = figure_and_axes(ax, 7.5, 1.4 + 0.42 * len(labels))
     span = float(np.sum(np.abs(contribs))) or 1.0
     position = sv.base_value
-    for i, (label, c) in enumerate(zip(labels, contribs, strict=True)):
+    for i, c in enumerate(contribs):
         color = POSITIVE if c >= 0 else NEGATIVE
         ax.barh(i, c, left=position, color=color, height=0.6)
-        ax.text(position + c + (0.01 * span if c >= 0 else -0.01 * span), i, f"{c:+.3g}", va="center",
-                ha="left" if c >= 0 else "right", fontsize=8)  # fmt: skip
+        ax.text(
+            position + c + (0.01 * span if c >= 0 else -0.01 * span),
+            i,
+            f"{c:+.3g}",
+            va="center",
+            ha="left" if c >= 0 else "right",
+            fontsize=8,
+        )
         position += c
     ax.set_yticks(np.arange(len(labels)), labels)
     ax.margins(x=0.15)

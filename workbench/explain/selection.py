@@ -89,13 +89,24 @@ def cv_permutation_importance(
     from tqdm.auto import tqdm
 
     parts = []
-    for k, model in enumerate(tqdm(cv.models, desc="permutation importance", unit="fold", disable=not progress,
-                                   leave=False)):  # fmt: skip
+    for k, model in enumerate(
+        tqdm(cv.models, desc="permutation importance", unit="fold", disable=not progress, leave=False)
+    ):
         idx = np.flatnonzero(folds == k)
         seed = None if random_state is None else random_state + k
-        parts.append(permutation_importance(model, take_rows(X, idx), y_fit[idx], scoring=scoring,
-                                            n_repeats=n_repeats, feature_groups=feature_groups, random_state=seed,
-                                            progress=False, **kwargs))  # fmt: skip
+        parts.append(
+            permutation_importance(
+                model,
+                take_rows(X, idx),
+                y_fit[idx],
+                scoring=scoring,
+                n_repeats=n_repeats,
+                feature_groups=feature_groups,
+                random_state=seed,
+                progress=False,
+                **kwargs,
+            )
+        )
     importances = pd.concat([p.importances.add_prefix(f"fold{k}_") for k, p in enumerate(parts)], axis=1)
     return PermutationImportances(
         importances=importances,
@@ -118,9 +129,7 @@ def noisy_features(importances: PermutationImportances, noise: float = 0.0) -> l
     if noise < 0:
         raise ValueError(f"noise must be >= 0 (a multiple of the repeats' std), got {noise}")
     if importances.n_repeats < 2:
-        raise ValueError(
-            "telling signal from noise needs at least two repeats; raise n_repeats (or use more folds)"
-        )
+        raise ValueError("telling signal from noise needs at least two repeats; raise n_repeats (or use more folds)")
     mean, std = importances.mean, importances.std
     return [name for name in mean.index if mean[name] <= noise * std[name]]
 
@@ -167,11 +176,22 @@ class FeatureSelection(Result):
         check_kind(kind, ("scores",), "FeatureSelection.plot")
         table = self.to_frame()
         fig, ax = figure_and_axes(ax, 6, 3.5)
-        ax.errorbar(table.index, table[self.metric], yerr=table[f"{self.metric}_fold_std"], marker="o",
-                    color="#1A4E5D", capsize=3)  # fmt: skip
+        ax.errorbar(
+            table.index,
+            table[self.metric],
+            yerr=table[f"{self.metric}_fold_std"],
+            marker="o",
+            color="#1A4E5D",
+            capsize=3,
+        )
         for k, row in table.iterrows():
-            ax.annotate(f"{row['n_features']} features", (k, row[self.metric]), textcoords="offset points",
-                        xytext=(4, 6), fontsize=8)  # fmt: skip
+            ax.annotate(
+                f"{row['n_features']} features",
+                (k, row[self.metric]),
+                textcoords="offset points",
+                xytext=(4, 6),
+                fontsize=8,
+            )
         ax.set_xticks(table.index)
         ax.set_xlabel("round")
         ax.set_ylabel(self.metric)
@@ -183,13 +203,22 @@ class FeatureSelection(Result):
         rows = []
         for k, cv in enumerate(self.cv_results):
             dropped = self.dropped_by_round[k] if k < len(self.dropped_by_round) else []
-            rows.append({"round": k, "n_features": len(cv.feature_names), self.metric: cv.score,
-                         f"{self.metric}_fold_std": cv.score_std, "dropped_next": list(dropped)})  # fmt: skip
+            rows.append(
+                {
+                    "round": k,
+                    "n_features": len(cv.feature_names),
+                    self.metric: cv.score,
+                    f"{self.metric}_fold_std": cv.score_std,
+                    "dropped_next": list(dropped),
+                }
+            )
         return pd.DataFrame(rows).set_index("round")
 
     def __repr__(self) -> str:
-        return (f"FeatureSelection({self.metric}: {self.score_before:.5f} -> {self.score_after:.5f} "
-                f"with {len(self.kept)} features, {len(self.dropped)} dropped)")  # fmt: skip
+        return (
+            f"FeatureSelection({self.metric}: {self.score_before:.5f} -> {self.score_after:.5f} "
+            f"with {len(self.kept)} features, {len(self.dropped)} dropped)"
+        )
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -208,9 +237,16 @@ class FeatureSelection(Result):
 
 
 @renamed_params(groups="feature_groups")
-@validate_params({"n_repeats": [Interval(int, 1, None)], "max_rounds": [Interval(int, 1, None)],
-                  "noise": [Interval(float, None, None)], "random_state": [Interval(int, 0, 2**32, closed="left")],
-                  "folds": ["folds", None], "progress": ["boolean"]})  # fmt: skip
+@validate_params(
+    {
+        "n_repeats": [Interval(int, 1, None)],
+        "max_rounds": [Interval(int, 1, None)],
+        "noise": [Interval(float, None, None)],
+        "random_state": [Interval(int, 0, 2**32, closed="left")],
+        "folds": ["folds", None],
+        "progress": ["boolean"],
+    }
+)
 def drop_noisy_features(
     estimator: Any,
     X: Any,
@@ -244,8 +280,13 @@ def drop_noisy_features(
 
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
     folds = as_folds(5 if folds is None else folds, y, random_state=random_state, task=infer_task(y))
-    cv_kwargs = {"folds": folds, "metric": metric, "early_stopping_rounds": early_stopping_rounds,
-                 "fit_params": fit_params, "progress": progress}  # fmt: skip
+    cv_kwargs = {
+        "folds": folds,
+        "metric": metric,
+        "early_stopping_rounds": early_stopping_rounds,
+        "fit_params": fit_params,
+        "progress": progress,
+    }
     columns = list(frame.columns)
     cv = train_cv(estimator, frame[columns], y, **cv_kwargs)
     if n_repeats * cv.n_splits < 2:
@@ -256,8 +297,16 @@ def drop_noisy_features(
         if feature_groups:
             active_groups = {g: [c for c in cols if c in columns] for g, cols in feature_groups.items()}
             active_groups = {g: cols for g, cols in active_groups.items() if cols}
-        imp = cv_permutation_importance(cv, frame[columns], y, scoring=scoring, n_repeats=n_repeats,
-                                        feature_groups=active_groups, random_state=random_state, progress=progress)  # fmt: skip
+        imp = cv_permutation_importance(
+            cv,
+            frame[columns],
+            y,
+            scoring=scoring,
+            n_repeats=n_repeats,
+            feature_groups=active_groups,
+            random_state=random_state,
+            progress=progress,
+        )
         importances.append(imp)
         noisy = noisy_features(imp, noise)
         drop_cols = {c for name in noisy for c in (imp.feature_groups.get(name) or [name])}
@@ -273,5 +322,11 @@ def drop_noisy_features(
         columns = [c for c in columns if c not in drop_cols]
         cv = train_cv(estimator, frame[columns], y, **cv_kwargs)
         history.append(cv)
-    return FeatureSelection(kept=columns, dropped=dropped, cv_results=history, importances=importances,
-                            dropped_by_round=dropped_by_round, noise=noise)  # fmt: skip
+    return FeatureSelection(
+        kept=columns,
+        dropped=dropped,
+        cv_results=history,
+        importances=importances,
+        dropped_by_round=dropped_by_round,
+        noise=noise,
+    )

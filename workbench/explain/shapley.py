@@ -83,8 +83,12 @@ class ShapValues(Result):
         """A ``shap.Explanation`` of the same numbers, for shap's own plots."""
         import shap
 
-        return shap.Explanation(values=self.values, base_values=np.full(len(self.values), self.base_value),
-                                data=self.data.to_numpy(), feature_names=self.feature_names)  # fmt: skip
+        return shap.Explanation(
+            values=self.values,
+            base_values=np.full(len(self.values), self.base_value),
+            data=self.data.to_numpy(),
+            feature_names=self.feature_names,
+        )
 
     def plot(self, kind: str = "beeswarm", ax: Any = None, **kwargs: Any) -> Figure:
         """A figure of these values: ``"beeswarm"`` or ``"bar"`` (:func:`~workbench.explain.plot_shap_summary`),
@@ -197,9 +201,9 @@ def _tree_explainer(model: Any, data: Any, interactions: bool) -> tuple[np.ndarr
 def _interaction_values(model: Any, data: Any, info: ModelInfo) -> np.ndarray:
     """Interaction values ``(n, outputs, features, features)``: our TreeSHAP for LightGBM, shap's otherwise."""
     if info.is_lightgbm:
-        from .model_info import lightgbm_ensemble
         from ._trees import to_matrix
         from ._treeshap import tree_shap_interactions
+        from .model_info import lightgbm_ensemble
 
         ensemble = lightgbm_ensemble(model)
         return tree_shap_interactions(ensemble, to_matrix(ensemble, data))
@@ -207,8 +211,14 @@ def _interaction_values(model: Any, data: Any, info: ModelInfo) -> np.ndarray:
     return values
 
 
-@validate_params({"max_rows": [Interval(int, 1, None), None], "interactions": ["boolean"],
-                  "max_memory": [Interval(float, 0, None, closed="neither")], "random_state": [Interval(int, 0, None), None]})  # fmt: skip
+@validate_params(
+    {
+        "max_rows": [Interval(int, 1, None), None],
+        "interactions": ["boolean"],
+        "max_memory": [Interval(float, 0, None, closed="neither")],
+        "random_state": [Interval(int, 0, None), None],
+    }
+)
 def shap_values(
     model: Any,
     X: Any,
@@ -260,7 +270,9 @@ def shap_values(
         base_sum = base if base_sum is None else base_sum + base
         if interactions:
             inter = _interaction_values(fold_model, model_input, info)
-            inter = _explained_output(inter.reshape(*inter.shape[:2], -1), info, cls).reshape(len(rows), n_features, n_features)
+            inter = _explained_output(inter.reshape(*inter.shape[:2], -1), info, cls).reshape(
+                len(rows), n_features, n_features
+            )
             inter_sum = inter if inter_sum is None else inter_sum + inter
     k = len(info.models)
     engine = "LightGBM pred_contrib" if info.is_lightgbm else "shap TreeExplainer"

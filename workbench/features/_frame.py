@@ -22,9 +22,7 @@ def as_frame(X: Any, owner: str) -> tuple[pd.DataFrame, bool]:
     import scipy.sparse as sp
 
     if sp.issparse(X):
-        raise TypeError(
-            f"{owner} does not take sparse input; pass a pandas DataFrame or a dense 2-D array"
-        )
+        raise TypeError(f"{owner} does not take sparse input; pass a pandas DataFrame or a dense 2-D array")
     if isinstance(X, pd.Series):
         raise ValueError(
             f"{owner} needs 2-D input; got a Series. Select columns with df[[{X.name!r}]] "
@@ -112,9 +110,7 @@ def check_feature_names_arg(estimator: Any, input_features: Any) -> None:
         return
     given = [str(c) for c in input_features]
     if given != input_names(estimator):
-        raise ValueError(
-            f"input_features {given} do not match the columns seen in fit {input_names(estimator)}"
-        )
+        raise ValueError(f"input_features {given} do not match the columns seen in fit {input_names(estimator)}")
 
 
 def cross_fit_splits(

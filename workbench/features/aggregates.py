@@ -50,8 +50,9 @@ def _is_number_column(s: pd.Series) -> bool:
 
 def _numbers(frame: pd.DataFrame, values: list[Hashable]) -> pd.DataFrame:
     """The value columns with numbers stored as objects converted to numeric dtypes."""
-    return pd.DataFrame({v: pd.to_numeric(frame[v]) if frame[v].dtype == object else frame[v] for v in values},
-                        index=frame.index)  # fmt: skip
+    return pd.DataFrame(
+        {v: pd.to_numeric(frame[v]) if frame[v].dtype == object else frame[v] for v in values}, index=frame.index
+    )
 
 
 class GroupAggregates(FrameTransformer):
@@ -80,7 +81,9 @@ class GroupAggregates(FrameTransformer):
     def _check_params(self, frame: pd.DataFrame) -> tuple[list[Hashable], list[Hashable], list[str]]:
         keys, values, aggs = as_list(self.keys), as_list(self.values), as_list(self.aggs)
         if not keys or not values:
-            raise ValueError("GroupAggregates needs keys=... (columns to group by) and values=... (columns to aggregate)")
+            raise ValueError(
+                "GroupAggregates needs keys=... (columns to group by) and values=... (columns to aggregate)"
+            )
         unknown = [a for a in aggs if a not in AGGREGATIONS]
         if unknown or not aggs:
             raise ValueError(f"GroupAggregates: unknown aggregation(s) {unknown}; choose from {AGGREGATIONS}")

@@ -103,7 +103,9 @@ def euclidean_distance(matrix: pd.DataFrame, kind: Kind = "user", min_common: in
     return pd.DataFrame(dist, index=m.index, columns=m.index)
 
 
-def similarity(matrix: pd.DataFrame, method: Method = "pearson", kind: Kind = "user", min_common: int = 1) -> pd.DataFrame:
+def similarity(
+    matrix: pd.DataFrame, method: Method = "pearson", kind: Kind = "user", min_common: int = 1
+) -> pd.DataFrame:
     """User–user (``kind="user"``) or item–item similarity over co-rated entries.
 
     ``"euclidean"``: ``1 / (1 + distance)``; ``"pearson"``: correlation (NaN when fewer than two
@@ -255,15 +257,23 @@ class CFFeatures(FrameTransformer):
         try:
             return pd.to_numeric(y_arr).astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"CFFeatures: ratings y must be numbers (Unknown label type: dtype {y_arr.dtype})") from exc
+            raise ValueError(
+                f"CFFeatures: ratings y must be numbers (Unknown label type: dtype {y_arr.dtype})"
+            ) from exc
 
     def _tables(self, frame: pd.DataFrame, ratings: np.ndarray) -> dict[str, pd.DataFrame]:
-        long = pd.DataFrame({"user": frame[self.user].to_numpy(), "item": frame[self.item].to_numpy(), "rating": ratings})
+        long = pd.DataFrame(
+            {"user": frame[self.user].to_numpy(), "item": frame[self.item].to_numpy(), "rating": ratings}
+        )
         matrix = rating_matrix(long)
-        return {kind: recommend_scores(matrix, self.method, kind, self.normalize, self.min_similarity, self.min_common)
-                for kind in self.kinds_}  # fmt: skip
+        return {
+            kind: recommend_scores(matrix, self.method, kind, self.normalize, self.min_similarity, self.min_common)
+            for kind in self.kinds_
+        }
 
-    def _lookup(self, frame: pd.DataFrame, tables: dict[str, pd.DataFrame], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def _lookup(
+        self, frame: pd.DataFrame, tables: dict[str, pd.DataFrame], rows: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         part = frame if rows is None else frame.iloc[rows]
         out = {}
         for kind, table in tables.items():
@@ -279,8 +289,9 @@ class CFFeatures(FrameTransformer):
         return [f"cf_{kind}_{self.method}" for kind in self.kinds_]
 
     def _assemble(self, frame: pd.DataFrame, was_frame: bool, values: dict[str, np.ndarray]) -> Any:
-        new = pd.DataFrame({name: values[kind] for name, kind in zip(self._names(), self.kinds_, strict=True)},
-                           index=frame.index)  # fmt: skip
+        new = pd.DataFrame(
+            {name: values[kind] for name, kind in zip(self._names(), self.kinds_, strict=True)}, index=frame.index
+        )
         return output(pd.concat([frame, new], axis=1), was_frame)
 
     def fit(self, X: Any, y: Any = None) -> CFFeatures:

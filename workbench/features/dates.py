@@ -19,7 +19,18 @@ from ._frame import (
     output,
 )
 
-PARTS = ("year", "quarter", "month", "day", "day_of_week", "day_of_year", "hour", "minute", "is_weekend", "elapsed_days")
+PARTS = (
+    "year",
+    "quarter",
+    "month",
+    "day",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "is_weekend",
+    "elapsed_days",
+)
 DEFAULT_PARTS = ("year", "month", "day", "day_of_week", "hour", "elapsed_days")
 
 

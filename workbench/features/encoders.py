@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
+from ..data.schema import is_categorical_like
 from ..data.validation import renamed_params
 from ._frame import (
     FrameTransformer,
@@ -26,7 +27,6 @@ from ._frame import (
     input_names,
     output,
 )
-from ..data.schema import is_categorical_like
 
 UNSEEN = -1  # code of a category not seen in fit
 MISSING = -2  # code of a missing value (NaN, None, pd.NA)
@@ -325,7 +325,9 @@ def _out_of_fold_complement(
     per_fold = _sums(slot, n_folds * k, target if every else target.rows(known))
     counts, sums, sumsq = (a.reshape(n_folds, k, *a.shape[1:]) for a in per_fold)
     total = counts.sum(0), sums.sum(0), sumsq.sum(0)
-    table = _smoothed(total[0] - counts, total[1] - sums, total[2] - sumsq, prior[:, None, :], prior_var[:, None, :], smooth)
+    table = _smoothed(
+        total[0] - counts, total[1] - sums, total[2] - sumsq, prior[:, None, :], prior_var[:, None, :], smooth
+    )
     flat = table.reshape(n_folds * k, t)
     if every:
         out = flat[slot]
@@ -399,8 +401,14 @@ class TargetEncoder(_CategoricalEncoder):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        if not (self.smooth == "auto" or (isinstance(self.smooth, int | float | np.number)
-                                          and not isinstance(self.smooth, bool) and self.smooth >= 0)):  # fmt: skip
+        if not (
+            self.smooth == "auto"
+            or (
+                isinstance(self.smooth, int | float | np.number)
+                and not isinstance(self.smooth, bool)
+                and self.smooth >= 0
+            )
+        ):
             raise ValueError(f"TargetEncoder: smooth must be 'auto' or a number >= 0, got {self.smooth!r}")
         if self.target_type not in _TARGET_TYPES:
             raise ValueError(f"TargetEncoder: target_type must be one of {_TARGET_TYPES}, got {self.target_type!r}")
@@ -446,7 +454,9 @@ class TargetEncoder(_CategoricalEncoder):
         names = list(self.get_feature_names_out())
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:
-            raise ValueError(f"TargetEncoder: per-class output columns {clashes} clash with existing columns; rename them")
+            raise ValueError(
+                f"TargetEncoder: per-class output columns {clashes} clash with existing columns; rename them"
+            )
 
     def _output_names(self, col: Hashable) -> list[str]:
         if getattr(self, "target_type_", None) == "multiclass":
@@ -488,7 +498,9 @@ class TargetEncoder(_CategoricalEncoder):
             self.encodings_ = {}
             for col in self.columns_:
                 k = len(self.categories_[col])
-                oof, self.encodings_[col] = _out_of_fold_complement(codes[col], k, target, fold_of_row, len(splits), self.smooth)
+                oof, self.encodings_[col] = _out_of_fold_complement(
+                    codes[col], k, target, fold_of_row, len(splits), self.smooth
+                )
                 encoded[col] = self._columns_of(col, oof)
             self._check_name_clashes()
         else:

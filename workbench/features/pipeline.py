@@ -67,15 +67,22 @@ class FeaturePipeline(FrameTransformer):
         frame, _ = self._frame(X, fit=True)
         s = self.schema
         self.numeric_ = list(s.numeric)
-        self.categorical_ = AsCategory(columns=list(s.categorical)).fit(frame[list(s.categorical)]) if s.categorical else None
+        self.categorical_ = (
+            AsCategory(columns=list(s.categorical)).fit(frame[list(s.categorical)]) if s.categorical else None
+        )
         frequent: list[Hashable] = []
         if self.categorical_ is not None and self.count_threshold is not None:
             frequent = [c for c in s.categorical if len(self.categorical_.categories_[c]) > self.count_threshold]
         self.counts_ = CountEncoder(columns=frequent).fit(frame[frequent]) if frequent else None
         self.text_ = {}
         for col in s.text:
-            ngrams = TextNgramFeatures(columns=[col], max_features=self.text_max_features, svd_components=self.text_svd,
-                                       sparse_output=False, random_state=self.random_state)  # fmt: skip
+            ngrams = TextNgramFeatures(
+                columns=[col],
+                max_features=self.text_max_features,
+                svd_components=self.text_svd,
+                sparse_output=False,
+                random_state=self.random_state,
+            )
             self.text_[col] = ngrams.fit(frame[[col]])
         self.dates_ = None
         if s.datetime:
@@ -157,7 +164,9 @@ def build(
         raise TypeError(f"build needs a DataFrame and/or a Schema, got {type(data).__name__}")
     if schema is None:
         if data is None:
-            raise ValueError("build needs a schema or a DataFrame to infer one from: build(df, target=...) or build(schema)")
+            raise ValueError(
+                "build needs a schema or a DataFrame to infer one from: build(df, target=...) or build(schema)"
+            )
         if target is None:
             raise ValueError(
                 "build(df) without a schema needs target=... so the target is never used as a feature; "

@@ -124,20 +124,34 @@ class TextNgramFeatures(FrameTransformer):
 
     def _check_params(self) -> None:
         if self.word_ngram_range is None and self.char_ngram_range is None:
-            raise ValueError("TextNgramFeatures: word_ngram_range and char_ngram_range are both None; keep at least one")
+            raise ValueError(
+                "TextNgramFeatures: word_ngram_range and char_ngram_range are both None; keep at least one"
+            )
         if self.combine not in _COMBINE:
             raise ValueError(f"TextNgramFeatures: combine must be one of {_COMBINE}, got {self.combine!r}")
         if self.char_analyzer not in _CHAR_ANALYZERS:
-            raise ValueError(f"TextNgramFeatures: char_analyzer must be one of {_CHAR_ANALYZERS}, got {self.char_analyzer!r}")
-        if self.svd_components is not None and (not isinstance(self.svd_components, int | np.integer) or self.svd_components < 1):
-            raise ValueError(f"TextNgramFeatures: svd_components must be None or a positive integer, got {self.svd_components!r}")
+            raise ValueError(
+                f"TextNgramFeatures: char_analyzer must be one of {_CHAR_ANALYZERS}, got {self.char_analyzer!r}"
+            )
+        if self.svd_components is not None and (
+            not isinstance(self.svd_components, int | np.integer) or self.svd_components < 1
+        ):
+            raise ValueError(
+                f"TextNgramFeatures: svd_components must be None or a positive integer, got {self.svd_components!r}"
+            )
         _check_stemmer(self.stemmer)
 
     def _vectorizer(self, part: str) -> Any:
         from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-        common: dict[str, Any] = {"max_features": self.max_features, "min_df": self.min_df, "max_df": self.max_df,
-                                  "binary": self.binary, "lowercase": self.lowercase, "dtype": self.dtype}  # fmt: skip
+        common: dict[str, Any] = {
+            "max_features": self.max_features,
+            "min_df": self.min_df,
+            "max_df": self.max_df,
+            "binary": self.binary,
+            "lowercase": self.lowercase,
+            "dtype": self.dtype,
+        }
         if part == "word":
             common["ngram_range"] = tuple(self.word_ngram_range)
             if self.stemmer is not None:
@@ -150,11 +164,11 @@ class TextNgramFeatures(FrameTransformer):
 
     def _sources(self, frame: pd.DataFrame, was_frame: bool) -> list[tuple[str, list[Hashable]]]:
         if self.columns is None:
-            cols = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype) or frame[c].dtype == object]
+            cols = [
+                c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype) or frame[c].dtype == object
+            ]
             if was_frame and not cols:
-                raise ValueError(
-                    "TextNgramFeatures found no text (str/object) columns; name them with columns=[...]"
-                )
+                raise ValueError("TextNgramFeatures found no text (str/object) columns; name them with columns=[...]")
             cols = cols if was_frame else list(frame.columns)
         else:
             cols = as_list(self.columns)

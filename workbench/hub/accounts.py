@@ -77,8 +77,10 @@ def lookup_account(user: str) -> Account | None:
     except KeyError:
         return None
     if entry.pw_gecos != account_mark(user) or entry.pw_uid == 0:
-        raise PermissionError(f"system account {name!r} exists but was not created by the hub for user {user!r}; "
-                              f"rename or remove that account (userdel {name}) before this user can start a server")  # fmt: skip
+        raise PermissionError(
+            f"system account {name!r} exists but was not created by the hub for user {user!r}; "
+            f"rename or remove that account (userdel {name}) before this user can start a server"
+        )
     return Account(name, entry.pw_uid, entry.pw_gid)
 
 
@@ -104,8 +106,19 @@ def ensure_account(user: str, home: str | os.PathLike[str], attempts: int = 20) 
         if found is not None:
             return found
         name = account_name(user)
-        cmd = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
-               "--shell", NOLOGIN, "--comment", account_mark(user), name]  # fmt: skip
+        cmd = [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            str(home),
+            "--shell",
+            NOLOGIN,
+            "--comment",
+            account_mark(user),
+            name,
+        ]
         for attempt in range(attempts):
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode == 0:
@@ -113,8 +126,10 @@ def ensure_account(user: str, home: str | os.PathLike[str], attempts: int = 20) 
             if proc.returncode == 9:  # created meanwhile by another hub process
                 break
             if proc.returncode != 10 or attempt == attempts - 1:  # 10: /etc/passwd is locked
-                raise OSError(f"creating system account {name!r} for hub user {user!r} failed: "
-                              f"useradd exited {proc.returncode}: {proc.stderr.strip()}")  # fmt: skip
+                raise OSError(
+                    f"creating system account {name!r} for hub user {user!r} failed: "
+                    f"useradd exited {proc.returncode}: {proc.stderr.strip()}"
+                )
             time.sleep(0.1)
         found = lookup_account(user)
         if found is None:

@@ -66,8 +66,12 @@ def announce_password(name: str, password: str, path: Path, stream: Any = None) 
     """Show a new admin password on the terminal only; in a log file, only where it is stored."""
     stream = stream or sys.stdout
     shown = f"password: {password}" if stream.isatty() else "the password is not shown because output is not a terminal"
-    print(f"workbench hub: admin account {name!r} ready; {shown} (also stored in {path}, readable by root/the hub's "
-          "user only; change it at /hub/change-password)", file=stream, flush=True)  # fmt: skip
+    print(
+        f"workbench hub: admin account {name!r} ready; {shown} (also stored in {path}, readable by root/the hub's "
+        "user only; change it at /hub/change-password)",
+        file=stream,
+        flush=True,
+    )
 
 
 class _LoginHandler(NativeLoginHandler):
@@ -76,8 +80,10 @@ class _LoginHandler(NativeLoginHandler):
             auth = self.authenticator
             name = auth.normalize_username(username)
             if auth.allowed_failed_logins and auth.is_blocked(name):
-                login_error = (f"Too many failed logins for {username}; try again in {auth.seconds_before_next_try} "
-                               "seconds (or ask an admin).")  # fmt: skip
+                login_error = (
+                    f"Too many failed logins for {username}; try again in {auth.seconds_before_next_try} "
+                    "seconds (or ask an admin)."
+                )
             else:
                 info = auth.get_user(username)
                 password = self.get_body_argument("password", "", strip=False)
@@ -92,7 +98,9 @@ class _LoginHandler(NativeLoginHandler):
 class TeamAuthenticator(NativeAuthenticator):
     """NativeAuthenticator with a login handler that works on JupyterHub 6 and admins created at first start."""
 
-    admin_password_dir = Unicode("", help="State directory for the admins' generated passwords; empty: no bootstrap.").tag(config=True)
+    admin_password_dir = Unicode(
+        "", help="State directory for the admins' generated passwords; empty: no bootstrap."
+    ).tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

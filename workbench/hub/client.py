@@ -49,16 +49,27 @@ class HubSession:
     def signup(self, username: str, password: str) -> str:
         """Sign up through the NativeAuthenticator form; returns the page's message."""
         xsrf = self._form_xsrf("/hub/signup")
-        page = self.http.post(self.url + "/hub/signup", timeout=self.timeout, data={
-            "username": username, "signup_password": password, "signup_password_confirmation": password, "_xsrf": xsrf})  # fmt: skip
+        page = self.http.post(
+            self.url + "/hub/signup",
+            timeout=self.timeout,
+            data={
+                "username": username,
+                "signup_password": password,
+                "signup_password_confirmation": password,
+                "_xsrf": xsrf,
+            },
+        )
         message = re.search(r'class="alert[^"]*"[^>]*>\s*(.*?)\s*<', page.text, re.S)
         return message.group(1) if message else page.text[-500:]
 
     def login(self, username: str, password: str) -> None:
         """Log in through the login form; raises :class:`HubError` when the hub refuses."""
         xsrf = self._form_xsrf("/hub/login")
-        page = self.http.post(self.url + "/hub/login", timeout=self.timeout,
-                              data={"username": username, "password": password, "_xsrf": xsrf})  # fmt: skip
+        page = self.http.post(
+            self.url + "/hub/login",
+            timeout=self.timeout,
+            data={"username": username, "password": password, "_xsrf": xsrf},
+        )
         if "/hub/login" in page.url or not any(c.name.startswith("jupyterhub-session") for c in self.http.cookies):
             raise HubError(f"login as {username!r} refused (status {page.status_code})")
 
@@ -68,7 +79,9 @@ class HubSession:
         xsrf = self.http.cookies.get("_xsrf", path="/hub/")
         if xsrf:
             headers["X-XSRFToken"] = xsrf
-        response = self.http.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=self.timeout, **kwargs)
+        response = self.http.request(
+            method, f"{self.url}/hub/api{path}", headers=headers, timeout=self.timeout, **kwargs
+        )
         if response.status_code >= 400:
             try:
                 message = response.json().get("message", response.text)

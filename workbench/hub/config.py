@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
+from ..profiles import ProfileSet, load_profiles
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV
 from .gateway.policy import SUBMIT_SCOPE
 from .lifeline import PROCESSES_DIR, forget_stale_pid_file, launcher, reclaim
-from ..profiles import ProfileSet, load_profiles
 
 MODES = ("local", "kubernetes")
 MODE_ENV = "WORKBENCH_HUB_MODE"
@@ -86,10 +86,14 @@ class HubSqliteConnection(sqlite3.Connection):
 
 def proxy_command() -> list[str]:
     """The configurable-http-proxy executable (npm package, or the PyPI implementation)."""
-    exe = shutil.which("configurable-http-proxy") or shutil.which("configurable-http-proxy", path=str(Path(sys.executable).parent))
+    exe = shutil.which("configurable-http-proxy") or shutil.which(
+        "configurable-http-proxy", path=str(Path(sys.executable).parent)
+    )
     if exe is None:
-        raise ValueError("configurable-http-proxy is not installed; install it with `npm install -g configurable-http-proxy` "
-                         "(or `pip install configurable-http-proxy`)")  # fmt: skip
+        raise ValueError(
+            "configurable-http-proxy is not installed; install it with `npm install -g configurable-http-proxy` "
+            "(or `pip install configurable-http-proxy`)"
+        )
     return [exe]
 
 
@@ -101,8 +105,15 @@ def _append(c: Any, section: str, name: str, items: list[dict[str, Any]]) -> Non
     setattr(holder, name, keep + items)
 
 
-def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url: str, culler_every: float | None,
-              records: Path | None) -> None:  # fmt: skip
+def _services(
+    c: Any,
+    mode: str,
+    profiles_path: Path,
+    runs_dir: str,
+    reports_url: str,
+    culler_every: float | None,
+    records: Path | None,
+) -> None:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), RUNS_ENV: runs_dir, "PYTHONUNBUFFERED": "1"}
     culler_env = dict(env)
     if os.environ.get("WORKBENCH_CULLER_WEBHOOK"):
@@ -116,25 +127,48 @@ def _services(c: Any, mode: str, profiles_path: Path, runs_dir: str, reports_url
     # both die with the hub however it ends (see workbench.hub.lifeline)
     culler_cmd = launcher(culler_cmd, name=CULLER, records=records)
     reports_cmd = launcher(reports_cmd, name=REPORTS, records=records)
-    _append(c, "JupyterHub", "services", [
-        {"name": CULLER, "command": culler_cmd, "environment": culler_env, "display": False},
-        {"name": REPORTS, "url": reports_url, "command": reports_cmd, "environment": env, "oauth_no_confirm": True,
-         "display": True, "info": {"description": "The team's run reports"}},
-    ])  # fmt: skip
-    _append(c, "JupyterHub", "load_roles", [
-        {"name": "workbench-culler", "description": "GPU-aware culling of idle servers", "scopes": CULLER_SCOPES,
-         "services": [CULLER]},
-        # every user may open the reports service (the default 'user' role only has 'self')
-        {"name": "user", "scopes": ["self", f"access:services!service={REPORTS}"]},
-    ])  # fmt: skip
+    _append(
+        c,
+        "JupyterHub",
+        "services",
+        [
+            {"name": CULLER, "command": culler_cmd, "environment": culler_env, "display": False},
+            {
+                "name": REPORTS,
+                "url": reports_url,
+                "command": reports_cmd,
+                "environment": env,
+                "oauth_no_confirm": True,
+                "display": True,
+                "info": {"description": "The team's run reports"},
+            },
+        ],
+    )
+    _append(
+        c,
+        "JupyterHub",
+        "load_roles",
+        [
+            {
+                "name": "workbench-culler",
+                "description": "GPU-aware culling of idle servers",
+                "scopes": CULLER_SCOPES,
+                "services": [CULLER],
+            },
+            # every user may open the reports service (the default 'user' role only has 'self')
+            {"name": "user", "scopes": ["self", f"access:services!service={REPORTS}"]},
+        ],
+    )
 
 
 def local_isolation(shared_account: bool = False) -> str:
     """The isolation of local mode for this process: ``accounts`` as root, else ``single-user`` or ``shared``."""
     if os.geteuid() == 0:
         if shared_account:
-            raise ValueError("--shared-account is for a hub run as an ordinary user; run as root, the hub gives every "
-                             "user their own system account (drop --shared-account)")  # fmt: skip
+            raise ValueError(
+                "--shared-account is for a hub run as an ordinary user; run as root, the hub gives every "
+                "user their own system account (drop --shared-account)"
+            )
         return "accounts"
     return "shared" if shared_account else "single-user"
 
@@ -144,21 +178,31 @@ def _reachable(path: Path, what: str, flag: str) -> None:
 
     closed = closed_to_others(path)
     if closed is not None:
-        raise ValueError(f"{what} {path} is not reachable by the users' system accounts: {closed} is closed to "
-                         f"other users (mode {closed.stat().st_mode & 0o777:o}); {flag}")  # fmt: skip
+        raise ValueError(
+            f"{what} {path} is not reachable by the users' system accounts: {closed} is closed to "
+            f"other users (mode {closed.stat().st_mode & 0o777:o}); {flag}"
+        )
 
 
 def _account_dirs(state: Path, users: Path, runs: Path) -> None:
     """Check and create the directories per-user accounts need; the state directory stays out of their reach."""
     for path, flag in ((users, "--users-dir"), (runs, "--runs-dir")):
         if path == state or state in path.parents:
-            raise ValueError(f"{flag} {path} is inside the hub's private state directory {state}; choose a directory "
-                             f"outside it (default {SYSTEM_USERS_DIR if flag == '--users-dir' else SYSTEM_RUNS_DIR})")  # fmt: skip
+            raise ValueError(
+                f"{flag} {path} is inside the hub's private state directory {state}; choose a directory "
+                f"outside it (default {SYSTEM_USERS_DIR if flag == '--users-dir' else SYSTEM_RUNS_DIR})"
+            )
     prefix = Path(sys.prefix).resolve()
     if prefix == state or state in prefix.parents:
-        raise ValueError(f"the hub's Python environment {prefix} is inside its private state directory {state}; "
-                         "choose another --state-dir")  # fmt: skip
-    _reachable(Path(sys.executable).resolve(), "the hub's Python", "install the hub's environment where every user can read it (e.g. /usr/local or /opt)")  # fmt: skip
+        raise ValueError(
+            f"the hub's Python environment {prefix} is inside its private state directory {state}; "
+            "choose another --state-dir"
+        )
+    _reachable(
+        Path(sys.executable).resolve(),
+        "the hub's Python",
+        "install the hub's environment where every user can read it (e.g. /usr/local or /opt)",
+    )
     _reachable(prefix, "the hub's Python environment", "make it readable by every user (chmod o+rx on each directory)")
     for path, flag, mode in ((users, "--users-dir", 0o711), (runs, "--runs-dir", 0o755)):
         _reachable(path.parent, "the parent of", f"choose a {flag} every user can reach")
@@ -167,16 +211,31 @@ def _account_dirs(state: Path, users: Path, runs: Path) -> None:
         path.chmod(mode)
 
 
-def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | None = None, port: int = 8000,
-           ip: str = LOCAL_IP, hub_port: int | None = None, proxy_api_port: int | None = None,
-           reports_port: int | None = None, users_dir: str | None = None, runs_dir: str | None = None,
-           gpu_devices: Iterable[str] | None = None, admin_users: Iterable[str] = (),
-           authenticator: bool = True, shared_account: bool = False, login_attempts: int = LOGIN_ATTEMPTS,
-           login_block_seconds: int = LOGIN_BLOCK_SECONDS) -> tuple[str, str, Path]:  # fmt: skip
+def _local(
+    c: Any,
+    profiles: ProfileSet,
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    port: int = 8000,
+    ip: str = LOCAL_IP,
+    hub_port: int | None = None,
+    proxy_api_port: int | None = None,
+    reports_port: int | None = None,
+    users_dir: str | None = None,
+    runs_dir: str | None = None,
+    gpu_devices: Iterable[str] | None = None,
+    admin_users: Iterable[str] = (),
+    authenticator: bool = True,
+    shared_account: bool = False,
+    login_attempts: int = LOGIN_ATTEMPTS,
+    login_block_seconds: int = LOGIN_BLOCK_SECONDS,
+) -> tuple[str, str, Path]:
     from .local import ProfileLocalSpawner
 
     if ip != LOCAL_IP:
-        raise ValueError(f"local mode binds to {LOCAL_IP} only (got ip={ip!r}); for a team network use the Kubernetes mode")
+        raise ValueError(
+            f"local mode binds to {LOCAL_IP} only (got ip={ip!r}); for a team network use the Kubernetes mode"
+        )
     isolation = local_isolation(shared_account)
     state = Path(state_dir or Path.home() / ".local/share/workbench/hub").expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -230,16 +289,31 @@ def _local(c: Any, profiles: ProfileSet, *, state_dir: str | os.PathLike[str] | 
     return str(runs), f"http://{LOCAL_IP}:{reports_port or free_port()}", records
 
 
-def _kubernetes(c: Any, profiles: ProfileSet, *, runs_dir: str = KUBE_RUNS_MOUNT, runs_pvc: str = "workbench-runs",
-                storage_capacity: str = "10Gi", storage_class: str | None = None, namespace: str | None = None,
-                service_host: str = "hub", reports_port: int = REPORTS_PORT, gateway_port: int = GATEWAY_PORT,
-                admin_users: Iterable[str] = ()) -> tuple[str, str]:  # fmt: skip
+def _kubernetes(
+    c: Any,
+    profiles: ProfileSet,
+    *,
+    runs_dir: str = KUBE_RUNS_MOUNT,
+    runs_pvc: str = "workbench-runs",
+    storage_capacity: str = "10Gi",
+    storage_class: str | None = None,
+    namespace: str | None = None,
+    service_host: str = "hub",
+    reports_port: int = REPORTS_PORT,
+    gateway_port: int = GATEWAY_PORT,
+    admin_users: Iterable[str] = (),
+) -> tuple[str, str]:
     from .kube import kubespawner_config
 
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
-    settings = kubespawner_config(profiles, runs_pvc=runs_pvc, storage_capacity=storage_capacity,
-                                  storage_class=storage_class, namespace=namespace,
-                                  gateway_url=f"http://{service_host}:{gateway_port}/services/{GATEWAY}/")  # fmt: skip
+    settings = kubespawner_config(
+        profiles,
+        runs_pvc=runs_pvc,
+        storage_capacity=storage_capacity,
+        storage_class=storage_class,
+        namespace=namespace,
+        gateway_url=f"http://{service_host}:{gateway_port}/services/{GATEWAY}/",
+    )
     for key, value in settings.items():
         setattr(c.KubeSpawner, key, value)
     if admin_users:
@@ -247,8 +321,9 @@ def _kubernetes(c: Any, profiles: ProfileSet, *, runs_dir: str = KUBE_RUNS_MOUNT
     return runs_dir, f"http://{service_host}:{reports_port}"
 
 
-def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str] | None = None,
-              **options: Any) -> ProfileSet:  # fmt: skip
+def configure(
+    c: Any, mode: str = "local", profiles_path: str | os.PathLike[str] | None = None, **options: Any
+) -> ProfileSet:
     """Fill the JupyterHub config object ``c`` for ``mode``; returns the loaded profiles.
 
     Local options: ``state_dir``, ``port``, ``hub_port``, ``proxy_api_port``, ``reports_port``,
@@ -275,8 +350,10 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
         path = default_profiles_path()
     culler_every = options.pop("culler_every", None)
     if culler_every is not None and not (isinstance(culler_every, int | float) and 1 <= culler_every < float("inf")):
-        raise ValueError(f"culler_every must be a number of seconds, at least 1, got {culler_every!r} "
-                         "(flag --culler-every, $WORKBENCH_HUB_CULLER_EVERY)")  # fmt: skip
+        raise ValueError(
+            f"culler_every must be a number of seconds, at least 1, got {culler_every!r} "
+            "(flag --culler-every, $WORKBENCH_HUB_CULLER_EVERY)"
+        )
     if mode == "local":
         runs_dir, reports_url, records = _local(c, profiles, **options)
     else:
@@ -287,17 +364,32 @@ def configure(c: Any, mode: str = "local", profiles_path: str | os.PathLike[str]
     c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles, note=LOCAL_GPU_NOTE if mode == "local" else "")
     _services(c, mode, path.resolve(), runs_dir, reports_url, culler_every, records)
     if mode == "kubernetes":
-        _job_gateway(c, path.resolve(), service_host=options.get("service_host", "hub"),
-                     port=options.get("gateway_port", GATEWAY_PORT), runs_pvc=options.get("runs_pvc", "workbench-runs"),
-                     namespace=options.get("namespace"))  # fmt: skip
+        _job_gateway(
+            c,
+            path.resolve(),
+            service_host=options.get("service_host", "hub"),
+            port=options.get("gateway_port", GATEWAY_PORT),
+            runs_pvc=options.get("runs_pvc", "workbench-runs"),
+            namespace=options.get("namespace"),
+        )
     return profiles
 
 
-def _job_gateway(c: Any, profiles_path: Path, *, service_host: str, port: int, runs_pvc: str,
-                 namespace: str | None) -> None:  # fmt: skip
+def _job_gateway(
+    c: Any, profiles_path: Path, *, service_host: str, port: int, runs_pvc: str, namespace: str | None
+) -> None:
     """Register the job gateway service, its role, the submit scope, and grant that scope to users' tokens."""
-    cmd = [sys.executable, "-m", "workbench.hub.gateway", "--profiles", str(profiles_path), "--ip", "0.0.0.0",
-           "--runs-pvc", runs_pvc]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench.hub.gateway",
+        "--profiles",
+        str(profiles_path),
+        "--ip",
+        "0.0.0.0",
+        "--runs-pvc",
+        runs_pvc,
+    ]
     if namespace:
         cmd += ["--namespace", namespace]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1"}
@@ -305,19 +397,38 @@ def _job_gateway(c: Any, profiles_path: Path, *, service_host: str, port: int, r
         if os.environ.get(key):
             env[key] = os.environ[key]
     cmd = launcher(cmd, name=GATEWAY)  # dies with the hub
-    _append(c, "JupyterHub", "services", [
-        {"name": GATEWAY, "url": f"http://{service_host}:{port}", "command": cmd, "environment": env, "display": False},
-    ])  # fmt: skip
+    _append(
+        c,
+        "JupyterHub",
+        "services",
+        [
+            {
+                "name": GATEWAY,
+                "url": f"http://{service_host}:{port}",
+                "command": cmd,
+                "environment": env,
+                "display": False,
+            },
+        ],
+    )
     hub = c.JupyterHub
     scopes = dict(hub["custom_scopes"]) if "custom_scopes" in hub else {}
-    hub.custom_scopes = {**scopes, GATEWAY_SCOPE: {
-        "description": "Submit notebook Jobs through the job gateway, and follow and stop one's own."}}  # fmt: skip
+    hub.custom_scopes = {
+        **scopes,
+        GATEWAY_SCOPE: {"description": "Submit notebook Jobs through the job gateway, and follow and stop one's own."},
+    }
     roles = list(hub["load_roles"]) if "load_roles" in hub else []
     for role in roles:
         if role["name"] == "user":
             role["scopes"] = sorted({*role["scopes"], GATEWAY_SCOPE})
-    roles.append({"name": "workbench-job-gateway", "description": "The job gateway reads users' groups and servers",
-                  "scopes": GATEWAY_SERVICE_SCOPES, "services": [GATEWAY]})  # fmt: skip
+    roles.append(
+        {
+            "name": "workbench-job-gateway",
+            "description": "The job gateway reads users' groups and servers",
+            "scopes": GATEWAY_SERVICE_SCOPES,
+            "services": [GATEWAY],
+        }
+    )
     hub.load_roles = roles
     # notebook servers' $JUPYTERHUB_API_TOKEN: the default server scopes plus the gateway's
     c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
@@ -333,8 +444,11 @@ def options_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         options["shared_account"] = True
     if options["mode"] == "local" and env.get("WORKBENCH_HUB_USERS_DIR"):
         options["users_dir"] = env["WORKBENCH_HUB_USERS_DIR"]
-    for key, name, cast in [("WORKBENCH_HUB_STATE_DIR", "state_dir", str), ("WORKBENCH_HUB_PORT", "port", int),
-                            ("WORKBENCH_HUB_CULLER_EVERY", "culler_every", float)]:  # fmt: skip
+    for key, name, cast in [
+        ("WORKBENCH_HUB_STATE_DIR", "state_dir", str),
+        ("WORKBENCH_HUB_PORT", "port", int),
+        ("WORKBENCH_HUB_CULLER_EVERY", "culler_every", float),
+    ]:
         if env.get(key):
             try:
                 options[name] = cast(env[key])

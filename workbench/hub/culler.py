@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .metrics import GpuMetrics, GpuServer, metrics_from_config
 from ..profiles import GpuCulling, Profile, ProfileSet, load_profiles
+from .metrics import GpuMetrics, GpuServer, metrics_from_config
 from .quota import spawned_profile
 
 log = logging.getLogger("workbench.hub.culler")
@@ -52,8 +52,13 @@ class WebhookNotifier:
     async def __call__(self, message: dict[str, Any]) -> None:
         from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-        request = HTTPRequest(self.url, method="POST", body=json.dumps(message),
-                              headers={"Content-Type": "application/json"}, request_timeout=self.timeout)  # fmt: skip
+        request = HTTPRequest(
+            self.url,
+            method="POST",
+            body=json.dumps(message),
+            headers={"Content-Type": "application/json"},
+            request_timeout=self.timeout,
+        )
         await AsyncHTTPClient().fetch(request)
 
 
@@ -66,9 +71,13 @@ class GpuAwareCuller:
     >>> await culler.check(hub_api_url, token)
     """
 
-    def __init__(self, profiles: ProfileSet, metrics: GpuMetrics,
-                 notify: Callable[[dict[str, Any]], Any] | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
+    def __init__(
+        self,
+        profiles: ProfileSet,
+        metrics: GpuMetrics,
+        notify: Callable[[dict[str, Any]], Any] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.profiles = profiles
         self.policy: GpuCulling = profiles.culling.gpu
         self.metrics = metrics
@@ -95,7 +104,9 @@ class GpuAwareCuller:
         except (KeyError, ValueError):
             profile = None
         gpus = recorded[1] if recorded else (profile.gpus if profile else 0)
-        info = GpuServer(user=user, name=name, profile=profile.slug if profile else str(slug or ""), gpus=gpus, state=state)
+        info = GpuServer(
+            user=user, name=name, profile=profile.slug if profile else str(slug or ""), gpus=gpus, state=state
+        )
         return info, profile
 
     async def arbiter(self, *, inactive: timedelta, inactive_limit: int, server: dict[str, Any], **_: Any) -> bool:
@@ -103,7 +114,13 @@ class GpuAwareCuller:
         info, profile = self.server_profile(server)
         limit = profile.idle_timeout if profile else inactive_limit
         if inactive is not None and inactive.total_seconds() >= limit:
-            log.info("stopping %s: inactive for %ds (profile %s allows %ds)", info.key, inactive.total_seconds(), info.profile, limit)
+            log.info(
+                "stopping %s: inactive for %ds (profile %s allows %ds)",
+                info.key,
+                inactive.total_seconds(),
+                info.profile,
+                limit,
+            )
             self._streaks.pop(info.key, None)
             return True
         if info.gpus <= 0:
@@ -126,8 +143,14 @@ class GpuAwareCuller:
             streak.idle_checks, streak.notified = 0, False
             return False
         streak.idle_checks += 1
-        log.info("%s: GPU %.1f%% < %.1f%% (%d/%d idle checks)", info.key, util, self.policy.threshold,
-                 streak.idle_checks, self.policy.checks)  # fmt: skip
+        log.info(
+            "%s: GPU %.1f%% < %.1f%% (%d/%d idle checks)",
+            info.key,
+            util,
+            self.policy.threshold,
+            streak.idle_checks,
+            self.policy.checks,
+        )
         if streak.idle_checks < self.policy.checks:
             return False
         now = self.now()
@@ -143,12 +166,20 @@ class GpuAwareCuller:
     async def _notify(self, info: GpuServer, util: float, checks: int, now: datetime) -> None:
         label = f"{info.user}'s server {info.name!r}" if info.name else f"{info.user}'s server"
         message = {
-            "text": (f"{label} on profile {info.profile} holds {info.gpus} GPU(s) that idled below "
-                     f"{self.policy.threshold:g}% for {checks} checks (last {util:.0f}%). Stop it when you are done; "
-                     "outside working hours it is stopped automatically."),
-            "event": "gpu-idle", "user": info.user, "server": info.name, "profile": info.profile,
-            "gpus": info.gpus, "utilisation": util, "idle_checks": checks, "time": now.isoformat(),
-        }  # fmt: skip
+            "text": (
+                f"{label} on profile {info.profile} holds {info.gpus} GPU(s) that idled below "
+                f"{self.policy.threshold:g}% for {checks} checks (last {util:.0f}%). Stop it when you are done; "
+                "outside working hours it is stopped automatically."
+            ),
+            "event": "gpu-idle",
+            "user": info.user,
+            "server": info.name,
+            "profile": info.profile,
+            "gpus": info.gpus,
+            "utilisation": util,
+            "idle_checks": checks,
+            "time": now.isoformat(),
+        }
         self.notifications.append(message)
         if self.notify is None:
             log.info("GPU idle (no webhook configured): %s", message["text"])
@@ -162,8 +193,13 @@ class GpuAwareCuller:
         """One pass over the hub's ready servers (``api_url`` like ``http://127.0.0.1:8081/hub/api``)."""
         from jupyterhub_idle_culler import cull_idle
 
-        await cull_idle(url=api_url.rstrip("/"), api_token=api_token, inactive_limit=self.profiles.slowest_idle_timeout(),
-                        logger=log, cull_arbiter=self.arbiter)  # fmt: skip
+        await cull_idle(
+            url=api_url.rstrip("/"),
+            api_token=api_token,
+            inactive_limit=self.profiles.slowest_idle_timeout(),
+            logger=log,
+            cull_arbiter=self.arbiter,
+        )
 
 
 async def run(culler: GpuAwareCuller, api_url: str, api_token: str, every: float) -> None:
@@ -193,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     profiles = load_profiles(args.profiles)
     webhook = profiles.culling.gpu.webhook or os.environ.get(WEBHOOK_ENV)
-    culler = GpuAwareCuller(profiles, metrics_from_config(profiles.culling.gpu.metrics, args.mode),
-                            notify=WebhookNotifier(webhook) if webhook else None)  # fmt: skip
+    culler = GpuAwareCuller(
+        profiles,
+        metrics_from_config(profiles.culling.gpu.metrics, args.mode),
+        notify=WebhookNotifier(webhook) if webhook else None,
+    )
     asyncio.run(run(culler, api_url, api_token, args.every or profiles.culling.every))
     return 0
 

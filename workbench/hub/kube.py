@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, owner_dirname
 from ..profiles import Profile, ProfileSet
+from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, owner_dirname
 from .quota import user_groups
 
 RUNS_MOUNT = KUBE_RUNS_MOUNT
@@ -51,8 +51,13 @@ def profile_entry(profile: Profile) -> dict[str, Any]:
         override["node_selector"] = dict(profile.node_selector)
     if profile.tolerations:
         override["tolerations"] = [dict(t) for t in profile.tolerations]
-    return {"display_name": profile.display_name, "slug": profile.slug, "description": profile.description,
-            "default": profile.default, "kubespawner_override": override}  # fmt: skip
+    return {
+        "display_name": profile.display_name,
+        "slug": profile.slug,
+        "description": profile.description,
+        "default": profile.default,
+        "kubespawner_override": override,
+    }
 
 
 def profile_list(profiles: ProfileSet) -> Callable[[Any], list[dict[str, Any]]]:
@@ -82,14 +87,22 @@ def own_runs_mount(spawner: Any, pod: Any) -> Any:
 
     folder = owner_dirname(spawner.user.name)
     container = pod.spec.containers[0]
-    container.volume_mounts = [*(container.volume_mounts or []),
-                               V1VolumeMount(name="runs", mount_path=f"{RUNS_MOUNT}/{folder}", sub_path=folder)]  # fmt: skip
+    container.volume_mounts = [
+        *(container.volume_mounts or []),
+        V1VolumeMount(name="runs", mount_path=f"{RUNS_MOUNT}/{folder}", sub_path=folder),
+    ]
     return pod
 
 
-def kubespawner_config(profiles: ProfileSet, *, runs_pvc: str = "workbench-runs", storage_capacity: str = "10Gi",
-                       storage_class: str | None = None, namespace: str | None = None,
-                       gateway_url: str | None = None) -> dict[str, Any]:  # fmt: skip
+def kubespawner_config(
+    profiles: ProfileSet,
+    *,
+    runs_pvc: str = "workbench-runs",
+    storage_capacity: str = "10Gi",
+    storage_class: str | None = None,
+    namespace: str | None = None,
+    gateway_url: str | None = None,
+) -> dict[str, Any]:
     """Settings for ``c.KubeSpawner`` (apply with ``for k, v in ...items(): setattr(c.KubeSpawner, k, v)``).
 
     ``gateway_url`` is the job gateway's address, given to user pods as ``$WORKBENCH_JOB_GATEWAY_URL``.

@@ -43,8 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent(args.parent)
     if args.records is not None:
         me, parent_start = os.getpid(), process_start(args.parent)
-        record = {"pid": me, "start": process_start(me), "parent": args.parent, "parent_start": parent_start,
-                  "name": args.name, "command": command}  # fmt: skip
+        record = {
+            "pid": me,
+            "start": process_start(me),
+            "parent": args.parent,
+            "parent_start": parent_start,
+            "name": args.name,
+            "command": command,
+        }
         args.records.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write_text(args.records / f"{args.name}.json", json.dumps(record) + "\n", mode=0o600)
     try:

@@ -53,8 +53,9 @@ def is_alive(pid: int, start: int | None) -> bool:
     return start is not None and process_start(pid) == start
 
 
-def launcher(command: list[str], *, name: str, records: str | os.PathLike[str] | None = None,
-             parent: int | None = None) -> list[str]:  # fmt: skip
+def launcher(
+    command: list[str], *, name: str, records: str | os.PathLike[str] | None = None, parent: int | None = None
+) -> list[str]:
     """``command`` wrapped in the launcher, tied to ``parent`` (default: this process, the hub).
 
     Parameters
@@ -117,8 +118,10 @@ def reclaim(directory: str | os.PathLike[str], timeout: float = 5.0) -> list[int
     for path, record in _records(Path(directory)):
         if record["parent"] != os.getpid() and is_alive(record["parent"], record["parent_start"]):
             if is_alive(record["pid"], record["start"]):
-                raise HubStillRunning(f"a hub (pid {record['parent']}) is still running on this state directory; "
-                                      f"stop it first (kill {record['parent']})")  # fmt: skip
+                raise HubStillRunning(
+                    f"a hub (pid {record['parent']}) is still running on this state directory; "
+                    f"stop it first (kill {record['parent']})"
+                )
         elif is_alive(record["pid"], record["start"]):
             _stop(record["pid"], record["start"], timeout)
             stopped.append(record["pid"])

@@ -34,15 +34,21 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, List, Unicode, default
 
 from .._gpu import nvidia_smi_query
+from ..profiles import Profile, ProfileSet
 from ..runs.layout import RUNS_ENV, owner_dir, owner_dirname
 from .accounts import Account, account_name, ensure_account, private_dir
 from .devices import DeviceAccess
-from ..profiles import Profile, ProfileSet
 from .quota import SPAWNED, spawned_profile, spawner_profile, user_groups
 
 ISOLATIONS = ("accounts", "single-user", "shared")
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "NUMBA_NUM_THREADS")
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_MAX_THREADS",
+    "NUMBA_NUM_THREADS",
+)
 
 # GPU devices handed out by this hub process: {"user/server": ("0",)}.
 _GPU_HOLDERS: dict[str, tuple[str, ...]] = {}
@@ -64,10 +70,10 @@ def options_form(profiles: list[Profile], gpus_available: int, chosen: str | Non
         rows.append(
             f'<label class="list-group-item" style="display:block;font-weight:normal">'
             f'<input type="radio" name="profile" value="{html.escape(p.slug)}" id="profile-{html.escape(p.slug)}"'
-            f'{" checked" if p.slug == default and usable else ""}{"" if usable else " disabled"}> '
+            f"{' checked' if p.slug == default and usable else ''}{'' if usable else ' disabled'}> "
             f"<strong>{html.escape(p.display_name)}</strong>{html.escape(note)}"
             f'<br><small class="text-muted">{html.escape(p.description)}</small></label>'
-        )  # fmt: skip
+        )
     return '<div class="list-group workbench-profiles">' + "\n".join(rows) + "</div>"
 
 
@@ -78,17 +84,25 @@ class ProfileLocalSpawner(LocalProcessSpawner):
     must be able to read (``workbench.hub.configure`` checks it).
     """
 
-    profiles = AnyTrait(help="The ProfileSet (workbench.profiles.load_profiles) offered on the spawn page.").tag(config=True)
-    isolation = Enum(ISOLATIONS, help="accounts (as root), single-user or shared; see the module docstring.").tag(config=True)
+    profiles = AnyTrait(help="The ProfileSet (workbench.profiles.load_profiles) offered on the spawn page.").tag(
+        config=True
+    )
+    isolation = Enum(ISOLATIONS, help="accounts (as root), single-user or shared; see the module docstring.").tag(
+        config=True
+    )
     users_dir = Unicode("", help="Parent of the per-user working directories.").tag(config=True)
     runs_dir = Unicode("", help=f"Shared runs directory, exported as {RUNS_ENV}.").tag(config=True)
     gpu_devices = List(Unicode(), help="GPU devices to hand out (default: those nvidia-smi lists).").tag(config=True)
-    enforce_gpu_devices = Bool(True, help="With per-user accounts, open a GPU's device file to its holder only.").tag(config=True)
+    enforce_gpu_devices = Bool(True, help="With per-user accounts, open a GPU's device file to its holder only.").tag(
+        config=True
+    )
     device_dir = Unicode("/dev", help="Where the nvidia<N> device files are.").tag(config=True)
     limit_memory = Bool(True, help="Set RLIMIT_AS to the profile's memory limit (CPU profiles).").tag(config=True)
     home_dir = Unicode(help="The server's home and working directory.")
     gpus_held = List(Unicode())
-    spawned = Dict(help="The profile the running server started with: {'profile': slug, 'gpus': n} (kept in its state).")
+    spawned = Dict(
+        help="The profile the running server started with: {'profile': slug, 'gpus': n} (kept in its state)."
+    )
     profile = AnyTrait(None, allow_none=True)
     account = AnyTrait(None, allow_none=True)
 
@@ -144,7 +158,9 @@ class ProfileLocalSpawner(LocalProcessSpawner):
 
     def _profiles(self) -> ProfileSet:
         if not isinstance(self.profiles, ProfileSet):
-            raise RuntimeError("ProfileLocalSpawner.profiles is not set; configure the hub with workbench.hub.configure")
+            raise RuntimeError(
+                "ProfileLocalSpawner.profiles is not set; configure the hub with workbench.hub.configure"
+            )
         return self.profiles
 
     @property
@@ -164,7 +180,8 @@ class ProfileLocalSpawner(LocalProcessSpawner):
             holders = ", ".join(f"{k} ({','.join(v)})" for k, v in _GPU_HOLDERS.items() if k != self._key)
             raise RuntimeError(
                 f"profile {profile.slug!r} needs {profile.gpus} GPU(s) but only {len(free)} of this machine's "
-                f"{len(self.gpu_devices)} are free (held by: {holders or 'nobody'}); try again later or pick a CPU profile")  # fmt: skip
+                f"{len(self.gpu_devices)} are free (held by: {holders or 'nobody'}); try again later or pick a CPU profile"
+            )
         taken = free[: profile.gpus]
         _GPU_HOLDERS[self._key] = tuple(taken)
         devices = self._devices()
@@ -196,10 +213,13 @@ class ProfileLocalSpawner(LocalProcessSpawner):
     def check_allowed(self) -> None:
         """Refuse a spawn the isolation mode does not allow (``single-user``: admins only)."""
         if self.isolation == "single-user" and not self.user.admin:
-            raise HTTPError(403, f"this hub runs as the ordinary user {getpass.getuser()!r}, so only its admins may "
-                                 "start servers (they would all run as that user and could read each other's files); "
-                                 "run the hub as root for one system account per user, or restart it with "
-                                 "--shared-account to share one account knowingly")  # fmt: skip
+            raise HTTPError(
+                403,
+                f"this hub runs as the ordinary user {getpass.getuser()!r}, so only its admins may "
+                "start servers (they would all run as that user and could read each other's files); "
+                "run the hub as root for one system account per user, or restart it with "
+                "--shared-account to share one account knowingly",
+            )
 
     async def run_pre_spawn_hook(self) -> Any:
         self.check_allowed()
@@ -264,7 +284,9 @@ class ProfileLocalSpawner(LocalProcessSpawner):
         env = super().get_env()
         env.update(getattr(self, "_profile_env", {}))
         # the hub's PATH, so kernels and tools of its environment are found
-        env.setdefault("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]))
+        env.setdefault(
+            "PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")])
+        )
         for key in ("LANG", "LC_ALL", "TZ"):
             if key in os.environ:
                 env.setdefault(key, os.environ[key])

@@ -59,10 +59,16 @@ class NvidiaSmiMetrics:
         """Utilisation per device, keyed by both index and UUID."""
         exe = shutil.which(self.command)
         if exe is None:
-            raise RuntimeError(f"{self.command!r} not found; install the NVIDIA driver utilities or pick another metrics source")
+            raise RuntimeError(
+                f"{self.command!r} not found; install the NVIDIA driver utilities or pick another metrics source"
+            )
         proc = await asyncio.create_subprocess_exec(
-            exe, "--query-gpu=index,uuid,utilization.gpu", "--format=csv,noheader,nounits",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)  # fmt: skip
+            exe,
+            "--query-gpu=index,uuid,utilization.gpu",
+            "--format=csv,noheader,nounits",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
         if proc.returncode:
             raise RuntimeError(f"nvidia-smi failed ({proc.returncode}): {err.decode(errors='replace').strip()}")
@@ -109,8 +115,12 @@ class PrometheusMetrics:
         self.timeout = timeout
 
     def promql(self, server: GpuServer) -> str:
-        labels = {"pod": server.state.get("pod_name", ""), "namespace": server.state.get("namespace", ""),
-                  "user": server.user, "server": server.name}  # fmt: skip
+        labels = {
+            "pod": server.state.get("pod_name", ""),
+            "namespace": server.state.get("namespace", ""),
+            "user": server.user,
+            "server": server.name,
+        }
         return self.query.format(**{k: _promql_label(str(v)) for k, v in labels.items()})
 
     async def utilisation(self, server: GpuServer) -> float | None:
@@ -159,7 +169,12 @@ class StaticMetrics:
         return self.value
 
 
-_SOURCES = {"nvidia-smi": NvidiaSmiMetrics, "prometheus": PrometheusMetrics, "file": FileMetrics, "static": StaticMetrics}
+_SOURCES = {
+    "nvidia-smi": NvidiaSmiMetrics,
+    "prometheus": PrometheusMetrics,
+    "file": FileMetrics,
+    "static": StaticMetrics,
+}
 
 
 def metrics_from_config(config: dict[str, Any], mode: str = "local") -> GpuMetrics:

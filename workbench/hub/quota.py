@@ -21,8 +21,11 @@ from typing import Any
 from ..profiles import Profile, ProfileSet
 
 SPAWNED = "spawned"  # user_options / spawner state key: {"profile": slug, "gpus": n} at spawn
-LOCAL_GPU_NOTE = (" Note: on this machine a server's GPUs are named in CUDA_VISIBLE_DEVICES, which is advisory, "
-                  "not access control; the quota counts the GPUs servers asked for.")  # fmt: skip
+LOCAL_GPU_NOTE = (
+    " Note: on this machine a server's GPUs are named in CUDA_VISIBLE_DEVICES, which is advisory, "
+    "not access control; the quota counts the GPUs servers asked for."
+)
+
 
 def user_groups(spawner: Any) -> list[str]:
     """Names of the hub groups of the spawner's user."""
@@ -98,11 +101,17 @@ def check_spawn(spawner: Any, profiles: ProfileSet, note: str = "") -> Profile:
     held = gpus_held(spawner, profiles)
     cap = profiles.max_gpus_per_user
     if sum(held.values()) + profile.gpus > cap:
-        servers = ", ".join(f"{repr(n) if n else 'the default server'} ({g} GPU{'s' * (g > 1)})" for n, g in held.items())
-        raise HTTPError(403, (
-            f"GPU quota: profile {profile.slug!r} needs {profile.gpus} GPU(s), but you may hold at most {cap} "
-            f"(max_gpus_per_user) and already hold {sum(held.values())} in: {servers or 'no server'}. "
-            f"Stop one of those servers or pick a CPU profile.{note}"))  # fmt: skip
+        servers = ", ".join(
+            f"{repr(n) if n else 'the default server'} ({g} GPU{'s' * (g > 1)})" for n, g in held.items()
+        )
+        raise HTTPError(
+            403,
+            (
+                f"GPU quota: profile {profile.slug!r} needs {profile.gpus} GPU(s), but you may hold at most {cap} "
+                f"(max_gpus_per_user) and already hold {sum(held.values())} in: {servers or 'no server'}. "
+                f"Stop one of those servers or pick a CPU profile.{note}"
+            ),
+        )
     return profile
 
 

@@ -152,13 +152,22 @@ class WorkbenchEngine(NBClientEngine):
     """Registered with papermill as ``engine_name="workbench"``; needs ``execution=Execution(...)``."""
 
     @classmethod
-    def execute_notebook(cls, nb: Any, kernel_name: str, output_path: Any = None, progress_bar: Any = True,
-                         log_output: bool = False, autosave_cell_every: int = 30, execution: Execution | None = None,
-                         **kwargs: Any) -> Any:  # fmt: skip
+    def execute_notebook(
+        cls,
+        nb: Any,
+        kernel_name: str,
+        output_path: Any = None,
+        progress_bar: Any = True,
+        log_output: bool = False,
+        autosave_cell_every: int = 30,
+        execution: Execution | None = None,
+        **kwargs: Any,
+    ) -> Any:
         if execution is None:
             raise ValueError("the workbench engine needs execution=Execution(...)")
-        nb_man = _Manager(nb, execution, progress_bar=progress_bar, log_output=log_output,
-                          autosave_cell_every=autosave_cell_every)  # fmt: skip
+        nb_man = _Manager(
+            nb, execution, progress_bar=progress_bar, log_output=log_output, autosave_cell_every=autosave_cell_every
+        )
         execution.manager = nb_man
         nb_man.notebook_start()
         try:
@@ -169,14 +178,33 @@ class WorkbenchEngine(NBClientEngine):
         return nb_man.nb
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False, stdout_file: Any = None,
-                                 stderr_file: Any = None, start_timeout: int = 60, execution: Execution | None = None,
-                                 **kwargs: Any) -> Any:  # fmt: skip
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: int = 60,
+        execution: Execution | None = None,
+        **kwargs: Any,
+    ) -> Any:
         assert execution is not None
-        kwargs = remove_args(["input_path", "timeout", "startup_timeout", "execution_timeout", "timeout_func"], **kwargs)
-        client = _Client(nb_man, execution, timeout_func=execution.cell_timeout, startup_timeout=start_timeout,
-                         kernel_name=kernel_name, log=logger, log_output=log_output, stdout_file=stdout_file,
-                         stderr_file=stderr_file, **kwargs)  # fmt: skip
+        kwargs = remove_args(
+            ["input_path", "timeout", "startup_timeout", "execution_timeout", "timeout_func"], **kwargs
+        )
+        client = _Client(
+            nb_man,
+            execution,
+            timeout_func=execution.cell_timeout,
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logger,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            **kwargs,
+        )
         execution.start_clock()
         if execution.kernel_log is None:
             return client.execute(env=execution.env)

@@ -64,7 +64,9 @@ def launch_spare(kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, s
     km = AsyncKernelManager(kernel_name=kernel_name)
     try:
         with open(log_path, "ab") as log:
-            run_sync(km.start_kernel)(extra_arguments=[HISTORY_IN_MEMORY], env=env, cwd=str(cwd), stdout=log, stderr=log)
+            run_sync(km.start_kernel)(
+                extra_arguments=[HISTORY_IN_MEMORY], env=env, cwd=str(cwd), stdout=log, stderr=log
+            )
     except Exception as exc:  # noqa: BLE001 - the run just starts its own kernel
         _log.debug("could not start a spare kernel: %s", exc)
         with contextlib.suppress(OSError):
@@ -73,7 +75,9 @@ def launch_spare(kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, s
     _spare = _Spare(_key(kernel_name, str(cwd), env), km, log_path)
 
 
-def adopt_spare(kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, str], log_target: Path | None) -> Any | None:
+def adopt_spare(
+    kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, str], log_target: Path | None
+) -> Any | None:
     """The spare's kernel manager if it was launched exactly like this; its log moves to ``log_target``."""
     global _spare
     from jupyter_core.utils import run_sync

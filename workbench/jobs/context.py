@@ -109,8 +109,11 @@ def record(name: str, value: Any) -> Any:
     metrics[name] = _jsonable(value, name)
     run_dir = current_run_dir()
     if run_dir is None:
-        _warn_once("record", "not running as a workbench job: recorded values stay in memory "
-                             "(see workbench.jobs.recorded()); run the notebook with `workbench run` to keep them")  # fmt: skip
+        _warn_once(
+            "record",
+            "not running as a workbench job: recorded values stay in memory "
+            "(see workbench.jobs.recorded()); run the notebook with `workbench run` to keep them",
+        )
     else:
         write_record(run_dir / METRICS_FILE, metrics)
     return value
@@ -133,7 +136,9 @@ def artifact_path(name: str) -> Path:
         raise ValueError(f"artifact_path() needs a non-empty relative name, got {name!r}")
     rel = PurePosixPath(name.replace("\\", "/"))
     if rel.is_absolute() or ".." in rel.parts:
-        raise ValueError(f"artifact name {name!r} must be a relative path inside the artifacts folder (no '..', not absolute)")
+        raise ValueError(
+            f"artifact name {name!r} must be a relative path inside the artifacts folder (no '..', not absolute)"
+        )
     run_dir = current_run_dir()
     if run_dir is None:
         global _scratch

@@ -76,10 +76,17 @@ def gpu_description() -> list[dict[str, str]]:
 def describe_environment(project_dir: str | os.PathLike[str], seed: int | None = None) -> dict[str, Any]:
     """Everything ``env.json`` holds; ``project_dir`` locates the git repository of the notebook."""
     return {
-        "python": {"version": platform.python_version(), "implementation": platform.python_implementation(),
-                   "executable": sys.executable},  # fmt: skip
-        "platform": {"system": platform.system(), "release": platform.release(), "platform": platform.platform(),
-                     "hostname": platform.node()},  # fmt: skip
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "executable": sys.executable,
+        },
+        "platform": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "platform": platform.platform(),
+            "hostname": platform.node(),
+        },
         "cpu": cpu_description(),
         "gpu": gpu_description(),
         "git": git_state(project_dir),

@@ -26,7 +26,9 @@ def declared_inputs(spec: NotebookSpec, values: Mapping[str, Any]) -> list[tuple
             out.append((f"parameter {name}", Path(value)))
     for entry in spec.inputs:
         path = Path(entry).expanduser()
-        out.append(("notebook metadata workbench.inputs", path if path.is_absolute() else (spec.workdir / path).resolve()))
+        out.append(
+            ("notebook metadata workbench.inputs", path if path.is_absolute() else (spec.workdir / path).resolve())
+        )
     return out
 
 
@@ -37,7 +39,11 @@ def check_inputs(inputs: list[tuple[str, Path]]) -> None:
         return
     lines = []
     for origin, path in missing:
-        fix = f"pass an existing file with -p {origin.split()[-1]} PATH" if origin.startswith("parameter ") else "create it or fix the path in the notebook metadata"
+        fix = (
+            f"pass an existing file with -p {origin.split()[-1]} PATH"
+            if origin.startswith("parameter ")
+            else "create it or fix the path in the notebook metadata"
+        )
         lines.append(f"{path} ({origin}): {fix}")
     raise ValueError(f"input file{'s' if len(lines) > 1 else ''} not found: " + "; ".join(lines))
 

@@ -29,8 +29,14 @@ from .k8s_manifest import CONTAINER, NOTIFY_KEY, JobManifests, render_job
 POLL_SECONDS = 2.0
 LOG_LIMIT_BYTES = 8 * 1024 * 1024  # the log a client may page through; longer logs are cut
 EXIT_OK, EXIT_FAILED, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 3, 130
-_WAITING_PROBLEMS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
-                     "CreateContainerError", "CrashLoopBackOff"}  # fmt: skip
+_WAITING_PROBLEMS = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+}
 
 
 class KubernetesError(RuntimeError):
@@ -100,7 +106,9 @@ def credentials_client(directory: str | os.PathLike[str]) -> Any:
     folder = Path(directory)
     cfg = client.Configuration()
     try:
-        InClusterConfigLoader(token_filename=str(folder / "token"), cert_filename=str(folder / "ca.crt")).load_and_set(cfg)
+        InClusterConfigLoader(token_filename=str(folder / "token"), cert_filename=str(folder / "ca.crt")).load_and_set(
+            cfg
+        )
     except Exception as exc:  # ConfigException, missing files: the deployment is incomplete
         raise KubernetesError(f"cannot use the service-account credentials in {folder}: {exc}") from None
     return client.ApiClient(cfg)
@@ -147,12 +155,16 @@ def _api_call(api: Any, action: str, namespace: str) -> Iterator[None]:
         message = _status_message(exc.body)
         detail = f": {message}" if message else ""
         if exc.status == 401:
-            text = (f"the Kubernetes API at {server} rejected the credentials (401 Unauthorized) while trying to "
-                    f"{action}; refresh the token or certificate in your kubeconfig")  # fmt: skip
+            text = (
+                f"the Kubernetes API at {server} rejected the credentials (401 Unauthorized) while trying to "
+                f"{action}; refresh the token or certificate in your kubeconfig"
+            )
         elif exc.status == 403:
-            text = (f"not allowed to {action} in namespace {namespace!r} (403 Forbidden){detail}; the job "
-                    "gateway's Role from the workbench chart grants what it needs: install the chart in this "
-                    "namespace")  # fmt: skip
+            text = (
+                f"not allowed to {action} in namespace {namespace!r} (403 Forbidden){detail}; the job "
+                "gateway's Role from the workbench chart grants what it needs: install the chart in this "
+                "namespace"
+            )
         elif exc.status == 404:
             text = f"cannot {action}: not found in namespace {namespace!r} (404){detail}; check --namespace"
         elif exc.status == 0:
@@ -236,8 +248,9 @@ def pod_log(pod: str, namespace: str, api: Any, limit_bytes: int = LOG_LIMIT_BYT
     from kubernetes import client
 
     with _api_call(api, f"read the log of pod {pod}", namespace):
-        resp = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, container=CONTAINER,
-                                                             limit_bytes=limit_bytes, _preload_content=False)  # fmt: skip
+        resp = client.CoreV1Api(api).read_namespaced_pod_log(
+            pod, namespace, container=CONTAINER, limit_bytes=limit_bytes, _preload_content=False
+        )
     try:
         return resp.data
     finally:
@@ -262,8 +275,10 @@ def _outcome(job: Any, pods: list[Any], state: str, reason: str, message: str, e
         text = f"job {name}: timed out: it ran past its deadline of {deadline} s and Kubernetes stopped it"
     elif last is not None and last.reason == "OOMKilled":
         limit = job.spec.template.spec.containers[0].resources.limits.get("memory") if job.spec else None
-        text = (f"job {name}: failed: the notebook ran out of memory (container OOMKilled, exit {code}, "
-                f"memory limit {limit}); choose a profile with more memory or use less data")  # fmt: skip
+        text = (
+            f"job {name}: failed: the notebook ran out of memory (container OOMKilled, exit {code}, "
+            f"memory limit {limit}); choose a profile with more memory or use less data"
+        )
     else:
         why = f"{reason}: {message}".strip(": ") or "failed"
         text = f"job {name}: failed ({why})" + (f"; notebook container exit code {code}" if code is not None else "")
@@ -338,14 +353,32 @@ def run_k8s(
     0
     """
     notify = notify or os.environ.get(NOTIFY_KEY) or None
-    manifests = render_job(notebook=notebook, params=params, name=name, image=image or "", gpus=gpus,
-                           profile=profile, namespace=namespace, timeout=timeout, notify=notify,
-                           runs_pvc=runs_pvc, secret=secret)  # fmt: skip
+    manifests = render_job(
+        notebook=notebook,
+        params=params,
+        name=name,
+        image=image or "",
+        gpus=gpus,
+        profile=profile,
+        namespace=namespace,
+        timeout=timeout,
+        notify=notify,
+        runs_pvc=runs_pvc,
+        secret=secret,
+    )
     if dry_run:
         sys.stdout.write(manifests.to_yaml())
         return EXIT_OK
     from .k8s_client import submit_and_follow
 
     secrets = [secret] if isinstance(secret, str) else list(secret or ())
-    return submit_and_follow(notebook=notebook, params=params, name=name, gpus=gpus, profile=profile,
-                             timeout=timeout, notify=notify, secrets=secrets)  # fmt: skip
+    return submit_and_follow(
+        notebook=notebook,
+        params=params,
+        name=name,
+        gpus=gpus,
+        profile=profile,
+        timeout=timeout,
+        notify=notify,
+        secrets=secrets,
+    )

@@ -56,19 +56,28 @@ class GatewayClient:
         env = os.environ if environ is None else environ
         url, token = env.get(GATEWAY_URL_ENV, ""), env.get(TOKEN_ENV, "")
         if not url:
-            raise GatewayError(0, f"${GATEWAY_URL_ENV} is not set: `workbench run --backend k8s` submits through the "
-                                  "hub's job gateway, so run it in a notebook server of the hub (or use --dry-run "
-                                  "to print the manifests)")  # fmt: skip
+            raise GatewayError(
+                0,
+                f"${GATEWAY_URL_ENV} is not set: `workbench run --backend k8s` submits through the "
+                "hub's job gateway, so run it in a notebook server of the hub (or use --dry-run "
+                "to print the manifests)",
+            )
         if not token:
-            raise GatewayError(0, f"${TOKEN_ENV} is not set: the job gateway needs your hub API token "
-                                  "(a notebook server of the hub sets it)")  # fmt: skip
+            raise GatewayError(
+                0,
+                f"${TOKEN_ENV} is not set: the job gateway needs your hub API token "
+                "(a notebook server of the hub sets it)",
+            )
         return cls(url, token)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Authorization": f"token {self._token}",
-                                              "Content-Type": "application/json"})  # fmt: skip
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self._token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as resp:
                 return resp.read()
@@ -76,8 +85,9 @@ class GatewayClient:
             raise GatewayError(exc.code, _error_text(exc)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise GatewayError(0, f"cannot reach the job gateway at {_where(self.url)} ({reason}); "
-                                  "check that the hub is running") from None  # fmt: skip
+            raise GatewayError(
+                0, f"cannot reach the job gateway at {_where(self.url)} ({reason}); check that the hub is running"
+            ) from None
 
     def submit(self, request: dict[str, Any]) -> dict[str, Any]:
         """Submit a run; returns ``{"name", "namespace", "profile", "gpus", "summary"}``."""
@@ -147,12 +157,29 @@ def follow(client: GatewayClient, job: str, *, poll: float = 2.0, out: IO[str] |
         time.sleep(poll)
 
 
-def submit_and_follow(*, notebook: str, params: dict[str, Any], name: str, gpus: int = 0, profile: str | None = None,
-                      timeout: int | None = None, notify: str | None = None, secrets: list[str] | None = None,
-                      poll: float = 2.0) -> int:  # fmt: skip
+def submit_and_follow(
+    *,
+    notebook: str,
+    params: dict[str, Any],
+    name: str,
+    gpus: int = 0,
+    profile: str | None = None,
+    timeout: int | None = None,
+    notify: str | None = None,
+    secrets: list[str] | None = None,
+    poll: float = 2.0,
+) -> int:
     """Submit through the gateway of this pod and follow the Job; returns the exit status of ``workbench run``."""
-    request = {"notebook": notebook_payload(notebook), "params": params, "name": name, "profile": profile,
-               "gpus": gpus, "secrets": list(secrets or []), "timeout": timeout, "notify": notify}  # fmt: skip
+    request = {
+        "notebook": notebook_payload(notebook),
+        "params": params,
+        "name": name,
+        "profile": profile,
+        "gpus": gpus,
+        "secrets": list(secrets or []),
+        "timeout": timeout,
+        "notify": notify,
+    }
     job = None
     try:
         client = GatewayClient.from_env()
@@ -165,8 +192,7 @@ def submit_and_follow(*, notebook: str, params: dict[str, Any], name: str, gpus:
         return EXIT_GATEWAY
     except KeyboardInterrupt:
         if job is not None:
-            print(f"stopped following; job {job} keeps running until it ends or reaches its deadline",
-                  file=sys.stderr)
+            print(f"stopped following; job {job} keeps running until it ends or reaches its deadline", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(status["summary"], flush=True)
     return EXIT_OK if status["state"] == "succeeded" else EXIT_FAILED

@@ -297,8 +297,17 @@ def render_job(
 
     # The kubelet expands $(VAR) in commands; "$$" keeps a user's "$" literal.
     literal = [arg.replace("$", "$$") for arg in (nb_path, name)]
-    command = ["workbench", "run", literal[0], "-f", f"{JOB_MOUNT}/{PARAMS_KEY}", "--name", literal[1],
-               "--runs-dir", RUNS_MOUNT]  # fmt: skip
+    command = [
+        "workbench",
+        "run",
+        literal[0],
+        "-f",
+        f"{JOB_MOUNT}/{PARAMS_KEY}",
+        "--name",
+        literal[1],
+        "--runs-dir",
+        RUNS_MOUNT,
+    ]
     if timeout is not None:
         command += ["--timeout", str(timeout)]
     env_values = {"OMP_NUM_THREADS": str(max(1, int(chosen.cpu_limit)))} | chosen.env
@@ -306,10 +315,14 @@ def render_job(
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env_values.items()]
     notify_secret = None
     if notify is not None:
-        notify_secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                         "metadata": {**meta, "name": f"{job}-notify"}, "stringData": {NOTIFY_KEY: notify}}  # fmt: skip
-        env.append({"name": NOTIFY_KEY,
-                    "valueFrom": {"secretKeyRef": {"name": f"{job}-notify", "key": NOTIFY_KEY}}})  # fmt: skip
+        notify_secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {**meta, "name": f"{job}-notify"},
+            "stringData": {NOTIFY_KEY: notify},
+        }
+        env.append({"name": NOTIFY_KEY, "valueFrom": {"secretKeyRef": {"name": f"{job}-notify", "key": NOTIFY_KEY}}})
         command += ["--notify", f"$({NOTIFY_KEY})"]  # expanded by the kubelet, never stored in the spec
 
     resources: dict[str, Any] = {
@@ -325,11 +338,12 @@ def render_job(
         "command": command,
         "env": env,
         "resources": resources,
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
-                            "capabilities": {"drop": ["ALL"]}},  # fmt: skip
-        "volumeMounts": [{"name": "runs", "mountPath": RUNS_MOUNT, "readOnly": True},
-                         {"name": "runs", "mountPath": f"{RUNS_MOUNT}/{owner_folder}", "subPath": owner_folder},
-                         {"name": "job", "mountPath": JOB_MOUNT, "readOnly": True}],  # fmt: skip
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [
+            {"name": "runs", "mountPath": RUNS_MOUNT, "readOnly": True},
+            {"name": "runs", "mountPath": f"{RUNS_MOUNT}/{owner_folder}", "subPath": owner_folder},
+            {"name": "job", "mountPath": JOB_MOUNT, "readOnly": True},
+        ],
     }
     if secret_names:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in secret_names]
@@ -337,11 +351,18 @@ def render_job(
         "restartPolicy": "Never",
         "serviceAccountName": service_account,
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_UID, "runAsGroup": RUN_GID, "fsGroup": RUN_GID,
-                            "seccompProfile": {"type": "RuntimeDefault"}},  # fmt: skip
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_UID,
+            "runAsGroup": RUN_GID,
+            "fsGroup": RUN_GID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [container],
-        "volumes": [{"name": "runs", "persistentVolumeClaim": {"claimName": runs_pvc}},
-                    {"name": "job", "configMap": {"name": job}}],  # fmt: skip
+        "volumes": [
+            {"name": "runs", "persistentVolumeClaim": {"claimName": runs_pvc}},
+            {"name": "job", "configMap": {"name": job}},
+        ],
     }
     if chosen.node_selector:
         pod_spec["nodeSelector"] = dict(chosen.node_selector)
@@ -355,10 +376,15 @@ def render_job(
         "spec": {
             "backoffLimit": BACKOFF_LIMIT,
             # A notebook that fails fails the Job; only evictions and preemptions are retried.
-            "podFailurePolicy": {"rules": [
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-                {"action": "FailJob", "onExitCodes": {"containerName": CONTAINER, "operator": "NotIn", "values": [0]}},
-            ]},  # fmt: skip
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {"containerName": CONTAINER, "operator": "NotIn", "values": [0]},
+                    },
+                ]
+            },
             "activeDeadlineSeconds": deadline,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED_S,
             "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec},

@@ -26,8 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from .._redact import redact, redact_url
-from ..runs.records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, METRICS_FILE, PARAMS_FILE, REPORT_FILE, STATUS_FILE,
-                            InvalidRunError, RunRecord)  # fmt: skip
+from ..runs.records import (
+    ARTIFACTS_DIR,
+    ENV_FILE,
+    INPUTS_FILE,
+    METRICS_FILE,
+    PARAMS_FILE,
+    REPORT_FILE,
+    STATUS_FILE,
+    InvalidRunError,
+    RunRecord,
+)
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
@@ -208,4 +217,3 @@ def log_run(run_dir: Path, *, strict: bool = False) -> str | None:
             stacklevel=2,
         )
         return None
-

@@ -52,13 +52,17 @@ def run_message(record: RunRecord, key_metrics: int = 6) -> dict[str, Any]:
     metrics = _scalars(record.metrics, key_metrics)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
     if metrics:
-        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_format(v)}"} for k, v in metrics]})
+        blocks.append(
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_format(v)}"} for k, v in metrics]}
+        )
     error = [f"error: {record.error.get('summary') or record.error.get('ename')}"] if record.error else []
     text = " | ".join([head.replace("*", ""), *error, *(f"{k}={_format(v)}" for k, v in metrics), str(record.path)])
     return {"text": text, "blocks": blocks}
 
 
-def sweep_message(name: str, rows: Sequence[Mapping[str, Any]], duration_s: float, runs_dir: str, sort: str | None = None) -> dict[str, Any]:
+def sweep_message(
+    name: str, rows: Sequence[Mapping[str, Any]], duration_s: float, runs_dir: str, sort: str | None = None
+) -> dict[str, Any]:
     """The message for a finished sweep: counts, duration and the best run by ``sort``."""
     ok = sum(1 for r in rows if r.get("state") == "succeeded")
     failed = len(rows) - ok
@@ -69,7 +73,9 @@ def sweep_message(name: str, rows: Sequence[Mapping[str, Any]], duration_s: floa
         best = rows[0]
         metric = (sort or "").lstrip("-")
         label = f"best by {metric}" if metric else "first"
-        params = ", ".join(f"{k.removeprefix('param.')}={_format(v)}" for k, v in best.items() if k.startswith("param."))
+        params = ", ".join(
+            f"{k.removeprefix('param.')}={_format(v)}" for k, v in best.items() if k.startswith("param.")
+        )
         score = f" {metric}={_format(best.get(f'metric.{metric}'))}" if metric else ""
         lines.append(f"{label}: {best.get('run')}{score} ({params})")
     text = " | ".join(line.replace("*", "").replace("`", "") for line in lines)
@@ -78,8 +84,12 @@ def sweep_message(name: str, rows: Sequence[Mapping[str, Any]], duration_s: floa
 
 def post_message(url: str, message: Mapping[str, Any], timeout: float = 10.0) -> bool:
     """POST ``message`` as JSON to the webhook; ``False`` (and a warning on stderr) when that fails."""
-    request = urllib.request.Request(url, data=json.dumps(message).encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "workbench"})  # fmt: skip
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(message).encode("utf-8"),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "workbench"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
@@ -88,6 +98,9 @@ def post_message(url: str, message: Mapping[str, Any], timeout: float = 10.0) ->
         reason = getattr(exc, "reason", None) or getattr(exc, "code", None) or type(exc).__name__
         if isinstance(exc, urllib.error.HTTPError):
             reason = f"HTTP {exc.code}"
-        print(f"workbench: warning: notification to {redact_url(url)} failed ({redact(str(reason))}); "
-              "the run itself is unaffected", file=sys.stderr)  # fmt: skip
+        print(
+            f"workbench: warning: notification to {redact_url(url)} failed ({redact(str(reason))}); "
+            "the run itself is unaffected",
+            file=sys.stderr,
+        )
         return False

@@ -90,7 +90,11 @@ class Parameter:
         return self.default is not _MISSING
 
     def describe(self) -> str:
-        default = f"default {self.default!r}" if self.has_default else (f"default {self.source}" if self.source else "required")
+        default = (
+            f"default {self.default!r}"
+            if self.has_default
+            else (f"default {self.source}" if self.source else "required")
+        )
         return f"{self.name} ({self.type}, {default})" + (f": {self.help}" if self.help else "")
 
 
@@ -125,7 +129,9 @@ def read_notebook(path: str | os.PathLike[str]) -> Any:
         raise ValueError(f"{path} is not a readable Jupyter notebook ({exc})") from exc
 
 
-def inspect_notebook(path: str | os.PathLike[str], nb: Any = None, workdir: str | os.PathLike[str] | None = None) -> NotebookSpec:
+def inspect_notebook(
+    path: str | os.PathLike[str], nb: Any = None, workdir: str | os.PathLike[str] | None = None
+) -> NotebookSpec:
     """Read the parameters cell of notebook ``path`` (names, types, defaults, help comments).
 
     ``workdir`` is where the kernel will run (default: the notebook's folder); relative input
@@ -144,9 +150,15 @@ def inspect_notebook(path: str | os.PathLike[str], nb: Any = None, workdir: str 
         raise ValueError(f"{path}: metadata workbench.inputs must be a list of file paths, got {inputs!r}")
     cell = next((c for c in nb.cells if c.cell_type == "code" and PARAMETERS_TAG in c.metadata.get("tags", [])), None)
     params = {} if cell is None else parse_parameters_cell(cell.source, where=str(path))
-    return NotebookSpec(path=path, workdir=Path(workdir).resolve() if workdir else path.parent, parameters=params,
-                        has_parameters_cell=cell is not None, inputs=tuple(inputs), sort=meta.get("sort"),
-                        metadata=meta)  # fmt: skip
+    return NotebookSpec(
+        path=path,
+        workdir=Path(workdir).resolve() if workdir else path.parent,
+        parameters=params,
+        has_parameters_cell=cell is not None,
+        inputs=tuple(inputs),
+        sort=meta.get("sort"),
+        metadata=meta,
+    )
 
 
 def parse_parameters_cell(source: str, where: str = "the parameters cell") -> dict[str, Parameter]:
@@ -172,7 +184,9 @@ def parse_parameters_cell(source: str, where: str = "the parameters cell") -> di
             ptype, declared = _parse_annotation(annotation, name, where), True
         else:
             ptype, declared = (_type_of(default) if default is not _MISSING else ANY), False
-        params[name] = Parameter(name, ptype, default, source_text, comments.get(node.end_lineno or node.lineno, ""), declared)
+        params[name] = Parameter(
+            name, ptype, default, source_text, comments.get(node.end_lineno or node.lineno, ""), declared
+        )
     return params
 
 
@@ -191,7 +205,11 @@ def _literal(node: ast.expr) -> Any:
     """A literal default, ``Path("x")`` as the string ``"x"``; anything else is not passed on."""
     if isinstance(node, ast.Call) and not node.keywords and len(node.args) == 1:
         func = ast.unparse(node.func)
-        if func in ("Path", "pathlib.Path", "str") and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        if (
+            func in ("Path", "pathlib.Path", "str")
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             return node.args[0].value
     try:
         value = ast.literal_eval(node)
@@ -211,10 +229,26 @@ def _type_of(value: Any) -> ParamType:
     return ANY
 
 
-_NAMES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list": "list", "List": "list",
-          "dict": "dict", "Dict": "dict", "tuple": "list", "Tuple": "list", "Path": "path", "PathLike": "path",
-          "Any": "any", "object": "any", "None": "none", "NoneType": "none", "Sequence": "list",
-          "Mapping": "dict"}  # fmt: skip
+_NAMES = {
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "str": "str",
+    "list": "list",
+    "List": "list",
+    "dict": "dict",
+    "Dict": "dict",
+    "tuple": "list",
+    "Tuple": "list",
+    "Path": "path",
+    "PathLike": "path",
+    "Any": "any",
+    "object": "any",
+    "None": "none",
+    "NoneType": "none",
+    "Sequence": "list",
+    "Mapping": "dict",
+}
 
 
 def _parse_annotation(node: ast.expr, name: str, where: str) -> ParamType:
@@ -248,7 +282,11 @@ def _parse_annotation(node: ast.expr, name: str, where: str) -> ParamType:
             return ParamType("union", tuple(_parse_annotation(i, name, where) for i in items))
         kind = _NAMES.get(base)
         if kind in ("list", "dict"):
-            args = tuple(_parse_annotation(i, name, where) for i in items if not (isinstance(i, ast.Constant) and i.value is Ellipsis))
+            args = tuple(
+                _parse_annotation(i, name, where)
+                for i in items
+                if not (isinstance(i, ast.Constant) and i.value is Ellipsis)
+            )
             if kind == "list" and base in ("tuple", "Tuple") and len(set(args)) > 1:
                 args = ()  # heterogeneous tuples: checked as plain lists
             return ParamType(kind, args[:1] if kind == "list" else args[:2])
@@ -330,7 +368,11 @@ def _none_text(text: str, ptype: ParamType) -> Any:
 def _literal_text(text: str, ptype: ParamType) -> Any:
     stripped = text.strip()
     for choice in ptype.choices:
-        if text == str(choice) or stripped == str(choice) or (isinstance(choice, bool) and stripped.lower() == str(choice).lower()):
+        if (
+            text == str(choice)
+            or stripped == str(choice)
+            or (isinstance(choice, bool) and stripped.lower() == str(choice).lower())
+        ):
             return choice
     raise _Mismatch
 
@@ -366,7 +408,9 @@ def _keep_text(text: str, ptype: ParamType) -> Any:
 
 
 def _first_member(ptype: ParamType, coerce: Any, none_first: bool = False) -> Any:
-    members = sorted(ptype.args, key=lambda a: a.kind != "none") if none_first else ptype.args  # "null" means None first
+    members = (
+        sorted(ptype.args, key=lambda a: a.kind != "none") if none_first else ptype.args
+    )  # "null" means None first
     for member in members:
         try:
             return coerce(member)
@@ -495,7 +539,9 @@ _KINDS: dict[str, _Kind] = {
 
 
 def _takes_text(ptype: ParamType) -> bool:
-    return _KINDS[ptype.kind].takes_text or (ptype.kind == "union" and any(a.kind in ("str", "path") for a in ptype.args))
+    return _KINDS[ptype.kind].takes_text or (
+        ptype.kind == "union" and any(a.kind in ("str", "path") for a in ptype.args)
+    )
 
 
 def _from_text(text: str, ptype: ParamType) -> Any:
@@ -562,7 +608,9 @@ _HINTS = {
 
 def _hint(param: Parameter, value: Any) -> str:
     ptype = param.type
-    example = _HINTS.get(ptype.kind) or ("one of " + ", ".join(map(repr, ptype.choices)) if ptype.kind == "literal" else "")
+    example = _HINTS.get(ptype.kind) or (
+        "one of " + ", ".join(map(repr, ptype.choices)) if ptype.kind == "literal" else ""
+    )
     if ptype.kind == "union":
         example = " or ".join(_HINTS.get(a.kind, str(a)) for a in ptype.args)
     fix = f"pass {example}" if example else "pass a value of that type"
@@ -631,8 +679,10 @@ def load_parameters_file(path: str | os.PathLike[str]) -> dict[str, YamlValue]:
     if not path.is_file():
         raise FileNotFoundError(f"parameters file {path} not found")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"parameters file {path} is {path.stat().st_size} bytes, over the {MAX_FILE_BYTES}-byte limit; "
-                         "pass large data as a file (a Path parameter) instead")  # fmt: skip
+        raise ValueError(
+            f"parameters file {path} is {path.stat().st_size} bytes, over the {MAX_FILE_BYTES}-byte limit; "
+            "pass large data as a file (a Path parameter) instead"
+        )
     try:
         node = compose_yaml(path.read_text(), max_bytes=MAX_FILE_BYTES)
     except yaml.YAMLError as exc:
@@ -647,7 +697,9 @@ def load_parameters_file(path: str | os.PathLike[str]) -> dict[str, YamlValue]:
     out: dict[str, YamlValue] = {}
     for key, value in node.value:
         if not isinstance(key, yaml.ScalarNode):
-            raise ValueError(f"parameters file {path}: line {key.start_mark.line + 1} has a key that is not a parameter name")
+            raise ValueError(
+                f"parameters file {path}: line {key.start_mark.line + 1} has a key that is not a parameter name"
+            )
         out[key.value] = YamlValue(value)
     return out
 
@@ -698,7 +750,11 @@ def validate_params(
                 f"parameter {name!r} of {spec.path.name} has no default; pass it, e.g. -p {name} VALUE ({param.type})"
             )
         if param.type.is_path and value is not None:
-            value = str((origin / Path(value).expanduser()).resolve()) if not Path(value).expanduser().is_absolute() else str(Path(value).expanduser())
+            value = (
+                str((origin / Path(value).expanduser()).resolve())
+                if not Path(value).expanduser().is_absolute()
+                else str(Path(value).expanduser())
+            )
         out[name] = value
     return out
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from .._io import atomic_write_text
 
-
 # JupyterLab's page without the scripts it would fetch from the web (MathJax, RequireJS,
 # Mermaid), so a report opens offline and shared reports run no third-party code.
 _OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -25,13 +24,23 @@ def _exporter(hide_input: bool) -> Any:
     from nbconvert import HTMLExporter
 
     # Output images are inline already; embed_images also inlines those linked from Markdown.
-    return HTMLExporter(extra_loaders=[jinja2.DictLoader({"workbench_report.html.j2": _OFFLINE_TEMPLATE})],
-                        template_file="workbench_report.html.j2", embed_images=True, exclude_input=hide_input,
-                        exclude_input_prompt=hide_input, exclude_output_prompt=hide_input)  # fmt: skip
+    return HTMLExporter(
+        extra_loaders=[jinja2.DictLoader({"workbench_report.html.j2": _OFFLINE_TEMPLATE})],
+        template_file="workbench_report.html.j2",
+        embed_images=True,
+        exclude_input=hide_input,
+        exclude_input_prompt=hide_input,
+        exclude_output_prompt=hide_input,
+    )
 
 
-def render_report(nb: Any, path: str | os.PathLike[str], title: str | None = None, hide_input: bool = False,
-                  resources_dir: str | os.PathLike[str] | None = None) -> Path:  # fmt: skip
+def render_report(
+    nb: Any,
+    path: str | os.PathLike[str],
+    title: str | None = None,
+    hide_input: bool = False,
+    resources_dir: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write notebook node ``nb`` as self-contained HTML to ``path`` (atomically) and return it.
 
     Images are embedded and no script is fetched from the web, so the file opens offline.

@@ -22,15 +22,32 @@ from pathlib import Path
 from typing import Any
 
 from ..runs.layout import current_owner, default_runs_root
-from ..runs.records import (ARTIFACTS_DIR, ENV_FILE, INPUTS_FILE, KERNEL_LOG_FILE, PARAMS_FILE, REPORT_FILE, RunRecord,
-                            make_run_subdir, new_run_dir, sha256_file, utcnow, write_record, write_run_file)  # fmt: skip
+from ..runs.records import (
+    ARTIFACTS_DIR,
+    ENV_FILE,
+    INPUTS_FILE,
+    KERNEL_LOG_FILE,
+    PARAMS_FILE,
+    REPORT_FILE,
+    RunRecord,
+    make_run_subdir,
+    new_run_dir,
+    sha256_file,
+    utcnow,
+    write_record,
+    write_run_file,
+)
 from ..runs.registry import find_run
 from .context import RUN_DIR_ENV, SEED_ENV
 from .inputs import changed_inputs, check_inputs, declared_inputs, describe_inputs
 from .params import INJECTED_TAG, NotebookSpec, inspect_notebook, read_notebook, validate_params
 
-KERNEL_SIGNALS = {signal.SIGKILL: "killed (SIGKILL; often the out-of-memory killer)", signal.SIGSEGV: "crashed (SIGSEGV)",
-                  signal.SIGABRT: "aborted (SIGABRT)", signal.SIGTERM: "terminated (SIGTERM)"}  # fmt: skip
+KERNEL_SIGNALS = {
+    signal.SIGKILL: "killed (SIGKILL; often the out-of-memory killer)",
+    signal.SIGSEGV: "crashed (SIGSEGV)",
+    signal.SIGABRT: "aborted (SIGABRT)",
+    signal.SIGTERM: "terminated (SIGTERM)",
+}
 
 
 @dataclass(frozen=True)
@@ -81,8 +98,13 @@ def kernel_environment(seed: int) -> dict[str, str]:
     cell (:func:`startup_code`), so a kernel can be started before its run exists.
     """
     env = {k: v for k, v in os.environ.items() if k not in (RUN_DIR_ENV, SEED_ENV)}
-    env.update({"PYTHONHASHSEED": str(seed % 2**32), "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                "PYDEVD_DISABLE_FILE_VALIDATION": "1"})  # fmt: skip
+    env.update(
+        {
+            "PYTHONHASHSEED": str(seed % 2**32),
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
+    )
     return env
 
 
@@ -126,25 +148,54 @@ def _failure(exc: BaseException, execution: Any, nb: Any, timeout: float | None)
 
     if isinstance(exc, PapermillExecutionError):
         cell = _source_cell_number(nb, exc.cell_index)
-        return {"kind": "exception", "cell": cell, "execution_count": exc.exec_count, "ename": exc.ename,
-                "evalue": exc.evalue, "summary": _one_line(f"cell {cell} raised {exc.ename}: {exc.evalue}")}  # fmt: skip
+        return {
+            "kind": "exception",
+            "cell": cell,
+            "execution_count": exc.exec_count,
+            "ename": exc.ename,
+            "evalue": exc.evalue,
+            "summary": _one_line(f"cell {cell} raised {exc.ename}: {exc.evalue}"),
+        }
     index = execution.current_cell if execution is not None else None
     cell = _source_cell_number(nb, index)
     if isinstance(exc, CellTimeoutError) or (execution is not None and execution.timed_out):
         summary = f"timed out after {timeout:g}s in cell {cell}; the kernel was stopped"
         _note_on_cell(nb, index, summary)
-        return {"kind": "timeout", "cell": cell, "ename": "Timeout", "evalue": f"time limit {timeout:g}s", "summary": summary}
+        return {
+            "kind": "timeout",
+            "cell": cell,
+            "ename": "Timeout",
+            "evalue": f"time limit {timeout:g}s",
+            "summary": summary,
+        }
     if isinstance(exc, DeadKernelError):
         code = execution.kernel_exit_code if execution is not None else None
         summary = f"{_kernel_death(code)} while running cell {cell}"
         _note_on_cell(nb, index, summary)
-        return {"kind": "kernel_died", "cell": cell, "ename": "DeadKernelError", "evalue": summary, "exit_code": code,
-                "summary": summary}  # fmt: skip
+        return {
+            "kind": "kernel_died",
+            "cell": cell,
+            "ename": "DeadKernelError",
+            "evalue": summary,
+            "exit_code": code,
+            "summary": summary,
+        }
     if isinstance(exc, KeyboardInterrupt):
-        return {"kind": "interrupted", "cell": cell, "ename": "KeyboardInterrupt", "evalue": "", "summary": f"interrupted in cell {cell}"}
+        return {
+            "kind": "interrupted",
+            "cell": cell,
+            "ename": "KeyboardInterrupt",
+            "evalue": "",
+            "summary": f"interrupted in cell {cell}",
+        }
     message = str(exc).strip()
-    return {"kind": "runner", "cell": cell, "ename": type(exc).__name__, "evalue": message,
-            "summary": _one_line(f"could not execute the notebook: {type(exc).__name__}: {message}")}  # fmt: skip
+    return {
+        "kind": "runner",
+        "cell": cell,
+        "ename": type(exc).__name__,
+        "evalue": message,
+        "summary": _one_line(f"could not execute the notebook: {type(exc).__name__}: {message}"),
+    }
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -164,7 +215,9 @@ def _after_run(record: RunRecord, notify: str | None) -> None:
             try:
                 log_run(record.path)
             except Exception as exc:  # noqa: BLE001 - logging to MLflow must never fail the run
-                warnings.warn(f"logging run {record.path.name} to MLflow failed: {type(exc).__name__}: {exc}", stacklevel=3)
+                warnings.warn(
+                    f"logging run {record.path.name} to MLflow failed: {type(exc).__name__}: {exc}", stacklevel=3
+                )
     from .notify import notify_url, post_message, run_message
 
     url = notify_url(notify)
@@ -205,9 +258,19 @@ def execute_run(
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     runs_dir = (Path(runs_dir) if runs_dir is not None else default_runs_root()).resolve()  # the kernel runs elsewhere
     run_dir, run_id = new_run_dir(runs_dir, prepared.name)
-    record = RunRecord(path=run_dir, run_id=run_id, name=prepared.name, notebook=str(spec.path), state="running",
-                       owner=current_owner(), start=utcnow(), sweep=sweep, rerun_of=rerun_of, host=platform.node(),
-                       pid=os.getpid())  # fmt: skip
+    record = RunRecord(
+        path=run_dir,
+        run_id=run_id,
+        name=prepared.name,
+        notebook=str(spec.path),
+        state="running",
+        owner=current_owner(),
+        start=utcnow(),
+        sweep=sweep,
+        rerun_of=rerun_of,
+        host=platform.node(),
+        pid=os.getpid(),
+    )
     started = time.perf_counter()
     record.write_status()
     write_record(run_dir / PARAMS_FILE, prepared.params)
@@ -215,9 +278,14 @@ def execute_run(
     executed_path = run_dir / spec.path.name
     report_path = run_dir / REPORT_FILE
     title = f"{prepared.name} ({run_dir.name})"
-    execution = _engine.Execution(save_path=executed_path, env=kernel_environment(prepared.seed),
-                                  startup_code=startup_code(run_dir, prepared.seed), kernel_log=run_dir / KERNEL_LOG_FILE,
-                                  timeout=timeout, prelaunch=prelaunch)  # fmt: skip
+    execution = _engine.Execution(
+        save_path=executed_path,
+        env=kernel_environment(prepared.seed),
+        startup_code=startup_code(run_dir, prepared.seed),
+        kernel_log=run_dir / KERNEL_LOG_FILE,
+        timeout=timeout,
+        prelaunch=prelaunch,
+    )
     error: dict[str, Any] | None = None
     report_error: str | None = None
     interrupted: BaseException | None = None
@@ -227,13 +295,19 @@ def execute_run(
         records_job = side.submit(_write_env_and_inputs, run_dir, spec, prepared)
         report_job: list[Future] = []
         execution.on_cells_done = lambda nb: report_job.append(
-            side.submit(render_report, copy.deepcopy(nb), report_path, title, hide_input, spec.workdir))
+            side.submit(render_report, copy.deepcopy(nb), report_path, title, hide_input, spec.workdir)
+        )
         try:
             papermill.execute_notebook(
-                nbformat.from_dict(prepared.nb), None, parameters=prepared.params, engine_name=_engine.ENGINE_NAME,
-                progress_bar={"desc": prepared.name, "leave": False} if progress else False, cwd=str(spec.workdir),
-                start_timeout=start_timeout, execution=execution,
-            )  # fmt: skip
+                nbformat.from_dict(prepared.nb),
+                None,
+                parameters=prepared.params,
+                engine_name=_engine.ENGINE_NAME,
+                progress_bar={"desc": prepared.name, "leave": False} if progress else False,
+                cwd=str(spec.workdir),
+                start_timeout=start_timeout,
+                execution=execution,
+            )
         except KeyboardInterrupt as exc:
             interrupted = exc
             error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
@@ -245,8 +319,13 @@ def execute_run(
         try:
             records_job.result()
         except Exception as exc:  # noqa: BLE001 - e.g. an input file removed while the run started
-            error = error or {"kind": "runner", "cell": None, "ename": type(exc).__name__, "evalue": str(exc),
-                              "summary": f"could not record the run's inputs or environment: {exc}"}  # fmt: skip
+            error = error or {
+                "kind": "runner",
+                "cell": None,
+                "ename": type(exc).__name__,
+                "evalue": str(exc),
+                "summary": f"could not record the run's inputs or environment: {exc}",
+            }
         try:
             if report_job and (error is None or error["kind"] == "exception"):
                 report_job[0].result()  # the notebook it shows is the final one
@@ -257,8 +336,13 @@ def execute_run(
             warnings.warn(report_error, stacklevel=2)
 
     if error is None and not report_path.is_file():
-        error = {"kind": "report", "cell": None, "ename": "ReportError", "evalue": report_error or f"no {REPORT_FILE}",
-                 "summary": _one_line(report_error or f"the notebook ran but {REPORT_FILE} was not written")}  # fmt: skip
+        error = {
+            "kind": "report",
+            "cell": None,
+            "ename": "ReportError",
+            "evalue": report_error or f"no {REPORT_FILE}",
+            "summary": _one_line(report_error or f"the notebook ran but {REPORT_FILE} was not written"),
+        }
         record.state = "degraded"
     else:
         record.state = "failed" if error else "succeeded"
@@ -352,11 +436,22 @@ def rerun(
     recorded_inputs = original.read_extra(INPUTS_FILE, list, [])
     changes = changed_inputs(recorded_inputs)
     if changes and not allow_changed_inputs:
-        raise ValueError(f"inputs of {original.path.name} changed since it ran: " + "; ".join(changes)
-                         + "; restore them, or pass allow_changed_inputs=True (--allow-changed-inputs) to rerun anyway")  # fmt: skip
-    prepared = prepare_run(notebook, original.params, name=original.name, workdir=source_dir if source_dir.is_dir() else original.path)
-    prepared = PreparedRun(spec=_with_path(prepared.spec, Path(original.notebook)), nb=prepared.nb, params=prepared.params,
-                           inputs=prepared.inputs, name=prepared.name, seed=prepared.seed)  # fmt: skip
+        raise ValueError(
+            f"inputs of {original.path.name} changed since it ran: "
+            + "; ".join(changes)
+            + "; restore them, or pass allow_changed_inputs=True (--allow-changed-inputs) to rerun anyway"
+        )
+    prepared = prepare_run(
+        notebook, original.params, name=original.name, workdir=source_dir if source_dir.is_dir() else original.path
+    )
+    prepared = PreparedRun(
+        spec=_with_path(prepared.spec, Path(original.notebook)),
+        nb=prepared.nb,
+        params=prepared.params,
+        inputs=prepared.inputs,
+        name=prepared.name,
+        seed=prepared.seed,
+    )
     target = Path(runs_dir) if runs_dir is not None else original.path.parent.parent  # the runs root
     new = execute_run(prepared, target, timeout=timeout, notify=notify, progress=progress, rerun_of=original.path.name)
     return RerunResult(original=original, rerun=new, differences=metric_differences(original.metrics, new.metrics))
@@ -366,14 +461,18 @@ def check_notebook_hash(run: RunRecord) -> None:
     """Raise ``ValueError`` unless the notebook kept in ``run`` has the SHA-256 recorded for it."""
     notebook = run.path / Path(run.notebook).name
     if not run.notebook_sha256:
-        raise ValueError(f"run {run.path.name} records no SHA-256 of its notebook {notebook.name} (it ran before "
-                         f"notebook hashes were kept), so its code cannot be verified; run the notebook again with "
-                         f"`workbench run` instead")  # fmt: skip
+        raise ValueError(
+            f"run {run.path.name} records no SHA-256 of its notebook {notebook.name} (it ran before "
+            f"notebook hashes were kept), so its code cannot be verified; run the notebook again with "
+            f"`workbench run` instead"
+        )
     actual = sha256_file(notebook)
     if actual != run.notebook_sha256:
-        raise ValueError(f"{notebook} was changed after the run finished (SHA-256 {actual[:12]}…, recorded "
-                         f"{run.notebook_sha256[:12]}…); it is not the code that ran, so it is not rerun. Run the "
-                         f"notebook again with `workbench run` instead")  # fmt: skip
+        raise ValueError(
+            f"{notebook} was changed after the run finished (SHA-256 {actual[:12]}…, recorded "
+            f"{run.notebook_sha256[:12]}…); it is not the code that ran, so it is not rerun. Run the "
+            f"notebook again with `workbench run` instead"
+        )
 
 
 def metric_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -388,4 +487,3 @@ def _with_path(spec: NotebookSpec, path: Path) -> NotebookSpec:
     from dataclasses import replace
 
     return replace(spec, path=path)
-

@@ -25,11 +25,19 @@ from typing import TYPE_CHECKING, Any
 from ..runs.layout import current_owner, default_runs_root
 from ..runs.records import RunRecord
 from ..runs.registry import iter_runs
-from .startup import skip_unused_optional_imports
 from .inputs import check_inputs, declared_inputs
-from .params import (PARAMETERS_TAG, Parameter, ParamType, coerce_value, inspect_notebook, parse_parameters_cell,
-                     read_notebook, validate_params)  # fmt: skip
+from .params import (
+    PARAMETERS_TAG,
+    Parameter,
+    ParamType,
+    coerce_value,
+    inspect_notebook,
+    parse_parameters_cell,
+    read_notebook,
+    validate_params,
+)
 from .runner import PreparedRun, execute_run, kernel_environment, run_seed
+from .startup import skip_unused_optional_imports
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,7 +63,13 @@ def _key(values: Mapping[str, Any]) -> str:
 def _row(record: RunRecord, swept: Sequence[str]) -> dict[str, Any]:
     row: dict[str, Any] = {"run": record.path.name, "state": record.state, "duration_s": record.duration_s}
     row.update({f"param.{k}": record.params.get(k) for k in swept})
-    row.update({f"metric.{k}": v for k, v in record.metrics.items() if isinstance(v, int | float | str) and not isinstance(v, bool)})
+    row.update(
+        {
+            f"metric.{k}": v
+            for k, v in record.metrics.items()
+            if isinstance(v, int | float | str) and not isinstance(v, bool)
+        }
+    )
     row["error"] = (record.error or {}).get("summary")
     return row
 
@@ -131,8 +145,11 @@ def _order(table: pd.DataFrame, sort: str | None, explicit: bool = True) -> tupl
     if column not in table:
         known = sorted(c.removeprefix("metric.") for c in metric_cols)
         if not explicit:
-            warnings.warn(f"the notebook ranks runs by {sort.lstrip('-')!r}, which this sweep did not record "
-                          f"(recorded: {known}); pass --sort to rank them", stacklevel=2)  # fmt: skip
+            warnings.warn(
+                f"the notebook ranks runs by {sort.lstrip('-')!r}, which this sweep did not record "
+                f"(recorded: {known}); pass --sort to rank them",
+                stacklevel=2,
+            )
             return table, None
         raise ValueError(f"no metric {sort.lstrip('-')!r} was recorded by this sweep; recorded metrics: {known}")
     ordered = table.sort_values(column, ascending=sort.startswith("-"), na_position="last", kind="stable")
@@ -176,8 +193,10 @@ def run_sweep(
     path = Path(notebook)
     typed = {k: list(v) for k, v in (grid or {}).items()}
     texts = {k: list(v) for k, v in (text_grid or {}).items()}
-    axes = {**{k: [("typed", v) for v in vals] for k, vals in typed.items()},
-            **{k: [("text", v) for v in vals] for k, vals in texts.items()}}  # fmt: skip
+    axes = {
+        **{k: [("typed", v) for v in vals] for k, vals in typed.items()},
+        **{k: [("text", v) for v in vals] for k, vals in texts.items()},
+    }
     points = expand_grid(axes) if axes else [{}]
     if random is not None:
         if random < 1:
@@ -195,27 +214,42 @@ def run_sweep(
             import multiprocessing
 
             initargs = (str(path), str(runs_path), _seed_hint(points[0].get("seed")))
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=min(workers, len(points)), initializer=_worker_init,
-                                                           initargs=initargs,
-                                                           mp_context=multiprocessing.get_context("spawn")))  # fmt: skip
+            pool = stack.enter_context(
+                ProcessPoolExecutor(
+                    max_workers=min(workers, len(points)),
+                    initializer=_worker_init,
+                    initargs=initargs,
+                    mp_context=multiprocessing.get_context("spawn"),
+                )
+            )
             for _ in range(min(workers, len(points))):
                 pool.submit(_ready)
         nb = read_notebook(path)
         spec = inspect_notebook(path, nb)
         prepared_runs = []
         for point in points:
-            values = validate_params(spec, {k: v for k, (src, v) in point.items() if src == "typed"},
-                                     {k: v for k, (src, v) in point.items() if src == "text"})  # fmt: skip
+            values = validate_params(
+                spec,
+                {k: v for k, (src, v) in point.items() if src == "typed"},
+                {k: v for k, (src, v) in point.items() if src == "text"},
+            )
             inputs = declared_inputs(spec, values)
             check_inputs(inputs)
-            prepared_runs.append(PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name, seed=run_seed(values)))
+            prepared_runs.append(
+                PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name, seed=run_seed(values))
+            )
 
         rows: dict[int, dict[str, Any]] = {}
         if resume:
             done: dict[str, RunRecord] = {}
             me = current_owner()
             for rec in iter_runs(runs_path):  # only the caller's own runs resume a sweep
-                if rec.owner == me and rec.sweep == name and rec.state == "succeeded" and Path(rec.notebook).name == path.name:
+                if (
+                    rec.owner == me
+                    and rec.sweep == name
+                    and rec.state == "succeeded"
+                    and Path(rec.notebook).name == path.name
+                ):
                     done[_key(rec.params)] = rec
             for i, prepared in enumerate(prepared_runs):
                 rec = done.get(_key(prepared.params))
@@ -228,13 +262,17 @@ def run_sweep(
         bar = tqdm(total=len(prepared_runs), initial=len(rows), desc=f"sweep {name}", unit="run", disable=not progress)
         if todo and pool is None:
             for k, i in enumerate(todo):
-                rows[i] = _row(_run_point(prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - 1}), swept)
+                rows[i] = _row(
+                    _run_point(prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - 1}), swept
+                )
                 bar.update(1)
         elif todo:
             # A worker starts a spare kernel for its next run unless the runs left will all be taken.
             n_workers = min(workers, len(points))
             futures: dict[Future, int] = {
-                pool.submit(_run_point, prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - n_workers}): i
+                pool.submit(
+                    _run_point, prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - n_workers}
+                ): i
                 for k, i in enumerate(todo)
             }
             try:
@@ -246,9 +284,13 @@ def run_sweep(
                         try:
                             rows[i] = _row(future.result(), swept)
                         except Exception as exc:  # noqa: BLE001 - one broken run never stops the sweep
-                            rows[i] = {"run": None, "state": "failed", "duration_s": None,
-                                       **{f"param.{k}": prepared_runs[i].params.get(k) for k in swept},
-                                       "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
+                            rows[i] = {
+                                "run": None,
+                                "state": "failed",
+                                "duration_s": None,
+                                **{f"param.{k}": prepared_runs[i].params.get(k) for k in swept},
+                                "error": f"{type(exc).__name__}: {exc}",
+                            }
                         bar.update(1)
             except KeyboardInterrupt:
                 for future in futures:
@@ -266,7 +308,9 @@ def run_sweep(
     table, sort_used = _order(table, sort or spec.sort, explicit=sort is not None)
     url = notify_url(notify)
     if url:
-        post_message(url, sweep_message(name, table.to_dict("records"), time.perf_counter() - started, str(runs_path), sort_used))
+        post_message(
+            url, sweep_message(name, table.to_dict("records"), time.perf_counter() - started, str(runs_path), sort_used)
+        )
     table.attrs["sort"] = sort_used
     table.attrs["name"] = name
     return table

@@ -5,7 +5,18 @@ from .metrics import DEFAULT_METRIC, METRICS, TASKS, Metric, get_metric, infer_t
 from .presets import default_lgbm
 from .result import CVResult
 
-__all__ = ["DEFAULT_METRIC", "METRICS", "TASKS", "CVResult", "Metric", "default_lgbm", "get_metric", "infer_task", "take_rows", "train_cv"]
+__all__ = [
+    "DEFAULT_METRIC",
+    "METRICS",
+    "TASKS",
+    "CVResult",
+    "Metric",
+    "default_lgbm",
+    "get_metric",
+    "infer_task",
+    "take_rows",
+    "train_cv",
+]
 
 from .importance import mean_importance
 from .presets import MODEL_FAMILIES, default_extratrees, default_logreg, linear_preprocessor

@@ -22,7 +22,11 @@ def family(estimator: Any) -> str:
 def _lightgbm_feval(metric: Metric, task: str, classes: int):
     def feval(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[str, float, bool]:
         pred = y_pred.reshape(len(y_true), -1) if task == "multiclass" else y_pred
-        return metric.name, metric(np.asarray(y_true, int) if task != "regression" else y_true, pred), metric.greater_is_better
+        return (
+            metric.name,
+            metric(np.asarray(y_true, int) if task != "regression" else y_true, pred),
+            metric.greater_is_better,
+        )
 
     return feval
 

@@ -107,9 +107,19 @@ class CVRun:
     and gives exactly what fitting the folds one after another gives.
     """
 
-    def __init__(self, estimator: Any, X: Any, y: Any, folds: Any, X_test: Any = None,
-                 metric: str | Metric | Callable[..., float] | None = None, early_stopping_rounds: int | None = None,
-                 fit_params: Mapping[str, Any] | None = None, task: str | None = None, groups: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        estimator: Any,
+        X: Any,
+        y: Any,
+        folds: Any,
+        X_test: Any = None,
+        metric: str | Metric | Callable[..., float] | None = None,
+        early_stopping_rounds: int | None = None,
+        fit_params: Mapping[str, Any] | None = None,
+        task: str | None = None,
+        groups: Any = None,
+    ) -> None:
         self.estimator, self.X, self.folds = estimator, X, folds
         self.n = n = n_rows(X)
         y_arr = check_target(y, n)
@@ -148,10 +158,22 @@ class CVRun:
         val_pred = _estimators.predict(model, X_val, self.task, self.n_classes)
         test_pred = None if self.X_test is None else _estimators.predict(model, self.X_test, self.task, self.n_classes)
         predict_s = time.perf_counter() - start
-        timing = {"fold": k, "n_train": len(train_idx), "n_val": len(val_idx), "fit_s": fit_s,
-                  "predict_s": predict_s, "best_iteration": _estimators.best_iteration(model)}  # fmt: skip
-        return FoldOutput(model=model, val_pred=val_pred, test_pred=test_pred, score=self.metric(y_val, val_pred),
-                           timing=timing, gain=_estimators.gain_importance(model))  # fmt: skip
+        timing = {
+            "fold": k,
+            "n_train": len(train_idx),
+            "n_val": len(val_idx),
+            "fit_s": fit_s,
+            "predict_s": predict_s,
+            "best_iteration": _estimators.best_iteration(model),
+        }
+        return FoldOutput(
+            model=model,
+            val_pred=val_pred,
+            test_pred=test_pred,
+            score=self.metric(y_val, val_pred),
+            timing=timing,
+            gain=_estimators.gain_importance(model),
+        )
 
     def result(self, outputs: list[FoldOutput]) -> CVResult:
         """The :class:`CVResult` of all folds (``outputs[k]`` from ``fit_fold(k)``)."""
@@ -170,8 +192,11 @@ class CVRun:
         names = column_names(self.X)
         feature_importance = None
         if importances:
-            fi = pd.DataFrame(np.column_stack(importances), index=pd.Index(names, name="feature"),
-                              columns=[f"fold_{k}" for k in range(len(importances))])  # fmt: skip
+            fi = pd.DataFrame(
+                np.column_stack(importances),
+                index=pd.Index(names, name="feature"),
+                columns=[f"fold_{k}" for k in range(len(importances))],
+            )
             fi["mean"] = fi.mean(axis=1)
             fi["std"] = fi.iloc[:, : len(importances)].std(axis=1, ddof=0)
             feature_importance = fi.sort_values("mean", ascending=False)
@@ -196,9 +221,16 @@ class CVRun:
         )
 
 
-@validate_params({"folds": ["folds"], "early_stopping_rounds": [Interval(int, 1, None), None],
-                  "task": [Options(TASKS), None], "progress": ["boolean"], "n_jobs": ["n_jobs"],
-                  "random_state": ["random_state"]})  # fmt: skip
+@validate_params(
+    {
+        "folds": ["folds"],
+        "early_stopping_rounds": [Interval(int, 1, None), None],
+        "task": [Options(TASKS), None],
+        "progress": ["boolean"],
+        "n_jobs": ["n_jobs"],
+        "random_state": ["random_state"],
+    }
+)
 def train_cv(
     estimator: Any,
     X: Any,
@@ -266,13 +298,24 @@ def train_cv(
     if isinstance(folds, int | np.integer):
         y_arr = check_target(y, n_rows(X))
         folds = as_folds(folds, y_arr, groups=groups, random_state=random_state, task=task or infer_task(y_arr))
-    run = CVRun(estimator, X, y, folds, X_test=X_test, metric=metric, early_stopping_rounds=early_stopping_rounds,
-                fit_params=fit_params, task=task, groups=groups)  # fmt: skip
+    run = CVRun(
+        estimator,
+        X,
+        y,
+        folds,
+        X_test=X_test,
+        metric=metric,
+        early_stopping_rounds=early_stopping_rounds,
+        fit_params=fit_params,
+        task=task,
+        groups=groups,
+    )
     if workers > 1 and run.n_splits > 1:
         return _fit_side_by_side(run, min(workers, run.n_splits), progress)
     outputs: list[FoldOutput] = []
-    bar = tqdm(range(run.n_splits), desc=f"train_cv {type(estimator).__name__}", unit="fold", disable=not progress,
-               leave=False)  # fmt: skip
+    bar = tqdm(
+        range(run.n_splits), desc=f"train_cv {type(estimator).__name__}", unit="fold", disable=not progress, leave=False
+    )
     for k in bar:
         outputs.append(run.fit_fold(k))
         bar.set_postfix({run.metric.name: f"{outputs[-1].score:.4f}"})
@@ -289,8 +332,9 @@ def _fit_side_by_side(run: CVRun, workers: int, progress: bool) -> CVResult:
     given = run.estimator
     run.estimator = limit_threads(given, thread_share(workers))
     results: list[CVResult] = []
-    bar = tqdm(total=run.n_splits, desc=f"train_cv {type(given).__name__}", unit="fold", disable=not progress,
-               leave=False)  # fmt: skip
+    bar = tqdm(
+        total=run.n_splits, desc=f"train_cv {type(given).__name__}", unit="fold", disable=not progress, leave=False
+    )
 
     label = type(given).__name__
 

@@ -46,8 +46,10 @@ def mean_importance(result: CVResult) -> pd.Series:
     if result.feature_importance is not None:
         return result.feature_importance["mean"].sort_values(ascending=False).rename("gain")
     if not result.models:
-        raise ValueError(f"this {result.estimator} result holds no fold models; load it with CVResult.load(path) "
-                         "(models=True) to read their importances")  # fmt: skip
+        raise ValueError(
+            f"this {result.estimator} result holds no fold models; load it with CVResult.load(path) "
+            "(models=True) to read their importances"
+        )
     per_fold, measure = [], ""
     for model in result.models:
         estimator, head = _final_step(model)

@@ -101,11 +101,21 @@ METRICS: dict[str, Metric] = {
         Metric("r2", _r2, True, ("regression",), None),
     )
 }
-_ALIASES = {"roc_auc": "auc", "log_loss": "logloss", "binary_logloss": "logloss", "multi_logloss": "logloss",
-            "acc": "accuracy", "l2_root": "rmse", "l1": "mae"}  # fmt: skip
+_ALIASES = {
+    "roc_auc": "auc",
+    "log_loss": "logloss",
+    "binary_logloss": "logloss",
+    "multi_logloss": "logloss",
+    "acc": "accuracy",
+    "l2_root": "rmse",
+    "l1": "mae",
+}
 DEFAULT_METRIC = {"binary": "auc", "multiclass": "logloss", "regression": "rmse"}
-_LIGHTGBM_NAMES = {("logloss", "binary"): "binary_logloss", ("logloss", "multiclass"): "multi_logloss",
-                   ("auc", "multiclass"): None}  # fmt: skip
+_LIGHTGBM_NAMES = {
+    ("logloss", "binary"): "binary_logloss",
+    ("logloss", "multiclass"): "multi_logloss",
+    ("auc", "multiclass"): None,
+}
 
 
 def lightgbm_metric_name(metric: Metric, task: str) -> str | None:

@@ -130,8 +130,10 @@ def fit_side_by_side(
             in_callback = False
 
     # BLAS pools are process-wide: limit them once, here, for the whole side-by-side stretch.
-    with controller.select(user_api="blas").limit(limits=threads), \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workbench-folds") as pool:  # fmt: skip
+    with (
+        controller.select(user_api="blas").limit(limits=threads),
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workbench-folds") as pool,
+    ):
         for j, (_, run) in enumerate(jobs):
             for k in range(run.n_splits):
                 where[pool.submit(fit, j, run, k)] = (j, k)
@@ -143,8 +145,10 @@ def fit_side_by_side(
                     collect(future)
                 if on_fold is not None and not failure:
                     unfinished = [j for j, (_, run) in enumerate(jobs) if len(outputs[j]) < run.n_splits]
-                    on_fold({jobs[j][0]: (len(outputs[j]), jobs[j][1].n_splits) for j in unfinished if j in begun},
-                            sum(j not in begun for j in unfinished))  # fmt: skip
+                    on_fold(
+                        {jobs[j][0]: (len(outputs[j]), jobs[j][1].n_splits) for j in unfinished if j in begun},
+                        sum(j not in begun for j in unfinished),
+                    )
         finally:
             # A failed fold or Ctrl-C: cancel what has not started, let running folds finish and
             # hand on the models they complete (unless handing on is what failed).
@@ -157,8 +161,10 @@ def fit_side_by_side(
     if failure:
         exc, j, k = failure[0]
         label, run = jobs[j]
-        exc.add_note(f"raised while training {label} (fold {k + 1} of {run.n_splits}); the folds that had not "
-                     "started were cancelled")  # fmt: skip
+        exc.add_note(
+            f"raised while training {label} (fold {k + 1} of {run.n_splits}); the folds that had not "
+            "started were cancelled"
+        )
         raise exc
 
 

@@ -68,8 +68,10 @@ def open_trusted(path: str | os.PathLike[str], trust: bool = False, fix: str = "
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UntrustedFileError(f"{path} is a symlink; a pickle is only loaded from a file itself "
-                                     f"(pass {fix} if you trust whoever placed it)") from None  # fmt: skip
+            raise UntrustedFileError(
+                f"{path} is a symlink; a pickle is only loaded from a file itself "
+                f"(pass {fix} if you trust whoever placed it)"
+            ) from None
         raise
     try:
         info = os.fstat(fd)
@@ -80,7 +82,8 @@ def open_trusted(path: str | os.PathLike[str], trust: bool = False, fix: str = "
             raise UntrustedFileError(
                 f"{path} is a pickle written by {owner}, not by you ({me}); loading a pickle runs any code its "
                 f"writer put in it, so only your own are loaded. Pass {fix} if you trust {owner}, or ask "
-                f"{owner} to save it in a safe form (LightGBM text model, skops)")  # fmt: skip
+                f"{owner} to save it in a safe form (LightGBM text model, skops)"
+            )
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -151,8 +154,12 @@ def _lightgbm_state(model: Any) -> dict[str, Any] | None:
     fitted = {k: v for k, v in vars(model).items() if k not in params and k != "_Booster"}
     fitted = {k: (dict(v) if isinstance(v, defaultdict) else v) for k, v in fitted.items()}
     try:
-        return {"class": name, "params": _encode(params), "fitted": _encode(fitted),
-                "best_iteration": int(model.booster_.best_iteration)}  # fmt: skip
+        return {
+            "class": name,
+            "params": _encode(params),
+            "fitted": _encode(fitted),
+            "best_iteration": int(model.booster_.best_iteration),
+        }
     except TypeError:  # a custom objective or other code among the parameters: only the pickle holds it
         return None
 
@@ -244,5 +251,6 @@ def load_model(folder: str | os.PathLike[str], stem: str, trust: bool = False, f
     except UntrustedFileError as exc:
         if not untrusted:
             raise
-        raise UntrustedFileError(f"{exc} (its skops copy holds types skops does not trust by default: "
-                                 f"{', '.join(untrusted)})") from None  # fmt: skip
+        raise UntrustedFileError(
+            f"{exc} (its skops copy holds types skops does not trust by default: {', '.join(untrusted)})"
+        ) from None

@@ -77,10 +77,17 @@ def linear_preprocessor() -> Any:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    numbers = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-                        ("scale", StandardScaler())])  # fmt: skip
+    numbers = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
     return ColumnTransformer(
-        [("onehot", OneHotEncoder(handle_unknown="ignore"), _categorical_columns), ("numbers", numbers, _numeric_columns)],
+        [
+            ("onehot", OneHotEncoder(handle_unknown="ignore"), _categorical_columns),
+            ("numbers", numbers, _numeric_columns),
+        ],
         verbose_feature_names_out=False,
     )
 
@@ -126,12 +133,20 @@ def default_extratrees(task: str = "binary", random_state: int = 0, **overrides:
     from sklearn.preprocessing import OrdinalEncoder
 
     _check_task(task)
-    params: dict[str, Any] = {"n_estimators": 300, "min_samples_leaf": 20, "max_features": 0.5, "random_state": random_state, "n_jobs": 1}
+    params: dict[str, Any] = {
+        "n_estimators": 300,
+        "min_samples_leaf": 20,
+        "max_features": 0.5,
+        "random_state": random_state,
+        "n_jobs": 1,
+    }
     params.update(overrides)
     codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
     numbers = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
-    features = ColumnTransformer([("codes", codes, _categorical_columns), ("numbers", numbers, _numeric_columns)],
-                                 verbose_feature_names_out=False)  # fmt: skip
+    features = ColumnTransformer(
+        [("codes", codes, _categorical_columns), ("numbers", numbers, _numeric_columns)],
+        verbose_feature_names_out=False,
+    )
     model = ExtraTreesRegressor(**params) if task == "regression" else ExtraTreesClassifier(**params)
     return Pipeline([("features", features), ("model", model)])
 

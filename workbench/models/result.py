@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_directory
+from .._version import __version__
 from ..data.results import Result, check_kind, figure_and_axes
 from ..data.validation import renamed_params, warn_renamed
-from .._version import __version__
 from . import _estimators
 from .metrics import METRICS, Metric, get_metric
 from .persist import load_model, save_model
@@ -112,8 +112,10 @@ class CVResult(Result):
         return pd.concat([table, pd.DataFrame([overall])], ignore_index=True)
 
     def __repr__(self) -> str:
-        return (f"CVResult({self.estimator}, {self.metric}={self.score:.5f} ± {self.score_std:.5f}, "
-                f"{self.n_splits} folds, task={self.task})")  # fmt: skip
+        return (
+            f"CVResult({self.estimator}, {self.metric}={self.score:.5f} ± {self.score_std:.5f}, "
+            f"{self.n_splits} folds, task={self.task})"
+        )
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -124,8 +126,11 @@ class CVResult(Result):
         )
         top = self.top_features(10)
         feats = "".join(f"<tr><td>{esc(str(n))}</td><td>{v:,.1f}</td></tr>" for n, v in top.items())
-        feats_table = (f"<table><thead><tr><th>feature</th><th>gain</th></tr></thead><tbody>{feats}</tbody></table>"
-                       if len(top) else "")  # fmt: skip
+        feats_table = (
+            f"<table><thead><tr><th>feature</th><th>gain</th></tr></thead><tbody>{feats}</tbody></table>"
+            if len(top)
+            else ""
+        )
         total = float(self.timings["fit_s"].sum()) if "fit_s" in self.timings else 0.0
         return (
             f"<div class='workbench-cvresult'><b>{esc(self.estimator)}</b> — {esc(self.task)}, "
@@ -143,8 +148,9 @@ class CVResult(Result):
         if kind == "importance":
             gain = self.top_features(top)
             if gain.empty:
-                raise ValueError(f"this {self.estimator} result has no gain importance (LightGBM models have one); "
-                                 "use kind='folds'")  # fmt: skip
+                raise ValueError(
+                    f"this {self.estimator} result has no gain importance (LightGBM models have one); use kind='folds'"
+                )
             fig, ax = figure_and_axes(ax, 7, 1.2 + 0.32 * len(gain))
             ax.barh(np.arange(len(gain))[::-1], gain.to_numpy(), color="#2a9d8f")
             ax.set_yticks(np.arange(len(gain))[::-1], [str(n) for n in gain.index])
@@ -240,8 +246,12 @@ class CVResult(Result):
         return cls(
             oof=np.load(path / "oof.npy"),
             test_pred=np.load(test_file) if test_file.exists() else None,
-            models=[load_model(path / "models", f"fold_{k}", trust=trust, fix=f"CVResult.load({str(path)!r}, trust=True)")
-                    for k in range(meta["n_models"])] if models else [],  # fmt: skip
+            models=[
+                load_model(path / "models", f"fold_{k}", trust=trust, fix=f"CVResult.load({str(path)!r}, trust=True)")
+                for k in range(meta["n_models"])
+            ]
+            if models
+            else [],
             fold_scores=meta["fold_scores"],
             score=meta["score"],
             metric=meta["metric"],

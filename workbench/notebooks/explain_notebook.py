@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..data.validation import Interval, check_X_y, renamed_params, validate_params
+from ..explain.model_info import ModelInfo, describe
 from ..jobs.report import render_report
 from ..runs.records import TRAINING_DATA_ARTIFACT
-from ..explain.model_info import ModelInfo, describe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -78,8 +78,6 @@ def _find_cv_dir(path: Path) -> Path:
         if (candidate / "result.json").is_file():
             return candidate
     raise FileNotFoundError(f"{path} holds no saved CVResult (looked for result.json in it, cv/ and artifacts/cv/)")
-
-
 
 
 def _telco(target: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -144,8 +142,12 @@ def load_inputs(
         model = load_pickle(model_path, trust=trust, fix=fix)
         return ReportInputs(model, X, y, f"{type(model).__name__} from {Path(model_path).name} on {source}")
     folds = make_folds(y, kind="stratified", n_splits=5, random_state=random_state)
-    estimator = default_lgbm("binary" if y.nunique() == 2 else "multiclass", random_state=random_state, n_estimators=quick_trees,
-                             learning_rate=0.05)  # fmt: skip
+    estimator = default_lgbm(
+        "binary" if y.nunique() == 2 else "multiclass",
+        random_state=random_state,
+        n_estimators=quick_trees,
+        learning_rate=0.05,
+    )
     cv = train_cv(estimator, X, y, folds, progress=False)
     return ReportInputs(cv, X, y, f"a {quick_trees}-tree LightGBM trained with 5-fold CV on {source}")
 
@@ -159,7 +161,9 @@ def _encoded_target(info: ModelInfo, y: pd.Series) -> np.ndarray:
     classes = list(info.classes)
     unknown = set(pd.unique(y)) - set(classes)
     if unknown:
-        raise ValueError(f"the target has values {sorted(map(str, unknown))[:5]} the model never saw (classes {classes})")
+        raise ValueError(
+            f"the target has values {sorted(map(str, unknown))[:5]} the model never saw (classes {classes})"
+        )
     return np.asarray([classes.index(v) for v in y])
 
 
@@ -187,8 +191,10 @@ def model_summary(inputs: ReportInputs) -> str:
 
     esc = html.escape
     model, info = inputs.model, inputs.info
-    head = (f"<p><b>Explained:</b> {esc(inputs.source)}<br><b>Task:</b> {esc(info.task)}; "
-            f"<b>rows:</b> {len(inputs.X):,}; <b>features:</b> {inputs.X.shape[1]}</p>")  # fmt: skip
+    head = (
+        f"<p><b>Explained:</b> {esc(inputs.source)}<br><b>Task:</b> {esc(info.task)}; "
+        f"<b>rows:</b> {len(inputs.X):,}; <b>features:</b> {inputs.X.shape[1]}</p>"
+    )
     if isinstance(model, CVResult):
         folds = model.to_frame()
         folds = folds.dropna(axis=1, how="all")
@@ -202,9 +208,11 @@ def model_summary(inputs: ReportInputs) -> str:
     params = model.get_params() if hasattr(model, "get_params") else {}
     shown = {k: v for k, v in params.items() if v is not None and not callable(v)}
     rows = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>" for k, v in list(shown.items())[:20])
-    return (head + f"<p><b>{esc(type(model).__name__)}</b>, {esc(metric.name)} on these rows: {score:.5f} "
-            "(held-out data gives an honest estimate; training rows flatter the model)</p>"
-            f"<table><thead><tr><th>parameter</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>")  # fmt: skip
+    return (
+        head + f"<p><b>{esc(type(model).__name__)}</b>, {esc(metric.name)} on these rows: {score:.5f} "
+        "(held-out data gives an honest estimate; training rows flatter the model)</p>"
+        f"<table><thead><tr><th>parameter</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 # ----------------------------------------------------------------------- permutation importance
@@ -217,22 +225,30 @@ def importance_table(inputs: ReportInputs, n_repeats: int = 5, random_state: int
     pooled (:func:`~workbench.explain.cv_permutation_importance`); a plain model on all of ``X``
     with the scorer of its task's default metric.
     """
-    from ..models import CVResult
     from ..explain.permutation import permutation_importance
     from ..explain.selection import cv_permutation_importance
+    from ..models import CVResult
 
     model, info = inputs.model, inputs.info
     if isinstance(model, CVResult) and len(model.folds) == len(inputs.X):
-        return cv_permutation_importance(model, inputs.X, inputs.y, n_repeats=n_repeats, random_state=random_state,
-                                         progress=False)  # fmt: skip
+        return cv_permutation_importance(
+            model, inputs.X, inputs.y, n_repeats=n_repeats, random_state=random_state, progress=False
+        )
     metric = _metric(model, info)
     sign = 1.0 if metric.greater_is_better else -1.0
 
     def scorer(estimator: Any, X_: pd.DataFrame, y_: np.ndarray) -> float:
         return sign * metric(_encoded_target(info, pd.Series(y_)), _predict(estimator, describe(estimator), X_))
 
-    return permutation_importance(model, inputs.X, inputs.y.to_numpy(), scoring=scorer, n_repeats=n_repeats,
-                                  random_state=random_state, progress=False)  # fmt: skip
+    return permutation_importance(
+        model,
+        inputs.X,
+        inputs.y.to_numpy(),
+        scoring=scorer,
+        n_repeats=n_repeats,
+        random_state=random_state,
+        progress=False,
+    )
 
 
 # -------------------------------------------------------------------------------- presentation
@@ -281,16 +297,29 @@ def run_notebook(parameters: dict[str, Any], out: str | os.PathLike[str], timeou
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="workbench-report-") as tmp:
         executed = Path(tmp) / NOTEBOOK
-        papermill.execute_notebook(str(notebook_path()), str(executed), parameters=parameters, kernel_name="python3",
-                                   progress_bar=False, cwd=tmp, execution_timeout=timeout)  # fmt: skip
+        papermill.execute_notebook(
+            str(notebook_path()),
+            str(executed),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=tmp,
+            execution_timeout=timeout,
+        )
         notebook = nbformat.read(executed, as_version=4)
     return render_report(notebook, out, title=str(parameters.get("title", "Model explanation")), hide_input=True)
 
 
 @renamed_params(top_k="top")
-@validate_params({"top": [Interval(int, 1, None)], "n_individual": [Interval(int, 1, None)],
-                  "max_rows": [Interval(int, 1, None)], "n_repeats": [Interval(int, 1, None)],
-                  "random_state": [Interval(int, 0, 2**32, closed="left")]})  # fmt: skip
+@validate_params(
+    {
+        "top": [Interval(int, 1, None)],
+        "n_individual": [Interval(int, 1, None)],
+        "max_rows": [Interval(int, 1, None)],
+        "n_repeats": [Interval(int, 1, None)],
+        "random_state": [Interval(int, 0, 2**32, closed="left")],
+    }
+)
 def explain_report(
     model: Any,
     X: Any,
@@ -333,6 +362,12 @@ def explain_report(
         else:
             joblib.dump(model, Path(tmp) / _MODEL_FILE)
             params["model_path"] = str(Path(tmp) / _MODEL_FILE)
-        params.update(top_k=int(top), n_individual=int(n_individual), max_rows=int(max_rows),
-                      n_repeats=int(n_repeats), seed=int(random_state), title=title)  # fmt: skip
+        params.update(
+            top_k=int(top),
+            n_individual=int(n_individual),
+            max_rows=int(max_rows),
+            n_repeats=int(n_repeats),
+            seed=int(random_state),
+            title=title,
+        )
         return run_notebook(params, out, timeout=timeout)

@@ -94,13 +94,19 @@ def find_train_runs(
             points[key] = run  # a sweep run twice: its latest run of each grid point
         if not points:
             known = sorted({r.sweep for r in everything if r.sweep})
-            raise ValueError(f"no successful run of sweep {sweep!r} with a saved CVResult in {folder}; "
-                             f"sweeps there: {known or 'none'}")  # fmt: skip
+            raise ValueError(
+                f"no successful run of sweep {sweep!r} with a saved CVResult in {folder}; "
+                f"sweeps there: {known or 'none'}"
+            )
         return list(points.values())
-    candidates = _own_first(everything, lambda r: r.state == "succeeded" and Path(r.notebook).name == notebook and _has_cv(r))
+    candidates = _own_first(
+        everything, lambda r: r.state == "succeeded" and Path(r.notebook).name == notebook and _has_cv(r)
+    )
     if not candidates:
-        raise ValueError(f"no successful {notebook} run with a saved CVResult (artifacts/cv) in {folder}; train the "
-                         f"members first, e.g. `{_SWEEP_HINT} --runs-dir {folder}`")  # fmt: skip
+        raise ValueError(
+            f"no successful {notebook} run with a saved CVResult (artifacts/cv) in {folder}; train the "
+            f"members first, e.g. `{_SWEEP_HINT} --runs-dir {folder}`"
+        )
     setup = _setup(candidates[-1])
     latest: dict[str, RunRecord] = {}
     for run in candidates:
@@ -109,9 +115,11 @@ def find_train_runs(
             latest[model_name(run)] = run  # the latest run of each model, in the order they ran
     runs = list(latest.values())
     if len(runs) < 2:
-        raise ValueError(f"only one model ({model_name(runs[0])}, run {runs[0].path.name}) was trained with the data and "
-                         f"folds of the latest {notebook} run in {folder}; a stack needs two or more, e.g. "
-                         f"`{_SWEEP_HINT} --runs-dir {folder}`")  # fmt: skip
+        raise ValueError(
+            f"only one model ({model_name(runs[0])}, run {runs[0].path.name}) was trained with the data and "
+            f"folds of the latest {notebook} run in {folder}; a stack needs two or more, e.g. "
+            f"`{_SWEEP_HINT} --runs-dir {folder}`"
+        )
     return runs
 
 
@@ -173,26 +181,41 @@ class StackRuns:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per member: name, run folder, model, CV score and its fold spread, folds, seed."""
-        rows = [{"member": m.name, "run": m.run.path.name, "model": m.run.params.get("model", ""),
-                 self.metric: m.result.score, f"{self.metric}_std": m.result.score_std, "n_splits": m.result.n_splits,
-                 "seed": m.run.params.get("seed")} for m in self.members]  # fmt: skip
+        rows = [
+            {
+                "member": m.name,
+                "run": m.run.path.name,
+                "model": m.run.params.get("model", ""),
+                self.metric: m.result.score,
+                f"{self.metric}_std": m.result.score_std,
+                "n_splits": m.result.n_splits,
+                "seed": m.run.params.get("seed"),
+            }
+            for m in self.members
+        ]
         return pd.DataFrame(rows)
 
 
 def _read_run(run: RunRecord) -> tuple[CVResult, pd.DataFrame, pd.DataFrame | None]:
     where = run.path / ARTIFACTS_DIR
     if not _has_cv(run):
-        raise ValueError(f"run {run.path.name} saved no CVResult ({_cv_dir(run) / 'result.json'} is missing); "
-                         f"stack runs of {TRAIN_NOTEBOOK}, which save one with cv.save(workbench.artifact_path('cv'))")  # fmt: skip
+        raise ValueError(
+            f"run {run.path.name} saved no CVResult ({_cv_dir(run) / 'result.json'} is missing); "
+            f"stack runs of {TRAIN_NOTEBOOK}, which save one with cv.save(workbench.artifact_path('cv'))"
+        )
     if not (where / OOF_ARTIFACT).is_file():
-        raise ValueError(f"run {run.path.name} has no {where / OOF_ARTIFACT} (ids, out-of-fold predictions and target); "
-                         f"stack runs of {TRAIN_NOTEBOOK}")  # fmt: skip
+        raise ValueError(
+            f"run {run.path.name} has no {where / OOF_ARTIFACT} (ids, out-of-fold predictions and target); "
+            f"stack runs of {TRAIN_NOTEBOOK}"
+        )
     result = CVResult.load(_cv_dir(run), models=False)
     oof = pd.read_csv(where / OOF_ARTIFACT)
     test = pd.read_csv(where / TEST_PRED_ARTIFACT) if (where / TEST_PRED_ARTIFACT).is_file() else None
     if len(oof) != len(result.oof):
-        raise ValueError(f"run {run.path.name}: {OOF_ARTIFACT} has {len(oof)} rows but its CVResult {len(result.oof)}; "
-                         "the artifacts do not belong together")  # fmt: skip
+        raise ValueError(
+            f"run {run.path.name}: {OOF_ARTIFACT} has {len(oof)} rows but its CVResult {len(result.oof)}; "
+            "the artifacts do not belong together"
+        )
     return result, oof, test
 
 
@@ -271,8 +294,16 @@ def _check_compatible(first: tuple, other: tuple) -> None:
         problems.append(f"another test set ({len(test)} rows instead of {len(test0)}, or other ids)")
     if not problems:
         return
-    changed = [k for k in (*DATA_PARAMS, *FOLD_PARAMS) if k in run.params and k in run0.params and run.params[k] != run0.params[k]]
-    differing = "; parameters " + ", ".join(f"{k} {run.params[k]!r} instead of {run0.params[k]!r}" for k in changed) if changed else ""
+    changed = [
+        k
+        for k in (*DATA_PARAMS, *FOLD_PARAMS)
+        if k in run.params and k in run0.params and run.params[k] != run0.params[k]
+    ]
+    differing = (
+        "; parameters " + ", ".join(f"{k} {run.params[k]!r} instead of {run0.params[k]!r}" for k in changed)
+        if changed
+        else ""
+    )
     fix = " ".join(f"-p {k} {run0.params[k]}" for k in changed if k in FOLD_PARAMS)
     if fix and set(changed) <= set(FOLD_PARAMS):
         remedy = f"Re-run {model_name(run)} with {fix}"

@@ -11,5 +11,15 @@ from __future__ import annotations
 from .model import Culling, GpuCulling, Profile, ProfileSet, WorkingHours, parse_memory
 from .parse import PROFILE_FIELDS, default_profiles_path, load_profiles, parse_profiles
 
-__all__ = ["PROFILE_FIELDS", "Culling", "GpuCulling", "Profile", "ProfileSet", "WorkingHours", "default_profiles_path",
-           "load_profiles", "parse_memory", "parse_profiles"]  # fmt: skip
+__all__ = [
+    "PROFILE_FIELDS",
+    "Culling",
+    "GpuCulling",
+    "Profile",
+    "ProfileSet",
+    "WorkingHours",
+    "default_profiles_path",
+    "load_profiles",
+    "parse_memory",
+    "parse_profiles",
+]

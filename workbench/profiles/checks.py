@@ -110,7 +110,9 @@ def _tolerations(value: Any, path: str, problems: Problems) -> Any:
         return problems.add(path, f"expected a list of tolerations, got {_show(value)}")
     for i, tol in enumerate(value):
         if not isinstance(tol, Mapping) or set(tol) - _TOLERATION_KEYS:
-            problems.add(f"{path}[{i}]", f"expected a mapping with keys from {sorted(_TOLERATION_KEYS)}, got {_show(tol)}")
+            problems.add(
+                f"{path}[{i}]", f"expected a mapping with keys from {sorted(_TOLERATION_KEYS)}, got {_show(tol)}"
+            )
     return [dict(t) for t in value] if all(isinstance(t, Mapping) for t in value) else _BAD
 
 
@@ -118,7 +120,9 @@ def _secret_names(value: Any, path: str, problems: Problems) -> Any:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and _SLUG.match(v) for v in value):
-        return problems.add(path, f"secrets must be a list of Kubernetes Secret names such as [kaggle-api], got {_show(value)}")
+        return problems.add(
+            path, f"secrets must be a list of Kubernetes Secret names such as [kaggle-api], got {_show(value)}"
+        )
     return tuple(value)
 
 
@@ -140,8 +144,11 @@ def _cpu(value: Any, path: str, problems: Problems) -> Any:
     given = _limit_and_guarantee(value, path, problems)
     if given is None:
         return _BAD
-    bad = [problems.add(f"{path}.{name}", f"expected a number of cores, got {_show(v)}")
-           for name, v in given.items() if not _is_number(v)]  # fmt: skip
+    bad = [
+        problems.add(f"{path}.{name}", f"expected a number of cores, got {_show(v)}")
+        for name, v in given.items()
+        if not _is_number(v)
+    ]
     if bad:
         return _BAD
     limit = float(given["limit"])
@@ -157,7 +164,11 @@ def _memory(value: Any, path: str, problems: Problems) -> Any:
         return _BAD
     sizes = {}
     for name, v in given.items():
-        if isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)) or not isinstance(v, str | int | float):
+        if (
+            isinstance(v, bool)
+            or (isinstance(v, float) and not math.isfinite(v))
+            or not isinstance(v, str | int | float)
+        ):
             problems.add(f"{path}.{name}", f"expected a size such as 4G or 512Mi, got {_show(v)}")
             continue
         try:

@@ -31,7 +31,6 @@ from .checks import (
 )
 from .model import _CLOCK, _DAYS, _HOURS_KEYS, Culling, GpuCulling, Profile, ProfileSet, WorkingHours
 
-
 # The keys of one profile. A new key is one more entry here, plus its Profile field in _profile.
 PROFILE_FIELDS: dict[str, Field] = {
     "slug": Field(_slug, required=True),
@@ -53,7 +52,9 @@ _CULLING_FIELDS = {"every": Field(_seconds(whole=False), default=300)}
 _GPU_CULLING_FIELDS = {"threshold": Field(_percent, default=10.0), "checks": Field(_count(1), default=3)}
 
 
-def _fields(entry: Any, path: str, fields: Mapping[str, Field], problems: Problems, more: Iterable[str] = ()) -> dict[str, Any] | None:
+def _fields(
+    entry: Any, path: str, fields: Mapping[str, Field], problems: Problems, more: Iterable[str] = ()
+) -> dict[str, Any] | None:
     """Check a mapping against ``fields`` (``more``: keys checked elsewhere); ``None`` when it has problems."""
     if not isinstance(entry, Mapping):
         problems.add(path, f"expected a mapping, got {_show(entry)}")
@@ -79,17 +80,31 @@ def _profile(entry: Any, index: int, gpu_resource: str, problems: Problems) -> P
     if v is None:
         return None
     (cpu_limit, cpu_guarantee), (mem_limit, mem_guarantee) = v["cpu"], v["memory"]
-    return Profile(slug=v["slug"], display_name=v["display_name"], description=v["description"], image=v["image"],
-                   cpu_limit=cpu_limit, cpu_guarantee=cpu_guarantee, mem_limit=mem_limit, mem_guarantee=mem_guarantee,
-                   gpus=v["gpus"], gpu_resource=gpu_resource, node_selector=dict(v["node_selector"]),
-                   tolerations=list(v["tolerations"]), groups=v["groups"], idle_timeout=v["idle_timeout"],
-                   default=v["default"], env=dict(v["env"]), secrets=v["secrets"])  # fmt: skip
+    return Profile(
+        slug=v["slug"],
+        display_name=v["display_name"],
+        description=v["description"],
+        image=v["image"],
+        cpu_limit=cpu_limit,
+        cpu_guarantee=cpu_guarantee,
+        mem_limit=mem_limit,
+        mem_guarantee=mem_guarantee,
+        gpus=v["gpus"],
+        gpu_resource=gpu_resource,
+        node_selector=dict(v["node_selector"]),
+        tolerations=list(v["tolerations"]),
+        groups=v["groups"],
+        idle_timeout=v["idle_timeout"],
+        default=v["default"],
+        env=dict(v["env"]),
+        secrets=v["secrets"],
+    )
 
 
 def _clock(value: Any, where: str, problems: Problems) -> dtime | None:
     match = _CLOCK.match(value) if isinstance(value, str) else None
     if not match:
-        problems.add(where, f"expected a time like \"08:00\", got {_show(value)}")
+        problems.add(where, f'expected a time like "08:00", got {_show(value)}')
         return None
     return dtime(int(match.group(1)), int(match.group(2)))
 
@@ -103,7 +118,9 @@ def _working_hours(value: Any, problems: Problems) -> WorkingHours | None:
         return None
     days = value.get("days", list(_DAYS[:5]))
     if not isinstance(days, list) or any(not isinstance(d, str) or d.lower()[:3] not in _DAYS for d in days):
-        problems.add(f"{where}.days", f"expected a list of day names from {list(_DAYS)} (empty: never), got {_show(days)}")
+        problems.add(
+            f"{where}.days", f"expected a list of day names from {list(_DAYS)} (empty: never), got {_show(days)}"
+        )
         days = None
     timezone = value.get("timezone", "UTC")
     try:
@@ -116,8 +133,9 @@ def _working_hours(value: Any, problems: Problems) -> WorkingHours | None:
         problems.add(where, f"end {end:%H:%M} must come after start {start:%H:%M}")
     if days is None or start is None or end is None or end <= start:
         return None
-    return WorkingHours(days=frozenset(_DAYS.index(d.lower()[:3]) for d in days), start=start, end=end,
-                        timezone=str(timezone))  # fmt: skip
+    return WorkingHours(
+        days=frozenset(_DAYS.index(d.lower()[:3]) for d in days), start=start, end=end, timezone=str(timezone)
+    )
 
 
 def _culling(value: Any, problems: Problems) -> Culling | None:
@@ -137,8 +155,16 @@ def _culling(value: Any, problems: Problems) -> Culling | None:
         problems.add("culling.gpu.metrics", "expected a mapping such as {source: nvidia-smi}")
     if top is None or checked is None or hours is None or problems.items:
         return None
-    return Culling(every=top["every"], gpu=GpuCulling(threshold=checked["threshold"], checks=checked["checks"],
-                                                      working_hours=hours, webhook=webhook or None, metrics=dict(metrics)))  # fmt: skip
+    return Culling(
+        every=top["every"],
+        gpu=GpuCulling(
+            threshold=checked["threshold"],
+            checks=checked["checks"],
+            working_hours=hours,
+            webhook=webhook or None,
+            metrics=dict(metrics),
+        ),
+    )
 
 
 def parse_profiles(data: Mapping[str, Any]) -> ProfileSet:
@@ -168,8 +194,7 @@ def parse_profiles(data: Mapping[str, Any]) -> ProfileSet:
     culling = _culling(data.get("culling"), problems)
     problems.raise_if_any()
     extra = {k: v for k, v in data.items() if k not in ("profiles", "max_gpus_per_user", "gpu_resource", "culling")}
-    return ProfileSet(profiles=profiles, max_gpus_per_user=cap, gpu_resource=gpu_resource, extra=extra,
-                      culling=culling)  # fmt: skip
+    return ProfileSet(profiles=profiles, max_gpus_per_user=cap, gpu_resource=gpu_resource, extra=extra, culling=culling)
 
 
 def default_profiles_path() -> Path:

@@ -10,15 +10,55 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "layout": ("DEFAULT_RUNS_DIR", "KUBE_RUNS_MOUNT", "RUNS_ENV", "current_owner", "default_runs_root",
-               "owner_dir", "owner_dirname", "owner_from_dirname"),  # fmt: skip
-    "records": ("ARTIFACTS_DIR", "CV_ARTIFACT", "DIR_MODE", "ENV_FILE", "FILE_MODE", "INPUTS_FILE", "InvalidRunError",
-                "KERNEL_LOG_FILE", "METRICS_FILE", "OOF_ARTIFACT", "PARAMS_FILE", "REPORT_FILE", "RUN_ID_PREFIX", "RunRecord",
-                "STATES", "STATUS_FILE", "TEST_PRED_ARTIFACT", "TRAINING_DATA_ARTIFACT", "check_status", "folder_name",
-                "make_run_subdir", "new_run_dir", "sha256_file", "utcnow", "write_record", "write_run_file"),  # fmt: skip
+    "layout": (
+        "DEFAULT_RUNS_DIR",
+        "KUBE_RUNS_MOUNT",
+        "RUNS_ENV",
+        "current_owner",
+        "default_runs_root",
+        "owner_dir",
+        "owner_dirname",
+        "owner_from_dirname",
+    ),
+    "records": (
+        "ARTIFACTS_DIR",
+        "CV_ARTIFACT",
+        "DIR_MODE",
+        "ENV_FILE",
+        "FILE_MODE",
+        "INPUTS_FILE",
+        "InvalidRunError",
+        "KERNEL_LOG_FILE",
+        "METRICS_FILE",
+        "OOF_ARTIFACT",
+        "PARAMS_FILE",
+        "REPORT_FILE",
+        "RUN_ID_PREFIX",
+        "RunRecord",
+        "STATES",
+        "STATUS_FILE",
+        "TEST_PRED_ARTIFACT",
+        "TRAINING_DATA_ARTIFACT",
+        "check_status",
+        "folder_name",
+        "make_run_subdir",
+        "new_run_dir",
+        "sha256_file",
+        "utcnow",
+        "write_record",
+        "write_run_file",
+    ),
     "registry": ("InvalidRun", "compare_runs", "find_run", "iter_runs", "list_runs", "scan_runs"),
-    "safe_open": ("MAX_RECORD_BYTES", "UnsafePathError", "list_dir", "open_dir", "read_at", "read_file", "read_json",
-                  "relative_parts"),  # fmt: skip
+    "safe_open": (
+        "MAX_RECORD_BYTES",
+        "UnsafePathError",
+        "list_dir",
+        "open_dir",
+        "read_at",
+        "read_file",
+        "read_json",
+        "relative_parts",
+    ),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -155,10 +155,20 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 _OPT_STR = (str, type(None))
 _NUMBER = (int, float)
 _STATUS_TYPES: dict[str, tuple[type, ...]] = {
-    "run_id": (str,), "name": (str,), "notebook": (str,), "notebook_sha256": _OPT_STR, "owner": _OPT_STR,
-    "start": _OPT_STR, "end": _OPT_STR, "duration_s": (*_NUMBER, type(None)), "error": (dict, type(None)),
-    "sweep": _OPT_STR, "rerun_of": _OPT_STR, "host": _OPT_STR, "pid": (int, type(None)),
-}  # fmt: skip
+    "run_id": (str,),
+    "name": (str,),
+    "notebook": (str,),
+    "notebook_sha256": _OPT_STR,
+    "owner": _OPT_STR,
+    "start": _OPT_STR,
+    "end": _OPT_STR,
+    "duration_s": (*_NUMBER, type(None)),
+    "error": (dict, type(None)),
+    "sweep": _OPT_STR,
+    "rerun_of": _OPT_STR,
+    "host": _OPT_STR,
+    "pid": (int, type(None)),
+}
 
 
 def check_status(status: Any) -> dict[str, Any]:
@@ -174,7 +184,9 @@ def check_status(status: Any) -> dict[str, Any]:
         value = status.get(key)
         if key in status and (not isinstance(value, types) or isinstance(value, bool)):
             expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            raise InvalidRunError(f"{STATUS_FILE}: {key} is a {type(value).__name__} ({value!r:.40}), expected {expected}")
+            raise InvalidRunError(
+                f"{STATUS_FILE}: {key} is a {type(value).__name__} ({value!r:.40}), expected {expected}"
+            )
     return status
 
 
@@ -201,7 +213,9 @@ def read_record(dir_fd: int, name: str, expect: type = dict, missing: Any = None
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRunError(f"{name} is not valid JSON ({exc})") from None
     if not isinstance(value, expect):
-        raise InvalidRunError(f"{name} holds a JSON {type(value).__name__}, expected a{'n object' if expect is dict else ' ' + expect.__name__}")
+        raise InvalidRunError(
+            f"{name} holds a JSON {type(value).__name__}, expected a{'n object' if expect is dict else ' ' + expect.__name__}"
+        )
     return value
 
 
@@ -267,8 +281,9 @@ class RunRecord:
         return cls.read_at(full.parent.parent, full.parent.name, full.name, path)
 
     @classmethod
-    def read_at(cls, root: str | os.PathLike[str], owner_folder: str, run: str,
-                path: str | os.PathLike[str] | None = None) -> RunRecord:  # fmt: skip
+    def read_at(
+        cls, root: str | os.PathLike[str], owner_folder: str, run: str, path: str | os.PathLike[str] | None = None
+    ) -> RunRecord:
         """Read run ``<root>/<owner_folder>/<run>``, opening nothing below ``root`` through a symlink.
 
         ``path`` is what the record's ``path`` says (default: ``<root>/<owner_folder>/<run>``).
@@ -287,12 +302,24 @@ class RunRecord:
         except OSError as exc:
             raise InvalidRunError(f"{path}: {exc.strerror or exc}") from None
         return cls(
-            path=path, run_id=status.get("run_id", ""), name=status.get("name", run), notebook=status.get("notebook", ""),
-            state=status["state"], owner=owner_from_dirname(owner_folder) or "", start=status.get("start"),
-            end=status.get("end"), duration_s=status.get("duration_s"), error=status.get("error"),
-            sweep=status.get("sweep"), rerun_of=status.get("rerun_of"), host=status.get("host") or "",
-            pid=status.get("pid"), notebook_sha256=status.get("notebook_sha256"), params=params, metrics=metrics,
-        )  # fmt: skip
+            path=path,
+            run_id=status.get("run_id", ""),
+            name=status.get("name", run),
+            notebook=status.get("notebook", ""),
+            state=status["state"],
+            owner=owner_from_dirname(owner_folder) or "",
+            start=status.get("start"),
+            end=status.get("end"),
+            duration_s=status.get("duration_s"),
+            error=status.get("error"),
+            sweep=status.get("sweep"),
+            rerun_of=status.get("rerun_of"),
+            host=status.get("host") or "",
+            pid=status.get("pid"),
+            notebook_sha256=status.get("notebook_sha256"),
+            params=params,
+            metrics=metrics,
+        )
 
     def read_extra(self, name: str, expect: type = dict, missing: Any = None) -> Any:
         """Another JSON record of this run (``env.json``, ``inputs.json``), read as safely as the status."""

@@ -90,8 +90,12 @@ def iter_runs(runs_root: str | os.PathLike[str]) -> list[RunRecord]:
     return scan_runs(runs_root)[0]
 
 
-def list_runs(runs_dir: str | os.PathLike[str] | None = None, status: str | None = None, sort: str | None = None,
-              invalid: bool = False) -> pd.DataFrame:  # fmt: skip
+def list_runs(
+    runs_dir: str | os.PathLike[str] | None = None,
+    status: str | None = None,
+    sort: str | None = None,
+    invalid: bool = False,
+) -> pd.DataFrame:
     """Runs as a table: one row per run, parameters as ``param.X`` and metrics as ``metric.X`` columns.
 
     Parameters
@@ -123,8 +127,15 @@ def list_runs(runs_dir: str | os.PathLike[str] | None = None, status: str | None
     for rec in good:
         if status is not None and rec.state != status:
             continue
-        row = {"run": rec.path.name, "name": rec.name, "state": rec.state, "owner": rec.owner,
-               "start": rec.start, "duration_s": rec.duration_s, "notebook": rec.notebook}  # fmt: skip
+        row = {
+            "run": rec.path.name,
+            "name": rec.name,
+            "state": rec.state,
+            "owner": rec.owner,
+            "start": rec.start,
+            "duration_s": rec.duration_s,
+            "notebook": rec.notebook,
+        }
         row.update({f"param.{k}": v for k, v in rec.params.items()})
         row.update({f"metric.{k}": v for k, v in rec.metrics.items() if not isinstance(v, dict | list)})
         rows.append(row)

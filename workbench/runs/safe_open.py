@@ -94,8 +94,9 @@ def read_file(root: str | os.PathLike[str], parts: Sequence[str], max_bytes: int
         return read_at(fd, name, max_bytes)
 
 
-def read_json(root: str | os.PathLike[str], parts: Sequence[str], expect: type = dict,
-              max_bytes: int = MAX_RECORD_BYTES) -> Any:  # fmt: skip
+def read_json(
+    root: str | os.PathLike[str], parts: Sequence[str], expect: type = dict, max_bytes: int = MAX_RECORD_BYTES
+) -> Any:
     """Parse ``root/parts...`` as JSON of type ``expect``; :class:`ValueError` names what is wrong."""
     data = read_file(root, parts, max_bytes)
     try:

@@ -25,7 +25,9 @@ def stack_folds(folds: Any, n: int, X: Any, y: np.ndarray, groups: Any, task: st
     partition = all(np.array_equal(np.sort(train), np.setdiff1d(everything, val)) for train, val in splits)
     if partition and (fold_of_row >= 0).all():
         return FoldIds(fold_of_row, kind if kind in ("stratified", "kfold", "group") else "kfold")
-    forward = all(np.array_equal(np.sort(train), np.flatnonzero(fold_of_row < k)) for k, (train, _) in enumerate(splits))
+    forward = all(
+        np.array_equal(np.sort(train), np.flatnonzero(fold_of_row < k)) for k, (train, _) in enumerate(splits)
+    )
     if forward:
         return FoldIds(fold_of_row, "time")
     raise ValueError(

@@ -163,9 +163,16 @@ def blend(
             best_score, best_counts = candidates[j], counts.copy()
     weights = pd.Series(best_counts / best_counts.sum(), index=names, name="weight")
     oof = np.tensordot(weights.to_numpy(), stacked, axes=1)
-    result = BlendResult(weights=weights, score=float(best_score), member_scores=pd.Series(member_scores, index=names),
-                         oof=oof, test_pred=None, metric=metric_.name, greater_is_better=metric_.greater_is_better,
-                         rank=rank)  # fmt: skip
+    result = BlendResult(
+        weights=weights,
+        score=float(best_score),
+        member_scores=pd.Series(member_scores, index=names),
+        oof=oof,
+        test_pred=None,
+        metric=metric_.name,
+        greater_is_better=metric_.greater_is_better,
+        rank=rank,
+    )
     if test_list is not None:
         result.test_pred = result.apply(test_list)
     return result

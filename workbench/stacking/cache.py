@@ -74,16 +74,26 @@ class OOFCache:
             info = json.loads(info_file.read_text())
             result = CVResult.load(folder / "cv", models=False)
         except Exception as exc:  # a damaged entry is a miss, never a crash or a wrong answer
-            warnings.warn(f"ignoring unreadable stacking cache entry {folder} ({exc}); it will be recomputed",
-                          RuntimeWarning, stacklevel=2)  # fmt: skip
+            warnings.warn(
+                f"ignoring unreadable stacking cache entry {folder} ({exc}); it will be recomputed",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return None
         return CacheEntry(key=key, path=folder, info=info, result=result)
 
     def put(self, key: str, result: CVResult, info: dict[str, Any] | None = None) -> Path:
         """Store ``result`` (with its fold models) under ``key`` atomically, replacing any old entry."""
         folder = self._dir(key)
-        meta = {"key": key, "workbench_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "estimator": result.estimator, "metric": result.metric, "score": result.score, **(info or {})}  # fmt: skip
+        meta = {
+            "key": key,
+            "workbench_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "estimator": result.estimator,
+            "metric": result.metric,
+            "score": result.score,
+            **(info or {}),
+        }
         with atomic_directory(folder) as tmp:
             result.save(tmp / "cv")
             (tmp / _ENTRY).write_text(json.dumps(meta, indent=2, default=str) + "\n")
@@ -142,8 +152,11 @@ class BackgroundWriter:
         for label, future in self._pending:
             exc = future.exception()
             if exc is not None:
-                warnings.warn(f"{label} was trained but could not be cached ({exc!r}); it will be trained again "
-                              "next run", RuntimeWarning, stacklevel=3)  # fmt: skip
+                warnings.warn(
+                    f"{label} was trained but could not be cached ({exc!r}); it will be trained again next run",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         self._pending.clear()
 
     def __enter__(self) -> BackgroundWriter:

@@ -60,13 +60,21 @@ def data_digest(data: Any) -> str:
     if hasattr(data, "tocsr") and hasattr(data, "nnz"):  # scipy sparse
         csr = data.tocsr()
         csr.sort_indices()
-        return digest("sparse", str(csr.shape), str(csr.dtype), csr.data.tobytes(),
-                      csr.indices.astype(np.int64).tobytes(), csr.indptr.astype(np.int64).tobytes())  # fmt: skip
+        return digest(
+            "sparse",
+            str(csr.shape),
+            str(csr.dtype),
+            csr.data.tobytes(),
+            csr.indices.astype(np.int64).tobytes(),
+            csr.indptr.astype(np.int64).tobytes(),
+        )
     arr = np.asarray(data)
     if arr.dtype.kind == "O" or arr.dtype.kind in "UST":
         flat = arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1)
-        cols = [pd.util.hash_pandas_object(pd.Series(flat[:, j]), index=False).to_numpy().tobytes()
-                for j in range(flat.shape[1])]  # fmt: skip
+        cols = [
+            pd.util.hash_pandas_object(pd.Series(flat[:, j]), index=False).to_numpy().tobytes()
+            for j in range(flat.shape[1])
+        ]
         return digest("objects", str(arr.shape), *cols)
     return digest("array", str(arr.shape), arr.dtype.str, np.ascontiguousarray(arr).tobytes())
 
@@ -116,4 +124,12 @@ def estimator_fingerprint(estimator: Any) -> str:
     return fingerprint({"estimator": estimator})
 
 
-__all__ = ["column_digest", "column_digests", "data_digest", "describe", "digest", "estimator_fingerprint", "fingerprint"]
+__all__ = [
+    "column_digest",
+    "column_digests",
+    "data_digest",
+    "describe",
+    "digest",
+    "estimator_fingerprint",
+    "fingerprint",
+]

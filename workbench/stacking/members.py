@@ -95,8 +95,10 @@ def _resolve_one(entry: Any, where: str) -> Member:
     if isinstance(entry, (str, os.PathLike)):
         path = Path(entry)
         if not (path / "result.json").is_file():
-            raise ValueError(f"{where}: {path} holds no saved CVResult (no result.json); give the directory that "
-                             "CVResult.save wrote, or an estimator")  # fmt: skip
+            raise ValueError(
+                f"{where}: {path} holds no saved CVResult (no result.json); give the directory that "
+                "CVResult.save wrote, or an estimator"
+            )
         result = CVResult.load(path, models=False)
         return Member(name=name or auto_name(result.estimator or "result"), result=result, source_path=path)
     if hasattr(entry, "fit"):
@@ -113,7 +115,11 @@ def resolve_levels(levels: Sequence[Sequence[Any]]) -> list[list[Member]]:
         raise ValueError("levels must be a non-empty list of levels, each a list of models, e.g. [[lgbm, lr], [meta]]")
     out: list[list[Member]] = []
     for k, level in enumerate(levels, start=1):
-        if hasattr(level, "fit") or isinstance(level, (CVResult, StackModel, str, os.PathLike)) or not isinstance(level, Sequence):
+        if (
+            hasattr(level, "fit")
+            or isinstance(level, (CVResult, StackModel, str, os.PathLike))
+            or not isinstance(level, Sequence)
+        ):
             raise ValueError(f"level {k} must be a list of models, got {type(level).__name__}; wrap it: [[model], ...]")
         if len(level) == 0:
             raise ValueError(f"level {k} is empty; every level needs at least one model")

@@ -68,14 +68,30 @@ def meta_model(kind: str = "logreg", task: str = "binary", random_state: int = 0
     if task not in ("binary", "multiclass", "regression"):
         raise ValueError(f"unknown task {task!r}; use 'binary', 'multiclass' or 'regression'")
     if kind == "lgbm":
-        return default_lgbm(task, random_state=random_state, n_estimators=100, learning_rate=0.05, num_leaves=4, min_child_samples=100,
-                            colsample_bytree=1.0, n_jobs=1, deterministic=True, force_row_wise=True)  # fmt: skip
+        return default_lgbm(
+            task,
+            random_state=random_state,
+            n_estimators=100,
+            learning_rate=0.05,
+            num_leaves=4,
+            min_child_samples=100,
+            colsample_bytree=1.0,
+            n_jobs=1,
+            deterministic=True,
+            force_row_wise=True,
+        )
     if not C > 0:
         raise ValueError(f"C must be a positive number (inverse regularisation strength), got {C!r}")
     members = FunctionTransformer(None if task == "regression" else log_odds, feature_names_out="one-to-one")
-    inputs = ColumnTransformer([("members", members, _member_columns), ("features", linear_preprocessor(), _feature_columns)],
-                               verbose_feature_names_out=False)  # fmt: skip
-    model = Ridge(alpha=1.0 / C) if task == "regression" else LogisticRegression(C=C, max_iter=2000, random_state=random_state)
+    inputs = ColumnTransformer(
+        [("members", members, _member_columns), ("features", linear_preprocessor(), _feature_columns)],
+        verbose_feature_names_out=False,
+    )
+    model = (
+        Ridge(alpha=1.0 / C)
+        if task == "regression"
+        else LogisticRegression(C=C, max_iter=2000, random_state=random_state)
+    )
     return Pipeline([("inputs", inputs), ("model", model)])
 
 

@@ -27,24 +27,38 @@ def summary_table(stack: Stack) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for m in stack.models_:
         r = m.result
-        rows.append({
-            "level": m.level,
-            "model": m.name,
-            "column": m.label,
-            "estimator": r.estimator,
-            "score": float(r.score),
-            "score_std": float(np.std(r.fold_scores)) if r.fold_scores else float("nan"),
-            "folds": r.n_splits,
-            "source": m.source,
-            "fit_s": float(r.timings["fit_s"].sum()) if "fit_s" in r.timings else float("nan"),
-            "seconds": m.seconds,
-            "n_features": len(r.feature_names),
-        })  # fmt: skip
+        rows.append(
+            {
+                "level": m.level,
+                "model": m.name,
+                "column": m.label,
+                "estimator": r.estimator,
+                "score": float(r.score),
+                "score_std": float(np.std(r.fold_scores)) if r.fold_scores else float("nan"),
+                "folds": r.n_splits,
+                "source": m.source,
+                "fit_s": float(r.timings["fit_s"].sum()) if "fit_s" in r.timings else float("nan"),
+                "seconds": m.seconds,
+                "n_features": len(r.feature_names),
+            }
+        )
     top = [m for m in stack.models_ if m.level == stack.n_levels]
     if len(top) > 1:
-        rows.append({"level": stack.n_levels, "model": "stack", "column": f"level{stack.n_levels}/mean",
-                     "estimator": "mean", "score": float(stack.score_), "score_std": float("nan"), "folds": np.nan,
-                     "source": "", "fit_s": float("nan"), "seconds": float("nan"), "n_features": len(top)})  # fmt: skip
+        rows.append(
+            {
+                "level": stack.n_levels,
+                "model": "stack",
+                "column": f"level{stack.n_levels}/mean",
+                "estimator": "mean",
+                "score": float(stack.score_),
+                "score_std": float("nan"),
+                "folds": np.nan,
+                "source": "",
+                "fit_s": float("nan"),
+                "seconds": float("nan"),
+                "n_features": len(top),
+            }
+        )
     table = pd.DataFrame(rows)
     table.attrs["metric"] = stack.metric_.name
     return table
@@ -63,8 +77,14 @@ def prediction_correlation(oof: pd.DataFrame, method: str = "pearson") -> pd.Dat
     return complete.corr(method=method)
 
 
-def plot_stack(summary: pd.DataFrame, correlation: pd.DataFrame, metric: Metric, title: str = "correlation",
-               kind: str = "both", ax: Any = None) -> Figure:  # fmt: skip
+def plot_stack(
+    summary: pd.DataFrame,
+    correlation: pd.DataFrame,
+    metric: Metric,
+    title: str = "correlation",
+    kind: str = "both",
+    ax: Any = None,
+) -> Figure:
     """Each model's OOF score (error bars: ± std over folds, colour: level) and a correlation heatmap.
 
     ``kind``: ``"both"`` (two panels), ``"scores"`` or ``"correlation"`` (one panel, drawn on
@@ -77,8 +97,10 @@ def plot_stack(summary: pd.DataFrame, correlation: pd.DataFrame, metric: Metric,
     height = max(3.0, 0.45 * len(summary) + 1.5)
     if kind == "both":
         if ax is not None:
-            raise ValueError("kind='both' draws two panels and cannot use one given ax; "
-                             "use kind='scores' or kind='correlation' with ax")  # fmt: skip
+            raise ValueError(
+                "kind='both' draws two panels and cannot use one given ax; "
+                "use kind='scores' or kind='correlation' with ax"
+            )
         fig = Figure(figsize=(11, height), layout="constrained")
         ax_score, ax_corr = fig.subplots(1, 2, width_ratios=[1.1, 1])
     elif kind == "scores":
@@ -98,8 +120,9 @@ def _plot_scores(ax_score: Any, summary: pd.DataFrame, metric: Metric) -> None:
     stds = summary["score_std"].fillna(0).to_numpy(dtype=float)
     for pos, score, std, level in zip(positions, scores, stds, summary["level"]):
         ax_score.errorbar(score, pos, xerr=std, fmt="o", color=f"C{int(level) - 1}", capsize=4, markersize=7)
-        ax_score.annotate(f"{score:.4f}", (score, pos), textcoords="offset points", xytext=(0, 7),
-                          ha="center", fontsize="small")  # fmt: skip
+        ax_score.annotate(
+            f"{score:.4f}", (score, pos), textcoords="offset points", xytext=(0, 7), ha="center", fontsize="small"
+        )
     ax_score.set_yticks(positions, summary["column"])
     ax_score.set_ylim(-0.7, len(summary) - 0.3)
     ax_score.grid(axis="x", alpha=0.3)
@@ -121,8 +144,15 @@ def _plot_correlation(fig: Figure, ax_corr: Any, correlation: pd.DataFrame, titl
     if len(labels) <= 12:
         for i in range(len(labels)):
             for j in range(len(labels)):
-                ax_corr.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize="small",
-                             color="white" if image.norm(values[i, j]) < 0.6 else "black")  # fmt: skip
+                ax_corr.text(
+                    j,
+                    i,
+                    f"{values[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    color="white" if image.norm(values[i, j]) < 0.6 else "black",
+                )
     fig.colorbar(image, ax=ax_corr, shrink=0.8)
     ax_corr.set_title(title)
 

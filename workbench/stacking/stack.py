@@ -72,8 +72,10 @@ class FittedModel:
         elif self.source_path is not None:
             self.result = CVResult.load(self.source_path)
         else:
-            raise ValueError(f"{self.label} was given without its fold models, so it cannot predict new data; "
-                             "give the path of the saved CVResult instead")  # fmt: skip
+            raise ValueError(
+                f"{self.label} was given without its fold models, so it cannot predict new data; "
+                "give the path of the saved CVResult instead"
+            )
         return self.result
 
 
@@ -97,7 +99,9 @@ def _as_input(X: Any, name: str) -> Any:
     if X is None or isinstance(X, pd.DataFrame) or (hasattr(X, "tocsr") and hasattr(X, "nnz")):
         return X
     if isinstance(X, pd.Series):
-        raise ValueError(f"{name} must be two-dimensional (a DataFrame or a 2-D array); got a Series, use {name}.to_frame()")
+        raise ValueError(
+            f"{name} must be two-dimensional (a DataFrame or a 2-D array); got a Series, use {name}.to_frame()"
+        )
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be two-dimensional (a DataFrame or a 2-D array), got shape {arr.shape}")
@@ -115,7 +119,9 @@ def _seeded(estimator: Any, seed: int) -> Any:
     est = clone(estimator)
     if hasattr(est, "get_params"):
         params = est.get_params(deep=True)
-        updates = {k: seed for k, v in params.items() if (k == "random_state" or k.endswith("__random_state")) and v is None}
+        updates = {
+            k: seed for k, v in params.items() if (k == "random_state" or k.endswith("__random_state")) and v is None
+        }
         if updates:
             est.set_params(**updates)
     return est
@@ -166,9 +172,16 @@ class Stack:
     """
 
     @renamed_params(seed="random_state")
-    @validate_params({"folds": ["folds", None], "restack": ["boolean"], "task": [Options(TASKS), None],
-                      "random_state": [Interval(int, 0, 2**32, closed="left")], "progress": ["boolean"],
-                      "n_jobs": ["n_jobs"]})  # fmt: skip
+    @validate_params(
+        {
+            "folds": ["folds", None],
+            "restack": ["boolean"],
+            "task": [Options(TASKS), None],
+            "random_state": [Interval(int, 0, 2**32, closed="left")],
+            "progress": ["boolean"],
+            "n_jobs": ["n_jobs"],
+        }
+    )
     def __init__(
         self,
         levels: Sequence[Sequence[Any]],
@@ -214,7 +227,9 @@ class Stack:
         y_arr = check_target(y, n)
         X_test = check_X_test(X, _as_input(X_test, "X_test"))
         if self.restack and _is_sparse(X):
-            raise ValueError("restack=True passes the original features up, which needs a DataFrame or dense X, not a sparse matrix")
+            raise ValueError(
+                "restack=True passes the original features up, which needs a DataFrame or dense X, not a sparse matrix"
+            )
         task = self.task or infer_task(y_arr)
         metric = get_metric(self.metric, task)
         classes = np.unique(y_arr) if task != "regression" else None
@@ -223,16 +238,26 @@ class Stack:
         self._check_given(n, folds, y_enc, task, X_test)
         cache = OOFCache(self.cache_dir) if self.cache_dir is not None else None
         index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(n)
-        test_index = None if X_test is None else (X_test.index if isinstance(X_test, pd.DataFrame) else pd.RangeIndex(X_test.shape[0]))
+        test_index = (
+            None
+            if X_test is None
+            else (X_test.index if isinstance(X_test, pd.DataFrame) else pd.RangeIndex(X_test.shape[0]))
+        )
 
-        self.task_, self.metric_, self.folds_, self.classes_ = task, metric, folds, None if classes is None else classes.tolist()
+        self.task_, self.metric_, self.folds_, self.classes_ = (
+            task,
+            metric,
+            folds,
+            None if classes is None else classes.tolist(),
+        )
         self._train_index, self._test_index = index, test_index
         self.models_: list[FittedModel] = []
         self._inputs: dict[int, list[str]] = {}
         prev_oof: pd.DataFrame | None = None
         prev_test: pd.DataFrame | None = None
-        bar = tqdm(total=sum(len(level) for level in self._members), desc="stack", unit="model",
-                   disable=not self.progress)  # fmt: skip
+        bar = tqdm(
+            total=sum(len(level) for level in self._members), desc="stack", unit="model", disable=not self.progress
+        )
         writer = BackgroundWriter(cache) if cache is not None else None
         memo: dict[str, tuple[CVResult, CacheEntry | None]] = {}  # identical models within a run train once
         try:
@@ -246,8 +271,10 @@ class Stack:
                     test_inputs = prev_test
                     if self.restack and prev_test is not None:
                         if X_test is None:
-                            raise ValueError("restack=True passes the original features up: give X_test so the test "
-                                             "set can follow them")  # fmt: skip
+                            raise ValueError(
+                                "restack=True passes the original features up: give X_test so the test "
+                                "set can follow them"
+                            )
                         test_inputs = pd.concat([X_test.reset_index(drop=True), prev_test], axis=1)
                 rows, level_fold_ids = level_folds(folds, complete, level)
                 sub = inputs if rows.size == n else take_rows(inputs, rows)
@@ -267,7 +294,9 @@ class Stack:
         last = [m for m in self.models_ if m.level == len(self._members)]
         self.oof_ = np.mean([m.oof for m in last], axis=0) if len(last) > 1 else last[0].oof
         tests = [m.test_pred for m in last]
-        self.test_pred_ = None if any(t is None for t in tests) else (np.mean(tests, axis=0) if len(tests) > 1 else tests[0])
+        self.test_pred_ = (
+            None if any(t is None for t in tests) else (np.mean(tests, axis=0) if len(tests) > 1 else tests[0])
+        )
         scored = ~np.isnan(self.oof_.reshape(n, -1)).any(axis=1)
         self.score_ = metric(y_enc[scored], self.oof_[scored])
         self.n_fits_ = sum(m.source == "fit" for m in self.models_)
@@ -314,23 +343,32 @@ class Stack:
                     )
             if X_test is not None:
                 if r.test_pred is None:
-                    raise ValueError(f"{where} has no test predictions, but X_test was given; retrain it with "
-                                     "X_test=..., or fit the stack without X_test")  # fmt: skip
+                    raise ValueError(
+                        f"{where} has no test predictions, but X_test was given; retrain it with "
+                        "X_test=..., or fit the stack without X_test"
+                    )
                 if len(r.test_pred) != X_test.shape[0]:
-                    raise ValueError(f"{where} has test predictions for {len(r.test_pred)} rows, but X_test has "
-                                     f"{X_test.shape[0]}")  # fmt: skip
+                    raise ValueError(
+                        f"{where} has test predictions for {len(r.test_pred)} rows, but X_test has {X_test.shape[0]}"
+                    )
 
     def _drop_partial_test(self, fitted: list[FittedModel], X_test: Any) -> list[FittedModel]:
         """Without X_test, test predictions go up only when every level-1 result brings its own."""
         if X_test is None and any(m.test_pred is None for m in fitted) and any(m.test_pred is not None for m in fitted):
             lacking = [m.name for m in fitted if m.test_pred is None]
-            warnings.warn(f"no test predictions: level-1 models {lacking} have none; pass X_test=... to fit() "
-                          "to predict the test set", UserWarning, stacklevel=3)  # fmt: skip
+            warnings.warn(
+                f"no test predictions: level-1 models {lacking} have none; pass X_test=... to fit() "
+                "to predict the test set",
+                UserWarning,
+                stacklevel=3,
+            )
             for m in fitted:
                 m.test_pred = None
         return fitted
 
-    def _level_frames(self, fitted: list[FittedModel], index: pd.Index, test_index: pd.Index | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    def _level_frames(
+        self, fitted: list[FittedModel], index: pd.Index, test_index: pd.Index | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         oof_cols: dict[str, np.ndarray] = {}
         test_cols: dict[str, np.ndarray] = {}
         for m in fitted:
@@ -352,8 +390,15 @@ class Stack:
             return [f"{base}/{str(c).translate(_LGBM_SPECIAL)}" for c in (result.classes or [])]
         return [base]
 
-    def _fit_level(self, members: list[Member], ctx: _LevelContext, cache: OOFCache | None,
-                   writer: BackgroundWriter | None, memo: dict[str, tuple[CVResult, CacheEntry | None]], bar: Any) -> list[FittedModel]:  # fmt: skip
+    def _fit_level(
+        self,
+        members: list[Member],
+        ctx: _LevelContext,
+        cache: OOFCache | None,
+        writer: BackgroundWriter | None,
+        memo: dict[str, tuple[CVResult, CacheEntry | None]],
+        bar: Any,
+    ) -> list[FittedModel]:
         """Every model of one level, in level order: given, loaded from the cache or trained."""
         workers = n_workers(self.n_jobs)
         if workers == 1:  # one model after another, each with its own fold progress bar
@@ -391,7 +436,9 @@ class Stack:
                 bar.update(1)
 
             def running(in_progress: dict[str, tuple[int, int]], waiting: int) -> None:
-                folds = ", ".join(f"{label.split('/', 1)[1]} {done}/{total}" for label, (done, total) in in_progress.items())
+                folds = ", ".join(
+                    f"{label.split('/', 1)[1]} {done}/{total}" for label, (done, total) in in_progress.items()
+                )
                 bar.set_postfix_str(f"level{ctx.level}: {folds}" + (f" (+{waiting} waiting)" if waiting else ""))
 
             fit_side_by_side([(p.label, run) for p, run in zip(jobs, runs)], workers, done, running)
@@ -404,51 +451,85 @@ class Stack:
     def _cv_run(self, pending: _Pending, ctx: _LevelContext, threads: int) -> CVRun:
         """The folds of a model to fit side by side, each fold using at most ``threads`` threads."""
         try:
-            return CVRun(limit_threads(pending.estimator, threads), pending.X, ctx.y, ctx.folds, X_test=pending.X_test,
-                          metric=ctx.metric, early_stopping_rounds=pending.member.early_stopping_rounds,
-                          fit_params=pending.fit_params, task=ctx.task)  # fmt: skip
+            return CVRun(
+                limit_threads(pending.estimator, threads),
+                pending.X,
+                ctx.y,
+                ctx.folds,
+                X_test=pending.X_test,
+                metric=ctx.metric,
+                early_stopping_rounds=pending.member.early_stopping_rounds,
+                fit_params=pending.fit_params,
+                task=ctx.task,
+            )
         except Exception as exc:
             exc.add_note(f"raised while training {pending.label}")
             raise
 
     def _train(self, pending: _Pending, ctx: _LevelContext) -> CVResult:
         try:
-            return train_cv(pending.estimator, pending.X, ctx.y, ctx.folds, X_test=pending.X_test, metric=ctx.metric,
-                            early_stopping_rounds=pending.member.early_stopping_rounds, fit_params=pending.fit_params,
-                            task=ctx.task, progress=self.progress)  # fmt: skip
+            return train_cv(
+                pending.estimator,
+                pending.X,
+                ctx.y,
+                ctx.folds,
+                X_test=pending.X_test,
+                metric=ctx.metric,
+                early_stopping_rounds=pending.member.early_stopping_rounds,
+                fit_params=pending.fit_params,
+                task=ctx.task,
+                progress=self.progress,
+            )
         except Exception as exc:
             exc.add_note(f"raised while training {pending.label}")
             raise
 
-    def _plan(self, member: Member, ctx: _LevelContext, cache: OOFCache | None, writer: BackgroundWriter | None,
-              memo: dict[str, tuple[CVResult, CacheEntry | None]]) -> FittedModel | _Pending:  # fmt: skip
+    def _plan(
+        self,
+        member: Member,
+        ctx: _LevelContext,
+        cache: OOFCache | None,
+        writer: BackgroundWriter | None,
+        memo: dict[str, tuple[CVResult, CacheEntry | None]],
+    ) -> FittedModel | _Pending:
         """The model as given, from this run's memory or from the cache; otherwise what training it needs."""
         start = time.perf_counter()
         if member.precomputed:
             r = member.result
             assert r is not None
-            return FittedModel(level=1, name=member.name, columns=self._columns(1, member.name, r), result=r,
-                               oof=np.asarray(r.oof), test_pred=r.test_pred, source="given", seconds=0.0,
-                               features=list(r.feature_names), source_path=member.source_path)  # fmt: skip
+            return FittedModel(
+                level=1,
+                name=member.name,
+                columns=self._columns(1, member.name, r),
+                result=r,
+                oof=np.asarray(r.oof),
+                test_pred=r.test_pred,
+                source="given",
+                seconds=0.0,
+                features=list(r.feature_names),
+                source_path=member.source_path,
+            )
         estimator = _seeded(member.estimator, self.random_state)
         X_m, features = ctx.select(member)
         T_m = ctx.select_test(member, features)
         fit_params = member.fit_params
         if ctx.rows.size != ctx.n_total and fit_params:
             fit_params = slice_fit_params(fit_params, ctx.rows, ctx.n_total)
-        key = fingerprint({
-            "format": _KEY_FORMAT,
-            "estimator": estimator,
-            "features": features,
-            "X": ctx.digest_of(features),
-            "y": ctx.y_digest,
-            "folds": ctx.folds_digest,
-            "task": ctx.task,
-            "metric": _metric_descriptor(ctx.metric),
-            "early_stopping_rounds": member.early_stopping_rounds,
-            "fit_params": dict(fit_params or {}),
-            "seed": self.random_state,  # the key's field keeps its name: cached entries stay valid
-        })  # fmt: skip
+        key = fingerprint(
+            {
+                "format": _KEY_FORMAT,
+                "estimator": estimator,
+                "features": features,
+                "X": ctx.digest_of(features),
+                "y": ctx.y_digest,
+                "folds": ctx.folds_digest,
+                "task": ctx.task,
+                "metric": _metric_descriptor(ctx.metric),
+                "early_stopping_rounds": member.early_stopping_rounds,
+                "fit_params": dict(fit_params or {}),
+                "seed": self.random_state,  # the key's field keeps its name: cached entries stay valid
+            }
+        )
         test_digest = None if T_m is None else ctx.test_digest_of(features)
         label = f"level{ctx.level}/{member.name}"
         entry = None if cache is None or key in memo else cache.get(key)
@@ -461,40 +542,91 @@ class Stack:
                 try:
                     result = entry.load_models()
                 except UntrustedFileError as exc:  # another user's pickles in a shared cache: train our own
-                    warnings.warn(f"{label}: not loading the cached fold models ({exc}); training it again",
-                                  RuntimeWarning, stacklevel=2)  # fmt: skip
-                    return _Pending(member=member, label=label, estimator=estimator, X=X_m, X_test=T_m,
-                                    fit_params=fit_params, features=features, key=key, test_digest=test_digest,
-                                    start=start)  # fmt: skip
+                    warnings.warn(
+                        f"{label}: not loading the cached fold models ({exc}); training it again",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    return _Pending(
+                        member=member,
+                        label=label,
+                        estimator=estimator,
+                        X=X_m,
+                        X_test=T_m,
+                        fit_params=fit_params,
+                        features=features,
+                        key=key,
+                        test_digest=test_digest,
+                        start=start,
+                    )
                 result.test_pred = result.predict(T_m)
                 assert writer is not None
                 writer.put(label, key, result, {**entry.info, "test_digest": test_digest})
                 entry = None  # the result in memory holds its models
         else:
-            return _Pending(member=member, label=label, estimator=estimator, X=X_m, X_test=T_m, fit_params=fit_params,
-                            features=features, key=key, test_digest=test_digest, start=start)  # fmt: skip
+            return _Pending(
+                member=member,
+                label=label,
+                estimator=estimator,
+                X=X_m,
+                X_test=T_m,
+                fit_params=fit_params,
+                features=features,
+                key=key,
+                test_digest=test_digest,
+                start=start,
+            )
         memo[key] = (result, entry)
         return FittedModel(
-            level=ctx.level, name=member.name, columns=self._columns(ctx.level, member.name, result), result=result,
+            level=ctx.level,
+            name=member.name,
+            columns=self._columns(ctx.level, member.name, result),
+            result=result,
             oof=_scatter(np.asarray(result.oof), ctx.rows, ctx.n_total),
-            test_pred=None if T_m is None else result.test_pred, source="cache",
-            seconds=time.perf_counter() - start, features=features, key=key, entry=entry,
-        )  # fmt: skip
+            test_pred=None if T_m is None else result.test_pred,
+            source="cache",
+            seconds=time.perf_counter() - start,
+            features=features,
+            key=key,
+            entry=entry,
+        )
 
-    def _finish(self, pending: _Pending, result: CVResult, ctx: _LevelContext, writer: BackgroundWriter | None,
-                memo: dict[str, tuple[CVResult, CacheEntry | None]], seconds: float) -> FittedModel:  # fmt: skip
+    def _finish(
+        self,
+        pending: _Pending,
+        result: CVResult,
+        ctx: _LevelContext,
+        writer: BackgroundWriter | None,
+        memo: dict[str, tuple[CVResult, CacheEntry | None]],
+        seconds: float,
+    ) -> FittedModel:
         """A model trained this run: queued for the cache and remembered for identical models."""
         if writer is not None:
-            writer.put(pending.label, pending.key, result, {"name": pending.member.name, "level": ctx.level,
-                                                            "features": pending.features,
-                                                            "test_digest": pending.test_digest, "seed": self.random_state})  # fmt: skip
+            writer.put(
+                pending.label,
+                pending.key,
+                result,
+                {
+                    "name": pending.member.name,
+                    "level": ctx.level,
+                    "features": pending.features,
+                    "test_digest": pending.test_digest,
+                    "seed": self.random_state,
+                },
+            )
         memo[pending.key] = (result, None)
         return FittedModel(
-            level=ctx.level, name=pending.member.name, columns=self._columns(ctx.level, pending.member.name, result),
-            result=result, oof=_scatter(np.asarray(result.oof), ctx.rows, ctx.n_total),
-            test_pred=None if pending.X_test is None else result.test_pred, source="fit", seconds=seconds,
-            features=pending.features, key=pending.key,
-        )  # fmt: skip
+            level=ctx.level,
+            name=pending.member.name,
+            columns=self._columns(ctx.level, pending.member.name, result),
+            result=result,
+            oof=_scatter(np.asarray(result.oof), ctx.rows, ctx.n_total),
+            test_pred=None if pending.X_test is None else result.test_pred,
+            source="fit",
+            seconds=seconds,
+            features=pending.features,
+            key=pending.key,
+        )
 
     # ------------------------------------------------------------ introspection
     def _check_fitted(self) -> None:
@@ -571,8 +703,14 @@ class Stack:
         if isinstance(kind, int) and not isinstance(kind, bool):  # the former plot(level)
             warn_renamed("Stack.plot", "plot(level)", "plot(level=...)")
             kind, level = "both", kind
-        return plot_stack(self.to_frame(), self.correlation(level), self.metric_,
-                          title=f"level {self._level(level)} correlation", kind=kind, ax=ax)  # fmt: skip
+        return plot_stack(
+            self.to_frame(),
+            self.correlation(level),
+            self.metric_,
+            title=f"level {self._level(level)} correlation",
+            kind=kind,
+            ax=ax,
+        )
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions for new rows: every level's fold models averaged, flowing up like ``test_pred_``."""
@@ -601,16 +739,28 @@ class Stack:
     def _repr_html_(self) -> str:
         if not hasattr(self, "models_"):
             return f"<pre>{self!r} (not fitted)</pre>"
-        return (f"<div class='workbench-stack'><b>Stack</b> — {self.n_levels} levels, {self.metric_.name} "
-                f"{self.score_:.5f}, {self.n_fits_} models trained this run"
-                f"{self.to_frame().to_html(index=False, float_format=lambda v: f'{v:.5f}')}</div>")  # fmt: skip
+        return (
+            f"<div class='workbench-stack'><b>Stack</b> — {self.n_levels} levels, {self.metric_.name} "
+            f"{self.score_:.5f}, {self.n_fits_} models trained this run"
+            f"{self.to_frame().to_html(index=False, float_format=lambda v: f'{v:.5f}')}</div>"
+        )
 
 
 class _LevelContext:
     """What every model of one level shares: its input rows, folds and their digests."""
 
-    def __init__(self, level: int, X: Any, X_test: Any, rows: np.ndarray, folds: FoldIds, y: np.ndarray,
-                 n_total: int, task: str, metric: Metric) -> None:  # fmt: skip
+    def __init__(
+        self,
+        level: int,
+        X: Any,
+        X_test: Any,
+        rows: np.ndarray,
+        folds: FoldIds,
+        y: np.ndarray,
+        n_total: int,
+        task: str,
+        metric: Metric,
+    ) -> None:
         self.level, self.X, self.X_test, self.rows, self.folds = level, X, X_test, rows, folds
         self.y, self.n_total, self.task, self.metric = y, n_total, task, metric
         self.y_digest = data_digest(y)
@@ -628,8 +778,10 @@ class _LevelContext:
             return self.X, columns
         missing = [f for f in member.features if f not in columns]
         if missing:
-            raise ValueError(f"level {self.level} model {member.name!r}: features {missing} are not among the "
-                             f"level's input columns {columns}")  # fmt: skip
+            raise ValueError(
+                f"level {self.level} model {member.name!r}: features {missing} are not among the "
+                f"level's input columns {columns}"
+            )
         return self.X[member.features], list(member.features)
 
     def select_test(self, member: Member, features: list[str]) -> Any:

@@ -42,7 +42,7 @@ from .policy import (
     check_secrets,
     choose_profile,
     parse_request,
-    server_gpus,  # fmt: skip
+    server_gpus,
 )
 
 JOB_SELECTOR = "app.kubernetes.io/component=notebook-job,app.kubernetes.io/managed-by=workbench"
@@ -115,8 +115,11 @@ class _Handler(web.RequestHandler):
         if not model or model.get("kind", "user") != "user" or not model.get("name"):
             raise Refused(403, "the hub does not accept this token (expired, revoked, or not a user's token)")
         if SUBMIT_SCOPE not in (model.get("scopes") or []):
-            raise Refused(403, f"this token lacks the {SUBMIT_SCOPE} scope; use the token of your notebook server "
-                               "($JUPYTERHUB_API_TOKEN) or request a token with that scope")  # fmt: skip
+            raise Refused(
+                403,
+                f"this token lacks the {SUBMIT_SCOPE} scope; use the token of your notebook server "
+                "($JUPYTERHUB_API_TOKEN) or request a token with that scope",
+            )
         self.user = model["name"]
 
     async def _own_job(self, name: str) -> Any:
@@ -130,7 +133,11 @@ class _Handler(web.RequestHandler):
             job = None
         meta = job.metadata if job is not None else None
         labels, notes = (meta.labels or {}, meta.annotations or {}) if meta else ({}, {})
-        if not meta or labels.get("app.kubernetes.io/component") != "notebook-job" or notes.get("workbench/owner") != self.user:
+        if (
+            not meta
+            or labels.get("app.kubernetes.io/component") != "notebook-job"
+            or notes.get("workbench/owner") != self.user
+        ):
             raise Refused(404, f"you have no job {name!r} in namespace {gw.namespace!r}")
         return job
 
@@ -170,11 +177,20 @@ class JobsHandler(_Handler):
             manifests = _render(gw, req, profile.slug, self.user)
             await gw.kube(k8s.submit, manifests, gw.api)
         container = manifests.job["spec"]["template"]["spec"]["containers"][0]
-        summary = (f"job {manifests.namespace}/{manifests.name} on profile {profile.slug} "
-                   f"(image {container['image']}, limits {json.dumps(container['resources']['limits'])})")  # fmt: skip
+        summary = (
+            f"job {manifests.namespace}/{manifests.name} on profile {profile.slug} "
+            f"(image {container['image']}, limits {json.dumps(container['resources']['limits'])})"
+        )
         self.set_status(201)
-        self.finish({"name": manifests.name, "namespace": manifests.namespace, "profile": profile.slug,
-                     "gpus": wanted, "summary": summary})  # fmt: skip
+        self.finish(
+            {
+                "name": manifests.name,
+                "namespace": manifests.namespace,
+                "profile": profile.slug,
+                "gpus": wanted,
+                "summary": summary,
+            }
+        )
 
 
 def _render(gw: Gateway, req: JobRequest, slug: str, owner: str) -> Any:
@@ -185,10 +201,22 @@ def _render(gw: Gateway, req: JobRequest, slug: str, owner: str) -> Any:
             notebook = str(Path(tmp) / req.notebook_name)
             Path(notebook).write_text(req.notebook_content, encoding="utf-8")
         try:
-            return render_job(notebook=notebook, params=req.params, name=req.name, image="", gpus=req.gpus,
-                              profile=slug, namespace=gw.namespace, timeout=req.timeout, notify=req.notify,
-                              runs_pvc=gw.runs_pvc, secret=list(req.secrets), profiles=gw.profiles, owner=owner,
-                              service_account=gw.job_service_account)  # fmt: skip
+            return render_job(
+                notebook=notebook,
+                params=req.params,
+                name=req.name,
+                image="",
+                gpus=req.gpus,
+                profile=slug,
+                namespace=gw.namespace,
+                timeout=req.timeout,
+                notify=req.notify,
+                runs_pvc=gw.runs_pvc,
+                secret=list(req.secrets),
+                profiles=gw.profiles,
+                owner=owner,
+                service_account=gw.job_service_account,
+            )
         except ValueError as exc:
             raise Refused(400, str(exc)) from None
 
@@ -239,8 +267,11 @@ def make_app(gateway: Gateway, prefix: str = "/services/job-gateway/") -> web.Ap
     prefix = "/" + prefix.strip("/") + "/"
     kwargs = {"gateway": gateway}
     job = r"api/jobs/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)"
-    return web.Application([
-        (prefix + "api/jobs", JobsHandler, kwargs),
-        (prefix + job + "/log", LogHandler, kwargs),
-        (prefix + job, JobHandler, kwargs),
-    ], max_body_size=MAX_BODY_BYTES)  # fmt: skip
+    return web.Application(
+        [
+            (prefix + "api/jobs", JobsHandler, kwargs),
+            (prefix + job + "/log", LogHandler, kwargs),
+            (prefix + job, JobHandler, kwargs),
+        ],
+        max_body_size=MAX_BODY_BYTES,
+    )

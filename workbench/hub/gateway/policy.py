@@ -71,8 +71,10 @@ def parse_request(body: Any) -> JobRequest:
     if not isinstance(params, dict):
         raise _bad("params must be an object of parameter names to values")
     notebook = body.get("notebook")
-    if not isinstance(notebook, Mapping) or not (set(notebook) in ({"name", "content"}, {"path"})):
-        raise _bad('notebook must be {"name": ..., "content": ...} (a notebook to ship) or {"path": ...} (one in the image)')
+    if not isinstance(notebook, Mapping) or set(notebook) not in ({"name", "content"}, {"path"}):
+        raise _bad(
+            'notebook must be {"name": ..., "content": ...} (a notebook to ship) or {"path": ...} (one in the image)'
+        )
     if not all(isinstance(v, str) for v in notebook.values()):
         raise _bad("notebook fields must be strings")
     if "path" in notebook and not notebook["path"].startswith("/"):
@@ -89,10 +91,18 @@ def parse_request(body: Any) -> JobRequest:
     notify = body.get("notify")
     if notify is not None and not isinstance(notify, str):
         raise _bad("notify must be a webhook URL or null")
-    return JobRequest(name=name, params=params, notebook_name=notebook.get("name", ""),
-                      notebook_content=notebook.get("content", ""), notebook_path=notebook.get("path", ""),
-                      profile=profile, gpus=_whole(body.get("gpus") or 0, "gpus", 0), secrets=tuple(secrets),
-                      timeout=None if timeout is None else _whole(timeout, "timeout", 1), notify=notify)  # fmt: skip
+    return JobRequest(
+        name=name,
+        params=params,
+        notebook_name=notebook.get("name", ""),
+        notebook_content=notebook.get("content", ""),
+        notebook_path=notebook.get("path", ""),
+        profile=profile,
+        gpus=_whole(body.get("gpus") or 0, "gpus", 0),
+        secrets=tuple(secrets),
+        timeout=None if timeout is None else _whole(timeout, "timeout", 1),
+        notify=notify,
+    )
 
 
 def choose_profile(profiles: ProfileSet, slug: str | None, gpus: int, groups: Iterable[str]) -> Profile:
@@ -125,8 +135,11 @@ def check_secrets(profile: Profile, secrets: Iterable[str]) -> None:
     for name in secrets:
         if name not in profile.secrets:
             allowed = ", ".join(profile.secrets) or "none"
-            raise Refused(403, f"secret {name!r} is not allowed on profile {profile.slug} (allowed: {allowed}); "
-                               "an admin adds it to the profile's secrets in profiles.yaml")  # fmt: skip
+            raise Refused(
+                403,
+                f"secret {name!r} is not allowed on profile {profile.slug} (allowed: {allowed}); "
+                "an admin adds it to the profile's secrets in profiles.yaml",
+            )
 
 
 def server_gpus(servers: Mapping[str, Any], profiles: ProfileSet, groups: Iterable[str]) -> dict[str, int]:
@@ -154,6 +167,9 @@ def check_gpu_cap(profiles: ProfileSet, wanted: int, held: Mapping[str, int]) ->
     cap, total = profiles.max_gpus_per_user, sum(held.values())
     if wanted and total + wanted > cap:
         where = ", ".join(f"{what} ({n} GPU{'s' * (n > 1)})" for what, n in held.items()) or "nothing"
-        raise Refused(403, f"GPU quota: this job needs {wanted} GPU(s), but you may hold at most {cap} "
-                           f"(max_gpus_per_user) and already hold {total} in: {where}. Stop one of those "
-                           "or run on a CPU profile.")  # fmt: skip
+        raise Refused(
+            403,
+            f"GPU quota: this job needs {wanted} GPU(s), but you may hold at most {cap} "
+            f"(max_gpus_per_user) and already hold {total} in: {where}. Stop one of those "
+            "or run on a CPU profile.",
+        )

@@ -23,10 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     from ...profiles import load_profiles
     from .app import Gateway, make_app
 
-    p = argparse.ArgumentParser(prog="python -m workbench.hub.gateway", description="Create notebook Jobs for hub users.")
+    p = argparse.ArgumentParser(
+        prog="python -m workbench.hub.gateway", description="Create notebook Jobs for hub users."
+    )
     p.add_argument("--profiles", required=True, help="the profiles file (groups, GPUs, secrets allow-lists)")
-    p.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE") or "default",
-                   help="namespace of the Jobs (default: $POD_NAMESPACE, else default)")  # fmt: skip
+    p.add_argument(
+        "--namespace",
+        default=os.environ.get("POD_NAMESPACE") or "default",
+        help="namespace of the Jobs (default: $POD_NAMESPACE, else default)",
+    )
     p.add_argument("--runs-pvc", default="workbench-runs", help="claim of the shared runs volume")
     p.add_argument("--job-service-account", default=JOB_SERVICE_ACCOUNT, help="service account of the Jobs' pods")
     p.add_argument("--credentials", default=CREDENTIALS_DIR, help="folder with the gateway's token and ca.crt")
@@ -36,16 +41,23 @@ def main(argv: list[str] | None = None) -> int:
     redact_logging()  # library logs (urllib3 retries, the hub client) never show a token
     service_url = os.environ.get("JUPYTERHUB_SERVICE_URL")
     if not service_url:
-        print("job-gateway: JUPYTERHUB_SERVICE_URL is not set; the gateway runs as a JupyterHub service", file=sys.stderr)
+        print(
+            "job-gateway: JUPYTERHUB_SERVICE_URL is not set; the gateway runs as a JupyterHub service", file=sys.stderr
+        )
         return 2
     try:
         api = credentials_client(args.credentials)
     except KubernetesError as exc:
         print(f"job-gateway: {exc}; mount the workbench chart's job-gateway token Secret there", file=sys.stderr)
         return 2
-    gateway = Gateway(profiles=load_profiles(args.profiles), namespace=args.namespace, api=api,
-                      hub_auth=HubAuth(cache_max_age=30), runs_pvc=args.runs_pvc,
-                      job_service_account=args.job_service_account)  # fmt: skip
+    gateway = Gateway(
+        profiles=load_profiles(args.profiles),
+        namespace=args.namespace,
+        api=api,
+        hub_auth=HubAuth(cache_max_age=30),
+        runs_pvc=args.runs_pvc,
+        job_service_account=args.job_service_account,
+    )
     url = urlparse(service_url)
     app = make_app(gateway, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/job-gateway/"))
 

@@ -42,8 +42,10 @@ MAX_METRICS = 6
 MAX_REPORT_BYTES = 256 << 20
 """Largest report served (256 MiB); a larger file is answered 404 like any unservable one."""
 
-REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
-              "form-action 'none'; frame-ancestors 'none'; sandbox")  # fmt: skip
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'; sandbox"
+)
 """Content-Security-Policy of served reports: what a self-contained HTML report needs, nothing more."""
 
 INDEX_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -82,15 +84,37 @@ def run_rows(runs_dir: str | os.PathLike[str], owner: str | None = None) -> list
         if owner and rec.owner != owner:
             continue
         scalars = [(k, _fmt(v)) for k, v in rec.metrics.items() if isinstance(v, int | float | str | bool)]
-        rows.append({"run": rec.path.name, "dir": f"{rec.path.parent.name}/{rec.path.name}", "name": rec.name,
-                     "owner": rec.owner, "start": rec.start, "date": _date(rec.start), "state": rec.state,
-                     "metrics": scalars[:MAX_METRICS], "report": rec.report is not None, "reason": None})  # fmt: skip
+        rows.append(
+            {
+                "run": rec.path.name,
+                "dir": f"{rec.path.parent.name}/{rec.path.name}",
+                "name": rec.name,
+                "owner": rec.owner,
+                "start": rec.start,
+                "date": _date(rec.start),
+                "state": rec.state,
+                "metrics": scalars[:MAX_METRICS],
+                "report": rec.report is not None,
+                "reason": None,
+            }
+        )
     rows.sort(key=lambda r: (r["start"] or "", r["run"]), reverse=True)
     for b in bad:
         if not owner or b.owner == owner:
-            rows.append({"run": b.path.name, "dir": f"{b.path.parent.name}/{b.path.name}", "name": b.path.name,
-                         "owner": b.owner, "start": None, "date": "", "state": "invalid", "metrics": [],
-                         "report": False, "reason": b.reason})  # fmt: skip
+            rows.append(
+                {
+                    "run": b.path.name,
+                    "dir": f"{b.path.parent.name}/{b.path.name}",
+                    "name": b.path.name,
+                    "owner": b.owner,
+                    "start": None,
+                    "date": "",
+                    "state": "invalid",
+                    "metrics": [],
+                    "report": False,
+                    "reason": b.reason,
+                }
+            )
     return rows
 
 
@@ -148,9 +172,15 @@ def _handlers(prefix: str, runs_dir: Path) -> list[tuple]:
             rows = run_rows(self.runs_dir, owner=owner)
             self.set_header("Cache-Control", "no-store")
             self.set_header("Content-Security-Policy", INDEX_CSP)
-            self.finish(templates.get_template("index.html").render(
-                rows=rows, owner=owner, prefix=self.prefix, runs_dir=str(self.runs_dir),
-                user=self.current_user["name"]))  # fmt: skip
+            self.finish(
+                templates.get_template("index.html").render(
+                    rows=rows,
+                    owner=owner,
+                    prefix=self.prefix,
+                    runs_dir=str(self.runs_dir),
+                    user=self.current_user["name"],
+                )
+            )
 
     class ApiHandler(HubOAuthenticated, _Base):
         def get_login_url(self) -> str:
@@ -186,15 +216,15 @@ def _handlers(prefix: str, runs_dir: Path) -> list[tuple]:
 def make_app(runs_dir: str | os.PathLike[str], prefix: str = "/services/reports/") -> web.Application:
     """The tornado application (the hub's service environment supplies the OAuth settings)."""
     prefix = "/" + prefix.strip("/") + "/"
-    return web.Application(_handlers(prefix, Path(runs_dir)), cookie_secret=secrets.token_bytes(32),
-                           xsrf_cookies=False)  # fmt: skip
+    return web.Application(_handlers(prefix, Path(runs_dir)), cookie_secret=secrets.token_bytes(32), xsrf_cookies=False)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the hub service: serves on the port of ``$JUPYTERHUB_SERVICE_URL``."""
     p = argparse.ArgumentParser(prog="python -m workbench.hub.reports", description="Serve the team's run reports.")
-    p.add_argument("--runs-dir", default=str(default_runs_root()),
-                   help=f"shared runs directory (default: ${RUNS_ENV}, else runs)")  # fmt: skip
+    p.add_argument(
+        "--runs-dir", default=str(default_runs_root()), help=f"shared runs directory (default: ${RUNS_ENV}, else runs)"
+    )
     p.add_argument("--ip", help="address to listen on (default: the host of $JUPYTERHUB_SERVICE_URL)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(levelname).1s %(asctime)s reports] %(message)s")
@@ -202,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(logger).setLevel(logging.INFO)
     service_url = os.environ.get("JUPYTERHUB_SERVICE_URL")
     if not service_url:
-        print("reports: JUPYTERHUB_SERVICE_URL is not set; the reports service runs as a JupyterHub service", file=sys.stderr)
+        print(
+            "reports: JUPYTERHUB_SERVICE_URL is not set; the reports service runs as a JupyterHub service",
+            file=sys.stderr,
+        )
         return 2
     url = urlparse(service_url)
     app = make_app(args.runs_dir, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/reports/"))
