@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo lint test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -16,7 +16,14 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/workbench demo
 
-test: install
+# The code's form: ruff's lint and format, and the layer contracts (import-linter).
+LINTED := workbench tests benchmarks images hub
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest
 
 test-fast: install
