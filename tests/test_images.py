@@ -258,7 +258,7 @@ def test_hub_image_builds_and_loads_profiles_as_non_root(standin_base):
         ]
     )
     code = (
-        "import os, workbench.hub as h; p = h.load_profiles('/usr/local/etc/workbench/profiles.yaml'); "
+        "import os, workbench.profiles as h; p = h.load_profiles('/usr/local/etc/workbench/profiles.yaml'); "
         "print(os.getuid(), *[x.slug for x in p.profiles])"
     )
     proc = _podman_run(
