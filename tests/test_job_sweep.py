@@ -135,7 +135,7 @@ def test_ranking_by_a_metric_the_sweep_did_not_record():
     from workbench.jobs.sweep import _order
 
     table = pd.DataFrame({"run": ["a", "b"], "metric.cv_rmse": [2.0, 1.0]})
-    with pytest.warns(UserWarning, match="ranks runs by 'cv_auc'.*pass --sort"):
+    with pytest.warns(UserWarning, match="ranks runs by 'cv_auc'.*pass sort="):
         same, used = _order(table, "cv_auc", explicit=False)
     assert used is None and list(same["run"]) == ["a", "b"]
     with pytest.raises(ValueError, match=r"no metric 'cv_auc'.*\['cv_rmse'\]"):

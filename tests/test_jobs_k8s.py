@@ -172,10 +172,10 @@ def test_profile_choice_and_bad_input_are_rejected_before_any_call(notebook, mon
     assert limits["nvidia.com/gpu"] == "1"  # a GPU profile brings its GPU
     assert _container(render_job(**{**base, "image": ""}).job)["image"] == RAW_PROFILES["profiles"][0]["image"]
     cases = [
-        (dict(profile="huge"), r"no profile 'huge'; profiles are \['cpu-small'.*--profile"),
+        (dict(profile="huge"), r"no profile 'huge'; profiles are \['cpu-small'.*profile="),
         (dict(gpus=2), r"no profile offers 2 GPUs"),
         (dict(profile=gpu_slugs[0], gpus=2), r"offers 1 GPU\(s\), not 2"),
-        (dict(namespace="Team_A"), r"namespace 'Team_A' is not a valid Kubernetes name.*--namespace"),
+        (dict(namespace="Team_A"), r"namespace 'Team_A' is not a valid Kubernetes name.*namespace="),
         (dict(secret="my secret"), r"secret 'my secret' is not a valid"),
         (dict(notebook="missing.ipynb"), r"notebook 'missing.ipynb' not found"),
         (dict(params={"lr": object()}), r"parameter 'lr' holds a object"),

@@ -39,8 +39,8 @@ PARAMS_KEY = "params.yaml"
 NOTIFY_KEY = "WORKBENCH_NOTIFY_URL"
 CONTAINER = "notebook"
 RUN_UID, RUN_GID = 1000, 100
-DEFAULT_DEADLINE_S = 24 * 3600  # a job without --timeout still ends, so it never holds a GPU forever
-STARTUP_GRACE_S = 600  # scheduling and image pull, on top of the notebook's own --timeout
+DEFAULT_DEADLINE_S = 24 * 3600  # a job without a timeout still ends, so it never holds a GPU forever
+STARTUP_GRACE_S = 600  # scheduling and image pull, on top of the notebook's own timeout
 TTL_AFTER_FINISHED_S = 3 * 24 * 3600
 BACKOFF_LIMIT = 2  # retries for node failures only: a failing notebook fails the Job at once
 CONFIGMAP_MAX_BYTES = 1_000_000  # Kubernetes caps a ConfigMap at 1 MiB
@@ -155,21 +155,21 @@ def pick_profile(profiles: ProfileSet, slug: str | None, gpus: int) -> tuple[Pro
         else:
             candidates = [p for p in profiles.profiles if p.gpus >= gpus]
             if not candidates:
-                raise ValueError(f"no profile offers {gpus} GPUs; GPU profiles are {gpu_slugs} (pass --profile)")
+                raise ValueError(f"no profile offers {gpus} GPUs; GPU profiles are {gpu_slugs} (pass profile=...)")
             profile = candidates[0]
     else:
         try:
             profile = profiles.get(slug)
         except KeyError as exc:
-            raise ValueError(f"{exc.args[0]}; pass one of them with --profile") from None
+            raise ValueError(f"{exc.args[0]}; pass one of them as profile=...") from None
     wanted = gpus or profile.gpus
     if wanted and not profile.gpus:
         raise ValueError(
-            f"profile {profile.slug!r} has no GPUs, so --gpus {wanted} cannot be scheduled on it; "
+            f"profile {profile.slug!r} has no GPUs, so gpus={wanted} cannot be scheduled on it; "
             f"choose a GPU profile: {gpu_slugs}"
         )
     if wanted > profile.gpus:
-        raise ValueError(f"profile {profile.slug!r} offers {profile.gpus} GPU(s), not {wanted}; lower --gpus")
+        raise ValueError(f"profile {profile.slug!r} offers {profile.gpus} GPU(s), not {wanted}; lower gpus=")
     if wanted > profiles.max_gpus_per_user:
         raise ValueError(f"at most {profiles.max_gpus_per_user} GPU(s) per user are allowed, not {wanted}")
     return profile, wanted
@@ -255,26 +255,60 @@ def render_job(
     """
     profile_set = profiles if isinstance(profiles, ProfileSet) else load_profiles(profiles)
     chosen, n_gpus = pick_profile(profile_set, profile, gpus)
-    _check_name("namespace", namespace, _DNS_LABEL, 63, "--namespace")
-    _check_name("runs volume claim", runs_pvc, _DNS_SUBDOMAIN, 253, "the runs volume claim name")
     secret_names = [secret] if isinstance(secret, str) else list(secret or ())
+    image = _check_job_inputs(chosen, name, image, namespace, runs_pvc, secret_names, service_account, timeout, notify)
+    owner = owner or current_owner()
+    nb_path, nb_files = _notebook_files(notebook)
+    job = job_name(name)
+    data = _config_data(params, nb_files)
+    shown = Path(notebook).name if nb_files else nb_path  # a shipped notebook by its file name, never a local path
+    meta = _metadata(job, namespace, name, owner, chosen.slug, shown)
+    command = _command(nb_path, name, timeout)
+    env = _environment(chosen, owner)
+    notify_secret = None
+    if notify is not None:
+        notify_secret = _notify_secret(meta, notify)
+        env.append({"name": NOTIFY_KEY, "valueFrom": {"secretKeyRef": {"name": f"{job}-notify", "key": NOTIFY_KEY}}})
+        command += ["--notify", f"$({NOTIFY_KEY})"]  # expanded by the kubelet, never stored in the spec
+    container = _container_spec(chosen, n_gpus, image, command, env, owner_dirname(owner), secret_names)
+    pod_spec = _pod_spec(chosen, container, service_account, runs_pvc, job)
+    job_obj = _job_object(meta, pod_spec, timeout)
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+    fresh = copy.deepcopy  # no object shares a nested dict with another
+    return JobManifests(job=fresh(job_obj), config_map=fresh(config_map), notify_secret=fresh(notify_secret))
+
+
+def _check_job_inputs(
+    chosen: Profile,
+    name: str,
+    image: str,
+    namespace: str,
+    runs_pvc: str,
+    secret_names: list[str],
+    service_account: str,
+    timeout: int | None,
+    notify: str | None,
+) -> str:
+    """Every name, the image, the timeout and the webhook URL checked; returns the image to run."""
+    _check_name("namespace", namespace, _DNS_LABEL, 63, "namespace=")
+    _check_name("runs volume claim", runs_pvc, _DNS_SUBDOMAIN, 253, "runs_pvc=")
     for secret_name in secret_names:
-        _check_name("secret", secret_name, _DNS_SUBDOMAIN, 253, "the secret name")
-    _check_name("service account", service_account, _DNS_SUBDOMAIN, 253, "the job runner's service account")
+        _check_name("secret", secret_name, _DNS_SUBDOMAIN, 253, "secret=")
+    _check_name("service account", service_account, _DNS_SUBDOMAIN, 253, "service_account=")
     image = (image or chosen.image).strip()
     if not image or any(ch.isspace() for ch in image):
-        raise ValueError(f"image {image!r} is not a container image reference; pass --image REPO/NAME:TAG")
+        raise ValueError(f"image {image!r} is not a container image reference; pass image='REPO/NAME:TAG'")
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
         raise ValueError(f"timeout must be a positive whole number of seconds, got {timeout!r}")
     if not isinstance(name, str) or not name.strip():
-        raise ValueError("the run needs a name (--name)")
+        raise ValueError("the run needs a name (name=...)")
     if notify is not None:
         _check_url(notify)
-    owner = owner or current_owner()
-    owner_folder = owner_dirname(owner)
+    return image
 
-    nb_path, nb_files = _notebook_files(notebook)
-    job = job_name(name)
+
+def _config_data(params: Mapping[str, Any], nb_files: dict[str, str]) -> dict[str, str]:
+    """The ConfigMap's entries: the parameters file and the shipped notebook, within a ConfigMap's size."""
     data = {PARAMS_KEY: _params_yaml(params), **nb_files}
     size = sum(len(v.encode()) for v in data.values())
     if size > CONFIGMAP_MAX_BYTES:
@@ -282,19 +316,25 @@ def render_job(
             f"notebook and parameters take {size:,} bytes, over the {CONFIGMAP_MAX_BYTES:,} a ConfigMap holds; "
             "move large data out of the notebook or bake the notebook into the image"
         )
+    return data
 
+
+def _metadata(job: str, namespace: str, name: str, owner: str, profile_slug: str, shown: str) -> dict[str, Any]:
+    """Name, namespace, labels (for selectors) and annotations (the exact run name, owner, notebook)."""
     labels = {
         "app.kubernetes.io/name": "workbench",
         "app.kubernetes.io/component": "notebook-job",
         "app.kubernetes.io/managed-by": "workbench",
         "workbench/run-name": _label(name),
         "workbench/owner": _label(owner),
-        "workbench/profile": chosen.slug,
+        "workbench/profile": profile_slug,
     }
-    shown = Path(notebook).name if nb_files else nb_path  # a shipped notebook by its file name, never a local path
     annotations = {"workbench/run-name": name, "workbench/owner": owner, "workbench/notebook": shown}
-    meta = {"name": job, "namespace": namespace, "labels": labels, "annotations": annotations}
+    return {"name": job, "namespace": namespace, "labels": labels, "annotations": annotations}
 
+
+def _command(nb_path: str, name: str, timeout: int | None) -> list[str]:
+    """The container's ``workbench run`` command line."""
     # The kubelet expands $(VAR) in commands; "$$" keeps a user's "$" literal.
     literal = [arg.replace("$", "$$") for arg in (nb_path, name)]
     command = [
@@ -310,21 +350,36 @@ def render_job(
     ]
     if timeout is not None:
         command += ["--timeout", str(timeout)]
+    return command
+
+
+def _environment(chosen: Profile, owner: str) -> list[dict[str, Any]]:
     env_values = {"OMP_NUM_THREADS": str(max(1, int(chosen.cpu_limit)))} | chosen.env
     env_values |= {RUNS_ENV: RUNS_MOUNT, "PYTHONUNBUFFERED": "1", "LOGNAME": owner, "USER": owner}
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env_values.items()]
-    notify_secret = None
-    if notify is not None:
-        notify_secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {**meta, "name": f"{job}-notify"},
-            "stringData": {NOTIFY_KEY: notify},
-        }
-        env.append({"name": NOTIFY_KEY, "valueFrom": {"secretKeyRef": {"name": f"{job}-notify", "key": NOTIFY_KEY}}})
-        command += ["--notify", f"$({NOTIFY_KEY})"]  # expanded by the kubelet, never stored in the spec
+    return [{"name": k, "value": v} for k, v in env_values.items()]
 
+
+def _notify_secret(meta: dict[str, Any], notify: str) -> dict[str, Any]:
+    """The Secret holding the webhook URL, named after the Job."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {**meta, "name": f"{meta['name']}-notify"},
+        "stringData": {NOTIFY_KEY: notify},
+    }
+
+
+def _container_spec(
+    chosen: Profile,
+    n_gpus: int,
+    image: str,
+    command: list[str],
+    env: list[dict[str, Any]],
+    owner_folder: str,
+    secret_names: list[str],
+) -> dict[str, Any]:
+    """The notebook container: the profile's resources, no privileges, the owner's runs folder writable."""
     resources: dict[str, Any] = {
         "requests": {"cpu": _cpu(chosen.cpu_guarantee), "memory": _memory(chosen.mem_guarantee)},
         "limits": {"cpu": _cpu(chosen.cpu_limit), "memory": _memory(chosen.mem_limit)},
@@ -347,6 +402,13 @@ def render_job(
     }
     if secret_names:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in secret_names]
+    return container
+
+
+def _pod_spec(
+    chosen: Profile, container: dict[str, Any], service_account: str, runs_pvc: str, job: str
+) -> dict[str, Any]:
+    """The pod: non-root, no service account token, the runs volume and the job's ConfigMap."""
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": service_account,
@@ -368,8 +430,14 @@ def render_job(
         pod_spec["nodeSelector"] = dict(chosen.node_selector)
     if chosen.tolerations:
         pod_spec["tolerations"] = [dict(t) for t in chosen.tolerations]
+    return pod_spec
+
+
+def _job_object(meta: dict[str, Any], pod_spec: dict[str, Any], timeout: int | None) -> dict[str, Any]:
+    """The ``batch/v1`` Job: a deadline, cleanup after it finishes, retries for node failures only."""
     deadline = timeout + STARTUP_GRACE_S if timeout is not None else DEFAULT_DEADLINE_S
-    job_obj = {
+    template_meta = {"labels": meta["labels"], "annotations": meta["annotations"]}
+    return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
@@ -387,12 +455,9 @@ def render_job(
             },
             "activeDeadlineSeconds": deadline,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED_S,
-            "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec},
+            "template": {"metadata": template_meta, "spec": pod_spec},
         },
     }
-    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
-    fresh = copy.deepcopy  # no object shares a nested dict with another
-    return JobManifests(job=fresh(job_obj), config_map=fresh(config_map), notify_secret=fresh(notify_secret))
 
 
 def manifest_summary(manifests: JobManifests) -> str:

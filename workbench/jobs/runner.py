@@ -246,23 +246,45 @@ def execute_run(
     ``prelaunch`` starts a fresh kernel for a following run of the same notebook while this one
     shuts down (sweep workers use it).
     """
-    import nbformat
-    import papermill
-
-    from . import _engine
-    from .report import render_report
-
     spec = prepared.spec
     hide_input = hide_input or bool(spec.metadata.get("hide_input", False))
     if timeout is not None and timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     runs_dir = (Path(runs_dir) if runs_dir is not None else default_runs_root()).resolve()  # the kernel runs elsewhere
+    record = _new_record(prepared, runs_dir, sweep, rerun_of)
+    started = time.perf_counter()
+    record.write_status()
+    write_record(record.path / PARAMS_FILE, prepared.params)
+    make_run_subdir(record.path / ARTIFACTS_DIR)
+    execution = _execution(prepared, record.path, timeout, prelaunch)
+    outcome = _execute(prepared, record.path, execution, hide_input, progress, start_timeout, timeout)
+    _finish_record(record, outcome, started)
+    record = RunRecord.read(record.path)
+    if outcome.interrupted is not None:
+        raise outcome.interrupted
+    _after_run(record, notify)
+    return record
+
+
+@dataclass
+class _Outcome:
+    """How the run ended: its error record (None: it succeeded), a report problem, a Ctrl-C to re-raise."""
+
+    executed_path: Path
+    report_path: Path
+    error: dict[str, Any] | None = None
+    report_error: str | None = None
+    interrupted: BaseException | None = None
+
+
+def _new_record(prepared: PreparedRun, runs_dir: Path, sweep: str | None, rerun_of: str | None) -> RunRecord:
+    """The record of a new run in a fresh run directory, state ``running``."""
     run_dir, run_id = new_run_dir(runs_dir, prepared.name)
-    record = RunRecord(
+    return RunRecord(
         path=run_dir,
         run_id=run_id,
         name=prepared.name,
-        notebook=str(spec.path),
+        notebook=str(prepared.spec.path),
         state="running",
         owner=current_owner(),
         start=utcnow(),
@@ -271,71 +293,113 @@ def execute_run(
         host=platform.node(),
         pid=os.getpid(),
     )
-    started = time.perf_counter()
-    record.write_status()
-    write_record(run_dir / PARAMS_FILE, prepared.params)
-    make_run_subdir(run_dir / ARTIFACTS_DIR)
-    executed_path = run_dir / spec.path.name
-    report_path = run_dir / REPORT_FILE
-    title = f"{prepared.name} ({run_dir.name})"
-    execution = _engine.Execution(
-        save_path=executed_path,
+
+
+def _execution(prepared: PreparedRun, run_dir: Path, timeout: float | None, prelaunch: bool) -> Any:
+    """The engine's settings for this run: where the notebook is saved, the kernel's environment, timeout."""
+    from . import _engine
+
+    return _engine.Execution(
+        save_path=run_dir / prepared.spec.path.name,
         env=kernel_environment(prepared.seed),
         startup_code=startup_code(run_dir, prepared.seed),
         kernel_log=run_dir / KERNEL_LOG_FILE,
         timeout=timeout,
         prelaunch=prelaunch,
     )
-    error: dict[str, Any] | None = None
-    report_error: str | None = None
-    interrupted: BaseException | None = None
+
+
+def _execute(
+    prepared: PreparedRun,
+    run_dir: Path,
+    execution: Any,
+    hide_input: bool,
+    progress: bool,
+    start_timeout: int,
+    timeout: float | None,
+) -> _Outcome:
+    """Run the notebook, save it and render its report; every failure ends up in the outcome."""
+    import nbformat
+
+    from .report import render_report
+
+    spec = prepared.spec
+    outcome = _Outcome(executed_path=run_dir / spec.path.name, report_path=run_dir / REPORT_FILE)
+    report = (outcome.report_path, f"{prepared.name} ({run_dir.name})", hide_input, spec.workdir)
     # Bookkeeping runs beside the kernel: env.json and input hashes while it starts, the report
     # while it shuts down.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-run") as side:
         records_job = side.submit(_write_env_and_inputs, run_dir, spec, prepared)
         report_job: list[Future] = []
-        execution.on_cells_done = lambda nb: report_job.append(
-            side.submit(render_report, copy.deepcopy(nb), report_path, title, hide_input, spec.workdir)
-        )
+        execution.on_cells_done = lambda nb: report_job.append(side.submit(render_report, copy.deepcopy(nb), *report))
         try:
-            papermill.execute_notebook(
-                nbformat.from_dict(prepared.nb),
-                None,
-                parameters=prepared.params,
-                engine_name=_engine.ENGINE_NAME,
-                progress_bar={"desc": prepared.name, "leave": False} if progress else False,
-                cwd=str(spec.workdir),
-                start_timeout=start_timeout,
-                execution=execution,
-            )
+            _papermill(prepared, execution, progress, start_timeout)
         except KeyboardInterrupt as exc:
-            interrupted = exc
-            error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
+            outcome.interrupted = exc
+            outcome.error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded in status.json
-            error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
+            outcome.error = _failure(exc, execution, _executed_nb(execution, prepared.nb), timeout)
 
         nb = _executed_nb(execution, prepared.nb)
-        write_run_file(executed_path, nbformat.writes(nb).encode("utf-8"))
-        try:
-            records_job.result()
-        except Exception as exc:  # noqa: BLE001 - e.g. an input file removed while the run started
-            error = error or {
-                "kind": "runner",
-                "cell": None,
-                "ename": type(exc).__name__,
-                "evalue": str(exc),
-                "summary": f"could not record the run's inputs or environment: {exc}",
-            }
-        try:
-            if report_job and (error is None or error["kind"] == "exception"):
-                report_job[0].result()  # the notebook it shows is the final one
-            else:  # notes were added to the notebook after the cells stopped
-                render_report(nb, report_path, title, hide_input, spec.workdir)
-        except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run's outcome
-            report_error = f"could not render {REPORT_FILE} for {run_dir.name}: {type(exc).__name__}: {exc}"
-            warnings.warn(report_error, stacklevel=2)
+        write_run_file(outcome.executed_path, nbformat.writes(nb).encode("utf-8"))
+        records_error = _records_error(records_job)  # waited for before the report, as it writes run files
+        outcome.error = outcome.error or records_error
+        _final_report(outcome, nb, report_job, report, run_dir.name)
+    return outcome
 
-    if error is None and not report_path.is_file():
+
+def _papermill(prepared: PreparedRun, execution: Any, progress: bool, start_timeout: int) -> None:
+    import nbformat
+    import papermill
+
+    from . import _engine
+
+    papermill.execute_notebook(
+        nbformat.from_dict(prepared.nb),
+        None,
+        parameters=prepared.params,
+        engine_name=_engine.ENGINE_NAME,
+        progress_bar={"desc": prepared.name, "leave": False} if progress else False,
+        cwd=str(prepared.spec.workdir),
+        start_timeout=start_timeout,
+        execution=execution,
+    )
+
+
+def _records_error(records_job: Future) -> dict[str, Any] | None:
+    """The error record when env.json or the input hashes could not be written, else None."""
+    try:
+        records_job.result()
+    except Exception as exc:  # noqa: BLE001 - e.g. an input file removed while the run started
+        return {
+            "kind": "runner",
+            "cell": None,
+            "ename": type(exc).__name__,
+            "evalue": str(exc),
+            "summary": f"could not record the run's inputs or environment: {exc}",
+        }
+    return None
+
+
+def _final_report(outcome: _Outcome, nb: Any, report_job: list[Future], report: tuple, run_name: str) -> None:
+    """The report of the final notebook: the one rendered while the kernel shut down, or a fresh one."""
+    from .report import render_report
+
+    error = outcome.error
+    try:
+        if report_job and (error is None or error["kind"] == "exception"):
+            report_job[0].result()  # the notebook it shows is the final one
+        else:  # notes were added to the notebook after the cells stopped
+            render_report(nb, *report)
+    except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run's outcome
+        outcome.report_error = f"could not render {REPORT_FILE} for {run_name}: {type(exc).__name__}: {exc}"
+        warnings.warn(outcome.report_error, stacklevel=4)  # the caller of execute_run
+
+
+def _finish_record(record: RunRecord, outcome: _Outcome, started: float) -> None:
+    """The run's final state, error, notebook hash, end and duration, written to status.json."""
+    error, report_error = outcome.error, outcome.report_error
+    if error is None and not outcome.report_path.is_file():
         error = {
             "kind": "report",
             "cell": None,
@@ -346,16 +410,11 @@ def execute_run(
         record.state = "degraded"
     else:
         record.state = "failed" if error else "succeeded"
-    record.notebook_sha256 = sha256_file(executed_path)
+    record.notebook_sha256 = sha256_file(outcome.executed_path)
     record.error = error
     record.end = utcnow()
     record.duration_s = round(time.perf_counter() - started, 3)
     record.write_status()
-    record = RunRecord.read(run_dir)
-    if interrupted is not None:
-        raise interrupted
-    _after_run(record, notify)
-    return record
 
 
 def _write_env_and_inputs(run_dir: Path, spec: NotebookSpec, prepared: PreparedRun) -> None:

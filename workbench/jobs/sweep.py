@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from ..runs.registry import iter_runs
 from .inputs import check_inputs, declared_inputs
 from .params import (
     PARAMETERS_TAG,
+    NotebookSpec,
     Parameter,
     ParamType,
     coerce_value,
@@ -147,7 +149,7 @@ def _order(table: pd.DataFrame, sort: str | None, explicit: bool = True) -> tupl
         if not explicit:
             warnings.warn(
                 f"the notebook ranks runs by {sort.lstrip('-')!r}, which this sweep did not record "
-                f"(recorded: {known}); pass --sort to rank them",
+                f"(recorded: {known}); pass sort= to rank them",
                 stacklevel=2,
             )
             return table, None
@@ -184,121 +186,17 @@ def run_sweep(
 
     >>> run_sweep("notebooks/train.ipynb", {"learning_rate": [0.03, 0.1], "num_leaves": [8, 31]}, workers=2)
     """
-    from tqdm.auto import tqdm
-
     from .notify import notify_url, post_message, sweep_message
 
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    path = Path(notebook)
-    typed = {k: list(v) for k, v in (grid or {}).items()}
-    texts = {k: list(v) for k, v in (text_grid or {}).items()}
-    axes = {
-        **{k: [("typed", v) for v in vals] for k, vals in typed.items()},
-        **{k: [("text", v) for v in vals] for k, vals in texts.items()},
-    }
-    points = expand_grid(axes) if axes else [{}]
-    if random is not None:
-        if random < 1:
-            raise ValueError(f"--random needs a positive number of runs, got {random}")
-        if random < len(points):
-            points = _random.Random(seed).sample(points, random)
-    name = name or f"{path.stem}-sweep"
-    swept = list(axes)
-    runs_path = Path(runs_dir) if runs_dir is not None else default_runs_root()
-
+    plan = _plan(notebook, grid, text_grid, random, seed, workers, name, runs_dir)
     with contextlib.ExitStack() as stack:
-        pool = None
-        if workers > 1 and len(points) > 1:
-            # Workers start (a kernel, then papermill) while this process validates every point.
-            import multiprocessing
-
-            initargs = (str(path), str(runs_path), _seed_hint(points[0].get("seed")))
-            pool = stack.enter_context(
-                ProcessPoolExecutor(
-                    max_workers=min(workers, len(points)),
-                    initializer=_worker_init,
-                    initargs=initargs,
-                    mp_context=multiprocessing.get_context("spawn"),
-                )
-            )
-            for _ in range(min(workers, len(points))):
-                pool.submit(_ready)
-        nb = read_notebook(path)
-        spec = inspect_notebook(path, nb)
-        prepared_runs = []
-        for point in points:
-            values = validate_params(
-                spec,
-                {k: v for k, (src, v) in point.items() if src == "typed"},
-                {k: v for k, (src, v) in point.items() if src == "text"},
-            )
-            inputs = declared_inputs(spec, values)
-            check_inputs(inputs)
-            prepared_runs.append(
-                PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=name, seed=run_seed(values))
-            )
-
-        rows: dict[int, dict[str, Any]] = {}
-        if resume:
-            done: dict[str, RunRecord] = {}
-            me = current_owner()
-            for rec in iter_runs(runs_path):  # only the caller's own runs resume a sweep
-                if (
-                    rec.owner == me
-                    and rec.sweep == name
-                    and rec.state == "succeeded"
-                    and Path(rec.notebook).name == path.name
-                ):
-                    done[_key(rec.params)] = rec
-            for i, prepared in enumerate(prepared_runs):
-                rec = done.get(_key(prepared.params))
-                if rec is not None:
-                    rows[i] = {**_row(rec, swept), "resumed": True}
-        todo = [i for i in range(len(prepared_runs)) if i not in rows]
-        options = {"timeout": timeout, "hide_input": hide_input, "sweep": name}
-
+        # Workers start (a kernel, then papermill) while this process validates every point.
+        pool = stack.enter_context(_Workers(plan)) if plan.workers > 1 else None
+        spec, prepared_runs = _prepare_points(plan)
+        rows = _resumed_rows(plan, prepared_runs) if resume else {}
+        options = {"timeout": timeout, "hide_input": hide_input, "sweep": plan.name}
         started = time.perf_counter()
-        bar = tqdm(total=len(prepared_runs), initial=len(rows), desc=f"sweep {name}", unit="run", disable=not progress)
-        if todo and pool is None:
-            for k, i in enumerate(todo):
-                rows[i] = _row(
-                    _run_point(prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - 1}), swept
-                )
-                bar.update(1)
-        elif todo:
-            # A worker starts a spare kernel for its next run unless the runs left will all be taken.
-            n_workers = min(workers, len(points))
-            futures: dict[Future, int] = {
-                pool.submit(
-                    _run_point, prepared_runs[i], str(runs_path), {**options, "prelaunch": k < len(todo) - n_workers}
-                ): i
-                for k, i in enumerate(todo)
-            }
-            try:
-                pending = set(futures)
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        i = futures[future]
-                        try:
-                            rows[i] = _row(future.result(), swept)
-                        except Exception as exc:  # noqa: BLE001 - one broken run never stops the sweep
-                            rows[i] = {
-                                "run": None,
-                                "state": "failed",
-                                "duration_s": None,
-                                **{f"param.{k}": prepared_runs[i].params.get(k) for k in swept},
-                                "error": f"{type(exc).__name__}: {exc}",
-                            }
-                        bar.update(1)
-            except KeyboardInterrupt:
-                for future in futures:
-                    future.cancel()
-                for proc in list(getattr(pool, "_processes", {}).values()):
-                    proc.terminate()
-                raise
-        bar.close()
+        _run_points(plan, prepared_runs, rows, pool, options, progress)
 
     import pandas as pd
 
@@ -308,9 +206,183 @@ def run_sweep(
     table, sort_used = _order(table, sort or spec.sort, explicit=sort is not None)
     url = notify_url(notify)
     if url:
-        post_message(
-            url, sweep_message(name, table.to_dict("records"), time.perf_counter() - started, str(runs_path), sort_used)
-        )
+        elapsed = time.perf_counter() - started
+        post_message(url, sweep_message(plan.name, table.to_dict("records"), elapsed, str(plan.runs_path), sort_used))
     table.attrs["sort"] = sort_used
-    table.attrs["name"] = name
+    table.attrs["name"] = plan.name
     return table
+
+
+@dataclass(frozen=True)
+class _SweepPlan:
+    """What a sweep runs: the grid points (each value tagged ``typed`` or ``text``), where, on how many workers."""
+
+    path: Path
+    points: list[dict[str, tuple[str, Any]]]
+    name: str
+    swept: list[str]
+    runs_path: Path
+    workers: int  # worker processes; 1 runs every point in this process
+
+
+def _plan(
+    notebook: str | os.PathLike[str],
+    grid: Mapping[str, Sequence[Any]] | None,
+    text_grid: Mapping[str, Sequence[str]] | None,
+    random: int | None,
+    seed: int,
+    workers: int,
+    name: str | None,
+    runs_dir: str | os.PathLike[str] | None,
+) -> _SweepPlan:
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    path = Path(notebook)
+    axes = {
+        **{k: [("typed", v) for v in vals] for k, vals in (grid or {}).items()},
+        **{k: [("text", v) for v in vals] for k, vals in (text_grid or {}).items()},
+    }
+    points = expand_grid(axes) if axes else [{}]
+    if random is not None:
+        if random < 1:
+            raise ValueError(f"random= needs a positive number of runs, got {random}")
+        if random < len(points):
+            points = _random.Random(seed).sample(points, random)
+    return _SweepPlan(
+        path=path,
+        points=points,
+        name=name or f"{path.stem}-sweep",
+        swept=list(axes),
+        runs_path=Path(runs_dir) if runs_dir is not None else default_runs_root(),
+        workers=min(workers, len(points)) if workers > 1 and len(points) > 1 else 1,
+    )
+
+
+class _Workers:
+    """The sweep's worker processes: a process pool, and the processes themselves to stop on Ctrl-C."""
+
+    def __init__(self, plan: _SweepPlan) -> None:
+        import multiprocessing
+
+        before = set(multiprocessing.active_children())
+        self.pool = ProcessPoolExecutor(
+            max_workers=plan.workers,
+            initializer=_worker_init,
+            initargs=(str(plan.path), str(plan.runs_path), _seed_hint(plan.points[0].get("seed"))),
+            mp_context=multiprocessing.get_context("spawn"),
+        )
+        for _ in range(plan.workers):  # one task each, so every worker starts now
+            self.pool.submit(_ready)
+        self.processes = [p for p in multiprocessing.active_children() if p not in before]
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True)
+
+    def stop(self) -> None:
+        """Drop the queued runs and end the running ones now (their kernels die with them)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in self.processes:
+            proc.terminate()
+
+
+def _prepare_points(plan: _SweepPlan) -> tuple[NotebookSpec, list[PreparedRun]]:
+    """Every point validated against the notebook's parameters and inputs before the first run starts."""
+    nb = read_notebook(plan.path)
+    spec = inspect_notebook(plan.path, nb)
+    prepared_runs = []
+    for point in plan.points:
+        values = validate_params(
+            spec,
+            {k: v for k, (src, v) in point.items() if src == "typed"},
+            {k: v for k, (src, v) in point.items() if src == "text"},
+        )
+        inputs = declared_inputs(spec, values)
+        check_inputs(inputs)
+        prepared_runs.append(
+            PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=plan.name, seed=run_seed(values))
+        )
+    return spec, prepared_runs
+
+
+def _resumed_rows(plan: _SweepPlan, prepared_runs: list[PreparedRun]) -> dict[int, dict[str, Any]]:
+    """Table rows of the points that already succeeded in the caller's own earlier sweep of this name."""
+    me = current_owner()
+    done = {
+        _key(rec.params): rec
+        for rec in iter_runs(plan.runs_path)
+        if rec.owner == me
+        and rec.sweep == plan.name
+        and rec.state == "succeeded"
+        and Path(rec.notebook).name == plan.path.name
+    }
+    rows: dict[int, dict[str, Any]] = {}
+    for i, prepared in enumerate(prepared_runs):
+        rec = done.get(_key(prepared.params))
+        if rec is not None:
+            rows[i] = {**_row(rec, plan.swept), "resumed": True}
+    return rows
+
+
+def _run_points(
+    plan: _SweepPlan,
+    prepared_runs: list[PreparedRun],
+    rows: dict[int, dict[str, Any]],
+    pool: _Workers | None,
+    options: dict[str, Any],
+    progress: bool,
+) -> None:
+    """Run every point without a row yet, filling ``rows`` as runs finish."""
+    from tqdm.auto import tqdm
+
+    todo = [i for i in range(len(prepared_runs)) if i not in rows]
+    bar = tqdm(total=len(prepared_runs), initial=len(rows), desc=f"sweep {plan.name}", unit="run", disable=not progress)
+    runs_path = str(plan.runs_path)
+    if todo and pool is None:
+        for k, i in enumerate(todo):
+            record = _run_point(prepared_runs[i], runs_path, {**options, "prelaunch": k < len(todo) - 1})
+            rows[i] = _row(record, plan.swept)
+            bar.update(1)
+    elif todo:
+        assert pool is not None
+        # A worker starts a spare kernel for its next run unless the runs left will all be taken.
+        futures: dict[Future, int] = {
+            pool.pool.submit(
+                _run_point, prepared_runs[i], runs_path, {**options, "prelaunch": k < len(todo) - plan.workers}
+            ): i
+            for k, i in enumerate(todo)
+        }
+        try:
+            _collect(futures, prepared_runs, rows, plan.swept, bar)
+        except KeyboardInterrupt:
+            pool.stop()
+            raise
+    bar.close()
+
+
+def _collect(
+    futures: dict[Future, int],
+    prepared_runs: list[PreparedRun],
+    rows: dict[int, dict[str, Any]],
+    swept: list[str],
+    bar: Any,
+) -> None:
+    """A row per finished run, in the order they finish; a run that raised is a failed row."""
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            i = futures[future]
+            try:
+                rows[i] = _row(future.result(), swept)
+            except Exception as exc:  # noqa: BLE001 - one broken run never stops the sweep
+                rows[i] = {
+                    "run": None,
+                    "state": "failed",
+                    "duration_s": None,
+                    **{f"param.{k}": prepared_runs[i].params.get(k) for k in swept},
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            bar.update(1)

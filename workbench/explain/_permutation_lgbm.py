@@ -1,0 +1,262 @@
+"""The LightGBM permutation engine: fitted LightGBM scikit-learn models with a named scorer.
+
+A compiled tree walk (``_permutation_engine``) re-evaluates only the trees, and within them only
+the rows, whose decision path meets a split on the permuted feature; its raw scores are
+bit-identical to ``predict``, which is checked against the model on a sample of rows before use.
+Outputs of the predict methods are derived from those raw scores and handed to the scikit-learn
+scorer through :class:`~workbench.explain.scorers.Responses`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.validation import effective_n_jobs
+from ._permutation_sampling import sampled
+from .scorers import Responses, score
+
+_GUARD_ROWS = 256
+_MAX_OUTPUT_VALUES = 2**25  # permuted scores held at once (float64)
+
+Units = list[list[int]]
+
+
+class Unsupported(Exception):
+    """The LightGBM engine cannot reproduce this model's or scorer's numbers; the generic one can."""
+
+
+def lightgbm_unsupported(model: Any, by_methods: bool) -> str | None:
+    """Why the LightGBM engine cannot serve this call, or None when it can."""
+    if not type(model).__module__.startswith("lightgbm"):
+        return f"{type(model).__name__} is not a LightGBM model"
+    import lightgbm as lgb
+
+    if not isinstance(model, lgb.LGBMClassifier | lgb.LGBMRegressor):
+        return f"{type(model).__name__} is not an LGBMClassifier or LGBMRegressor"
+    if callable(getattr(model, "objective", None)):
+        return "the model has a custom objective function"
+    params = model.get_params()
+    if "rf" in (params.get("boosting_type"), params.get("boosting")):
+        return "random-forest boosting averages its trees"
+    if not by_methods:
+        return "the scorer is a custom callable (it may use X beyond the model's predictions)"
+    return None
+
+
+@contextmanager
+def numba_threads(n_jobs: int | None) -> Iterator[None]:
+    """Run the compiled engine on ``n_jobs`` threads (joblib's meaning), restoring numba's setting after."""
+    import numba
+
+    available = numba.config.NUMBA_NUM_THREADS
+    wanted = min(effective_n_jobs(n_jobs, "permutation_importance()"), available)
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, wanted))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+class _LightGBMOutputs:
+    """What a LightGBM scikit-learn model's predict methods return, computed from raw scores."""
+
+    def __init__(self, model: Any, ensemble: Any) -> None:
+        import lightgbm as lgb
+
+        self.model = model
+        self.ensemble = ensemble
+        self.classifier = isinstance(model, lgb.LGBMClassifier)
+
+    def compute(self, name: str, raw: np.ndarray) -> np.ndarray:
+        from ._trees import raw_to_output
+
+        if name == "decision_function":
+            return raw[:, 0].copy() if raw.shape[1] == 1 else raw
+        if name == "predict_proba" and self.classifier:
+            out = raw_to_output(self.ensemble, raw)
+            if out.shape[1] == 1:
+                p = out[:, 0]
+                return np.vstack((1.0 - p, p)).transpose()
+            return out
+        if name == "predict":
+            if self.classifier:
+                return self.model.classes_[np.argmax(self.compute("predict_proba", raw), axis=1)]
+            out = raw_to_output(self.ensemble, raw)
+            return out[:, 0] if out.shape[1] == 1 else out
+        raise AttributeError(name)
+
+    def fetcher(self, raw: np.ndarray) -> Callable[[str], np.ndarray]:
+        cache: dict[str, np.ndarray] = {}
+
+        def fetch(name: str) -> np.ndarray:
+            if name not in cache:
+                cache[name] = self.compute(name, raw)
+            return cache[name]
+
+        return fetch
+
+    def matches_model(self, X: Any, raw: np.ndarray) -> bool:
+        """Whether these outputs equal the model's own, bit for bit, on the first rows of X."""
+        s = min(_GUARD_ROWS, len(X))
+        head = X.iloc[:s] if isinstance(X, pd.DataFrame) else X[:s]
+        ours = raw[:s]
+        theirs = np.asarray(self.model.predict(head, raw_score=True)).reshape(s, -1)
+        if not np.array_equal(ours, theirs):
+            return False
+        methods = ["predict_proba", "predict"] if self.classifier else ["predict"]
+        return all(np.array_equal(self.compute(m, ours), np.asarray(getattr(self.model, m)(head))) for m in methods)
+
+
+def lightgbm_scores(
+    model: Any,
+    X: Any,
+    y: np.ndarray,
+    weights: np.ndarray | None,
+    scorer: Callable[..., float],
+    scoring_name: str,
+    units: Units,
+    rows: np.ndarray | None,
+    perms: np.ndarray,
+    progress: bool,
+) -> tuple[float, np.ndarray]:
+    """Baseline and permuted scores from the compiled engine; raises :class:`Unsupported` if it cannot."""
+    run = _LightGBMRun(model, X, y, weights, scorer)
+    raw = run.check_scorer()
+    scores, raw_eval = run.permuted_scores(units, rows, perms, scoring_name, progress)
+    if raw is None:
+        raw = raw_eval if rows is None else run.raw_all()  # the baseline scores all rows, not just the sampled
+    return run.score_raw(raw), scores
+
+
+class _LightGBMRun:
+    """One model, data set and scorer, checked for the engine, scored from raw tree scores."""
+
+    def __init__(self, model: Any, X: Any, y: np.ndarray, weights: np.ndarray | None, scorer: Callable) -> None:
+        from ._trees import output_transform, parse_lightgbm, predict_raw, to_matrix
+
+        try:
+            self.ensemble = parse_lightgbm(model)
+        except ValueError as exc:  # e.g. linear trees
+            raise Unsupported(str(exc)) from None
+        if output_transform(self.ensemble) is None:
+            raise Unsupported(f"the output of objective {self.ensemble.objective!r} is not reproduced")
+        self.model, self.X, self.y, self.weights, self.scorer = model, X, y, weights, scorer
+        self.M = to_matrix(self.ensemble, X)
+        self.outputs = _LightGBMOutputs(model, self.ensemble)
+        self.head_raw = predict_raw(self.ensemble, self.M[:_GUARD_ROWS])
+        if not self.outputs.matches_model(X, self.head_raw):
+            warnings.warn(
+                "LightGBM predictions could not be reproduced bit for bit by the tree engine; "
+                "computing permutation importance with the generic engine instead",
+                RuntimeWarning,
+                stacklevel=5,
+            )
+            raise Unsupported("its predictions could not be reproduced bit for bit")
+
+    def raw_all(self) -> np.ndarray:
+        from ._trees import predict_raw
+
+        return predict_raw(self.ensemble, self.M)
+
+    def score_raw(self, raw: np.ndarray) -> float:
+        """The scorer on every row, the model's outputs derived from ``raw``."""
+        return score(
+            self.scorer, Responses(self.model, self.X, self.outputs.fetcher(raw)), self.X, self.y, self.weights
+        )
+
+    def check_scorer(self) -> np.ndarray | None:
+        """Fail now, not after the long part, when the scorer cannot score this model.
+
+        Returns the raw scores of every row when scoring them all was needed, else None.
+        """
+        X, y, w = self.X, self.y, self.weights
+        try:
+            head = X.iloc[:_GUARD_ROWS] if isinstance(X, pd.DataFrame) else X[:_GUARD_ROWS]
+            proxy = Responses(self.model, head, self.outputs.fetcher(self.head_raw))
+            score(self.scorer, proxy, head, y[:_GUARD_ROWS], None if w is None else w[:_GUARD_ROWS])
+        except Exception:  # noqa: BLE001 - maybe just these rows (one class only...): score them all
+            raw = self.raw_all()
+            self.score_raw(raw)
+            return raw
+        return None
+
+    def permuted_scores(
+        self, units: Units, rows: np.ndarray | None, perms: np.ndarray, scoring_name: str, progress: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``scores[unit, repeat]``, a chunk of units at a time, and the unpermuted raw scores of the rows."""
+        from tqdm.auto import tqdm
+
+        from . import _permutation_engine as engine
+
+        M_eval = self.M if rows is None else self.M[rows]
+        n_repeats, m = perms.shape
+        step = max(1, _MAX_OUTPUT_VALUES // (n_repeats * m * self.ensemble.num_class))
+        scores = np.empty((len(units), n_repeats), dtype=np.float64)
+        scorer = self._chunk_scorer(rows, scoring_name)
+        bar = tqdm(
+            total=len(units) * m,
+            desc=f"permutation importance ({len(units)} features)",
+            unit="row",
+            unit_scale=True,
+            disable=not progress,
+            leave=False,
+        )
+        raw = None
+        for u0 in range(0, max(1, len(units)), step):
+            chunk = units[u0 : u0 + step]
+            permuted, raw_eval = engine.permuted_raw_scores(
+                self.ensemble,
+                M_eval,
+                chunk,
+                perms,
+                on_rows=lambda k, n=len(chunk): bar.update(k * n),  # noqa: B008 - bound per chunk
+            )
+            raw = raw_eval if raw is None else raw
+            scores[u0 : u0 + len(chunk)] = scorer(permuted)
+        bar.close()
+        return scores, raw
+
+    def _chunk_scorer(self, rows: np.ndarray | None, scoring_name: str) -> Callable[[np.ndarray], np.ndarray]:
+        """Scores of ``permuted[unit, repeat]`` raw scores: the compiled AUC kernel, or the scorer per repeat."""
+        from . import _permutation_engine as engine
+        from ._trees import raw_to_output
+
+        model, ensemble = self.model, self.ensemble
+        X_eval, y_eval, w_eval = sampled(self.X, rows), sampled(self.y, rows), sampled(self.weights, rows)
+        auc_labels = _fast_auc_labels(model, scoring_name, y_eval, w_eval)
+
+        def by_kernel(permuted: np.ndarray) -> np.ndarray:
+            n_units, n_repeats, m = permuted.shape[:3]
+            flat = permuted.reshape(-1, ensemble.num_class)
+            if not hasattr(model, "decision_function"):  # LightGBM < 4.7 scores AUC on probabilities
+                flat = raw_to_output(ensemble, flat)
+            values = engine.roc_auc_many(flat[:, 0].reshape(n_units * n_repeats, m), auc_labels)
+            return values.reshape(n_units, n_repeats)
+
+        def by_scorer(permuted: np.ndarray) -> np.ndarray:
+            out = np.empty(permuted.shape[:2], dtype=np.float64)
+            for k in range(permuted.shape[0]):
+                for r in range(permuted.shape[1]):
+                    proxy = Responses(model, X_eval, self.outputs.fetcher(permuted[k, r]))
+                    out[k, r] = score(self.scorer, proxy, X_eval, y_eval, w_eval)
+            return out
+
+        return by_scorer if auc_labels is None else by_kernel
+
+
+def _fast_auc_labels(model: Any, scoring_name: str, y: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:
+    """Positive-class mask when ``roc_auc`` can be computed by the compiled kernel, else None."""
+    if scoring_name != "roc_auc" or weights is not None:
+        return None
+    classes = getattr(model, "classes_", None)
+    labels = np.unique(y)
+    if classes is None or len(classes) != 2 or len(labels) != 2 or not np.array_equal(np.sort(classes), labels):
+        return None
+    return y == labels[1]
