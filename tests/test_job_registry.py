@@ -64,7 +64,7 @@ def test_compare_runs_against_a_hand_computation(runs):
 
 def test_cli_runs_show_compare(runs, capsys):
     runs_dir, a, b, c = runs
-    assert main(["runs", "--runs-dir", str(runs_dir), "--sort", "cv_auc", "--status", "succeeded"]) == 0
+    assert main(["runs", "--runs-dir", str(runs_dir), "--sort", "cv_auc", "--state", "succeeded"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("2 runs") and out[2].startswith(b.path.name) and out[3].startswith(a.path.name)
     assert main(["runs", "--runs-dir", str(runs_dir), "--name", "stack"]) == 0

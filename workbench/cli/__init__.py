@@ -16,7 +16,19 @@ from .._redact import redact, redact_logging
 from .._version import __version__
 
 # Subcommand modules of this package, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("demo", "run", "rerun", "sweep", "runs", "show", "compare", "explain", "hub", "deploy")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "run",
+    "rerun",
+    "sweep",
+    "params",
+    "runs",
+    "show",
+    "compare",
+    "explain",
+    "hub",
+    "deploy",
+)
 
 
 class CommandError(Exception):

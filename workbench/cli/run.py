@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import CommandError
-from ._jobargs import add_notify, add_params, add_runs_dir, display_path, read_parameter_files, text_parameters
+from ._jobargs import (
+    add_notify,
+    add_params,
+    add_progress,
+    add_runs_dir,
+    display_path,
+    read_parameter_files,
+    text_parameters,
+)
 
 if TYPE_CHECKING:
     from ..jobs.runner import PreparedRun
@@ -29,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="stop the run after S seconds (kernel included)")
     add_notify(p)
     p.add_argument("--hide-input", action="store_true", help="leave code out of report.html")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(p)
     k8s = p.add_argument_group("Kubernetes backend")
     k8s.add_argument("--backend", choices=("local", "k8s"), default="local", help="where to run (default: local)")
     k8s.add_argument(

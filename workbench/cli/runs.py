@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_runs_dir(p)
     p.add_argument("--sort", metavar="METRIC", help="best first by this metric (prefix '-' when lower is better)")
-    p.add_argument("--status", choices=("running", "succeeded", "failed", "degraded"), help="only runs in this state")
+    p.add_argument("--state", choices=("running", "succeeded", "failed", "degraded"), help="only runs in this state")
     p.add_argument("--name", help="only runs with this name")
     p.add_argument("--last", type=int, metavar="N", help="only the N most recent runs")
     p.set_defaults(func=run)
@@ -27,13 +27,13 @@ def run(args: argparse.Namespace) -> int:
     from ..runs.layout import default_runs_root
     from ..runs.registry import list_runs, scan_runs
 
-    table = list_runs(args.runs_dir, status=args.status)  # oldest first
+    table = list_runs(args.runs_dir, status=args.state)  # oldest first
     if args.name:
         table = table[table["name"] == args.name]
     if args.last:
         table = table.tail(args.last)
     if args.sort:  # rank the selected runs
-        ranked = list_runs(args.runs_dir, status=args.status, sort=args.sort)
+        ranked = list_runs(args.runs_dir, status=args.state, sort=args.sort)
         table = ranked[ranked["run"].isin(table["run"])]
     table = table.drop(columns=[c for c in ("owner", "notebook") if c in table])
     print(f"{len(table)} runs in {args.runs_dir or default_runs_root()}")
