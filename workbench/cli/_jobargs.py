@@ -75,7 +75,8 @@ def text_parameters(pairs: list[list[str]]) -> dict[str, str]:
     return {name: value for name, value in pairs}
 
 
-def _cell(value: Any) -> Any:
+def cell_text(value: Any) -> Any:
+    """A table cell: floats to six significant digits, missing values empty."""
     if isinstance(value, float) and math.isfinite(value):
         return f"{value:.6g}"
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -92,7 +93,7 @@ def format_table(table: Any, max_width: int = 60) -> str:
     for col in shown.columns:
         shown[col] = (
             shown[col]
-            .map(_cell)
+            .map(cell_text)
             .map(lambda v: v if not isinstance(v, str) or len(v) <= max_width else v[: max_width - 1] + "…")
         )
     return shown.to_string(index=False)
