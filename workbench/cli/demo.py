@@ -18,6 +18,10 @@ from ._jobargs import add_notify, add_progress, add_runs_dir, display_path
 NOTEBOOKS_ENV = "WORKBENCH_NOTEBOOKS"
 
 
+# Library parameters whose flag is spelled differently (the rest match their flag).
+PARAMETER_FLAGS = {"random_state": "--seed"}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",

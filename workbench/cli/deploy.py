@@ -7,6 +7,9 @@ from pathlib import Path
 
 from ._jobargs import add_output
 
+# Library parameters whose flag is spelled differently (the rest match their flag).
+PARAMETER_FLAGS = {"profiles_path": "--profiles"}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(

@@ -8,6 +8,16 @@ from pathlib import Path
 
 from ._jobargs import add_notify, add_output, add_progress, add_runs_dir, display_path
 
+# Library parameters whose flag is spelled differently (the rest match their flag: max_rows → --max-rows).
+PARAMETER_FLAGS = {
+    "cv_dir": "--cv",
+    "model_path": "--model",
+    "data_path": "--data",
+    "top": "--top-k",
+    "random_state": "--seed",
+    "out": "--output",
+}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(

@@ -19,6 +19,10 @@ OVERRIDES = """# Local overrides for `workbench hub`, applied after workbench.hu
 """
 
 
+# Library parameters whose flag is spelled differently (the rest match their flag).
+PARAMETER_FLAGS = {"admin_users": "--admin", "profiles_path": "--profiles"}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "hub",

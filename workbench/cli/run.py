@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from ..jobs.runner import PreparedRun
 
 
+# Library parameters whose flag is spelled differently (the rest match their flag: gpus → --gpus).
+PARAMETER_FLAGS = {"random_state": "--seed", "secrets": "--secret", "text_params": "--parameter"}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",

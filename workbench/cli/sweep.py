@@ -8,6 +8,9 @@ from pathlib import Path
 
 from ._jobargs import add_notify, add_params, add_progress, add_runs_dir, format_table, read_parameter_files
 
+# Library parameters whose flag is spelled differently (the rest match their flag: random → --random).
+PARAMETER_FLAGS = {"random_state": "--seed", "text_grid": "--parameter", "grid": "--parameters-file"}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
