@@ -152,3 +152,19 @@ def test_library_errors_read_in_the_command_flags(monkeypatch, capsys):
     )
     hub = build_parser().parse_args(["hub"]).parameter_flags
     assert translate_parameters("gpu_devices= lists ids; admin_users=[]", hub) == "--gpu-devices lists ids; --admin []"
+
+
+def test_readme_commands_use_existing_flags():
+    from workbench.cli import COMMANDS, flag_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    seen = 0
+    for command, rest in re.findall(r"\bworkbench (\w+)([^`#\n]*)", readme):
+        if command not in COMMANDS:
+            continue
+        options = set(flag_table(_command(command)).values()) | {"--help"}
+        options |= {o for a in _command(command)._actions for o in a.option_strings}
+        for flag in re.findall(r"(?<!\S)(--[a-z][a-z-]*)", rest):
+            assert flag in options, f"workbench {command} {flag}: no such flag"
+            seen += 1
+    assert seen >= 15

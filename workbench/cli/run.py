@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k8s.add_argument(
         "--image", help="container image for --backend k8s --dry-run (submitted Jobs run the profile's image)"
     )
-    k8s.add_argument("--gpus", type=int, default=0, help="GPUs for --backend k8s (default: 0)")
+    k8s.add_argument("--gpus", type=int, default=0, help="number of GPUs for --backend k8s (default: 0)")
     k8s.add_argument("--profile", help="hub profile whose node selector and tolerations the Job uses")
     k8s.add_argument(
         "--namespace",
