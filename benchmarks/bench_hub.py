@@ -61,7 +61,7 @@ def start_hub(base: Path):
         str(port),
         "--admin",
         "bench-admin",
-        "--gpus",
+        "--gpu-devices",
         "",
         "--users-dir",
         str(base / "users"),

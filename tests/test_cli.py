@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench.cli import main
+from workbench.cli import CommandError, build_parser, main, translate_parameters
+from workbench.cli._jobargs import display_path
 from workbench.models import CVResult
+
+JOB = Path(__file__).parent / "notebooks" / "job.ipynb"
 
 
 def test_version_and_help(workbench_cli, capsys):
@@ -74,3 +77,94 @@ def test_errors_are_printed_without_secrets(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "RuntimeError: request to https://hub/api?token=*** failed with Authorization: ***" in err
     assert "workbench runs: unexpected RuntimeError (set WORKBENCH_DEBUG=1" in err and "S3CR3T" not in err
+
+
+def _command(name: str):
+    return next(a for a in build_parser()._actions if isinstance(a.choices, dict)).choices[name]
+
+
+def _long_options(command: str) -> set[str]:
+    return {o for a in _command(command)._actions for o in a.option_strings}
+
+
+def test_one_meaning_per_flag():
+    assert {"--gpus"} <= _long_options("run") and "--gpu-devices" in _long_options("hub")
+    for command in ("explain", "runs", "run", "sweep", "rerun", "demo", "show", "compare", "hub"):
+        assert "--runs-dir" in _long_options(command), command
+    for command in ("demo", "explain", "run", "sweep", "rerun"):
+        assert {"--notify", "--no-progress"} <= _long_options(command), command
+    assert {"-o", "--output"} <= _long_options("explain") and "--out" not in _long_options("explain")
+    assert "--state" in _long_options("runs") and "--status" not in _long_options("runs")
+
+
+def test_hub_gpu_devices_and_the_deprecated_spelling(capsys):
+    from workbench.cli.hub import hub_options
+
+    parser = build_parser()
+    new = hub_options(parser.parse_args(["hub", "--gpu-devices", "0, 1", "--admin", "ana"]))
+    assert new["gpu_devices"] == ["0", "1"] and capsys.readouterr().err == ""
+    old = hub_options(parser.parse_args(["hub", "--gpus", "0,1", "--admin", "ana"]))
+    assert (
+        old["gpu_devices"] == ["0", "1"] and "--gpus is deprecated here; use --gpu-devices" in capsys.readouterr().err
+    )
+    assert "deprecated spelling of --gpu-devices" in " ".join(_command("hub").format_help().split())
+    with pytest.raises(CommandError, match="pass --gpu-devices only"):
+        hub_options(parser.parse_args(["hub", "--gpus", "0", "--gpu-devices", "1"]))
+
+
+def test_params_prints_types_defaults_and_help(capsys):
+    assert main(["params", str(JOB)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"parameters of {display_path(JOB)} (set with -p NAME VALUE):"
+    assert lines[1].split() == ["NAME", "TYPE", "DEFAULT", "DESCRIPTION"]
+    rows = {line.split()[0]: line for line in lines[2:-1]}
+    assert list(rows) == ["n", "lr", "flag", "tags", "options", "data", "seed"]
+    assert rows["n"].split() == ["n", "int", "3", "how", "many"]
+    assert rows["data"].split() == ["data", "Path", "|", "None", "None", "an", "input", "file"]
+    assert rows["options"].split()[1:] == ["dict", "{'depth':", "2}"] and lines[-1] == "runs ranked by: n_times_lr"
+    assert main(["params", "missing.ipynb"]) == 2
+    assert "missing.ipynb not found; pass the path of an .ipynb file" in capsys.readouterr().err
+
+
+def test_unknown_parameter_lists_the_valid_ones_one_per_line(tmp_path, capsys):
+    assert main(["run", str(JOB), "--runs-dir", str(tmp_path), "-p", "N", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("workbench run: error: unknown parameter 'N'") and "did you mean 'n'" in err[0]
+    assert err[1] == "valid parameters:" and err[2] == "  n (int, default 3): how many" and len(err) == 2 + 7
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_library_errors_read_in_the_command_flags(monkeypatch, capsys):
+    import workbench.jobs.sweep
+
+    def refuse(*args, **kwargs):
+        raise ValueError("random= needs a positive number of runs, got 0; or pass random_state=1; see ?token=x")
+
+    monkeypatch.setattr(workbench.jobs.sweep, "run_sweep", refuse)
+    assert main(["sweep", str(JOB)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "workbench sweep: error: --random needs a positive number of runs, got 0; or pass --seed 1; see ?token=***"
+    )
+    explain = build_parser().parse_args(["explain"]).parameter_flags
+    message = "pass cv_dir= or model_path=, not both; top=0 is not >= 1; trust=True loads it; cv=1 stays"
+    assert translate_parameters(message, explain) == (
+        "pass --cv or --model, not both; --top-k 0 is not >= 1; --trust loads it; --cv 1 stays"
+    )
+    hub = build_parser().parse_args(["hub"]).parameter_flags
+    assert translate_parameters("gpu_devices= lists ids; admin_users=[]", hub) == "--gpu-devices lists ids; --admin []"
+
+
+def test_readme_commands_use_existing_flags():
+    from workbench.cli import COMMANDS, flag_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    seen = 0
+    for command, rest in re.findall(r"\bworkbench (\w+)([^`#\n]*)", readme):
+        if command not in COMMANDS:
+            continue
+        options = set(flag_table(_command(command)).values()) | {"--help"}
+        options |= {o for a in _command(command)._actions for o in a.option_strings}
+        for flag in re.findall(r"(?<!\S)(--[a-z][a-z-]*)", rest):
+            assert flag in options, f"workbench {command} {flag}: no such flag"
+            seen += 1
+    assert seen >= 15

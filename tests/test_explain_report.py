@@ -134,7 +134,25 @@ def test_notebook_runs_under_plain_papermill_and_trains_on_telco(tmp_path):
 
 
 def test_cli_checks_its_inputs(tmp_path, capsys):
-    assert main(["explain", "--cv", str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")]) == 2
+    assert main(["explain", "--cv", str(tmp_path / "missing"), "-o", str(tmp_path / "r.html")]) == 2
     assert "--cv" in capsys.readouterr().err and not (tmp_path / "r.html").exists()
     assert main(["explain", "--top-k", "0"]) == 2
     assert "--top-k and --max-rows must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_records_the_explanation_as_a_run(tmp_path, small_cv, monkeypatch, capsys):
+    from workbench.runs.registry import list_runs
+
+    small_cv.save(tmp_path / "train" / "artifacts" / "cv")
+    monkeypatch.chdir(tmp_path)  # a relative --cv reaches the kernel as an absolute path
+    args = ["explain", "--cv", "train", "--runs-dir", "runs", "-o", "copy.html", "--top-k", "1", "--max-rows", "300"]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    runs = list_runs(tmp_path / "runs")
+    assert list(runs["name"]) == ["explain"] and list(runs["state"]) == ["succeeded"]
+    assert runs["param.cv_dir"][0] == str(tmp_path / "train") and runs["param.top_k"][0] == 1
+    run_dir = next((tmp_path / "runs").glob("*/*"))
+    assert f"report: {run_dir.relative_to(tmp_path) / 'report.html'}" in out and "wrote copy.html" in out
+    assert (tmp_path / "copy.html").read_bytes() == (run_dir / "report.html").read_bytes()
+    assert "Permutation importance" in (tmp_path / "copy.html").read_text()

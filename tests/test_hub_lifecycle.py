@@ -62,7 +62,7 @@ class HubProcess:
             str(self.port),
             "--admin",
             "admin",
-            "--gpus",
+            "--gpu-devices",
             "0,1",
             "--profiles",
             str(self.profiles),

@@ -115,7 +115,7 @@ def hub(request):
         str(port),
         "--admin",
         ADMIN,
-        "--gpus",
+        "--gpu-devices",
         "0,1",
         "--profiles",
         str(profiles_path),

@@ -64,11 +64,11 @@ def test_compare_runs_against_a_hand_computation(runs):
 
 def test_cli_runs_show_compare(runs, capsys):
     runs_dir, a, b, c = runs
-    assert main(["runs", "--runs-dir", str(runs_dir), "--sort", "cv_auc", "--status", "succeeded"]) == 0
+    assert main(["runs", "--runs-dir", str(runs_dir), "--sort", "cv_auc", "--state", "succeeded"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("2 runs") and out[2].startswith(b.path.name) and out[3].startswith(a.path.name)
+    assert out[0].startswith("2 runs") and out[2].startswith(b.run_id) and out[3].startswith(a.run_id)
     assert main(["runs", "--runs-dir", str(runs_dir), "--name", "stack"]) == 0
-    assert c.path.name in capsys.readouterr().out
+    assert c.run_id in capsys.readouterr().out
     assert main(["show", c.run_id, "--runs-dir", str(runs_dir)]) == 0
     out = capsys.readouterr().out
     assert "state     failed" in out and "cell 3 raised KeyError" in out
@@ -79,3 +79,41 @@ def test_cli_runs_show_compare(runs, capsys):
     assert "no run 'zzz'" in capsys.readouterr().err
     assert main(["runs", "--runs-dir", str(runs_dir), "--sort", "accuracy"]) == 2
     assert "no metric 'accuracy'" in capsys.readouterr().err
+
+
+def test_cli_runs_fit_an_80_column_terminal(tmp_path, capsys, monkeypatch):
+    runs = tmp_path / "runs"
+    params = {f"parameter_{i}": f"/a/long/path/number/{i}/data.parquet" for i in range(12)}
+    metrics = {f"metric_{i}": 0.123456 * i for i in range(10)}
+    for lr in (0.1, 0.3):
+        _run(runs, "train", params={**params, "lr": lr}, metrics=metrics)
+    explain = _run(runs, "explain", params={"top_k": 5}, metrics={"n_rows": 2000})
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 80, lines
+    assert lines[1].split()[:5] == ["id", "name", "state", "age", "duration"] and "metric_0" in lines[1]
+    assert (
+        lines[2].split()[1:3] == ["train", "succeeded"] and "2.5s" in lines[2] and lines[4].startswith(explain.run_id)
+    )
+    assert "parameter_0" not in lines[1] and lines[-1].startswith("(") and "--wide" in lines[-1]
+
+    # runs of one notebook show its parameters, those that differ first
+    explain_nb = explain.path / "status.json"
+    status = json.loads(explain_nb.read_text())
+    explain_nb.write_text(json.dumps({**status, "notebook": "/nb/explain.ipynb"}))
+    assert main(["runs", "--runs-dir", str(runs), "--notebook", "train.ipynb"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("2 runs") and max(map(len, lines)) <= 80
+    assert lines[1].split()[5] == "lr" and lines[2].split()[5] == "0.1" and lines[3].split()[5] == "0.3"
+    assert main(["runs", "--runs-dir", str(runs), "--notebook", "explain"]) == 0
+    assert "top_k" in capsys.readouterr().out.splitlines()[1]
+
+    assert main(["runs", "--runs-dir", str(runs), "--wide"]) == 0
+    wide = capsys.readouterr().out.splitlines()
+    assert all(f"param.parameter_{i}" in wide[1] for i in range(12)) and "metric.metric_9" in wide[1]
+    assert main(["runs", "--runs-dir", str(runs), "--columns", "name,lr,metric_9"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["name", "lr", "metric_9"]
+    assert main(["runs", "--runs-dir", str(runs), "--columns", "name,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no column 'nope'" in err and "\n  param.lr\n" in err

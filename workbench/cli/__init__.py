@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -16,7 +17,19 @@ from .._redact import redact, redact_logging
 from .._version import __version__
 
 # Subcommand modules of this package, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("demo", "run", "rerun", "sweep", "runs", "show", "compare", "explain", "hub", "deploy")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "run",
+    "rerun",
+    "sweep",
+    "params",
+    "runs",
+    "show",
+    "compare",
+    "explain",
+    "hub",
+    "deploy",
+)
 
 
 class CommandError(Exception):
@@ -35,8 +48,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.register(sub)
+        command = sub.choices[name]
+        command.set_defaults(parameter_flags={**flag_table(command), **getattr(module, "PARAMETER_FLAGS", {})})
     return parser
+
+
+def flag_table(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each option's destination (mostly the library's parameter name) → its long flag, subcommands included."""
+    table: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action.choices, dict):  # nested subcommands (deploy values)
+            for nested in action.choices.values():
+                table.update(flag_table(nested))
+        elif action.option_strings and action.dest not in ("help", argparse.SUPPRESS):
+            table.setdefault(action.dest, max(action.option_strings, key=len))
+    return table
+
+
+_PARAMETER = re.compile(r"(?<![\w.?&/-])([A-Za-z_]\w*)=(True\b|False\b)?")
+
+
+def translate_parameters(message: str, flags: dict[str, str]) -> str:
+    """A library message in the command's terms: ``random=`` becomes ``--random``, ``trust=True`` ``--trust``.
+
+    Parameters
+    ----------
+    message
+        The error text; it names parameters as ``name=`` (optionally with a value after the ``=``).
+    flags
+        Parameter name → flag, for one command (:func:`flag_table` plus the command's ``PARAMETER_FLAGS``).
+
+    Returns
+    -------
+    str
+        ``message`` with every known ``name=`` replaced by its flag (``name=VALUE`` reads ``--flag VALUE``).
+    """
+
+    def flag(match: re.Match[str]) -> str:
+        name, switch = match.group(1), match.group(2)
+        if name not in flags:
+            return match.group(0)
+        if switch == "True":
+            return flags[name]
+        if switch == "False":
+            return f"no {flags[name]}"
+        follows = message[match.end() : match.end() + 1]
+        return flags[name] + (" " if follows and not follows.isspace() and follows not in ",;:)" else "")
+
+    return _PARAMETER.sub(flag, message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         if os.environ.get("WORKBENCH_DEBUG"):
             raise
-        print(f"workbench {args.command}: error: {redact(str(exc))}", file=sys.stderr)
+        message = translate_parameters(str(exc), getattr(args, "parameter_flags", {}))
+        print(f"workbench {args.command}: error: {redact(message)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"workbench {args.command}: interrupted", file=sys.stderr)

@@ -1,13 +1,16 @@
-"""Arguments and output shared by the job commands (run, rerun, sweep, runs, show, compare)."""
+"""Arguments and output shared by the commands: the same flag means the same thing on every command."""
 
 from __future__ import annotations
 
 import argparse
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..runs.layout import RUNS_ENV
+
+if TYPE_CHECKING:
+    from ..jobs.params import NotebookSpec
 
 RUNS_DIR_HELP = f"runs root; runs go to its <owner>/ folder (default: ${RUNS_ENV}, else ./runs)"
 
@@ -49,6 +52,14 @@ def add_notify(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_output(p: argparse.ArgumentParser, what: str, default: str = "print") -> None:
+    p.add_argument("-o", "--output", type=Path, default=None, help=f"{what} (default: {default})")
+
+
 def read_parameter_files(files: list[Path]) -> dict[str, Any]:
     """Merge YAML parameter files (later files win); each must be a mapping. Values stay as written
     (see :class:`workbench.jobs.params.YamlValue`) until the notebook's types are known."""
@@ -64,7 +75,8 @@ def text_parameters(pairs: list[list[str]]) -> dict[str, str]:
     return {name: value for name, value in pairs}
 
 
-def _cell(value: Any) -> Any:
+def cell_text(value: Any) -> Any:
+    """A table cell: floats to six significant digits, missing values empty."""
     if isinstance(value, float) and math.isfinite(value):
         return f"{value:.6g}"
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -81,7 +93,7 @@ def format_table(table: Any, max_width: int = 60) -> str:
     for col in shown.columns:
         shown[col] = (
             shown[col]
-            .map(_cell)
+            .map(cell_text)
             .map(lambda v: v if not isinstance(v, str) or len(v) <= max_width else v[: max_width - 1] + "…")
         )
     return shown.to_string(index=False)
@@ -93,3 +105,19 @@ def display_path(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(Path(path).resolve())
+
+
+def parameters_text(spec: NotebookSpec) -> str:
+    """A notebook's parameters as aligned text: name, type, default and the comment that documents it."""
+    if not spec.has_parameters_cell:
+        return "(no cell tagged 'parameters': the notebook takes no parameters)"
+    if not spec.parameters:
+        return "(the parameters cell assigns nothing)"
+    rows = [("NAME", "TYPE", "DEFAULT", "DESCRIPTION")]
+    for p in spec.parameters.values():
+        default = repr(p.default) if p.has_default else (f"= {p.source}" if p.source else "(required)")
+        rows.append((p.name, str(p.type), default, p.help))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        ("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]).rstrip() for row in rows
+    )

@@ -13,9 +13,13 @@ import sys
 from pathlib import Path
 
 from . import CommandError
-from ._jobargs import add_runs_dir, display_path
+from ._jobargs import add_notify, add_progress, add_runs_dir, display_path
 
 NOTEBOOKS_ENV = "WORKBENCH_NOTEBOOKS"
+
+
+# Library parameters whose flag is spelled differently (the rest match their flag).
+PARAMETER_FLAGS = {"random_state": "--seed"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"folder holding train.ipynb, explain.ipynb and submission.ipynb (default: ${NOTEBOOKS_ENV}, else the "
         "notebooks/ folder of the source checkout)",
     )
+    add_notify(p)
+    add_progress(p)
     p.set_defaults(func=run)
 
 
@@ -57,8 +63,11 @@ def run(args: argparse.Namespace) -> int:
     skip_unused_optional_imports()
 
     folder = notebooks_dir(args.notebooks)
+    options = {"notify": args.notify, "progress": not args.no_progress}
     train = execute_run(
-        prepare_run(folder / "train.ipynb", {"seed": args.seed, "n_splits": args.n_splits}, name="train"), args.runs_dir
+        prepare_run(folder / "train.ipynb", {"seed": args.seed, "n_splits": args.n_splits}, name="train"),
+        args.runs_dir,
+        **options,
     )
     if train.state != "succeeded":
         print(
@@ -71,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     explain = execute_run(
         prepare_run(folder / "explain.ipynb", {"cv_dir": str(train.path), "seed": args.seed}, name="explain"),
         args.runs_dir,
+        **options,
     )
     if explain.state != "succeeded":
         print(
@@ -80,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"explanation report: {display_path(explain.path / 'report.html')}")
     sub = execute_run(
-        prepare_run(folder / "submission.ipynb", {"train_run": str(train.path)}, name="submission"), args.runs_dir
+        prepare_run(folder / "submission.ipynb", {"train_run": str(train.path)}, name="submission"),
+        args.runs_dir,
+        **options,
     )
     if sub.state != "succeeded":
         print(

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._jobargs import add_output
+
+# Library parameters whose flag is spelled differently (the rest match their flag).
+PARAMETER_FLAGS = {"profiles_path": "--profiles"}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="profiles file (default: $WORKBENCH_PROFILES, else hub/profiles.yaml)",
     )
-    values.add_argument("-o", "--output", type=Path, default=None, help="file to write (default: print)")
+    add_output(values, "file to write")
     values.add_argument(
         "--check", action="store_true", help="do not write: exit 1 if --output differs from what would be generated"
     )

@@ -19,6 +19,10 @@ OVERRIDES = """# Local overrides for `workbench hub`, applied after workbench.hu
 """
 
 
+# Library parameters whose flag is spelled differently (the rest match their flag).
+PARAMETER_FLAGS = {"admin_users": "--admin", "profiles_path": "--profiles"}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "hub",
@@ -71,7 +75,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="give the (first) admin a new generated password, print it once and exit",
     )
     p.add_argument(
-        "--gpus", metavar="LIST", help="local GPU devices to hand out, e.g. 0,1 (default: what nvidia-smi lists)"
+        "--gpu-devices",
+        metavar="LIST",
+        help="local GPU device ids to hand out, e.g. 0,1 (default: what nvidia-smi lists)",
+    )
+    p.add_argument(
+        "--gpus",
+        metavar="LIST",
+        dest="gpus_deprecated",
+        help="deprecated spelling of --gpu-devices, accepted until the next release (--gpus is a count on "
+        "`workbench run`)",
     )
     p.add_argument(
         "--culler-every", type=float, metavar="SECONDS", help="seconds between culling checks (default: culling.every)"
@@ -93,11 +106,28 @@ def hub_options(args: argparse.Namespace) -> dict:
             options["users_dir"] = str(args.users_dir)
         if args.shared_account:
             options["shared_account"] = True
-        if args.gpus is not None:
-            options["gpu_devices"] = [d.strip() for d in args.gpus.split(",") if d.strip()]
+        devices = gpu_devices(args)
+        if devices is not None:
+            options["gpu_devices"] = devices
     elif args.runs_dir:
         options["runs_dir"] = str(args.runs_dir)
     return options
+
+
+def gpu_devices(args: argparse.Namespace) -> list[str] | None:
+    """The device ids of ``--gpu-devices`` (or of the deprecated ``--gpus``, with a warning)."""
+    text = getattr(args, "gpu_devices", None)
+    old = getattr(args, "gpus_deprecated", None)
+    if old is not None:
+        if text is not None:
+            from . import CommandError
+
+            raise CommandError("pass --gpu-devices only (--gpus is its deprecated spelling)", code=2)
+        print("workbench hub: --gpus is deprecated here; use --gpu-devices (same value)", file=sys.stderr)
+        text = old
+    if text is None:
+        return None
+    return [d.strip() for d in text.split(",") if d.strip()]
 
 
 def _exit_during_start_up(records: Path | None) -> Callable[[int, object], None]:

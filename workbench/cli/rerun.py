@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._jobargs import add_notify, add_runs_dir, display_path, format_table
+from ._jobargs import add_notify, add_progress, add_runs_dir, display_path, format_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="stop the rerun after S seconds")
     add_notify(p)
     p.add_argument("--allow-changed-inputs", action="store_true", help="rerun even when input files changed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(p)
     p.set_defaults(func=run)
 
 

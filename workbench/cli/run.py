@@ -8,10 +8,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import CommandError
-from ._jobargs import add_notify, add_params, add_runs_dir, display_path, read_parameter_files, text_parameters
+from ._jobargs import (
+    add_notify,
+    add_params,
+    add_progress,
+    add_runs_dir,
+    display_path,
+    read_parameter_files,
+    text_parameters,
+)
 
 if TYPE_CHECKING:
     from ..jobs.runner import PreparedRun
+
+
+# Library parameters whose flag is spelled differently (the rest match their flag: gpus → --gpus).
+PARAMETER_FLAGS = {"random_state": "--seed", "secrets": "--secret", "text_params": "--parameter"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,13 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="stop the run after S seconds (kernel included)")
     add_notify(p)
     p.add_argument("--hide-input", action="store_true", help="leave code out of report.html")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(p)
     k8s = p.add_argument_group("Kubernetes backend")
     k8s.add_argument("--backend", choices=("local", "k8s"), default="local", help="where to run (default: local)")
     k8s.add_argument(
         "--image", help="container image for --backend k8s --dry-run (submitted Jobs run the profile's image)"
     )
-    k8s.add_argument("--gpus", type=int, default=0, help="GPUs for --backend k8s (default: 0)")
+    k8s.add_argument("--gpus", type=int, default=0, help="number of GPUs for --backend k8s (default: 0)")
     k8s.add_argument("--profile", help="hub profile whose node selector and tolerations the Job uses")
     k8s.add_argument(
         "--namespace",

@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._jobargs import add_notify, add_params, add_runs_dir, format_table, read_parameter_files
+from ._jobargs import add_notify, add_params, add_progress, add_runs_dir, format_table, read_parameter_files
+
+# Library parameters whose flag is spelled differently (the rest match their flag: random → --random).
+PARAMETER_FLAGS = {"random_state": "--seed", "text_grid": "--parameter", "grid": "--parameters-file"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sort", metavar="METRIC", help="rank by this metric (prefix '-' when lower is better)")
     add_notify(p)
     p.add_argument("--hide-input", action="store_true", help="leave code out of each report.html")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(p)
     p.set_defaults(func=run)
 
 

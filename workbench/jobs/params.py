@@ -113,7 +113,7 @@ class NotebookSpec:
     def describe(self) -> str:
         if not self.parameters:
             return "(none)"
-        return "; ".join(p.describe() for p in self.parameters.values())
+        return "\n".join(f"  {p.describe()}" for p in self.parameters.values())
 
 
 def read_notebook(path: str | os.PathLike[str]) -> Any:
@@ -732,7 +732,7 @@ def validate_params(
         did_you_mean = "".join(f"; did you mean {c[0]!r} for {n!r}?" for n, c in close.items() if c)
         raise ValueError(
             f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for {spec.path.name}"
-            f"{did_you_mean}; valid parameters: {spec.describe()}"
+            f"{did_you_mean}\nvalid parameters:\n{spec.describe()}"
         )
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     out: dict[str, Any] = {}
