@@ -77,6 +77,9 @@ def with_derived_columns(table: pd.DataFrame, now: datetime | None = None) -> pd
     """``table`` (from :func:`~workbench.runs.registry.list_runs`) with ``id``, ``age`` and ``duration``."""
     now = now or datetime.now(UTC)
     table = table.copy()
+    for column in ("start", "duration_s"):  # a listing of invalid runs only has neither
+        if column not in table:
+            table[column] = None
     table.insert(0, "id", table["run"].map(lambda folder: str(folder).rsplit("-", 1)[-1]))
     table.insert(table.columns.get_loc("state") + 1, "age", table["start"].map(lambda s: _age(s, now)))
     table.insert(table.columns.get_loc("age") + 1, "duration", table["duration_s"].map(_duration))
