@@ -30,6 +30,7 @@ def test_help_does_not_import_heavy_libraries():
     assert out.strip() == "[]"
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, workbench_cli):
     proc = subprocess.run(

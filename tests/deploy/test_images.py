@@ -211,6 +211,7 @@ def _smoke_module():
     return module
 
 
+@pytest.mark.images
 @pytest.mark.slow
 def test_base_image_builds_and_passes_its_smoke_test(standin_base):
     from workbench import __version__
@@ -244,6 +245,7 @@ def test_base_image_builds_and_passes_its_smoke_test(standin_base):
     assert proc.returncode == 0 and proc.stdout.split() == ["/usr/local/bin/start-singleuser.sh", "1000"], proc.stderr
 
 
+@pytest.mark.images
 @pytest.mark.slow
 def test_hub_image_builds_and_loads_profiles_as_non_root(standin_base):
     tag = _run(
@@ -277,6 +279,7 @@ def _gpu_present() -> bool:
     return bool(smi) and subprocess.run([smi, "-L"], capture_output=True).returncode == 0
 
 
+@pytest.mark.images
 @pytest.mark.slow
 @pytest.mark.skipif(
     not _gpu_present(), reason="no NVIDIA GPU on this machine: the gpu image's CUDA smoke test needs one"

@@ -127,7 +127,6 @@ def test_cv_permutation_importance_is_sklearn_on_each_validation_fold(telco_xy):
         cv_permutation_importance(cv, X.iloc[:, ::-1], y)
 
 
-@pytest.mark.slow
 def test_drop_noisy_features_drops_noise_and_reports_both_scores(telco_xy):
     X, y = telco_xy
     rng = np.random.default_rng(0)

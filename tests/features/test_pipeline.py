@@ -11,7 +11,6 @@ from workbench.features import FeaturePipeline, build
 from workbench.models import default_lgbm, train_cv
 
 
-@pytest.mark.slow
 def test_raw_telco_in_one_line_reaches_the_target_auc(telco):
     schema = infer_schema(telco, target="Churn")
     y = telco["Churn"]

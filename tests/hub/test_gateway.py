@@ -44,7 +44,7 @@ from workbench.jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, RUNS_MOUNT
 from workbench.profiles import load_profiles
 from workbench.runs.layout import owner_dirname
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.hub
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = load_profiles(ROOT / "hub" / "profiles.yaml")
 NS = "team-a"

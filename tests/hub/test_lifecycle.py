@@ -35,7 +35,7 @@ from workbench.hub.lifeline import (
 )
 from workbench.runs import RUNS_ENV
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.hub, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 RUNNING = "JupyterHub is now running"
 

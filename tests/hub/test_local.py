@@ -36,7 +36,7 @@ from workbench.profiles import load_profiles
 from workbench.runs import RUNS_ENV, RunRecord, new_run_dir
 from workbench.runs.layout import owner_dirname
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.hub, pytest.mark.kernel, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN, PASSWORD = "admin", "a long team passphrase"
 AS_ROOT = os.geteuid() == 0
@@ -796,6 +796,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
+@pytest.mark.browser
 def test_browser_login_spawn_run_cell_and_read_report(hub, sample_runs, tmp_path):
     chromium = require_tool("chromium")
     playwright = pytest.importorskip("playwright.sync_api")
@@ -884,6 +885,7 @@ def _report_with_everything(tmp_path: Path) -> bytes:
     return render_report(nb, tmp_path / "report.html", title="csp check").read_bytes()
 
 
+@pytest.mark.browser
 def test_report_policy_keeps_reports_rendering_and_stops_scripts(tmp_path):
     """The reports' Content-Security-Policy in a real browser: styles and data: images on, scripts off."""
     chromium = require_tool("chromium")

@@ -24,7 +24,7 @@ from workbench.runs import RunRecord, current_owner, list_runs, owner_dirname
 
 from .test_notify import Webhook
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.kernel
 NOTEBOOKS = Path(__file__).parents[1] / "fixtures" / "notebooks"
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from workbench.jobs import run_sweep
 from workbench.runs import current_owner, iter_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.kernel
 NOTEBOOK = Path(__file__).parents[1] / "fixtures" / "notebooks" / "sweep.ipynb"
 
 

@@ -79,7 +79,7 @@ def _images(html_text: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', html_text)]
 
 
-@pytest.mark.slow
+@pytest.mark.kernel
 def test_report_is_one_self_contained_html_file(tmp_path, small_cv, telco_xy):
     from matplotlib.image import imread
 
@@ -110,7 +110,7 @@ def test_report_is_one_self_contained_html_file(tmp_path, small_cv, telco_xy):
         assert ink(imread(io.BytesIO(png))[..., :3]) > 0.03
 
 
-@pytest.mark.slow
+@pytest.mark.kernel
 def test_notebook_runs_under_plain_papermill_and_trains_on_telco(tmp_path):
     import papermill
 
@@ -140,7 +140,7 @@ def test_cli_checks_its_inputs(tmp_path, capsys):
     assert "--top-k and --max-rows must be positive" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.kernel
 def test_cli_records_the_explanation_as_a_run(tmp_path, small_cv, monkeypatch, capsys):
     from workbench.runs.registry import list_runs
 

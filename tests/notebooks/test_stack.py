@@ -30,7 +30,7 @@ FAST = {
     "et_n_estimators": 100,
 }
 FAST_ARGS = [arg for name, value in FAST.items() for arg in ("-p", name, str(value))]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 
 def digest(folder: Path) -> dict[str, str]:

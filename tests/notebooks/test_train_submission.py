@@ -38,7 +38,7 @@ def train_run(tmp_path_factory):
     return rec
 
 
-@pytest.mark.slow
+@pytest.mark.kernel
 def test_train_notebook_records_metrics_and_artifacts(train_run):
     art = train_run.path / "artifacts"
     oof = pd.read_csv(art / "oof.csv")
@@ -53,7 +53,7 @@ def test_train_notebook_records_metrics_and_artifacts(train_run):
     assert "data:image/png;base64," in (train_run.path / "report.html").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.kernel
 def test_rerun_of_a_training_run_is_identical(train_run, capsys):
     assert main(["rerun", train_run.path.name, "--runs-dir", str(train_run.path.parent.parent), "--no-progress"]) == 0
     out = capsys.readouterr().out
@@ -62,7 +62,7 @@ def test_rerun_of_a_training_run_is_identical(train_run, capsys):
     assert again.metrics == train_run.metrics and again.params == train_run.params
 
 
-@pytest.mark.slow
+@pytest.mark.kernel
 def test_submission_notebook_builds_a_checked_submission(train_run):
     rec = run_notebook(
         NOTEBOOKS / "submission.ipynb",

@@ -33,13 +33,6 @@ TESTS = Path(__file__).resolve().parent
 BASE_CLASSES = ("CountingLGBM", "CountingLogisticRegression", "CountingExtraTrees", "CountingKNN")
 
 
-@pytest.fixture
-def fit_log(tmp_path, monkeypatch):
-    path = tmp_path / "fits.log"
-    monkeypatch.setenv(LOG_ENV, str(path))
-    return path
-
-
 def base_fits(log) -> int:
     return sum(fit_count(log, name) for name in BASE_CLASSES)
 

@@ -12,7 +12,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from stacking_counting import LOG_ENV, CountingExtraTrees, CountingLGBM, CountingLogisticRegression, fit_count
+from stacking_counting import CountingExtraTrees, CountingLGBM, CountingLogisticRegression, fit_count
 from threadpoolctl import ThreadpoolController
 
 from workbench.data import make_folds
@@ -20,13 +20,6 @@ from workbench.models.parallel import limit_threads, thread_share
 from workbench.stacking import OOFCache, Stack
 
 COUNTED = ("CountingLGBM", "CountingLogisticRegression", "CountingExtraTrees")
-
-
-@pytest.fixture
-def fit_log(tmp_path, monkeypatch):
-    path = tmp_path / "fits.log"
-    monkeypatch.setenv(LOG_ENV, str(path))
-    return path
 
 
 def counts(log) -> dict[str, int]:
