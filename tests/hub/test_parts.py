@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import require_tool
 
 from workbench.hub import configure, options_from_env
 from workbench.hub.culler import GpuAwareCuller
@@ -397,8 +398,7 @@ def test_configure_local(tmp_path, monkeypatch):
 
     from workbench.hub.config import CULLER_SCOPES
 
-    if not any(Path(p, "configurable-http-proxy").exists() for p in os.environ["PATH"].split(os.pathsep)):
-        pytest.skip("configurable-http-proxy is not installed")
+    require_tool("configurable-http-proxy")  # configure() looks it up
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # as an ordinary user (root: tests/hub/test_isolation.py)
     c = Config()
     configure(c, mode="local", state_dir=tmp_path / "state", port=8123, gpu_devices=["0"], admin_users=["ann"])
