@@ -84,7 +84,14 @@ def test_makefile_targets():
     assert "workbench demo" in out and "pytest" in out
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py")))
+def _benchmarks() -> list:
+    """Each benchmark script, marked by what it starts: a real hub, or real kernels."""
+    marks = {"bench_hub.py": pytest.mark.hub, "bench_jobs.py": pytest.mark.kernel}
+    scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py"))
+    return [pytest.param(name, marks=marks.get(name, ())) for name in scripts]
+
+
+@pytest.mark.parametrize("script", _benchmarks())
 def test_benchmark_runs_quick(script, request):
     if script == "bench_hub.py":
         require_tool("configurable-http-proxy")  # a skip with the reason locally, a failure in CI
