@@ -96,7 +96,16 @@ def make_folds(
     FoldIds
         One fold number per row (``-1``: warm-up rows of time folds).
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
     >>> folds = make_folds(df["Churn"], kind="stratified", n_splits=5, random_state=0)
+    >>> folds[:8]
+    FoldIds([0, 2, 1, 0, 0, 1, 2, 0])
+    >>> np.bincount(folds)
+    array([1409, 1409, 1409, 1408, 1408])
     """
     from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 

@@ -149,8 +149,15 @@ def infer_schema(
     5. text columns averaging ``text_min_words`` words or more, or at least two words with mostly
        unique values, are ``text``; other text columns are ``categorical``.
 
-    >>> schema = infer_schema(load_telco(), target="Churn", overrides={"SeniorCitizen": "categorical"})
-    >>> X = df[schema.features]
+    Examples
+    --------
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> schema = infer_schema(df, target="Churn", overrides={"SeniorCitizen": "categorical"})
+    >>> schema.id, schema.numeric
+    (('customerID',), ('tenure', 'MonthlyCharges', 'TotalCharges'))
+    >>> df[schema.features].shape
+    (7043, 19)
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"infer_schema needs a pandas DataFrame, got {type(df).__name__}")
