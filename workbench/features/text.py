@@ -76,9 +76,16 @@ class TextNgramFeatures(FrameTransformer):
     Feature names read ``<source>__word__<n-gram>``, ``<source>__char__<n-gram>`` or
     ``<source>__svd_<i>``; a concatenated source is named ``"+".join(columns)``.
 
-    >>> ngrams = TextNgramFeatures(columns=["title", "body"], max_features=20_000, tfidf=True)
-    >>> X_text = ngrams.fit_transform(train)        # scipy.sparse CSR, float32
-    >>> ngrams.get_feature_names_out()[:3]
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"title": ["red apple", "green apple", "red car"], "body": ["sweet", "sour", "fast"]})
+    >>> ngrams = TextNgramFeatures(columns=["title", "body"], max_features=1000, tfidf=True)
+    >>> X_text = ngrams.fit_transform(train)
+    >>> type(X_text).__name__, X_text.dtype
+    ('csr_matrix', dtype('float32'))
+    >>> ngrams.get_feature_names_out()[:3].tolist()
+    ['title__word__apple', 'title__word__car', 'title__word__green']
     """
 
     categorical_input = False
