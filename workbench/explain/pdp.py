@@ -394,9 +394,20 @@ def partial_dependence(
     independent of the rows and different from ``exact`` when features are correlated.
     ``model`` may be a :class:`~workbench.models.CVResult`: its fold models' outputs are averaged.
 
-    >>> pd_ = partial_dependence(model, X, "tenure", kind="both")
-    >>> pd_.average, pd_.individual.shape    # (100,), (n_rows, 100)
-    >>> pd_.plot()                           # PD line, ICE lines, feature distribution
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
+    >>> pd_ = partial_dependence(model, X_valid, "tenure", kind="both")
+    >>> pd_
+    PartialDependence(tenure, 73 grid points, exact, P(class=1), ICE for 500 rows)
+    >>> pd_.average.shape, pd_.individual.shape
+    ((73,), (500, 73))
+    >>> fig = pd_.plot()  # PD line, ICE lines, feature distribution
     """
     info = describe(model)
     X = _inputs.check_frame(X)

@@ -237,9 +237,23 @@ def shap_values(
     SHAP interaction values after checking they fit in ``max_memory`` bytes. A
     :class:`~workbench.models.CVResult` is explained as the mean raw score of its fold models.
 
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
     >>> sv = shap_values(model, X_valid)
-    >>> sv.sample_note, sv.importance().head()
-    >>> sv.plot(); sv.plot(kind="waterfall", row=0)
+    >>> sv.sample_note
+    'SHAP values for all 500 rows'
+    >>> sv.importance().head(3).round(3)
+    Contract           0.915
+    tenure             0.256
+    InternetService    0.221
+    Name: mean |SHAP|, dtype: float64
+    >>> fig = sv.plot(kind="waterfall", row=0)
     """
     info = describe(model, parse=False)
     X = _inputs.check_frame(X)
