@@ -148,7 +148,11 @@ _Dumper.add_representer(str, _str)
 def render_values(profiles_path: str | os.PathLike[str] | None = None, **options: Any) -> str:
     """The values file's text for a profiles file (default: ``hub/profiles.yaml``).
 
-    >>> text = render_values("hub/profiles.yaml")
+    Examples
+    --------
+    >>> text = render_values()  # the checkout's hub/profiles.yaml
+    >>> text.splitlines()[0]
+    '# Values for the official JupyterHub chart (zero-to-jupyterhub 4.3.2), generated from hub/profiles.yaml'
     """
     path = Path(profiles_path) if profiles_path is not None else default_profiles_path()
     if not path.is_file():

@@ -342,7 +342,11 @@ def explain_report(
     on each fold's validation rows); a fitted model is explained on ``X``, ``y`` as given (pass
     held-out rows). ICE and SHAP use at most ``max_rows`` rows (a seeded sample).
 
-    >>> explain_report(cv, X, y, out="runs/telco/explain.html")
+    The report executes a notebook in a kernel (tens of seconds), so the example is not run:
+
+    .. code-block:: python
+
+        explain_report(cv, X, y, out="runs/telco/explain.html")
     """
     import joblib
 

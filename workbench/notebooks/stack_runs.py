@@ -68,7 +68,11 @@ def find_train_runs(
     ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir` (in a job, the runs root
     its own run is in).
 
-    >>> find_train_runs(sweep="train-sweep")
+    In a notebook after ``workbench sweep`` (finished training runs are needed):
+
+    .. code-block:: python
+
+        find_train_runs(sweep="train-sweep")
     """
     folder = Path(runs_dir) if runs_dir is not None else current_runs_dir()
     if isinstance(train_runs, str | os.PathLike):
@@ -241,8 +245,12 @@ def load_stack_runs(runs: Sequence[RunRecord]) -> StackRuns:
     test rows. Members are named for their ``model`` parameter (``lgbm``, ``logreg``, ...),
     with the run id appended where two runs trained the same model.
 
-    >>> stack_runs = load_stack_runs(find_train_runs(sweep="train-sweep"))
-    >>> Stack([stack_runs.level(), [("meta", meta_model())]]).fit(X, stack_runs.y)
+    In a notebook after ``workbench sweep`` (finished training runs are needed):
+
+    .. code-block:: python
+
+        stack_runs = load_stack_runs(find_train_runs(sweep="train-sweep"))
+        Stack([stack_runs.level(), [("meta", meta_model())]]).fit(X, stack_runs.y)
     """
     runs = list(runs)
     if len(runs) < 2:
