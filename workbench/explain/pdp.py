@@ -394,6 +394,36 @@ def partial_dependence(
     independent of the rows and different from ``exact`` when features are correlated.
     ``model`` may be a :class:`~workbench.models.CVResult`: its fold models' outputs are averaged.
 
+    Parameters
+    ----------
+    model : fitted estimator or CVResult
+        The model explained.
+    X : DataFrame
+        The rows the dependence is averaged over.
+    features : column name or position, or a pair of them
+        As above.
+    grid : int, values or mapping, default 100
+        As above.
+    kind : {"average", "individual", "both"}, default "average"
+        PD, ICE or both.
+    method : {"exact", "recursion"}, default "exact"
+        As above.
+    scale : {"auto", "raw"}, default "auto"
+        As above.
+    class_index : int, optional
+        The class explained (required for multiclass).
+    percentiles : (float, float), default (0.05, 0.95)
+        Range of a numeric grid.
+    categorical_features : sequence, optional
+        Columns treated as categorical beyond the inferred ones.
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    PartialDependence
+        ``grid``, ``average`` and, with ICE, ``individual``; ``plot()`` draws them.
+
     Examples
     --------
     >>> from lightgbm import LGBMClassifier

@@ -194,6 +194,29 @@ def plot_partial_dependence(
     and the feature's distribution underneath (not when drawn on a given ``ax``). Two features:
     a heat map of the average.
 
+    Parameters
+    ----------
+    result : PartialDependence
+        What :func:`~workbench.explain.partial_dependence` returned.
+    ice : bool, default True
+        Draw the ICE lines when the result has them.
+    centered : bool, default False
+        Start every line at 0 (c-ICE).
+    n_ice : int, default 200
+        Most ICE lines drawn.
+    distribution : bool, default True
+        Show the feature's distribution underneath.
+    annotate : bool, optional
+        Write the values in a 2-D heat map (default: when it is small).
+    random_state : int, default 0
+        Seed of the ICE sample.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Examples
     --------
     >>> from lightgbm import LGBMClassifier
@@ -275,6 +298,23 @@ def plot_shap_summary(
 
     ``top`` features are shown (``max_display``, its former name, still works with a warning);
     given ``ax``, the chart is drawn there.
+
+    Parameters
+    ----------
+    sv : ShapValues
+        What :func:`~workbench.explain.shap_values` returned.
+    kind : {"beeswarm", "bar"}, default "beeswarm"
+        The chart.
+    top : int, default 20
+        Features shown.
+    random_state : int, default 0
+        Seed of the beeswarm's jitter.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Examples
     --------
@@ -372,6 +412,23 @@ def plot_shap_dependence(
     ``color_by`` (``"auto"``: the feature that interacts most; ``None``: one colour); drawn on
     ``ax`` when given.
 
+    Parameters
+    ----------
+    sv : ShapValues
+        What :func:`~workbench.explain.shap_values` returned.
+    feature : str
+        The feature on the x axis.
+    color_by : str or None, default "auto"
+        As above.
+    random_state : int, default 0
+        Seed of the horizontal jitter of categorical values.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Examples
     --------
     >>> from lightgbm import LGBMClassifier
@@ -433,6 +490,26 @@ def plot_shap_waterfall(sv: ShapValues, row: int = 0, top: int = 10, ax: Axes | 
     turn (largest first; beyond ``top`` bars the rest collapsed into one) up to the row's raw score.
 
     ``row`` is a position among the explained rows (``sv.data.iloc[row]``); drawn on ``ax`` when given.
+
+    Parameters
+    ----------
+    sv : ShapValues
+        What :func:`~workbench.explain.shap_values` returned.
+    row : int, default 0
+        Position of the row explained.
+    top : int, default 10
+        Bars before the rest is collapsed into one.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        When ``row`` is not a position among the explained rows.
 
     Examples
     --------

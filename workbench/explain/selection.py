@@ -70,6 +70,30 @@ def cv_permutation_importance(
     The result has ``n_folds * n_repeats`` repeats (columns ``fold{k}_repeat_{r}``) and the mean
     fold baseline. Fold ``k`` uses ``random_state + k``.
 
+    Parameters
+    ----------
+    cv : CVResult
+        A result holding its fold models.
+    X, y : DataFrame, array-like
+        The data ``cv`` was trained on.
+    scoring : str or callable, optional
+        As above.
+    n_repeats : int, default 5
+        Permutations per feature and fold.
+    feature_groups : mapping of str to columns, optional
+        Columns permuted together.
+    random_state : int or None, default 0
+        Seed of fold 0's permutations.
+    progress : bool, default True
+        Show a progress bar over the folds.
+    **kwargs
+        Passed to :func:`permutation_importance` (``n_jobs``, ``engine``...).
+
+    Returns
+    -------
+    PermutationImportances
+        Pooled over the folds.
+
     Examples
     --------
     >>> from lightgbm import LGBMClassifier
@@ -284,6 +308,42 @@ def drop_noisy_features(
     feature (or ``feature_groups`` entry) whose mean importance over all folds and repeats is
     ``<= noise * std``; then cross-validates again on the rest. Stops after ``max_rounds`` rounds
     or when nothing is dropped.
+
+    Parameters
+    ----------
+    estimator : scikit-learn compatible estimator
+        Cloned and cross-validated each round.
+    X : DataFrame
+        The features.
+    y : array-like
+        The target.
+    folds : int, fold numbers per row or splitter, optional
+        As in :func:`~workbench.models.train_cv` (default: 5).
+    metric : str, Metric or callable, optional
+        The CV metric, as in ``train_cv``.
+    scoring : str or callable, optional
+        The permutation scorer (default: the scorer of ``metric``).
+    n_repeats : int, default 5
+        Permutations per feature and fold.
+    noise : float, default 0.0
+        A feature is dropped when its mean importance is ``<= noise * std``.
+    max_rounds : int, default 1
+        Most drop-and-retrain rounds.
+    feature_groups : mapping of str to columns, optional
+        Columns permuted (and dropped) together.
+    early_stopping_rounds : int, optional
+        As in ``train_cv``.
+    fit_params : mapping, optional
+        As in ``train_cv``.
+    random_state : int, default 0
+        Seed of the folds and permutations.
+    progress : bool, default True
+        Show progress bars.
+
+    Returns
+    -------
+    FeatureSelection
+        ``score_before``, ``score_after``, ``dropped``, ``kept`` and the importances of each round.
 
     Examples
     --------

@@ -237,6 +237,28 @@ def shap_values(
     SHAP interaction values after checking they fit in ``max_memory`` bytes. A
     :class:`~workbench.models.CVResult` is explained as the mean raw score of its fold models.
 
+    Parameters
+    ----------
+    model : fitted tree model or CVResult
+        LightGBM or a scikit-learn tree ensemble.
+    X : DataFrame
+        The rows explained.
+    max_rows : int or None, default 5000
+        Most rows explained (a seeded sample).
+    class_index : int, optional
+        The class explained (required for multiclass).
+    interactions : bool, default False
+        Also compute SHAP interaction values.
+    max_memory : int, default 1 GiB
+        Bytes the interaction values may take.
+    random_state : int, default 0
+        Seed of the row sample.
+
+    Returns
+    -------
+    ShapValues
+        ``values``, ``base_value``, ``data`` and the plots.
+
     Examples
     --------
     >>> from lightgbm import LGBMClassifier
