@@ -68,6 +68,28 @@ def find_train_runs(
     ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir` (in a job, the runs root
     its own run is in).
 
+    Parameters
+    ----------
+    train_runs : sequence of str or path, default ()
+        The runs, as above.
+    sweep : str, optional
+        A sweep whose successful runs are taken.
+    runs_dir : path, optional
+        The runs root.
+    notebook : str, default "train.ipynb"
+        The training notebook whose latest runs are taken.
+
+    Returns
+    -------
+    list of RunRecord
+        Oldest first.
+
+    Raises
+    ------
+    ValueError
+        When no run fits (with the command that makes some), a named run did not succeed or is
+        named twice, or both ``train_runs`` and ``sweep`` are given.
+
     In a notebook after ``workbench sweep`` (finished training runs are needed):
 
     .. code-block:: python
