@@ -76,7 +76,22 @@ def parse_lock(text: str) -> list[Entry]:
 
 def select(entries: list[Entry], python: str, only: list[str] | None = None) -> list[Entry]:
     """Entries whose markers hold on ``python`` (Linux, this machine's architecture); with ``only``,
-    just those packages and what they depend on."""
+    just those packages and what they depend on.
+
+    Parameters
+    ----------
+    entries : list of Entry
+        What :func:`parse_lock` read.
+    python : str
+        The target interpreter's version, e.g. ``"3.11.2"``.
+    only : list of str, optional
+        Packages whose dependency closure is kept.
+
+    Returns
+    -------
+    list of Entry
+        The entries that apply.
+    """
     env = default_environment()
     env.update(python_full_version=python, python_version=".".join(python.split(".")[:2]))
     chosen = [e for e in entries if e.marker is None or Marker(e.marker).evaluate(env)]

@@ -64,6 +64,15 @@ class GroupAggregates(FrameTransformer):
     after the input columns, named ``<value>_<agg>_by_<key>`` (several keys joined by ``+``). Rows
     whose group was not seen in fit, or whose key is missing, get NaN.
 
+    Parameters
+    ----------
+    keys : column name or list of them
+        The grouping columns.
+    values : column name or list of them
+        The columns aggregated.
+    aggs : sequence of str, default ("mean", "std", "min", "max", "count", "nunique")
+        The statistics, as above.
+
     Examples
     --------
     >>> from workbench.datasets import load_telco

@@ -83,6 +83,17 @@ class DateFeatures(FrameTransformer):
     Outputs are float (NaN for missing dates), named ``<column>_<part>``; ``keep_original=True``
     keeps the datetime column too.
 
+    Parameters
+    ----------
+    columns : column name or list of them, optional
+        The date columns (default: every datetime column).
+    parts : sequence of str, default ("year", "month", "day", "day_of_week", "hour", "elapsed_days")
+        The parts, from :data:`PARTS`.
+    reference : datetime-like, optional
+        Origin of ``elapsed_days`` (default: each column's earliest date in fit).
+    keep_original : bool, default False
+        Keep the datetime columns.
+
     Examples
     --------
     >>> import pandas as pd

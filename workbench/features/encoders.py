@@ -190,6 +190,15 @@ class OrdinalEncoder(_CategoricalEncoder):
     A ``category`` column keeps its declared order, other columns are sorted. Categories unseen
     in fit get ``unknown_value``, missing values ``missing_value`` (both negative).
 
+    Parameters
+    ----------
+    columns : column name or list of them, optional
+        The columns encoded (default: every category, text or bool column).
+    unknown_value : int, default -1
+        Code of categories unseen in fit.
+    missing_value : int, default -2
+        Code of missing values.
+
     Examples
     --------
     >>> import pandas as pd
@@ -402,6 +411,19 @@ class TargetEncoder(_CategoricalEncoder):
     multiclass targets one column per class named ``<column>_<class>``, regression targets the
     mean value. ``smooth`` is ``"auto"`` (empirical Bayes weight, as scikit-learn's) or a number
     ``m`` of prior pseudo-rows: ``(sum + m * prior) / (count + m)``.
+
+    Parameters
+    ----------
+    columns : column name or list of them, optional
+        The columns encoded (default: every category, text or bool column).
+    folds : int, fold numbers per row or splitter, default 5
+        The folds of the out-of-fold ``fit_transform``.
+    smooth : "auto" or float, default "auto"
+        As above.
+    target_type : {"auto", "binary", "multiclass", "regression"}, default "auto"
+        Inferred from ``y`` when ``"auto"``.
+    random_state : int, default 0
+        Seed of the folds made when ``folds`` is an int.
 
     Examples
     --------

@@ -90,6 +90,25 @@ def plot_stack(
     ``kind``: ``"both"`` (two panels), ``"scores"`` or ``"correlation"`` (one panel, drawn on
     ``ax`` when given). Returns a matplotlib ``Figure`` (no pyplot state, works headless); show
     it in a notebook by leaving it as the cell's value, or ``fig.savefig("stack.png")``.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per model (:func:`summary_table`).
+    correlation : DataFrame
+        Correlation of the models' OOF predictions (:func:`prediction_correlation`).
+    metric : Metric
+        The metric of the scores.
+    title : str, default "correlation"
+        Title of the heat map.
+    kind : {"both", "scores", "correlation"}, default "both"
+        As above.
+    ax : matplotlib Axes, optional
+        Draw one panel there.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from matplotlib.figure import Figure
 
