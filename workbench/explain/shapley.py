@@ -144,7 +144,25 @@ def _format_bytes(n: float) -> str:
 
 
 def interaction_bytes(n_rows: int, n_features: int, n_outputs: int = 1) -> int:
-    """Memory for SHAP interaction values: ``rows × (features + 1)² × outputs × 8`` bytes."""
+    """Memory for SHAP interaction values: ``rows × (features + 1)² × outputs × 8`` bytes.
+
+    Parameters
+    ----------
+    n_rows, n_features : int
+        Rows and features explained.
+    n_outputs : int, default 1
+        Classes explained at once.
+
+    Returns
+    -------
+    int
+        Bytes.
+
+    Examples
+    --------
+    >>> interaction_bytes(5000, 19)  # 16 MB
+    16000000
+    """
     return n_rows * (n_features + 1) ** 2 * n_outputs * 8
 
 

@@ -68,6 +68,27 @@ def prediction_correlation(oof: pd.DataFrame, method: str = "pearson") -> pd.Dat
     """Correlation matrix of out-of-fold prediction columns over the rows where all are present.
 
     Highly correlated models add little to a stack; diverse ones with good scores add most.
+
+    Parameters
+    ----------
+    oof : DataFrame
+        One column of out-of-fold predictions per model.
+    method : {"pearson", "spearman", "kendall"}, default "pearson"
+        As pandas' ``DataFrame.corr`` reads it.
+
+    Returns
+    -------
+    DataFrame
+        Models by models.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> oof = pd.DataFrame({"lgbm": [0.1, 0.4, 0.8, 0.9], "logreg": [0.2, 0.3, 0.7, 0.95]})
+    >>> prediction_correlation(oof).round(2)
+            lgbm  logreg
+    lgbm    1.00    0.96
+    logreg  0.96    1.00
     """
     if method not in ("pearson", "spearman", "kendall"):
         raise ValueError(f"unknown correlation method {method!r}; use 'pearson', 'spearman' or 'kendall'")
