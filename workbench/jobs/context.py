@@ -114,6 +114,25 @@ def record(name: str, value: Any) -> Any:
     In a job it lands in ``metrics.json`` of the run directory (written atomically, the last value
     for a name wins), where ``workbench runs``/``compare``/sweeps read it.
 
+    Parameters
+    ----------
+    name : str
+        The metric's name (not empty).
+    value : number, str, bool, None, list, dict, NumPy scalar or vector, or pandas Series
+        What is recorded.
+
+    Returns
+    -------
+    object
+        ``value``, so a cell can record and show it at once.
+
+    Raises
+    ------
+    ValueError
+        On an empty name.
+    TypeError
+        On a value of another kind (save it with :func:`artifact_path` instead).
+
     Examples
     --------
     >>> import warnings

@@ -191,6 +191,18 @@ def log_run(run_dir: Path, *, strict: bool = False) -> str | None:
     gives a warning and ``None`` (``strict=True`` raises instead), so it never fails the run itself.
     A directory that is not a finished run raises ``ValueError`` / ``FileNotFoundError``.
 
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run's directory.
+    strict : bool, default False
+        Raise when the tracking server fails instead of warning.
+
+    Returns
+    -------
+    str or None
+        The MLflow run id, or ``None`` when nothing was logged.
+
     Examples
     --------
     Without a tracking server configured it does nothing:
