@@ -96,7 +96,16 @@ def make_folds(
     FoldIds
         One fold number per row (``-1``: warm-up rows of time folds).
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
     >>> folds = make_folds(df["Churn"], kind="stratified", n_splits=5, random_state=0)
+    >>> folds[:8]
+    FoldIds([0, 2, 1, 0, 0, 1, 2, 0])
+    >>> np.bincount(folds)
+    array([1409, 1409, 1409, 1408, 1408])
     """
     from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 
@@ -215,6 +224,33 @@ def fold_splits(
     ``(train_idx, val_idx)`` pairs. ``fold_of_row`` is ``-1`` for rows never validated, which is
     only allowed for the warm-up block of time folds (``make_folds(kind="time")`` or scikit-learn's
     ``TimeSeriesSplit``); otherwise it is an error naming the rows.
+
+    Parameters
+    ----------
+    folds : fold numbers per row, splitter or iterable of (train_idx, val_idx)
+        As above.
+    n_rows : int
+        Rows of the data.
+    X, y, groups : optional
+        Passed to a splitter's ``split``.
+
+    Returns
+    -------
+    splits : list of (train_idx, val_idx)
+        One pair per fold.
+    fold_of_row : numpy.ndarray
+        The validating fold of each row (``-1``: never validated).
+
+    Raises
+    ------
+    ValueError
+        When rows are validated twice, or never outside the warm-up of time folds.
+
+    Examples
+    --------
+    >>> splits, fold_of_row = fold_splits([0, 1, 0, 1], n_rows=4)
+    >>> [(train.tolist(), val.tolist()) for train, val in splits]
+    [([1, 3], [0, 2]), ([0, 2], [1, 3])]
     """
     if hasattr(folds, "split") and callable(folds.split):
         splits = [(np.asarray(t), np.asarray(v)) for t, v in folds.split(X, y, groups)]

@@ -149,8 +149,38 @@ def infer_schema(
     5. text columns averaging ``text_min_words`` words or more, or at least two words with mostly
        unique values, are ``text``; other text columns are ``categorical``.
 
-    >>> schema = infer_schema(load_telco(), target="Churn", overrides={"SeniorCitizen": "categorical"})
-    >>> X = df[schema.features]
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data, one column per candidate feature.
+    target : str, optional
+        The target column.
+    overrides : mapping of column to role, optional
+        Roles taken as given (``"numeric"``, ``"categorical"``, ``"text"``, ``"datetime"``, ``"id"``, ``"ignore"``).
+    text_min_words : float, default 3.0
+        Mean words per value from which a text column is ``text``.
+
+    Returns
+    -------
+    Schema
+        The role of every column.
+
+    Raises
+    ------
+    TypeError
+        When ``df`` is not a DataFrame.
+    ValueError
+        On duplicate column names, or an unknown column or role in ``overrides``.
+
+    Examples
+    --------
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> schema = infer_schema(df, target="Churn", overrides={"SeniorCitizen": "categorical"})
+    >>> schema.id, schema.numeric
+    (('customerID',), ('tenure', 'MonthlyCharges', 'TotalCharges'))
+    >>> df[schema.features].shape
+    (7043, 19)
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"infer_schema needs a pandas DataFrame, got {type(df).__name__}")

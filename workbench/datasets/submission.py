@@ -11,7 +11,30 @@ def check_submission(submission: pd.DataFrame, sample_submission: pd.DataFrame, 
     ids in the same order, no missing predictions and, with ``probabilities``, every prediction
     within [0, 1]. The first column of the sample is the id column.
 
-    >>> check_submission(pd.read_csv("submission.csv"), data.sample_submission)
+    Parameters
+    ----------
+    submission : pandas.DataFrame
+        The predictions to upload.
+    sample_submission : pandas.DataFrame
+        The competition's sample: id column first, then the prediction columns.
+    probabilities : bool, default True
+        Also require every prediction to lie within [0, 1].
+
+    Raises
+    ------
+    ValueError
+        Naming the first difference (columns, row count, ids, missing or out-of-range values).
+
+    Examples
+    --------
+    >>> from workbench.datasets import load_telco
+    >>> data = load_telco("competition")
+    >>> submission = data.sample_submission.assign(Churn=0.5)
+    >>> check_submission(submission, data.sample_submission)
+    >>> check_submission(submission.iloc[:-1], data.sample_submission)
+    Traceback (most recent call last):
+    ...
+    ValueError: submission has 2112 rows, sample_submission 2113; predict exactly one row per test id
     """
     if not isinstance(submission, pd.DataFrame) or not isinstance(sample_submission, pd.DataFrame):
         raise TypeError("check_submission compares two pandas DataFrames")

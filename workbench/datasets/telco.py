@@ -103,8 +103,29 @@ def load_telco(split: Literal["competition"] | None = None) -> pd.DataFrame | Co
     ``split="competition"`` returns a fixed 70/30 stratified split as a :class:`CompetitionData`
     (``train``, ``test`` without ``Churn``, ``sample_submission``), the same on every machine.
 
+    Parameters
+    ----------
+    split : {None, "competition"}, default None
+        ``None`` for the full frame, ``"competition"`` for the fixed train/test split.
+
+    Returns
+    -------
+    pandas.DataFrame or CompetitionData
+        The 7043 customers, or the split.
+
+    Raises
+    ------
+    ValueError
+        On any other ``split``.
+
+    Examples
+    --------
     >>> df = load_telco()
+    >>> df.shape, round(float(df["Churn"].mean()), 3)
+    ((7043, 21), 0.265)
     >>> train, test, sample_submission = load_telco(split="competition")
+    >>> train.shape, test.shape, list(sample_submission.columns)
+    ((4930, 21), (2113, 20), ['customerID', 'Churn'])
     """
     if split is None:
         return _telco_full()
@@ -116,7 +137,29 @@ def load_telco(split: Literal["competition"] | None = None) -> pd.DataFrame | Co
 
 
 def score_telco_submission(submission: pd.DataFrame) -> float:
-    """ROC AUC of a competition submission against the hidden test labels (the "leaderboard")."""
+    """ROC AUC of a competition submission against the hidden test labels (the "leaderboard").
+
+    Parameters
+    ----------
+    submission : pandas.DataFrame
+        ``customerID`` and the predicted ``Churn`` probability, one row per test customer.
+
+    Returns
+    -------
+    float
+        The ROC AUC.
+
+    Raises
+    ------
+    ValueError
+        When rows are missing or extra.
+
+    Examples
+    --------
+    >>> data = load_telco("competition")
+    >>> score_telco_submission(data.sample_submission)
+    0.5
+    """
     from sklearn.metrics import roc_auc_score
 
     _, test = _competition_split()

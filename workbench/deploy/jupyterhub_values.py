@@ -61,7 +61,31 @@ def jupyterhub_values(
     runs_claim: str = RUNS_CLAIM,
     service_account: str = NOTEBOOK_SERVICE_ACCOUNT,
 ) -> dict[str, Any]:
-    """The values as a dict: hub image and configuration, profiles, user storage, network policy."""
+    """The values as a dict: hub image and configuration, profiles, user storage, network policy.
+
+    Parameters
+    ----------
+    profiles : ProfileSet
+        The compute profiles offered.
+    hub_image : str, default "workbench/hub:<version>"
+        The hub's image.
+    runs_claim : str, default "workbench-runs"
+        The PersistentVolumeClaim of the runs folder.
+    service_account : str, default "workbench-notebook"
+        The user pods' service account.
+
+    Returns
+    -------
+    dict
+        The chart's values.
+
+    Examples
+    --------
+    >>> from workbench.profiles import load_profiles
+    >>> values = jupyterhub_values(load_profiles())
+    >>> sorted(values), values["hub"]["image"]["name"]
+    (['cull', 'hub', 'singleuser'], 'workbench/hub')
+    """
     runs_volume = {"name": "workbench-runs", "persistentVolumeClaim": {"claimName": runs_claim}}
     runs_mount = {"name": "workbench-runs", "mountPath": RUNS_MOUNT}
     gateway_volume = {"name": "job-gateway-token", "secret": {"secretName": GATEWAY_TOKEN_SECRET}}
@@ -148,7 +172,28 @@ _Dumper.add_representer(str, _str)
 def render_values(profiles_path: str | os.PathLike[str] | None = None, **options: Any) -> str:
     """The values file's text for a profiles file (default: ``hub/profiles.yaml``).
 
-    >>> text = render_values("hub/profiles.yaml")
+    Parameters
+    ----------
+    profiles_path : path, optional
+        The profiles file.
+    **options
+        Passed to :func:`jupyterhub_values`.
+
+    Returns
+    -------
+    str
+        YAML with a header saying how it was made.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the profiles file does not exist.
+
+    Examples
+    --------
+    >>> text = render_values()  # the checkout's hub/profiles.yaml
+    >>> text.splitlines()[0]
+    '# Values for the official JupyterHub chart (zero-to-jupyterhub 4.3.2), generated from hub/profiles.yaml'
     """
     path = Path(profiles_path) if profiles_path is not None else default_profiles_path()
     if not path.is_file():

@@ -1,12 +1,26 @@
-"""Image lock files: read a hashed lock (``uv pip compile``/``pip-compile`` output) and pick the pins
+r"""Image lock files: read a hashed lock (``uv pip compile``/``pip-compile`` output) and pick the pins
 for one target interpreter, optionally only the dependency closure of some packages.
 
 pip evaluates a lock's environment markers against the Python running it, so a universal lock
 (entries split on ``python_full_version``) needs the target's version to pick the right pins; the
 offline image builds use :func:`select` to fill a wheelhouse for the image's own Python.
 
->>> entries = parse_lock(Path("images/base/requirements.lock").read_text())
->>> [e.name for e in select(entries, "3.11.2", only=["lightgbm"])]
+Examples
+--------
+>>> lock = "\n".join(
+...     [
+...         "numpy==2.1.0 \\",
+...         "    --hash=sha256:aaaa",
+...         "    # via pandas",
+...         "tomli==2.0.1 ; python_full_version < '3.11' \\",
+...         "    --hash=sha256:bbbb",
+...     ]
+... )
+>>> entries = parse_lock(lock)
+>>> [e.name for e in select(entries, "3.11.2")], [e.name for e in select(entries, "3.10.4")]
+(['numpy'], ['numpy', 'tomli'])
+>>> [e.name for e in select(entries, "3.10.4", only=["tomli"])]
+['tomli']
 """
 
 from __future__ import annotations
@@ -62,7 +76,22 @@ def parse_lock(text: str) -> list[Entry]:
 
 def select(entries: list[Entry], python: str, only: list[str] | None = None) -> list[Entry]:
     """Entries whose markers hold on ``python`` (Linux, this machine's architecture); with ``only``,
-    just those packages and what they depend on."""
+    just those packages and what they depend on.
+
+    Parameters
+    ----------
+    entries : list of Entry
+        What :func:`parse_lock` read.
+    python : str
+        The target interpreter's version, e.g. ``"3.11.2"``.
+    only : list of str, optional
+        Packages whose dependency closure is kept.
+
+    Returns
+    -------
+    list of Entry
+        The entries that apply.
+    """
     env = default_environment()
     env.update(python_full_version=python, python_version=".".join(python.split(".")[:2]))
     chosen = [e for e in entries if e.marker is None or Marker(e.marker).evaluate(env)]

@@ -22,7 +22,11 @@ def fill_wheelhouse(lock: Path, dest: Path, python: str, requirements_out: Path,
     """Write the pins of ``lock`` for ``python`` to ``requirements_out`` and download them into ``dest``;
     returns pip's exit status.
 
-    >>> fill_wheelhouse(Path("images/base/requirements.lock"), Path("wheels"), "3.11.2", Path("wheels/base.txt"))
+    Downloading needs the package index, so the example is not run:
+
+    .. code-block:: python
+
+        fill_wheelhouse(Path("images/base/requirements.lock"), Path("wheels"), "3.11.2", Path("wheels/base.txt"))
     """
     entries = select(parse_lock(lock.read_text()), python, only)
     if not entries:

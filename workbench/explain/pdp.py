@@ -394,9 +394,50 @@ def partial_dependence(
     independent of the rows and different from ``exact`` when features are correlated.
     ``model`` may be a :class:`~workbench.models.CVResult`: its fold models' outputs are averaged.
 
-    >>> pd_ = partial_dependence(model, X, "tenure", kind="both")
-    >>> pd_.average, pd_.individual.shape    # (100,), (n_rows, 100)
-    >>> pd_.plot()                           # PD line, ICE lines, feature distribution
+    Parameters
+    ----------
+    model : fitted estimator or CVResult
+        The model explained.
+    X : DataFrame
+        The rows the dependence is averaged over.
+    features : column name or position, or a pair of them
+        As above.
+    grid : int, values or mapping, default 100
+        As above.
+    kind : {"average", "individual", "both"}, default "average"
+        PD, ICE or both.
+    method : {"exact", "recursion"}, default "exact"
+        As above.
+    scale : {"auto", "raw"}, default "auto"
+        As above.
+    class_index : int, optional
+        The class explained (required for multiclass).
+    percentiles : (float, float), default (0.05, 0.95)
+        Range of a numeric grid.
+    categorical_features : sequence, optional
+        Columns treated as categorical beyond the inferred ones.
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    PartialDependence
+        ``grid``, ``average`` and, with ICE, ``individual``; ``plot()`` draws them.
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
+    >>> pd_ = partial_dependence(model, X_valid, "tenure", kind="both")
+    >>> pd_
+    PartialDependence(tenure, 73 grid points, exact, P(class=1), ICE for 500 rows)
+    >>> pd_.average.shape, pd_.individual.shape
+    ((73,), (500, 73))
+    >>> fig = pd_.plot()  # PD line, ICE lines, feature distribution
     """
     info = describe(model)
     X = _inputs.check_frame(X)

@@ -74,10 +74,13 @@ def permutation_importance(
       default: every core; ``None``: one, unless inside ``joblib.parallel_config``); the
       generic engine leaves threading to the model's own predict.
 
-    >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc", n_repeats=5)
-    >>> result.to_frame().head()
-    >>> sklearn.inspection.permutation_importance(model, X_valid, y_valid, scoring="roc_auc",
-    ...                                           n_repeats=5, random_state=0).importances_mean
+    .. code-block:: python
+
+        result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc", n_repeats=5)
+        result.to_frame().head()
+        sklearn.inspection.permutation_importance(
+            model, X_valid, y_valid, scoring="roc_auc", n_repeats=5, random_state=0
+        ).importances_mean
     """
     start = time.perf_counter()
     _check_fitted(model)

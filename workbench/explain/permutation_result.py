@@ -23,9 +23,26 @@ class PermutationImportances(Result):
     ``importances_std`` (input order); ``to_sklearn()`` returns exactly that ``Bunch``.
     ``feature_groups`` maps each group of columns permuted together to its columns.
 
-    >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc")
-    >>> result.to_frame().head()     # mean, std and every repeat, most important first
-    >>> result.plot(kind="box")      # matplotlib Figure
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
+    >>> from workbench.explain import permutation_importance
+    >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc", n_repeats=3, progress=False)
+    >>> result
+    PermutationImportances(19 features, scoring=roc_auc, baseline=0.82..., repeats=3, engine=lightgbm)
+    >>> result.to_frame().head(3).round(3)  # mean, std and every repeat, most important first
+                   mean    std  repeat_0  repeat_1  repeat_2
+    feature
+    Contract      0.139  0.005     0.132     0.143     0.143
+    tenure        0.031  0.004     0.026     0.032     0.035
+    TotalCharges  0.012  0.004     0.010     0.008     0.017
+    >>> type(result.plot(kind="box")).__name__
+    'Figure'
     """
 
     importances: pd.DataFrame
@@ -101,8 +118,21 @@ class PermutationImportances(Result):
     def to_eli5(self, top: int | None = None) -> Any:
         """An ``eli5`` explanation, for ``eli5.format_as_html`` / ``format_as_text`` / ``format_as_dataframe``.
 
+        Examples
+        --------
         >>> import eli5
-        >>> html = eli5.format_as_html(result.to_eli5())
+        >>> from lightgbm import LGBMClassifier
+        >>> from workbench.datasets import load_telco
+        >>> from workbench.explain import permutation_importance
+        >>> df = load_telco()
+        >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+        >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+        >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
+        >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc", n_repeats=3, progress=False)
+        >>> eli5.format_as_dataframe(result.to_eli5()).head(2).round(3)
+          feature  weight    std
+        0  Contract   0.139  0.005
+        1    tenure   0.031  0.004
         """
         from eli5.base import Explanation, FeatureImportances, FeatureWeight
 

@@ -194,8 +194,41 @@ def plot_partial_dependence(
     and the feature's distribution underneath (not when drawn on a given ``ax``). Two features:
     a heat map of the average.
 
-    >>> fig = plot_partial_dependence(partial_dependence(model, X, "tenure", kind="both"), centered=True)
-    >>> fig.savefig("pdp_tenure.png")
+    Parameters
+    ----------
+    result : PartialDependence
+        What :func:`~workbench.explain.partial_dependence` returned.
+    ice : bool, default True
+        Draw the ICE lines when the result has them.
+    centered : bool, default False
+        Start every line at 0 (c-ICE).
+    n_ice : int, default 200
+        Most ICE lines drawn.
+    distribution : bool, default True
+        Show the feature's distribution underneath.
+    annotate : bool, optional
+        Write the values in a 2-D heat map (default: when it is small).
+    random_state : int, default 0
+        Seed of the ICE sample.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
+    >>> from workbench.explain import partial_dependence
+    >>> fig = plot_partial_dependence(partial_dependence(model, X_valid, "tenure", kind="both"), centered=True)
+    >>> type(fig).__name__
+    'Figure'
     """
     if result.is_2d:
         return _plot_2d(result, annotate, ax)
@@ -266,7 +299,35 @@ def plot_shap_summary(
     ``top`` features are shown (``max_display``, its former name, still works with a warning);
     given ``ax``, the chart is drawn there.
 
-    >>> plot_shap_summary(shap_values(model, X)).savefig("shap_summary.png")
+    Parameters
+    ----------
+    sv : ShapValues
+        What :func:`~workbench.explain.shap_values` returned.
+    kind : {"beeswarm", "bar"}, default "beeswarm"
+        The chart.
+    top : int, default 20
+        Features shown.
+    random_state : int, default 0
+        Seed of the beeswarm's jitter.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
+    >>> from workbench.explain import shap_values
+    >>> sv = shap_values(model, X_valid)
+    >>> type(plot_shap_summary(sv, kind="bar", top=5)).__name__
+    'Figure'
     """
     if kind not in ("beeswarm", "bar"):
         raise ValueError(f"kind must be 'beeswarm' or 'bar', got {kind!r}")
@@ -351,7 +412,34 @@ def plot_shap_dependence(
     ``color_by`` (``"auto"``: the feature that interacts most; ``None``: one colour); drawn on
     ``ax`` when given.
 
-    >>> sv.plot_dependence("tenure", color_by="Contract")
+    Parameters
+    ----------
+    sv : ShapValues
+        What :func:`~workbench.explain.shap_values` returned.
+    feature : str
+        The feature on the x axis.
+    color_by : str or None, default "auto"
+        As above.
+    random_state : int, default 0
+        Seed of the horizontal jitter of categorical values.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
+    >>> from workbench.explain import shap_values
+    >>> sv = shap_values(model, X_valid)
+    >>> fig = plot_shap_dependence(sv, "tenure", color_by="Contract")
     """
     names = sv.feature_names
     if feature not in names:
@@ -403,7 +491,37 @@ def plot_shap_waterfall(sv: ShapValues, row: int = 0, top: int = 10, ax: Axes | 
 
     ``row`` is a position among the explained rows (``sv.data.iloc[row]``); drawn on ``ax`` when given.
 
-    >>> sv.plot_waterfall(row=0)
+    Parameters
+    ----------
+    sv : ShapValues
+        What :func:`~workbench.explain.shap_values` returned.
+    row : int, default 0
+        Position of the row explained.
+    top : int, default 10
+        Bars before the rest is collapsed into one.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        When ``row`` is not a position among the explained rows.
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
+    >>> from workbench.explain import shap_values
+    >>> sv = shap_values(model, X_valid)
+    >>> fig = plot_shap_waterfall(sv, row=0)
     """
     if not -len(sv.values) <= row < len(sv.values):
         raise ValueError(f"row must be a position among the {len(sv.values)} explained rows, got {row}")

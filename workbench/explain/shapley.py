@@ -144,7 +144,25 @@ def _format_bytes(n: float) -> str:
 
 
 def interaction_bytes(n_rows: int, n_features: int, n_outputs: int = 1) -> int:
-    """Memory for SHAP interaction values: ``rows × (features + 1)² × outputs × 8`` bytes."""
+    """Memory for SHAP interaction values: ``rows × (features + 1)² × outputs × 8`` bytes.
+
+    Parameters
+    ----------
+    n_rows, n_features : int
+        Rows and features explained.
+    n_outputs : int, default 1
+        Classes explained at once.
+
+    Returns
+    -------
+    int
+        Bytes.
+
+    Examples
+    --------
+    >>> interaction_bytes(5000, 19)  # 16 MB
+    16000000
+    """
     return n_rows * (n_features + 1) ** 2 * n_outputs * 8
 
 
@@ -237,9 +255,45 @@ def shap_values(
     SHAP interaction values after checking they fit in ``max_memory`` bytes. A
     :class:`~workbench.models.CVResult` is explained as the mean raw score of its fold models.
 
+    Parameters
+    ----------
+    model : fitted tree model or CVResult
+        LightGBM or a scikit-learn tree ensemble.
+    X : DataFrame
+        The rows explained.
+    max_rows : int or None, default 5000
+        Most rows explained (a seeded sample).
+    class_index : int, optional
+        The class explained (required for multiclass).
+    interactions : bool, default False
+        Also compute SHAP interaction values.
+    max_memory : int, default 1 GiB
+        Bytes the interaction values may take.
+    random_state : int, default 0
+        Seed of the row sample.
+
+    Returns
+    -------
+    ShapValues
+        ``values``, ``base_value``, ``data`` and the plots.
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=30, verbose=-1).fit(X[:5000], y[:5000])
+    >>> X_valid, y_valid = X[5000:5500], y[5000:5500]
     >>> sv = shap_values(model, X_valid)
-    >>> sv.sample_note, sv.importance().head()
-    >>> sv.plot(); sv.plot(kind="waterfall", row=0)
+    >>> sv.sample_note
+    'SHAP values for all 500 rows'
+    >>> sv.importance().head(3).round(3)
+    Contract           0.915
+    tenure             0.256
+    InternetService    0.221
+    Name: mean |SHAP|, dtype: float64
+    >>> fig = sv.plot(kind="waterfall", row=0)
     """
     info = describe(model, parse=False)
     X = _inputs.check_frame(X)

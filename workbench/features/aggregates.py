@@ -64,8 +64,26 @@ class GroupAggregates(FrameTransformer):
     after the input columns, named ``<value>_<agg>_by_<key>`` (several keys joined by ``+``). Rows
     whose group was not seen in fit, or whose key is missing, get NaN.
 
+    Parameters
+    ----------
+    keys : column name or list of them
+        The grouping columns.
+    values : column name or list of them
+        The columns aggregated.
+    aggs : sequence of str, default ("mean", "std", "min", "max", "count", "nunique")
+        The statistics, as above.
+
+    Examples
+    --------
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> train, test = df.iloc[:5000], df.iloc[5000:]
     >>> agg = GroupAggregates(keys="Contract", values=["MonthlyCharges"], aggs=["mean", "diff_mean"])
-    >>> agg.fit(train).transform(test)[["MonthlyCharges_mean_by_Contract"]]
+    >>> agg.fit(train).transform(test)["MonthlyCharges_mean_by_Contract"].head(3).round(2)
+    5000    66.49
+    5001    66.49
+    5002    61.48
+    Name: MonthlyCharges_mean_by_Contract, dtype: float64
     """
 
     def __init__(

@@ -14,9 +14,29 @@ similarities (``normalize="similarity"``). Raters count when their similarity is
 Everything is dense NumPy: fine for thousands of users and items (``users x users`` matrices).
 :class:`CFFeatures` turns the scores into leak-free model features.
 
+Examples
+--------
+>>> import pandas as pd
+>>> ratings = pd.DataFrame(
+...     {
+...         "user": ["ann"] * 4 + ["bob"] * 4 + ["cat"] * 3 + ["dan"] * 2,
+...         "movie": list("wxyz") + list("wxyz") + list("wxz") + list("wx"),
+...         "stars": [5, 3, 4, 1, 4, 2, 5, 1, 1, 5, 4, 5, 3],
+...     }
+... )
 >>> R = rating_matrix(ratings, user="user", item="movie", rating="stars")
->>> similarity(R, method="pearson")                   # user x user
->>> recommend(R, "Toby", n=3, method="pearson")       # best unrated items for Toby
+>>> similarity(R, method="pearson").round(2)  # user x user
+user   ann   bob   cat  dan
+user
+ann   1.00  0.86 -0.72  1.0
+bob   0.86  1.00 -0.84  1.0
+cat  -0.72 -0.84  1.00 -1.0
+dan   1.00  1.00 -1.00  1.0
+>>> recommend(R, "dan", n=2, method="pearson")  # best unrated movies for dan
+movie
+y    4.5
+z    1.0
+Name: dan, dtype: float64
 """
 
 from __future__ import annotations
@@ -58,7 +78,14 @@ def rating_matrix(
 
     Repeated ``(user, item)`` pairs are combined with ``agg`` (``"mean"``, ``"last"``, ...).
 
+    Examples
+    --------
+    >>> import pandas as pd
     >>> rating_matrix(pd.DataFrame({"user": ["a", "a", "b"], "item": ["x", "y", "x"], "rating": [1, 3, 4]}))
+    item    x    y
+    user
+    a     1.0  3.0
+    b     4.0  NaN
     """
     if not isinstance(ratings, pd.DataFrame):
         raise TypeError(f"rating_matrix needs a DataFrame of ratings, got {type(ratings).__name__}")
@@ -94,7 +121,15 @@ def euclidean_distance(matrix: pd.DataFrame, kind: Kind = "user", min_common: in
     """Euclidean distance between users (or items) over their co-rated items; NaN with fewer
     than ``min_common`` in common.
 
-    >>> euclidean_distance(R).loc["Lisa", "Gene"]
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> R = pd.DataFrame(
+    ...     {"w": [5, 4, 1, 5], "x": [3, 2, 5, 3], "y": [4, 5, None, None], "z": [1, 1, 4, None]},
+    ...     index=["ann", "bob", "cat", "dan"],
+    ... )
+    >>> round(float(euclidean_distance(R).loc["ann", "bob"]), 3)
+    1.732
     """
     m = _as_matrix(matrix, kind)
     n, sa, saa, sab = _co_rated_sums(m.to_numpy(dtype=np.float64))
@@ -111,7 +146,15 @@ def similarity(
     ``"euclidean"``: ``1 / (1 + distance)``; ``"pearson"``: correlation (NaN when fewer than two
     co-rated items or no variation). Pairs with fewer than ``min_common`` co-rated entries get NaN.
 
-    >>> similarity(R, "pearson").loc["Lisa", "Gene"]
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> R = pd.DataFrame(
+    ...     {"w": [5, 4, 1, 5], "x": [3, 2, 5, 3], "y": [4, 5, None, None], "z": [1, 1, 4, None]},
+    ...     index=["ann", "bob", "cat", "dan"],
+    ... )
+    >>> round(float(similarity(R, "pearson").loc["ann", "bob"]), 2)
+    0.86
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -164,7 +207,19 @@ def recommend_scores(
     ratings of items similar to the item. Weighted sums are divided by the number of contributing
     raters (``normalize="raters"``) or by their total similarity (``"similarity"``).
 
-    >>> recommend_scores(R, "euclidean", normalize="similarity").loc["Toby"]
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> R = pd.DataFrame(
+    ...     {"w": [5, 4, 1, 5], "x": [3, 2, 5, 3], "y": [4, 5, None, None], "z": [1, 1, 4, None]},
+    ...     index=["ann", "bob", "cat", "dan"],
+    ... )
+    >>> recommend_scores(R, "euclidean", normalize="similarity").loc["dan"].round(2)
+    w    4.28
+    x    2.97
+    y    4.29
+    z    1.34
+    Name: dan, dtype: float64
     """
     if normalize not in NORMALIZE:
         raise ValueError(f"normalize must be one of {NORMALIZE}, got {normalize!r}")
@@ -186,7 +241,17 @@ def recommend(
 ) -> pd.Series:
     """The ``n`` best-scored items ``user`` has not rated yet, highest first.
 
-    >>> recommend(R, "Toby", n=3)
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> R = pd.DataFrame(
+    ...     {"w": [5, 4, 1, 5], "x": [3, 2, 5, 3], "y": [4, 5, None, None], "z": [1, 1, 4, None]},
+    ...     index=["ann", "bob", "cat", "dan"],
+    ... )
+    >>> recommend(R, "dan", n=3)
+    y    4.5
+    z    1.0
+    Name: dan, dtype: float64
     """
     if user not in matrix.index:
         raise ValueError(f"recommend: user {user!r} is not in the rating matrix ({len(matrix.index)} users)")
@@ -208,8 +273,38 @@ class CFFeatures(FrameTransformer):
     One column per ``kinds`` entry is appended, named ``cf_<kind>_<method>``; ``progress`` shows a
     bar over the folds.
 
-    >>> cf = CFFeatures(user="user_id", item="movie_id", method="pearson", folds=folds)
-    >>> X_train = cf.fit_transform(train, train["rating"])
+    Parameters
+    ----------
+    user, item : hashable, default "user", "item"
+        The columns of ``X`` naming the user and the item of each row.
+    kinds : sequence of {"user", "item"}, default ("user", "item")
+        One feature per entry: user–user or item–item scores.
+    method : {"pearson", "euclidean"}, default "pearson"
+        The similarity.
+    normalize : {"raters", "similarity"}, default "raters"
+        What weighted sums are divided by.
+    min_similarity : float, default 0.0
+        Raters count only above this similarity.
+    min_common : int, default 1
+        Fewest co-rated entries for a similarity.
+    folds : int, fold numbers per row or splitter, default 5
+        The folds of the out-of-fold ``fit_transform``.
+    random_state : int, default 0
+        Seed of the folds made when ``folds`` is an int.
+    progress : bool, default True
+        Show a progress bar over the folds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> train = pd.DataFrame({"user_id": np.repeat(np.arange(30), 6), "movie_id": np.tile(np.arange(6), 30)})
+    >>> rating = rng.integers(1, 6, len(train))
+    >>> cf = CFFeatures(user="user_id", item="movie_id", method="pearson", folds=3, progress=False)
+    >>> X_train = cf.fit_transform(train, rating)  # out-of-fold scores
+    >>> X_train.columns.tolist()
+    ['user_id', 'movie_id', 'cf_user_pearson', 'cf_item_pearson']
     """
 
     @renamed_params(seed="random_state")

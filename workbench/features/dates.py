@@ -83,7 +83,26 @@ class DateFeatures(FrameTransformer):
     Outputs are float (NaN for missing dates), named ``<column>_<part>``; ``keep_original=True``
     keeps the datetime column too.
 
-    >>> DateFeatures(parts=["year", "month", "day_of_week", "elapsed_days"]).fit(train).transform(test)
+    Parameters
+    ----------
+    columns : column name or list of them, optional
+        The date columns (default: every datetime column).
+    parts : sequence of str, default ("year", "month", "day", "day_of_week", "hour", "elapsed_days")
+        The parts, from :data:`PARTS`.
+    reference : datetime-like, optional
+        Origin of ``elapsed_days`` (default: each column's earliest date in fit).
+    keep_original : bool, default False
+        Keep the datetime columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"signup": pd.to_datetime(["2024-01-15", "2024-03-02", "2024-12-31"])})
+    >>> DateFeatures(parts=["year", "month", "day_of_week", "elapsed_days"]).fit(df).transform(df)
+       signup_year  signup_month  signup_day_of_week  signup_elapsed_days
+    0       2024.0           1.0                 0.0                  0.0
+    1       2024.0           3.0                 5.0                 47.0
+    2       2024.0          12.0                 1.0                351.0
     """
 
     categorical_input = False

@@ -145,7 +145,16 @@ class CountEncoder(_CategoricalEncoder):
 
     Unseen categories count 0; missing values count as often as values were missing in fit.
 
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"city": ["Oslo", "Oslo", "Rome", None]})
+    >>> test = pd.DataFrame({"city": ["Rome", "Paris", None]})
     >>> CountEncoder(columns=["city"], normalize=True).fit(train).transform(test)
+       city
+    0  0.25
+    1  0.00
+    2  0.25
     """
 
     def __init__(self, columns: Sequence[Hashable] | Hashable | None = None, normalize: bool = False) -> None:
@@ -181,7 +190,25 @@ class OrdinalEncoder(_CategoricalEncoder):
     A ``category`` column keeps its declared order, other columns are sorted. Categories unseen
     in fit get ``unknown_value``, missing values ``missing_value`` (both negative).
 
-    >>> OrdinalEncoder(columns=["city"]).fit(train).transform(test)   # unseen city -> -1
+    Parameters
+    ----------
+    columns : column name or list of them, optional
+        The columns encoded (default: every category, text or bool column).
+    unknown_value : int, default -1
+        Code of categories unseen in fit.
+    missing_value : int, default -2
+        Code of missing values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"city": ["Oslo", "Oslo", "Rome", None]})
+    >>> test = pd.DataFrame({"city": ["Rome", "Paris", None]})
+    >>> OrdinalEncoder(columns=["city"]).fit(train).transform(test)  # unseen -1, missing -2
+       city
+    0     1
+    1    -1
+    2    -2
     """
 
     def __init__(
@@ -221,8 +248,14 @@ class AsCategory(_CategoricalEncoder):
     categories at fit time gives training and test data the same codes. Categories unseen in fit
     and missing values become missing (NaN).
 
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"city": ["Oslo", "Oslo", "Rome", None]})
+    >>> test = pd.DataFrame({"city": ["Rome", "Paris", None]})
     >>> cats = AsCategory(columns=["city"]).fit(train)
-    >>> cats.transform(test)["city"].cat.categories      # the training categories
+    >>> cats.transform(test)["city"].cat.categories.tolist()  # the training categories
+    ['Oslo', 'Rome']
     """
 
     def __init__(self, columns: Sequence[Hashable] | Hashable | None = None) -> None:
@@ -379,10 +412,32 @@ class TargetEncoder(_CategoricalEncoder):
     mean value. ``smooth`` is ``"auto"`` (empirical Bayes weight, as scikit-learn's) or a number
     ``m`` of prior pseudo-rows: ``(sum + m * prior) / (count + m)``.
 
+    Parameters
+    ----------
+    columns : column name or list of them, optional
+        The columns encoded (default: every category, text or bool column).
+    folds : int, fold numbers per row or splitter, default 5
+        The folds of the out-of-fold ``fit_transform``.
+    smooth : "auto" or float, default "auto"
+        As above.
+    target_type : {"auto", "binary", "multiclass", "regression"}, default "auto"
+        Inferred from ``y`` when ``"auto"``.
+    random_state : int, default 0
+        Seed of the folds made when ``folds`` is an int.
+
+    Examples
+    --------
+    >>> from workbench.data import make_folds
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> y = df["Churn"]
     >>> folds = make_folds(y, n_splits=5, random_state=0)
-    >>> te = TargetEncoder(columns=["city"], folds=folds, smooth=10)
-    >>> X_train = te.fit_transform(train, y)        # out-of-fold, same folds as train_cv
-    >>> X_test = te.transform(test)                 # full-train statistics
+    >>> te = TargetEncoder(columns=["PaymentMethod"], folds=folds, smooth=10)
+    >>> X_train = te.fit_transform(df, y)  # out-of-fold, same folds as train_cv
+    >>> X_train["PaymentMethod"].head(3).round(3).tolist()
+    [0.451, 0.184, 0.192]
+    >>> te.transform(df.head(3))["PaymentMethod"].round(3).tolist()  # full-train statistics
+    [0.452, 0.192, 0.192]
     """
 
     @renamed_params(seed="random_state")

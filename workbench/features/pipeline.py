@@ -152,9 +152,36 @@ def build(
     (``count_threshold``, ``text_max_features``, ``text_svd``, ``date_parts``, ``date_reference``).
     The result is a scikit-learn transformer whose output LightGBM takes as it is.
 
-    >>> df = load_telco(); schema = infer_schema(df, target="Churn")
+    Parameters
+    ----------
+    data : DataFrame or Schema, optional
+        The training frame (checked against the schema, or the schema inferred from it), or the schema.
+    schema : Schema, optional
+        The column roles; inferred from ``data`` with ``target`` when not given.
+    target : str, optional
+        The target column, required to infer the schema.
+    **options
+        Passed to :class:`FeaturePipeline`.
+
+    Returns
+    -------
+    FeaturePipeline
+        Unfitted.
+
+    Raises
+    ------
+    ValueError
+        Without a schema or a frame and target to infer one from.
+
+    Examples
+    --------
+    >>> from workbench.data import infer_schema
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> schema = infer_schema(df, target="Churn")
     >>> X = build(df, schema).fit_transform(df)
-    >>> cv = train_cv(default_lgbm("binary"), X, df["Churn"], make_folds(df["Churn"]), early_stopping_rounds=200)
+    >>> X.shape, X.columns[:3].tolist()
+    ((7043, 19), ['gender', 'SeniorCitizen', 'Partner'])
     """
     if isinstance(data, Schema):
         if schema is not None:

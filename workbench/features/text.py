@@ -76,9 +76,51 @@ class TextNgramFeatures(FrameTransformer):
     Feature names read ``<source>__word__<n-gram>``, ``<source>__char__<n-gram>`` or
     ``<source>__svd_<i>``; a concatenated source is named ``"+".join(columns)``.
 
-    >>> ngrams = TextNgramFeatures(columns=["title", "body"], max_features=20_000, tfidf=True)
-    >>> X_text = ngrams.fit_transform(train)        # scipy.sparse CSR, float32
-    >>> ngrams.get_feature_names_out()[:3]
+    Parameters
+    ----------
+    columns : column name or list of them, optional
+        The text columns (default: every text column).
+    word_ngram_range : (int, int) or None, default (1, 2)
+        Word n-gram lengths; ``None`` skips word n-grams.
+    char_ngram_range : (int, int) or None, default (2, 4)
+        Character n-gram lengths; ``None`` skips character n-grams.
+    char_analyzer : {"char_wb", "char"}, default "char_wb"
+        Character n-grams inside word boundaries or across them.
+    max_features : int, optional
+        Most columns per vectorizer (the most frequent n-grams).
+    min_df, max_df : float or int, default 1, 1.0
+        Document-frequency bounds per vectorizer, as scikit-learn reads them.
+    binary : bool, default False
+        Count presence instead of occurrences.
+    tfidf : bool, default False
+        Weight by TF-IDF.
+    sublinear_tf : bool, default False
+        With ``tfidf``, use ``1 + log(tf)``.
+    lowercase : bool, default True
+        Lowercase before tokenising.
+    stemmer : str, optional
+        A Snowball language that stems the words.
+    combine : {"separate", "concat"}, default "separate"
+        One source per column, or the columns joined into one.
+    svd_components : int, optional
+        Project each source to this many truncated-SVD components.
+    sparse_output : bool, default True
+        CSR matrix, or a DataFrame when False.
+    random_state : int, default 0
+        Seed of the SVD.
+    dtype : numpy dtype, default numpy.float32
+        Of the output.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"title": ["red apple", "green apple", "red car"], "body": ["sweet", "sour", "fast"]})
+    >>> ngrams = TextNgramFeatures(columns=["title", "body"], max_features=1000, tfidf=True)
+    >>> X_text = ngrams.fit_transform(train)
+    >>> type(X_text).__name__, X_text.dtype
+    ('csr_matrix', dtype('float32'))
+    >>> ngrams.get_feature_names_out()[:3].tolist()
+    ['title__word__apple', 'title__word__car', 'title__word__green']
     """
 
     categorical_input = False

@@ -3,11 +3,15 @@
 For smoke checks, benchmarks and admin chores on a running hub (cookie session plus XSRF token,
 exactly like the web pages; API tokens work too).
 
->>> admin = HubSession("http://127.0.0.1:8000")
->>> admin.signup("alice", "a long passphrase")    # an admin name is approved at once
->>> admin.login("alice", "a long passphrase")
->>> admin.spawn("alice", profile="cpu-small")      # through the spawn form
->>> admin.wait_ready("alice")
+Against a running hub:
+
+.. code-block:: python
+
+    admin = HubSession("http://127.0.0.1:8000")
+    admin.signup("alice", "a long passphrase")  # an admin name is approved at once
+    admin.login("alice", "a long passphrase")
+    admin.spawn("alice", profile="cpu-small")  # through the spawn form
+    admin.wait_ready("alice")
 """
 
 from __future__ import annotations

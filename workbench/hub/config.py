@@ -335,8 +335,34 @@ def configure(
     ``namespace``, ``service_host``, ``reports_port`` and ``gateway_port`` (where the proxy and user
     pods reach the hub's services), ``admin_users``. Both: ``culler_every`` (seconds, overrides ``culling.every``).
 
-    >>> c = get_config()  # in jupyterhub_config.py
-    >>> configure(c, mode="kubernetes", profiles_path="/usr/local/etc/workbench/profiles.yaml")
+    Parameters
+    ----------
+    c : traitlets.config.Config
+        The config object (``get_config()`` in ``jupyterhub_config.py``).
+    mode : {"local", "kubernetes"}, default "local"
+        Where user servers run.
+    profiles_path : path, optional
+        The profiles file (default: :func:`~workbench.profiles.default_profiles_path`).
+    **options
+        The options of ``mode``, as above.
+
+    Returns
+    -------
+    ProfileSet
+        The loaded profiles.
+
+    Raises
+    ------
+    ValueError
+        On an unknown mode or option, or a setup that cannot work (named, with the fix).
+
+    Examples
+    --------
+    >>> from traitlets.config import Config
+    >>> c = Config()  # in jupyterhub_config.py: c = get_config()
+    >>> profiles = configure(c, mode="kubernetes")
+    >>> c.JupyterHub.spawner_class
+    'kubespawner.KubeSpawner'
     """
     if mode not in MODES:
         raise ValueError(f"unknown hub mode {mode!r}; choose one of {MODES} (flag --mode or ${MODE_ENV})")

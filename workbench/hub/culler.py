@@ -67,8 +67,15 @@ class GpuAwareCuller:
 
     ``now`` is injectable so the working-hours policy can be exercised at any time of day.
 
+    Examples
+    --------
+    >>> from workbench.hub.metrics import StaticMetrics
+    >>> from workbench.profiles import load_profiles
     >>> culler = GpuAwareCuller(load_profiles(), metrics=StaticMetrics(0.0))
-    >>> await culler.check(hub_api_url, token)
+    >>> type(culler.metrics).__name__
+    'StaticMetrics'
+
+    Against a running hub: ``await culler.check(hub_api_url, token)``.
     """
 
     def __init__(

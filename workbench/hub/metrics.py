@@ -180,7 +180,11 @@ _SOURCES = {
 def metrics_from_config(config: dict[str, Any], mode: str = "local") -> GpuMetrics:
     """A metrics source from ``{source: ..., **kwargs}``; ``auto`` picks by hub mode.
 
-    >>> metrics_from_config({"source": "prometheus", "url": "http://prometheus.monitoring:9090"})
+    Examples
+    --------
+    >>> metrics = metrics_from_config({"source": "prometheus", "url": "http://prometheus.monitoring:9090"})
+    >>> type(metrics).__name__
+    'PrometheusMetrics'
     """
     options = dict(config)
     source = str(options.pop("source", "auto"))

@@ -5,9 +5,18 @@ kernel before its first cell. :func:`record` then writes ``metrics.json`` there 
 :func:`artifact_path` points into ``artifacts/``. Run interactively (no run directory), values
 are kept in memory and artifacts go to a scratch folder, with a warning saying so.
 
+Examples
+--------
+Outside a run (as here) values stay in memory and artifacts go to a scratch folder, with a warning:
+
+>>> import warnings
 >>> import workbench
->>> workbench.record("cv_auc", 0.851)
->>> cv.save(workbench.artifact_path("cv"))
+>>> with warnings.catch_warnings():
+...     warnings.simplefilter("ignore")
+...     workbench.record("cv_auc", 0.851)
+...     print(workbench.artifact_path("cv").name)
+0.851
+cv
 """
 
 from __future__ import annotations
@@ -47,7 +56,11 @@ def current_runs_dir() -> Path:
     ``--runs-dir`` named; the run itself is in its owner's folder below it), or interactively
     :func:`~workbench.runs.default_runs_root`.
 
-    >>> list_runs(current_runs_dir(), status="succeeded")
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.get("WORKBENCH_RUN_DIR") is None and str(current_runs_dir()) == str(default_runs_root())
+    True
     """
     run_dir = current_run_dir()
     return run_dir.parent.parent if run_dir is not None else default_runs_root()
@@ -101,7 +114,33 @@ def record(name: str, value: Any) -> Any:
     In a job it lands in ``metrics.json`` of the run directory (written atomically, the last value
     for a name wins), where ``workbench runs``/``compare``/sweeps read it.
 
-    >>> workbench.record("cv_auc", cv.score)
+    Parameters
+    ----------
+    name : str
+        The metric's name (not empty).
+    value : number, str, bool, None, list, dict, NumPy scalar or vector, or pandas Series
+        What is recorded.
+
+    Returns
+    -------
+    object
+        ``value``, so a cell can record and show it at once.
+
+    Raises
+    ------
+    ValueError
+        On an empty name.
+    TypeError
+        On a value of another kind (save it with :func:`artifact_path` instead).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import workbench
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # not a run: kept in memory
+    ...     workbench.record("cv_auc", 0.851)
+    0.851
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"record() needs a non-empty metric name, got {name!r}")
@@ -130,7 +169,17 @@ def artifact_path(name: str) -> Path:
     In a job that is ``<run>/artifacts/<name>`` (parent folders are created); interactively a
     scratch folder. ``name`` must be relative and stay inside the artifacts folder.
 
-    >>> df.to_parquet(workbench.artifact_path("test_pred.parquet"))
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> import workbench
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # not a run: a scratch folder
+    ...     path = workbench.artifact_path("preds/test_pred.csv")
+    >>> pd.DataFrame({"id": [1, 2], "p": [0.1, 0.9]}).to_csv(path, index=False)
+    >>> path.parent.name, path.name
+    ('preds', 'test_pred.csv')
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"artifact_path() needs a non-empty relative name, got {name!r}")
@@ -156,7 +205,14 @@ def artifact_path(name: str) -> Path:
 def read_metrics(run: str | os.PathLike[str] | RunRecord) -> dict[str, Any]:
     """The values a finished (or running) run recorded, as a dict.
 
-    >>> read_metrics("runs/20250101-120000-train-1a2b3c")["cv_auc"]
+    Examples
+    --------
+    >>> import tempfile
+    >>> from workbench.runs import METRICS_FILE, new_run_dir, write_record
+    >>> path, run_id = new_run_dir(tempfile.mkdtemp(), "train", owner="ana")
+    >>> _ = write_record(path / METRICS_FILE, {"cv_auc": 0.851})
+    >>> read_metrics(path)["cv_auc"]
+    0.851
     """
     path = run.path if isinstance(run, RunRecord) else Path(run)
     return read_json(path, [METRICS_FILE]) if (path / METRICS_FILE).exists() else {}

@@ -348,8 +348,59 @@ def run_k8s(
     then asked for the Job's state and log until it ends. ``notify`` defaults to
     ``$WORKBENCH_NOTIFY_URL``, as for local runs. Bad arguments raise ``ValueError`` before any call.
 
-    >>> run_k8s(notebook="notebooks/train.ipynb", params={"lr": 0.05}, name="lgbm",
-    ...         image="workbench/base:0.1.0", profile="cpu-large", dry_run=True)
+    Parameters
+    ----------
+    notebook : str
+        Path of the notebook to run.
+    params : dict
+        Notebook parameters (checked against its parameters cell).
+    name : str
+        Run name, also the prefix of the Kubernetes object names.
+    image : str, optional
+        Container image; the profile's image when not given.
+    gpus : int, default 0
+        Number of GPUs the Job requests.
+    profile : str, optional
+        Slug of a compute profile of ``hub/profiles.yaml``.
+    namespace : str, default "default"
+        Namespace of the rendered objects (``dry_run``).
+    timeout : int, optional
+        Seconds the whole run may take.
+    dry_run : bool, default False
+        Print the objects instead of sending them.
+    notify : str, optional
+        Webhook URL told when the run ends.
+    runs_pvc : str, default "workbench-runs"
+        PersistentVolumeClaim holding the runs folder.
+    secret : str or list of str, optional
+        Secrets handed to the container with ``envFrom``.
+
+    Returns
+    -------
+    int
+        0 when the run succeeded (or was only printed), else non-zero.
+
+    Raises
+    ------
+    ValueError
+        On bad arguments, before any call.
+
+    Examples
+    --------
+    >>> from workbench.notebooks import notebook_path
+    >>> run_k8s(
+    ...     notebook=str(notebook_path("train")),
+    ...     params={"learning_rate": 0.05},
+    ...     name="lgbm",
+    ...     image="workbench/base:0.1.0",
+    ...     profile="cpu-large",
+    ...     dry_run=True,
+    ... )
+    apiVersion: v1
+    kind: ConfigMap
+    ...
+    kind: Job
+    ...
     0
     """
     notify = notify or os.environ.get(NOTIFY_KEY) or None

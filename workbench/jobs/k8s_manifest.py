@@ -249,9 +249,11 @@ def render_job(
     handed to the container with ``envFrom``; ``owner`` (default: :func:`current_owner`) decides
     the runs folder the Job may write.
 
-    >>> m = render_job(notebook="notebooks/train.ipynb", params={"lr": 0.05}, name="lgbm",
-    ...                image="workbench/base:0.1.0", profile="cpu-large")
-    >>> print(m.to_yaml())
+    .. code-block:: python
+
+        m = render_job(notebook="notebooks/train.ipynb", params={"lr": 0.05}, name="lgbm",
+                       image="workbench/base:0.1.0", profile="cpu-large")
+        print(m.to_yaml())
     """
     profile_set = profiles if isinstance(profiles, ProfileSet) else load_profiles(profiles)
     chosen, n_gpus = pick_profile(profile_set, profile, gpus)

@@ -191,9 +191,36 @@ def log_run(run_dir: Path, *, strict: bool = False) -> str | None:
     gives a warning and ``None`` (``strict=True`` raises instead), so it never fails the run itself.
     A directory that is not a finished run raises ``ValueError`` / ``FileNotFoundError``.
 
-    >>> import os; os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///mlflow.db"
-    >>> log_run(Path("runs/20250101-120000-train-1a2b3c"))
-    '5f0c...'
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run's directory.
+    strict : bool, default False
+        Raise when the tracking server fails instead of warning.
+
+    Returns
+    -------
+    str or None
+        The MLflow run id, or ``None`` when nothing was logged.
+
+    Examples
+    --------
+    Without a tracking server configured it does nothing:
+
+    >>> import os
+    >>> import tempfile
+    >>> from workbench.runs import RunRecord, new_run_dir
+    >>> path, run_id = new_run_dir(tempfile.mkdtemp(), "train", owner="ana")
+    >>> RunRecord(path=path, run_id=run_id, name="train", notebook="train.ipynb", state="succeeded").write_status()
+    >>> "MLFLOW_TRACKING_URI" in os.environ or log_run(path) is None
+    True
+
+    With one, it returns the MLflow run id:
+
+    .. code-block:: python
+
+        os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///mlflow.db"
+        log_run(path)  # '5f0c...'
     """
     uri = os.environ.get(TRACKING_URI_ENV, "").strip()
     if not uri:

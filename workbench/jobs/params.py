@@ -139,8 +139,10 @@ def inspect_notebook(
     files the notebook reads) and ``workbench.sort`` (the metric ranking its runs, ``-`` prefix
     for lower-is-better) are read too.
 
-    >>> spec = inspect_notebook("notebooks/train.ipynb")
-    >>> spec.parameters["seed"].type, spec.parameters["seed"].default
+    .. code-block:: python
+
+        spec = inspect_notebook("notebooks/train.ipynb")
+        spec.parameters["seed"].type, spec.parameters["seed"].default
     """
     path = Path(path).resolve()
     nb = read_notebook(path) if nb is None else nb

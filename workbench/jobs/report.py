@@ -48,7 +48,15 @@ def render_report(
     ``hide_input`` leaves out code cells' source (a report for readers who want results);
     ``resources_dir`` is where relative Markdown image links resolve (the notebook's folder).
 
-    >>> render_report(nbformat.read("run/train.ipynb", 4), "run/report.html", hide_input=True)
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    >>> nb = new_notebook(cells=[new_markdown_cell("# Churn"), new_code_cell("cv_auc = 0.85")])
+    >>> path = render_report(nb, Path(tempfile.mkdtemp()) / "report.html", hide_input=True)
+    >>> path.name, "cv_auc" in path.read_text()
+    ('report.html', False)
     """
     resources: dict[str, Any] = {"metadata": {"name": title or "report"}}
     if resources_dir is not None:

@@ -447,8 +447,10 @@ def run_notebook(
     inputs raise ``ValueError`` before anything runs. ``notify`` is a webhook URL (default:
     ``$WORKBENCH_NOTIFY_URL``).
 
-    >>> rec = run_notebook("notebooks/train.ipynb", {"seed": 1}, runs_dir="runs")
-    >>> rec.state, rec.metrics["cv_auc"], rec.path / "report.html"
+    .. code-block:: python
+
+        rec = run_notebook("notebooks/train.ipynb", {"seed": 1}, runs_dir="runs")
+        rec.state, rec.metrics["cv_auc"], rec.path / "report.html"
     """
     prepared = prepare_run(notebook, params, name=name)
     return execute_run(prepared, runs_dir, timeout=timeout, notify=notify, hide_input=hide_input, progress=progress)
@@ -483,8 +485,10 @@ def rerun(
     (``ValueError`` otherwise: it was changed since, or the run predates notebook hashes).
     Inputs whose SHA-256 changed stop the rerun (``ValueError``) unless ``allow_changed_inputs``.
 
-    >>> result = rerun("runs/20250101-120000-train-1a2b3c")
-    >>> result.identical, result.differences
+    .. code-block:: python
+
+        result = rerun("runs/20250101-120000-train-1a2b3c")
+        result.identical, result.differences
     """
     original = run if isinstance(run, RunRecord) else find_run(run, runs_dir)
     notebook = original.path / Path(original.notebook).name

@@ -184,7 +184,9 @@ def run_sweep(
     ``error``; ``sort`` names the ranking metric (default: the notebook's ``workbench.sort``
     metadata, else the first metric; prefix ``-`` when lower is better).
 
-    >>> run_sweep("notebooks/train.ipynb", {"learning_rate": [0.03, 0.1], "num_leaves": [8, 31]}, workers=2)
+    .. code-block:: python
+
+        run_sweep("notebooks/train.ipynb", {"learning_rate": [0.03, 0.1], "num_leaves": [8, 31]}, workers=2)
     """
     from .notify import notify_url, post_message, sweep_message
 

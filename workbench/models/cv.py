@@ -287,10 +287,19 @@ def train_cv(
     CVResult
         Out-of-fold and test predictions, fold models, scores and timings.
 
+    Examples
+    --------
     >>> from lightgbm import LGBMClassifier
-    >>> df = load_telco(); X = df.drop(columns=["customerID", "Churn"])
-    >>> cv = train_cv(LGBMClassifier(verbose=-1), X, df["Churn"], make_folds(df["Churn"]), metric="auc")
-    >>> cv.score, cv.oof[:3]
+    >>> from workbench.data import make_folds
+    >>> from workbench.datasets import load_telco
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> model = LGBMClassifier(n_estimators=50, verbose=-1)
+    >>> cv = train_cv(model, X, y, make_folds(y, n_splits=3), metric="auc", progress=False)
+    >>> cv
+    CVResult(LGBMClassifier, auc=0.8395... ± 0.003..., 3 folds, task=binary)
+    >>> round(cv.score, 3), cv.oof[:3].round(2)
+    (0.84, array([0.8 , 0.03, 0.24]))
     """
     from tqdm.auto import tqdm
 

@@ -41,7 +41,31 @@ def mean_importance(result: CVResult) -> pd.Series:
     ``get_feature_names_out`` (e.g. one-hot columns ``Contract_Two year``). The Series name says
     which measure it is; empty when the model has none.
 
-    >>> mean_importance(cv).head(15).plot.barh()
+    Parameters
+    ----------
+    result : CVResult
+        A result that holds its fold models (or LightGBM's ``feature_importance``).
+
+    Returns
+    -------
+    pandas.Series
+        One value per model input, largest first.
+
+    Raises
+    ------
+    ValueError
+        When the result holds no fold models.
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> from workbench.models import train_cv
+    >>> df = load_telco()
+    >>> X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    >>> cv = train_cv(LGBMClassifier(n_estimators=50, verbose=-1), X, y, folds=3, progress=False)
+    >>> mean_importance(cv).head(3).index.tolist()
+    ['Contract', 'tenure', 'MonthlyCharges']
     """
     if result.feature_importance is not None:
         return result.feature_importance["mean"].sort_values(ascending=False).rename("gain")

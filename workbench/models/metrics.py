@@ -127,6 +127,29 @@ def get_metric(metric: str | Metric | Callable[..., float] | None, task: str) ->
     """Resolve a metric name (``"auc"``, ``"rmse"``, ...), a :class:`Metric` or a callable.
 
     A bare callable is taken as higher-is-better; wrap it in :class:`Metric` to say otherwise.
+
+    Parameters
+    ----------
+    metric : str, Metric, callable or None
+        A name from :data:`METRICS`, a :class:`Metric`, a ``f(y_true, y_pred)`` callable, or
+        ``None`` for the task's default.
+    task : {"binary", "multiclass", "regression"}
+        The task the metric must support.
+
+    Returns
+    -------
+    Metric
+
+    Raises
+    ------
+    ValueError
+        On an unknown name or a metric that does not fit ``task``.
+
+    Examples
+    --------
+    >>> m = get_metric("auc", "binary")
+    >>> m.name, m.greater_is_better
+    ('auc', True)
     """
     if metric is None:
         metric = DEFAULT_METRIC[task]
@@ -149,7 +172,24 @@ def get_metric(metric: str | Metric | Callable[..., float] | None, task: str) ->
 
 def infer_task(y: Sequence[Any] | np.ndarray | pd.Series, max_classes: int = 30) -> Task:
     """``binary`` for two distinct values, ``multiclass`` for up to ``max_classes`` labels,
-    ``regression`` for a numeric target with non-integer values or more distinct values."""
+    ``regression`` for a numeric target with non-integer values or more distinct values.
+
+    Parameters
+    ----------
+    y : array-like
+        The target.
+    max_classes : int, default 30
+        Most labels of a multiclass target.
+
+    Returns
+    -------
+    {"binary", "multiclass", "regression"}
+
+    Examples
+    --------
+    >>> infer_task([0, 1, 1, 0]), infer_task(["a", "b", "c"]), infer_task([0.5, 1.2, 3.0])
+    ('binary', 'multiclass', 'regression')
+    """
     arr = np.asarray(y)
     values = pd.unique(arr[~pd.isna(arr)]) if arr.dtype.kind in "fO" else np.unique(arr)
     n = len(values)

@@ -342,7 +342,41 @@ def explain_report(
     on each fold's validation rows); a fitted model is explained on ``X``, ``y`` as given (pass
     held-out rows). ICE and SHAP use at most ``max_rows`` rows (a seeded sample).
 
-    >>> explain_report(cv, X, y, out="runs/telco/explain.html")
+    Parameters
+    ----------
+    model : fitted tree model or CVResult
+        The model explained.
+    X : DataFrame
+        The rows explained.
+    y : array-like
+        Their target.
+    out : path, default "report.html"
+        Where the HTML file is written (atomically).
+    top : int, default 5
+        Features given a PD/ICE plot.
+    n_individual : int, default 3
+        Rows given a SHAP waterfall.
+    max_rows : int, default 2000
+        Most rows for ICE and SHAP.
+    n_repeats : int, default 5
+        Permutations per feature.
+    random_state : int, default 0
+        Seed of the samples and permutations.
+    title : str, default "Model explanation"
+        The report's title.
+    timeout : int, default 1200
+        Seconds the report's notebook may run.
+
+    Returns
+    -------
+    pathlib.Path
+        The written report.
+
+    The report executes a notebook in a kernel (tens of seconds), so the example is not run:
+
+    .. code-block:: python
+
+        explain_report(cv, X, y, out="runs/telco/explain.html")
     """
     import joblib
 

@@ -68,7 +68,33 @@ def find_train_runs(
     ``runs_dir`` defaults to :func:`~workbench.jobs.current_runs_dir` (in a job, the runs root
     its own run is in).
 
-    >>> find_train_runs(sweep="train-sweep")
+    Parameters
+    ----------
+    train_runs : sequence of str or path, default ()
+        The runs, as above.
+    sweep : str, optional
+        A sweep whose successful runs are taken.
+    runs_dir : path, optional
+        The runs root.
+    notebook : str, default "train.ipynb"
+        The training notebook whose latest runs are taken.
+
+    Returns
+    -------
+    list of RunRecord
+        Oldest first.
+
+    Raises
+    ------
+    ValueError
+        When no run fits (with the command that makes some), a named run did not succeed or is
+        named twice, or both ``train_runs`` and ``sweep`` are given.
+
+    In a notebook after ``workbench sweep`` (finished training runs are needed):
+
+    .. code-block:: python
+
+        find_train_runs(sweep="train-sweep")
     """
     folder = Path(runs_dir) if runs_dir is not None else current_runs_dir()
     if isinstance(train_runs, str | os.PathLike):
@@ -241,8 +267,12 @@ def load_stack_runs(runs: Sequence[RunRecord]) -> StackRuns:
     test rows. Members are named for their ``model`` parameter (``lgbm``, ``logreg``, ...),
     with the run id appended where two runs trained the same model.
 
-    >>> stack_runs = load_stack_runs(find_train_runs(sweep="train-sweep"))
-    >>> Stack([stack_runs.level(), [("meta", meta_model())]]).fit(X, stack_runs.y)
+    In a notebook after ``workbench sweep`` (finished training runs are needed):
+
+    .. code-block:: python
+
+        stack_runs = load_stack_runs(find_train_runs(sweep="train-sweep"))
+        Stack([stack_runs.level(), [("meta", meta_model())]]).fit(X, stack_runs.y)
     """
     runs = list(runs)
     if len(runs) < 2:

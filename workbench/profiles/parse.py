@@ -208,8 +208,11 @@ def default_profiles_path() -> Path:
 def load_profiles(path: str | os.PathLike[str] | None = None) -> ProfileSet:
     """Read and validate a profiles file (default: :func:`default_profiles_path`).
 
-    >>> profiles = load_profiles("hub/profiles.yaml")
+    Examples
+    --------
+    >>> profiles = load_profiles()  # the checkout's hub/profiles.yaml
     >>> [p.slug for p in profiles.for_groups(["gpu-users"])]
+    ['cpu-small', 'cpu-large', 'gpu-t4']
     """
     path = Path(path) if path is not None else default_profiles_path()
     if not path.is_file():

@@ -35,10 +35,14 @@ def default_runs_root() -> Path:
     Examples
     --------
     >>> import os
-    >>> os.environ.pop("WORKBENCH_RUNS_DIR", None) is None or True
-    True
-    >>> str(default_runs_root())
-    'runs'
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"WORKBENCH_RUNS_DIR": "/srv/runs"}):
+    ...     print(default_runs_root())
+    /srv/runs
+    >>> with mock.patch.dict(os.environ):
+    ...     _ = os.environ.pop("WORKBENCH_RUNS_DIR", None)
+    ...     print(default_runs_root())
+    runs
     """
     return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS_DIR)
 

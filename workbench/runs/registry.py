@@ -115,7 +115,21 @@ def list_runs(
         Columns ``run`` (folder name), ``name``, ``state``, ``owner`` (the folder the run lives
         in), ``start``, ``duration_s``, ``notebook``, then parameters and metrics.
 
-    >>> list_runs("runs", status="succeeded", sort="cv_auc").head()
+    Examples
+    --------
+    >>> import tempfile
+    >>> from workbench.runs import METRICS_FILE, RunRecord, new_run_dir, write_record
+    >>> runs, ids = tempfile.mkdtemp(), []
+    >>> for auc in (0.84, 0.85):  # two finished runs, as `workbench run` leaves them
+    ...     path, run_id = new_run_dir(runs, "train", owner="ana")
+    ...     _ = write_record(path / METRICS_FILE, {"cv_auc": auc})
+    ...     RunRecord(path=path, run_id=run_id, name="train", notebook="train.ipynb", state="succeeded").write_status()
+    ...     ids.append(run_id)
+    >>> table = list_runs(runs, status="succeeded", sort="cv_auc")
+    >>> print(table[["name", "state", "metric.cv_auc"]].to_string(index=False))
+     name     state  metric.cv_auc
+    train succeeded           0.85
+    train succeeded           0.84
     """
     import pandas as pd
 
@@ -183,7 +197,19 @@ def find_run(ref: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | Non
         The run; ``FileNotFoundError`` when none matches, ``ValueError`` when several do,
         :class:`~workbench.runs.InvalidRunError` when the named run's records are invalid.
 
-    >>> find_run("r1a2b3c").path
+    Examples
+    --------
+    >>> import tempfile
+    >>> from workbench.runs import METRICS_FILE, RunRecord, new_run_dir, write_record
+    >>> runs, ids = tempfile.mkdtemp(), []
+    >>> for auc in (0.84, 0.85):  # two finished runs, as `workbench run` leaves them
+    ...     path, run_id = new_run_dir(runs, "train", owner="ana")
+    ...     _ = write_record(path / METRICS_FILE, {"cv_auc": auc})
+    ...     RunRecord(path=path, run_id=run_id, name="train", notebook="train.ipynb", state="succeeded").write_status()
+    ...     ids.append(run_id)
+    >>> run = find_run(ids[0], runs)
+    >>> run.run_id == ids[0], run.state, run.metrics
+    (True, 'succeeded', {'cv_auc': 0.84})
     """
     runs = Path(runs_dir) if runs_dir is not None else default_runs_root()
     text = str(ref)
@@ -226,7 +252,20 @@ def compare_runs(a: RunRecord, b: RunRecord, everything: bool = False) -> pd.Dat
         Columns ``kind`` (param | metric), ``name``, the two run folder names and ``delta``
         (b - a, numbers only).
 
-    >>> compare_runs(find_run("r1a2b3c"), find_run("r4d5e6f"))
+    Examples
+    --------
+    >>> import tempfile
+    >>> from workbench.runs import METRICS_FILE, RunRecord, new_run_dir, write_record
+    >>> runs, ids = tempfile.mkdtemp(), []
+    >>> for auc in (0.84, 0.85):  # two finished runs, as `workbench run` leaves them
+    ...     path, run_id = new_run_dir(runs, "train", owner="ana")
+    ...     _ = write_record(path / METRICS_FILE, {"cv_auc": auc})
+    ...     RunRecord(path=path, run_id=run_id, name="train", notebook="train.ipynb", state="succeeded").write_status()
+    ...     ids.append(run_id)
+    >>> table = compare_runs(find_run(ids[0], runs), find_run(ids[1], runs))
+    >>> table[["kind", "name", "delta"]].round(3)
+         kind    name  delta
+    0  metric  cv_auc   0.01
     """
     import pandas as pd
 

@@ -117,8 +117,41 @@ def blend(
     ``{name: array}`` dict or a DataFrame such as ``stack.level_oof(1)``. ``rank=True`` blends
     per-model ranks (on OOF and, separately, on test rows) instead of raw predictions.
 
-    >>> b = blend(stack.level_oof(1), y, metric="auc", test_list=stack.level_test(1))
-    >>> b.weights, b.score, b.test_pred
+    Parameters
+    ----------
+    oof_list : list of arrays or CVResults, dict of arrays or DataFrame
+        The out-of-fold predictions of each model, one row per training row.
+    y : array-like
+        The target.
+    metric : str, Metric or callable, optional
+        What the weights optimise; the task's default metric when not given.
+    test_list : same kinds as ``oof_list``, optional
+        Test predictions in the same model order, blended with the found weights.
+    rank : bool, default False
+        Blend per-model ranks instead of raw predictions.
+    n_iter : int, default 100
+        Steps of the greedy selection.
+    task : {"binary", "multiclass", "regression"}, optional
+        Inferred from ``y`` when not given.
+
+    Returns
+    -------
+    BlendResult
+        ``weights``, ``score``, the blended ``oof`` and ``test_pred``.
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> from workbench.features import build
+    >>> from workbench.models import default_logreg, train_cv
+    >>> df = load_telco()
+    >>> X, y = build(df, target="Churn").fit_transform(df), df["Churn"]
+    >>> lgbm = train_cv(LGBMClassifier(n_estimators=50, verbose=-1), X, y, folds=3, progress=False)
+    >>> logreg = train_cv(default_logreg(), X, y, folds=3, progress=False)
+    >>> b = blend({"lgbm": lgbm.oof, "logreg": logreg.oof}, y, metric="auc")
+    >>> b
+    BlendResult(auc=0.847...; lgbm=0.333, logreg=0.667)
     """
     names, arrays = _as_arrays(oof_list)
     if len(arrays) < 1:

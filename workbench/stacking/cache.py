@@ -44,8 +44,12 @@ class CacheEntry:
 class OOFCache:
     """Out-of-fold :class:`~workbench.models.CVResult` entries under ``path``, one per fingerprint.
 
-    >>> cache = OOFCache("runs/stack-cache")
-    >>> cache.entries()          # one row per cached model: key, name, level, estimator, score
+    Examples
+    --------
+    >>> import tempfile
+    >>> cache = OOFCache(tempfile.mkdtemp())
+    >>> cache.entries().columns.tolist()  # one row per cached model
+    ['key', 'name', 'level', 'estimator', 'metric', 'score', 'created']
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

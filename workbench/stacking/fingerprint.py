@@ -118,6 +118,9 @@ def fingerprint(payload: Mapping[str, Any]) -> str:
 def estimator_fingerprint(estimator: Any) -> str:
     """Key of an estimator's class and parameters: equal for equal configurations, in any process.
 
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
     >>> estimator_fingerprint(LogisticRegression(C=1.0)) == estimator_fingerprint(LogisticRegression())
     True
     """

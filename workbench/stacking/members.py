@@ -24,7 +24,12 @@ class StackModel:
     ``features`` picks columns of the level's input (the original columns at level 1; with
     ``restack=True`` both original and out-of-fold columns above it).
 
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
     >>> StackModel(LGBMClassifier(n_estimators=2000), name="lgbm_es", early_stopping_rounds=100)
+    StackModel(estimator=LGBMClassifier(n_estimators=2000), name='lgbm_es', fit_params=None,
+               early_stopping_rounds=100, features=None)
     """
 
     estimator: Any

@@ -54,7 +54,34 @@ def meta_model(kind: str = "logreg", task: str = "binary", random_state: int = 0
       model interactions, also with original features; it needs many more rows than the linear
       model to pay off (on Telco's 5,000 rows the linear meta model scores higher).
 
-    >>> Stack([members, [("meta", meta_model("logreg", "binary"))]]).fit(X, y)
+    Parameters
+    ----------
+    kind : {"logreg", "lgbm"}, default "logreg"
+        The model, as above.
+    task : {"binary", "multiclass", "regression"}, default "binary"
+        The task of the stack.
+    random_state : int, default 0
+        Seed of the model.
+    C : float, default 1.0
+        Inverse regularisation strength of ``"logreg"``.
+
+    Returns
+    -------
+    estimator
+        Unfitted scikit-learn compatible estimator.
+
+    Examples
+    --------
+    >>> from lightgbm import LGBMClassifier
+    >>> from workbench.datasets import load_telco
+    >>> from workbench.features import build
+    >>> from workbench.models import default_logreg
+    >>> from workbench.stacking import Stack
+    >>> df = load_telco()
+    >>> X, y = build(df, target="Churn").fit_transform(df), df["Churn"]
+    >>> members = [("lgbm", LGBMClassifier(n_estimators=50, verbose=-1)), ("logreg", default_logreg())]
+    >>> Stack([members, [("meta", meta_model("logreg", "binary"))]], folds=3, progress=False).fit(X, y)
+    Stack(2 → 1 models, auc=0.84...)
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression, Ridge

@@ -68,6 +68,27 @@ def prediction_correlation(oof: pd.DataFrame, method: str = "pearson") -> pd.Dat
     """Correlation matrix of out-of-fold prediction columns over the rows where all are present.
 
     Highly correlated models add little to a stack; diverse ones with good scores add most.
+
+    Parameters
+    ----------
+    oof : DataFrame
+        One column of out-of-fold predictions per model.
+    method : {"pearson", "spearman", "kendall"}, default "pearson"
+        As pandas' ``DataFrame.corr`` reads it.
+
+    Returns
+    -------
+    DataFrame
+        Models by models.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> oof = pd.DataFrame({"lgbm": [0.1, 0.4, 0.8, 0.9], "logreg": [0.2, 0.3, 0.7, 0.95]})
+    >>> prediction_correlation(oof).round(2)
+            lgbm  logreg
+    lgbm    1.00    0.96
+    logreg  0.96    1.00
     """
     if method not in ("pearson", "spearman", "kendall"):
         raise ValueError(f"unknown correlation method {method!r}; use 'pearson', 'spearman' or 'kendall'")
@@ -90,6 +111,25 @@ def plot_stack(
     ``kind``: ``"both"`` (two panels), ``"scores"`` or ``"correlation"`` (one panel, drawn on
     ``ax`` when given). Returns a matplotlib ``Figure`` (no pyplot state, works headless); show
     it in a notebook by leaving it as the cell's value, or ``fig.savefig("stack.png")``.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per model (:func:`summary_table`).
+    correlation : DataFrame
+        Correlation of the models' OOF predictions (:func:`prediction_correlation`).
+    metric : Metric
+        The metric of the scores.
+    title : str, default "correlation"
+        Title of the heat map.
+    kind : {"both", "scores", "correlation"}, default "both"
+        As above.
+    ax : matplotlib Axes, optional
+        Draw one panel there.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from matplotlib.figure import Figure
 

@@ -48,10 +48,12 @@ class Stack:
     ``n_jobs``, or ``None`` for LightGBM and XGBoost) gets that share instead, and OpenMP and BLAS
     pools are limited to it, so the machine is never oversubscribed; explicit thread counts stay.
 
-    >>> stack = Stack([[lgbm, logreg, extra_trees], [LogisticRegression()]], folds=5, cache_dir="runs/cache")
-    >>> stack.fit(X, y, X_test=X_test)
-    >>> stack.score_, stack.test_pred_, stack.level_oof(1).head()
-    >>> stack.to_frame(); stack.plot()
+    .. code-block:: python
+
+        stack = Stack([[lgbm, logreg, extra_trees], [LogisticRegression()]], folds=5, cache_dir="runs/cache")
+        stack.fit(X, y, X_test=X_test)
+        stack.score_, stack.test_pred_, stack.level_oof(1).head()
+        stack.to_frame(); stack.plot()
     """
 
     @renamed_params(seed="random_state")

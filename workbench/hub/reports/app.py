@@ -75,8 +75,17 @@ def run_rows(runs_dir: str | os.PathLike[str], owner: str | None = None) -> list
     ``owner`` is the folder a run lives in; ``dir`` is ``<owner folder>/<run folder>``. A folder
     that is not a valid run is a row with state ``invalid`` and the ``reason``, never an error.
 
-    >>> run_rows("runs")[0]["metrics"]
-    [('cv_auc', '0.8421')]
+    Examples
+    --------
+    >>> import tempfile
+    >>> from workbench.runs import METRICS_FILE, RunRecord, new_run_dir, write_record
+    >>> runs = tempfile.mkdtemp()
+    >>> path, run_id = new_run_dir(runs, "train", owner="ana")
+    >>> _ = write_record(path / METRICS_FILE, {"cv_auc": 0.84213})
+    >>> RunRecord(path=path, run_id=run_id, name="train", notebook="train.ipynb", state="succeeded").write_status()
+    >>> rows = run_rows(runs)
+    >>> rows[0]["state"], rows[0]["metrics"]
+    ('succeeded', [('cv_auc', '0.8421')])
     """
     good, bad = scan_runs(runs_dir)
     rows = []
