@@ -76,8 +76,8 @@ def redact_url(url: str, *, keep_path: bool = False) -> str:
     str
         ``scheme://host[:port]/…`` or, with ``keep_path``, ``scheme://host[:port]/path``.
 
-    >>> redact_url("https://hooks.slack.com/services/T0/B0/xyz")
-    'https://hooks.slack.com/…'
+    >>> redact_url("https://hooks.example.com/services/abc/def")
+    'https://hooks.example.com/…'
     >>> redact_url("http://ana:pw@mlflow:5000/api?token=abc", keep_path=True)
     'http://mlflow:5000/api'
     """

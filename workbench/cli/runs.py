@@ -77,9 +77,6 @@ def with_derived_columns(table: pd.DataFrame, now: datetime | None = None) -> pd
     """``table`` (from :func:`~workbench.runs.registry.list_runs`) with ``id``, ``age`` and ``duration``."""
     now = now or datetime.now(UTC)
     table = table.copy()
-    for column in ("start", "duration_s"):  # a listing of invalid runs only has neither
-        if column not in table:
-            table[column] = None
     table.insert(0, "id", table["run"].map(lambda folder: str(folder).rsplit("-", 1)[-1]))
     table.insert(table.columns.get_loc("state") + 1, "age", table["start"].map(lambda s: _age(s, now)))
     table.insert(table.columns.get_loc("age") + 1, "duration", table["duration_s"].map(_duration))
@@ -154,6 +151,10 @@ def render(table: pd.DataFrame, columns: list[str], cells: dict[str, list[str]])
     return "\n".join(rows)
 
 
+# what the default view is built from, kept even where no run has a value
+_ALWAYS = ("run", "name", "state", "start", "duration_s")
+
+
 def select_runs(args: argparse.Namespace) -> pd.DataFrame:
     """The runs the filters keep, oldest first (or best first with ``--sort``)."""
     from ..runs.registry import list_runs
@@ -174,7 +175,7 @@ def select_runs(args: argparse.Namespace) -> pd.DataFrame:
         ranked = list_runs(args.runs_dir, status=args.state, sort=args.sort)
         table = ranked[ranked["run"].isin(table["run"])]
     table = table.reset_index(drop=True)
-    return table[[c for c in table.columns if not table[c].isna().all() or c in ("run", "name", "state")]]
+    return table[[c for c in table.columns if not table[c].isna().all() or c in _ALWAYS]]
 
 
 def run(args: argparse.Namespace) -> int:

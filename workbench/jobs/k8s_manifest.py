@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .._redact import redact_url
 from ..profiles import Profile, ProfileSet, load_profiles, parse_memory
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, current_owner, owner_dirname
 
@@ -103,13 +104,6 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _BlockDumper.add_representer(str, _str_representer)
-
-
-def redact_url(url: str) -> str:
-    """Scheme and host only: ``https://hooks.slack.com/…``; webhook paths are secrets."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}/…" if parts.scheme and host else "…"
 
 
 def job_name(name: str) -> str:
