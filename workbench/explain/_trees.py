@@ -54,6 +54,20 @@ class TreeEnsemble:
     leaf_tree: np.ndarray  # int64[n_leaves]
     pandas_categorical: list[list[Any]] | None = None
     categorical_features: tuple[int, ...] = field(default=())
+    # How raw scores are formed from leaf values, for libraries other than LightGBM (whose raw score
+    # is the plain float64 sum): the sum starts at ``base_score`` (float64[num_class]; e.g. an
+    # init estimator's raw prediction), is divided by ``divisor`` after (averaging forests), and is
+    # rounded to float32 after every addition when ``float32_sums`` (XGBoost's accumulator).
+    base_score: np.ndarray | None = None
+    divisor: float = 1.0
+    float32_sums: bool = False
+    float32_input: bool = False  # the library compares X cast to float32 (scikit-learn, XGBoost)
+    library: str = "lightgbm"
+
+    @property
+    def sums_like_lightgbm(self) -> bool:
+        """Whether raw scores are the plain float64 sum from zero (what every kernel assumes)."""
+        return self.base_score is None and self.divisor == 1.0 and not self.float32_sums
 
     @property
     def n_trees(self) -> int:
@@ -215,6 +229,8 @@ def to_matrix(ensemble: TreeEnsemble, X: Any) -> np.ndarray:
     pandas ``category`` columns become codes under the training categories (unseen → NaN), and
     dtypes are cast the way LightGBM casts them (e.g. non-float NumPy input goes through float32).
     """
+    if ensemble.float32_input:
+        return _float32_matrix(ensemble, X)
     if isinstance(X, pd.DataFrame):
         if X.shape[1] != ensemble.n_features:
             raise ValueError(f"X has {X.shape[1]} columns but the model was trained on {ensemble.n_features}")
@@ -245,6 +261,21 @@ def to_matrix(ensemble: TreeEnsemble, X: Any) -> np.ndarray:
         raise ValueError(f"X has {arr.shape[1]} columns but the model was trained on {ensemble.n_features}")
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _float32_matrix(ensemble: TreeEnsemble, X: Any) -> np.ndarray:
+    """``X`` as the float32 values the library compares, held exactly in float64."""
+    if isinstance(X, pd.DataFrame):
+        data = X.copy(deep=False)
+        for col in data.columns:
+            if isinstance(data[col].dtype, pd.CategoricalDtype):
+                data[col] = data[col].cat.codes.replace({-1: np.nan})
+        arr = data.to_numpy(dtype=np.float32, na_value=np.nan)
+    else:
+        arr = np.asarray(X, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != ensemble.n_features:
+        raise ValueError(f"X has shape {arr.shape} but the model was trained on {ensemble.n_features} features")
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
@@ -323,10 +354,31 @@ def _sum_leaves(leaves, leaf_value, tree_class, num_class):
     return out
 
 
+@numba.njit(cache=True)
+def _sum_leaves_from(leaves, leaf_value, tree_class, base, float32_sums):
+    n, n_trees = leaves.shape
+    out = np.empty((n, base.shape[0]), dtype=np.float64)
+    for i in range(n):
+        for c in range(base.shape[0]):
+            out[i, c] = base[c]
+        for t in range(n_trees):
+            c = tree_class[t]
+            if float32_sums:
+                out[i, c] = np.float32(np.float32(out[i, c]) + np.float32(leaf_value[leaves[i, t]]))
+            else:
+                out[i, c] += leaf_value[leaves[i, t]]
+    return out
+
+
 def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
-    """Raw scores ``float64[n_rows, num_class]``, summed in tree order like LightGBM."""
+    """Raw scores ``float64[n_rows, num_class]``, summed in tree order as the model's library does."""
     leaves = predict_leaves(ensemble, X)
-    return _sum_leaves(leaves, ensemble.leaf_value, ensemble.tree_class, ensemble.num_class)
+    e = ensemble
+    if e.sums_like_lightgbm:
+        return _sum_leaves(leaves, e.leaf_value, e.tree_class, e.num_class)
+    base = np.zeros(e.num_class) if e.base_score is None else np.asarray(e.base_score, dtype=np.float64)
+    raw = _sum_leaves_from(leaves, e.leaf_value, e.tree_class, base, e.float32_sums)
+    return raw if e.divisor == 1.0 else raw / e.divisor
 
 
 # --- LightGBM's output transforms, bit for bit (numba's exp is the C library's, as in LightGBM) ---
@@ -368,6 +420,7 @@ def _exp(raw):
 
 
 _IDENTITY = (
+    "probability",  # averaged class proportions (scikit-learn forests)
     "regression",
     "regression_l2",
     "l2",

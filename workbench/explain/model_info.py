@@ -50,6 +50,53 @@ def lightgbm_ensemble(model: Any) -> TreeEnsemble:
     return ensemble
 
 
+def tree_ensemble(model: Any) -> TreeEnsemble | str:
+    """The fitted ``model`` as the tree engine's arrays, or a one-line reason why it cannot be read.
+
+    LightGBM, XGBoost and scikit-learn's ``DecisionTree*``, ``RandomForest*``, ``ExtraTrees*`` and
+    ``GradientBoosting*`` are read; the result is cached per model while its trees are unchanged.
+    """
+    library = type(model).__module__.split(".")[0]
+    try:
+        if library == "lightgbm":
+            return lightgbm_ensemble(model)
+        if library == "xgboost":
+            from ._read_xgboost import read_xgboost
+
+            return _cached(model, read_xgboost)
+        if library == "sklearn":
+            from ._read_sklearn import SUPPORTED, read_sklearn
+
+            if type(model).__name__ not in SUPPORTED:
+                return f"{type(model).__name__} is not a tree model the engine reads"
+            return _cached(model, read_sklearn)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{type(model).__name__} ({library}) is not a tree model the engine reads"
+
+
+def _cached(model: Any, read: Any) -> TreeEnsemble:
+    """``read(model)``, reused while the model object holds the same fitted state."""
+    key = (id(getattr(model, "estimators_", None)), getattr(model, "n_estimators", None), _fit_stamp(model))
+    try:
+        hit = _CACHE.get(model)
+    except TypeError:  # not weak-referenceable
+        return read(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    ensemble = read(model)
+    _CACHE[model] = (key, ensemble)
+    return ensemble
+
+
+def _fit_stamp(model: Any) -> Any:
+    get_booster = getattr(model, "get_booster", None)
+    if get_booster is not None:
+        booster = get_booster()
+        return (booster.num_boosted_rounds(), getattr(model, "best_iteration", None), id(booster))
+    return id(getattr(model, "tree_", None))
+
+
 def _not_fitted(model: Any) -> ValueError:
     return ValueError(f"this {type(model).__name__} is not fitted yet; call fit(X, y) before explaining it")
 

@@ -1,0 +1,100 @@
+"""Every tree library read into the engine's arrays reproduces the library's own predictions bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import ensemble, tree
+from sklearn.linear_model import LinearRegression
+
+from workbench.explain._trees import predict_raw, to_matrix
+from workbench.explain.model_info import tree_ensemble
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(N, 3)), columns=["a", "b", "c"])
+    X.loc[rng.random(N) < 0.1, "b"] = np.nan
+    X["cat"] = pd.Categorical(rng.choice(list("pqrst"), N))
+    signal = 2 * X["a"].to_numpy() + np.nan_to_num(X["b"].to_numpy()) + 1.5 * (X["cat"] == "q").to_numpy()
+    y = {
+        "regression": signal + rng.normal(scale=0.3, size=N),
+        "binary": (signal > 0).astype(int),
+        "multiclass": np.digitize(signal, [-1.0, 1.0]),
+    }
+    return {"X": X, "y": y}
+
+
+def _library_raw(model, X) -> np.ndarray:
+    """The library's own raw output: margins for boosting, averaged predictions for forests."""
+    if type(model).__module__.startswith("xgboost"):
+        out = model.predict(X, output_margin=True)
+    elif hasattr(model, "decision_function"):
+        out = model.decision_function(X)
+    elif hasattr(model, "predict_proba"):
+        out = model.predict_proba(X)
+    else:
+        out = model.predict(X)
+    return np.asarray(out, dtype=np.float64).reshape(len(X), -1)
+
+
+SKLEARN = {
+    "DecisionTree": (tree.DecisionTreeRegressor, tree.DecisionTreeClassifier, {"max_depth": 6}),
+    "RandomForest": (ensemble.RandomForestRegressor, ensemble.RandomForestClassifier, {"n_estimators": 8}),
+    "ExtraTrees": (ensemble.ExtraTreesRegressor, ensemble.ExtraTreesClassifier, {"n_estimators": 8}),
+    "GradientBoosting": (ensemble.GradientBoostingRegressor, ensemble.GradientBoostingClassifier, {"n_estimators": 15}),
+}
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+@pytest.mark.parametrize("family", list(SKLEARN))
+def test_sklearn_trees_match_predict_bit_for_bit(data, family, task):
+    regressor, classifier, params = SKLEARN[family]
+    X = data["X"].drop(columns="cat")
+    if family == "GradientBoosting":  # no missing-value support
+        X = X.fillna(0.0)
+    model = (regressor if task == "regression" else classifier)(random_state=0, **params).fit(X, data["y"][task])
+    engine = tree_ensemble(model)
+    assert not isinstance(engine, str), engine
+    np.testing.assert_array_equal(predict_raw(engine, to_matrix(engine, X)), _library_raw(model, X))
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass", "poisson"])
+def test_xgboost_matches_predict_bit_for_bit(data, task, categorical):
+    xgb = pytest.importorskip("xgboost", reason="the xgboost extra is not installed (pip install workbench[xgboost])")
+    X = data["X"] if categorical else data["X"].drop(columns="cat")
+    y = np.exp(data["y"]["regression"] / 3).round() if task == "poisson" else data["y"][task]
+    params = {"objective": "count:poisson"} if task == "poisson" else {}
+    cls = xgb.XGBClassifier if task in ("binary", "multiclass") else xgb.XGBRegressor
+    model = cls(n_estimators=20, max_depth=4, enable_categorical=categorical, random_state=0, **params).fit(X, y)
+    engine = tree_ensemble(model)
+    assert not isinstance(engine, str), engine
+    raw = predict_raw(engine, to_matrix(engine, X))
+    np.testing.assert_array_equal(raw, _library_raw(model, X))
+    # the float32 accumulation matters: summing in float64 differs from XGBoost's margins
+    assert engine.float32_sums
+
+
+def test_xgboost_early_stopping_uses_the_best_iteration(data):
+    xgb = pytest.importorskip("xgboost", reason="the xgboost extra is not installed (pip install workbench[xgboost])")
+    X, y = data["X"].drop(columns="cat"), data["y"]["binary"]
+    model = xgb.XGBClassifier(n_estimators=200, early_stopping_rounds=3, learning_rate=0.5, random_state=0)
+    model.fit(X[:200], y[:200], eval_set=[(X[200:], y[200:])], verbose=False)
+    assert model.best_iteration < 199
+    engine = tree_ensemble(model)
+    assert engine.n_trees == model.best_iteration + 1
+    np.testing.assert_array_equal(predict_raw(engine, to_matrix(engine, X)), _library_raw(model, X))
+
+
+def test_unreadable_models_say_why(data):
+    X, y = data["X"].drop(columns="cat").fillna(0.0), data["y"]["regression"]
+    assert "LinearRegression" in tree_ensemble(LinearRegression().fit(X, y))
+    custom_init = ensemble.GradientBoostingRegressor(n_estimators=3, init=LinearRegression()).fit(X, y)
+    assert "init estimator" in tree_ensemble(custom_init)
+    two_outputs = tree.DecisionTreeRegressor(max_depth=2).fit(X, np.column_stack([y, y]))
+    assert "multi-output" in tree_ensemble(two_outputs)
