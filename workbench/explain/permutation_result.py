@@ -219,3 +219,26 @@ class PermutationImportances(Result):
             "<th style='padding: 0 0.5em; text-align: left; border: none;'>Feature</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>"
         )
+
+
+class PermutationImportancesByMetric(dict):
+    """Permutation importance for several metrics at once: ``{metric: PermutationImportances}``.
+
+    What :func:`~workbench.explain.permutation_importance` returns for a multi-metric
+    ``scoring`` (as scikit-learn returns a dict of ``Bunch``); every metric saw the same
+    permutations. ``to_sklearn()`` is scikit-learn's dict of ``Bunch``; ``to_frame()`` the
+    ``mean`` and ``std`` per metric, side by side.
+    """
+
+    def to_sklearn(self) -> dict[str, Any]:
+        """``{metric: Bunch(importances_mean, importances_std, importances)}``, as scikit-learn."""
+        return {name: result.to_sklearn() for name, result in self.items()}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per feature (input order), a ``(metric, mean|std)`` column pair per metric."""
+        parts = {name: pd.concat([r.mean, r.std], axis=1) for name, r in self.items()}
+        return pd.concat(parts, axis=1)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name!r}: {result!r}" for name, result in self.items())
+        return f"PermutationImportancesByMetric({{{inner}}})"
