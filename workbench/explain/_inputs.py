@@ -45,7 +45,8 @@ def feature_position(X: pd.DataFrame | np.ndarray, feature: Any, names: list[str
             raise ValueError(f"feature {feature!r} is not a column of X; name a column of the DataFrame")
         if not 0 <= feature < X.shape[1]:
             raise ValueError(
-                f"feature index {feature} is out of range: X has {X.shape[1]} columns (0..{X.shape[1] - 1})"
+                f"all features must be in [0, {X.shape[1] - 1}]: feature index {feature} is out of range "
+                f"(X has {X.shape[1]} columns)"
             )
         return int(feature)
     key = str(feature)
@@ -57,7 +58,8 @@ def feature_position(X: pd.DataFrame | np.ndarray, feature: Any, names: list[str
         if close
         else f"; X has {len(names)} columns: {names[:10]}{'...' if len(names) > 10 else ''}"
     )
-    raise ValueError(f"feature {feature!r} is not a column of X{hint}")
+    lead = "Some column names are not columns of the dataframe: " if isinstance(X, pd.DataFrame) else ""
+    raise ValueError(f"{lead}feature {feature!r} is not a column of X{hint}")
 
 
 def categorical_mask(categorical_features: Any, X: pd.DataFrame | np.ndarray, names: list[str]) -> list[bool]:
@@ -70,8 +72,8 @@ def categorical_mask(categorical_features: Any, X: pd.DataFrame | np.ndarray, na
     )
     if given.size == 0:
         raise ValueError(
-            "Passing an empty list (`[]`) to `categorical_features` is not supported; pass None when no "
-            "feature is categorical."
+            "Passing an empty list (`[]`) to `categorical_features` is not supported. Use `None` instead to "
+            "indicate that there are no categorical features."
         )
     if given.dtype.kind == "b":
         if given.size != n:

@@ -73,12 +73,15 @@ def categorical_grid(col: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def custom_grid(name: str, col: pd.Series | np.ndarray, values: Any, categorical: bool) -> np.ndarray:
-    """Given grid values, checked against the column: known categories, numbers without NaN."""
+    """Given grid values, checked against the column: known categories, numbers without NaN.
+
+    ``name`` labels the feature in messages (a quoted column name, or a position).
+    """
     grid = values if isinstance(values, np.ndarray) else np.asarray(list(values) if not np.isscalar(values) else values)
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError(
-            f"The custom grid for some features is not a one-dimensional array: grid values for {name!r} "
-            f"must be a non-empty one-dimensional list, got shape {grid.shape}"
+            f"The custom grid for some features is not a one-dimensional array. Feature {name}: {grid.ndim} "
+            f"dimensions (grid values must be a non-empty one-dimensional list, got shape {grid.shape})"
         )
     if categorical:
         known = set(categorical_grid(col).tolist())
@@ -87,25 +90,25 @@ def custom_grid(name: str, col: pd.Series | np.ndarray, values: Any, categorical
         unknown = [v for v in grid.tolist() if v not in known]
         if unknown:
             raise ValueError(
-                f"grid values {unknown[:5]} are not categories of {name!r}; known: {sorted(map(str, known))[:10]}"
+                f"grid values {unknown[:5]} are not categories of {name}; known: {sorted(map(str, known))[:10]}"
             )
         return grid.astype(object)
     try:
         grid = grid.astype(np.float64)
     except (TypeError, ValueError) as exc:
+        if np.asarray(col).dtype.kind in "OUS":  # a text column: the values are what it holds
+            return grid.astype(object)
         raise ValueError(
-            f"grid values for the numeric feature {name!r} must be numbers, got {grid[:3].tolist()}; "
+            f"grid values for the numeric feature {name} must be numbers, got {grid[:3].tolist()}; "
             f"name it in categorical_features if its values are categories"
         ) from exc
     if np.isnan(grid).any():
-        raise ValueError(
-            f"grid values for {name!r} contain NaN; partial dependence is defined on values, leave NaN out"
-        )
+        raise ValueError(f"grid values for {name} contain NaN; partial dependence is defined on values, leave NaN out")
     data = _inputs.as_float(col)
     lo, hi = np.nanmin(data), np.nanmax(data)
     if grid.min() < lo or grid.max() > hi:
         warnings.warn(
-            f"the grid for {name!r} spans [{grid.min():g}, {grid.max():g}] but X ranges over [{lo:g}, {hi:g}]; "
+            f"the grid for {name} spans [{grid.min():g}, {grid.max():g}] but X ranges over [{lo:g}, {hi:g}]; "
             "beyond the data the model extrapolates (trees stay flat past their last split)",
             UserWarning,
             stacklevel=4,
@@ -161,7 +164,7 @@ def build_grids(
     for j, (pos, name, cat) in enumerate(zip(positions, names, categorical, strict=True)):
         col = _inputs.column(X, pos)
         if j in custom:
-            out.append(custom_grid(name, col, custom[j], cat))
+            out.append(custom_grid(repr(name) if isinstance(X, pd.DataFrame) else str(pos), col, custom[j], cat))
         elif cat:
             out.append(categorical_grid(col))
         else:

@@ -209,14 +209,11 @@ def _method_from(method: str, info: ModelInfo, kind: str, scale: str, weighted: 
 
 
 def _check_recursion(info: ModelInfo, kind: str, scale: str, weighted: bool) -> None:
-    if not info.is_lightgbm:
-        raise ValueError(
-            f"method='recursion' walks LightGBM trees; {type(info.models[0]).__name__} needs method='exact'"
-        )
+    """scikit-learn's refusals, in its order, then what the tree walk needs."""
     if kind != "average":
         raise ValueError(
-            "The 'recursion' method only applies when 'kind' is set to 'average': method='recursion' gives "
-            "the average only (no rows, so no ICE); use method='exact' for ICE"
+            "The 'recursion' method only applies when 'kind' is set to 'average': it gives the average only "
+            "(no rows, so no ICE); use method='exact' for ICE"
         )
     if weighted:
         raise ValueError(
@@ -224,13 +221,27 @@ def _check_recursion(info: ModelInfo, kind: str, scale: str, weighted: bool) -> 
             "look at the rows; use method='exact' to weight them."
         )
     if scale == "probability":
-        raise ValueError("method='recursion' works on the raw scale only; use scale='raw' or method='exact'")
+        raise ValueError(
+            "With the 'recursion' method, the response_method must be 'decision_function': it works on the "
+            "raw scale only; use scale='raw' or method='exact'"
+        )
+    if not info.is_lightgbm:
+        raise ValueError(
+            "Only the following estimators support the 'recursion' method: LightGBM models; "
+            f"{type(info.models[0]).__name__} needs method='exact'. Try using method='brute'."
+        )
 
 
 def _features(X: pd.DataFrame | np.ndarray, features: Any, names_all: list[str]) -> list[int]:
     feats = list(features) if isinstance(features, (list, tuple, np.ndarray, pd.Index)) else [features]
     if not feats:
         raise ValueError("features is empty; name at least one feature")
+    if all(isinstance(f, (bool, np.bool_)) for f in feats):  # a boolean mask over the columns
+        if len(feats) != X.shape[1]:
+            raise ValueError(
+                f"a boolean mask of features needs one entry per column of X ({X.shape[1]}), got {len(feats)}"
+            )
+        feats = [int(i) for i in np.flatnonzero(feats)]
     positions = [_inputs.feature_position(X, f, names_all) for f in feats]
     if len(set(positions)) != len(positions):
         raise ValueError(f"the features must differ, got {feats}")
