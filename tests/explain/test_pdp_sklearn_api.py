@@ -97,7 +97,7 @@ def test_categorical_and_boolean_dtypes_equal_sklearn(dtype):
     _same(ours, _sk(model[-1], encoded, ["f", "x"], grid_resolution=6, categorical_features=["f"]))
 
 
-def test_sample_weight_multioutput_and_all_classes():
+def test_sample_weight_multioutput_and_all_classes(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(250, 4))
     w = rng.random(250)
@@ -113,6 +113,9 @@ def test_sample_weight_multioutput_and_all_classes():
     assert ours.average.shape == (3, 4, 4, 4) and ours.individual.shape == (3, 250, 4, 4, 4)
     _same(ours, _sk(hgb, X, [1, 0, 3], grid_resolution=4, sample_weight=w))
     assert ours.output(2).target == "P(class=2)"
+    loaded = type(ours).load(ours.save(tmp_path / "pd"))
+    assert repr(loaded) == repr(ours) and loaded.outputs == ours.outputs
+    pd.testing.assert_frame_equal(loaded.to_frame(), ours.to_frame())
     np.testing.assert_array_equal(ours.output(2).average, ours.average[2])
     with pytest.raises(ValueError, match="a plot draws one"):
         ours.plot()

@@ -68,7 +68,7 @@ def test_pandas_dtypes_equal_sklearn(dtype):
     ],
     ids=["list", "tuple", "dict", "callable"],
 )
-def test_multi_metric_equals_sklearn_and_single_runs(scoring):
+def test_multi_metric_equals_sklearn_and_single_runs(scoring, tmp_path):
     rng = np.random.default_rng(2)
     X = rng.normal(size=(200, 4))
     y = X @ [1.0, 2.0, 0.0, -1.0] + rng.normal(size=200)
@@ -81,6 +81,9 @@ def test_multi_metric_equals_sklearn_and_single_runs(scoring):
         single = permutation_importance(model, X, y, scoring=name, n_repeats=4, random_state=3, progress=False)
         np.testing.assert_array_equal(got[name]["importances"], single.importances.to_numpy())
     assert list(ours.to_frame().columns.get_level_values(0).unique()) == list(ours)
+    loaded = type(ours).load(ours.save(tmp_path / "saved"))
+    assert repr(loaded) == repr(ours) and loaded.to_frame().equals(ours.to_frame())
+    assert ours.plot(metric="r2").axes and ours._repr_html_().startswith("<")
     # a RandomState draws the permutations once, for every metric, as scikit-learn does
     ours = permutation_importance(model, X, y, scoring=scoring, n_repeats=3, random_state=np.random.RandomState(5))
     ref = sk_permutation_importance(model, X, y, scoring=scoring, n_repeats=3, random_state=np.random.RandomState(5))

@@ -221,13 +221,13 @@ class PermutationImportances(Result):
         )
 
 
-class PermutationImportancesByMetric(dict):
+class PermutationImportancesByMetric(dict, Result):
     """Permutation importance for several metrics at once: ``{metric: PermutationImportances}``.
 
     What :func:`~workbench.explain.permutation_importance` returns for a multi-metric
     ``scoring`` (as scikit-learn returns a dict of ``Bunch``); every metric saw the same
     permutations. ``to_sklearn()`` is scikit-learn's dict of ``Bunch``; ``to_frame()`` the
-    ``mean`` and ``std`` per metric, side by side.
+    ``mean`` and ``std`` per metric, side by side; ``plot(metric=...)`` one metric's plot.
     """
 
     def to_sklearn(self) -> dict[str, Any]:
@@ -238,6 +238,19 @@ class PermutationImportancesByMetric(dict):
         """One row per feature (input order), a ``(metric, mean|std)`` column pair per metric."""
         parts = {name: pd.concat([r.mean, r.std], axis=1) for name, r in self.items()}
         return pd.concat(parts, axis=1)
+
+    def plot(self, kind: str = "bar", top: int = 20, ax: Any = None, metric: str | None = None) -> Any:
+        """:meth:`PermutationImportances.plot` of ``metric`` (default: the first)."""
+        if metric is not None and metric not in self:
+            raise ValueError(f"metric {metric!r} is not among the metrics {list(self)}")
+        return self[metric if metric is not None else next(iter(self))].plot(kind=kind, top=top, ax=ax)
+
+    def _state(self) -> dict[str, Any]:
+        return {"results": dict(self)}
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any]) -> PermutationImportancesByMetric:
+        return cls(state["results"])
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name!r}: {result!r}" for name, result in self.items())
