@@ -4,8 +4,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
+from sklearn.impute import SimpleImputer
 from sklearn.inspection import partial_dependence as sk_partial_dependence
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.multioutput import MultiOutputClassifier
@@ -64,7 +65,7 @@ def test_integer_pandas_dtypes_equal_sklearn_on_floats(dtype):
     if dtype == "Int64-missing":
         X_float.loc[rng.random(len(X)) < 0.1, "i"] = np.nan
         X = X_float.astype({"i": "Int64"})
-        model = HistGradientBoostingRegressor(max_iter=20, random_state=0).fit(X_float, y)
+        model = make_pipeline(SimpleImputer(), LinearRegression()).fit(X_float, y)
     else:
         X = X.astype({"i": dtype})
         model = LinearRegression().fit(X_float, y)
@@ -186,3 +187,32 @@ def test_sklearn_exception_types():
             method="recursion",
             sample_weight=np.ones(60),
         )
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "Int32", "boolean", "bool"])
+def test_lightgbm_on_nullable_and_boolean_columns(dtype):
+    """LightGBM's engines on pandas dtypes equal scikit-learn's on the float columns (PD and PI)."""
+    from sklearn.inspection import permutation_importance as sk_permutation_importance
+
+    from workbench.explain import permutation_importance
+
+    rng = np.random.default_rng(7)
+    n = 400
+    X_float = pd.DataFrame(
+        {"x": rng.normal(size=n), "i": rng.integers(0, 30, n).astype(float), "b": (rng.random(n) < 0.5) * 1.0}
+    )
+    X_float.loc[rng.random(n) < 0.1, "i"] = np.nan
+    y = X_float["x"] + 0.1 * X_float["i"].fillna(3) + X_float["b"] + rng.normal(size=n)
+    model = lgb.LGBMRegressor(n_estimators=25, num_leaves=7, verbose=-1).fit(X_float, y)
+    col = "b" if dtype in ("boolean", "bool") else "i"
+    X = X_float.astype({col: bool if col == "b" else dtype}).astype({col: dtype})
+    ours = partial_dependence(model, X, ["i", "b"], grid=6, kind="both")
+    ref = _sk(model, X_float, ["i", "b"], custom_values={"i": ours.grid[0], "b": ours.grid[1].astype(float)})
+    _same(ours, ref)
+    pi = permutation_importance(model, X, y, n_repeats=3, random_state=0, progress=False)
+    assert pi.engine == "lightgbm"
+    np.testing.assert_allclose(
+        pi.importances.to_numpy(),
+        sk_permutation_importance(model, X_float, y, n_repeats=3, random_state=0).importances,
+        atol=TOL,
+    )

@@ -198,13 +198,19 @@ def _scale_from(scale: str, response_method: str | None, info: ModelInfo) -> str
     return "probability" if response_method == "predict_proba" else "raw"
 
 
+def _recursion_supported(info: ModelInfo) -> bool:
+    """Whether the tree engine has Friedman's weighted walk for this model."""
+    return bool(info.is_lightgbm)
+
+
 def _method_from(method: str, info: ModelInfo, kind: str, scale: str, weighted: bool) -> str:
     """``"brute"`` is ``"exact"``; ``"auto"`` is ``"recursion"`` where it gives the same quantity."""
     if method == "brute":
         return "exact"
     if method == "auto":
         same = info.task == "regression" or scale == "raw"
-        return "recursion" if info.is_lightgbm and kind == "average" and not weighted and same else "exact"
+        usable = _recursion_supported(info) and kind == "average" and not weighted
+        return "recursion" if usable and same else "exact"
     return method
 
 
@@ -225,7 +231,7 @@ def _check_recursion(info: ModelInfo, kind: str, scale: str, weighted: bool) -> 
             "With the 'recursion' method, the response_method must be 'decision_function': it works on the "
             "raw scale only; use scale='raw' or method='exact'"
         )
-    if not info.is_lightgbm:
+    if not _recursion_supported(info):
         raise ValueError(
             "Only the following estimators support the 'recursion' method: LightGBM models; "
             f"{type(info.models[0]).__name__} needs method='exact'. Try using method='brute'."

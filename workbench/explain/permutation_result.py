@@ -228,6 +228,20 @@ class PermutationImportancesByMetric(dict, Result):
     ``scoring`` (as scikit-learn returns a dict of ``Bunch``); every metric saw the same
     permutations. ``to_sklearn()`` is scikit-learn's dict of ``Bunch``; ``to_frame()`` the
     ``mean`` and ``std`` per metric, side by side; ``plot(metric=...)`` one metric's plot.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from workbench.explain import permutation_importance
+    >>> X = np.random.default_rng(0).normal(size=(200, 3))
+    >>> y = X @ [1.0, 0.5, 0.0]
+    >>> model = LinearRegression().fit(X, y)
+    >>> by_metric = permutation_importance(model, X, y, scoring=["r2", "neg_mean_absolute_error"], progress=False)
+    >>> list(by_metric), by_metric["r2"].importances_mean.round(2).tolist()
+    (['r2', 'neg_mean_absolute_error'], [1.57, 0.41, 0.0])
+    >>> sorted(by_metric.to_sklearn()["r2"])
+    ['importances', 'importances_mean', 'importances_std']
     """
 
     def to_sklearn(self) -> dict[str, Any]:
