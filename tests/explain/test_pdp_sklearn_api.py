@@ -120,6 +120,7 @@ def test_sample_weight_multioutput_and_all_classes(tmp_path):
     np.testing.assert_array_equal(ours.output(2).average, ours.average[2])
     with pytest.raises(ValueError, match="a plot draws one"):
         ours.plot()
+    assert partial_dependence(hgb, X, [1, 0], grid=4).plot(output=1, kind="average").axes
     with pytest.raises(ValueError, match="one or two features"):
         ours.output(0).plot()
     raw = partial_dependence(hgb, X, 1, grid=4, kind="both", response_method="decision_function")

@@ -128,15 +128,17 @@ class PartialDependence(Result):
         ]
         return pd.concat(frames, ignore_index=True)
 
-    def plot(self, kind: str = "auto", ax: Any = None, **kwargs: Any) -> Figure:
+    def plot(self, kind: str = "auto", ax: Any = None, output: int | None = None, **kwargs: Any) -> Figure:
         """:func:`workbench.explain.plot_partial_dependence` of this result, drawn on ``ax`` when given.
 
         ``kind``: ``"auto"`` (the average, over ICE lines when the result has them), ``"average"``
         (the average only) or ``"both"`` (needs ICE: computed with ``kind="both"``). Plots show
-        one output of one or two features: pick one with ``output(k)`` first.
+        one output of one or two features: ``output=k`` picks output ``k`` of several.
         """
         from .plots import plot_partial_dependence
 
+        if output is not None:
+            return self.output(output).plot(kind, ax=ax, **kwargs)
         check_kind(kind, ("auto", "average", "both"), "PartialDependence.plot")
         if kind == "both" and self.individual is None:
             raise ValueError("this partial dependence has no ICE curves; compute it with kind='both' to plot them")
