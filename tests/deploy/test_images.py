@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ("base", "gpu", "hub")
 PYTHONS = ("3.11.2", "3.11.9", "3.12.3", "3.13.5")  # Debian bookworm, and newer Docker Stacks bases
 # Enough of the base lock for the smoke test (imports, CLI, train_cv); same pins and hashes.
-SMOKE_PACKAGES = "numpy,pandas,scipy,scikit-learn,lightgbm,tqdm,setuptools,wheel"
+SMOKE_PACKAGES = "numpy,pandas,scipy,scikit-learn,lightgbm,numba,pyarrow,pyyaml,tqdm,setuptools,wheel"
 
 
 def _pyproject() -> dict:
@@ -237,6 +237,7 @@ def test_base_image_builds_and_passes_its_smoke_test(standin_base):
     assert result["user"]["uid"] == 1000 and result["user"]["gid"] == 100 and result["user"]["user"] == "jovyan"
     assert result["workbench"] == {"version": __version__, "cli": f"workbench {__version__}"}
     assert result["train_cv"]["cv_auc"] == result["train_cv"]["sklearn_auc"]
+    assert result["explain_cache"] == {"cache_hits": 1, "cache_misses": 0}  # compiled at build time
     # same pins as this machine's LightGBM/numpy: the container reproduces the host's numbers
     host = _smoke_module().check_train_cv()
     assert result["train_cv"]["cv_auc"] == pytest.approx(host["cv_auc"], abs=1e-9)

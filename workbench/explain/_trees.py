@@ -19,6 +19,10 @@ import numba
 import numpy as np
 import pandas as pd
 
+from ._numba_cache import configure as _configure_numba_cache
+
+_configure_numba_cache()  # before the first kernel below: numba picks the cache folder at decoration
+
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
 _ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
 
