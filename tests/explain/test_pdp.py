@@ -226,8 +226,8 @@ def test_bad_input(binary, data):
         partial_dependence(RandomForestClassifier(), X, "a")
     X_, logit, rng = data
     multi = lgb.LGBMClassifier(n_estimators=3, verbose=-1).fit(X, np.digitize(logit, [-1, 1]))
-    with pytest.raises(ValueError, match=r"3 classes.*pass class_index=0..2"):
-        partial_dependence(multi, X, "a")
+    with pytest.raises(ValueError, match=r"class_index must be an integer in 0..2"):
+        partial_dependence(multi, X, "a", class_index=3)
     with pytest.warns(UserWarning, match=r"grid for 'a' spans \[-10, 0\].*extrapolates"):
         partial_dependence(model, X, "a", grid=[-10, 0])
     with pytest.raises(ValueError, match="recursion.*no ICE"):
@@ -236,7 +236,7 @@ def test_bad_input(binary, data):
         partial_dependence(model, X, "a", method="recursion", scale="probability")
     with pytest.raises(ValueError, match="not categories of 'c'"):
         partial_dependence(model, X, "c", grid=["p", "zz"])
-    with pytest.raises(ValueError, match="one feature or a pair"):
-        partial_dependence(model, X, ["a", "b", "d"])
+    with pytest.raises(ValueError, match="the features must differ"):
+        partial_dependence(model, X, ["a", "b", "a"])
     with pytest.raises(ValueError, match="needs a classifier"):
         partial_dependence(lgb.LGBMRegressor(n_estimators=2, verbose=-1).fit(X, logit), X, "a", scale="probability")

@@ -30,14 +30,18 @@ def generic_scores(
     rows: np.ndarray | None,
     perms: np.ndarray,
     progress: bool,
-) -> tuple[float, np.ndarray]:
-    """Baseline score on all rows and ``scores[unit, repeat]`` with the unit permuted."""
+) -> tuple[Any, Any]:
+    """Baseline score on all rows and ``scores[unit, repeat]`` with the unit permuted.
+
+    A scorer returning ``{metric: score}`` gives a dict of baselines and a dict of score arrays.
+    """
     from tqdm.auto import tqdm
 
     baseline = score(scorer, model, X, y, weights)
+    keys = list(baseline) if isinstance(baseline, dict) else [None]
     batches = _Batches(sampled(X, rows), perms)
     y_eval, w_eval = sampled(y, rows), sampled(weights, rows)
-    scores = np.empty((len(units), perms.shape[0]), dtype=np.float64)
+    scores = {key: np.empty((len(units), perms.shape[0]), dtype=np.float64) for key in keys}
     bar = tqdm(units, desc="permutation importance", unit="feature", disable=not progress, leave=False)
     for u, cols in enumerate(bar):
         for reps in batches.repeat_batches():
@@ -45,9 +49,11 @@ def generic_scores(
             cache: dict[str, np.ndarray] = {}
             for k, r in enumerate(reps):
                 piece, fetch = batches.piece(model, big, k, cache)
-                scores[u, r] = score(scorer, Responses(model, piece, fetch), piece, y_eval, w_eval)
+                value = score(scorer, Responses(model, piece, fetch), piece, y_eval, w_eval)
+                for key in keys:
+                    scores[key][u, r] = value if key is None else value[key]
             restore()
-    return baseline, scores
+    return baseline, (scores[None] if keys == [None] else scores)
 
 
 class _Batches:

@@ -45,7 +45,10 @@ def _n_samples(max_samples: int | float | None, n_rows: int) -> int:
         return n_rows
     if isinstance(max_samples, numbers.Integral) and not isinstance(max_samples, bool):
         if not 1 <= max_samples <= n_rows:
-            raise ValueError(f"max_samples={max_samples} must be between 1 and the number of rows ({n_rows})")
+            raise ValueError(
+                f"max_samples must be <= n_samples: max_samples={max_samples} must be between 1 and the "
+                f"number of rows ({n_rows})"
+            )
         return int(max_samples)
     if isinstance(max_samples, numbers.Real) and 0 < max_samples <= 1:
         m = int(max_samples * n_rows)

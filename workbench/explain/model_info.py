@@ -98,7 +98,9 @@ def _fit_stamp(model: Any) -> Any:
 
 
 def _not_fitted(model: Any) -> ValueError:
-    return ValueError(f"this {type(model).__name__} is not fitted yet; call fit(X, y) before explaining it")
+    from sklearn.exceptions import NotFittedError  # a ValueError, as scikit-learn raises it
+
+    return NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit(X, y) before explaining it")
 
 
 def _lightgbm_task(num_class: int, objective: str, model: Any) -> tuple[str, tuple[Any, ...] | None]:
@@ -169,14 +171,17 @@ def describe(model: Any, parse: bool = True) -> ModelInfo:
     return ModelInfo((model,), task, classes, None, False, None if names is None else [str(n) for n in names])
 
 
-def resolve_class(info: ModelInfo, class_index: int | None) -> int | None:
-    """The output column to explain: required for multiclass, optional (0 or 1) for binary."""
+def resolve_class(info: ModelInfo, class_index: int | None, all_classes: bool = False) -> int | None:
+    """The output column to explain: required for multiclass (None: every class, with
+    ``all_classes``), optional (0 or 1) for binary."""
     if info.task == "regression":
         if class_index is not None:
             raise ValueError("class_index applies to classifiers only; this model is a regressor")
         return None
     n = info.n_classes
     if info.task == "multiclass" and class_index is None:
+        if all_classes:
+            return None
         raise ValueError(
             f"this classifier has {n} classes {list(info.classes or ())}; pass class_index=0..{n - 1} "
             "to choose which class's probability to explain"

@@ -11,13 +11,18 @@ not look at ``X`` beyond building the grid, so it is instant, but it answers a d
 question when features are correlated (it averages over the training distribution of the other
 features *as the trees split it*, not over the rows), and it is on the raw scale only. See
 scikit-learn issue #27441 for how far the two can differ.
+
+Integer columns are computed in float: the column is set to the (float) grid values in a float
+copy, so a grid point such as 12.25 is what the model sees (scikit-learn refuses integer columns
+instead, because writing floats into an integer array would truncate them). Nullable pandas
+integers (``Int64``) are numeric features too; ``bool``/``boolean``, ``category`` and text columns
+are categorical.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,29 +32,32 @@ import pandas as pd
 from ..data.results import Result, check_kind
 from ..data.validation import Options, validate_params
 from . import _inputs
-from ._pdp_trees import ice_raw, recursion_raw
-from ._trees import TreeEnsemble, raw_to_output, to_matrix
+from ._pdp_grid import build_grids, check_percentiles, grid_specs
+from ._pdp_ice import brute_ice, lightgbm_ice, model_space, select
+from ._pdp_trees import recursion_raw
 from .model_info import ModelInfo, describe, resolve_class
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 Kind = Literal["average", "individual", "both"]
-Method = Literal["exact", "recursion"]
+Method = Literal["exact", "recursion", "brute", "auto"]
 Scale = Literal["auto", "probability", "raw"]
 
-_ROWS_PER_PREDICT = 1 << 18  # rows per predict call on stacked copies (generic models)
 _MAX_ICE_VALUES = 1 << 28  # ICE cells kept in memory at most (2 GiB of float64)
 
 
 @dataclass
 class PartialDependence(Result):
-    """Partial dependence of one feature (or a pair) and, on request, the ICE curves.
+    """Partial dependence of one or more features and, on request, the ICE curves.
 
     ``grid[j]`` are the values of ``features[j]`` (numbers, or category labels); ``average`` has
-    shape ``(len(grid[0]),)`` or ``(len(grid[0]), len(grid[1]))``; ``individual`` (ICE, with
-    ``kind="individual"`` or ``"both"``) has one leading axis more, one entry per row of ``X``.
-    ``feature_values`` are the features' values in ``X``, for the distribution under the plot.
+    shape ``(len(grid[0]), len(grid[1]), ...)``; ``individual`` (ICE, with ``kind="individual"``
+    or ``"both"``) has one leading axis more, one entry per row of ``X``. When the result holds
+    several outputs (every class of a multiclass model, every target of a multi-output
+    regressor), both have a leading output axis more, labelled by ``outputs``; ``output(k)`` is
+    the single-output result of one of them. ``feature_values`` are the features' values in
+    ``X``, for the distribution under the plot. ``to_sklearn()`` is scikit-learn's ``Bunch``.
     """
 
     features: tuple[str, ...]
@@ -63,32 +71,74 @@ class PartialDependence(Result):
     scale: str
     target: str
     n_rows: int
+    outputs: tuple[Any, ...] | None = None
 
     @property
     def is_2d(self) -> bool:
         return len(self.features) == 2
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per grid point: the feature value(s) and the ``average``."""
-        if not self.is_2d:
-            return pd.DataFrame({self.features[0]: self.grid[0], "average": self.average})
-        a, b = np.meshgrid(np.arange(len(self.grid[0])), np.arange(len(self.grid[1])), indexing="ij")
-        return pd.DataFrame(
-            {
-                self.features[0]: self.grid[0][a.ravel()],
-                self.features[1]: self.grid[1][b.ravel()],
-                "average": self.average.ravel(),
-            }
+    @property
+    def n_outputs(self) -> int:
+        return 1 if self.outputs is None else len(self.outputs)
+
+    def output(self, k: int) -> PartialDependence:
+        """The result for output ``k`` alone (class ``outputs[k]``, or target ``k``)."""
+        if self.outputs is None:
+            if k != 0:
+                raise ValueError(f"this result has one output ({self.target}); output(0) is the only one")
+            return self
+        if not 0 <= k < len(self.outputs):
+            raise ValueError(f"output must be in 0..{len(self.outputs) - 1} (outputs {list(self.outputs)}), got {k}")
+        label = self.outputs[k]
+        target = (
+            f"P(class={label})"
+            if self.target == "probability of each class"
+            else self.target.replace("each class", f"class {label}").replace("each target", f"target {label}")
+        )
+        return replace(
+            self,
+            average=self.average[k],
+            individual=None if self.individual is None else self.individual[k],
+            target=target,
+            outputs=None,
         )
 
-    def plot(self, kind: str = "auto", ax: Any = None, **kwargs: Any) -> Figure:
+    def to_sklearn(self) -> Any:
+        """The ``Bunch`` of ``sklearn.inspection.partial_dependence``: ``grid_values`` and ``average``
+        ``(n_outputs, *grid_shape)`` and/or ``individual`` ``(n_outputs, n_rows, *grid_shape)``."""
+        from sklearn.utils import Bunch
+
+        lead = self.outputs is None
+        out = Bunch(grid_values=[_plain(g) for g in self.grid])
+        if self.kind in ("average", "both"):
+            out["average"] = self.average[None] if lead else self.average
+        if self.kind in ("individual", "both") and self.individual is not None:
+            out["individual"] = self.individual[None] if lead else self.individual
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per grid point (and output): the feature value(s) and the ``average``."""
+        idx = np.meshgrid(*[np.arange(len(g)) for g in self.grid], indexing="ij")
+        columns = {f: g[i.ravel()] for f, g, i in zip(self.features, self.grid, idx, strict=True)}
+        if self.outputs is None:
+            return pd.DataFrame({**columns, "average": self.average.ravel()})
+        frames = [
+            pd.DataFrame({"output": [label] * idx[0].size, **columns, "average": self.average[k].ravel()})
+            for k, label in enumerate(self.outputs)
+        ]
+        return pd.concat(frames, ignore_index=True)
+
+    def plot(self, kind: str = "auto", ax: Any = None, output: int | None = None, **kwargs: Any) -> Figure:
         """:func:`workbench.explain.plot_partial_dependence` of this result, drawn on ``ax`` when given.
 
         ``kind``: ``"auto"`` (the average, over ICE lines when the result has them), ``"average"``
-        (the average only) or ``"both"`` (needs ICE: computed with ``kind="both"``).
+        (the average only) or ``"both"`` (needs ICE: computed with ``kind="both"``). Plots show
+        one output of one or two features: ``output=k`` picks output ``k`` of several.
         """
         from .plots import plot_partial_dependence
 
+        if output is not None:
+            return self.output(output).plot(kind, ax=ax, **kwargs)
         check_kind(kind, ("auto", "average", "both"), "PartialDependence.plot")
         if kind == "both" and self.individual is None:
             raise ValueError("this partial dependence has no ICE curves; compute it with kind='both' to plot them")
@@ -99,259 +149,167 @@ class PartialDependence(Result):
     def __repr__(self) -> str:
         sizes = " × ".join(str(len(g)) for g in self.grid)
         ice = "" if self.individual is None else f", ICE for {self.n_rows} rows"
-        return f"PartialDependence({' × '.join(self.features)}, {sizes} grid points, {self.method}, {self.target}{ice})"
-
-
-# ---------------------------------------------------------------------------------------- grid
-
-
-def _numeric_grid(name: str, values: np.ndarray, resolution: int, percentiles: tuple[float, float]) -> np.ndarray:
-    from scipy.stats.mstats import mquantiles
-
-    finite = values[~np.isnan(values)]
-    if finite.size == 0:
-        raise ValueError(f"feature {name!r} has no non-missing values in X, so it has no grid; pass grid values")
-    uniques = np.unique(finite)
-    if uniques.size < resolution:
-        return uniques
-    low, high = mquantiles(finite, prob=percentiles, axis=0)
-    if np.allclose(low, high):
-        raise ValueError(
-            f"the {percentiles} percentiles of {name!r} are both {low:g}, so the grid would be one point; "
-            "choose percentiles further apart (e.g. (0, 1)) or pass grid values"
+        outs = "" if self.outputs is None else f", {len(self.outputs)} outputs"
+        return (
+            f"PartialDependence({' × '.join(self.features)}, {sizes} grid points, {self.method}, "
+            f"{self.target}{outs}{ice})"
         )
-    return np.linspace(low, high, num=resolution, endpoint=True)
 
 
-def _categorical_grid(col: pd.Series | np.ndarray) -> np.ndarray:
-    series = pd.Series(col)
-    present = series.dropna()
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        seen = set(present.unique().tolist())
-        return np.asarray([c for c in series.cat.categories if c in seen], dtype=object)
-    return np.asarray(sorted(present.unique().tolist()), dtype=object)
+def _plain(grid: np.ndarray) -> np.ndarray:
+    """A grid as scikit-learn reports it: numbers and booleans typed, text as ``object``."""
+    if grid.dtype != object:
+        return grid
+    typed = np.asarray(grid.tolist())
+    return grid if typed.dtype.kind in "USO" else typed
 
 
-def _custom_grid(name: str, col: pd.Series | np.ndarray, values: Any, categorical: bool) -> np.ndarray:
-    grid = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
-    if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(f"grid values for {name!r} must be a non-empty one-dimensional list, got shape {grid.shape}")
-    if categorical:
-        known = set(_categorical_grid(col).tolist())
-        if isinstance(getattr(col, "dtype", None), pd.CategoricalDtype):
-            known = set(col.cat.categories.tolist())
-        unknown = [v for v in grid.tolist() if v not in known]
-        if unknown:
+# ------------------------------------------------------------------------------------- inputs
+
+
+def _check_model(model: Any) -> None:
+    """scikit-learn's refusals: not a regressor or classifier, multiclass-multioutput."""
+    from sklearn.base import BaseEstimator, is_classifier, is_regressor
+
+    if isinstance(model, BaseEstimator) and not (is_classifier(model) or is_regressor(model)):
+        raise ValueError(
+            f"'estimator' must be a fitted regressor or classifier; {type(model).__name__} is neither "
+            "(partial dependence explains predictions of a target)."
+        )
+    classes = getattr(model, "classes_", None)
+    if isinstance(classes, list) and classes and isinstance(classes[0], np.ndarray):
+        raise ValueError(
+            "Multiclass-multioutput estimators are not supported: explain one target at a time "
+            "(e.g. fit one classifier per target column)."
+        )
+
+
+def _scale_from(scale: str, response_method: str | None, info: ModelInfo) -> str:
+    """``scale`` from scikit-learn's ``response_method`` when it is given."""
+    if response_method is None or response_method == "auto":
+        return scale
+    if info.task == "regression":
+        raise ValueError(
+            f"The response_method parameter is ignored for regressors and must be 'auto'; got {response_method!r}."
+        )
+    if scale != "auto":
+        raise ValueError("pass scale or response_method, not both (response_method is scikit-learn's spelling)")
+    model = info.models[0]
+    if response_method == "predict_proba" and not (info.is_lightgbm or hasattr(model, "predict_proba")):
+        raise ValueError(f"response_method='predict_proba' but {type(model).__name__} has no predict_proba")
+    return "probability" if response_method == "predict_proba" else "raw"
+
+
+def _recursion_supported(info: ModelInfo) -> bool:
+    """Whether the tree engine has Friedman's weighted walk for this model."""
+    return bool(info.is_lightgbm)
+
+
+def _method_from(method: str, info: ModelInfo, kind: str, scale: str, weighted: bool) -> str:
+    """``"brute"`` is ``"exact"``; ``"auto"`` is ``"recursion"`` where it gives the same quantity."""
+    if method == "brute":
+        return "exact"
+    if method == "auto":
+        same = info.task == "regression" or scale == "raw"
+        usable = _recursion_supported(info) and kind == "average" and not weighted
+        return "recursion" if usable and same else "exact"
+    return method
+
+
+def _check_recursion(info: ModelInfo, kind: str, scale: str, weighted: bool) -> None:
+    """scikit-learn's refusals, in its order, then what the tree walk needs."""
+    if kind != "average":
+        raise ValueError(
+            "The 'recursion' method only applies when 'kind' is set to 'average': it gives the average only "
+            "(no rows, so no ICE); use method='exact' for ICE"
+        )
+    if weighted:
+        raise ValueError(
+            "The 'recursion' method can only be applied when sample_weight is None: it does not "
+            "look at the rows; use method='exact' to weight them."
+        )
+    if scale == "probability":
+        raise ValueError(
+            "With the 'recursion' method, the response_method must be 'decision_function': it works on the "
+            "raw scale only; use scale='raw' or method='exact'"
+        )
+    if not _recursion_supported(info):
+        raise ValueError(
+            "Only the following estimators support the 'recursion' method: LightGBM models; "
+            f"{type(info.models[0]).__name__} needs method='exact'. Try using method='brute'."
+        )
+
+
+def _features(X: pd.DataFrame | np.ndarray, features: Any, names_all: list[str]) -> list[int]:
+    feats = list(features) if isinstance(features, (list, tuple, np.ndarray, pd.Index)) else [features]
+    if not feats:
+        raise ValueError("features is empty; name at least one feature")
+    if all(isinstance(f, (bool, np.bool_)) for f in feats):  # a boolean mask over the columns
+        if len(feats) != X.shape[1]:
             raise ValueError(
-                f"grid values {unknown[:5]} are not categories of {name!r}; known: {sorted(map(str, known))[:10]}"
+                f"a boolean mask of features needs one entry per column of X ({X.shape[1]}), got {len(feats)}"
             )
-        return grid.astype(object)
-    try:
-        grid = grid.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"grid values for the numeric feature {name!r} must be numbers, got {grid[:3].tolist()}"
-        ) from exc
-    if np.isnan(grid).any():
-        raise ValueError(
-            f"grid values for {name!r} contain NaN; partial dependence is defined on values, leave NaN out"
-        )
-    data = np.asarray(col, dtype=np.float64)
-    lo, hi = np.nanmin(data), np.nanmax(data)
-    if grid.min() < lo or grid.max() > hi:
-        warnings.warn(
-            f"the grid for {name!r} spans [{grid.min():g}, {grid.max():g}] but X ranges over [{lo:g}, {hi:g}]; "
-            "beyond the data the model extrapolates (trees stay flat past their last split)",
-            UserWarning,
-            stacklevel=3,
-        )
-    return grid
+        feats = [int(i) for i in np.flatnonzero(feats)]
+    positions = [_inputs.feature_position(X, f, names_all) for f in feats]
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"the features must differ, got {feats}")
+    return positions
 
 
-def _grids(
-    X: pd.DataFrame | np.ndarray,
-    positions: list[int],
-    names: list[str],
-    categorical: list[bool],
-    grid: int | Any | Mapping[Any, Any],
-    percentiles: tuple[float, float],
-) -> list[np.ndarray]:
-    if not (len(percentiles) == 2 and 0 <= percentiles[0] < percentiles[1] <= 1):
-        raise ValueError(f"percentiles must be two increasing numbers in [0, 1], like (0.05, 0.95); got {percentiles}")
-    custom: dict[str, Any] = {}
-    resolution = 100
-    if isinstance(grid, Mapping):
-        custom = {str(k): v for k, v in grid.items()}
-        unknown = set(custom) - set(names)
-        if unknown:
-            raise ValueError(f"grid names features {sorted(unknown)} that are not among the features {names}")
-    elif isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
-        resolution = int(grid)
-        if resolution < 2:
-            raise ValueError(f"grid resolution must be at least 2 points, got {resolution}")
-    elif len(names) == 1:
-        custom = {names[0]: grid}
-    else:
-        raise ValueError("for two features pass grid as an int (resolution) or a dict {feature: values}")
-    out = []
-    for pos, name, cat in zip(positions, names, categorical, strict=True):
-        col = _inputs.column(X, pos)
-        if name in custom:
-            out.append(_custom_grid(name, col, custom[name], cat))
-        elif cat:
-            out.append(_categorical_grid(col))
+def _custom_positions(custom: dict[Any, Any], features: Any, positions: list[int], X: Any, names: list[str]) -> dict:
+    """``{index in features: values}`` from keys naming features as ``features`` does (or by name)."""
+    feats = list(features) if isinstance(features, (list, tuple, np.ndarray, pd.Index)) else [features]
+    out: dict[int, Any] = {}
+    for key, values in custom.items():
+        if key is None:
+            out[0] = values
+        elif key in feats:
+            out[feats.index(key)] = values
         else:
-            out.append(_numeric_grid(name, np.asarray(col, dtype=np.float64), resolution, percentiles))
+            pos = _inputs.feature_position(X, key, names)
+            if pos not in positions:
+                raise ValueError(
+                    f"grid values are given for {key!r}, which is not among the features {feats}; "
+                    "give grid values only for the features computed"
+                )
+            out[positions.index(pos)] = values
     return out
 
 
-# ---------------------------------------------------------------------------- model outputs
+def _weights(sample_weight: Any, n: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected {(n,)}: one weight per row of X")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("sample_weight must be finite and non-negative with a positive sum")
+    return w
 
 
-def _target_label(info: ModelInfo, cls: int | None, scale: str) -> str:
+def _as_float_ints(X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+    """Integer NumPy data in float64, so that grid values are set without truncation."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "iu":
+        return X.astype(np.float64)
+    return X
+
+
+def _outputs(info: ModelInfo, cls: int | None, ice: np.ndarray) -> tuple[Any, ...] | None:
+    if info.task == "multiclass" and cls is None:
+        return tuple(info.classes or range(ice.shape[0]))
+    if info.task == "regression" and ice.shape[0] > 1:
+        return tuple(range(ice.shape[0]))
+    return None
+
+
+def _target_label(info: ModelInfo, cls: int | None, raw: bool, n_outputs: int) -> str:
     if info.task == "regression":
-        return "raw score" if scale == "raw" else "prediction"
-    label = (info.classes or ())[cls] if cls is not None else cls
-    return f"raw score of class {label}" if scale == "raw" else f"P(class={label})"
-
-
-def _select(out: np.ndarray, info: ModelInfo, cls: int | None, raw: bool) -> np.ndarray:
-    """Pick the explained column from ``(..., num_class)`` scores or probabilities."""
-    if info.task == "binary":
-        col = out[..., 0]
-        if cls == 0:
-            return -col if raw else 1.0 - col
-        return col
-    return out[..., cls if info.task == "multiclass" else 0]
-
-
-def _model_space(ensemble: TreeEnsemble, X: pd.DataFrame | np.ndarray, pos: int, values: np.ndarray) -> np.ndarray:
-    """Grid values as LightGBM's ``predict`` sees them in column ``pos`` (category codes, casts)."""
-    if isinstance(X, pd.DataFrame):
-        small = X.iloc[np.zeros(len(values), dtype=np.intp)].copy()
-        name = X.columns[pos]
-        if isinstance(X[name].dtype, pd.CategoricalDtype):
-            small[name] = pd.Categorical(values, categories=X[name].cat.categories, ordered=X[name].cat.ordered)
-        else:
-            small[name] = values
-        return to_matrix(ensemble, small)[:, pos]
-    cast = np.asarray(values).astype(X.dtype)
-    return to_matrix(ensemble, np.broadcast_to(cast[:, None], (len(values), X.shape[1])).copy())[:, pos]
-
-
-def _lightgbm_ice(
-    ensemble: TreeEnsemble,
-    X: pd.DataFrame | np.ndarray,
-    positions: list[int],
-    grids: list[np.ndarray],
-    info: ModelInfo,
-    cls: int | None,
-    raw: bool,
-    progress: bool,
-) -> np.ndarray:
-    from tqdm.auto import tqdm
-
-    M = to_matrix(ensemble, X)
-    model_grids = [_model_space(ensemble, X, p, g) for p, g in zip(positions, grids, strict=True)]
-
-    def explained(scores: np.ndarray) -> np.ndarray:
-        shape = scores.shape
-        if not raw:
-            scores = raw_to_output(ensemble, scores.reshape(-1, shape[-1])).reshape(shape)
-        return _select(scores, info, cls, raw)
-
-    if len(positions) == 1:
-        return explained(ice_raw(ensemble, M, positions[0], model_grids[0]))
-    # Two features: walk all grid points of the longer axis at once, for each value of the shorter.
-    outer = 0 if len(grids[0]) < len(grids[1]) else 1
-    inner = 1 - outer
-    out = np.empty((M.shape[0], len(grids[0]), len(grids[1])))
-    work = M.copy()
-    for k in tqdm(
-        range(len(grids[outer])),
-        desc=f"partial dependence {len(grids[0])}×{len(grids[1])}",
-        disable=not progress,
-        leave=False,
-        delay=0.5,
-    ):
-        work[:, positions[outer]] = model_grids[outer][k]
-        block = explained(ice_raw(ensemble, work, positions[inner], model_grids[inner]))
-        if outer == 0:
-            out[:, k, :] = block
-        else:
-            out[:, :, k] = block
-    return out
-
-
-def _set_column(frame: pd.DataFrame | np.ndarray, pos: int, values: np.ndarray, like: Any) -> None:
-    if isinstance(frame, pd.DataFrame):
-        name = frame.columns[pos]
-        if isinstance(like.dtype, pd.CategoricalDtype):
-            frame[name] = pd.Categorical(values, categories=like.cat.categories, ordered=like.cat.ordered)
-        else:
-            frame[name] = values
-    else:
-        frame[:, pos] = values
-
-
-def _class_column(model: Any, info: ModelInfo, cls: int) -> int:
-    """Position of the explained class in ``model.classes_`` (CVResult fold models know indices)."""
-    classes = list(getattr(model, "classes_", range(info.n_classes)))
-    for key in (info.classes[cls], cls):
-        if key in classes:
-            return classes.index(key)
-    raise ValueError(f"class {info.classes[cls]!r} is not among this model's classes {classes}")
-
-
-def _response(model: Any, info: ModelInfo, cls: int | None, scale: str):
-    if info.task == "regression":
-        return lambda data: np.asarray(model.predict(data), dtype=np.float64)
-    if scale != "raw" and hasattr(model, "predict_proba"):
-        col = _class_column(model, info, cls)
-        return lambda data: np.asarray(model.predict_proba(data), dtype=np.float64)[:, col]
-    if not hasattr(model, "decision_function"):
-        raise ValueError(
-            f"{type(model).__name__} has no decision_function, so it has no raw scale; use scale='probability'"
-        )
-
-    def decision(data: Any) -> np.ndarray:
-        scores = np.asarray(model.decision_function(data), dtype=np.float64)
-        if scores.ndim == 1:
-            return -scores if cls == 0 else scores
-        return scores[:, cls]
-
-    return decision
-
-
-def _brute_ice(
-    model: Any,
-    X: pd.DataFrame | np.ndarray,
-    positions: list[int],
-    grids: list[np.ndarray],
-    info: ModelInfo,
-    cls: int | None,
-    scale: str,
-    progress: bool,
-) -> np.ndarray:
-    """Predictions on stacked copies of ``X`` (one per grid point), in batches of whole copies."""
-    from tqdm.auto import tqdm
-
-    predict = _response(model, info, cls, scale)
-    n = X.shape[0]
-    points = list(product(*[range(len(g)) for g in grids]))
-    per_call = max(1, _ROWS_PER_PREDICT // n)
-    out = np.empty((n, len(points)))
-    originals = [_inputs.column(X, p) for p in positions]
-    for start in tqdm(
-        range(0, len(points), per_call), desc="partial dependence", disable=not progress, leave=False, delay=0.5
-    ):
-        batch = points[start : start + per_call]
-        rows = np.tile(np.arange(n), len(batch))
-        stacked = X.iloc[rows].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[rows]
-        for j, (pos, grid, like) in enumerate(zip(positions, grids, originals, strict=True)):
-            _set_column(stacked, pos, np.repeat(grid[[p[j] for p in batch]], n), like)
-        out[:, start : start + len(batch)] = predict(stacked).reshape(len(batch), n).T
-    return out.reshape(n, *[len(g) for g in grids])
+        what = "raw score" if raw else "prediction"
+        return f"{what} of each target" if n_outputs > 1 else what
+    label = "each class" if cls is None else f"class {(info.classes or ())[cls]}"
+    if raw:
+        return f"raw score of {label}"
+    return "probability of each class" if cls is None else f"P(class={(info.classes or ())[cls]})"
 
 
 # ------------------------------------------------------------------------------------- public
@@ -360,8 +318,9 @@ def _brute_ice(
 @validate_params(
     {
         "kind": [Options(("average", "individual", "both"))],
-        "method": [Options(("exact", "recursion"))],
+        "method": [Options(("exact", "recursion", "brute", "auto"))],
         "scale": [Options(("auto", "probability", "raw"))],
+        "response_method": [Options(("auto", "predict_proba", "decision_function")), None],
         "progress": ["boolean"],
     }
 )
@@ -369,53 +328,79 @@ def partial_dependence(
     model: Any,
     X: Any,
     features: Any,
-    grid: int | Sequence[Any] | Mapping[Any, Any] = 100,
+    grid: int | Sequence[Any] | Mapping[Any, Any] | None = None,
     *,
     kind: Kind = "average",
     method: Method = "exact",
     scale: Scale = "auto",
     class_index: int | None = None,
+    sample_weight: Any = None,
     percentiles: tuple[float, float] = (0.05, 0.95),
+    grid_resolution: int | None = None,
+    custom_values: Mapping[Any, Any] | None = None,
     categorical_features: Sequence[Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+    response_method: str | None = None,
     progress: bool = True,
 ) -> PartialDependence:
-    """Partial dependence (and ICE) of ``model`` on one feature or a pair, over the rows of ``X``.
+    """Partial dependence (and ICE) of ``model`` on one or more features, over the rows of ``X``.
 
-    ``features``: a column name (or position), or a pair of them for a 2-D dependence. ``grid``:
-    the number of grid points (scikit-learn's grid: the unique values if there are fewer, else
-    evenly spaced between the ``percentiles`` of the non-missing values), the values themselves
-    (one feature), or ``{feature: values}``. Categorical features (pandas ``category``, text,
-    bool, or named in ``categorical_features``) use their categories present in ``X``.
+    A drop-in for ``sklearn.inspection.partial_dependence`` (same arguments, ``to_sklearn()``
+    gives its ``Bunch``) with a shorter spelling of the grid and a fast exact engine for LightGBM.
+
+    ``features``: a column name or position, or a list of them, computed jointly (plots draw one
+    or two). ``grid``: the number of grid points (scikit-learn's grid: the unique values if
+    there are fewer, else evenly spaced between the ``percentiles`` of the non-missing values),
+    the values themselves (one feature), or ``{feature: values}`` for some features, the others
+    using ``grid_resolution`` (default 100; ``custom_values`` is scikit-learn's name for that
+    mapping). Categorical features (pandas ``category``, text, bool, or named in
+    ``categorical_features``: names, positions or a boolean mask) use their categories in ``X``.
+    Integer columns are computed in float (see the module notes; scikit-learn refuses them).
 
     ``scale="auto"`` explains probabilities for classifiers (the positive class for binary,
-    ``class_index`` for multiclass, where it is required) and predictions for regressors;
-    ``"raw"`` the raw score (log-odds). ``method="exact"`` equals scikit-learn's brute method;
-    ``"recursion"`` (LightGBM, raw scale, ``kind="average"``) is Friedman's weighted tree walk,
-    independent of the rows and different from ``exact`` when features are correlated.
-    ``model`` may be a :class:`~workbench.models.CVResult`: its fold models' outputs are averaged.
+    every class for multiclass unless ``class_index`` picks one) and predictions for regressors
+    (every target of a multi-output regressor); ``"raw"`` the raw score (log-odds,
+    ``decision_function``). ``response_method`` is scikit-learn's spelling of it. Several outputs
+    come as a leading axis of ``average``/``individual``. ``sample_weight`` weights the rows in
+    the average (ICE curves are unchanged). ``method="exact"`` (or ``"brute"``) equals
+    scikit-learn's brute method; ``"recursion"`` (LightGBM, raw scale, ``kind="average"``) is
+    Friedman's weighted tree walk, independent of the rows and different from ``exact`` when
+    features are correlated; ``"auto"`` takes ``recursion`` only where it explains the same
+    quantity (LightGBM on the raw scale or a regressor, no weights, averages only). ``model``
+    may be a :class:`~workbench.models.CVResult`: its fold models' outputs are averaged.
 
     Parameters
     ----------
     model : fitted estimator or CVResult
         The model explained.
-    X : DataFrame
+    X : DataFrame or array
         The rows the dependence is averaged over.
-    features : column name or position, or a pair of them
+    features : column name or position, or a list of them
         As above.
-    grid : int, values or mapping, default 100
-        As above.
+    grid : int, values or mapping, optional
+        As above (default: ``grid_resolution`` points).
     kind : {"average", "individual", "both"}, default "average"
         PD, ICE or both.
-    method : {"exact", "recursion"}, default "exact"
+    method : {"exact", "brute", "recursion", "auto"}, default "exact"
         As above.
-    scale : {"auto", "raw"}, default "auto"
+    scale : {"auto", "probability", "raw"}, default "auto"
         As above.
     class_index : int, optional
-        The class explained (required for multiclass).
+        The one class explained (default: the positive class for binary, every class otherwise).
+    sample_weight : array-like, optional
+        Row weights of the average.
     percentiles : (float, float), default (0.05, 0.95)
         Range of a numeric grid.
+    grid_resolution : int, optional
+        Grid points of the features without given values (default 100).
+    custom_values : mapping, optional
+        scikit-learn's name for ``{feature: grid values}``.
     categorical_features : sequence, optional
         Columns treated as categorical beyond the inferred ones.
+    feature_names : sequence of str, optional
+        Names of the columns of an array ``X``.
+    response_method : {"auto", "predict_proba", "decision_function"}, optional
+        scikit-learn's spelling of ``scale`` (probability or raw).
     progress : bool, default True
         Show a progress bar.
 
@@ -437,78 +422,108 @@ def partial_dependence(
     PartialDependence(tenure, 73 grid points, exact, P(class=1), ICE for 500 rows)
     >>> pd_.average.shape, pd_.individual.shape
     ((73,), (500, 73))
+    >>> pd_.to_sklearn()["average"].shape  # scikit-learn's Bunch: a leading output axis
+    (1, 73)
     >>> fig = pd_.plot()  # PD line, ICE lines, feature distribution
     """
+    _check_model(model)
     info = describe(model)
-    X = _inputs.check_frame(X)
-    cls = resolve_class(info, class_index)
+    X = _as_float_ints(_inputs.check_frame(X))
+    cls = resolve_class(info, class_index, all_classes=True)
+    scale = _scale_from(scale, response_method, info)
     if scale == "probability" and info.task == "regression":
         raise ValueError("scale='probability' needs a classifier; this model is a regressor (use scale='auto')")
+    weights = _weights(sample_weight, X.shape[0])
+    method = _method_from(method, info, kind, scale, weights is not None)
     if method == "recursion":
-        if not info.is_lightgbm:
-            raise ValueError(
-                f"method='recursion' walks LightGBM trees; {type(info.models[0]).__name__} needs method='exact'"
-            )
-        if kind != "average":
-            raise ValueError(
-                "method='recursion' gives the average only (no rows, so no ICE); use method='exact' for ICE"
-            )
-        if scale == "probability":
-            raise ValueError("method='recursion' works on the raw scale only; use scale='raw' or method='exact'")
+        _check_recursion(info, kind, scale, weights is not None)
         scale = "raw"
     raw = scale == "raw"
 
-    names_all = _inputs.feature_names(X, info.feature_names)
-    feats = list(features) if isinstance(features, (list, tuple)) else [features]
-    if not 1 <= len(feats) <= 2:
-        raise ValueError(f"features must be one feature or a pair of features, got {len(feats)}: {feats}")
-    positions = [_inputs.feature_position(X, f, names_all) for f in feats]
-    if len(set(positions)) != len(positions):
-        raise ValueError(f"the two features must differ, got {feats}")
+    names_all = _model_names(X, info, feature_names)
+    positions = _features(X, features, names_all)
     names = [names_all[p] for p in positions]
-    declared = {str(c) for c in (categorical_features or ())}
+    declared = _inputs.categorical_mask(categorical_features, X, names_all)
     model_cats = set(info.ensembles[0].categorical_features) if info.is_lightgbm else set()
-    categorical = [
-        _inputs.is_categorical(_inputs.column(X, p)) or names_all[p] in declared or p in model_cats for p in positions
-    ]
-    grids = _grids(X, positions, names, categorical, grid, percentiles)
-    n_cells = X.shape[0] * int(np.prod([len(g) for g in grids]))
-    if method == "exact" and n_cells > _MAX_ICE_VALUES:
-        raise ValueError(
-            f"{X.shape[0]:,} rows × {' × '.join(str(len(g)) for g in grids)} grid points is {n_cells:,} predictions "
-            f"(more than {_MAX_ICE_VALUES:,} held in memory); pass fewer rows (X.sample(...)) or a coarser grid"
-        )
+    categorical = [_inputs.is_categorical(_inputs.column(X, p)) or declared[p] or p in model_cats for p in positions]
+    resolution, custom = grid_specs(grid, grid_resolution, custom_values, len(positions))
+    custom = _custom_positions(custom, features, positions, X, names_all)
+    grids = build_grids(X, positions, names, categorical, resolution, custom, check_percentiles(percentiles))
 
     if method == "recursion":
-        per_model = []
-        for ensemble in info.ensembles:
-            model_grids = [_model_space(ensemble, X, p, g) for p, g in zip(positions, grids, strict=True)]
-            points = np.array(list(product(*model_grids)), dtype=np.float64).reshape(-1, len(positions))
-            per_model.append(_select(recursion_raw(ensemble, positions, points), info, cls, raw=True))
-        average = np.mean(per_model, axis=0).reshape([len(g) for g in grids])
-        individual = None
+        average, individual = _recursion(info, X, positions, grids, cls), None
     else:
-        ice = None
-        for k, fold_model in enumerate(info.models):
-            if info.is_lightgbm:
-                part = _lightgbm_ice(info.ensembles[k], X, positions, grids, info, cls, raw, progress)
-            else:
-                part = _brute_ice(fold_model, X, positions, grids, info, cls, scale, progress)
-            ice = part if ice is None else ice + part
-        ice = ice / len(info.models) if len(info.models) > 1 else ice
-        average = ice.mean(axis=0)
+        ice = _ice(model, info, X, positions, grids, cls, scale, progress)
+        average = np.average(ice, axis=1, weights=weights)
         individual = ice if kind != "average" else None
-
+    outputs = _outputs(info, cls, average)
+    single = outputs is None
     return PartialDependence(
         features=tuple(names),
         grid=tuple(grids),
-        average=average,
-        individual=individual,
-        feature_values=tuple(np.asarray(_inputs.column(X, p)) for p in positions),
+        average=average[0] if single else average,
+        individual=None if individual is None else (individual[0] if single else individual),
+        feature_values=tuple(_feature_values(X, p, c) for p, c in zip(positions, categorical, strict=True)),
         categorical=tuple(categorical),
         kind=kind,
         method=method,
         scale="raw" if raw else ("prediction" if info.task == "regression" else "probability"),
-        target=_target_label(info, cls, "raw" if raw else "auto"),
+        target=_target_label(info, cls, raw, average.shape[0]),
         n_rows=int(X.shape[0]),
+        outputs=outputs,
     )
+
+
+def _model_names(X: Any, info: ModelInfo, feature_names: Sequence[str] | None) -> list[str]:
+    if feature_names is None:
+        return _inputs.feature_names(X, info.feature_names)
+    names = [str(n) for n in feature_names]
+    if len(names) != X.shape[1]:
+        raise ValueError(f"feature_names has {len(names)} names but X has {X.shape[1]} columns")
+    if isinstance(X, pd.DataFrame) and names != [str(c) for c in X.columns]:
+        raise ValueError("feature_names differ from the DataFrame's columns; leave feature_names out for a DataFrame")
+    return names
+
+
+def _feature_values(X: Any, pos: int, categorical: bool) -> np.ndarray:
+    col = _inputs.column(X, pos)
+    return np.asarray(col) if categorical else _inputs.as_float(col)
+
+
+def _recursion(info: ModelInfo, X: Any, positions: list[int], grids: list[np.ndarray], cls: int | None) -> np.ndarray:
+    per_model = []
+    for ensemble in info.ensembles:
+        model_grids = [model_space(ensemble, X, p, g) for p, g in zip(positions, grids, strict=True)]
+        points = np.array(list(product(*model_grids)), dtype=np.float64).reshape(-1, len(positions))
+        per_model.append(select(recursion_raw(ensemble, positions, points), info, cls, raw=True))
+    average = np.mean(per_model, axis=0)
+    return average.reshape(average.shape[0], *[len(g) for g in grids])
+
+
+def _ice(
+    model: Any,
+    info: ModelInfo,
+    X: Any,
+    positions: list[int],
+    grids: list[np.ndarray],
+    cls: int | None,
+    scale: str,
+    progress: bool,
+) -> np.ndarray:
+    """``float64[n_outputs, n_rows, *grid_shape]``, averaged over a CVResult's fold models."""
+    n_out = info.n_classes if info.task == "multiclass" and cls is None else 1
+    n_cells = n_out * X.shape[0] * int(np.prod([len(g) for g in grids]))
+    if n_cells > _MAX_ICE_VALUES:
+        raise ValueError(
+            f"{X.shape[0]:,} rows × {' × '.join(str(len(g)) for g in grids)} grid points × {n_out} outputs is "
+            f"{n_cells:,} predictions (more than {_MAX_ICE_VALUES:,} held in memory); pass fewer rows "
+            "(X.sample(...)), fewer features or a coarser grid"
+        )
+    ice = None
+    for k, fold_model in enumerate(info.models):
+        if info.is_lightgbm:
+            part = lightgbm_ice(info.ensembles[k], X, positions, grids, info, cls, scale == "raw", progress)
+        else:
+            part = brute_ice(fold_model, X, positions, grids, info, cls, scale, progress)
+        ice = part if ice is None else ice + part
+    return ice / len(info.models) if len(info.models) > 1 else ice

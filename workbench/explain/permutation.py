@@ -27,8 +27,8 @@ from ..data.validation import Interval, Options, check_X_y, renamed_params, vali
 from ._permutation_generic import generic_scores
 from ._permutation_lgbm import Unsupported, lightgbm_scores, lightgbm_unsupported, numba_threads
 from ._permutation_sampling import sklearn_permutations
-from .permutation_result import PermutationImportances
-from .scorers import RESPONSE_METHODS, resolve_scorer
+from .permutation_result import PermutationImportances, PermutationImportancesByMetric
+from .scorers import RESPONSE_METHODS, combined, resolve_scorer, resolve_scorers
 
 Units = list[list[int]]
 
@@ -48,7 +48,7 @@ def permutation_importance(
     model: Any,
     X: Any,
     y: Any,
-    scoring: str | Callable[..., float] | None = None,
+    scoring: str | Callable[..., Any] | Sequence[str] | Mapping[str, Any] | None = None,
     n_repeats: int = 5,
     feature_groups: Mapping[str, Sequence[Any]] | None = None,
     max_samples: int | float | None = None,
@@ -58,12 +58,15 @@ def permutation_importance(
     features: Sequence[Any] | None = None,
     engine: str = "auto",
     progress: bool = True,
-) -> PermutationImportances:
+) -> PermutationImportances | PermutationImportancesByMetric:
     """Decrease of the score when each feature (or group of columns) is randomly permuted.
 
     Same arguments and numbers as ``sklearn.inspection.permutation_importance`` (``scoring``:
     a scorer name such as ``"roc_auc"``, ``"neg_log_loss"``, ``"r2"``, a scorer callable
-    ``scorer(estimator, X, y)``, or None for the estimator's ``score``), plus:
+    ``scorer(estimator, X, y)``, or None for the estimator's ``score``; several metrics as a
+    list/tuple of names, a dict ``{name: scorer}`` or a callable returning ``{name: score}``
+    give a :class:`PermutationImportancesByMetric`, a dict of results with the same
+    permutations, as scikit-learn), plus:
 
     - ``feature_groups``: ``{"name": [columns...]}`` permutes those columns together with one row
       permutation (e.g. the one-hot columns of one category); other columns stay single
@@ -89,32 +92,76 @@ def permutation_importance(
     weights = None if sample_weight is None else _check_y(sample_weight, len(X), "sample_weight")
     columns = list(X.columns) if isinstance(X, pd.DataFrame) else list(range(X.shape[1]))
     names, units, group_members = _units(columns, feature_groups, features)
-    scorer, scoring_name, by_methods = resolve_scorer(model, scoring)
+    metrics = resolve_scorers(model, scoring)
+    if metrics is None:
+        scorer, scoring_name, by_methods = resolve_scorer(model, scoring)
+        metrics = {scoring_name: (scorer, by_methods)}
     rows, perms = sklearn_permutations(len(X), int(n_repeats), random_state, max_samples)
-    data = (X, y_arr, weights, scorer)
-    (baseline, scores), used = _scores(
-        model, data, scoring_name, by_methods, units, rows, perms, engine, n_jobs, progress
-    )
-    importances = pd.DataFrame(
-        baseline - scores,
-        index=pd.Index(names, name="feature"),
-        columns=[f"repeat_{r}" for r in range(n_repeats)],
-    )
-    return PermutationImportances(
-        importances=importances,
-        baseline_score=float(baseline),
-        scoring=scoring_name,
-        n_rows=perms.shape[1],
-        random_state=random_state if not isinstance(random_state, np.random.RandomState) else "RandomState",
-        feature_groups={name: [columns[i] for i in group_members[name]] for name in group_members},
-        engine=used,
-        elapsed_s=time.perf_counter() - start,
-    )
+    data = (X, y_arr, weights)
+    results = _metric_scores(model, data, metrics, units, rows, perms, engine, n_jobs, progress)
+    several = isinstance(scoring, list | tuple | set | dict) or set(results) != set(metrics)
+    common = {
+        "n_rows": perms.shape[1],
+        "random_state": random_state if not isinstance(random_state, np.random.RandomState) else "RandomState",
+        "feature_groups": {name: [columns[i] for i in group_members[name]] for name in group_members},
+        "elapsed_s": time.perf_counter() - start,
+    }
+    out = {
+        name: PermutationImportances(
+            importances=pd.DataFrame(
+                baseline - scores,
+                index=pd.Index(names, name="feature"),
+                columns=[f"repeat_{r}" for r in range(n_repeats)],
+            ),
+            baseline_score=float(baseline),
+            scoring=name,
+            engine=used,
+            **common,
+        )
+        for name, (baseline, scores, used) in results.items()
+    }
+    return PermutationImportancesByMetric(out) if several else next(iter(out.values()))
 
 
-def _scores(
+def _metric_scores(
     model: Any,
-    data: tuple[Any, np.ndarray, np.ndarray | None, Callable[..., float]],
+    data: tuple[Any, np.ndarray, np.ndarray | None],
+    metrics: dict[str, tuple[Callable[..., Any], bool]],
+    units: Units,
+    rows: np.ndarray | None,
+    perms: np.ndarray,
+    engine: str,
+    n_jobs: int | None,
+    progress: bool,
+) -> dict[str, tuple[float, np.ndarray, str]]:
+    """``{metric: (baseline, scores[unit, repeat], engine)}``: the LightGBM engine per metric where it
+    applies, the others in one generic pass (their scorers share the predictions)."""
+    X, y, weights = data
+    done: dict[str, tuple[float, np.ndarray, str]] = {}
+    if engine != "generic":
+        for name, (scorer, by_methods) in metrics.items():
+            found = _lightgbm_metric(
+                model, data, scorer, name, by_methods, units, rows, perms, engine, n_jobs, progress
+            )
+            if found is not None:
+                done[name] = (*found, "lightgbm")
+    rest = {name: scorer for name, (scorer, _) in metrics.items() if name not in done}
+    if len(rest) == 1:
+        name, scorer = next(iter(rest.items()))
+        baseline, scores = generic_scores(model, X, y, weights, scorer, units, rows, perms, progress)
+        if isinstance(baseline, dict):  # a callable returning several metrics
+            return {key: (baseline[key], scores[key], "generic") for key in baseline}
+        done[name] = (baseline, scores, "generic")
+    elif rest:
+        baseline, scores = generic_scores(model, X, y, weights, combined(rest), units, rows, perms, progress)
+        done.update({key: (baseline[key], scores[key], "generic") for key in rest})
+    return {name: done[name] for name in metrics}
+
+
+def _lightgbm_metric(
+    model: Any,
+    data: tuple[Any, np.ndarray, np.ndarray | None],
+    scorer: Callable[..., Any],
     scoring_name: str,
     by_methods: bool,
     units: Units,
@@ -123,23 +170,21 @@ def _scores(
     engine: str,
     n_jobs: int | None,
     progress: bool,
-) -> tuple[tuple[float, np.ndarray], str]:
-    """Baseline and permuted scores from the LightGBM engine when it applies, else the generic one."""
-    X, y, weights, scorer = data
-    if engine != "generic":
-        try:
-            reason = lightgbm_unsupported(model, by_methods)
-            if reason is not None:
-                raise Unsupported(reason)
-            with numba_threads(n_jobs):
-                result = lightgbm_scores(model, X, y, weights, scorer, scoring_name, units, rows, perms, progress)
-            return result, "lightgbm"
-        except Unsupported as exc:
-            if engine == "lightgbm":
-                raise ValueError(
-                    f"the LightGBM engine does not apply here: {exc}; use engine='auto' or 'generic'"
-                ) from None
-    return generic_scores(model, X, y, weights, scorer, units, rows, perms, progress), "generic"
+) -> tuple[float, np.ndarray] | None:
+    """Baseline and permuted scores from the LightGBM engine, or None where it does not apply."""
+    X, y, weights = data
+    try:
+        reason = lightgbm_unsupported(model, by_methods)
+        if reason is not None:
+            raise Unsupported(reason)
+        with numba_threads(n_jobs):
+            return lightgbm_scores(model, X, y, weights, scorer, scoring_name, units, rows, perms, progress)
+    except Unsupported as exc:
+        if engine == "lightgbm":
+            raise ValueError(
+                f"the LightGBM engine does not apply here: {exc}; use engine='auto' or 'generic'"
+            ) from None
+    return None
 
 
 # --- input checks -------------------------------------------------------------------------
@@ -253,4 +298,9 @@ def _selected(
     return [names[k] for k in keep], [units[k] for k in keep]
 
 
-__all__ = ["PermutationImportances", "permutation_importance", "sklearn_permutations"]
+__all__ = [
+    "PermutationImportances",
+    "PermutationImportancesByMetric",
+    "permutation_importance",
+    "sklearn_permutations",
+]

@@ -219,3 +219,53 @@ class PermutationImportances(Result):
             "<th style='padding: 0 0.5em; text-align: left; border: none;'>Feature</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>"
         )
+
+
+class PermutationImportancesByMetric(dict, Result):
+    """Permutation importance for several metrics at once: ``{metric: PermutationImportances}``.
+
+    What :func:`~workbench.explain.permutation_importance` returns for a multi-metric
+    ``scoring`` (as scikit-learn returns a dict of ``Bunch``); every metric saw the same
+    permutations. ``to_sklearn()`` is scikit-learn's dict of ``Bunch``; ``to_frame()`` the
+    ``mean`` and ``std`` per metric, side by side; ``plot(metric=...)`` one metric's plot.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from workbench.explain import permutation_importance
+    >>> X = np.random.default_rng(0).normal(size=(200, 3))
+    >>> y = X @ [1.0, 0.5, 0.0]
+    >>> model = LinearRegression().fit(X, y)
+    >>> by_metric = permutation_importance(model, X, y, scoring=["r2", "neg_mean_absolute_error"], progress=False)
+    >>> list(by_metric), by_metric["r2"].importances_mean.round(2).tolist()
+    (['r2', 'neg_mean_absolute_error'], [1.57, 0.41, 0.0])
+    >>> sorted(by_metric.to_sklearn()["r2"])
+    ['importances', 'importances_mean', 'importances_std']
+    """
+
+    def to_sklearn(self) -> dict[str, Any]:
+        """``{metric: Bunch(importances_mean, importances_std, importances)}``, as scikit-learn."""
+        return {name: result.to_sklearn() for name, result in self.items()}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per feature (input order), a ``(metric, mean|std)`` column pair per metric."""
+        parts = {name: pd.concat([r.mean, r.std], axis=1) for name, r in self.items()}
+        return pd.concat(parts, axis=1)
+
+    def plot(self, kind: str = "bar", top: int = 20, ax: Any = None, metric: str | None = None) -> Any:
+        """:meth:`PermutationImportances.plot` of ``metric`` (default: the first)."""
+        if metric is not None and metric not in self:
+            raise ValueError(f"metric {metric!r} is not among the metrics {list(self)}")
+        return self[metric if metric is not None else next(iter(self))].plot(kind=kind, top=top, ax=ax)
+
+    def _state(self) -> dict[str, Any]:
+        return {"results": dict(self)}
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any]) -> PermutationImportancesByMetric:
+        return cls(state["results"])
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name!r}: {result!r}" for name, result in self.items())
+        return f"PermutationImportancesByMetric({{{inner}}})"

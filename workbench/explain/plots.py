@@ -230,6 +230,16 @@ def plot_partial_dependence(
     >>> type(fig).__name__
     'Figure'
     """
+    if result.outputs is not None:
+        raise ValueError(
+            f"this result has {len(result.outputs)} outputs {list(result.outputs)[:5]}; a plot draws one: "
+            "plot result.output(k)"
+        )
+    if len(result.features) > 2:
+        raise ValueError(
+            f"a plot draws one or two features; this result has {len(result.features)}: compute the ones to "
+            "draw separately"
+        )
     if result.is_2d:
         return _plot_2d(result, annotate, ax)
     return _plot_1d(result, ice and result.individual is not None, centered, n_ice, distribution, random_state, ax)

@@ -8,7 +8,7 @@ in one batch, or raw scores from the LightGBM tree engine), so the numbers are t
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -47,10 +47,45 @@ def resolve_scorer(model: Any, scoring: Any) -> tuple[Callable[..., float], str,
     if isinstance(scoring, str):
         return _named_scorer(model, scoring), scoring, True
     if isinstance(scoring, list | tuple | set | dict):
-        raise ValueError("scoring must be one scorer (a name or a callable); call once per metric")
+        raise ValueError("several metrics: use resolve_scorers, which returns one scorer per metric")
     if callable(scoring):
         return scoring, getattr(scoring, "__name__", None) or repr(scoring), _is_method_scorer(scoring)
     raise TypeError(f"scoring must be a scorer name, a callable or None, got {type(scoring).__name__}")
+
+
+def resolve_scorers(model: Any, scoring: Any) -> dict[str, tuple[Callable[..., Any], bool]] | None:
+    """One ``(scorer, by_methods)`` per metric for several metrics (list, tuple, set or dict), else None.
+
+    As scikit-learn's multi-metric ``scoring``: a list of unique scorer names, or a dict
+    ``{name: scorer name or callable}``.
+    """
+    if not isinstance(scoring, list | tuple | set | dict):
+        return None
+    if not scoring:
+        raise ValueError("scoring is empty; name at least one metric, e.g. ['r2', 'neg_mean_squared_error']")
+    if isinstance(scoring, dict):
+        items = list(scoring.items())
+        bad = [k for k, _ in items if not isinstance(k, str)]
+        if bad:
+            raise ValueError(f"the keys of a scoring dict name the metrics and must be strings, got {bad}")
+    else:
+        names = list(scoring)
+        bad = [k for k in names if not isinstance(k, str)]
+        if bad:
+            raise ValueError(
+                f"a list of scorers holds scorer names (strings), got {bad}; pass a dict {{name: callable}} "
+                "for callables"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"scoring names a metric more than once: {names}; list each once")
+        items = [(k, k) for k in names]
+    out: dict[str, tuple[Callable[..., Any], bool]] = {}
+    for name, spec in items:
+        if spec is None or isinstance(spec, list | tuple | set | dict):
+            raise ValueError(f"scoring[{name!r}] must be a scorer name or a callable, got {spec!r}")
+        scorer, _, by_methods = resolve_scorer(model, spec)
+        out[name] = (scorer, by_methods)
+    return out
 
 
 def _named_scorer(model: Any, scoring: str) -> Callable[..., float]:
@@ -109,11 +144,22 @@ class Responses:
         return method
 
 
-def score(scorer: Callable[..., float], estimator: Any, X: Any, y: np.ndarray, weights: np.ndarray | None) -> float:
-    """``scorer(estimator, X, y)`` as a float, passing ``sample_weight`` only when there are weights."""
-    if weights is None:
-        return float(scorer(estimator, X, y))
-    return float(scorer(estimator, X, y, sample_weight=weights))
+def score(scorer: Callable[..., Any], estimator: Any, X: Any, y: np.ndarray, weights: np.ndarray | None) -> Any:
+    """``scorer(estimator, X, y)`` as a float (a dict of floats for a scorer returning several metrics),
+    passing ``sample_weight`` only when there are weights."""
+    value = scorer(estimator, X, y) if weights is None else scorer(estimator, X, y, sample_weight=weights)
+    if isinstance(value, Mapping):
+        return {str(k): float(v) for k, v in value.items()}
+    return float(value)
 
 
-__all__ = ["RESPONSE_METHODS", "Responses", "resolve_scorer", "score"]
+def combined(scorers: Mapping[str, Callable[..., Any]]) -> Callable[..., dict[str, float]]:
+    """One scorer returning ``{name: score}``; through :class:`Responses` the predictions are shared."""
+
+    def scorer(estimator: Any, X: Any, y: Any, **kwargs: Any) -> dict[str, float]:
+        return {name: float(s(estimator, X, y, **kwargs)) for name, s in scorers.items()}
+
+    return scorer
+
+
+__all__ = ["RESPONSE_METHODS", "Responses", "combined", "resolve_scorer", "resolve_scorers", "score"]
