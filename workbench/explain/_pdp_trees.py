@@ -328,6 +328,8 @@ def ice_raw(ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndar
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     mode, data = grid_layout(e, feature, ordered)
+    if e.float32_sums:  # the library's float32 accumulation: set each grid value, walk every tree
+        mode = "brute"
     common = (*_node_arrays(e), e.root, e.tree_class, e.leaf_value, X, np.int64(feature))
     if mode == "interval":
         raw = _ice_intervals(*common, data, np.int64(len(values)), np.int64(e.num_class), np.int64(_stack_size(e)))
@@ -340,9 +342,18 @@ def ice_raw(ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndar
         for g, value in enumerate(ordered):
             work[:, feature] = value
             raw[:, g] = predict_raw(e, work)
+    if mode != "brute":
+        raw = _finish(e, raw)
     out = np.empty_like(raw)
     out[:, order] = raw
     return out
+
+
+def _finish(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
+    """Sums of leaf values (last axis: outputs) to raw scores: plus the base score, over the divisor."""
+    if ensemble.base_score is not None:
+        raw = raw + ensemble.base_score
+    return raw if ensemble.divisor == 1.0 else raw / ensemble.divisor
 
 
 def recursion_raw(ensemble: TreeEnsemble, features: list[int], points: np.ndarray) -> np.ndarray:
@@ -351,7 +362,7 @@ def recursion_raw(ensemble: TreeEnsemble, features: list[int], points: np.ndarra
     ``points`` is ``float64[n_points, len(features)]`` in model space.
     """
     e = ensemble
-    return _recursion(
+    raw = _recursion(
         *_node_arrays(e),
         e.node_count,
         e.leaf_count,
@@ -363,3 +374,4 @@ def recursion_raw(ensemble: TreeEnsemble, features: list[int], points: np.ndarra
         np.int64(e.num_class),
         np.int64(2 * _stack_size(e)),
     )
+    return _finish(e, raw)

@@ -48,6 +48,8 @@ def assemble(
     leaf_value, leaf_count, leaf_tree, roots = [], [], [], []
     node_base = leaf_base = word_base = 0
     for t, tree in enumerate(trees):
+        if not 0 <= tree.output < num_class:
+            raise ValueError(f"tree {t} adds to output {tree.output} of a model with {num_class} outputs")
         is_leaf = tree.left < 0
         internal = np.flatnonzero(~is_leaf)
         leaves = np.flatnonzero(is_leaf)

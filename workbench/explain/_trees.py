@@ -452,12 +452,35 @@ def output_transform(ensemble: TreeEnsemble) -> str | None:
     return None
 
 
+def _expf(x: np.ndarray) -> np.ndarray:
+    """The C library's float32 exp (correctly rounded), which NumPy's float32 exp may miss by a bit."""
+    return np.exp(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32)
+
+
+def _float32_output(kind: str | None, raw: np.ndarray) -> np.ndarray:
+    """XGBoost's transforms, in float32 as its predictor computes them."""
+    x = raw.astype(np.float32)
+    one = np.float32(1.0)
+    if kind == "sigmoid":
+        out = one / (_expf(-x) + one)
+    elif kind == "softmax":
+        e = _expf(x - x.max(axis=1, keepdims=True))
+        out = e / e.astype(np.float64).sum(axis=1).astype(np.float32)[:, None]  # a double sum, as XGBoost
+    elif kind == "exp":
+        out = _expf(x)
+    else:
+        out = x
+    return out.astype(np.float64)
+
+
 def raw_to_output(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
     """Raw scores ``(n, num_class)`` to ``predict``'s output (probabilities, exp, ...), bit-identical
     to LightGBM; objectives whose transform is not reproduced (:func:`output_transform` is None)
     are returned raw."""
     kind = output_transform(ensemble)
     raw = np.ascontiguousarray(raw, dtype=np.float64)
+    if ensemble.library == "xgboost":
+        return _float32_output(kind, raw)
     if kind == "sigmoid":
         scale = ensemble.sigmoid if ensemble.objective not in ("cross_entropy", "xentropy") else 1.0
         return _sigmoid(raw, scale)

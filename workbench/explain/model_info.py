@@ -25,7 +25,7 @@ class ModelInfo:
     models: tuple[Any, ...]
     task: str  # binary | multiclass | regression
     classes: tuple[Any, ...] | None
-    ensembles: tuple[TreeEnsemble, ...] | None  # all LightGBM and parsed; otherwise None
+    ensembles: tuple[TreeEnsemble, ...] | None  # every model read by the tree engine; otherwise None
     is_lightgbm: bool = False
     feature_names: list[str] | None = None  # the model's own names, when it has them
 
@@ -153,7 +153,8 @@ def describe(model: Any, parse: bool = True) -> ModelInfo:
         infos = [describe(m, parse) for m in model.models]
         classes = None if model.classes is None else tuple(model.classes)
         lightgbm = all(i.is_lightgbm for i in infos)
-        ensembles = tuple(i.ensembles[0] for i in infos) if lightgbm and parse else None
+        readable = all(i.ensembles is not None for i in infos)
+        ensembles = tuple(i.ensembles[0] for i in infos) if readable and parse else None
         return ModelInfo(tuple(model.models), model.task, classes, ensembles, lightgbm, infos[0].feature_names)
     if is_lightgbm(model):
         if getattr(model, "_Booster", True) is None:
@@ -168,7 +169,9 @@ def describe(model: Any, parse: bool = True) -> ModelInfo:
         raise TypeError(f"expected a fitted model with predict/predict_proba, got {type(model).__name__}")
     task, classes = _sklearn_task(model)
     names = getattr(model, "feature_names_in_", None)
-    return ModelInfo((model,), task, classes, None, False, None if names is None else [str(n) for n in names])
+    engine = tree_ensemble(model) if parse else None
+    ensembles = (engine,) if isinstance(engine, TreeEnsemble) else None
+    return ModelInfo((model,), task, classes, ensembles, False, None if names is None else [str(n) for n in names])
 
 
 def resolve_class(info: ModelInfo, class_index: int | None, all_classes: bool = False) -> int | None:

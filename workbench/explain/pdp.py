@@ -202,7 +202,7 @@ def _scale_from(scale: str, response_method: str | None, info: ModelInfo) -> str
 
 def _recursion_supported(info: ModelInfo) -> bool:
     """Whether the tree engine has Friedman's weighted walk for this model."""
-    return bool(info.is_lightgbm)
+    return info.ensembles is not None
 
 
 def _method_from(method: str, info: ModelInfo, kind: str, scale: str, weighted: bool) -> str:
@@ -444,7 +444,7 @@ def partial_dependence(
     positions = _features(X, features, names_all)
     names = [names_all[p] for p in positions]
     declared = _inputs.categorical_mask(categorical_features, X, names_all)
-    model_cats = set(info.ensembles[0].categorical_features) if info.is_lightgbm else set()
+    model_cats = set(info.ensembles[0].categorical_features) if info.ensembles is not None else set()
     categorical = [_inputs.is_categorical(_inputs.column(X, p)) or declared[p] or p in model_cats for p in positions]
     resolution, custom = grid_specs(grid, grid_resolution, custom_values, len(positions))
     custom = _custom_positions(custom, features, positions, X, names_all)
@@ -521,7 +521,7 @@ def _ice(
         )
     ice = None
     for k, fold_model in enumerate(info.models):
-        if info.is_lightgbm:
+        if info.ensembles is not None:
             part = lightgbm_ice(info.ensembles[k], X, positions, grids, info, cls, scale == "raw", progress)
         else:
             part = brute_ice(fold_model, X, positions, grids, info, cls, scale, progress)
