@@ -130,9 +130,9 @@ def test_other_estimators_and_callable_scorers_use_the_generic_engine():
     def mae_scorer(estimator, X_, y_):
         return -float(np.mean(np.abs(estimator.predict(X_) - y_)))
 
-    for scoring in (None, mae_scorer):
+    for scoring, engine in ((None, "lightgbm"), (mae_scorer, "generic")):  # forests are read by the tree engine
         ours = permutation_importance(model, Xn[600:], y[600:], scoring=scoring, n_repeats=3, progress=False)
-        assert ours.engine == "generic"
+        assert ours.engine == engine
         _assert_same(ours, sklearn_pi(model, Xn[600:], y[600:], scoring=scoring, n_repeats=3, random_state=0))
     lgbm = lgb.LGBMRegressor(n_estimators=10, verbose=-1, n_jobs=1).fit(Xn[:600], y[:600])
     assert permutation_importance(lgbm, Xn[600:], y[600:], scoring=mae_scorer, progress=False).engine == "generic"

@@ -37,7 +37,6 @@ def _library_raw(model, X) -> np.ndarray:
         out = model.decision_function(X)
     elif hasattr(model, "predict_proba"):
         out = model.predict_proba(X)
-        out = out[:, 1:] if out.shape[1] == 2 else out  # binary: the positive class's column
     else:
         out = model.predict(X)
     return np.asarray(out, dtype=np.float64).reshape(len(X), -1)
@@ -144,3 +143,29 @@ def test_recursion_equals_sklearn_recursion(data, family):
     # scikit-learn's recursion leaves out gradient boosting's initial prediction; ours adds it (as brute does)
     offset = model.init_.constant_[0, 0] if family == "GradientBoosting" else 0.0
     np.testing.assert_allclose(ours.average, theirs + offset, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("family", "task", "scoring"),
+    [
+        ("RandomForest", "regression", None),
+        ("RandomForest", "binary", "roc_auc"),
+        ("ExtraTrees", "multiclass", "neg_log_loss"),
+        ("GradientBoosting", "binary", "neg_log_loss"),
+        ("GradientBoosting", "multiclass", None),
+        ("XGBoost", "regression", "r2"),
+        ("XGBoost", "binary", "roc_auc"),
+        ("XGBoost", "multiclass", "accuracy"),
+    ],
+)
+def test_permutation_importance_through_the_engine_equals_sklearn(data, family, task, scoring):
+    from sklearn.inspection import permutation_importance as sklearn_pi
+
+    from workbench.explain import permutation_importance
+
+    model, X = _pd_model(family, task, data)
+    y = data["y"][task]
+    ours = permutation_importance(model, X, y, scoring=scoring, n_repeats=3, random_state=1, progress=False)
+    theirs = sklearn_pi(model, X, y, scoring=scoring, n_repeats=3, random_state=1)
+    assert ours.engine == "lightgbm"  # the compiled tree engine, not the generic one
+    np.testing.assert_allclose(np.asarray(ours.importances), theirs.importances, rtol=0, atol=1e-9)

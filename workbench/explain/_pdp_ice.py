@@ -26,7 +26,7 @@ _ROWS_PER_PREDICT = 1 << 18  # rows per predict call on stacked copies (generic 
 def select(out: np.ndarray, info: ModelInfo, cls: int | None, raw: bool) -> np.ndarray:
     """The explained outputs of ``(..., num_class)`` LightGBM scores, as a leading axis."""
     if info.task == "binary":
-        col = out[..., 0]
+        col = out[..., -1]  # the positive class: LightGBM's one column, a forest's second
         if cls == 0:
             col = -col if raw else 1.0 - col
         return col[None]

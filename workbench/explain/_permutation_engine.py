@@ -79,6 +79,8 @@ def _permuted_raw(
     roots,
     leaf_value,
     num_class,
+    init,
+    f32,
     max_path,
     M,
     unit_of,
@@ -122,7 +124,7 @@ def _permuted_raw(
             #    the first such node, and for a numeric feature the interval of threshold ranks
             #    that keeps the row on this path.
             for c in range(K):
-                base[c] = 0.0
+                base[c] = init[c]
             for u in range(n_units):
                 stamp[u] = -1
                 cnt[u] = 0
@@ -160,7 +162,10 @@ def _permuted_raw(
                 val[t] = v
                 c = t % K
                 prefix[t] = base[c]
-                base[c] += v
+                if f32:  # XGBoost rounds its running sum to float32 after every tree
+                    base[c] = np.float32(np.float32(base[c]) + np.float32(v))
+                else:
+                    base[c] += v
             path_start[n_trees] = p
             for c in range(K):
                 base_out[i, c] = base[c]
@@ -214,7 +219,10 @@ def _permuted_raw(
                             continue
                         acc = prefix[t]
                         while t < n_trees:
-                            acc += val[t]
+                            if f32:
+                                acc = np.float32(np.float32(acc) + np.float32(val[t]))
+                            else:
+                                acc += val[t]
                             t += K
                         out[u, r, i, c] = acc
                     for q in range(n_changed):
@@ -349,6 +357,8 @@ def permuted_raw_scores(
     nodes, cat_start, cat_len = pack_nodes(ensemble)
     perms = np.ascontiguousarray(perms, dtype=np.int64)
     max_path = max(1, max_path_length(ensemble))
+    base = ensemble.base_score
+    init = np.zeros(ensemble.num_class) if base is None else np.asarray(base, dtype=np.float64)
     for start in range(0, m, block_rows):
         stop = min(m, start + block_rows)
         _permuted_raw(
@@ -359,6 +369,8 @@ def permuted_raw_scores(
             ensemble.root,
             ensemble.leaf_value,
             ensemble.num_class,
+            init,
+            ensemble.float32_sums,
             max_path,
             M,
             unit_of,
@@ -375,6 +387,9 @@ def permuted_raw_scores(
         )
         if on_rows is not None:
             on_rows(stop - start)
+    if ensemble.divisor != 1.0:  # averaging forests: the sum over the trees, divided as the library does
+        out /= ensemble.divisor
+        raw /= ensemble.divisor
     return out, raw
 
 

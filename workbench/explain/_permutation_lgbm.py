@@ -32,9 +32,22 @@ class Unsupported(Exception):
 
 
 def lightgbm_unsupported(model: Any, by_methods: bool) -> str | None:
-    """Why the LightGBM engine cannot serve this call, or None when it can."""
-    if not type(model).__module__.startswith("lightgbm"):
-        return f"{type(model).__name__} is not a LightGBM model"
+    """Why the tree engine cannot serve this call, or None when it can (LightGBM, XGBoost, scikit-learn trees)."""
+    library = type(model).__module__.split(".")[0]
+    if library == "lightgbm":
+        reason = _lightgbm_reason(model)
+    elif library in ("xgboost", "sklearn"):
+        reason = _other_reason(model)
+    else:
+        reason = f"{type(model).__name__} is not a tree model the engine reads"
+    if reason is not None:
+        return reason
+    if not by_methods:
+        return "the scorer is a custom callable (it may use X beyond the model's predictions)"
+    return None
+
+
+def _lightgbm_reason(model: Any) -> str | None:
     import lightgbm as lgb
 
     if not isinstance(model, lgb.LGBMClassifier | lgb.LGBMRegressor):
@@ -44,9 +57,16 @@ def lightgbm_unsupported(model: Any, by_methods: bool) -> str | None:
     params = model.get_params()
     if "rf" in (params.get("boosting_type"), params.get("boosting")):
         return "random-forest boosting averages its trees"
-    if not by_methods:
-        return "the scorer is a custom callable (it may use X beyond the model's predictions)"
     return None
+
+
+def _other_reason(model: Any) -> str | None:
+    from .model_info import tree_ensemble
+
+    if type(model).__module__.startswith("xgboost") and not hasattr(model, "get_booster"):
+        return f"{type(model).__name__} is not an XGBoost scikit-learn estimator"
+    engine = tree_ensemble(model)
+    return engine if isinstance(engine, str) else None
 
 
 @contextmanager
@@ -68,21 +88,27 @@ class _LightGBMOutputs:
     """What a LightGBM scikit-learn model's predict methods return, computed from raw scores."""
 
     def __init__(self, model: Any, ensemble: Any) -> None:
-        import lightgbm as lgb
-
         self.model = model
         self.ensemble = ensemble
-        self.classifier = isinstance(model, lgb.LGBMClassifier)
+        self.classifier = hasattr(model, "classes_") and hasattr(model, "predict_proba")
 
     def compute(self, name: str, raw: np.ndarray) -> np.ndarray:
         from ._trees import raw_to_output
 
+        e = self.ensemble
         if name == "decision_function":
             return raw[:, 0].copy() if raw.shape[1] == 1 else raw
         if name == "predict_proba" and self.classifier:
-            out = raw_to_output(self.ensemble, raw)
+            if e.library == "sklearn":  # forests average probabilities; boosting uses its loss's link
+                if e.objective == "probability":
+                    return raw
+                return self.model._loss.predict_proba(raw[:, 0] if raw.shape[1] == 1 else raw)
+            out = raw_to_output(e, raw)
             if out.shape[1] == 1:
                 p = out[:, 0]
+                if e.library == "xgboost":  # in float32, as XGBoost
+                    q = p.astype(np.float32)
+                    return np.vstack((np.float32(1.0) - q, q)).transpose().astype(np.float64)
                 return np.vstack((1.0 - p, p)).transpose()
             return out
         if name == "predict":
@@ -107,11 +133,27 @@ class _LightGBMOutputs:
         s = min(_GUARD_ROWS, len(X))
         head = X.iloc[:s] if isinstance(X, pd.DataFrame) else X[:s]
         ours = raw[:s]
-        theirs = np.asarray(self.model.predict(head, raw_score=True)).reshape(s, -1)
+        theirs = np.asarray(self._library_raw(head)).reshape(s, -1)
         if not np.array_equal(ours, theirs):
             return False
         methods = ["predict_proba", "predict"] if self.classifier else ["predict"]
-        return all(np.array_equal(self.compute(m, ours), np.asarray(getattr(self.model, m)(head))) for m in methods)
+        return all(self._same(m, self.compute(m, ours), np.asarray(getattr(self.model, m)(head))) for m in methods)
+
+    def _library_raw(self, head: Any) -> np.ndarray:
+        e, model = self.ensemble, self.model
+        if e.library == "lightgbm":
+            return model.predict(head, raw_score=True)
+        if e.library == "xgboost":
+            return model.predict(head, output_margin=True)
+        if hasattr(model, "decision_function"):
+            return model.decision_function(head)
+        return model.predict_proba(head) if self.classifier else model.predict(head)
+
+    def _same(self, method: str, ours: np.ndarray, theirs: np.ndarray) -> bool:
+        if self.ensemble.library == "xgboost" and method == "predict_proba" and ours.shape[1] > 2:
+            # XGBoost's float32 softmax: equal but for one float32 step on a few values
+            return ours.shape == theirs.shape and bool(np.allclose(ours, theirs, rtol=2.0**-22, atol=0.0))
+        return np.array_equal(ours, theirs)
 
 
 def lightgbm_scores(
@@ -139,12 +181,13 @@ class _LightGBMRun:
     """One model, data set and scorer, checked for the engine, scored from raw tree scores."""
 
     def __init__(self, model: Any, X: Any, y: np.ndarray, weights: np.ndarray | None, scorer: Callable) -> None:
-        from ._trees import output_transform, parse_lightgbm, predict_raw, to_matrix
+        from ._trees import output_transform, predict_raw, to_matrix
+        from .model_info import tree_ensemble
 
-        try:
-            self.ensemble = parse_lightgbm(model)
-        except ValueError as exc:  # e.g. linear trees
-            raise Unsupported(str(exc)) from None
+        ensemble = tree_ensemble(model)
+        if isinstance(ensemble, str):  # e.g. linear trees
+            raise Unsupported(ensemble)
+        self.ensemble = ensemble
         if output_transform(self.ensemble) is None:
             raise Unsupported(f"the output of objective {self.ensemble.objective!r} is not reproduced")
         self.model, self.X, self.y, self.weights, self.scorer = model, X, y, weights, scorer
@@ -153,7 +196,7 @@ class _LightGBMRun:
         self.head_raw = predict_raw(self.ensemble, self.M[:_GUARD_ROWS])
         if not self.outputs.matches_model(X, self.head_raw):
             warnings.warn(
-                "LightGBM predictions could not be reproduced bit for bit by the tree engine; "
+                f"{type(model).__name__} predictions could not be reproduced bit for bit by the tree engine; "
                 "computing permutation importance with the generic engine instead",
                 RuntimeWarning,
                 stacklevel=5,
@@ -237,7 +280,7 @@ class _LightGBMRun:
             flat = permuted.reshape(-1, ensemble.num_class)
             if not hasattr(model, "decision_function"):  # LightGBM < 4.7 scores AUC on probabilities
                 flat = raw_to_output(ensemble, flat)
-            values = engine.roc_auc_many(flat[:, 0].reshape(n_units * n_repeats, m), auc_labels)
+            values = engine.roc_auc_many(flat[:, -1].reshape(n_units * n_repeats, m), auc_labels)
             return values.reshape(n_units, n_repeats)
 
         def by_scorer(permuted: np.ndarray) -> np.ndarray:

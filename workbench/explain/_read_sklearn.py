@@ -5,7 +5,7 @@ to float32 against float64 thresholds (``x <= threshold`` goes left, NaN follows
 ``missing_go_to_left``), as the engine does once the matrix is rounded to float32. Forests sum
 their trees' predictions in order and divide by the number of trees (``divisor``); a classifier's
 tree predicts class proportions, so each tree appears once per class, adding its proportion of
-that class to that output column (binary: the positive class only, as LightGBM's one column). Gradient boosting starts from the init estimator's raw
+that class to that output column (binary models too: both columns, as ``predict_proba``). Gradient boosting starts from the init estimator's raw
 prediction (``base_score``) and adds ``learning_rate * value`` per tree, as ``predict_stages``.
 """
 
@@ -44,10 +44,8 @@ def _node_tree(tree: Any, column: np.ndarray, output: int, scale: float | None =
 
 
 def _per_class(tree: Any, n_classes: int) -> list[NodeTree]:
-    """A classification tree once per class (binary: the positive class only, in output 0)."""
+    """A classification tree once per class: its leaves' proportion of that class."""
     value = np.asarray(tree.value[:, 0, :n_classes], dtype=np.float64)
-    if n_classes == 2:
-        return [_node_tree(tree, value[:, 1], 0)]
     return [_node_tree(tree, value[:, k], k) for k in range(n_classes)]
 
 
@@ -72,7 +70,7 @@ def read_sklearn(model: Any) -> TreeEnsemble:
         k = len(model.classes_)
         for est in estimators:
             trees += _per_class(est.tree_, k)
-        objective, num_class = "probability", 1 if k == 2 else k  # binary: the positive class only
+        objective, num_class = "probability", k
     else:
         trees = [_node_tree(est.tree_, est.tree_.value[:, 0, 0], 0) for est in estimators]
         objective, num_class = "regression", 1

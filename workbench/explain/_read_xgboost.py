@@ -107,6 +107,8 @@ def read_xgboost(model: Any) -> TreeEnsemble:
     if best is not None and hasattr(model, "get_booster"):  # XGBModel.predict stops at the best iteration
         stop = int(np.asarray(gb["model"]["iteration_indptr"])[best + 1])
         trees, info = trees[:stop], info[:stop]
+    if not np.array_equal(np.asarray(info), np.arange(len(info)) % num_class):
+        raise ValueError("XGBoost trees are not one per class in turn (num_parallel_tree > 1?); not read by the engine")
     node_trees = [_node_tree(tree, int(group)) for tree, group in zip(trees, info, strict=True)]
     names = booster.feature_names or [f"f{i}" for i in range(int(params["num_feature"]))]
     return assemble(
