@@ -147,9 +147,15 @@ def _ice_masks(
     n_grid,
     num_class,
     stack_size,
+    init,
+    f32,
 ):
     n = X.shape[0]
     out = np.zeros((n, n_grid, num_class), dtype=np.float64)
+    for i in range(n):
+        for g in range(n_grid):
+            for c in range(num_class):
+                out[i, g, c] = init[c]
     full = np.uint64(0)
     for g in range(n_grid):
         full |= np.uint64(1) << np.uint64(g)
@@ -200,7 +206,10 @@ def _ice_masks(
                 value = leaf_value[~node]
                 for g in range(n_grid):
                     if (mask >> np.uint64(g)) & np.uint64(1):
-                        acc[g, c] += value
+                        if f32:  # XGBoost's float32 running sum
+                            acc[g, c] = np.float32(np.float32(acc[g, c]) + np.float32(value))
+                        else:
+                            acc[g, c] += value
     return out
 
 
@@ -281,7 +290,9 @@ def _stack_size(ensemble: TreeEnsemble) -> int:
     return int(np.bincount(ensemble.node_tree).max()) + 2
 
 
-def grid_layout(ensemble: TreeEnsemble, feature: int, values: np.ndarray) -> tuple[str, np.ndarray]:
+def grid_layout(
+    ensemble: TreeEnsemble, feature: int, values: np.ndarray, allow_interval: bool = True
+) -> tuple[str, np.ndarray]:
     """How to walk the grid ``values`` (ascending for ``interval``): ``(mode, per-node data)``.
 
     ``interval``: per node on ``feature``, how many leading grid values go left (``int64[n_nodes]``);
@@ -304,7 +315,7 @@ def grid_layout(ensemble: TreeEnsemble, feature: int, values: np.ndarray) -> tup
     counts = left.sum(axis=1)
     prefix = np.arange(len(values))[None, :] < counts[:, None]
     sorted_grid = bool(np.all(np.diff(values) >= 0))
-    if sorted_grid and np.array_equal(left, prefix):
+    if allow_interval and sorted_grid and np.array_equal(left, prefix):
         split_k = np.zeros(len(e.split_feature), dtype=np.int64)
         split_k[nodes] = counts
         return "interval", split_k
@@ -328,21 +339,25 @@ def ice_raw(ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndar
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     mode, data = grid_layout(e, feature, ordered)
-    if e.float32_sums:  # the library's float32 accumulation: set each grid value, walk every tree
-        mode = "brute"
+    if e.float32_sums and mode == "interval":  # float32 running sums need the tree order: the mask walk
+        mode, data = grid_layout(e, feature, ordered, allow_interval=False)
     common = (*_node_arrays(e), e.root, e.tree_class, e.leaf_value, X, np.int64(feature))
     if mode == "interval":
         raw = _ice_intervals(*common, data, np.int64(len(values)), np.int64(e.num_class), np.int64(_stack_size(e)))
         raw = raw[:, : len(values)]
     elif mode == "mask":
-        raw = _ice_masks(*common, data, np.int64(len(values)), np.int64(e.num_class), np.int64(_stack_size(e)))
+        f32 = bool(e.float32_sums)
+        init = np.zeros(e.num_class) if not f32 or e.base_score is None else np.asarray(e.base_score, dtype=np.float64)
+        raw = _ice_masks(
+            *common, data, np.int64(len(values)), np.int64(e.num_class), np.int64(_stack_size(e)), init, f32
+        )
     else:
         raw = np.empty((X.shape[0], len(values), e.num_class))
         work = X.copy()
         for g, value in enumerate(ordered):
             work[:, feature] = value
             raw[:, g] = predict_raw(e, work)
-    if mode != "brute":
+    if mode == "interval" or (mode == "mask" and not e.float32_sums):
         raw = _finish(e, raw)
     out = np.empty_like(raw)
     out[:, order] = raw
