@@ -90,7 +90,7 @@ def test_a_failing_step_skips_its_downstream_and_the_rest_finishes(tmp_path, wor
         """
 name: branches
 steps:
-  bad: {notebook: add.ipynb, parameters: {fail: true}}
+  bad: {notebook: add.ipynb, parameters: {fail: true}, retries: 1}
   after-bad: {notebook: add.ipynb, parameters: {source: "${steps.bad.run}"}}
   last: {notebook: add.ipynb, after: after-bad}
   good: {notebook: add.ipynb, parameters: {x: 3}}
@@ -115,7 +115,7 @@ steps:
         "good": "succeeded",
         "after-good": "succeeded",
     }
-    assert "RuntimeError: this step was told to fail" in run.steps["bad"].error
+    assert "RuntimeError: this step was told to fail" in run.steps["bad"].error and run.steps["bad"].attempts == 2
     assert run.steps["last"].error == "upstream step after-bad did not succeed"
     assert run.steps["after-good"].metrics["total"] == 4
 

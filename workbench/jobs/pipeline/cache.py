@@ -1,6 +1,6 @@
 """Caching by content: a step's key hashes what decides its result, so an unchanged step reuses its run.
 
-The key covers the notebook's bytes, the resolved parameters (defaults included), the upstream runs
+The key covers the workbench version, the notebook's bytes, the resolved parameters (defaults included), the upstream runs
 it reads and the SHA-256 of every input file outside the runs root. Upstream runs count by their
 folder: a re-executed upstream step gives a new folder, so everything downstream runs again.
 """
@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..._version import __version__
 from ...runs.layout import current_owner, owner_dirname
 from ...runs.records import InvalidRunError, RunRecord
 from ..inputs import sha256_file
@@ -59,6 +60,7 @@ def cache_key(prepared: PreparedRun, upstream: list[str], runs_root: Path) -> st
         [origin, str(path), None if _inside(path, root) else _input_digest(path)] for origin, path in prepared.inputs
     ]
     payload: dict[str, Any] = {
+        "workbench": __version__,
         "notebook": sha256_file(prepared.spec.path),
         "params": prepared.params,
         "upstream": sorted(upstream),
