@@ -213,6 +213,17 @@ def test_hostile_pipeline_records_are_refused_not_followed(tmp_path, workbench_c
     assert proc.returncode == 0 and " ok " in proc.stdout and proc.stderr.count("skipped ") == 6
 
 
+def test_only_the_owner_resumes_a_pipeline_run(tmp_path):
+    runs = tmp_path / "runs"
+    path, run_id = new_pipeline_dir(runs, "theirs", owner="mallory")
+    definition = load_pipeline(TINY).to_dict()
+    definition["steps"][0]["notebook"] = str(tmp_path / "evil.ipynb")
+    PipelineRun(path, run_id, "theirs", "failed", {}, {"kind": "user", "by": "mallory"}, definition=definition).write()
+    with pytest.raises(ValueError, match="belongs to 'mallory'; only its owner resumes it"):
+        resume_pipeline(run_id, runs_dir=runs, progress=False)
+    assert json.loads((path / "pipeline.json").read_text())["state"] == "failed"
+
+
 def test_trigger_and_force_are_checked(tmp_path):
     pipeline = load_pipeline(TINY)
     with pytest.raises(ValueError, match="trigger must be"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...runs.layout import current_owner, default_runs_root
+from ...runs.layout import current_owner, default_runs_root, owner_dirname
 from ...runs.pipelines import new_pipeline_dir
 from ...runs.records import RunRecord, utcnow
 from ..runner import PreparedRun, execute_run, prepare_run
@@ -106,6 +106,11 @@ def resume_pipeline(
         run = resume_pipeline("20250101-120000-telco-stack-p1a2b3c", workers=2)
     """
     record = find_pipeline_run(ref, runs_dir)
+    if record.path.parent.name != owner_dirname(current_owner()):
+        raise ValueError(
+            f"pipeline run {record.path.name} belongs to {record.owner or record.path.parent.name!r}; only its owner "
+            "resumes it (its record names the notebooks to run). Run the pipeline file yourself instead"
+        )
     if record.state == "running" and not record.orphaned:
         raise ValueError(
             f"pipeline run {record.path.name} is still running (pid {record.pid} on {record.host}); "
