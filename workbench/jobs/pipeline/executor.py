@@ -269,15 +269,16 @@ class _Executor:
     def _submit(self, step: Step, state: StepState, prepared: PreparedRun) -> None:
         state.attempts += 1
         self._set(state, "running")
-        if self.workers == 1:
+        if self.workers == 1:  # in this process, recorded as soon as it ends
             future: Future = Future()
             try:
                 future.set_result(_run_step(prepared, str(self.root), step.timeout))
             except Exception as exc:  # noqa: BLE001 - recorded as the step's failure
                 future.set_exception(exc)
+            self._collect(step, prepared, future)
         else:
             future = self._pool(prepared).pool.submit(_run_step, prepared, str(self.root), step.timeout)
-        self.futures[future] = (step, prepared)
+            self.futures[future] = (step, prepared)
 
     def _pool(self, prepared: PreparedRun) -> Any:
         if self.pool is None:
