@@ -35,6 +35,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from ..._redact import redact
 from ...jobs import k8s
 from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, pick_profile, render_job
+from ...jobs.pipeline.argo import EXECUTOR_SERVICE_ACCOUNT
 from ...profiles import ProfileSet
 from .policy import (
     SUBMIT_SCOPE,
@@ -65,6 +66,7 @@ class Gateway:
     hub_auth: Any
     runs_pvc: str = "workbench-runs"
     job_service_account: str = JOB_SERVICE_ACCOUNT
+    executor_service_account: str = EXECUTOR_SERVICE_ACCOUNT
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, user: str) -> asyncio.Lock:

@@ -193,6 +193,7 @@ class PipelinesHandler(_Handler):
                 secrets=req.secrets,
                 runs_pvc=gw.runs_pvc,
                 service_account=gw.job_service_account,
+                executor_service_account=gw.executor_service_account,
                 step_profiles=slugs,
             )
         except ValueError as exc:

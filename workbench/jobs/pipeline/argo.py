@@ -363,3 +363,31 @@ def _webhook_objects(pipeline: Any, meta: dict[str, Any], spec: dict[str, Any]) 
         },
     }
     return [template, binding]
+
+
+def helm_values(pipeline: Any, mode: str, profiles: ProfileSet | str | None = None) -> dict[str, Any]:
+    """A values file for the ``helm/workbench`` chart that installs ``pipeline`` (one per application).
+
+    ``mode`` is ``calendar`` or ``webhook``. The steps run as owner ``pipeline-<name>`` (their runs
+    go to that folder); the chart sets the namespace, service accounts and runs volume claim.
+    """
+    if mode not in ("calendar", "webhook"):
+        raise ValueError(f"the chart installs calendar or webhook pipelines, not mode {mode!r}")
+    key = re.sub(r"[^a-z0-9]+", "-", pipeline.name.lower()).strip("-")[:40].strip("-") or "pipeline"
+    objects = render_pipeline(pipeline, mode=mode, profiles=profiles, owner=f"pipeline-{key}")
+    first = objects.objects[0]["spec"]
+    entry: dict[str, Any] = {"mode": mode}
+    if getattr(pipeline, "description", ""):
+        entry["description"] = pipeline.description
+    if mode == "calendar":
+        entry |= {
+            "schedule": first["schedules"][0],
+            "timezone": first["timezone"],
+            "workflowSpec": first["workflowSpec"],
+        }
+    else:
+        entry["workflowSpec"] = {k: v for k, v in first.items() if k != "workflowMetadata"}
+    return {
+        "argo": {"enabled": True, "executorServiceAccountName": EXECUTOR_SERVICE_ACCOUNT},
+        "pipelines": {key: entry},
+    }
