@@ -62,3 +62,46 @@ def reference_pipeline(folder: Path, train_profile: str | None = "cpu-large", sc
         Step("submission", "submission", submission, {"run_dir": "${steps.stack.run}"}, after=("explain",)),
     )
     return Pipeline("churn stack", trains + rest, schedule=schedule, webhook=webhook, digest="0" * 12)
+
+
+PIPELINE_YAML = """\
+name: churn stack
+description: three model families, stacked, explained, submitted
+schedule: "0 3 * * *"
+steps:
+  train:
+    notebook: train.ipynb
+    foreach: {model: [lgbm, logreg, extratrees]}
+    parameters: {lr: 0.05}
+    profile: gpu-t4
+    retries: 2
+    timeout: 1800
+  stack:
+    notebook: stack.ipynb
+    parameters: {train_runs: "${steps.train.runs}"}
+    profile: cpu-large
+  explain:
+    notebook: explain.ipynb
+    parameters: {run_dir: "${steps.stack.run}", cv_dir: "${steps.stack.run}/artifacts/cv"}
+  submission:
+    notebook: submission.ipynb
+    parameters: {run_dir: "${steps.stack.run}"}
+    after: [explain]
+"""
+
+
+def load(source: Path) -> Any:
+    """The pipeline file loaded as ``workbench pipeline`` loads it."""
+    try:
+        from workbench.jobs.pipeline.spec import load_pipeline
+    except ImportError:  # the loader's module is not there yet: this fixture's own pipeline
+        return reference_pipeline(source.parent, train_profile="gpu-t4")
+    return load_pipeline(source, {})
+
+
+def write_reference_pipeline(folder: Path) -> tuple[Path, Any]:
+    """The pipeline file and its notebooks in ``folder``; returns the file and the loaded pipeline."""
+    reference_pipeline(folder)
+    source = folder / "pipeline.yaml"
+    source.write_text(PIPELINE_YAML)
+    return source, load(source)

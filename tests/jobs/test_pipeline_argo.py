@@ -207,3 +207,20 @@ def test_workflow_status_reads_steps_retries_and_the_failure():
     assert summary_line(status) == (
         "pipeline wf: failed in 6m05s; failed: stack (Error (exit code 1)); skipped: explain"
     )
+
+
+@pytest.mark.kernel
+def test_workbench_run_writes_its_run_directory_for_the_next_step(tmp_path, capsys):
+    """A step's output parameter ``run`` is the file ``--run-dir-file`` writes: the run's absolute directory."""
+    from workbench.cli import main
+    from workbench.runs import RunRecord
+
+    job = ROOT / "tests" / "fixtures" / "notebooks" / "job.ipynb"
+    out = tmp_path / "step" / "run-dir"
+    out.parent.mkdir()
+    assert (
+        main(["run", str(job), "--runs-dir", str(tmp_path / "runs"), "--run-dir-file", str(out), "--no-progress"]) == 0
+    )
+    run_dir = Path(out.read_text())
+    assert run_dir.is_absolute() and RunRecord.read(run_dir).state == "succeeded"
+    assert "run directory: " in capsys.readouterr().out
