@@ -34,7 +34,6 @@ from typing import Any
 from ...profiles import Profile, ProfileSet, load_profiles
 from ...runs.layout import current_owner, owner_dirname
 from ..k8s_manifest import (
-    CONTAINER,
     DEFAULT_DEADLINE_S,
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -213,12 +212,18 @@ def workflow_spec(
         "executor": {"serviceAccountName": target.executor_service_account},
         "securityContext": pod_security(),
         "volumes": [{"name": "runs", "persistentVolumeClaim": {"claimName": target.runs_pvc}}],
-        "activeDeadlineSeconds": DEFAULT_DEADLINE_S,
+        "activeDeadlineSeconds": _pipeline_deadline(templates),
         "ttlStrategy": {"secondsAfterCompletion": TTL_AFTER_FINISHED_S},
         "podGC": {"strategy": "OnPodSuccess"},
         "templates": [{"name": ENTRYPOINT, "dag": {"tasks": tasks}}, *templates],
     }
     return spec
+
+
+def _pipeline_deadline(templates: list[dict[str, Any]]) -> int:
+    """Every attempt of every step one after another: the pipeline ends even if nothing else stops it."""
+    total = sum(t["activeDeadlineSeconds"] * (1 + t.get("retryStrategy", {}).get("limit", 0)) for t in templates)
+    return max(DEFAULT_DEADLINE_S, total)
 
 
 def _reference_params(step: Any, groups: Mapping[str, list[str]]) -> dict[str, str]:
@@ -285,8 +290,7 @@ def _step_template(step: Any, chosen: Profile, n_gpus: int, target: ArgoTarget, 
     timeout = math.ceil(step.timeout) if step.timeout else None
     if timeout:
         command += ["--timeout", str(timeout)]
-    container: dict[str, Any] = {
-        "name": CONTAINER,
+    container: dict[str, Any] = {  # Argo names it "main"
         "image": target.image or chosen.image,
         "imagePullPolicy": "IfNotPresent",
         "command": command,
@@ -308,7 +312,7 @@ def _step_template(step: Any, chosen: Profile, n_gpus: int, target: ArgoTarget, 
         },
         "outputs": {"parameters": [{"name": "run", "valueFrom": {"path": RUN_OUTPUT}}]},
         "container": container,
-        "activeDeadlineSeconds": (timeout or DEFAULT_DEADLINE_S - STARTUP_GRACE_S) + STARTUP_GRACE_S,
+        "activeDeadlineSeconds": timeout + STARTUP_GRACE_S if timeout else DEFAULT_DEADLINE_S,
         **placement(chosen),
     }
     if ref_keys:
