@@ -92,6 +92,15 @@ def workflow_status(workflow: Mapping[str, Any]) -> dict[str, Any]:
     """``{"name", "phase", "finished", "message", "steps": [{"step", "phase", "retries", "message"}]}``.
 
     ``retries`` counts the attempts after the first; ``message`` is the failing attempt's.
+
+    Example
+    -------
+    >>> wf = {"metadata": {"name": "churn-1a2b3c"}, "status": {"phase": "Running", "nodes": {
+    ...     "a": {"displayName": "train", "type": "Retry", "phase": "Running", "children": ["b", "c"]},
+    ...     "b": {"displayName": "train(0)", "type": "Pod", "phase": "Failed", "message": "OOMKilled"},
+    ...     "c": {"displayName": "train(1)", "type": "Pod", "phase": "Running"}}}}
+    >>> workflow_status(wf)["steps"]
+    [{'step': 'train', 'phase': 'Running', 'retries': 1, 'message': 'OOMKilled'}]
     """
     status = workflow.get("status") or {}
     nodes = status.get("nodes") or {}
