@@ -48,9 +48,9 @@ def _docs(proc: subprocess.CompletedProcess) -> list[dict]:
 @pytest.fixture
 def two_applications(tmp_path):
     """The reference pipeline's shape, GPU training: nightly on a calendar, and on a webhook."""
-    pipeline = reference_pipeline(tmp_path, train_profile="gpu-t4")
+    pipeline = reference_pipeline(tmp_path, train_profile="gpu-t4", webhook={"parameters": ["seed"]})
     values = helm_values(pipeline, "calendar", PROFILES)
-    values["pipelines"]["churn-hook"] = helm_values(pipeline, "webhook", PROFILES)["pipelines"]["churn-stack"]
+    values["pipelines"]["churn-hook"] = helm_values(pipeline, "webhook", PROFILES)["pipelines"]["telco-stack"]
     return values
 
 
@@ -58,7 +58,7 @@ def test_declared_pipelines_render_valid_argo_objects(helm, tmp_path, two_applic
     docs = _docs(_template(helm, tmp_path, two_applications))
     argo = [d for d in docs if d["apiVersion"] == "argoproj.io/v1alpha1"]
     assert sorted((d["kind"], d["metadata"]["name"]) for d in argo) == [
-        ("CronWorkflow", "wb-workbench-churn-stack"),
+        ("CronWorkflow", "wb-workbench-telco-stack"),
         ("WorkflowEventBinding", "wb-workbench-churn-hook"),
         ("WorkflowTemplate", "wb-workbench-churn-hook"),
     ]
@@ -79,10 +79,13 @@ def test_declared_pipelines_render_valid_argo_objects(helm, tmp_path, two_applic
         assert "{{tasks.train-lgbm.outputs.parameters.run}}" in stack["arguments"]["parameters"][0]["value"]
         train = next(t for t in spec["templates"] if t["name"] == "train-lgbm")
         assert train["container"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-        assert {"name": "USER", "value": "pipeline-churn-stack"} in train["container"]["env"]
+        assert {"name": "USER", "value": "pipeline-telco-stack"} in train["container"]["env"]
     binding = by_kind["WorkflowEventBinding"]["spec"]
     assert binding["event"]["selector"] == 'discriminator == "churn-hook"'
     assert binding["submit"]["workflowTemplateRef"] == {"name": "wb-workbench-churn-hook"}
+    assert binding["submit"]["arguments"]["parameters"] == [
+        {"name": "seed", "valueFrom": {"event": 'payload.parameters?.seed ?? "0"'}}
+    ]
     lint = subprocess.run(
         [helm, "lint", "--strict", str(CHART), "-f", str(tmp_path / "values.yaml")], capture_output=True, text=True
     )
@@ -122,6 +125,6 @@ def test_pipelines_need_argo_and_a_schedule(helm, tmp_path, two_applications):
     values = {"pipelines": two_applications["pipelines"]}
     proc = _template(helm, tmp_path, values)
     assert proc.returncode != 0 and "set argo.enabled=true" in proc.stderr
-    del two_applications["pipelines"]["churn-stack"]["schedule"]
+    del two_applications["pipelines"]["telco-stack"]["schedule"]
     proc = _template(helm, tmp_path, two_applications)
     assert proc.returncode != 0 and "missing property 'schedule'" in proc.stderr

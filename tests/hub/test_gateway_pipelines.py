@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from argo_schema import validate as argo_validate
@@ -20,18 +21,14 @@ from workbench.runs import KUBE_RUNS_MOUNT
 from workbench.runs.layout import owner_dirname
 
 pytestmark = pytest.mark.hub
+ROOT = Path(__file__).resolve().parents[2]
 ARGO = "argoproj.io/v1alpha1"
 PLURALS = ("workflows", "cronworkflows", "workflowtemplates", "workfloweventbindings")
 
 
 @pytest.fixture
-def argo(gateway, monkeypatch):  # noqa: F811
+def argo(gateway):  # noqa: F811
     """The gateway with the emulator serving Argo's resources."""
-    import pipeline_fixture
-
-    from workbench.hub.gateway import pipelines
-
-    monkeypatch.setattr(pipelines, "_load", lambda source, overrides: pipeline_fixture.load(source))
     for plural in PLURALS:
         gateway["kmock"].resources[f"{ARGO}/{plural}"] = {"namespaced": True}
     return gateway
@@ -39,7 +36,8 @@ def argo(gateway, monkeypatch):  # noqa: F811
 
 @pytest.fixture
 def pipeline(tmp_path):
-    return write_reference_pipeline(tmp_path)
+    """The reference pipeline, its training on the GPU profile."""
+    return write_reference_pipeline(tmp_path, train_profile="gpu-t4", webhook={"parameters": ["seed"]})
 
 
 def _request(pipeline, **overrides) -> dict:

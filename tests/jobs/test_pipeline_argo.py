@@ -56,10 +56,14 @@ def _pod(spec: dict, template: dict) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "step", **template["metadata"]}, "spec": pod}
 
 
-@pytest.mark.parametrize("train_profile", ["cpu-large", "gpu-t4"])
+WEBHOOK = {"enabled": True, "parameters": ["seed"]}
+
+
+@pytest.mark.parametrize("train_profile", ["cpu-small", "gpu-t4"])
 @pytest.mark.parametrize("mode", ["run", "calendar", "webhook"])
 def test_every_mode_renders_objects_valid_against_argos_schema(tmp_path, mode, train_profile):
-    objects = _render(reference_pipeline(tmp_path, train_profile=train_profile), mode, secrets=["kaggle-api"])
+    pipeline = reference_pipeline(tmp_path, train_profile=train_profile, webhook=WEBHOOK)
+    objects = _render(pipeline, mode, secrets=["kaggle-api"])
     kinds = [o["kind"] for o in objects.objects]
     assert (
         kinds
@@ -95,20 +99,17 @@ def test_strict_validation_refuses_an_unknown_key(tmp_path):
 def test_the_dag_passes_run_directories_downstream(tmp_path):
     spec = _render(reference_pipeline(tmp_path)).objects[0]["spec"]
     dag = {t["name"]: t for t in spec["templates"][0]["dag"]["tasks"]}
-    trains = ["train-extratrees", "train-lgbm", "train-logreg"]
-    assert [n for n in dag if n.startswith("train-")] == ["train-lgbm", "train-logreg", "train-extratrees"]
-    assert dag["stack"]["dependencies"] == trains
+    trains = ["train-lgbm", "train-logreg", "train-extratrees"]
+    assert list(dag) == [*trains, "stack", "explain", "submission"]
+    assert dag["stack"]["dependencies"] == sorted(trains)
     (arg,) = dag["stack"]["arguments"]["parameters"]
     outputs = json.loads(arg["value"])  # ${steps.train.runs}: a JSON list, one entry per fanned-out step
-    assert outputs == [
-        f"{{{{tasks.{t}.outputs.parameters.run}}}}" for t in ("train-lgbm", "train-logreg", "train-extratrees")
+    assert arg["name"] == "train_runs" and outputs == [f"{{{{tasks.{t}.outputs.parameters.run}}}}" for t in trains]
+    assert dag["explain"]["arguments"]["parameters"] == [
+        {"name": "cv_dir", "value": "{{tasks.train-lgbm.outputs.parameters.run}}"}  # one expansion's run
     ]
-    args = {p["name"]: p["value"] for p in dag["explain"]["arguments"]["parameters"]}
-    assert args == {
-        "run_dir": "{{tasks.stack.outputs.parameters.run}}",
-        "cv_dir": "{{tasks.stack.outputs.parameters.run}}/artifacts/cv",
-    }
-    assert dag["submission"]["dependencies"] == ["explain", "stack"]  # after: explain, and the run it reads
+    assert dag["explain"]["dependencies"] == ["train-lgbm"]
+    assert dag["submission"]["dependencies"] == ["stack"]
     templates = _templates(spec)
     for name, template in templates.items():
         command = template["container"]["command"]
@@ -120,9 +121,11 @@ def test_the_dag_passes_run_directories_downstream(tmp_path):
             i = command.index(key)
             assert command[i - 1] == "-p" and command[i + 1] == f"{{{{inputs.parameters.{key}}}}}"
     static = yaml.safe_load(templates["train-logreg"]["inputs"]["artifacts"][1]["raw"]["data"])
-    assert static == {"model": "logreg", "lr": 0.05}
+    assert static == {"seed": 0, "n_splits": 5, "learning_rate": 0.05, "early_stopping_rounds": 100, "model": "logreg"}
     notebook = json.loads(templates["train-logreg"]["inputs"]["artifacts"][0]["raw"]["data"])
-    assert "".join(notebook["cells"][0]["source"]).startswith("model = ")
+    source = json.loads((ROOT / "notebooks" / "train.ipynb").read_text())
+    assert [c["source"] for c in notebook["cells"]] == [c["source"] for c in source["cells"]]
+    assert all(not c.get("outputs") for c in notebook["cells"])
 
 
 def test_steps_get_their_profile_retries_timeout_and_the_trust_models_pod(tmp_path):
@@ -132,14 +135,14 @@ def test_steps_get_their_profile_retries_timeout_and_the_trust_models_pod(tmp_pa
     assert gpu["container"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert gpu["container"]["image"] == raw["image"]
     assert gpu["nodeSelector"] == raw["node_selector"] and gpu["tolerations"] == raw["tolerations"]
-    assert gpu["retryStrategy"] == {"limit": 2, "retryPolicy": "Always"}
-    assert gpu["activeDeadlineSeconds"] == 1800 + 600
-    assert gpu["container"]["command"][-2:] == ["--timeout", "1800"]
+    assert gpu["retryStrategy"] == {"limit": 1, "retryPolicy": "Always"}  # retries: 1, timeout: 20m
+    assert gpu["activeDeadlineSeconds"] == 1200 + 600
+    assert gpu["container"]["command"][-2:] == ["--timeout", "1200"]
     assert gpu["synchronization"] == {"mutexes": [{"name": "workbench-gpu-gina-r-example.com"}]}
     cpu = templates["stack"]
     assert "nvidia.com/gpu" not in cpu["container"]["resources"]["limits"] and "nodeSelector" not in cpu
     assert "retryStrategy" not in cpu and "synchronization" not in cpu
-    assert cpu["container"]["resources"]["limits"]["cpu"] == str(RAW_PROFILES["cpu-large"]["cpu"]["limit"])
+    assert cpu["container"]["resources"]["limits"]["cpu"] == str(RAW_PROFILES["cpu-small"]["cpu"]["limit"])
     folder = owner_dirname(OWNER)
     assert spec["automountServiceAccountToken"] is False and spec["serviceAccountName"] == "workbench-job-runner"
     assert spec["executor"] == {"serviceAccountName": "workbench-argo-executor"}
@@ -155,7 +158,7 @@ def test_steps_get_their_profile_retries_timeout_and_the_trust_models_pod(tmp_pa
 
 
 def test_calendar_and_webhook_objects(tmp_path):
-    pipeline = reference_pipeline(tmp_path)
+    pipeline = reference_pipeline(tmp_path, webhook=WEBHOOK)
     (cron,) = _render(pipeline, "calendar").objects
     assert cron["spec"]["schedules"] == ["0 3 * * *"]
     assert cron["spec"]["workflowMetadata"]["annotations"]["workbench/owner"] == OWNER
@@ -163,6 +166,25 @@ def test_calendar_and_webhook_objects(tmp_path):
     assert binding["spec"]["submit"]["workflowTemplateRef"] == {"name": template["metadata"]["name"]}
     assert binding["spec"]["submit"]["metadata"]["annotations"]["workbench/owner"] == OWNER
     assert re.fullmatch(r'discriminator == "[a-z0-9-]+"', binding["spec"]["event"]["selector"])
+    # the payload may set seed (listed under webhook.parameters), and nothing else
+    assert template["spec"]["arguments"] == {"parameters": [{"name": "seed", "value": "0"}]}
+    assert binding["spec"]["submit"]["arguments"]["parameters"] == [
+        {"name": "seed", "valueFrom": {"event": 'payload.parameters?.seed ?? "0"'}}
+    ]
+    templates = _templates(template["spec"])
+    for name in (
+        "train-lgbm",
+        "train-logreg",
+        "train-extratrees",
+        "stack",
+        "explain",
+    ):  # the steps using ${params.seed}
+        command = templates[name]["container"]["command"]
+        i = command.index("seed")
+        assert command[i - 1 : i + 2] == ["-p", "seed", "{{workflow.parameters.seed}}"]
+        static = yaml.safe_load(templates[name]["inputs"]["artifacts"][1]["raw"]["data"]) or {}
+        assert "seed" not in static and "n_splits" not in command  # not a webhook parameter: stays fixed
+    assert "seed" not in templates["submission"]["container"]["command"]
     without = reference_pipeline(tmp_path, schedule=None, webhook=None)
     with pytest.raises(ValueError, match="has no schedule: add `schedule: <cron>`"):
         _render(without, "calendar")

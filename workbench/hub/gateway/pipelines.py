@@ -92,15 +92,11 @@ def parse_pipeline_request(body: Any) -> PipelineRequest:
     return PipelineRequest(name, content, shipped, dict(parameters), mode, tuple(secrets))
 
 
-def _load(source: Path, overrides: dict[str, Any]) -> Any:
-    from ...jobs.pipeline.spec import load_pipeline
-
-    return load_pipeline(source, overrides)
-
-
 def load_shipped(req: PipelineRequest, folder: Path) -> Any:
     """Write the shipped files below ``folder`` and load the pipeline from there; every notebook it
     names must be one of them (400 otherwise)."""
+    from ...jobs.pipeline.spec import load_pipeline
+
     for rel, text in req.notebooks.items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +104,7 @@ def load_shipped(req: PipelineRequest, folder: Path) -> Any:
     source = folder / req.file_name
     source.write_text(req.content, encoding="utf-8")
     try:
-        pipeline = _load(source, req.parameters)
+        pipeline = load_pipeline(source, {k: str(v) for k, v in req.parameters.items()})
     except (ValueError, TypeError, KeyError, OSError) as exc:
         raise _bad(f"{req.file_name}: {exc}") from None
     root = folder.resolve()

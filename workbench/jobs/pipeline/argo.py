@@ -29,6 +29,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ...profiles import Profile, ProfileSet, load_profiles
@@ -57,6 +58,7 @@ from ..k8s_manifest import (
     runs_mounts,
     secret_env,
 )
+from .spec import PipelineError, references, resolve
 
 API_VERSION = "argoproj.io/v1alpha1"
 MODES = ("run", "calendar", "webhook")
@@ -65,7 +67,6 @@ EXECUTOR_SERVICE_ACCOUNT = "workbench-argo-executor"  # Argo's wait container re
 COMPONENT = "pipeline"
 MAX_OBJECT_BYTES = 1_000_000  # an object stays well under etcd's request limit
 ENTRYPOINT = "pipeline"
-_REFERENCE = re.compile(r"\$\{steps\.([A-Za-z0-9_-]+)\.(runs?)\}")
 
 
 @dataclass(frozen=True, repr=False)
@@ -159,7 +160,7 @@ def render_pipeline(
     target.check()
     name = job_name(pipeline.name)
     meta = _metadata(name, pipeline, target)
-    spec = workflow_spec(pipeline, profile_set, target, step_profiles or {})
+    spec = workflow_spec(pipeline, profile_set, target, step_profiles or {}, mode)
     if mode == "run":
         objects = [{"apiVersion": API_VERSION, "kind": "Workflow", "metadata": meta, "spec": spec}]
     elif mode == "calendar":
@@ -190,9 +191,14 @@ def _metadata(name: str, pipeline: Any, target: ArgoTarget) -> dict[str, Any]:
 
 
 def workflow_spec(
-    pipeline: Any, profiles: ProfileSet, target: ArgoTarget, step_profiles: Mapping[str, str]
+    pipeline: Any, profiles: ProfileSet, target: ArgoTarget, step_profiles: Mapping[str, str], mode: str = "run"
 ) -> dict[str, Any]:
-    """The ``WorkflowSpec``: the DAG, one container template per step, the runs volume, no token."""
+    """The ``WorkflowSpec``: the DAG, one container template per step, the runs volume, no token.
+
+    In webhook mode the pipeline parameters named in ``webhook.parameters`` become workflow
+    parameters (default: the pipeline's value) that reach the notebooks as ``-p``.
+    """
+    event = _event_params(pipeline) if mode == "webhook" else {}
     groups: dict[str, list[str]] = {}
     for step in pipeline.steps:
         groups.setdefault(step.group, []).append(step.name)
@@ -204,7 +210,7 @@ def workflow_spec(
             raise ValueError(f"step {step.name!r}: {exc}") from None
         refs = _reference_params(step, groups)
         tasks.append(_task(step, refs, groups))
-        templates.append(_step_template(step, chosen, n_gpus, target, sorted(refs)))
+        templates.append(_step_template(step, chosen, n_gpus, target, sorted(refs), event.get(step.name, {})))
     spec: dict[str, Any] = {
         "entrypoint": ENTRYPOINT,
         "serviceAccountName": target.service_account,
@@ -217,7 +223,45 @@ def workflow_spec(
         "podGC": {"strategy": "OnPodSuccess"},
         "templates": [{"name": ENTRYPOINT, "dag": {"tasks": tasks}}, *templates],
     }
+    if event:
+        names = pipeline.webhook.parameters
+        spec["arguments"] = {"parameters": [{"name": n, "value": _text(pipeline.parameters[n])} for n in names]}
     return spec
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _event_params(pipeline: Any) -> dict[str, dict[str, str]]:
+    """Per step, the parameters written as ``${params.P}`` in the file for a webhook parameter ``P``,
+    as Argo expressions over the workflow parameter ``P`` (the file is read again: loading replaced them)."""
+    from ..._yaml import load_yaml
+
+    names = set(pipeline.webhook.parameters if pipeline.webhook else ())
+    if not names:
+        return {}
+    if pipeline.source is None:
+        raise ValueError("webhook parameters need the pipeline file: load it with load_pipeline(path)")
+    raw = load_yaml(Path(pipeline.source).read_text(encoding="utf-8"))["steps"]
+    out: dict[str, dict[str, str]] = {}
+    for step in pipeline.steps:
+        for key, value in (raw[step.group].get("parameters") or {}).items():
+            refs = references(value)
+            if not isinstance(value, str) or not any(r.kind == "params" and r.name in names for r in refs):
+                continue
+            if any(r.kind != "params" for r in refs) or key in step.foreach:
+                raise ValueError(
+                    f"step {step.name!r}, parameter {key!r}: a webhook parameter must not be mixed with step references"
+                )
+            text = value
+            for r in refs:
+                sub = (
+                    "{{workflow.parameters." + r.name + "}}" if r.name in names else _text(pipeline.parameters[r.name])
+                )
+                text = text.replace(r.text, sub)
+            out.setdefault(step.name, {})[str(key)] = text.replace("$", "$$")
+    return out
 
 
 def _pipeline_deadline(templates: list[dict[str, Any]]) -> int:
@@ -226,35 +270,26 @@ def _pipeline_deadline(templates: list[dict[str, Any]]) -> int:
     return max(DEFAULT_DEADLINE_S, total)
 
 
+def _output(task: str) -> str:
+    return "{{tasks." + task + ".outputs.parameters.run}}"
+
+
 def _reference_params(step: Any, groups: Mapping[str, list[str]]) -> dict[str, str]:
-    """The step's parameters that refer to upstream runs, as Argo expressions over the tasks' outputs."""
-    refs = {}
-    for key, value in step.parameters.items():
-        if isinstance(value, str) and _REFERENCE.search(value):
-            refs[key] = _argo_value(value, groups, f"step {step.name!r}, parameter {key!r}")
-    return refs
-
-
-def _argo_value(value: str, groups: Mapping[str, list[str]], where: str) -> str:
-    """``${steps.G.run}`` → the task's output; ``${steps.G.runs}`` (the whole value) → a JSON list of them."""
-
-    def output(task: str) -> str:
-        return "{{tasks." + task + ".outputs.parameters.run}}"
-
-    whole = _REFERENCE.fullmatch(value)
-    if whole and whole.group(2) == "runs":
-        return json.dumps([output(t) for t in groups[whole.group(1)]])
-    parts, last = [], 0
-    for match in _REFERENCE.finditer(value):
-        group, kind = match.group(1), match.group(2)
-        if kind == "runs" or len(groups[group]) != 1:
-            raise ValueError(
-                f"{where}: ${{steps.{group}.{kind}}} must be the whole value when it names several runs "
-                f"(use ${{steps.{group}.runs}} alone, for a list)"
-            )
-        parts += [value[last : match.start()].replace("$", "$$"), output(groups[group][0])]
-        last = match.end()
-    return "".join(parts) + value[last:].replace("$", "$$")
+    """The step's parameters that refer to upstream runs, as Argo expressions over the tasks' outputs:
+    ``${steps.G.run}`` the task's output, ``${steps.G.runs}`` a JSON list of the group's outputs."""
+    keys = [k for k, v in step.parameters.items() if any(r.kind == "steps" for r in references(v))]
+    if not keys:
+        return {}
+    runs = {g: [_output(t) for t in names] for g, names in groups.items()}
+    runs |= {t: [_output(t)] for names in groups.values() for t in names}
+    try:
+        resolved = resolve(step, runs)
+    except PipelineError as exc:
+        raise ValueError(str(exc)) from None
+    # the kubelet expands $(VAR) in a container's arguments: "$$" keeps a literal "$"
+    return {
+        k: (v if isinstance(v, str) else json.dumps(v)).replace("$", "$$") for k, v in ((k, resolved[k]) for k in keys)
+    }
 
 
 def _task(step: Any, refs: Mapping[str, str], groups: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -273,7 +308,9 @@ def _task(step: Any, refs: Mapping[str, str], groups: Mapping[str, list[str]]) -
     return task
 
 
-def _step_template(step: Any, chosen: Profile, n_gpus: int, target: ArgoTarget, ref_keys: list[str]) -> dict[str, Any]:
+def _step_template(
+    step: Any, chosen: Profile, n_gpus: int, target: ArgoTarget, ref_keys: list[str], event: Mapping[str, str]
+) -> dict[str, Any]:
     """A container template: ``workbench run`` of the step's notebook on the step's profile."""
     _, nb_files = notebook_files(step.notebook)
     if not nb_files:
@@ -281,12 +318,14 @@ def _step_template(step: Any, chosen: Profile, n_gpus: int, target: ArgoTarget, 
             f"step {step.name!r}: notebook {str(step.notebook)!r} not found; pipelines ship their notebooks"
         )
     nb_text = next(iter(nb_files.values()))
-    static = {k: v for k, v in step.parameters.items() if k not in ref_keys}
+    static = {k: v for k, v in step.parameters.items() if k not in ref_keys and k not in event}
     nb_path, params_path = f"{JOB_MOUNT}/{step.name}.ipynb", f"{JOB_MOUNT}/{step.name}.params.yaml"
     command = ["workbench", "run", nb_path, "-f", params_path, "--name", step.name.replace("$", "$$")]
     command += ["--runs-dir", RUNS_MOUNT, "--run-dir-file", RUN_OUTPUT]
     for key in ref_keys:
         command += ["-p", key, "{{inputs.parameters." + key + "}}"]
+    for key, value in sorted(event.items()):  # set by the event's payload, checked against the notebook in the pod
+        command += ["-p", key, value]
     timeout = math.ceil(step.timeout) if step.timeout else None
     if timeout:
         command += ["--timeout", str(timeout)]
@@ -349,8 +388,8 @@ def _workflow_metadata(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _webhook_objects(pipeline: Any, meta: dict[str, Any], spec: dict[str, Any]) -> list[dict[str, Any]]:
-    if not pipeline.webhook:
-        raise ValueError(f"pipeline {pipeline.name!r} has no webhook: add `webhook:` for webhook mode")
+    if not pipeline.webhook or not pipeline.webhook.enabled:
+        raise ValueError(f"pipeline {pipeline.name!r} has no webhook: add `webhook: true` for webhook mode")
     template = {
         "apiVersion": API_VERSION,
         "kind": "WorkflowTemplate",
@@ -366,6 +405,13 @@ def _webhook_objects(pipeline: Any, meta: dict[str, Any], spec: dict[str, Any]) 
             "submit": {"workflowTemplateRef": {"name": meta["name"]}, "metadata": _workflow_metadata(meta)},
         },
     }
+    # each payload parameter is optional: without it the pipeline's own value is used
+    arguments = [
+        {"name": a["name"], "valueFrom": {"event": f"payload.parameters?.{a['name']} ?? {json.dumps(a['value'])}"}}
+        for a in spec.get("arguments", {}).get("parameters", [])
+    ]
+    if arguments:
+        binding["spec"]["submit"]["arguments"] = {"parameters": arguments}
     return [template, binding]
 
 
