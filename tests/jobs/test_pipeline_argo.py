@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from argo_schema import validate as argo_validate
-from pipeline_fixture import reference_pipeline
+from pipeline_fixture import reference_pipeline, write_reference_pipeline
 
 from workbench.jobs.pipeline.argo import RUN_OUTPUT, render_pipeline
 from workbench.jobs.pipeline.argo_api import workflow_status
@@ -246,3 +246,24 @@ def test_workbench_run_writes_its_run_directory_for_the_next_step(tmp_path, caps
     run_dir = Path(out.read_text())
     assert run_dir.is_absolute() and RunRecord.read(run_dir).state == "succeeded"
     assert "run directory: " in capsys.readouterr().out
+
+
+def test_the_command_prints_the_objects_or_a_values_file(tmp_path, capsys):
+    from workbench.cli import main
+
+    source, _ = write_reference_pipeline(tmp_path, webhook={"parameters": ["seed"]})
+    base = ["pipeline", "run", str(source), "--backend", "argo", "--dry-run", "-p", "seed=3"]
+    assert main([*base, "--mode", "webhook", "--namespace", "team-a", "--secret", "kaggle-api"]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs] == ["WorkflowTemplate", "WorkflowEventBinding"]
+    for doc in docs:
+        argo_validate(doc)
+    assert docs[0]["metadata"]["namespace"] == "team-a"
+    assert docs[0]["spec"]["arguments"]["parameters"] == [{"name": "seed", "value": "3"}]  # -p overrides the default
+    assert main([*base, "--mode", "calendar", "--helm-values"]) == 0
+    values = yaml.safe_load(capsys.readouterr().out)
+    assert values["argo"]["enabled"] is True and values["pipelines"]["telco-stack"]["schedule"] == "0 3 * * *"
+    assert main(["pipeline", "run", str(source), "--backend", "argo", "--helm-values"]) == 2
+    assert "add --dry-run" in capsys.readouterr().err
+    assert main(["pipeline", "run", str(source), "--dry-run"]) == 2
+    assert "add --backend argo" in capsys.readouterr().err

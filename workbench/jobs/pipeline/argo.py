@@ -141,9 +141,12 @@ def render_pipeline(
 
     Example
     -------
-    >>> from workbench.jobs.pipeline.argo import render_pipeline
-    >>> objs = render_pipeline(pipeline, mode="run", owner="ana")  # doctest: +SKIP
-    >>> print(objs.to_yaml())  # doctest: +SKIP
+    >>> from pathlib import Path
+    >>> from workbench.jobs.pipeline import load_pipeline
+    >>> pipeline = load_pipeline(Path(__file__).parents[3] / "notebooks" / "pipeline.yaml")
+    >>> objs = render_pipeline(pipeline, mode="run", owner="ana")
+    >>> [t["name"] for t in objs.objects[0]["spec"]["templates"][0]["dag"]["tasks"]][-3:]
+    ['stack', 'explain', 'submission']
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
