@@ -14,7 +14,7 @@ from argo_schema import validate as argo_validate
 from conftest import require_tool
 from pipeline_fixture import reference_pipeline
 
-from workbench.jobs.pipeline.argo import helm_values
+from workbench.jobs.pipeline.argo import event_expression, helm_values
 from workbench.profiles import load_profiles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ def test_declared_pipelines_render_valid_argo_objects(helm, tmp_path, two_applic
     assert binding["event"]["selector"] == 'discriminator == "churn-hook"'
     assert binding["submit"]["workflowTemplateRef"] == {"name": "wb-workbench-churn-hook"}
     assert binding["submit"]["arguments"]["parameters"] == [
-        {"name": "seed", "valueFrom": {"event": 'payload.parameters?.seed ?? "0"'}}
+        {"name": "seed", "valueFrom": {"event": event_expression("seed", "0")}}
     ]
     lint = subprocess.run(
         [helm, "lint", "--strict", str(CHART), "-f", str(tmp_path / "values.yaml")], capture_output=True, text=True

@@ -15,7 +15,7 @@ import yaml
 from argo_schema import validate as argo_validate
 from pipeline_fixture import reference_pipeline, write_reference_pipeline
 
-from workbench.jobs.pipeline.argo import RUN_OUTPUT, render_pipeline
+from workbench.jobs.pipeline.argo import RUN_OUTPUT, event_expression, render_pipeline
 from workbench.jobs.pipeline.argo_api import workflow_status
 from workbench.jobs.pipeline.argo_follow import summary_line
 from workbench.profiles import load_profiles
@@ -169,7 +169,7 @@ def test_calendar_and_webhook_objects(tmp_path):
     # the payload may set seed (listed under webhook.parameters), and nothing else
     assert template["spec"]["arguments"] == {"parameters": [{"name": "seed", "value": "0"}]}
     assert binding["spec"]["submit"]["arguments"]["parameters"] == [
-        {"name": "seed", "valueFrom": {"event": 'payload.parameters?.seed ?? "0"'}}
+        {"name": "seed", "valueFrom": {"event": event_expression("seed", "0")}}
     ]
     templates = _templates(template["spec"])
     for name in (

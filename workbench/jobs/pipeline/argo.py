@@ -228,7 +228,9 @@ def workflow_spec(
     }
     if event:
         names = pipeline.webhook.parameters
-        spec["arguments"] = {"parameters": [{"name": n, "value": _text(pipeline.parameters[n])} for n in names]}
+        # the kubelet expands $(VAR) in a container's arguments: every "$" of a value is doubled
+        values = {n: _text(pipeline.parameters[n]).replace("$", "$$") for n in names}
+        spec["arguments"] = {"parameters": [{"name": n, "value": v} for n, v in values.items()]}
     return spec
 
 
@@ -408,14 +410,24 @@ def _webhook_objects(pipeline: Any, meta: dict[str, Any], spec: dict[str, Any]) 
             "submit": {"workflowTemplateRef": {"name": meta["name"]}, "metadata": _workflow_metadata(meta)},
         },
     }
-    # each payload parameter is optional: without it the pipeline's own value is used
     arguments = [
-        {"name": a["name"], "valueFrom": {"event": f"payload.parameters?.{a['name']} ?? {json.dumps(a['value'])}"}}
+        {"name": a["name"], "valueFrom": {"event": event_expression(a["name"], a["value"])}}
         for a in spec.get("arguments", {}).get("parameters", [])
     ]
     if arguments:
         binding["spec"]["submit"]["arguments"] = {"parameters": arguments}
     return [template, binding]
+
+
+def event_expression(name: str, default: str) -> str:
+    """The expression taking parameter ``name`` from an event's payload (``$`` doubled, as the kubelet
+    would expand ``$(VAR)``), or ``default`` (already escaped) when the payload leaves it out.
+
+    >>> event_expression("seed", "0")
+    'payload.parameters?.seed != nil ? replace(string(payload.parameters.seed), "$", "$$") : "0"'
+    """
+    payload = f"payload.parameters.{name}"
+    return f'payload.parameters?.{name} != nil ? replace(string({payload}), "$", "$$") : {json.dumps(default)}'
 
 
 def helm_values(pipeline: Any, mode: str, profiles: ProfileSet | str | None = None) -> dict[str, Any]:
