@@ -9,6 +9,7 @@ from typing import Any
 
 from . import CommandError
 from ._jobargs import add_progress, add_runs_dir, display_path, format_table
+from ._pipeline_argo import add_argo_options, run_argo, stop_argo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--force", nargs="+", action="extend", default=[], metavar="STEP", help="run STEP even if cached")
     add_runs_dir(run)
     add_progress(run)
+    run.add_argument(
+        "--backend", choices=("local", "argo"), default="local", help="where the steps run (default: local)"
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="with --backend argo: print the Argo objects instead of submitting them"
+    )
+    add_argo_options(run)
     run.set_defaults(func=run_command)
+
+    stop = actions.add_parser("stop", help="stop and delete your pipeline on Argo (a Workflow, schedule or webhook)")
+    stop.add_argument("name", help="the name `pipeline run --backend argo` printed")
+    stop.add_argument("--backend", choices=("argo",), default="argo", help="where it runs (only argo)")
+    stop.set_defaults(func=lambda args: stop_argo(args.name))
 
     resume = actions.add_parser("resume", help="finish a failed or killed pipeline run (only unfinished steps run)")
     resume.add_argument("run", help="pipeline run folder, folder name or id")
@@ -92,6 +105,10 @@ def run_command(args: argparse.Namespace) -> int:
     from ..jobs.startup import skip_unused_optional_imports
 
     skip_unused_optional_imports()
+    if args.backend == "argo":
+        return run_argo(args, args.file, overrides(args.parameter))
+    if args.dry_run:
+        raise CommandError("--dry-run prints the Argo objects: add --backend argo", code=2)
     pipeline = load_pipeline(args.file, overrides(args.parameter))
     result = run_pipeline(
         pipeline, runs_dir=args.runs_dir, workers=args.workers, force=args.force, progress=not args.no_progress
