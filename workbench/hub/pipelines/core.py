@@ -57,12 +57,12 @@ class Declared:
 
 def load_declared(folder: Path | None) -> tuple[dict[str, Declared], list[dict[str, str]]]:
     """The valid pipelines of ``folder`` by name, and an error per file that is not one."""
-    from ...jobs.pipeline.spec import load_pipeline
-
     found: dict[str, Declared] = {}
     errors: list[dict[str, str]] = []
     if folder is None or not folder.is_dir():
         return found, errors
+    from ...jobs.pipeline.spec import load_pipeline
+
     for path in sorted(p for p in folder.iterdir() if p.suffix in PIPELINE_SUFFIXES and p.is_file()):
         try:
             pipeline = load_pipeline(path)

@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         accounts=args.accounts,
         profiles=load_profiles(args.profiles) if args.profiles else None,
     )
-    service.load()
+    try:
+        service.load()
+    except Exception as exc:  # the service keeps serving (and the hub keeps running) with what it could load
+        logging.getLogger("workbench.hub.pipelines").exception("loading pipelines and schedules failed")
+        service.errors.append({"file": str(args.pipelines_dir or ""), "error": f"loading failed: {exc}"})
     url = urlparse(service_url)
     app = make_app(
         service, HubOAuth(cache_max_age=30), os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/pipelines/")
