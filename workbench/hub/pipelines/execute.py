@@ -57,6 +57,16 @@ def text_overrides(parameters: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): as_text(v) for k, v in parameters.items()}
 
 
+def notebook_values(notebook: Path, parameters: Mapping[str, Any], home: Path) -> dict[str, Any]:
+    """A notebook schedule's parameters checked and typed like ``-p`` (strings are ``-p`` text, the rest typed)."""
+    from ...jobs.params import inspect_notebook, validate_params
+
+    texts = {k: v for k, v in parameters.items() if isinstance(v, str)}
+    typed = {k: v for k, v in parameters.items() if not isinstance(v, str)}
+    values = validate_params(inspect_notebook(notebook), typed, texts, base_dir=home)
+    return {k: values[k] for k in parameters}
+
+
 def one_step(name: str, notebook: Path, parameters: Mapping[str, Any], profile: str | None) -> dict[str, Any]:
     """The pipeline definition of a single notebook with its parameters (one step named after the schedule)."""
     step: dict[str, Any] = {"notebook": str(notebook), "parameters": dict(parameters)}
@@ -77,7 +87,8 @@ def load(request: Mapping[str, Any]) -> Any:
         return load_pipeline(inside_home(home, request["pipeline"], "pipeline"), text_overrides(params))
     if request.get("notebook"):
         notebook = inside_home(home, request["notebook"], "notebook")
-        data = one_step(str(request.get("name") or notebook.stem), notebook, params, request.get("profile"))
+        values = notebook_values(notebook, params, home)
+        data = one_step(str(request.get("name") or notebook.stem), notebook, values, request.get("profile"))
         return parse_pipeline(data, base_dir=home, source=f"schedule {request.get('name')!r}")
     raise RequestError("the request names no notebook, pipeline or file")
 
