@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +173,77 @@ def test_store_is_private_per_user_atomic_and_capped(tmp_path):
         store.put("cap", "one-more", body)
     assert err.value.status == 409
     store.put("cap", "s0", body)  # replacing one is fine
+
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks" / "sleeps.ipynb"
+TEAM_PIPELINE = """\
+name: team-nap
+steps:
+  nap:
+    notebook: sleeps.ipynb
+    parameters:
+      seconds: 4
+schedule: "* * * * *"
+"""
+
+
+@pytest.mark.kernel
+def test_calendar_fires_schedules_as_their_owners_and_never_overlaps(request):
+    """The service's calendar on an injected clock: real runs, as the owners' accounts when root."""
+    from workbench.hub.accounts import ensure_account, lookup_account, private_dir
+    from workbench.hub.pipelines import TEAM_OWNER
+    from workbench.hub.pipelines.core import Pipelines
+
+    as_root = os.geteuid() == 0
+    if as_root:
+        request.getfixturevalue("accounts_ready")
+    base = Path(tempfile.mkdtemp(prefix="wb-calendar-"))
+    base.chmod(0o755)
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    pipelines = base / "pipelines"
+    pipelines.mkdir(mode=0o755)
+    shutil.copy(NOTEBOOK, pipelines / "sleeps.ipynb")
+    (pipelines / "team.yaml").write_text(TEAM_PIPELINE)
+    for path in pipelines.iterdir():
+        path.chmod(0o644)
+    clock = [datetime(2026, 3, 2, 5, 59, 50, tzinfo=UTC)]
+    cal = Calendar(now=lambda: clock[0], state=base / "state" / "calendar.json")
+    service = Pipelines(
+        pipelines_dir=pipelines,
+        runs_dir=base / "runs",
+        state_dir=base / "state",
+        users_dir=base / "users",
+        accounts=as_root,
+        calendar=cal,
+    )
+    (base / "runs").mkdir(mode=0o755)
+    (base / "users").mkdir(mode=0o711)
+    home = service.home("cal-user")
+    account = ensure_account("cal-user", home) if as_root else None
+    private_dir(home, account, 0o700) if as_root else home.mkdir()
+    shutil.copy(NOTEBOOK, home / "sleeps.ipynb")
+    if account is not None:
+        os.chown(home / "sleeps.ipynb", account.uid, account.gid)
+    body = {"cron": "* * * * *", "notebook": "sleeps.ipynb", "parameters": {"seconds": 4}}
+    service.store.put("cal-user", "every-minute", body)
+    service.load()
+    assert sorted(cal.entries) == ["team:team-nap", "user:cal-user/every-minute"]
+
+    async def scenario():
+        assert await cal.tick() == []  # 05:59:50: nothing due
+        clock[0] = datetime(2026, 3, 2, 6, 0, 0, tzinfo=UTC)
+        launches = [launch for _, launch in await cal.tick()]
+        assert len(launches) == 2 and all(launch.state == "running" for launch in launches)
+        clock[0] = datetime(2026, 3, 2, 6, 1, 0, tzinfo=UTC)
+        assert [result for _, result in await cal.tick()] == [None, None]  # both still running: skipped
+        return [await service.launcher.wait(launch.id) for launch in launches]
+
+    team, user = sorted(asyncio.run(asyncio.wait_for(scenario(), 240)), key=lambda launch: launch.owner != TEAM_OWNER)
+    skipped = [n["note"] for n in service.notes]
+    assert len(skipped) == 2 and all(n.startswith("skipped the 2026-03-02T06:01:00+00:00 fire") for n in skipped)
+    for launch in (team, user):
+        assert launch.state == "succeeded", launch
+        assert launch.trigger["kind"] == "schedule" and launch.trigger["by"] == "* * * * *"
+    assert (team.owner, user.owner) == (TEAM_OWNER, "cal-user")
+    if as_root:
+        assert user.uid == account.uid != 0 and team.uid == lookup_account(TEAM_OWNER).uid != 0
