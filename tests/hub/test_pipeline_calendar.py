@@ -227,7 +227,7 @@ def test_calendar_fires_schedules_as_their_owners_and_never_overlaps(request):
     body = {"cron": "* * * * *", "notebook": "sleeps.ipynb", "parameters": {"seconds": 4}}
     service.store.put("cal-user", "every-minute", body)
     service.load()
-    assert sorted(cal.entries) == ["team:team-nap", "user:cal-user/every-minute"]
+    assert sorted(cal.entries) == ["team:team-nap", "user:cal-2d-user/every-minute"]
 
     async def scenario():
         assert await cal.tick() == []  # 05:59:50: nothing due

@@ -20,7 +20,7 @@ import resource
 import secrets
 import sys
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class Launch:
 
     def to_dict(self) -> dict[str, Any]:
         """The launch as JSON data (what ``GET api/runs/<id>`` answers)."""
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
 def _stamp() -> str:
