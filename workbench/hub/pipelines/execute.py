@@ -84,7 +84,10 @@ def load(request: Mapping[str, Any]) -> Any:
     if request.get("file"):
         return load_pipeline(request["file"], text_overrides(params))
     if request.get("pipeline"):
-        return load_pipeline(inside_home(home, request["pipeline"], "pipeline"), text_overrides(params))
+        pipeline = load_pipeline(inside_home(home, request["pipeline"], "pipeline"), text_overrides(params))
+        for step in pipeline.steps:  # a user's pipeline runs only notebooks of that user's home
+            inside_home(home, str(step.notebook), f"step {step.name!r}: notebook")
+        return pipeline
     if request.get("notebook"):
         notebook = inside_home(home, request["notebook"], "notebook")
         values = notebook_values(notebook, params, home)
