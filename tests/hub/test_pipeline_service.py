@@ -43,7 +43,7 @@ steps:
   nap:
     notebook: sleeps.ipynb
     parameters:
-      seconds: ${parameters.seconds}
+      seconds: ${params.seconds}
 schedule: "0 0 1 1 *"
 webhook:
   parameters: [seconds]

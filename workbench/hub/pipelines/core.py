@@ -50,13 +50,15 @@ class Declared:
     def webhook_parameters(self) -> list[str] | None:
         """Parameters a webhook payload may set; ``None`` when the pipeline has no ``webhook:``."""
         hook = self.pipeline.webhook
-        if hook is None:
+        if hook is None or not hook.enabled:
             return None
         return sorted(getattr(hook, "parameters", None) or ())
 
 
-def load_declared(folder: Path | None) -> tuple[dict[str, Declared], list[dict[str, str]]]:
-    """The valid pipelines of ``folder`` by name, and an error per file that is not one."""
+def load_declared(
+    folder: Path | None, profiles: ProfileSet | None = None
+) -> tuple[dict[str, Declared], list[dict[str, str]]]:
+    """The valid pipelines of ``folder`` by name, and an error per file that is not one (steps' profiles checked)."""
     found: dict[str, Declared] = {}
     errors: list[dict[str, str]] = []
     if folder is None or not folder.is_dir():
@@ -65,7 +67,7 @@ def load_declared(folder: Path | None) -> tuple[dict[str, Declared], list[dict[s
 
     for path in sorted(p for p in folder.iterdir() if p.suffix in PIPELINE_SUFFIXES and p.is_file()):
         try:
-            pipeline = load_pipeline(path)
+            pipeline = load_pipeline(path, profiles=profiles)
         except (ValueError, OSError) as exc:
             errors.append({"file": path.name, "error": str(exc)})
             continue
@@ -77,7 +79,7 @@ def load_declared(folder: Path | None) -> tuple[dict[str, Declared], list[dict[s
                 }
             )
             continue
-        if pipeline.schedule is None and pipeline.webhook is None:
+        if pipeline.schedule is None and (pipeline.webhook is None or not pipeline.webhook.enabled):
             errors.append({"file": path.name, "error": "declares neither schedule: nor webhook:, so nothing starts it"})
             continue
         found[pipeline.name] = Declared(pipeline.name, path, pipeline)
@@ -131,7 +133,7 @@ class Pipelines:
     # -- declared pipelines -------------------------------------------------------------------
     def load(self) -> None:
         """(Re)load the declared pipelines and every user's schedules into the calendar."""
-        self.declared, self.errors = load_declared(self.pipelines_dir)
+        self.declared, self.errors = load_declared(self.pipelines_dir, self.profiles)
         for err in self.errors:
             log.warning("pipeline file %s skipped: %s", err["file"], err["error"])
         for key in [k for k in self.calendar.entries if k.startswith("team:")]:
@@ -208,7 +210,7 @@ class Pipelines:
         from ...jobs.pipeline.spec import load_pipeline
 
         try:
-            await asyncio.to_thread(load_pipeline, item.file, text_overrides(parameters))
+            await asyncio.to_thread(load_pipeline, item.file, text_overrides(parameters), profiles=self.profiles)
         except ValueError as exc:
             raise Refused(400, str(exc)) from None
         except OSError as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,12 +68,31 @@ def notebook_values(notebook: Path, parameters: Mapping[str, Any], home: Path) -
     return {k: values[k] for k in parameters}
 
 
+def pipeline_name(name: str) -> str:
+    """A schedule's name as a pipeline (and step) name: lower case, ``-`` for anything else.
+
+    Examples
+    --------
+    >>> pipeline_name("Nightly_train.v2")
+    'nightly-train-v2'
+    """
+    slug = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", name.lower())).strip("-")[:63].strip("-")
+    return slug or "schedule"
+
+
 def one_step(name: str, notebook: Path, parameters: Mapping[str, Any], profile: str | None) -> dict[str, Any]:
-    """The pipeline definition of a single notebook with its parameters (one step named after the schedule)."""
+    """The pipeline definition of a single notebook with its parameters (one step named after the schedule).
+
+    Examples
+    --------
+    >>> one_step("Nightly", Path("/home/ana/train.ipynb"), {"n": 3}, None)
+    {'name': 'nightly', 'steps': {'nightly': {'notebook': '/home/ana/train.ipynb', 'parameters': {'n': 3}}}}
+    """
     step: dict[str, Any] = {"notebook": str(notebook), "parameters": dict(parameters)}
     if profile:
         step["profile"] = profile
-    return {"name": name, "steps": {name: step}}
+    slug = pipeline_name(name)
+    return {"name": slug, "steps": {slug: step}}
 
 
 def load(request: Mapping[str, Any]) -> Any:
