@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "rerun",
     "sweep",
+    "pipeline",
     "params",
     "runs",
     "show",

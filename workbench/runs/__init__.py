@@ -48,6 +48,14 @@ _EXPORTS = {
         "write_record",
         "write_run_file",
     ),
+    "pipelines": (
+        "PIPELINE_FILE",
+        "PIPELINE_ID_PREFIX",
+        "is_pipeline_folder",
+        "new_pipeline_dir",
+        "read_pipeline_record",
+        "scan_pipelines",
+    ),
     "registry": ("InvalidRun", "compare_runs", "find_run", "iter_runs", "list_runs", "scan_runs"),
     "safe_open": (
         "MAX_RECORD_BYTES",

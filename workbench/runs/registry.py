@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .layout import current_owner, default_runs_root, owner_dirname, owner_from_dirname
+from .pipelines import is_pipeline_folder
 from .records import STATES, STATUS_FILE, InvalidRunError, RunRecord
 from .safe_open import list_dir
 
@@ -71,8 +72,8 @@ def scan_runs(runs_root: str | os.PathLike[str]) -> tuple[list[RunRecord], list[
             bad.append(InvalidRun(root / folder, owner, f"cannot list the owner folder: {exc.strerror or exc}"))
             continue
         for run, run_is_dir in entries:
-            if run.startswith("."):
-                continue  # a scratch folder of an atomic write
+            if run.startswith(".") or is_pipeline_folder(run):
+                continue  # a scratch folder of an atomic write, or a pipeline run (see .pipelines)
             if not run_is_dir:
                 bad.append(InvalidRun(root / folder / run, owner, "not a plain directory (a symlink or a file)"))
                 continue

@@ -10,6 +10,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "executor": ("resume_pipeline", "run_pipeline"),
+    "record": ("PipelineRun", "StepState", "find_pipeline_run", "scan_pipeline_runs"),
     "spec": (
         "Pipeline",
         "PipelineError",

@@ -132,6 +132,36 @@ class Pipeline:
             found |= frontier
         return found - set(names)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: Path | None = None) -> Pipeline:
+        """The pipeline :meth:`to_dict` wrote (e.g. the definition a pipeline run recorded)."""
+        webhook = data.get("webhook")
+        steps = tuple(
+            Step(
+                name=s["name"],
+                group=s["group"],
+                notebook=Path(s["notebook"]),
+                parameters=dict(s["parameters"]),
+                after=tuple(s["after"]),
+                profile=s.get("profile"),
+                retries=int(s.get("retries", 0)),
+                timeout=s.get("timeout"),
+                foreach=dict(s.get("foreach") or {}),
+            )
+            for s in data["steps"]
+        )
+        return _with(
+            cls(
+                name=data["name"],
+                description=data.get("description", ""),
+                parameters=dict(data.get("parameters") or {}),
+                steps=steps,
+                schedule=data.get("schedule"),
+                webhook=None if webhook is None else Webhook(bool(webhook["enabled"]), tuple(webhook["parameters"])),
+            ),
+            source=source,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved definition as JSON-ready data (what :attr:`digest` hashes)."""
         return {
