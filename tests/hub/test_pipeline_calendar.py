@@ -245,5 +245,14 @@ def test_calendar_fires_schedules_as_their_owners_and_never_overlaps(request):
         assert launch.state == "succeeded", launch
         assert launch.trigger["kind"] == "schedule" and launch.trigger["by"] == "* * * * *"
     assert (team.owner, user.owner) == (TEAM_OWNER, "cal-user")
+    from workbench.runs.pipelines import scan_pipelines
+
+    recorded = sorted(
+        (owner, rec["run_id"], rec["trigger"]["kind"], rec["trigger"]["by"])
+        for _, owner, rec in scan_pipelines(base / "runs")[0]
+    )
+    assert recorded == sorted(
+        [(TEAM_OWNER, team.run, "schedule", "* * * * *"), ("cal-user", user.run, "schedule", "* * * * *")]
+    )
     if as_root:
         assert user.uid == account.uid != 0 and team.uid == lookup_account(TEAM_OWNER).uid != 0

@@ -28,6 +28,7 @@ from workbench.hub.config import free_port
 from workbench.hub.pipelines import SCHEDULES_SCOPE, TEAM_OWNER, TRIGGER_GROUP, TRIGGER_SCOPE
 from workbench.runs import RUNS_ENV
 from workbench.runs.layout import owner_dirname
+from workbench.runs.pipelines import scan_pipelines
 
 pytestmark = [pytest.mark.hub, pytest.mark.kernel, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +90,14 @@ def wait_launch(hub: Hub, launch_id: str, token: str, timeout: float = 120) -> d
             return launch
         time.sleep(0.3)
     raise AssertionError(f"launch {launch_id} still running after {timeout} s")
+
+
+def pipeline_run(hub: Hub, run_id: str) -> tuple:
+    """The pipeline run ``run_id`` as the run registry reads it: ``(path, owner, record)``."""
+    good, _ = scan_pipelines(hub.runs)
+    found = [entry for entry in good if entry[2].get("run_id") == run_id]
+    assert len(found) == 1, (run_id, [g[0] for g in good])
+    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +189,9 @@ def test_webhook_needs_the_scope_checks_parameters_and_records_the_trigger(hub):
     assert done["state"] == "succeeded", done
     assert call("GET", f"{hub.api}/runs/{launch['id']}", ana).status_code == 404  # not ana's launch
     team = hub.runs / owner_dirname(TEAM_OWNER)
-    assert team.is_dir() and any(team.iterdir())
+    (path, owner, record) = pipeline_run(hub, done["run"])
+    assert owner == TEAM_OWNER and path.parent == team and record["state"] == "succeeded"
+    assert record["trigger"] == {"kind": "webhook", "by": "ci-bot"} and record["parameters"] == {"seconds": 0}
     if AS_ROOT:
         account = lookup_account(TEAM_OWNER)
         assert account is not None and done["uid"] == account.uid != 0
@@ -258,7 +269,8 @@ def test_a_schedule_runs_as_its_user(hub, homes):
     done = wait_launch(hub, started.json()["id"], ana)
     assert done["state"] == "succeeded", done
     runs = hub.runs / owner_dirname("ana")
-    assert any(runs.iterdir())
+    (path, owner, record) = pipeline_run(hub, done["run"])
+    assert owner == "ana" and path.parent == runs and record["trigger"] == {"kind": "user", "by": "ana"}
     if AS_ROOT:
         account = lookup_account("ana")
         assert done["uid"] == account.uid != 0
