@@ -256,3 +256,30 @@ def test_calendar_fires_schedules_as_their_owners_and_never_overlaps(request):
     )
     if as_root:
         assert user.uid == account.uid != 0 and team.uid == lookup_account(TEAM_OWNER).uid != 0
+
+
+def test_local_hub_config_registers_the_service_scopes_and_roles(tmp_path, monkeypatch):
+    from conftest import require_tool
+    from traitlets.config import Config
+
+    from workbench.hub import configure
+    from workbench.hub.pipelines import SCHEDULES_SCOPE, TRIGGER_GROUP, TRIGGER_SCOPE
+
+    require_tool("configurable-http-proxy")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    (tmp_path / "declared").mkdir()
+    c = Config()
+    configure(c, mode="local", state_dir=tmp_path / "state", pipelines_dir=str(tmp_path / "declared"))
+    service = next(s for s in c.JupyterHub.services if s["name"] == "pipelines")
+    command = service["command"]
+    assert command[command.index("--pipelines-dir") + 1] == str(tmp_path / "declared")
+    assert "--accounts" not in command  # not root: runs as the hub's OS user
+    assert set(c.JupyterHub.custom_scopes) == {TRIGGER_SCOPE, SCHEDULES_SCOPE}
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert SCHEDULES_SCOPE in roles["user"]["scopes"] and TRIGGER_SCOPE not in roles["user"]["scopes"]
+    assert roles["workbench-pipelines-trigger"]["groups"] == [TRIGGER_GROUP]
+    assert TRIGGER_SCOPE in roles["workbench-pipelines-trigger"]["scopes"]
+    assert c.JupyterHub.load_groups == {TRIGGER_GROUP: {"users": []}}
+    assert SCHEDULES_SCOPE in c.Spawner.server_token_scopes and TRIGGER_SCOPE not in c.Spawner.server_token_scopes
+    with pytest.raises(ValueError, match="does not exist; create it or fix --pipelines-dir"):
+        configure(Config(), mode="local", state_dir=tmp_path / "state2", pipelines_dir=str(tmp_path / "missing"))

@@ -12,15 +12,7 @@ from urllib.parse import urlparse
 from ...runs.layout import RUNS_ENV, default_runs_root
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Load the declared pipelines and schedules, run the calendar, serve the API on ``$JUPYTERHUB_SERVICE_URL``."""
-    from jupyterhub.services.auth import HubOAuth
-
-    from ..._redact import redact_logging
-    from ...profiles import load_profiles
-    from .app import make_app
-    from .core import Pipelines
-
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m workbench.hub.pipelines",
         description="Start pipelines on a calendar, on webhooks, and users' schedules.",
@@ -33,7 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users-dir", required=True, help="parent of the users' homes")
     p.add_argument("--accounts", action="store_true", help="run every run as its owner's system account (as root)")
     p.add_argument("--profiles", help="the hub's profiles file")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load the declared pipelines and schedules, run the calendar, serve the API on ``$JUPYTERHUB_SERVICE_URL``."""
+    from jupyterhub.services.auth import HubOAuth
+
+    from ..._redact import redact_logging
+    from ...profiles import load_profiles
+    from .app import make_app
+    from .core import Pipelines
+
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s pipelines] %(message)s")
     redact_logging()
     service_url = os.environ.get("JUPYTERHUB_SERVICE_URL")

@@ -79,12 +79,18 @@ def pipelines_service(
         if os.environ.get(key):
             env[key] = os.environ[key]
     hub = c.JupyterHub
+    _register(hub, launcher(cmd, name=SERVICE, records=records), env)
+    _scopes_and_roles(hub)
+    c.Spawner.server_token_scopes = sorted({*_setting(c.Spawner, "server_token_scopes", []), *SERVER_TOKEN_SCOPES})
+
+
+def _register(hub: Any, command: list[str], env: dict[str, str]) -> None:
     services = [s for s in _setting(hub, "services", []) if s.get("name") != SERVICE]
     services.append(
         {
             "name": SERVICE,
             "url": f"http://127.0.0.1:{_free_port()}",
-            "command": launcher(cmd, name=SERVICE, records=records),
+            "command": command,
             "environment": env,
             "oauth_no_confirm": True,
             "display": True,
@@ -92,6 +98,10 @@ def pipelines_service(
         }
     )
     hub.services = services
+
+
+def _scopes_and_roles(hub: Any) -> None:
+    """The two custom scopes; users manage their schedules; the trigger group's members may start webhooks."""
     hub.custom_scopes = {
         **_setting(hub, "custom_scopes", {}),
         TRIGGER_SCOPE: {"description": "Start runs of the team's webhook pipelines."},
@@ -122,7 +132,6 @@ def pipelines_service(
     ]
     hub.load_roles = roles
     hub.load_groups = {**_setting(hub, "load_groups", {}), TRIGGER_GROUP: {"users": []}}
-    c.Spawner.server_token_scopes = sorted({*_setting(c.Spawner, "server_token_scopes", []), *SERVER_TOKEN_SCOPES})
 
 
 def _free_port() -> int:
