@@ -187,6 +187,7 @@ def test_webhook_needs_the_scope_checks_parameters_and_records_the_trigger(hub):
     assert launch["trigger"]["kind"] == "webhook" and launch["trigger"]["by"] == "ci-bot"
     done = wait_launch(hub, launch["id"], ci)
     assert done["state"] == "succeeded", done
+    assert launch["run"] is not None and launch["run"] == done["run"]  # the 202 already names the run
     assert call("GET", f"{hub.api}/runs/{launch['id']}", ana).status_code == 404  # not ana's launch
     team = hub.runs / owner_dirname(TEAM_OWNER)
     (path, owner, record) = pipeline_run(hub, done["run"])
@@ -268,6 +269,7 @@ def test_a_schedule_runs_as_its_user(hub, homes):
     assert call("POST", f"{hub.api}/schedules/ana/now/runs", homes["bob"]).status_code == 403
     done = wait_launch(hub, started.json()["id"], ana)
     assert done["state"] == "succeeded", done
+    assert started.json()["run"] == done["run"] is not None
     runs = hub.runs / owner_dirname("ana")
     (path, owner, record) = pipeline_run(hub, done["run"])
     assert owner == "ana" and path.parent == runs and record["trigger"] == {"kind": "user", "by": "ana"}

@@ -51,12 +51,15 @@ Routes:
     Body ``{"parameters": {"<name>": <value>, ...}}`` (optional; a string value is taken as on the
     command line's ``-p``, any other JSON value as its YAML/JSON text). Only parameters the
     pipeline's ``webhook:`` allows; values checked against the declared types. **202**
-    ``{"id": "<launch id>", "pipeline": "<name>", "trigger": {...}, "state": "running"}``;
+    ``{"id": "<launch id>", "pipeline": "<name>", "owner", "trigger": {...}, "state": "running",
+    "run": "<pipeline run id>"}`` (answered once the pipeline run folder exists; ``run`` is null if
+    that takes over 20 s, and ``GET api/runs/<id>`` gives it later);
     **400** naming the parameter; **404** unknown pipeline or one without ``webhook:``;
     **409** its previous run is still running.
-``GET api/runs/<launch id>``  (the launch's requester, or admin)
-    ``{"id", "pipeline", "owner", "trigger", "state": "running"|"succeeded"|"failed",
-    "returncode", "run": "<pipeline run id>"|null, "started", "finished"}``.
+``GET api/runs/<launch id>``  (any accepted token of the launch's requester or owner, or admin)
+    ``{"id", "key", "pipeline", "owner", "trigger", "state": "running"|"succeeded"|"failed",
+    "returncode", "run": "<pipeline run id>"|null, "error", "uid", "pid", "started", "finished"}``
+    (``uid``: the user id the run executed as; launches are kept in memory, the last 500).
 ``GET api/schedules``  (:data:`SCHEDULES_SCOPE`)
     ``{"schedules": [<schedule>, ...]}``: one's own; an admin's token: everyone's.
 ``GET api/schedules/<user>``  (:data:`SCHEDULES_SCOPE`; own, or admin)
@@ -75,7 +78,7 @@ Routes:
     **200** (replaced) or **201** (created) with the stored ``<schedule>``; **400** naming the
     problem; **403** for another user's name.
 ``DELETE api/schedules/<user>/<name>``  (own, or admin) → **204**; **404** if none.
-``POST api/schedules/<user>/<name>/runs``  (own only) → **202** launch, as for webhooks
+``POST api/schedules/<user>/<name>/runs``  (:data:`SCHEDULES_SCOPE`; own only) → **202** launch, as for webhooks
     (trigger ``{"kind": "user", "by": "<user>"}``): "run now".
 
 ``<schedule>``: ``{"user", "name", "cron", "notebook"|"pipeline", "parameters", "profile", "enabled",

@@ -7,6 +7,7 @@ token without the route's scope is 403. The status page uses the hub's OAuth log
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import secrets
@@ -124,6 +125,7 @@ class WebhookHandler(_Api):
             if body is not None and not (isinstance(body, dict) and set(body) <= {"parameters"}):
                 raise Refused(400, 'the body must be {"parameters": {...}} (or empty)')
             launch = await self.service.webhook(name, (body or {}).get("parameters"), self.by)
+            await self.service.launcher.early_run(launch)
             self._answer(202, launch.to_dict())
 
         await self._run(TRIGGER_SCOPE, start)
@@ -136,6 +138,7 @@ class LaunchHandler(_Api):
             mine = launch is not None and (launch.trigger.get("by") == self.by or launch.owner == self.caller["name"])
             if launch is None or not (mine or self.admin):
                 raise Refused(404, f"no run launch {launch_id!r} of yours")
+            await asyncio.to_thread(self.service.launcher.find_run, launch)
             self._answer(200, launch.to_dict())
 
         await self._run(None, show)
@@ -194,6 +197,7 @@ class ScheduleRunHandler(_Api):
                 launch = await self.service.launch_schedule(record, {"kind": "user", "by": user})
             except Busy as exc:
                 raise Refused(409, str(exc)) from None
+            await self.service.launcher.early_run(launch)
             self._answer(202, launch.to_dict())
 
         await self._run(SCHEDULES_SCOPE, start)

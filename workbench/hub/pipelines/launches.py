@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import platform
 import resource
 import secrets
 import sys
@@ -26,13 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from ...profiles import Profile
-from ...runs.layout import RUNS_ENV, owner_dir
+from ...runs.layout import RUNS_ENV, owner_dir, owner_dirname
+from ...runs.pipelines import is_pipeline_folder, read_pipeline_record
+from ...runs.safe_open import list_dir
 from ..accounts import Account, ensure_account, private_dir
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "NUMBA_NUM_THREADS")
 KEEP_LAUNCHES = 500
 MAX_RESULT_BYTES = 64 * 1024
 CHECK_TIMEOUT = 120.0
+EARLY_RUN_WAIT = 20.0
 
 
 class Busy(RuntimeError):
@@ -68,7 +72,13 @@ class Launch:
     run: str | None = None
     error: str | None = None
     uid: int | None = None
+    pid: int | None = None
     _task: Any = field(default=None, repr=False)
+
+    @property
+    def started_folder(self) -> str:
+        """The folder-name prefix (``YYYYmmdd-HHMMSS``) of runs started no earlier than this launch."""
+        return datetime.fromisoformat(self.started).strftime("%Y%m%d-%H%M%S")
 
     def to_dict(self) -> dict[str, Any]:
         """The launch as JSON data (what ``GET api/runs/<id>`` answers)."""
@@ -208,6 +218,7 @@ class Launcher:
             with open(log_path, "ab") as log:
                 os.chmod(log_path, 0o600)
                 proc = await self._spawn("run", request, run_as, profile, log)
+                launch.pid = proc.pid
                 out, _ = await proc.communicate(json.dumps(request).encode())
             result = _result(out, b"", proc.returncode)
         except Exception as exc:  # the run could not even start: say why in its launch
@@ -217,6 +228,31 @@ class Launcher:
         launch.error = result.get("error")
         launch.state = result.get("state") or ("succeeded" if result.get("ok") else "failed")
         launch.finished = _stamp()
+
+    def find_run(self, launch: Launch) -> str | None:
+        """The id of the pipeline run ``launch``'s process has started, read from the owner's runs folder."""
+        if launch.run is not None or launch.pid is None:
+            return launch.run
+        folder = owner_dirname(launch.owner)
+        with contextlib.suppress(OSError):
+            for name, is_dir in sorted(list_dir(self.runs_dir, [folder]), reverse=True):
+                if not (is_dir and is_pipeline_folder(name) and name >= launch.started_folder):
+                    continue
+                with contextlib.suppress(OSError, ValueError):
+                    record = read_pipeline_record(self.runs_dir, folder, name)
+                    if record.get("pid") == launch.pid and record.get("host") == platform.node():
+                        launch.run = str(record.get("run_id"))
+                        return launch.run
+        return None
+
+    async def early_run(self, launch: Launch, timeout: float = EARLY_RUN_WAIT) -> str | None:
+        """Wait (up to ``timeout`` s) until ``launch``'s pipeline run exists; its id, or ``None``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while launch.state == "running" and asyncio.get_running_loop().time() < deadline:
+            if await asyncio.to_thread(self.find_run, launch):
+                break
+            await asyncio.sleep(0.2)
+        return launch.run
 
     async def wait(self, launch_id: str) -> Launch:
         """The launch once its run has finished."""
