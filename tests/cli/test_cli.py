@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,34 @@ def test_demo_end_to_end(tmp_path, workbench_cli):
     assert page.count("data:image/png;base64,") >= 5 and "import warnings" not in page  # figures, no code
     explain_params = json.loads((explanation.parent / "params.json").read_text())
     assert Path(explain_params["cv_dir"]) == run_dir
+    _demo_pipeline_caches(tmp_path, proc.stdout)
+
+
+def _demo_pipeline_caches(runs: Path, stdout: str) -> None:
+    """The demo ran the reference pipeline with two workers; unchanged steps are reused, changed ones rerun."""
+    from workbench.jobs.pipeline import find_pipeline_run, load_pipeline, run_pipeline
+    from workbench.runs import iter_runs
+
+    first = find_pipeline_run(stdout.splitlines()[0].split()[-1], runs)
+    assert first.state == "succeeded" and len(first.steps) == 6 and len(iter_runs(runs)) == 6
+    stacked = float(re.search(r"stacked CV AUC (\d\.\d+)", stdout).group(1))
+    assert first.steps["stack"].metrics["cv_auc"] == pytest.approx(stacked, abs=1e-4)
+    reference = Path(__file__).parents[2] / "notebooks" / "pipeline.yaml"
+    started = time.perf_counter()
+    again = run_pipeline(load_pipeline(reference), runs_dir=runs, workers=2, progress=False)
+    assert time.perf_counter() - started <= 2.0 and {s.state for s in again.steps.values()} == {"cached"}
+    assert len(iter_runs(runs)) == 6  # no notebook executed
+    edited = runs / "pipeline.yaml"  # the stack's meta model changed: stack and submission run again
+    edited.write_text(
+        reference.read_text().replace(
+            "      train_runs: ${steps.train.runs}\n", "      train_runs: ${steps.train.runs}\n      meta: lgbm\n"
+        )
+    )
+    for name in ("train", "stack", "explain", "submission"):
+        (runs / f"{name}.ipynb").write_bytes((reference.parent / f"{name}.ipynb").read_bytes())
+    changed = run_pipeline(load_pipeline(edited), runs_dir=runs, workers=2, progress=False)
+    executed = sorted(n for n, s in changed.steps.items() if s.state == "succeeded")
+    assert executed == ["stack", "submission"] and len(iter_runs(runs)) == 8, changed.summary()
 
 
 def test_errors_are_printed_without_secrets(tmp_path, capsys, monkeypatch):

@@ -67,7 +67,7 @@ def run_pipeline(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    forced = _forced(pipeline, force)
+    forced, started_by = _forced(pipeline, force), _trigger(trigger)
     root = Path(runs_dir if runs_dir is not None else default_runs_root()).resolve()
     path, run_id = new_pipeline_dir(root, pipeline.name)
     record = PipelineRun(
@@ -76,7 +76,7 @@ def run_pipeline(
         name=pipeline.name,
         state="running",
         steps={s.name: StepState(s.name, s.group, str(s.notebook), list(s.after)) for s in pipeline.steps},
-        trigger=_trigger(trigger),
+        trigger=started_by,
         source=str(pipeline.source) if pipeline.source else None,
         parameters=dict(pipeline.parameters),
         digest=pipeline.digest,

@@ -183,6 +183,8 @@ def scan_pipeline_runs(
             runs.append(PipelineRun.from_record(path, owner, data))
         except ValueError as exc:
             bad.append((path, str(exc)))
+    # Folder names carry the start second; the record the millisecond, which orders runs of one second.
+    runs.sort(key=lambda r: (r.path.name.split("-", 2)[:2], r.start or "", r.path.name))
     return runs, bad
 
 
