@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "rerun",
     "sweep",
+    "tune",
     "params",
     "runs",
     "show",
