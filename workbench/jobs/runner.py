@@ -428,6 +428,7 @@ def _finish_record(record: RunRecord, outcome: _Outcome, started: float) -> None
     elif error and error.get("ename") == PRUNED_ENAME:
         record.state = "pruned"
         error["kind"] = "pruned"
+        error["summary"] = _one_line(f"{error['evalue']} in cell {error['cell']}")
     else:
         record.state = "failed" if error else "succeeded"
     record.notebook_sha256 = sha256_file(outcome.executed_path)
