@@ -8,6 +8,7 @@ storage; the storage hands out trial numbers, so none is lost or given twice.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,7 @@ def load_study(config: TuneConfig, worker: int = 0) -> tuple[Any, Any]:
     """The study of ``config`` (created by the tune command) with this worker's sampler, and its storage."""
     import optuna
 
+    worker += config.workers * _pod_index()  # pods of an Indexed Job draw apart too
     storage = open_storage(config.storage)
     probe = optuna.load_study(study_name=config.study, storage=storage)
     sampler = make_sampler(config, worker, len(probe.get_trials(deepcopy=False)))
@@ -77,6 +79,14 @@ def load_study(config: TuneConfig, worker: int = 0) -> tuple[Any, Any]:
         study_name=config.study, storage=storage, sampler=sampler, pruner=make_pruner(config.pruner)
     )
     return study, storage
+
+
+def _pod_index() -> int:
+    """This pod's index in an Indexed Job (0 elsewhere)."""
+    try:
+        return int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
+    except ValueError:
+        return 0
 
 
 def _done(study: Any, config: TuneConfig) -> bool | None:
