@@ -13,6 +13,7 @@ import optuna
 import pytest
 
 from workbench.cli import main
+from workbench.hub.reports.app import read_report, run_rows
 from workbench.jobs.tune import run_tune, show_study
 from workbench.jobs.tune.storage import HEARTBEAT_ATTR, fail_stale, trial_id
 from workbench.models.trial import open_storage
@@ -124,6 +125,9 @@ def test_pruned_trials_stop_their_kernel_and_every_trial_is_a_tagged_run(tmp_pat
     assert f'href="../{best}/report.html"' in report and (tmp_path / table.attrs["best_run"] / "report.html").is_file()
 
     assert show_study("fixture", runs_dir=tmp_path)["trial"].tolist() == table["trial"].tolist()
+    rows = {row["name"]: row for row in run_rows(tmp_path)}  # the reports service lists the study
+    assert rows["study fixture"]["report"] and rows["study fixture"]["state"] == "succeeded"
+    assert read_report(tmp_path, rows["study fixture"]["dir"]) == Path(table.attrs["report"]).read_bytes()
     assert main(["runs", "--runs-dir", str(tmp_path), "--study", "fixture", "--state", "pruned"]) == 0
     out = capsys.readouterr().out
     assert f"{len(pruned)} runs in" in out and "trial" in out.splitlines()[1]

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.params import inspect_notebook
+    from ..jobs.params import inspect_notebook, read_notebook
+    from ..jobs.tune.space import declared_metrics
 
     spec = inspect_notebook(args.notebook)
     print(f"parameters of {display_path(spec.path)} (set with -p NAME VALUE):")
@@ -31,4 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"input files: {', '.join(spec.inputs)}")
     if spec.sort:
         print(f"runs ranked by: {spec.sort}")
+    metrics = declared_metrics(spec, read_notebook(args.notebook))
+    if metrics:
+        print(f"metrics it records (what `workbench tune --metric` takes): {', '.join(metrics)}")
     return 0

@@ -167,12 +167,18 @@ def _run_workers(config: TuneConfig, progress: bool) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - reported with the study's state
             return [f"{type(exc).__name__}: {exc}"]
         return []
+    from tqdm.auto import tqdm
+
     errors: list[str] = []
+    study = open_study(config)
+    bar = tqdm(total=config.n_trials, desc=f"tune {config.study}", unit="trial", disable=not progress)
     with WorkerPool(Path(config.notebook), Path(config.runs_dir), config.workers) as pool:
         pending = {pool.pool.submit(work, config, i) for i in range(config.workers)}
         try:
             while pending:
-                finished, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+                finished, pending = wait(pending, timeout=2, return_when=FIRST_COMPLETED)
+                n = counts(study)
+                bar.update(min(config.n_trials, n.get("complete", 0) + n.get("pruned", 0)) - bar.n)
                 for future in finished:
                     try:
                         future.result()
@@ -181,6 +187,8 @@ def _run_workers(config: TuneConfig, progress: bool) -> list[str]:
         except KeyboardInterrupt:
             pool.stop()
             raise
+        finally:
+            bar.close()
     return errors
 
 
