@@ -206,3 +206,20 @@ def test_telco_tpe_study_with_two_workers_and_its_best_trial_reruns_identically(
     original = next(r for r in iter_runs(tmp_path) if r.path.name == best.split("/")[-1])
     again = next(r for r in iter_runs(tmp_path) if r.rerun_of == original.path.name)
     assert again.metrics["cv_auc"] == original.metrics["cv_auc"] == table.iloc[0]["cv_auc"]
+
+
+@pytest.mark.kernel
+def test_a_grid_study_in_a_database_runs_each_point_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    other = optuna.create_study(study_name="other", storage=url)  # trial ids in the database are not numbers
+    other.tell(other.ask(), 1.0)
+    table = run_tune(
+        NOTEBOOK, {"x": "choice(0.1,0.3)"}, params={"steps": 2}, n_trials=10, sampler="grid", study="grid",
+        storage=url, runs_dir=tmp_path, progress=False,
+    )  # fmt: skip
+    assert sorted(table["param.x"]) == [0.1, 0.3] and (table["state"] == "complete").all()  # 10 capped to the grid
+    assert list(table["score"]) == [1.0, pytest.approx(0.96)] and list(table["step"]) == [
+        1,
+        1,
+    ]  # reported in the kernel
+    assert not list(tmp_path.glob("*/study-grid/study.journal")) and list(tmp_path.glob("*/study-grid/report.html"))

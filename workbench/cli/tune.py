@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import CommandError
 from ._jobargs import add_params, add_progress, add_runs_dir, format_table, read_parameter_files, text_parameters
 
 # Library parameters whose flag is spelled differently (the rest match their flag: metric → --metric).
@@ -110,7 +111,12 @@ def run(args: argparse.Namespace) -> int:
         )
     from ..jobs.tune import run_tune
 
-    table = run_tune(Path(args.notebook), _space(args), workers=args.workers, progress=not args.no_progress, **options)
+    try:
+        table = run_tune(
+            Path(args.notebook), _space(args), workers=args.workers, progress=not args.no_progress, **options
+        )
+    except RuntimeError as exc:  # the study could not finish: its workers' reasons
+        raise CommandError(str(exc)) from None
     _print(table, table.attrs["study"])
     print(f"report: {table.attrs['report']}")
     for error in table.attrs.get("errors", []):

@@ -7,7 +7,7 @@ a trial it does nothing.
 
 A trial is current in two ways: in-process (:func:`trial_scope`, used by
 :func:`workbench.models.tune`), or in a notebook kernel that a tune worker started with the
-environment variables :data:`STORAGE_ENV`, :data:`STUDY_ENV`, :data:`TRIAL_ENV` and
+environment variables :data:`STORAGE_ENV`, :data:`STUDY_ENV`, :data:`TRIAL_ENV` (the trial number) and
 :data:`PRUNER_ENV`; the kernel then opens the study's storage itself.
 """
 
@@ -110,8 +110,10 @@ def _kernel_trial() -> Any:
         storage = open_storage(os.environ[STORAGE_ENV])
         pruner = make_pruner(os.environ.get(PRUNER_ENV))
         study = optuna.load_study(study_name=os.environ.get(STUDY_ENV), storage=storage, pruner=pruner)
+        study_id = storage.get_study_id_from_name(study.study_name)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(os.environ[TRIAL_ENV]))
         _env_trial.clear()
-        _env_trial[key] = optuna.trial.Trial(study, int(os.environ[TRIAL_ENV]))
+        _env_trial[key] = optuna.trial.Trial(study, trial_id)
     return _env_trial[key]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -66,9 +67,8 @@ def plan_tune(
         raise ValueError(f"{', '.join(both)} is both set (-p) and searched (-s); keep one")
     prepared = prepare_run(notebook, params, text_params)  # fixed parameters and input files
     check_space(prepared.spec, dims)
-    if sampler == "grid":
-        for dim in dims.values():
-            dim.grid()
+    if sampler == "grid":  # each point of the grid once at most
+        n_trials = min(n_trials, math.prod(len(dim.grid()) for dim in dims.values()))
     metric = check_metric(prepared.spec, prepared.nb, metric)
     sort = prepared.spec.sort or ""
     direction = direction or ("minimize" if sort.startswith("-") and sort.lstrip("-") == metric else "maximize")

@@ -173,6 +173,8 @@ def _tell(study: Any, storage: Any, tid: int, trial: Any, record: Any, metric: s
             storage.set_trial_user_attr(tid, "error", reason)
             study.tell(trial, state=TrialState.FAIL)
             return True
-    except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+    except optuna.exceptions.UpdateFinishedTrialError:
         return True  # failed meanwhile as stale (the worker was paused past the grace period)
+    except RuntimeError:  # the grid sampler asks to stop once its grid is exhausted; the tell went through
+        return storage.get_trial(tid).state == TrialState.FAIL
     return False
