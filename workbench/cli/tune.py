@@ -78,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.startup import skip_unused_optional_imports
 
     skip_unused_optional_imports()
-    if args.notebook == "show" and args.show_study:
+    if args.notebook == "show" and not Path("show").is_file():
+        if not args.show_study:
+            raise ValueError("name the study: workbench tune show STUDY")
         return show(args)
     if args.show_study:
         raise ValueError(f"unexpected argument {args.show_study!r}; `workbench tune show STUDY` shows a study")

@@ -35,9 +35,10 @@ def render_study_report(study: Any, path: Path, metric: str, notebook: str) -> P
     except ValueError:
         best_text = "no completed trial yet"
     figures = "".join(_svg(fn(study).figure) for fn in (plot_history, plot_importances, plot_parallel))
-    rows = table.head(200).to_html(
-        index=False, na_rep="", float_format=lambda v: f"{v:.6g}" if math.isfinite(v) else ""
-    )
+    shown = table.head(200).copy()
+    for column in shown.select_dtypes(include="object").columns:
+        shown[column] = shown[column].map(lambda v: "" if v is None else v)
+    rows = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.6g}" if math.isfinite(v) else "")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>study {html.escape(study.study_name)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:75em}} table{{border-collapse:collapse;font-size:90%}}
