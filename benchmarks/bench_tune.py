@@ -94,10 +94,13 @@ def overhead(n_trials: int, params: dict) -> bool:
 
 def main() -> None:
     args = parser(__doc__).parse_args()
-    n = 6 if args.quick else 40
-    pruning(n, 100 if args.quick else 2000, "random")
-    pruning(n, 100 if args.quick else 2000, "tpe")
-    overhead(2 if args.quick else 4, {"n_splits": 3 if args.quick else 5, "n_estimators": 100 if args.quick else 2000})
+    if args.quick:
+        pruning(4, 30, "random")
+        overhead(1, {"n_splits": 2, "n_estimators": 30})
+        return
+    pruning(40, 2000, "random")
+    pruning(40, 2000, "tpe")
+    overhead(4, {"n_splits": 5, "n_estimators": 2000})
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def test_makefile_targets():
 
 def _benchmarks() -> list:
     """Each benchmark script, marked by what it starts: a real hub, or real kernels."""
-    marks = {"bench_hub.py": pytest.mark.hub, "bench_jobs.py": pytest.mark.kernel}
+    marks = {"bench_hub.py": pytest.mark.hub, "bench_jobs.py": pytest.mark.kernel, "bench_tune.py": pytest.mark.kernel}
     scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py"))
     return [pytest.param(name, marks=marks.get(name, ())) for name in scripts]
 

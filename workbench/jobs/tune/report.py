@@ -36,7 +36,7 @@ def render_study_report(study: Any, path: Path, metric: str, notebook: str) -> P
         best_text = "no completed trial yet"
     figures = "".join(_svg(fn(study).figure) for fn in (plot_history, plot_importances, plot_parallel))
     shown = table.head(200).copy()
-    for column in shown.select_dtypes(include="object").columns:
+    for column in shown.columns:
         shown[column] = shown[column].map(lambda v: "" if v is None else v)
     rows = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.6g}" if math.isfinite(v) else "")
     page = f"""<!DOCTYPE html>

@@ -7,6 +7,7 @@ storage; the storage hands out trial numbers, so none is lost or given twice.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -122,24 +123,10 @@ def work(config: TuneConfig, worker: int = 0) -> int:
         tid = trial_id(storage, config.study, trial.number)
         if is_surplus(study, trial.number, config.n_trials):
             storage.set_trial_system_attr(tid, SURPLUS_ATTR, True)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            with contextlib.suppress(RuntimeError):  # the grid sampler's stop request
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
             continue
-        values = validate_params(spec, {**config.params, **suggest(trial, config.space)}, config.text_params)
-        inputs = declared_inputs(spec, values)
-        check_inputs(inputs)
-        prepared = PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=config.study, seed=run_seed(values))
-        remaining = config.n_trials - sum(counts(study).get(s, 0) for s in ("complete", "pruned", "running"))
-        with heartbeat(storage, tid, config.heartbeat_interval):
-            record = execute_run(
-                prepared,
-                config.runs_dir,
-                progress=False,
-                timeout=config.trial_timeout,
-                prelaunch=remaining >= config.workers,
-                study=config.study,
-                trial=trial.number,
-                kernel_env=_kernel_env(config, trial.number),
-            )
+        record = _run_trial(config, study, storage, tid, trial, spec, nb)
         failed = _tell(study, storage, tid, trial, record, config.metric)
         ran += 1
         failures = failures + 1 if failed else 0
@@ -148,6 +135,33 @@ def work(config: TuneConfig, worker: int = 0) -> int:
                 f"{failures} trials in a row failed; the last: {record.path} ({(record.error or {}).get('summary')})"
             )
     return ran
+
+
+def _run_trial(config: TuneConfig, study: Any, storage: Any, tid: int, trial: Any, spec: Any, nb: Any) -> Any:
+    """The trial's notebook run (its record), with heartbeats while it runs."""
+    import optuna
+
+    try:
+        values = validate_params(spec, {**config.params, **suggest(trial, config.space)}, config.text_params)
+        inputs = declared_inputs(spec, values)
+        check_inputs(inputs)
+    except (ValueError, FileNotFoundError) as exc:  # e.g. an input file removed since the study was planned
+        storage.set_trial_user_attr(tid, "error", str(exc))
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    prepared = PreparedRun(spec=spec, nb=nb, params=values, inputs=inputs, name=config.study, seed=run_seed(values))
+    remaining = config.n_trials - sum(counts(study).get(s, 0) for s in ("complete", "pruned", "running"))
+    with heartbeat(storage, tid, config.heartbeat_interval):
+        return execute_run(
+            prepared,
+            config.runs_dir,
+            progress=False,
+            timeout=config.trial_timeout,
+            prelaunch=remaining >= config.workers,
+            study=config.study,
+            trial=trial.number,
+            kernel_env=_kernel_env(config, trial.number),
+        )
 
 
 def _kernel_env(config: TuneConfig, number: int) -> dict[str, str]:
