@@ -4,13 +4,15 @@ GPUs counted per pod, nothing smuggled in."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from tests.hub.test_gateway import ANA, GINA, NS, PROFILES, _call, _jobs, gateway, hub, notebook  # noqa: F401
+from tests.hub.test_gateway import ANA, GINA, NS, PROFILES, ROOT, _call, _jobs, gateway, hub, notebook  # noqa: F401
+from workbench.cli import main
 from workbench.jobs import k8s_client
 from workbench.jobs.tune.k8s import SPACE_KEY
 
@@ -72,3 +74,40 @@ async def test_a_tune_request_cannot_smuggle_a_pod_spec_or_dodge_the_gpu_cap(gat
     job = kmock.objects["batch/v1/jobs", NS, body["name"]].history[0].raw
     limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == "1" and json.dumps(job).count("hostPID") == 0
+
+
+@pytest.mark.asyncio
+async def test_workbench_tune_submits_an_indexed_job_and_follows_it(gateway, monkeypatch, capsys):  # noqa: F811
+    url, kmock = gateway["url"], gateway["kmock"]
+    monkeypatch.setenv("WORKBENCH_JOB_GATEWAY_URL", url)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", gateway["tokens"][GINA])
+    follow = k8s_client.follow
+    monkeypatch.setattr(k8s_client, "follow", lambda client, job, **_: follow(client, job, poll=0.05))
+    fixture = ROOT / "tests" / "fixtures" / "notebooks" / "tune.ipynb"
+    argv = ["tune", str(fixture), "-s", "x=uniform(0,1)", "-p", "steps", "2", "--trials", "12", "--study", "churn"]
+    argv += ["--backend", "k8s", "--parallelism", "2", "--workers", "2", "--profile", "cpu-small"]
+    task = asyncio.create_task(asyncio.to_thread(main, argv))
+    for _ in range(1000):
+        if _jobs(kmock):
+            break
+        await asyncio.sleep(0.02)
+    (name,) = _jobs(kmock)
+    job = kmock.objects["batch/v1/jobs", NS, name].history[0].raw
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    flags = dict(zip(command[3::2], command[4::2]))
+    assert (flags["--study"], flags["--trials"], flags["--workers"], flags["--metric"]) == ("churn", "12", "2", "score")
+    assert job["spec"]["parallelism"] == 2
+    assert yaml.safe_load(kmock.objects["v1/configmaps", NS, name]["data"]["params.yaml"]) == {"steps": 2}
+    kmock.objects["batch/v1/jobs", NS, name].patch(
+        {
+            "status": {
+                "startTime": "2025-01-01T00:00:00Z",
+                "completionTime": "2025-01-01T00:02:00Z",
+                "succeeded": 2,
+                "conditions": [{"type": "Complete", "status": "True", "reason": "Completed"}],
+            }
+        }
+    )
+    assert await asyncio.wait_for(task, 60) == 0
+    out = capsys.readouterr()
+    assert "workbench tune show churn" in out.out and gateway["tokens"][GINA] not in out.out + out.err
