@@ -15,6 +15,8 @@ token (``Authorization: token ...``) that carries :data:`~.policy.SUBMIT_SCOPE`:
 
 Errors are JSON ``{"error": "..."}`` with 400 (bad request), 403 (not allowed), 404, 502 (the
 cluster refused).
+
+``POST api/tunes`` submits a tuning study the same way, as an Indexed Job (:mod:`.tunes`).
 """
 
 from __future__ import annotations
