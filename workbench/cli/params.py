@@ -22,8 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.params import inspect_notebook, read_notebook
-    from ..jobs.tune.space import declared_metrics
+    from ..jobs.params import inspect_notebook
 
     spec = inspect_notebook(args.notebook)
     print(f"parameters of {display_path(spec.path)} (set with -p NAME VALUE):")
@@ -32,7 +31,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"input files: {', '.join(spec.inputs)}")
     if spec.sort:
         print(f"runs ranked by: {spec.sort}")
-    metrics = declared_metrics(spec, read_notebook(args.notebook))
-    if metrics:
-        print(f"metrics it records (what `workbench tune --metric` takes): {', '.join(metrics)}")
     return 0
