@@ -223,3 +223,23 @@ def test_a_grid_study_in_a_database_runs_each_point_once(tmp_path):
         1,
     ]  # reported in the kernel
     assert not list(tmp_path.glob("*/study-grid/study.journal")) and list(tmp_path.glob("*/study-grid/report.html"))
+
+
+def test_the_trial_count_counts_finished_trials_waits_for_running_ones_and_refuses_a_surplus(tmp_path):
+    from workbench.jobs.tune.storage import is_surplus
+    from workbench.jobs.tune.worker import TuneConfig, _done
+
+    storage = open_storage(str(tmp_path / "s.journal"))
+    study = optuna.create_study(study_name="s", storage=storage)
+    config = TuneConfig(notebook="", space={}, metric="m", direction="minimize", study="s", storage="", runs_dir="",
+                        n_trials=3)  # fmt: skip
+    study.tell(study.ask(), 1.0)
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # failed trials do not count
+    assert _done(study, config) is False
+    running = study.ask()
+    study.tell(study.ask(), state=optuna.trial.TrialState.PRUNED)
+    assert _done(study, config) is None  # three would be reached if the running one finishes: wait
+    late = study.ask()  # a second worker asked at the same moment
+    assert is_surplus(study, late.number, 3) and not is_surplus(study, running.number, 3)
+    study.tell(running, 0.5)
+    assert _done(study, config) is True
