@@ -90,6 +90,7 @@ def _benchmarks() -> list:
         "bench_hub.py": pytest.mark.hub,
         "bench_jobs.py": pytest.mark.kernel,
         "bench_pipeline.py": pytest.mark.kernel,
+        "bench_tune.py": pytest.mark.kernel,
     }
     scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py"))
     return [pytest.param(name, marks=marks.get(name, ())) for name in scripts]

@@ -50,7 +50,7 @@ __all__ = ["__version__", *_SUBMODULES]
 
 
 # Functions notebooks call as ``workbench.<name>``, loaded from their module on first use.
-_FUNCTIONS = {"record": "jobs.context", "artifact_path": "jobs.context"}
+_FUNCTIONS = {"record": "jobs.context", "artifact_path": "jobs.context", "report": "models.trial"}
 __all__ += list(_FUNCTIONS)
 
 

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "rerun",
     "sweep",
     "pipeline",
+    "tune",
     "params",
     "runs",
     "show",

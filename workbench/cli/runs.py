@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..runs.records import STATES
 from ._jobargs import add_runs_dir, cell_text, format_table
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_runs_dir(p)
     p.add_argument("--sort", metavar="METRIC", help="best first by this metric (prefix '-' when lower is better)")
-    p.add_argument("--state", choices=("running", "succeeded", "failed", "degraded"), help="only runs in this state")
+    p.add_argument("--state", choices=STATES, help="only runs in this state")
+    p.add_argument("--study", metavar="STUDY", help="only the trial runs of this tuning study (with a trial column)")
     p.add_argument("--name", help="only runs with this name")
     p.add_argument("--notebook", metavar="NOTEBOOK", help="only runs of this notebook (its path or file name)")
     p.add_argument("--last", type=int, metavar="N", help="only the N most recent runs")
@@ -108,7 +110,8 @@ def candidate_columns(table: pd.DataFrame, sort: str | None, one_notebook: bool)
         metrics.insert(0, f"metric.{sort.lstrip('-')}")
     params = [c for c in table.columns if c.startswith("param.")] if one_notebook else []
     varying = [c for c in params if table[c].astype(str).nunique() > 1]
-    return [*BASE, *varying, *metrics, *[c for c in params if c not in varying]]
+    trial = ["study", "trial"] if "trial" in table.columns and table["trial"].notna().any() else []
+    return [*BASE, *trial, *varying, *metrics, *[c for c in params if c not in varying]]
 
 
 def _cells(values: pd.Series, limit: int) -> list[str]:
@@ -169,6 +172,8 @@ def select_runs(args: argparse.Namespace) -> pd.DataFrame:
                 lambda nb: Path(nb).name in (wanted.name, f"{wanted.name}.ipynb") or Path(nb) == wanted.resolve()
             )
         ]
+    if args.study:
+        table = table[table["study"] == args.study] if "study" in table else table.iloc[:0]
     if args.last:
         table = table.tail(args.last)
     if args.sort:  # rank the selected runs

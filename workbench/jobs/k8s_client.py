@@ -93,6 +93,10 @@ class GatewayClient:
         """Submit a run; returns ``{"name", "namespace", "profile", "gpus", "summary"}``."""
         return json.loads(self._call("POST", "api/jobs", request))
 
+    def submit_tune(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Submit a tuning study (an Indexed Job; ``request["tune"]`` its study); answers like :meth:`submit`."""
+        return json.loads(self._call("POST", "api/tunes", request))
+
     def status(self, job: str) -> dict[str, Any]:
         """The Job's state, pods, notes and, once it ended, its summary (see :func:`workbench.jobs.k8s.job_status`)."""
         return json.loads(self._call("GET", f"api/jobs/{quote(job)}"))

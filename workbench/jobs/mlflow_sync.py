@@ -179,7 +179,9 @@ def _log(rec: RunRecord, uri: str) -> str:
         if _plain_file(rec.path / name):
             client.log_artifact(run_id, str(rec.path / name), "workbench")
 
-    client.set_terminated(run_id, status="FINISHED" if rec.state == "succeeded" else "FAILED", end_time=end)
+    client.set_terminated(
+        run_id, status={"succeeded": "FINISHED", "pruned": "KILLED"}.get(rec.state, "FAILED"), end_time=end
+    )
     client.set_tag(run_id, SYNCED_TAG, "true")
     return run_id
 

@@ -42,6 +42,9 @@ from .context import RUN_DIR_ENV, SEED_ENV
 from .inputs import changed_inputs, check_inputs, declared_inputs, describe_inputs
 from .params import INJECTED_TAG, NotebookSpec, inspect_notebook, read_notebook, validate_params
 
+PRUNED_ENAME = "TrialPruned"
+"""The exception a notebook raises when its tuning trial is pruned (``optuna.TrialPruned``)."""
+
 KERNEL_SIGNALS = {
     signal.SIGKILL: "killed (SIGKILL; often the out-of-memory killer)",
     signal.SIGSEGV: "crashed (SIGSEGV)",
@@ -108,9 +111,15 @@ def kernel_environment(seed: int) -> dict[str, str]:
     return env
 
 
-def startup_code(run_dir: Path, seed: int) -> str:
-    """What the kernel runs (silently) before the first cell: see ``context._job_started``."""
-    return f"__import__('workbench.jobs.context', fromlist=['_'])._job_started({str(run_dir)!r}, {int(seed)})"
+def startup_code(run_dir: Path, seed: int, env: Mapping[str, str] | None = None) -> str:
+    """What the kernel runs (silently) before the first cell: see ``context._job_started``.
+
+    ``env`` are variables set in the kernel's environment first (a tuning trial's storage and number).
+    """
+    code = f"__import__('workbench.jobs.context', fromlist=['_'])._job_started({str(run_dir)!r}, {int(seed)})"
+    if env:
+        code = f"__import__('os').environ.update({dict(env)!r}); {code}"
+    return code
 
 
 def _source_cell_number(nb: Any, index: int | None) -> int | None:
@@ -237,6 +246,9 @@ def execute_run(
     rerun_of: str | None = None,
     start_timeout: int = 60,
     prelaunch: bool = False,
+    study: str | None = None,
+    trial: int | None = None,
+    kernel_env: Mapping[str, str] | None = None,
 ) -> RunRecord:
     """Execute a :class:`PreparedRun` into a new run directory and return its record.
 
@@ -244,7 +256,9 @@ def execute_run(
     turns it on for notebooks written as reports (``explain.ipynb``).
 
     ``prelaunch`` starts a fresh kernel for a following run of the same notebook while this one
-    shuts down (sweep workers use it).
+    shuts down (sweep workers use it). ``study`` and ``trial`` tag the run as a tuning trial;
+    ``kernel_env`` is set in the kernel before the first cell (the trial's storage). A trial the
+    pruner stopped (``optuna.TrialPruned`` out of a cell) ends in state ``pruned``.
     """
     spec = prepared.spec
     hide_input = hide_input or bool(spec.metadata.get("hide_input", False))
@@ -252,11 +266,12 @@ def execute_run(
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     runs_dir = (Path(runs_dir) if runs_dir is not None else default_runs_root()).resolve()  # the kernel runs elsewhere
     record = _new_record(prepared, runs_dir, sweep, rerun_of)
+    record.study, record.trial = study, trial
     started = time.perf_counter()
     record.write_status()
     write_record(record.path / PARAMS_FILE, prepared.params)
     make_run_subdir(record.path / ARTIFACTS_DIR)
-    execution = _execution(prepared, record.path, timeout, prelaunch)
+    execution = _execution(prepared, record.path, timeout, prelaunch, kernel_env)
     outcome = _execute(prepared, record.path, execution, hide_input, progress, start_timeout, timeout)
     _finish_record(record, outcome, started)
     record = RunRecord.read(record.path)
@@ -295,14 +310,16 @@ def _new_record(prepared: PreparedRun, runs_dir: Path, sweep: str | None, rerun_
     )
 
 
-def _execution(prepared: PreparedRun, run_dir: Path, timeout: float | None, prelaunch: bool) -> Any:
+def _execution(
+    prepared: PreparedRun, run_dir: Path, timeout: float | None, prelaunch: bool, kernel_env: Mapping[str, str] | None
+) -> Any:
     """The engine's settings for this run: where the notebook is saved, the kernel's environment, timeout."""
     from . import _engine
 
     return _engine.Execution(
         save_path=run_dir / prepared.spec.path.name,
         env=kernel_environment(prepared.seed),
-        startup_code=startup_code(run_dir, prepared.seed),
+        startup_code=startup_code(run_dir, prepared.seed, kernel_env),
         kernel_log=run_dir / KERNEL_LOG_FILE,
         timeout=timeout,
         prelaunch=prelaunch,
@@ -408,6 +425,10 @@ def _finish_record(record: RunRecord, outcome: _Outcome, started: float) -> None
             "summary": _one_line(report_error or f"the notebook ran but {REPORT_FILE} was not written"),
         }
         record.state = "degraded"
+    elif error and error.get("ename") == PRUNED_ENAME:
+        record.state = "pruned"
+        error["kind"] = "pruned"
+        error["summary"] = _one_line(f"{error['evalue']} in cell {error['cell']}")
     else:
         record.state = "failed" if error else "succeeded"
     record.notebook_sha256 = sha256_file(outcome.executed_path)

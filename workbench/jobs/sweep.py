@@ -290,6 +290,19 @@ class _Workers:
             proc.terminate()
 
 
+class WorkerPool(_Workers):
+    """Worker processes for runs of ``notebook`` (each imports papermill once and starts its first
+    kernel at once); ``pool`` is their :class:`~concurrent.futures.ProcessPoolExecutor`. Tuning
+    runs its workers' loops here."""
+
+    def __init__(self, notebook: Path, runs_path: Path, workers: int, seed: int | None = None) -> None:
+        point = {"seed": ("typed", seed)} if seed is not None else {}
+        super().__init__(_SweepPlan(notebook, [point], notebook.stem, [], runs_path, workers))
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+
 def _prepare_points(plan: _SweepPlan) -> tuple[NotebookSpec, list[PreparedRun]]:
     """Every point validated against the notebook's parameters and inputs before the first run starts."""
     nb = read_notebook(plan.path)

@@ -20,5 +20,10 @@ __all__ = [
 
 from .importance import mean_importance
 from .presets import MODEL_FAMILIES, default_extratrees, default_logreg, linear_preprocessor
+from .space import Dimension, parse_space
+from .trial import report
+from .tuning import LGBM_SPACE, TuneResult, tune, tune_lgbm
 
 __all__ += ["MODEL_FAMILIES", "default_extratrees", "default_logreg", "linear_preprocessor", "mean_importance"]
+
+__all__ += ["LGBM_SPACE", "Dimension", "TuneResult", "parse_space", "report", "tune", "tune_lgbm"]

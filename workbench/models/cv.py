@@ -21,6 +21,7 @@ from ..data.validation import Interval, Options, check_X_y, column_names, effect
 from . import _estimators
 from .metrics import TASKS, Metric, get_metric, infer_task
 from .result import CVResult
+from .trial import in_trial, report
 
 
 def take_rows(X: Any, idx: np.ndarray) -> Any:
@@ -328,6 +329,8 @@ def train_cv(
     for k in bar:
         outputs.append(run.fit_fold(k))
         bar.set_postfix({run.metric.name: f"{outputs[-1].score:.4f}"})
+        if in_trial():  # a tuning trial: each fold's score, so the pruner can stop a hopeless one
+            report(k, outputs[-1].score)
     bar.close()
     return run.result(outputs)
 
@@ -358,4 +361,7 @@ def _fit_side_by_side(run: CVRun, workers: int, progress: bool) -> CVResult:
         run.estimator = given
     result = results[0]
     result.params = describe_estimator(given)[1]  # the model as given, not its thread share
+    if in_trial():
+        for k, score in enumerate(result.fold_scores):
+            report(k, score)
     return result

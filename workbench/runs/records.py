@@ -3,10 +3,11 @@
 Layout of ``<runs root>/<owner folder>/<YYYYmmdd-HHMMSS>-<name>-r<6 hex>/``::
 
     <notebook>.ipynb   executed notebook (outputs up to the error on failure)
-    status.json        state (running | succeeded | failed | degraded), run_id, name, notebook,
+    status.json        state (running | succeeded | failed | degraded | pruned), run_id, name, notebook,
                        notebook_sha256 (of the executed notebook kept here), owner (informational),
                        start, end (ISO 8601 UTC), duration_s, error {cell, ename, evalue, kind},
-                       sweep (name of the sweep the run belongs to), rerun_of, host, pid
+                       sweep (name of the sweep the run belongs to), study and trial (the
+                       tuning study and trial number of a trial run), rerun_of, host, pid
     params.json        validated parameter values
     metrics.json       values recorded with workbench.record(name, value)
     env.json           Python, platform, package versions, git commit, CPU/GPU
@@ -17,7 +18,8 @@ Layout of ``<runs root>/<owner folder>/<YYYYmmdd-HHMMSS>-<name>-r<6 hex>/``::
 
 Every file is written atomically and readable by the team (:data:`FILE_MODE`, folders
 :data:`DIR_MODE`); only the owner can write. A run is finished only when ``status.json`` says so;
-``degraded`` means the notebook ran to the end but its report could not be written.
+``degraded`` means the notebook ran to the end but its report could not be written; ``pruned``
+that a tuning trial was stopped early by its pruner (``error`` says at which step).
 
 Records are read through :mod:`workbench.runs.safe_open` (no symlink followed, regular files only,
 size capped) and every field's type is checked: a record that fails raises
@@ -40,7 +42,7 @@ from .._io import atomic_write_bytes, atomic_write_json
 from .layout import current_owner, owner_dir, owner_from_dirname
 from .safe_open import open_dir, read_at
 
-STATES = ("running", "succeeded", "failed", "degraded")
+STATES = ("running", "succeeded", "failed", "degraded", "pruned")
 STATUS_FILE = "status.json"
 PARAMS_FILE = "params.json"
 METRICS_FILE = "metrics.json"
@@ -165,6 +167,8 @@ _STATUS_TYPES: dict[str, tuple[type, ...]] = {
     "duration_s": (*_NUMBER, type(None)),
     "error": (dict, type(None)),
     "sweep": _OPT_STR,
+    "study": _OPT_STR,
+    "trial": (int, type(None)),
     "rerun_of": _OPT_STR,
     "host": _OPT_STR,
     "pid": (int, type(None)),
@@ -238,6 +242,8 @@ class RunRecord:
     host: str = ""
     pid: int | None = None
     notebook_sha256: str | None = None
+    study: str | None = None
+    trial: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -263,6 +269,9 @@ class RunRecord:
     def write_status(self) -> None:
         """Write ``status.json`` atomically from this record (team-readable)."""
         status = {k: v for k, v in asdict(self).items() if k not in ("path", "params", "metrics")}
+        for key in ("study", "trial"):  # only trial runs carry them
+            if status[key] is None:
+                del status[key]
         write_record(self.path / STATUS_FILE, status)
 
     @classmethod
@@ -317,6 +326,8 @@ class RunRecord:
             host=status.get("host") or "",
             pid=status.get("pid"),
             notebook_sha256=status.get("notebook_sha256"),
+            study=status.get("study"),
+            trial=status.get("trial"),
             params=params,
             metrics=metrics,
         )

@@ -151,6 +151,8 @@ def list_runs(
             "duration_s": rec.duration_s,
             "notebook": rec.notebook,
         }
+        if rec.study is not None:  # a tuning trial
+            row.update({"study": rec.study, "trial": rec.trial})
         row.update({f"param.{k}": v for k, v in rec.params.items()})
         row.update({f"metric.{k}": v for k, v in rec.metrics.items() if not isinstance(v, dict | list)})
         rows.append(row)

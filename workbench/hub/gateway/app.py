@@ -17,6 +17,8 @@ token (``Authorization: token ...``) that carries :data:`~.policy.SUBMIT_SCOPE`:
 
 Errors are JSON ``{"error": "..."}`` with 400 (bad request), 403 (not allowed), 404, 502 (the
 cluster refused).
+
+``POST api/tunes`` submits a tuning study the same way, as an Indexed Job (:mod:`.tunes`).
 """
 
 from __future__ import annotations
@@ -94,7 +96,9 @@ class Gateway:
 def job_gpus(job: Any, resource: str) -> int:
     """GPUs a Job's pod asks for."""
     containers = job.spec.template.spec.containers if job.spec and job.spec.template.spec else []
-    return sum(int((c.resources.limits or {}).get(resource, 0)) for c in containers if c.resources)
+    per_pod = sum(int((c.resources.limits or {}).get(resource, 0)) for c in containers if c.resources)
+    pods = (job.spec.parallelism if job.spec else None) or 1  # an Indexed Job's pods run side by side
+    return per_pod * pods
 
 
 class _Handler(web.RequestHandler):
@@ -162,7 +166,7 @@ class JobsHandler(_Handler):
             body = json.loads(self.request.body or b"null")
         except ValueError:
             raise Refused(400, "the request body is not JSON") from None
-        req = parse_request(body)
+        req = self.parse(body)
         gw = self.gateway
         async with gw.lock(self.user):
             model = await gw.hub_user(self.user)
@@ -173,12 +177,13 @@ class JobsHandler(_Handler):
                 _, wanted = pick_profile(gw.profiles, profile.slug, req.gpus)
             except ValueError as exc:
                 raise Refused(400, str(exc)) from None
+            wanted *= self.pods(req)
             held = server_gpus(model.get("servers") or {}, gw.profiles, groups)
             for job in await gw.kube(k8s.owner_jobs, self.user, gw.namespace, gw.api, JOB_SELECTOR):
                 if k8s.job_active(job) and job_gpus(job, profile.gpu_resource):
                     held[f"job {job.metadata.name!r}"] = job_gpus(job, profile.gpu_resource)
             check_gpu_cap(gw.profiles, wanted, held)
-            manifests = _render(gw, req, profile.slug, self.user)
+            manifests = self.render(req, profile.slug)
             await gw.kube(k8s.submit, manifests, gw.api)
         container = manifests.job["spec"]["template"]["spec"]["containers"][0]
         summary = (
@@ -196,8 +201,20 @@ class JobsHandler(_Handler):
             }
         )
 
+    def parse(self, body: Any) -> JobRequest:
+        """The submission from the request body (400 when malformed)."""
+        return parse_request(body)
 
-def _render(gw: Gateway, req: JobRequest, slug: str, owner: str) -> Any:
+    def pods(self, req: JobRequest) -> int:
+        """Pods the Job runs at once (its GPUs count that many times)."""
+        return 1
+
+    def render(self, req: JobRequest, slug: str) -> Any:
+        """The Job's manifests from the fixed template."""
+        return _render(self.gateway, req, slug, self.user)
+
+
+def _render(gw: Gateway, req: JobRequest, slug: str, owner: str, render: Any = render_job) -> Any:
     """The Job from the fixed template; the user's choices are only its parameters."""
     with tempfile.TemporaryDirectory(prefix="job-gateway-") as tmp:
         notebook = req.notebook_path
@@ -205,7 +222,7 @@ def _render(gw: Gateway, req: JobRequest, slug: str, owner: str) -> Any:
             notebook = str(Path(tmp) / req.notebook_name)
             Path(notebook).write_text(req.notebook_content, encoding="utf-8")
         try:
-            return render_job(
+            return render(
                 notebook=notebook,
                 params=req.params,
                 name=req.name,
@@ -266,6 +283,9 @@ class LogHandler(_Handler):
         self.finish(data[offset:])
 
 
+from .tunes import TunesHandler  # noqa: E402 - it builds on JobsHandler above
+
+
 def make_app(gateway: Gateway, prefix: str = "/services/job-gateway/") -> web.Application:
     """The tornado application serving the gateway's routes below ``prefix``."""
     from .pipelines import pipeline_routes
@@ -276,6 +296,7 @@ def make_app(gateway: Gateway, prefix: str = "/services/job-gateway/") -> web.Ap
     return web.Application(
         [
             (prefix + "api/jobs", JobsHandler, kwargs),
+            (prefix + "api/tunes", TunesHandler, kwargs),
             (prefix + job + "/log", LogHandler, kwargs),
             (prefix + job, JobHandler, kwargs),
             *pipeline_routes(prefix, kwargs),

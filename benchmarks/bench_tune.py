@@ -1,0 +1,107 @@
+"""Tuning: median pruning against no pruning on the same 40 trials of LightGBM on Telco (random and TPE samplers;
+wall time, best CV AUC), and a notebook trial of ``notebooks/train.ipynb`` against the same
+``train_cv`` in-process (what a kernel, the run records and the report cost per trial)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _harness import header, parser, report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pruning(n_trials: int, n_estimators: int, sampler: str = "random") -> bool:
+    """The random sampler draws the same points whether trials are pruned or not, so only pruning differs."""
+    from workbench.data import make_folds
+    from workbench.datasets import load_telco
+    from workbench.models import tune_lgbm
+
+    df = load_telco()
+    X, y = df.drop(columns=["customerID", "Churn"]), df["Churn"]
+    folds = make_folds(y, n_splits=5, random_state=0)
+    header(f"tune_lgbm on Telco: {n_trials} trials ({sampler}), 5 folds, median pruning vs none")
+    results = {}
+    for pruner in ("none", "median"):
+        start = time.perf_counter()
+        result = tune_lgbm(
+            X, y, folds, n_trials, n_estimators=n_estimators, pruner=pruner, sampler=sampler, progress=False
+        )
+        results[pruner] = (time.perf_counter() - start, result)
+    (t_none, r_none), (t_median, r_median) = results["none"], results["median"]
+    pruned = int((r_median.to_frame()["state"] == "pruned").sum())
+    gap = r_none.best_score - r_median.best_score
+    print(
+        f"best CV AUC: no pruning {r_none.best_score:.5f}, median {r_median.best_score:.5f} (gap {gap:+.5f}, "
+        f"target <= 0.002 {'PASS' if gap <= 0.002 else 'MISS'}); {pruned} of {n_trials} trials pruned"
+    )
+    return report("median pruning vs none (wall time)", t_median, t_none, "no-pruning", "<=0.6") and gap <= 0.002
+
+
+def overhead(n_trials: int, params: dict) -> bool:
+    from workbench.data import infer_schema, make_folds
+    from workbench.datasets import load_telco
+    from workbench.features import build
+    from workbench.jobs.tune import run_tune
+    from workbench.models import default_lgbm, train_cv
+
+    header(f"notebook trials of train.ipynb vs the same train_cv in-process, {n_trials} trials, one worker")
+
+    def in_process() -> float:
+        start = time.perf_counter()
+        train, test, _ = load_telco(split="competition")
+        schema = infer_schema(train, target="Churn", overrides={"customerID": "id"})
+        features = build(train, schema).fit(train)
+        X, y, X_test = features.transform(train), train[schema.target], features.transform(test)
+        folds = make_folds(y, kind="stratified", n_splits=params["n_splits"], random_state=0)
+        model = default_lgbm(
+            "binary",
+            random_state=0,
+            learning_rate=0.02,
+            num_leaves=8,
+            n_estimators=params["n_estimators"],
+            n_jobs=1,
+            deterministic=True,
+            force_row_wise=True,
+        )
+        train_cv(model, X, y, folds, X_test=X_test, early_stopping_rounds=200, progress=False)
+        return time.perf_counter() - start
+
+    ours = []
+    baseline = []
+    with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
+        for _ in range(n_trials):
+            baseline.append(in_process())
+        start = time.perf_counter()
+        run_tune(
+            ROOT / "notebooks" / "train.ipynb",
+            {"seed": "choice(0)"},
+            params=params,
+            n_trials=n_trials,
+            pruner="none",
+            runs_dir=tmp,
+            progress=False,
+        )
+        ours.append((time.perf_counter() - start) / n_trials)
+    return report("notebook trial vs in-process train_cv (per trial)", min(ours), min(baseline), "in-process", "<=1.3")
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    if args.quick:
+        pruning(4, 30, "random")
+        overhead(1, {"n_splits": 2, "n_estimators": 30})
+        return
+    pruning(40, 2000, "random")
+    pruning(40, 2000, "tpe")
+    overhead(4, {"n_splits": 5, "n_estimators": 2000})
+
+
+if __name__ == "__main__":
+    main()

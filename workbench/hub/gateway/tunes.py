@@ -1,0 +1,51 @@
+"""``POST api/tunes``: a tuning study as an Indexed Job, checked like any notebook Job.
+
+The body is a job request (notebook, params, name, profile, gpus, secrets) plus ``tune``: the
+study's space, metric, direction, trials, sampler, pruner, seed, parallelism and workers per pod.
+The gateway renders the Indexed Job itself (:func:`workbench.jobs.tune.k8s.render_tune_job`);
+the GPUs it asks for count once per pod against ``max_gpus_per_user``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ...jobs.tune.k8s import TuneSpec, parse_tune_spec, render_tune_job
+from .app import JobsHandler, _render
+from .policy import JobRequest, Refused, parse_request
+
+
+@dataclass(frozen=True)
+class TuneRequest(JobRequest):
+    """A job request with its study."""
+
+    tune: TuneSpec | None = None
+
+
+class TunesHandler(JobsHandler):
+    def parse(self, body: Any) -> JobRequest:
+        if not isinstance(body, dict) or "tune" not in body:
+            raise Refused(400, "a tune request needs 'tune': {space, metric, study, ...}")
+        rest = {k: v for k, v in body.items() if k != "tune"}
+        if rest.get("timeout") is not None or rest.get("notify") is not None:
+            raise Refused(400, "a study takes tune.timeout and tune.trial_timeout, not timeout or notify")
+        req = parse_request(rest)
+        try:
+            spec = parse_tune_spec(body["tune"])
+        except ValueError as exc:
+            raise Refused(400, str(exc)) from None
+        return TuneRequest(**{f: getattr(req, f) for f in JobRequest.__dataclass_fields__}, tune=spec)
+
+    def pods(self, req: JobRequest) -> int:
+        assert isinstance(req, TuneRequest) and req.tune is not None
+        return req.tune.parallelism
+
+    def render(self, req: JobRequest, slug: str) -> Any:
+        assert isinstance(req, TuneRequest) and req.tune is not None
+        spec = req.tune
+
+        def tune_job(**job: Any) -> Any:
+            return render_tune_job(spec=spec, **job)
+
+        return _render(self.gateway, replace(req, name=spec.study), slug, self.user, tune_job)

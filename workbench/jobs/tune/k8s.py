@@ -1,0 +1,186 @@
+"""Tuning on Kubernetes: an Indexed Job whose pods each run ``workbench tune`` workers against the
+study's journal on the shared runs volume, submitted through the job gateway.
+
+The Job is the notebook Job of :func:`workbench.jobs.k8s_manifest.render_job` (curated image,
+the profile's resources and GPUs, the owner's runs folder, no service account token) with
+``completionMode: Indexed``, ``parallelism`` pods, and the search space shipped in its ConfigMap.
+Every pod continues the same study, so the pods together run the study's trials.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ...models.space import parse_space
+from ..k8s_manifest import JOB_MOUNT, RUNS_MOUNT, JobManifests, render_job
+from .storage import check_study_name
+from .worker import SAMPLERS
+
+SPACE_KEY = "space.yaml"
+MAX_PARALLELISM = 64
+MAX_WORKERS_PER_POD = 16
+_METRIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """What a tune submission may choose (checked; the rest is the notebook Job's)."""
+
+    space: dict[str, str]
+    metric: str
+    study: str
+    direction: str = "maximize"
+    trials: int = 20
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+    parallelism: int = 1
+    workers: int = 1
+    timeout: int | None = None
+    trial_timeout: int | None = None
+
+
+def _whole(value: Any, what: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f" and <= {high}" if high is not None else ""
+        raise ValueError(f"{what} must be a whole number >= {low}{bound}, got {value!r}")
+    return value
+
+
+def parse_tune_spec(data: Any) -> TuneSpec:
+    """A :class:`TuneSpec` from plain data (a gateway request's ``tune``), or ``ValueError`` naming the field."""
+    if not isinstance(data, Mapping):
+        raise ValueError("tune must be an object: space, metric, study, trials, sampler, pruner, parallelism, ...")
+    unknown = set(data) - set(TuneSpec.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown tune fields {sorted(unknown)}; allowed: {sorted(TuneSpec.__dataclass_fields__)}")
+    space = data.get("space")
+    if not isinstance(space, Mapping) or not all(isinstance(k, str) and k.isidentifier() for k in space):
+        raise ValueError("tune.space must map parameter names to dimensions such as 'int(8,64)'")
+    dims = parse_space({k: v for k, v in space.items()})
+    metric = data.get("metric")
+    if not isinstance(metric, str) or not _METRIC.match(metric):
+        raise ValueError(f"tune.metric must be a metric name, got {metric!r}")
+    choices = {"direction": ("maximize", "minimize"), "sampler": SAMPLERS, "pruner": ("median", "hyperband", "none")}
+    for key, allowed in choices.items():
+        if key in data and data[key] not in allowed:
+            raise ValueError(f"tune.{key} must be one of {', '.join(allowed)}, got {data[key]!r}")
+    optional = {k: _whole(data[k], f"tune.{k}", 1) for k in ("timeout", "trial_timeout") if data.get(k) is not None}
+    return TuneSpec(
+        space={k: str(d) for k, d in dims.items()},
+        metric=metric,
+        study=check_study_name(data.get("study")),
+        direction=data.get("direction", "maximize"),
+        trials=_whole(data.get("trials", 20), "tune.trials", 1, 100_000),
+        sampler=data.get("sampler", "tpe"),
+        pruner=data.get("pruner", "median"),
+        seed=_whole(data.get("seed", 0), "tune.seed", 0),
+        parallelism=_whole(data.get("parallelism", 1), "tune.parallelism", 1, MAX_PARALLELISM),
+        workers=_whole(data.get("workers", 1), "tune.workers", 1, MAX_WORKERS_PER_POD),
+        **optional,
+    )
+
+
+def _tune_command(notebook: str, spec: TuneSpec) -> list[str]:
+    command = ["workbench", "tune", notebook, "-f", f"{JOB_MOUNT}/params.yaml", "--space", f"{JOB_MOUNT}/{SPACE_KEY}"]
+    command += ["--metric", spec.metric, "--direction", spec.direction, "--trials", str(spec.trials)]
+    command += ["--sampler", spec.sampler, "--pruner", spec.pruner, "--seed", str(spec.seed)]
+    command += ["--study", spec.study, "--workers", str(spec.workers), "--runs-dir", RUNS_MOUNT, "--no-progress"]
+    if spec.timeout is not None:
+        command += ["--timeout", str(spec.timeout)]
+    if spec.trial_timeout is not None:
+        command += ["--trial-timeout", str(spec.trial_timeout)]
+    return command
+
+
+def render_tune_job(*, spec: TuneSpec, **job: Any) -> JobManifests:
+    """The Indexed Job (and ConfigMap) of a study: ``job`` are :func:`render_job`'s arguments.
+
+    .. code-block:: python
+
+        spec = parse_tune_spec({"space": {"num_leaves": "int(8,64)"}, "metric": "cv_auc", "study": "s",
+                                "parallelism": 4})
+        print(render_tune_job(spec=spec, notebook="notebooks/train.ipynb", params={}, name="s",
+                              image="workbench/base:0.1.0").to_yaml())
+    """
+    base = render_job(**{**job, "timeout": None, "notify": None})
+    jobj, config_map = copy.deepcopy(base.job), copy.deepcopy(base.config_map)
+    container = jobj["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = _tune_command(container["command"][2], spec)
+    config_map["data"][SPACE_KEY] = yaml.safe_dump(spec.space, sort_keys=False)
+    for meta in (jobj["metadata"], jobj["spec"]["template"]["metadata"], config_map["metadata"]):
+        meta["annotations"] = {**meta["annotations"], "workbench/study": spec.study}
+    jobj["spec"].update(completionMode="Indexed", completions=spec.parallelism, parallelism=spec.parallelism)
+    return replace(base, job=jobj, config_map=config_map)
+
+
+def tune_request(notebook: Path, space: Mapping[str, Any], options: Mapping[str, Any], **k8s: Any) -> dict[str, Any]:
+    """The gateway request of a study planned by :func:`~workbench.jobs.tune.plan_tune`."""
+    from ..k8s_client import notebook_payload
+    from .driver import plan_tune
+
+    if options.get("storage"):
+        raise ValueError("with --backend k8s the study's journal lives on the shared runs volume; leave out --storage")
+    config = plan_tune(notebook, space, **{k: v for k, v in options.items() if k != "runs_dir"})
+    tune = {
+        "space": {k: str(d) for k, d in config.space.items()},
+        "metric": config.metric,
+        "study": config.study,
+        "direction": config.direction,
+        "trials": config.n_trials,
+        "sampler": config.sampler,
+        "pruner": config.pruner,
+        "seed": config.seed,
+        "parallelism": k8s["parallelism"],
+        "workers": k8s.get("workers", 1),
+    }
+    if options.get("timeout"):
+        tune["timeout"] = int(options["timeout"])
+    if options.get("trial_timeout"):
+        tune["trial_timeout"] = int(options["trial_timeout"])
+    return {
+        "notebook": notebook_payload(notebook),
+        "params": config.params,
+        "name": config.study,
+        "profile": k8s.get("profile"),
+        "gpus": k8s.get("gpus", 0),
+        "secrets": [],
+        "tune": tune,
+    }
+
+
+def submit_tune(
+    notebook: Path,
+    space: Mapping[str, Any],
+    *,
+    parallelism: int,
+    workers: int = 1,
+    profile: str | None = None,
+    gpus: int = 0,
+    **options: Any,
+) -> int:
+    """Submit the study as an Indexed Job through the job gateway and follow it; the exit status."""
+    from ..k8s_client import EXIT_FAILED, EXIT_GATEWAY, EXIT_OK, GatewayClient, GatewayError, follow
+
+    request = tune_request(
+        notebook, space, options, parallelism=parallelism, workers=workers, profile=profile, gpus=gpus
+    )
+    try:
+        client = GatewayClient.from_env()
+        created = client.submit_tune(request)
+        print(f"submitted {created['summary']}", flush=True)
+        status = follow(client, created["name"])
+    except GatewayError as exc:
+        print(f"job gateway: {exc}", file=sys.stderr)
+        return EXIT_GATEWAY
+    print(status["summary"], flush=True)
+    print(f"study {request['tune']['study']}: workbench tune show {request['tune']['study']}")
+    return EXIT_OK if status["state"] == "succeeded" else EXIT_FAILED
