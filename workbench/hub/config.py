@@ -389,6 +389,10 @@ def configure(
     c.Spawner.default_url = "/lab"
     c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles, note=LOCAL_GPU_NOTE if mode == "local" else "")
     _services(c, mode, path.resolve(), runs_dir, reports_url, culler_every, records)
+    from .lab import configure_lab
+
+    public = f"http://{LOCAL_IP}:{c.JupyterHub.port}/services/pipelines/" if mode == "local" else ""
+    configure_lab(c, mode, path.resolve(), pipelines_url=public)
     if mode == "kubernetes":
         _job_gateway(
             c,
