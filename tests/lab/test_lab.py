@@ -75,14 +75,14 @@ def test_server_config_enables_scheduler_and_quiets_news(tmp_path):
 def test_environments_are_the_profiles_the_groups_allow(monkeypatch):
     monkeypatch.delenv("WORKBENCH_PROFILES", raising=False)
     monkeypatch.setenv("WORKBENCH_USER_GROUPS", "")
-    names = [e.name for e in ProfileEnvironments().list_environments()]
+    names = [e.label for e in ProfileEnvironments().list_environments()]
     profiles = load_profiles()
     assert names == [p.slug for p in sorted(profiles.for_groups([]), key=lambda p: not p.default)]
     assert names[0] == "cpu-small"
     gated = [p for p in profiles.profiles if p.groups]
     assert gated and not set(p.slug for p in gated) & set(names)
     monkeypatch.setenv("WORKBENCH_USER_GROUPS", ",".join(gated[0].groups))
-    assert gated[0].slug in [e.name for e in ProfileEnvironments().list_environments()]
+    assert gated[0].slug in [e.label for e in ProfileEnvironments().list_environments()]
     assert "GPU" in describe(gated[0]) and "memory" in describe(gated[0])
 
 

@@ -42,10 +42,14 @@ def user_profiles(environ: dict[str, str] | None = None) -> tuple[ProfileSet, li
 
 
 def environment(profile: Profile) -> RuntimeEnvironment:
-    """A profile as jupyter-scheduler's runtime environment (its slug is the environment name)."""
+    """A profile as jupyter-scheduler's runtime environment.
+
+    JupyterLab's dialog shows ``name`` and submits ``label``: the name is the profile's display name,
+    the label its slug (what a job records as its ``runtime_environment_name``).
+    """
     return RuntimeEnvironment(
-        name=profile.slug,
-        label=profile.display_name,
+        name=profile.display_name,
+        label=profile.slug,
         description=describe(profile),
         file_extensions=["ipynb"],
         output_formats=list(OUTPUT_FORMATS),

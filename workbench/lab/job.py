@@ -91,8 +91,18 @@ def _stopper(db_url: str, job_id: str) -> Any:
 
 
 def _limit_memory(limit: int | None) -> None:
-    if limit:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    """Limit the address space to the profile's memory; never above what this process may have.
+
+    A local job inherits its server's limit (the server's profile), which an unprivileged process
+    cannot raise: a job on a larger profile than its server gets the server's.
+    """
+    if not limit:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY and hard < limit:
+        print(f"memory limit: the server's {hard} bytes (the profile allows {limit})", file=sys.stderr)
+        limit = hard
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _copy_outputs(run_dir: Path, notebook: Path, outputs: dict[str, str]) -> None:

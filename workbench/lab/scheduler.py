@@ -98,10 +98,10 @@ class WorkbenchScheduler(Scheduler):
 
     # -- checks -------------------------------------------------------------------------------------
     def profile(self, slug: str) -> Profile:
-        """The profile ``slug`` if the user's groups allow it; else a :class:`SchedulerError` naming the choices."""
+        """The profile ``slug`` (or display name) if the user's groups allow it; else a :class:`SchedulerError`."""
         _, allowed = user_profiles()
         for profile in allowed:
-            if profile.slug == slug:
+            if slug in (profile.slug, profile.display_name):
                 return profile
         names = ", ".join(p.slug for p in allowed) or "none"
         raise SchedulerError(f"environment {slug!r} is not a profile you may use; choose one of: {names}")
