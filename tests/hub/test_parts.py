@@ -408,7 +408,7 @@ def test_configure_local(tmp_path, monkeypatch):
         assert (tmp_path / "state" / name).stat().st_mode & 0o777 == 0o600
     assert c.ConfigurableHTTPProxy.auth_token == (tmp_path / "state" / "proxy_token").read_text().strip()
     assert c.ProfileLocalSpawner.gpu_devices == ["0"] and c.Authenticator.admin_users == {"ann"}
-    assert {s["name"] for s in c.JupyterHub.services} == {"culler", "reports"}
+    assert {s["name"] for s in c.JupyterHub.services} == {"culler", "reports", "pipelines"}
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["workbench-culler"]["scopes"] == CULLER_SCOPES and roles["workbench-culler"]["services"] == ["culler"]
     assert "access:services!service=reports" in roles["user"]["scopes"]
@@ -426,7 +426,7 @@ def test_configure_local(tmp_path, monkeypatch):
         ).fetchone() == (1,)
     # configuring twice keeps one of each service
     configure(c, mode="local", state_dir=tmp_path / "state", shared_account=True)
-    assert sorted(s["name"] for s in c.JupyterHub.services) == ["culler", "reports"]
+    assert sorted(s["name"] for s in c.JupyterHub.services) == ["culler", "pipelines", "reports"]
     assert c.ConfigurableHTTPProxy.auth_token == (tmp_path / "state" / "proxy_token").read_text().strip()
     assert c.ProfileLocalSpawner.isolation == "shared"
 

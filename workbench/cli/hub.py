@@ -64,6 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "/srv/workbench/users, which must be outside the state directory)",
     )
     p.add_argument(
+        "--pipelines-dir",
+        type=Path,
+        default=os.environ.get("WORKBENCH_HUB_PIPELINES_DIR") or None,
+        help="local mode: folder of declared pipeline files (schedule:/webhook:) the hub's pipelines service "
+        "starts (default: $WORKBENCH_HUB_PIPELINES_DIR, else none)",
+    )
+    p.add_argument(
         "--shared-account",
         action="store_true",
         help="not as root: let every approved user start servers, all as this OS user (users can read each "
@@ -106,6 +113,8 @@ def hub_options(args: argparse.Namespace) -> dict:
             options["users_dir"] = str(args.users_dir)
         if args.shared_account:
             options["shared_account"] = True
+        if getattr(args, "pipelines_dir", None):
+            options["pipelines_dir"] = str(args.pipelines_dir)
         devices = gpu_devices(args)
         if devices is not None:
             options["gpu_devices"] = devices

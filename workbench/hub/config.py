@@ -9,7 +9,9 @@ so they die with the hub however it ends.
   (SQLite database, cookie secret, proxy token and admin passwords, all 0600) in a 0700 state
   directory, one working directory per user, NativeAuthenticator (users sign up, an admin approves
   them; the admin accounts are created at first start; logins throttled). As root, every user's
-  server runs as that user's own system account (see :mod:`workbench.hub.local`).
+  server runs as that user's own system account (see :mod:`workbench.hub.local`). A third service,
+  ``pipelines`` (:mod:`workbench.hub.pipelines`), starts declared pipelines on their cron schedules
+  and webhooks, and users' own schedules, each run as its owner's account.
 - ``kubernetes``: KubeSpawner pods (see :mod:`workbench.hub.kube`) without Kubernetes credentials,
   and a third service, the job gateway (``job-gateway``, :mod:`workbench.hub.gateway`), through
   which users submit Jobs: every user's role and server token carry its scope
@@ -327,6 +329,7 @@ def configure(
     """Fill the JupyterHub config object ``c`` for ``mode``; returns the loaded profiles.
 
     Local options: ``state_dir``, ``port``, ``hub_port``, ``proxy_api_port``, ``reports_port``,
+    ``pipelines_dir`` (declared pipelines of the ``pipelines`` service),
     ``users_dir``, ``runs_dir``, ``gpu_devices``, ``admin_users`` (their accounts are created at first
     start, passwords in ``<state_dir>/admin-password-<name>``), ``authenticator`` (False keeps yours),
     ``shared_account`` (not root: every user's server as the hub's OS user, instead of admins only),
@@ -375,6 +378,7 @@ def configure(
 
         path = default_profiles_path()
     culler_every = options.pop("culler_every", None)
+    pipelines_dir = options.pop("pipelines_dir", None) if mode == "local" else None
     if culler_every is not None and not (isinstance(culler_every, int | float) and 1 <= culler_every < float("inf")):
         raise ValueError(
             f"culler_every must be a number of seconds, at least 1, got {culler_every!r} "
@@ -389,6 +393,12 @@ def configure(
     c.Spawner.default_url = "/lab"
     c.Spawner.pre_spawn_hook = gpu_quota_hook(profiles, note=LOCAL_GPU_NOTE if mode == "local" else "")
     _services(c, mode, path.resolve(), runs_dir, reports_url, culler_every, records)
+    if mode == "local" and records is not None:
+        from .pipelines.setup import pipelines_service
+
+        pipelines_service(
+            c, profiles_path=path.resolve(), runs_dir=runs_dir, records=records, pipelines_dir=pipelines_dir
+        )
     from .lab import configure_lab
 
     public = f"http://{LOCAL_IP}:{c.JupyterHub.port}/services/pipelines/" if mode == "local" else ""
@@ -474,6 +484,8 @@ def options_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         options["shared_account"] = True
     if options["mode"] == "local" and env.get("WORKBENCH_HUB_USERS_DIR"):
         options["users_dir"] = env["WORKBENCH_HUB_USERS_DIR"]
+    if options["mode"] == "local" and env.get("WORKBENCH_HUB_PIPELINES_DIR"):
+        options["pipelines_dir"] = env["WORKBENCH_HUB_PIPELINES_DIR"]
     for key, name, cast in [
         ("WORKBENCH_HUB_STATE_DIR", "state_dir", str),
         ("WORKBENCH_HUB_PORT", "port", int),

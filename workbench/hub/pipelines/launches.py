@@ -1,0 +1,239 @@
+"""Launch pipeline runs as child processes of the service, each as its owner's system account.
+
+A launch is ``python -m workbench.hub.pipelines.execute run`` with the request on its standard input
+and its result (the pipeline run, its state) as the last line of its standard output; its log goes
+to ``<state>/launches/<id>.log``. With per-user accounts (the hub runs as root) the child drops to
+the owner's account before anything runs (``setgid``, ``setgroups``, ``setuid``), in the owner's
+home, with ``$WORKBENCH_RUNS_DIR`` the runs root and ``$JUPYTERHUB_USER`` the owner, so the run lands
+in the owner's runs folder and nowhere else. The child is in its own session: stopping the owner's
+notebook server does not stop it. :meth:`Launcher.check` runs the same child in ``check`` mode, so
+that a user's files are only ever read by that user's account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import secrets
+import sys
+from collections import deque
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ...profiles import Profile
+from ...runs.layout import RUNS_ENV, owner_dir
+from ..accounts import Account, ensure_account, private_dir
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "NUMBA_NUM_THREADS")
+KEEP_LAUNCHES = 500
+MAX_RESULT_BYTES = 64 * 1024
+CHECK_TIMEOUT = 120.0
+
+
+class Busy(RuntimeError):
+    """The previous run of the same pipeline or schedule is still running."""
+
+    def __init__(self, launch: Launch) -> None:
+        super().__init__(f"{launch.key}: its previous run {launch.id} (started {launch.started}) is still running")
+        self.launch = launch
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """Whose run: the owner's name, working directory and system account (``None``: this process's user)."""
+
+    owner: str
+    home: Path
+    account: Account | None = None
+
+
+@dataclass
+class Launch:
+    """One started run and what became of it."""
+
+    id: str
+    key: str
+    pipeline: str
+    owner: str
+    trigger: dict[str, Any]
+    started: str
+    state: str = "running"
+    finished: str | None = None
+    returncode: int | None = None
+    run: str | None = None
+    error: str | None = None
+    uid: int | None = None
+    _task: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The launch as JSON data (what ``GET api/runs/<id>`` answers)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def profile_env(profile: Profile | None) -> dict[str, str]:
+    """What a profile sets for a run: thread counts, its variables, ``WORKBENCH_PROFILE``, no GPU for CPU profiles."""
+    if profile is None:
+        return {}
+    threads = str(max(1, int(profile.cpu_limit)))
+    env = {var: threads for var in THREAD_VARS}
+    env.update(profile.env)
+    env["WORKBENCH_PROFILE"] = profile.slug
+    if not profile.gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def prepare_account(owner: str, home: Path, runs_dir: Path) -> Account:
+    """``owner``'s system account, 0700 home and 0755 runs folder, created on first use (as root)."""
+    account = ensure_account(owner, home)
+    private_dir(home, account, 0o700)
+    private_dir(owner_dir(runs_dir, owner), account, 0o755)
+    return account
+
+
+class Launcher:
+    """Starts and follows runs; at most one running launch per key."""
+
+    def __init__(self, runs_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str]) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.logs = Path(state_dir) / "launches"
+        self.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.launches: dict[str, Launch] = {}
+        self._order: deque[str] = deque()
+        self.active: dict[str, str] = {}
+
+    def running(self, key: str) -> Launch | None:
+        """The launch of ``key`` that is still running, if any."""
+        launch = self.launches.get(self.active.get(key, ""))
+        return launch if launch is not None and launch.state == "running" else None
+
+    def _env(self, run_as: RunAs, profile: Profile | None) -> dict[str, str]:
+        env = {
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
+            RUNS_ENV: str(self.runs_dir),
+            "JUPYTERHUB_USER": run_as.owner,
+            "HOME": str(run_as.home),
+            "USER": run_as.account.name if run_as.account else os.environ.get("USER", ""),
+            "PYTHONUNBUFFERED": "1",
+        }
+        for key in ("PYTHONPATH", "LANG", "LC_ALL", "TZ"):
+            if os.environ.get(key):
+                env[key] = os.environ[key]
+        env.update(profile_env(profile))
+        return env
+
+    def _preexec(self, run_as: RunAs, profile: Profile | None) -> Any:
+        from jupyterhub.spawner import set_user_setuid
+
+        become = set_user_setuid(run_as.account.name, chdir=False) if run_as.account else None
+        home = str(run_as.home)
+        limit = profile.mem_limit_bytes if profile is not None and not profile.gpus else None
+
+        def preexec() -> None:
+            if become is not None:
+                become()  # never runs a user's pipeline as root
+            os.chdir(home)
+            if limit:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        return preexec
+
+    async def _spawn(
+        self, mode: str, request: dict[str, Any], run_as: RunAs, profile: Profile | None, log: Any
+    ) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "workbench.hub.pipelines.execute",
+            mode,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+            env=self._env(run_as, profile),
+            preexec_fn=self._preexec(run_as, profile),
+            start_new_session=True,
+            close_fds=True,
+        )
+
+    async def check(self, request: dict[str, Any], run_as: RunAs, profile: Profile | None = None) -> dict[str, Any]:
+        """Validate ``request`` as its owner (``execute check``); the child's answer (``ok``, ``error``, ...)."""
+        proc = await self._spawn("check", request, run_as, profile, asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(json.dumps(request).encode()), CHECK_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            return {"ok": False, "error": f"checking took longer than {CHECK_TIMEOUT:.0f} s"}
+        return _result(out, err, proc.returncode)
+
+    def start(
+        self,
+        key: str,
+        pipeline: str,
+        request: dict[str, Any],
+        run_as: RunAs,
+        trigger: dict[str, Any],
+        profile: Profile | None = None,
+    ) -> Launch:
+        """Start a run of ``request`` as ``run_as``; :class:`Busy` when ``key`` is still running."""
+        current = self.running(key)
+        if current is not None:
+            raise Busy(current)
+        launch_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(4)
+        trigger = {**trigger, "id": launch_id}
+        launch = Launch(launch_id, key, pipeline, run_as.owner, trigger, _stamp())
+        self.launches[launch_id] = launch
+        self._order.append(launch_id)
+        self.active[key] = launch_id
+        while len(self._order) > KEEP_LAUNCHES:
+            old = self.launches.get(self._order[0])
+            if old is not None and old.state == "running":
+                break
+            self.launches.pop(self._order.popleft(), None)
+        launch._task = asyncio.ensure_future(self._follow(launch, {**request, "trigger": trigger}, run_as, profile))
+        return launch
+
+    async def _follow(self, launch: Launch, request: dict[str, Any], run_as: RunAs, profile: Profile | None) -> None:
+        log_path = self.logs / f"{launch.id}.log"
+        try:
+            with open(log_path, "ab") as log:
+                os.chmod(log_path, 0o600)
+                proc = await self._spawn("run", request, run_as, profile, log)
+                out, _ = await proc.communicate(json.dumps(request).encode())
+            result = _result(out, b"", proc.returncode)
+        except Exception as exc:  # the run could not even start: say why in its launch
+            result, proc = {"ok": False, "error": f"could not start the run: {exc}"}, None
+        launch.returncode = proc.returncode if proc is not None else None
+        launch.run, launch.uid = result.get("run"), result.get("uid")
+        launch.error = result.get("error")
+        launch.state = result.get("state") or ("succeeded" if result.get("ok") else "failed")
+        launch.finished = _stamp()
+
+    async def wait(self, launch_id: str) -> Launch:
+        """The launch once its run has finished."""
+        launch = self.launches[launch_id]
+        if launch._task is not None:
+            await launch._task
+        return launch
+
+
+def _result(out: bytes, err: bytes, code: int | None) -> dict[str, Any]:
+    """The child's last JSON line; a crash without one becomes an error naming the exit code."""
+    for line in reversed(out[-MAX_RESULT_BYTES:].decode("utf-8", "replace").splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                data = json.loads(line)
+                if isinstance(data, dict):
+                    return data
+    tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] if err else []
+    return {"ok": False, "error": f"the run's process exited {code} without a result{': ' + tail[0] if tail else ''}"}
