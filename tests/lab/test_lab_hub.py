@@ -9,6 +9,7 @@ run with its typed parameters; a job started before the server is stopped finish
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -99,7 +100,7 @@ def test_new_user_runs_a_notebook_job_from_jupyterlab(hub, tmp_path):  # noqa: F
     chromium = require_tool("chromium")
     playwright = pytest.importorskip("playwright.sync_api")
     user = "nora"
-    large = hub.profiles.get("cpu-large")
+    large, small = hub.profiles.get("cpu-large"), hub.profiles.get("cpu-small")
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -162,8 +163,31 @@ def test_new_user_runs_a_notebook_job_from_jupyterlab(hub, tmp_path):  # noqa: F
             frame.locator("h1").first.wait_for()
             page.wait_for_timeout(1000)
             shot("output-report")
+
+            page.get_by_role("tab", name="train.ipynb").click()
+            page.click("[data-command='scheduling:create-from-notebook']")
+            page.locator("#jp-create-job-jobName").wait_for()
+            _fill_job(page, "nightly-train", small.display_name, {"model": "logreg", "n_splits": "3"})
+            page.check("input[name=createType][value=JobDefinition]")
+            page.locator(".MuiSelect-select").nth(1).click()
+            page.locator("li[role=option]", has_text="Custom schedule").click()
+            page.fill("input[name=schedule]", "0 3 1 1 *")
+            shot("create-schedule-form")
+            page.get_by_role("button", name="Create", exact=True).click()
+            page.get_by_role("tab", name="Job Definitions").click() if page.get_by_role(
+                "tab", name="Job Definitions"
+            ).count() else None
+            page.get_by_text("nightly-train").first.wait_for()
+            shot("schedule-listed")
+
+            page.goto(f"{hub.url}/user/{user}/workbench/status")
+            page.locator("#verdict").wait_for()
+            assert "idle" in page.locator("#verdict").inner_text() and "cpu-small" in page.content()
+            shot("workbench-status")
         except Exception:
             shot("failure")
+            print("alerts:", page.locator(".MuiAlert-message").all_inner_texts())
+            print("hub log:", hub.log.read_text()[-4000:])
             raise
         finally:
             browser.close()
@@ -209,3 +233,84 @@ def test_new_user_runs_a_notebook_job_from_jupyterlab(hub, tmp_path):  # noqa: F
         lambda: [r for r in _runs(hub, user) if r.name == "slow" and r.state != "running"], 120, "the slow run to end"
     )
     assert slow[0].state == "succeeded" and slow[0].metrics["slept"] == 8
+
+    # the schedule the dialog created is kept by the hub's pipelines service
+    schedules = requests.get(f"{hub.url}/services/pipelines/api/schedules/{user}", headers=headers, timeout=30)
+    schedules.raise_for_status()
+    (stored,) = schedules.json()["schedules"]
+    assert stored["cron"] == "0 3 1 1 *" and stored["notebook"] == "train.ipynb" and stored["profile"] == "cpu-small"
+    assert stored["parameters"]["model"] == "logreg" and stored["parameters"]["n_splits"] in (3, "3")
+
+
+def test_a_schedule_from_jupyterlab_fires_and_produces_a_run(hub, tmp_path):  # noqa: F811 (fixture)
+    """A job definition with a schedule, made through the server's scheduler API, fires on an injected clock."""
+    if importlib.util.find_spec("workbench.jobs.pipeline.executor") is None:
+        pytest.skip("the pipelines executor (workbench.jobs.pipeline.executor) is not part of this build")
+    user = "omar"
+    session = hub.user(user)
+    session.spawn(user, "cpu-small")
+    hub.admin.wait_ready(user)
+    token = hub.admin.api("POST", f"/users/{user}/tokens", json={"note": "lab test"})["token"]
+    headers = {"Authorization": f"token {token}"}
+    created = requests.post(
+        f"{hub.url}/user/{user}/scheduler/job_definitions",
+        json={
+            "input_uri": "train.ipynb",
+            "runtime_environment_name": "cpu-small",
+            "name": "nightly",
+            "parameters": {"model": "logreg", "n_splits": "3"},
+            "schedule": "0 3 1 1 *",
+            "timezone": "UTC",
+            "output_formats": ["ipynb", "html"],
+        },
+        headers=headers,
+        timeout=60,
+    )
+    created.raise_for_status()
+    listed = requests.get(f"{hub.url}/user/{user}/scheduler/job_definitions", headers=headers, timeout=30).json()
+    assert [d["name"] for d in listed["job_definitions"]] == ["nightly"]
+    (stored,) = requests.get(f"{hub.url}/services/pipelines/api/schedules/{user}", headers=headers, timeout=30).json()[
+        "schedules"
+    ]
+    hub.admin.api("DELETE", f"/users/{user}/server")  # the schedule does not need the server
+    assert hub.wait_gone(user)
+    fired = _fire_on_injected_clock(hub, user, stored["name"], tmp_path)
+    assert fired.state == "succeeded", fired
+    (run,) = _runs(hub, user)
+    assert run.state == "succeeded" and run.params["model"] == "logreg" and run.params["n_splits"] == 3
+
+
+def _fire_on_injected_clock(hub, user: str, name: str, tmp_path: Path):  # noqa: F811
+    """Load the service's stored schedules into a calendar whose clock the test sets, and tick past 03:00."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from workbench.hub.pipelines.calendar import Calendar
+    from workbench.hub.pipelines.core import Pipelines
+    from workbench.hub.pipelines.setup import STATE_SUBDIR
+
+    state = tmp_path / "pipelines-state"
+    state.mkdir(mode=0o700)
+    shutil.copytree(hub.state / STATE_SUBDIR / "schedules", state / "schedules")
+    clock = [datetime(2027, 1, 1, 2, 59, 30, tzinfo=UTC)]
+    calendar = Calendar(now=lambda: clock[0], state=state / "calendar.json")
+    service = Pipelines(
+        pipelines_dir=None,
+        runs_dir=hub.runs,
+        state_dir=state,
+        users_dir=hub.users,
+        accounts=os.geteuid() == 0,
+        profiles=hub.profiles,
+        calendar=calendar,
+    )
+    service.load()
+    key = service.schedule_key(user, name)
+    assert key in calendar.entries
+
+    async def scenario():
+        assert await calendar.tick() == []  # 02:59:30: not yet
+        clock[0] = datetime(2027, 1, 1, 3, 0, 0, tzinfo=UTC)
+        (fired,) = [launch for entry, launch in await calendar.tick() if entry == key]
+        return await service.launcher.wait(fired.id)
+
+    return asyncio.run(asyncio.wait_for(scenario(), 240))
