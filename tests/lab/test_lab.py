@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from jupyter_scheduler.exceptions import SchedulerError
 from jupyter_scheduler.models import CreateJob, CreateJobDefinition, ListJobDefinitionsQuery, ListJobsQuery, Status
 from jupyter_scheduler.orm import create_tables
@@ -25,7 +26,7 @@ from workbench.lab.job import read_run_file
 from workbench.lab.scheduler import WorkbenchScheduler
 from workbench.lab.status import read_gpus, status, verdict
 from workbench.notebooks import REFERENCE_NOTEBOOKS, notebook_path
-from workbench.profiles import load_profiles
+from workbench.profiles import default_profiles_path, load_profiles
 from workbench.runs import RUNS_ENV, RunRecord
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
@@ -84,6 +85,26 @@ def test_environments_are_the_profiles_the_groups_allow(monkeypatch):
     monkeypatch.setenv("WORKBENCH_USER_GROUPS", ",".join(gated[0].groups))
     assert gated[0].slug in [e.label for e in ProfileEnvironments().list_environments()]
     assert "GPU" in describe(gated[0]) and "memory" in describe(gated[0])
+
+
+def test_a_pod_reads_the_profiles_the_hub_passed(tmp_path):
+    from traitlets.config import Config
+
+    from workbench.hub.lab import configure_lab
+    from workbench.lab.environments import user_profiles
+
+    raw = yaml.safe_load(default_profiles_path().read_text())
+    raw["profiles"] = [p for p in raw["profiles"] if p["slug"] == "cpu-large"]
+    raw["profiles"][0]["default"] = True
+    path = tmp_path / "profiles.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    c = Config()
+    configure_lab(c, "kubernetes", path)
+    env = {k: v for k, v in c.Spawner.environment.items() if isinstance(v, str)}
+    assert "WORKBENCH_PROFILES" not in env  # the hub's path means nothing in a pod
+    _, allowed = user_profiles(env)
+    assert [p.slug for p in allowed] == ["cpu-large"]
+    assert "--WorkbenchScheduler.backend=k8s" in c.Spawner.args
 
 
 # -- jobs ------------------------------------------------------------------------------------------------

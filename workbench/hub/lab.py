@@ -94,8 +94,10 @@ def configure_lab(c: Any, mode: str, profiles_path: str | os.PathLike[str], pipe
     args = list(c.Spawner["args"]) if "args" in c.Spawner else []
     c.Spawner.args = args + server_args(mode, SETTINGS_DIR if local else None)
     env = dict(c.Spawner["environment"]) if "environment" in c.Spawner else {}
-    if local:  # pods list the profiles their image ships
+    if local:
         env["WORKBENCH_PROFILES"] = str(profiles_path)
+    else:  # a pod cannot read the hub's file: its text travels in the environment
+        env["WORKBENCH_PROFILES_YAML"] = Path(profiles_path).read_text(encoding="utf-8")
     env["WORKBENCH_USER_GROUPS"] = lambda spawner: ",".join(user_groups(spawner))
     if pipelines_url:
         env["WORKBENCH_PIPELINES_URL"] = pipelines_url

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 
+import yaml
 from jupyter_scheduler.environments import EnvironmentManager
 from jupyter_scheduler.models import RuntimeEnvironment
 
-from ..profiles import Profile, ProfileSet, load_profiles
+from ..profiles import Profile, ProfileSet, load_profiles, parse_profiles
 
 PROFILES_ENV = "WORKBENCH_PROFILES"
+PROFILES_YAML_ENV = "WORKBENCH_PROFILES_YAML"
 GROUPS_ENV = "WORKBENCH_USER_GROUPS"
 OUTPUT_FORMATS = {"ipynb": "Notebook", "html": "Report (HTML)"}
 
@@ -36,7 +38,10 @@ def describe(profile: Profile) -> str:
 def user_profiles(environ: dict[str, str] | None = None) -> tuple[ProfileSet, list[Profile]]:
     """The hub's profiles and those the user's groups allow (from the server's environment)."""
     env = os.environ if environ is None else environ
-    profiles = load_profiles(env.get(PROFILES_ENV) or None)
+    if env.get(PROFILES_YAML_ENV) and not env.get(PROFILES_ENV):
+        profiles = parse_profiles(yaml.safe_load(env[PROFILES_YAML_ENV]))
+    else:
+        profiles = load_profiles(env.get(PROFILES_ENV) or None)
     groups = [g for g in env.get(GROUPS_ENV, "").split(",") if g]
     return profiles, profiles.for_groups(groups)
 
