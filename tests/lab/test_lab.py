@@ -35,13 +35,14 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
 # -- first start ---------------------------------------------------------------------------------------
 def test_seed_home_copies_once_and_never_overwrites(tmp_path):
     (tmp_path / "train.ipynb").write_text("mine")
-    created = seed_home(tmp_path, "alice")
+    created = seed_home(tmp_path, "alice", "/", "/user/alice/")
     assert "train.ipynb" not in created and (tmp_path / "train.ipynb").read_text() == "mine"
     assert sorted(created) == sorted([START_NOTEBOOK] + [f"{n}.ipynb" for n in REFERENCE_NOTEBOOKS if n != "train"])
     assert (tmp_path / "explain.ipynb").read_bytes() == notebook_path("explain").read_bytes()
     start = nbformat.read(tmp_path / START_NOTEBOOK, as_version=4)
     text = "\n".join(c.source for c in start.cells)
-    assert "/services/reports/?owner=alice" in text and "Create a notebook job" in text
+    assert "/services/reports/?owner=alice" in text and "Create a job" in text
+    assert "(/user/alice/workbench/status)" in text
     (tmp_path / "explain.ipynb").unlink()  # deleted by the user: not brought back
     assert seed_home(tmp_path, "alice") == [] and not (tmp_path / "explain.ipynb").exists()
     assert (tmp_path / MARKER).is_file()

@@ -21,7 +21,7 @@ START_NOTEBOOK = "Start here.ipynb"
 REPORTS_PATH = "/services/reports/"
 
 
-def start_notebook(user: str = "", hub_prefix: str = "/") -> nbformat.NotebookNode:
+def start_notebook(user: str = "", hub_prefix: str = "/", server_prefix: str = "") -> nbformat.NotebookNode:
     """The "Start here" notebook: what the workbench gives, how to run a job from the UI, where reports are.
 
     Parameters
@@ -30,6 +30,8 @@ def start_notebook(user: str = "", hub_prefix: str = "/") -> nbformat.NotebookNo
         The hub user (links to their own runs); empty links to everyone's.
     hub_prefix
         The hub's base URL (``/`` unless the hub runs below a path).
+    server_prefix
+        The notebook server's URL prefix (``/user/alice/``), for the status page link.
 
     Returns
     -------
@@ -44,6 +46,7 @@ def start_notebook(user: str = "", hub_prefix: str = "/") -> nbformat.NotebookNo
     """
     reports = hub_prefix.rstrip("/") + REPORTS_PATH
     mine = reports + (f"?owner={user}" if user else "")
+    status = (server_prefix or "/").rstrip("/") + "/workbench/status"
     welcome = f"""# Start here
 
 This workbench is JupyterLab with a team behind it: every notebook job you run is recorded (its
@@ -52,8 +55,8 @@ runs folder, and the team's reports are one click away.
 
 - **Your runs:** [{mine}]({mine})
 - **The team's reports:** [{reports}]({reports})
-- **GPU and culling at a glance:** *Workbench status* in the Launcher (or `workbench/status` below your
-  server's URL): your GPUs' utilisation and memory, and when an idle server would be stopped.
+- **GPU and culling at a glance:** [{status}]({status}): your GPUs' utilisation and memory, and when
+  the hub would stop this server if it stays idle.
 
 The reference notebooks next to this one are ready to run: `train.ipynb` (cross-validated training),
 `explain.ipynb` (why the model predicts what it does), `stack.ipynb` (stacking training runs) and
@@ -63,14 +66,14 @@ copied over again."""
 
 1. Open a notebook, e.g. `train.ipynb`. Its cell tagged `parameters` declares typed parameters
    (`learning_rate: float = 0.05`).
-2. Click **Create a notebook job** in the notebook's toolbar (the calendar icon), or right-click the
+2. Click **Create a job** in the notebook's toolbar (the calendar icon), or right-click the
    file in the file browser.
 3. Give it a name, choose the **Environment**: the hub profiles your groups may use (CPU, memory,
    GPUs), change parameters under **Parameters**, and choose **Run now** or **Run on a schedule**.
 4. **Create**. A value of the wrong type is refused before anything starts, with the parameter named.
 
 The job runs outside your notebook server, so it finishes even when the server is stopped or culled.
-Follow it under **Notebook Jobs** in the Launcher; when it completes, its outputs are the executed
+Follow it under **Jobs** in the Launcher (press **Reload** to refresh the list); when it completes, its outputs are the executed
 notebook and the run's report. From a terminal, `workbench runs` lists the same runs, and
 `workbench run train.ipynb -p learning_rate 0.1` does the same as the dialog.
 
@@ -98,14 +101,16 @@ def _create_exclusive(path: Path, data: bytes) -> bool:
     return True
 
 
-def seed_home(home: str | os.PathLike[str], user: str = "", hub_prefix: str = "/") -> list[str]:
+def seed_home(
+    home: str | os.PathLike[str], user: str = "", hub_prefix: str = "/", server_prefix: str = ""
+) -> list[str]:
     """Copy the reference notebooks and the "Start here" notebook into ``home`` on its first start.
 
     Parameters
     ----------
     home
         The user's home (the notebook server's root directory).
-    user, hub_prefix
+    user, hub_prefix, server_prefix
         For the links of :func:`start_notebook`.
 
     Returns
@@ -127,7 +132,7 @@ def seed_home(home: str | os.PathLike[str], user: str = "", hub_prefix: str = "/
     if marker.exists() or marker.is_symlink():
         return []
     files = {f"{name}.ipynb": notebook_path(name).read_bytes() for name in REFERENCE_NOTEBOOKS}
-    files[START_NOTEBOOK] = nbformat.writes(start_notebook(user, hub_prefix)).encode("utf-8")
+    files[START_NOTEBOOK] = nbformat.writes(start_notebook(user, hub_prefix, server_prefix)).encode("utf-8")
     created = [name for name, data in files.items() if _create_exclusive(home / name, data)]
     (home / MARKER.parent).mkdir(mode=0o700, exist_ok=True)
     _create_exclusive(marker, (json.dumps({"created": created}) + "\n").encode("utf-8"))

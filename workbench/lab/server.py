@@ -55,7 +55,10 @@ def load(serverapp: Any) -> None:
     """Seed a new user's home, then add the handlers."""
     try:
         created = seed_home(
-            serverapp.root_dir, os.environ.get("JUPYTERHUB_USER", ""), os.environ.get("JUPYTERHUB_BASE_URL", "/")
+            serverapp.root_dir,
+            os.environ.get("JUPYTERHUB_USER", ""),
+            os.environ.get("JUPYTERHUB_BASE_URL", "/"),
+            os.environ.get("JUPYTERHUB_SERVICE_PREFIX", serverapp.base_url),
         )
     except OSError as exc:  # a read-only or full home must not keep the server from starting
         serverapp.log.warning("workbench: could not copy the starter notebooks: %s", exc)
