@@ -58,6 +58,14 @@ def test_seed_home_does_not_follow_a_planted_symlink(tmp_path):
     assert target.read_text() == "precious" and (home / "stack.ipynb").is_symlink()
 
 
+def test_launcher_cards_config_file_matches_the_code():
+    from workbench.hub.lab import CONFIG_DIR, launcher_servers
+
+    assert json.loads((CONFIG_DIR / "jupyter_server_config.json").read_text()) == {
+        "ServerProxy": {"servers": launcher_servers()}
+    }
+
+
 def test_server_config_enables_scheduler_and_quiets_news(tmp_path):
     args = server_args("local")
     assert "--ServerApp.jpserver_extensions=jupyter_scheduler=True" in args

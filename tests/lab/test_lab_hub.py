@@ -127,7 +127,14 @@ def test_new_user_runs_a_notebook_job_from_jupyterlab(hub, tmp_path):  # noqa: F
                 listing.get_by_text(name, exact=True).wait_for()
             page.wait_for_timeout(3000)  # the news question would show by now
             assert page.get_by_text("official Jupyter news").count() == 0
+            for card in ("Team reports", "My runs", "GPU and culling", "Jobs"):
+                page.locator(".jp-LauncherCard", has_text=card).first.wait_for()
             shot("home-with-starter-notebooks")
+            with page.context.expect_page() as opened:
+                page.locator(".jp-LauncherCard", has_text="My runs").click()
+            runs_page = opened.value
+            runs_page.wait_for_url(f"**/services/reports/?owner={user}")
+            runs_page.close()
 
             page.locator(".jp-DirListing-item", has_text="train.ipynb").dblclick()
             page.locator(".jp-Notebook .jp-Cell").first.wait_for()

@@ -22,6 +22,14 @@ SETTINGS_DIR = Path(__file__).parent / "lab_settings"
 """JupyterLab settings overrides (news pop-up off)."""
 EXTENSION = "workbench.lab"
 """The server extension (:mod:`workbench.lab`), loaded by name: the hub does not import it."""
+LAUNCHERS = {
+    "workbench-reports": ("Team reports", "workbench/go/reports"),
+    "workbench-runs": ("My runs", "workbench/go/runs"),
+    "workbench-status": ("GPU and culling", "workbench/status"),
+}
+"""JupyterLab launcher cards (jupyter-server-proxy's, without a process): title and the page they open."""
+CONFIG_DIR = Path(__file__).parent / "lab_config"
+"""A Jupyter config folder (``$JUPYTER_CONFIG_PATH``) with the launcher cards, for local servers."""
 SCHEDULER_CLASS = "workbench.lab.scheduler.WorkbenchScheduler"
 ENVIRONMENTS_CLASS = "workbench.lab.environments.ProfileEnvironments"
 
@@ -39,6 +47,28 @@ def server_config(mode: str = "local") -> dict[str, dict[str, Any]]:
         "SchedulerApp": {"scheduler_class": SCHEDULER_CLASS, "environment_manager_class": ENVIRONMENTS_CLASS},
         "WorkbenchScheduler": {"backend": "k8s" if mode in ("k8s", "kubernetes") else "local"},
         "LabApp": {"check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+        "ServerProxy": {"servers": launcher_servers()},
+    }
+
+
+def launcher_servers() -> dict[str, dict[str, Any]]:
+    """jupyter-server-proxy ``servers`` entries that only add launcher cards (:data:`LAUNCHERS`).
+
+    No process is started (empty ``command``): each card opens a page of the workbench server
+    extension in a new browser tab.
+
+    Examples
+    --------
+    >>> launcher_servers()["workbench-reports"]["launcher_entry"]["path_info"]
+    'workbench/go/reports'
+    """
+    return {
+        name: {
+            "command": [],
+            "new_browser_tab": True,
+            "launcher_entry": {"title": title, "path_info": path, "category": "Other"},
+        }
+        for name, (title, path) in LAUNCHERS.items()
     }
 
 
@@ -55,6 +85,8 @@ def server_args(mode: str = "local", settings_dir: str | os.PathLike[str] | None
     """
     args = []
     for section, traits in server_config(mode).items():
+        if section == "ServerProxy":
+            continue  # nested: given as a config file (CONFIG_DIR) locally, installed in images
         for trait, value in traits.items():
             if isinstance(value, dict):
                 args += [f"--{section}.{trait}={key}={item}" for key, item in value.items()]
@@ -96,6 +128,7 @@ def configure_lab(c: Any, mode: str, profiles_path: str | os.PathLike[str], pipe
     env = dict(c.Spawner["environment"]) if "environment" in c.Spawner else {}
     if local:
         env["WORKBENCH_PROFILES"] = str(profiles_path)
+        env["JUPYTER_CONFIG_PATH"] = str(CONFIG_DIR)
     else:  # a pod cannot read the hub's file: its text travels in the environment
         env["WORKBENCH_PROFILES_YAML"] = Path(profiles_path).read_text(encoding="utf-8")
     env["WORKBENCH_USER_GROUPS"] = lambda spawner: ",".join(user_groups(spawner))

@@ -51,6 +51,15 @@ class StatusPageHandler(_StatusBase):
         self.finish(status_page(self._status(), reports, runs))
 
 
+class GoHandler(JupyterHandler):
+    """``GET workbench/go/reports`` and ``workbench/go/runs``: to the hub's reports page (the launcher cards)."""
+
+    @web.authenticated
+    def get(self, where: str) -> None:
+        reports, runs = _links(os.environ)
+        self.redirect(runs if where == "runs" else reports)
+
+
 def load(serverapp: Any) -> None:
     """Seed a new user's home, then add the handlers."""
     try:
@@ -71,5 +80,6 @@ def load(serverapp: Any) -> None:
         [
             (url_path_join(base, "workbench/api/status"), StatusApiHandler),
             (url_path_join(base, "workbench/status"), StatusPageHandler),
+            (url_path_join(base, r"workbench/go/(reports|runs)"), GoHandler),
         ],
     )
