@@ -241,3 +241,76 @@ def test_gpu_status_from_nvidia_smi_and_the_cullers_verdict(tmp_path, monkeypatc
     assert "outside working hours" in info["verdict"]
     busy = verdict(gpu, profiles, timedelta(0), read_gpus(["1"]), night)
     assert "below" not in busy
+
+
+class _Schedules:
+    """A stand-in for the pipelines service's schedules API (its documented routes), recording the calls."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.calls: list[tuple[str, str, dict | None]] = []
+        self.stored: dict[str, dict] = {}
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self, code: int, body: dict | None = None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.calls.append(("PUT", self.path, body))
+                assert self.headers["Authorization"] == "token server-token"
+                outer.stored[self.path] = body
+                self._answer(201, {**body, "name": self.path.rsplit("/", 1)[1]})
+
+            def do_GET(self):  # noqa: N802
+                outer.calls.append(("GET", self.path, None))
+                found = outer.stored.get(self.path)
+                self._answer(200 if found else 404, found or {"error": "no such schedule"})
+
+            def do_DELETE(self):  # noqa: N802
+                outer.calls.append(("DELETE", self.path, None))
+                self._answer(204 if outer.stored.pop(self.path, None) else 404)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/pipelines/"
+
+
+def test_job_definitions_with_a_schedule_are_the_hubs_schedules(lab, monkeypatch):
+    from jupyter_scheduler.models import UpdateJobDefinition
+
+    service = _Schedules()
+    monkeypatch.setenv("WORKBENCH_PIPELINES_URL", service.url)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "server-token")
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana")
+    model = CreateJobDefinition(
+        input_uri="job.ipynb",
+        runtime_environment_name="cpu-small",
+        name="nightly",
+        schedule="0 3 * * *",
+        parameters={"n": "4"},
+    )
+    with pytest.raises(SchedulerError, match="'n'"):
+        lab.create_job_definition(model.copy(update={"parameters": {"n": "four"}}))
+    assert service.calls == []
+    definition_id = lab.create_job_definition(model)
+    ((method, path, body),) = service.calls
+    assert method == "PUT" and path == f"/services/pipelines/api/schedules/ana/lab-{definition_id}"
+    assert body["cron"] == "0 3 * * *" and body["notebook"] == "job.ipynb" and body["parameters"] == {"n": "4"}
+    assert body["profile"] == "cpu-small" and body["enabled"] is True
+    assert [d.name for d in lab.list_job_definitions(ListJobDefinitionsQuery()).job_definitions] == ["nightly"]
+    lab.update_job_definition(definition_id, UpdateJobDefinition(active=False))  # "pause" in the UI
+    assert service.stored[path]["enabled"] is False and service.stored[path]["notebook"] == "job.ipynb"
+    lab.delete_job_definition(definition_id)
+    assert service.calls[-1][:2] == ("DELETE", path) and service.stored == {}
+    service.server.shutdown()
