@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="stop the run after S seconds (kernel included)")
     add_notify(p)
     p.add_argument("--hide-input", action="store_true", help="leave code out of report.html")
+    p.add_argument(
+        "--run-dir-file",
+        type=Path,
+        metavar="FILE",
+        help="write the run directory's absolute path to FILE once the run succeeded (pipeline steps on Argo)",
+    )
     add_progress(p)
     k8s = p.add_argument_group("Kubernetes backend")
     k8s.add_argument("--backend", choices=("local", "k8s"), default="local", help="where to run (default: local)")
@@ -104,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(v, int | float | str) and not isinstance(v, bool)
     )
     print(f"run {record.name} succeeded in {record.duration_s:.1f}s" + (f": {metrics}" if metrics else ""))
+    if args.run_dir_file is not None:
+        from .._io import atomic_write_text
+
+        atomic_write_text(args.run_dir_file, str(Path(record.path).resolve()))
     print(f"run directory: {where}")
     print(f"report: {display_path(record.path / 'report.html')}")
     return 0

@@ -118,7 +118,7 @@ def owner_jobs(owner: str, namespace: str, api: Any, selector: str) -> list[Any]
     """Jobs matching label ``selector`` whose ``workbench/owner`` annotation is exactly ``owner``."""
     from kubernetes import client
 
-    with _api_call(api, "list jobs", namespace):
+    with api_call(api, "list jobs", namespace):
         found = client.BatchV1Api(api).list_namespaced_job(namespace, label_selector=selector).items
     return [j for j in found if (j.metadata.annotations or {}).get("workbench/owner") == owner]
 
@@ -143,7 +143,7 @@ def _status_message(body: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _api_call(api: Any, action: str, namespace: str) -> Iterator[None]:
+def api_call(api: Any, action: str, namespace: str) -> Iterator[None]:
     """Turn client and network errors into one clear :class:`KubernetesError`."""
     import urllib3
     from kubernetes.client.exceptions import ApiException
@@ -188,14 +188,14 @@ def submit(manifests: JobManifests, api: Any) -> None:
 
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
     ns, name = manifests.namespace, manifests.name
-    with _api_call(api, f"create job {name}", ns):
+    with api_call(api, f"create job {name}", ns):
         job = batch.create_namespaced_job(ns, manifests.job)
     owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": job.metadata.uid}]
     try:
         for obj in manifests.objects[:-1]:
             owned = {**obj, "metadata": {**obj["metadata"], "ownerReferences": owner}}
             kind = obj["kind"].lower()
-            with _api_call(api, f"create {kind} {obj['metadata']['name']}", ns):
+            with api_call(api, f"create {kind} {obj['metadata']['name']}", ns):
                 create = core.create_namespaced_config_map if kind == "configmap" else core.create_namespaced_secret
                 create(ns, owned)
     except KubernetesError:
@@ -208,7 +208,7 @@ def delete_job(name: str, namespace: str, api: Any) -> None:
     """Delete Job ``name`` with its pods, ConfigMap and Secret (background garbage collection)."""
     from kubernetes import client
 
-    with _api_call(api, f"delete job {name}", namespace):
+    with api_call(api, f"delete job {name}", namespace):
         client.BatchV1Api(api).delete_namespaced_job(name, namespace, propagation_policy="Background")
 
 
@@ -247,7 +247,7 @@ def pod_log(pod: str, namespace: str, api: Any, limit_bytes: int = LOG_LIMIT_BYT
     """The notebook container's log so far (at most ``limit_bytes``)."""
     from kubernetes import client
 
-    with _api_call(api, f"read the log of pod {pod}", namespace):
+    with api_call(api, f"read the log of pod {pod}", namespace):
         resp = client.CoreV1Api(api).read_namespaced_pod_log(
             pod, namespace, container=CONTAINER, limit_bytes=limit_bytes, _preload_content=False
         )
@@ -289,7 +289,7 @@ def job_pods(name: str, namespace: str, api: Any) -> list[Any]:
     """The pods of Job ``name``, oldest first."""
     from kubernetes import client
 
-    with _api_call(api, f"list the pods of job {name}", namespace):
+    with api_call(api, f"list the pods of job {name}", namespace):
         found = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
     found = [p for p in found if (p.metadata.labels or {}).get("job-name") == name]  # never trust a selector alone
     return sorted(found, key=lambda p: (str(p.metadata.creation_timestamp or ""), p.metadata.name))
@@ -298,7 +298,7 @@ def job_pods(name: str, namespace: str, api: Any) -> list[Any]:
 def read_job(name: str, namespace: str, api: Any) -> Any:
     from kubernetes import client
 
-    with _api_call(api, f"read job {name}", namespace):
+    with api_call(api, f"read job {name}", namespace):
         return client.BatchV1Api(api).read_namespaced_job(name, namespace)
 
 

@@ -106,6 +106,18 @@ class GatewayClient:
         """Delete the Job (and its pods)."""
         self._call("DELETE", f"api/jobs/{quote(job)}")
 
+    def submit_pipeline(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Submit a pipeline (file, notebooks, parameters, mode); returns ``{"name", "kinds", "summary", ...}``."""
+        return json.loads(self._call("POST", "api/pipelines", request))
+
+    def pipeline_status(self, name: str) -> dict[str, Any]:
+        """A pipeline Workflow's phase and steps (see :func:`workbench.jobs.pipeline.argo_api.workflow_status`)."""
+        return json.loads(self._call("GET", f"api/pipelines/{quote(name)}"))
+
+    def stop_pipeline(self, name: str) -> dict[str, Any]:
+        """Delete the pipeline's Workflow, CronWorkflow or WorkflowTemplate and binding called ``name``."""
+        return json.loads(self._call("DELETE", f"api/pipelines/{quote(name)}"))
+
 
 def _where(url: str) -> str:
     parts = urlsplit(url)

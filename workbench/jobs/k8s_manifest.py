@@ -46,8 +46,8 @@ TTL_AFTER_FINISHED_S = 3 * 24 * 3600
 BACKOFF_LIMIT = 2  # retries for node failures only: a failing notebook fails the Job at once
 CONFIGMAP_MAX_BYTES = 1_000_000  # Kubernetes caps a ConfigMap at 1 MiB
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _CONFIG_KEY = re.compile(r"[^-._a-zA-Z0-9]+")
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 _LABEL_VALUE = re.compile(r"[^a-z0-9_.-]+")
@@ -85,7 +85,7 @@ class JobManifests:
                 data = obj["stringData"]
                 obj = {**obj, "stringData": {k: redact_url(v) for k, v in data.items()}}
             docs.append(obj)
-        return yaml.dump_all(docs, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=120)
+        return dump_yaml(docs)
 
     def __repr__(self) -> str:
         return f"JobManifests(name={self.name!r}, namespace={self.namespace!r}, objects={len(self.objects)})"
@@ -106,18 +106,23 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _BlockDumper.add_representer(str, _str_representer)
 
 
+def dump_yaml(docs: Sequence[Mapping[str, Any]]) -> str:
+    """Manifests as one multi-document YAML stream, multi-line strings as readable ``|`` blocks."""
+    return yaml.dump_all(list(docs), Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=120)
+
+
 def job_name(name: str) -> str:
     """A fresh DNS-1123 label (at most 63 characters) for a run called ``name``: ``<slug>-<6 hex>``."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:56].strip("-") or "run"
     return f"{slug}-{secrets.token_hex(3)}"
 
 
-def _label(value: str) -> str:
+def label_value(value: str) -> str:
     """A valid label value (at most 63 characters, alphanumeric at both ends)."""
     return _LABEL_VALUE.sub("-", value.lower())[:63].strip("-_.") or "unknown"
 
 
-def _check_name(kind: str, value: str, pattern: re.Pattern[str], max_len: int, option: str) -> None:
+def check_name(kind: str, value: str, pattern: re.Pattern[str], max_len: int, option: str) -> None:
     if not isinstance(value, str) or not pattern.match(value) or len(value) > max_len:
         raise ValueError(
             f"{kind} {value!r} is not a valid Kubernetes name: use at most {max_len} lowercase letters, "
@@ -169,7 +174,7 @@ def pick_profile(profiles: ProfileSet, slug: str | None, gpus: int) -> tuple[Pro
     return profile, wanted
 
 
-def _notebook_files(notebook: str | Path) -> tuple[str, dict[str, str]]:
+def notebook_files(notebook: str | Path) -> tuple[str, dict[str, str]]:
     """Where the container finds the notebook, and the ConfigMap entries that carry it.
 
     A local notebook is shipped (outputs cleared); an absolute path that does not exist here is
@@ -197,7 +202,7 @@ def _notebook_files(notebook: str | Path) -> tuple[str, dict[str, str]]:
     return f"{JOB_MOUNT}/{key}", {key: nbformat.writes(nb)}
 
 
-def _params_yaml(params: Mapping[str, Any]) -> str:
+def params_yaml(params: Mapping[str, Any]) -> str:
     if not isinstance(params, Mapping):
         raise ValueError(f"params must be a mapping of parameter names to values, got {type(params).__name__}")
     for key, value in params.items():
@@ -254,13 +259,13 @@ def render_job(
     secret_names = [secret] if isinstance(secret, str) else list(secret or ())
     image = _check_job_inputs(chosen, name, image, namespace, runs_pvc, secret_names, service_account, timeout, notify)
     owner = owner or current_owner()
-    nb_path, nb_files = _notebook_files(notebook)
+    nb_path, nb_files = notebook_files(notebook)
     job = job_name(name)
     data = _config_data(params, nb_files)
     shown = Path(notebook).name if nb_files else nb_path  # a shipped notebook by its file name, never a local path
     meta = _metadata(job, namespace, name, owner, chosen.slug, shown)
     command = _command(nb_path, name, timeout)
-    env = _environment(chosen, owner)
+    env = environment(chosen, owner)
     notify_secret = None
     if notify is not None:
         notify_secret = _notify_secret(meta, notify)
@@ -286,11 +291,11 @@ def _check_job_inputs(
     notify: str | None,
 ) -> str:
     """Every name, the image, the timeout and the webhook URL checked; returns the image to run."""
-    _check_name("namespace", namespace, _DNS_LABEL, 63, "namespace=")
-    _check_name("runs volume claim", runs_pvc, _DNS_SUBDOMAIN, 253, "runs_pvc=")
+    check_name("namespace", namespace, DNS_LABEL, 63, "namespace=")
+    check_name("runs volume claim", runs_pvc, DNS_SUBDOMAIN, 253, "runs_pvc=")
     for secret_name in secret_names:
-        _check_name("secret", secret_name, _DNS_SUBDOMAIN, 253, "secret=")
-    _check_name("service account", service_account, _DNS_SUBDOMAIN, 253, "service_account=")
+        check_name("secret", secret_name, DNS_SUBDOMAIN, 253, "secret=")
+    check_name("service account", service_account, DNS_SUBDOMAIN, 253, "service_account=")
     image = (image or chosen.image).strip()
     if not image or any(ch.isspace() for ch in image):
         raise ValueError(f"image {image!r} is not a container image reference; pass image='REPO/NAME:TAG'")
@@ -305,7 +310,7 @@ def _check_job_inputs(
 
 def _config_data(params: Mapping[str, Any], nb_files: dict[str, str]) -> dict[str, str]:
     """The ConfigMap's entries: the parameters file and the shipped notebook, within a ConfigMap's size."""
-    data = {PARAMS_KEY: _params_yaml(params), **nb_files}
+    data = {PARAMS_KEY: params_yaml(params), **nb_files}
     size = sum(len(v.encode()) for v in data.values())
     if size > CONFIGMAP_MAX_BYTES:
         raise ValueError(
@@ -321,8 +326,8 @@ def _metadata(job: str, namespace: str, name: str, owner: str, profile_slug: str
         "app.kubernetes.io/name": "workbench",
         "app.kubernetes.io/component": "notebook-job",
         "app.kubernetes.io/managed-by": "workbench",
-        "workbench/run-name": _label(name),
-        "workbench/owner": _label(owner),
+        "workbench/run-name": label_value(name),
+        "workbench/owner": label_value(owner),
         "workbench/profile": profile_slug,
     }
     annotations = {"workbench/run-name": name, "workbench/owner": owner, "workbench/notebook": shown}
@@ -349,7 +354,8 @@ def _command(nb_path: str, name: str, timeout: int | None) -> list[str]:
     return command
 
 
-def _environment(chosen: Profile, owner: str) -> list[dict[str, Any]]:
+def environment(chosen: Profile, owner: str) -> list[dict[str, Any]]:
+    """The container's variables: the profile's, the runs root, and the owner as the user."""
     env_values = {"OMP_NUM_THREADS": str(max(1, int(chosen.cpu_limit)))} | chosen.env
     env_values |= {RUNS_ENV: RUNS_MOUNT, "PYTHONUNBUFFERED": "1", "LOGNAME": owner, "USER": owner}
     return [{"name": k, "value": v} for k, v in env_values.items()]
@@ -366,6 +372,56 @@ def _notify_secret(meta: dict[str, Any], notify: str) -> dict[str, Any]:
     }
 
 
+def container_resources(chosen: Profile, n_gpus: int) -> dict[str, Any]:
+    """The profile's requests and limits, with ``n_gpus`` of its GPU resource."""
+    resources: dict[str, Any] = {
+        "requests": {"cpu": _cpu(chosen.cpu_guarantee), "memory": _memory(chosen.mem_guarantee)},
+        "limits": {"cpu": _cpu(chosen.cpu_limit), "memory": _memory(chosen.mem_limit)},
+    }
+    if n_gpus:
+        resources["limits"][chosen.gpu_resource] = str(n_gpus)
+    return resources
+
+
+def runs_mounts(owner_folder: str, volume: str = "runs") -> list[dict[str, Any]]:
+    """The runs volume read-only, with the owner's own folder mounted read-write over it."""
+    return [
+        {"name": volume, "mountPath": RUNS_MOUNT, "readOnly": True},
+        {"name": volume, "mountPath": f"{RUNS_MOUNT}/{owner_folder}", "subPath": owner_folder},
+    ]
+
+
+def container_security() -> dict[str, Any]:
+    """No privilege escalation, no capabilities, never root."""
+    return {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+
+
+def pod_security() -> dict[str, Any]:
+    """The pod runs as the notebook user (``RUN_UID``/``RUN_GID``) with the runtime's seccomp profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_UID,
+        "runAsGroup": RUN_GID,
+        "fsGroup": RUN_GID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def secret_env(secret_names: Sequence[str]) -> list[dict[str, Any]]:
+    """``envFrom`` entries handing each Secret's keys to the container."""
+    return [{"secretRef": {"name": s}} for s in secret_names]
+
+
+def placement(chosen: Profile) -> dict[str, Any]:
+    """The profile's ``nodeSelector`` and ``tolerations`` (only those it sets)."""
+    parts: dict[str, Any] = {}
+    if chosen.node_selector:
+        parts["nodeSelector"] = dict(chosen.node_selector)
+    if chosen.tolerations:
+        parts["tolerations"] = [dict(t) for t in chosen.tolerations]
+    return parts
+
+
 def _container_spec(
     chosen: Profile,
     n_gpus: int,
@@ -376,28 +432,18 @@ def _container_spec(
     secret_names: list[str],
 ) -> dict[str, Any]:
     """The notebook container: the profile's resources, no privileges, the owner's runs folder writable."""
-    resources: dict[str, Any] = {
-        "requests": {"cpu": _cpu(chosen.cpu_guarantee), "memory": _memory(chosen.mem_guarantee)},
-        "limits": {"cpu": _cpu(chosen.cpu_limit), "memory": _memory(chosen.mem_limit)},
-    }
-    if n_gpus:
-        resources["limits"][chosen.gpu_resource] = str(n_gpus)
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": command,
         "env": env,
-        "resources": resources,
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [
-            {"name": "runs", "mountPath": RUNS_MOUNT, "readOnly": True},
-            {"name": "runs", "mountPath": f"{RUNS_MOUNT}/{owner_folder}", "subPath": owner_folder},
-            {"name": "job", "mountPath": JOB_MOUNT, "readOnly": True},
-        ],
+        "resources": container_resources(chosen, n_gpus),
+        "securityContext": container_security(),
+        "volumeMounts": [*runs_mounts(owner_folder), {"name": "job", "mountPath": JOB_MOUNT, "readOnly": True}],
     }
     if secret_names:
-        container["envFrom"] = [{"secretRef": {"name": s}} for s in secret_names]
+        container["envFrom"] = secret_env(secret_names)
     return container
 
 
@@ -405,28 +451,18 @@ def _pod_spec(
     chosen: Profile, container: dict[str, Any], service_account: str, runs_pvc: str, job: str
 ) -> dict[str, Any]:
     """The pod: non-root, no service account token, the runs volume and the job's ConfigMap."""
-    pod_spec: dict[str, Any] = {
+    return {
         "restartPolicy": "Never",
         "serviceAccountName": service_account,
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_UID,
-            "runAsGroup": RUN_GID,
-            "fsGroup": RUN_GID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(),
         "containers": [container],
         "volumes": [
             {"name": "runs", "persistentVolumeClaim": {"claimName": runs_pvc}},
             {"name": "job", "configMap": {"name": job}},
         ],
+        **placement(chosen),
     }
-    if chosen.node_selector:
-        pod_spec["nodeSelector"] = dict(chosen.node_selector)
-    if chosen.tolerations:
-        pod_spec["tolerations"] = [dict(t) for t in chosen.tolerations]
-    return pod_spec
 
 
 def _job_object(meta: dict[str, Any], pod_spec: dict[str, Any], timeout: int | None) -> dict[str, Any]:

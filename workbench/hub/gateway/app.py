@@ -9,6 +9,8 @@ token (``Authorization: token ...``) that carries :data:`~.policy.SUBMIT_SCOPE`:
   (hub API) and running Jobs (Kubernetes API). The Job comes from the one template
   (:func:`workbench.jobs.k8s_manifest.render_job`) with the profile's image, the job runner's
   service account and the owner's runs folder.
+- ``POST api/pipelines``, ``GET``/``DELETE api/pipelines/<name>``: pipelines on Argo Workflows,
+  from a pipeline file and its notebooks (:mod:`.pipelines`).
 - ``GET api/jobs/<name>``: state, pods, notes, summary; ``GET api/jobs/<name>/log?pod=&offset=``:
   the log of one of its pods; ``DELETE api/jobs/<name>``: stop it. Only for the Job's owner
   (another user's Job is 404, as if it did not exist).
@@ -33,6 +35,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from ..._redact import redact
 from ...jobs import k8s
 from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, pick_profile, render_job
+from ...jobs.pipeline.argo import EXECUTOR_SERVICE_ACCOUNT
 from ...profiles import ProfileSet
 from .policy import (
     SUBMIT_SCOPE,
@@ -63,6 +66,7 @@ class Gateway:
     hub_auth: Any
     runs_pvc: str = "workbench-runs"
     job_service_account: str = JOB_SERVICE_ACCOUNT
+    executor_service_account: str = EXECUTOR_SERVICE_ACCOUNT
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, user: str) -> asyncio.Lock:
@@ -264,6 +268,8 @@ class LogHandler(_Handler):
 
 def make_app(gateway: Gateway, prefix: str = "/services/job-gateway/") -> web.Application:
     """The tornado application serving the gateway's routes below ``prefix``."""
+    from .pipelines import pipeline_routes
+
     prefix = "/" + prefix.strip("/") + "/"
     kwargs = {"gateway": gateway}
     job = r"api/jobs/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)"
@@ -272,6 +278,7 @@ def make_app(gateway: Gateway, prefix: str = "/services/job-gateway/") -> web.Ap
             (prefix + "api/jobs", JobsHandler, kwargs),
             (prefix + job + "/log", LogHandler, kwargs),
             (prefix + job, JobHandler, kwargs),
+            *pipeline_routes(prefix, kwargs),
         ],
         max_body_size=MAX_BODY_BYTES,
     )

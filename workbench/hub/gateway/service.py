@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..._redact import redact_logging
     from ...jobs.k8s import KubernetesError, credentials_client
     from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT
+    from ...jobs.pipeline.argo import EXECUTOR_SERVICE_ACCOUNT
     from ...profiles import load_profiles
     from .app import Gateway, make_app
 
@@ -34,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--runs-pvc", default="workbench-runs", help="claim of the shared runs volume")
     p.add_argument("--job-service-account", default=JOB_SERVICE_ACCOUNT, help="service account of the Jobs' pods")
+    p.add_argument(
+        "--executor-service-account",
+        default=EXECUTOR_SERVICE_ACCOUNT,
+        help="service account of Argo's executor in pipeline steps (the chart's argo.executorServiceAccountName)",
+    )
     p.add_argument("--credentials", default=CREDENTIALS_DIR, help="folder with the gateway's token and ca.crt")
     p.add_argument("--ip", help="address to listen on (default: the host of $JUPYTERHUB_SERVICE_URL)")
     args = p.parse_args(argv)
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         hub_auth=HubAuth(cache_max_age=30),
         runs_pvc=args.runs_pvc,
         job_service_account=args.job_service_account,
+        executor_service_account=args.executor_service_account,
     )
     url = urlparse(service_url)
     app = make_app(gateway, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/job-gateway/"))
