@@ -13,13 +13,15 @@ and replaces how a job starts, stops and reports:
 - the run is recorded in the user's runs folder; its executed notebook and report are the job's
   outputs; stop and delete act on the real process or Job;
 - job definitions with a schedule are kept by the hub (:mod:`workbench.lab.schedules`), not by
-  a task runner inside the server.
+  a task runner inside the server; on Kubernetes they are one-step pipelines in calendar mode, a
+  CronWorkflow created by the job gateway.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -302,16 +304,50 @@ class WorkbenchScheduler(Scheduler):
         model.output_formats = [f for f in (model.output_formats or list(OUTPUT_FORMATS)) if f in OUTPUT_FORMATS]
         definition_id = super().create_job_definition(model)
         if model.schedule:
-            from .schedules import put_schedule
-
             try:
-                put_schedule(definition_id, model.input_uri, model.parameters or {}, model.schedule, profile.slug)
+                if self.backend == "k8s":
+                    self._cron_workflow(definition_id, notebook, model.parameters or {}, model.schedule, profile)
+                else:
+                    from .schedules import put_schedule
+
+                    put_schedule(definition_id, model.input_uri, model.parameters or {}, model.schedule, profile.slug)
             except SchedulerError:
                 super().delete_job_definition(definition_id)
                 raise
         return definition_id
 
+    def _cron_workflow(
+        self, definition_id: str, notebook: Path, parameters: dict[str, str], cron: str, profile: Profile
+    ) -> None:
+        """On Kubernetes a schedule is a one-step pipeline in calendar mode: a CronWorkflow through the gateway."""
+        import yaml
+
+        from ..jobs.k8s_client import GatewayClient, GatewayError
+        from ..jobs.pipeline.argo_follow import pipeline_request
+        from ..jobs.pipeline.spec import load_pipeline
+        from ..jobs.runner import prepare_run
+        from .schedules import schedule_name
+
+        typed = prepare_run(notebook, text_params=parameters, workdir=notebook.parent).params
+        name = schedule_name(definition_id)
+        staging = Path(self.get_staging_paths(self.get_job_definition(definition_id))["input"]).parent
+        step = {"notebook": notebook.name, "parameters": {k: typed[k] for k in parameters}, "profile": profile.slug}
+        source = staging / f"{name}.yaml"
+        source.write_text(yaml.safe_dump({"name": name, "schedule": cron, "steps": {"notebook": step}}))
+        shutil.copyfile(notebook, staging / notebook.name)
+        try:
+            request = pipeline_request(source, load_pipeline(source), {}, mode="calendar")
+            created = GatewayClient.from_env().submit_pipeline(request)
+        except (GatewayError, ValueError) as exc:
+            raise SchedulerError(f"the job gateway refused the schedule: {exc}") from None
+        write_run_file(staging, backend="k8s", pipeline=created["name"])
+
     def update_job_definition(self, job_definition_id: str, model: UpdateJobDefinition) -> None:
+        if self.backend == "k8s" and self.get_job_definition(job_definition_id).schedule:
+            raise SchedulerError(
+                "a schedule on Kubernetes is a CronWorkflow the job gateway created; it cannot be paused or "
+                "changed from here: delete the job definition and create it again"
+            )
         super().update_job_definition(job_definition_id, model)
         definition = self.get_job_definition(job_definition_id)
         if definition.schedule:
@@ -335,8 +371,16 @@ class WorkbenchScheduler(Scheduler):
 
     def delete_job_definition(self, job_definition_id: str) -> None:
         definition = self.get_job_definition(job_definition_id)
+        info = read_run_file(Path(self.get_staging_paths(definition)["input"]).parent)
         super().delete_job_definition(job_definition_id)
-        if definition.schedule:
+        if info.get("backend") == "k8s":
+            from ..jobs.k8s_client import GatewayClient, GatewayError
+
+            try:
+                GatewayClient.from_env().stop_pipeline(info["pipeline"])
+            except GatewayError as exc:
+                raise SchedulerError(f"the job gateway could not delete {info['pipeline']}: {exc}") from None
+        elif definition.schedule:
             from .schedules import delete_schedule
 
             delete_schedule(job_definition_id)
