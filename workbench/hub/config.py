@@ -399,6 +399,10 @@ def configure(
         pipelines_service(
             c, profiles_path=path.resolve(), runs_dir=runs_dir, records=records, pipelines_dir=pipelines_dir
         )
+    from .lab import configure_lab
+
+    public = f"http://{LOCAL_IP}:{c.JupyterHub.port}/services/pipelines/" if mode == "local" else ""
+    configure_lab(c, mode, path.resolve(), pipelines_url=public)
     if mode == "kubernetes":
         _job_gateway(
             c,
