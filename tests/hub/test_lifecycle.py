@@ -234,9 +234,11 @@ def test_killed_hub_leaves_nothing_and_the_next_start_comes_up(hub_base):
     hub.wait_running()
     # a service without a URL may still be launching when the hub says it runs
     hub.wait_for(
-        lambda: all(_record_exists(n)(hub) for n in ("proxy", "culler", "reports")), "three records", timeout=30
+        lambda: all(_record_exists(n)(hub) for n in ("proxy", "culler", "reports", "pipelines")),
+        "four records",
+        timeout=30,
     )
-    assert len(leftovers(hub)) == 3  # the proxy and two services, each one process (the launcher exec'd)
+    assert len(leftovers(hub)) == 4  # the proxy and three services, each one process (the launcher exec'd)
     hub.proc.kill()
     hub.proc.wait(10)
     assert_none_left(hub)  # each dies with its parent, no one has to clean up
