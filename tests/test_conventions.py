@@ -256,7 +256,7 @@ def test_train_cv_n_jobs_reports_the_failing_fold(data):
 # ---------------------------------------------------------------------------- renamed parameters
 
 
-def _old_and_new(call_old, call_new, same):
+def _assert_renamed_same(call_old, call_new, same):
     with pytest.warns(FutureWarning, match="is renamed"):
         old = call_old()
     with warnings.catch_warnings():
@@ -271,18 +271,20 @@ def _params_equal(a, b):
 
 def test_random_state_is_the_name_seed_still_works(data):
     X, y = data
-    _old_and_new(lambda: make_folds(y, seed=3), lambda: make_folds(y, random_state=3), np.array_equal)
+    _assert_renamed_same(lambda: make_folds(y, seed=3), lambda: make_folds(y, random_state=3), np.array_equal)
     for preset in (default_lgbm, default_logreg, default_extratrees):
-        _old_and_new(lambda p=preset: p("binary", seed=4), lambda p=preset: p("binary", random_state=4), _params_equal)
-    _old_and_new(
+        _assert_renamed_same(
+            lambda p=preset: p("binary", seed=4), lambda p=preset: p("binary", random_state=4), _params_equal
+        )
+    _assert_renamed_same(
         lambda: meta_model("logreg", "binary", seed=5),
         lambda: meta_model("logreg", "binary", random_state=5),
         _params_equal,
     )
     for cls in (TargetEncoder, TextNgramFeatures, FeaturePipeline, CFFeatures):
-        _old_and_new(lambda c=cls: c(seed=6), lambda c=cls: c(random_state=6), _params_equal)
+        _assert_renamed_same(lambda c=cls: c(seed=6), lambda c=cls: c(random_state=6), _params_equal)
         assert "seed" not in cls().get_params()
-    _old_and_new(
+    _assert_renamed_same(
         lambda: Stack([[lgbm()]], seed=7).random_state,
         lambda: Stack([[lgbm()]], random_state=7).random_state,
         lambda a, b: a == b == 7,
@@ -300,12 +302,12 @@ def test_feature_groups_is_the_name_for_column_groups(data, cv):
     model = lgbm(n_jobs=1).fit(X, y)
     kw = {"scoring": "roc_auc", "n_repeats": 2, "progress": False}
     same = lambda a, b: a.to_frame().equals(b.to_frame()) and a.feature_groups == b.feature_groups  # noqa: E731
-    _old_and_new(
+    _assert_renamed_same(
         lambda: permutation_importance(model, X, y, groups={"ab": ["a", "b"]}, **kw),
         lambda: permutation_importance(model, X, y, feature_groups={"ab": ["a", "b"]}, **kw),
         same,
     )
-    _old_and_new(
+    _assert_renamed_same(
         lambda: cv_permutation_importance(cv, X, y, groups={"ab": ["a", "b"]}, **kw),
         lambda: cv_permutation_importance(cv, X, y, feature_groups={"ab": ["a", "b"]}, **kw),
         same,
@@ -327,15 +329,17 @@ def test_top_is_the_name_for_every_top_k(data, cv):
     ticks = lambda a, b: (  # noqa: E731
         [t.get_text() for t in a.axes[0].get_yticklabels()] == [t.get_text() for t in b.axes[0].get_yticklabels()]
     )  # noqa: E731
-    _old_and_new(
+    _assert_renamed_same(
         lambda: plot_shap_summary(sv, kind="bar", max_display=2),
         lambda: plot_shap_summary(sv, kind="bar", top=2),
         ticks,
     )
-    _old_and_new(lambda: plot_shap_waterfall(sv, 0, max_display=3), lambda: plot_shap_waterfall(sv, 0, top=3), ticks)
-    _old_and_new(lambda: cv.top_features(k=2), lambda: cv.top_features(top=2), lambda a, b: a.equals(b))
+    _assert_renamed_same(
+        lambda: plot_shap_waterfall(sv, 0, max_display=3), lambda: plot_shap_waterfall(sv, 0, top=3), ticks
+    )
+    _assert_renamed_same(lambda: cv.top_features(k=2), lambda: cv.top_features(top=2), lambda a, b: a.equals(b))
     pi = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=2, progress=False)
-    _old_and_new(lambda: pi.top(2), lambda: list(pi.top_features(top=2).index), lambda a, b: a == b)
+    _assert_renamed_same(lambda: pi.top(2), lambda: list(pi.top_features(top=2).index), lambda a, b: a == b)
     from workbench.notebooks.explain_notebook import explain_report
 
     with (
@@ -350,15 +354,17 @@ def test_to_frame_and_plot_are_the_names_old_ones_warn(data, cv):
     model = lgbm(n_jobs=1).fit(X, y)
     pi = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=2, progress=False)
     equal = lambda a, b: a.equals(b)  # noqa: E731
-    _old_and_new(lambda: pi.frame, pi.to_frame, equal)
-    _old_and_new(cv.summary, cv.to_frame, equal)
+    _assert_renamed_same(lambda: pi.frame, pi.to_frame, equal)
+    _assert_renamed_same(cv.summary, cv.to_frame, equal)
     b = blend({"a": cv.oof, "b": cv.oof**2}, y)
-    _old_and_new(b.summary, b.to_frame, equal)
+    _assert_renamed_same(b.summary, b.to_frame, equal)
     stack = Stack([[("lr", LogisticRegression())]], folds=3, progress=False, n_jobs=1).fit(X, y)
-    _old_and_new(stack.summary, stack.to_frame, equal)
-    _old_and_new(lambda: stack.plot(1), lambda: stack.plot(level=1), lambda a, b: len(a.axes) == len(b.axes) == 3)
+    _assert_renamed_same(stack.summary, stack.to_frame, equal)
+    _assert_renamed_same(
+        lambda: stack.plot(1), lambda: stack.plot(level=1), lambda a, b: len(a.axes) == len(b.axes) == 3
+    )
     sv = shap_values(model, X.iloc[:50])
-    _old_and_new(lambda: sv.plot_summary("bar"), lambda: sv.plot("bar"), lambda a, b: isinstance(a, Figure))
+    _assert_renamed_same(lambda: sv.plot_summary("bar"), lambda: sv.plot("bar"), lambda a, b: isinstance(a, Figure))
 
 
 # ------------------------------------------------------------------------------ result protocol
