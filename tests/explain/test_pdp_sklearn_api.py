@@ -23,7 +23,7 @@ def _sk(model, X, features, **kw):
     return sk_partial_dependence(model, X, features, method="brute", kind="both", **kw)
 
 
-def _same(ours, ref):
+def _assert_same(ours, ref):
     """Every key of scikit-learn's Bunch equal: grid values, average and ICE."""
     got = ours.to_sklearn()
     assert set(got) == set(ref)
@@ -44,12 +44,14 @@ def test_integer_numpy_columns_are_computed_in_float():
     np.testing.assert_allclose(ours.average, expected, rtol=0, atol=TOL)
     np.testing.assert_allclose(ours.average, [28.36, 61.80, 95.25, 128.69, 162.13], atol=0.01)
     assert X.dtype.kind == "i"  # the caller's array is left alone
-    _same(
+    _assert_same(
         partial_dependence(model, X, [0, 1], grid=5, kind="both"),
         _sk(model, X.astype(float), [0, 1], grid_resolution=5),
     )
     lgbm = lgb.LGBMRegressor(n_estimators=20, num_leaves=7, min_child_samples=3, verbose=-1).fit(X, y)
-    _same(partial_dependence(lgbm, X, 0, grid=7, kind="both"), _sk(lgbm, X.astype(float), [0], grid_resolution=7))
+    _assert_same(
+        partial_dependence(lgbm, X, 0, grid=7, kind="both"), _sk(lgbm, X.astype(float), [0], grid_resolution=7)
+    )
 
 
 def _frame(rng, n=300):
@@ -72,7 +74,7 @@ def test_integer_pandas_dtypes_equal_sklearn_on_floats(dtype):
     ours = partial_dependence(model, X, ["i", "x"], grid=8, kind="both")
     # scikit-learn's grid takes NaN in (a NaN grid point); ours leaves missing values out of the grid
     ref = _sk(model, X_float, ["i", "x"], grid_resolution=8, custom_values={"i": ours.grid[0]})
-    _same(ours, ref)
+    _assert_same(ours, ref)
 
 
 @pytest.mark.parametrize("dtype", ["bool", "boolean", "category", "object"])
@@ -95,7 +97,7 @@ def test_categorical_and_boolean_dtypes_equal_sklearn(dtype):
     assert [str(v) for v in ours.grid[0]] in (["False", "True"], ["no", "yes"])
     # scikit-learn writes its (float) grid into the column, so it is the reference on the encoded column
     encoded = X.assign(f=flag.astype(float))
-    _same(ours, _sk(model[-1], encoded, ["f", "x"], grid_resolution=6, categorical_features=["f"]))
+    _assert_same(ours, _sk(model[-1], encoded, ["f", "x"], grid_resolution=6, categorical_features=["f"]))
 
 
 def test_sample_weight_multioutput_and_all_classes(tmp_path):
@@ -106,13 +108,13 @@ def test_sample_weight_multioutput_and_all_classes(tmp_path):
     multi_out = LinearRegression().fit(X, Y2)
     ours = partial_dependence(multi_out, X, [0, 2], grid=5, kind="both", sample_weight=w)
     assert ours.outputs == (0, 1) and ours.average.shape == (2, 5, 5)
-    _same(ours, _sk(multi_out, X, [0, 2], grid_resolution=5, sample_weight=w))
+    _assert_same(ours, _sk(multi_out, X, [0, 2], grid_resolution=5, sample_weight=w))
 
     y3 = np.digitize(X[:, 0] + rng.normal(size=250), [-0.5, 0.5])
     hgb = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, y3)
     ours = partial_dependence(hgb, X, [1, 0, 3], grid=4, kind="both", sample_weight=w)
     assert ours.average.shape == (3, 4, 4, 4) and ours.individual.shape == (3, 250, 4, 4, 4)
-    _same(ours, _sk(hgb, X, [1, 0, 3], grid_resolution=4, sample_weight=w))
+    _assert_same(ours, _sk(hgb, X, [1, 0, 3], grid_resolution=4, sample_weight=w))
     assert ours.output(2).target == "P(class=2)"
     loaded = type(ours).load(ours.save(tmp_path / "pd"))
     assert repr(loaded) == repr(ours) and loaded.outputs == ours.outputs
@@ -124,7 +126,7 @@ def test_sample_weight_multioutput_and_all_classes(tmp_path):
     with pytest.raises(ValueError, match="one or two features"):
         ours.output(0).plot()
     raw = partial_dependence(hgb, X, 1, grid=4, kind="both", response_method="decision_function")
-    _same(raw, _sk(hgb, X, [1], grid_resolution=4, response_method="decision_function"))
+    _assert_same(raw, _sk(hgb, X, [1], grid_resolution=4, response_method="decision_function"))
 
 
 def test_lightgbm_all_classes_weights_and_many_features():
@@ -138,7 +140,7 @@ def test_lightgbm_all_classes_weights_and_many_features():
     )
     assert [len(g) for g in ours.grid] == [5, 3, 5]
     ref = _sk(model, X, ["b", "a", "c"], grid_resolution=5, custom_values={"a": [-1.0, 0.0, 1.0]}, sample_weight=w)
-    _same(ours, ref)
+    _assert_same(ours, ref)
 
 
 def test_grid_specs_percentiles_and_sklearn_spellings():
@@ -149,7 +151,7 @@ def test_grid_specs_percentiles_and_sklearn_spellings():
         model, X, [0, 2], custom_values={2: [-1.0, 1.0]}, grid_resolution=7, percentiles=(0.1, 0.9), kind="both"
     )
     ref = _sk(model, X, [0, 2], custom_values={2: [-1.0, 1.0]}, grid_resolution=7, percentiles=(0.1, 0.9))
-    _same(ours, ref)
+    _assert_same(ours, ref)
     named = partial_dependence(model, X, "b", feature_names=["a", "b", "c"], method="brute")
     assert named.features == ("b",)
     with pytest.raises(ValueError, match="percentiles\\[0\\] must be strictly less"):
@@ -209,7 +211,7 @@ def test_lightgbm_on_nullable_and_boolean_columns(dtype):
     X = X_float.astype({col: bool if col == "b" else dtype}).astype({col: dtype})
     ours = partial_dependence(model, X, ["i", "b"], grid=6, kind="both")
     ref = _sk(model, X_float, ["i", "b"], custom_values={"i": ours.grid[0], "b": ours.grid[1].astype(float)})
-    _same(ours, ref)
+    _assert_same(ours, ref)
     pi = permutation_importance(model, X, y, n_repeats=3, random_state=0, progress=False)
     assert pi.engine == "lightgbm"
     np.testing.assert_allclose(

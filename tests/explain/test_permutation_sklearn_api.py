@@ -17,7 +17,7 @@ from workbench.explain import PermutationImportancesByMetric, permutation_import
 TOL = 1e-9
 
 
-def _same(ours, ref):
+def _assert_same(ours, ref):
     got = ours.to_sklearn()
     assert set(got) == set(ref)
     for key in ref:
@@ -33,7 +33,7 @@ def _both(model, X, y, **kw):
 def test_integer_numpy_columns():
     X = np.random.RandomState(0).randint(0, 50, (200, 3))
     y = 3.0 * X[:, 0] + X[:, 1]
-    _same(*_both(LinearRegression().fit(X, y), X, y))
+    _assert_same(*_both(LinearRegression().fit(X, y), X, y))
 
 
 @pytest.mark.parametrize("dtype", ["Int64", "Int64-missing", "boolean", "bool", "category", "object"])
@@ -52,7 +52,7 @@ def test_pandas_dtypes_equal_sklearn(dtype):
         X["f"] = pd.Series(flag if dtype in ("bool", "boolean") else np.where(flag, "yes", "no")).astype(dtype)
         encode = make_column_transformer((OneHotEncoder(), ["f"]), remainder="passthrough")
         model = make_pipeline(encode, LinearRegression()).fit(X, y)
-    _same(*_both(model, X, y, scoring="neg_mean_absolute_error"))
+    _assert_same(*_both(model, X, y, scoring="neg_mean_absolute_error"))
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_multi_metric_equals_sklearn_and_single_runs(scoring, tmp_path):
     assert isinstance(ours, PermutationImportancesByMetric) and set(ours) == {"r2", "neg_mean_absolute_error"}
     got = ours.to_sklearn()
     for name in ours:
-        _same(ours[name], ref[name])
+        _assert_same(ours[name], ref[name])
         single = permutation_importance(model, X, y, scoring=name, n_repeats=4, random_state=3, progress=False)
         np.testing.assert_array_equal(got[name]["importances"], single.importances.to_numpy())
     assert list(ours.to_frame().columns.get_level_values(0).unique()) == list(ours)
@@ -88,7 +88,7 @@ def test_multi_metric_equals_sklearn_and_single_runs(scoring, tmp_path):
     ours = permutation_importance(model, X, y, scoring=scoring, n_repeats=3, random_state=np.random.RandomState(5))
     ref = sk_permutation_importance(model, X, y, scoring=scoring, n_repeats=3, random_state=np.random.RandomState(5))
     for name in ref:
-        _same(ours[name], ref[name])
+        _assert_same(ours[name], ref[name])
 
 
 def test_multi_metric_on_lightgbm_mixes_engines():
@@ -104,7 +104,7 @@ def test_multi_metric_on_lightgbm_mixes_engines():
     ours, ref = _both(model, X, y, scoring=scoring)
     assert [ours[k].engine for k in scoring] == ["lightgbm", "lightgbm", "generic"]
     for name in scoring:
-        _same(ours[name], ref[name])
+        _assert_same(ours[name], ref[name])
 
 
 def test_multi_metric_errors():
