@@ -10,15 +10,16 @@ stacked copies of ``X``, a few large ``predict`` calls instead of one per grid p
 from __future__ import annotations
 
 from itertools import product
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from . import _inputs
-from ._pdp_trees import ice_raw
-from ._trees import TreeEnsemble, raw_to_output, to_matrix
 from .model_info import ModelInfo
+
+if TYPE_CHECKING:  # the tree engine (and numba) loads only when a tree model is walked
+    from ._trees import TreeEnsemble
 
 _ROWS_PER_PREDICT = 1 << 18  # rows per predict call on stacked copies (generic models)
 
@@ -37,6 +38,8 @@ def select(out: np.ndarray, info: ModelInfo, cls: int | None, raw: bool) -> np.n
 
 def model_space(ensemble: TreeEnsemble, X: pd.DataFrame | np.ndarray, pos: int, values: np.ndarray) -> np.ndarray:
     """Grid values as LightGBM's ``predict`` sees them in column ``pos`` (category codes, casts)."""
+    from ._trees import to_matrix
+
     if isinstance(X, pd.DataFrame):
         small = X.iloc[np.zeros(len(values), dtype=np.intp)].copy()
         set_column(small, pos, values, X.iloc[:, pos])
@@ -57,6 +60,9 @@ def lightgbm_ice(
 ) -> np.ndarray:
     """The tree walk sets the longest grid in one pass; the other features loop over their points."""
     from tqdm.auto import tqdm
+
+    from ._pdp_trees import ice_raw
+    from ._trees import raw_to_output, to_matrix
 
     M = to_matrix(ensemble, X)
     model_grids = [model_space(ensemble, X, p, g) for p, g in zip(positions, grids, strict=True)]

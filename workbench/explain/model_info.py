@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._trees import TreeEnsemble, _booster_and_iterations, parse_lightgbm
+if TYPE_CHECKING:  # the tree engine (and numba) loads only when a tree model is read
+    from ._trees import TreeEnsemble
 
 _CACHE: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], TreeEnsemble]] = weakref.WeakKeyDictionary()
 
@@ -40,6 +41,8 @@ def is_lightgbm(model: Any) -> bool:
 
 def lightgbm_ensemble(model: Any) -> TreeEnsemble:
     """:func:`~workbench.explain._trees.parse_lightgbm`, cached while the booster is unchanged."""
+    from ._trees import _booster_and_iterations, parse_lightgbm
+
     booster, num_iteration = _booster_and_iterations(model)
     key = (num_iteration, booster.current_iteration(), booster.num_trees())
     hit = _CACHE.get(booster)
@@ -132,6 +135,8 @@ def _sklearn_task(model: Any) -> tuple[str, tuple[Any, ...] | None]:
 
 def _lightgbm_light(model: Any) -> ModelInfo | None:
     """Task and classes from the fitted estimator's attributes, without parsing the trees."""
+    from ._trees import _booster_and_iterations
+
     booster, _ = _booster_and_iterations(model)
     objective = getattr(model, "objective_", None) or booster.params.get("objective")
     if not isinstance(objective, str):
@@ -170,7 +175,7 @@ def describe(model: Any, parse: bool = True) -> ModelInfo:
     task, classes = _sklearn_task(model)
     names = getattr(model, "feature_names_in_", None)
     engine = tree_ensemble(model) if parse else None
-    ensembles = (engine,) if isinstance(engine, TreeEnsemble) else None
+    ensembles = None if engine is None or isinstance(engine, str) else (engine,)
     return ModelInfo((model,), task, classes, ensembles, False, None if names is None else [str(n) for n in names])
 
 

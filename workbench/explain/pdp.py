@@ -34,7 +34,6 @@ from ..data.validation import Options, validate_params
 from . import _inputs
 from ._pdp_grid import build_grids, check_percentiles, grid_specs
 from ._pdp_ice import brute_ice, lightgbm_ice, model_space, select
-from ._pdp_trees import recursion_raw
 from .model_info import ModelInfo, describe, resolve_class
 
 if TYPE_CHECKING:
@@ -491,6 +490,8 @@ def _feature_values(X: Any, pos: int, categorical: bool) -> np.ndarray:
 
 
 def _recursion(info: ModelInfo, X: Any, positions: list[int], grids: list[np.ndarray], cls: int | None) -> np.ndarray:
+    from ._pdp_trees import recursion_raw
+
     per_model = []
     for ensemble in info.ensembles:
         model_grids = [model_space(ensemble, X, p, g) for p, g in zip(positions, grids, strict=True)]
