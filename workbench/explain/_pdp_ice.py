@@ -2,7 +2,7 @@
 
 The leading axis holds the outputs explained: one (a regressor, the positive class of a binary
 classifier, or one chosen class), every class of a multiclass model, or every target of a
-multi-output regressor. LightGBM models go through the compiled tree walk, one feature's whole
+multi-output regressor. Tree models the engine reads go through the compiled tree walk, one feature's whole
 grid per walk (:func:`~workbench.explain._pdp_trees.ice_raw`); other models are predicted on
 stacked copies of ``X``, a few large ``predict`` calls instead of one per grid point.
 """
@@ -25,7 +25,7 @@ _ROWS_PER_PREDICT = 1 << 18  # rows per predict call on stacked copies (generic 
 
 
 def select(out: np.ndarray, info: ModelInfo, cls: int | None, raw: bool) -> np.ndarray:
-    """The explained outputs of ``(..., num_class)`` LightGBM scores, as a leading axis."""
+    """The explained outputs of ``(..., num_class)`` tree-engine scores, as a leading axis."""
     if info.task == "binary":
         col = out[..., -1]  # the positive class: LightGBM's one column, a forest's second
         if cls == 0:
@@ -37,7 +37,7 @@ def select(out: np.ndarray, info: ModelInfo, cls: int | None, raw: bool) -> np.n
 
 
 def model_space(ensemble: TreeEnsemble, X: pd.DataFrame | np.ndarray, pos: int, values: np.ndarray) -> np.ndarray:
-    """Grid values as LightGBM's ``predict`` sees them in column ``pos`` (category codes, casts)."""
+    """Grid values as the model's ``predict`` sees them in column ``pos`` (category codes, casts)."""
     from ._trees import to_matrix
 
     if isinstance(X, pd.DataFrame):

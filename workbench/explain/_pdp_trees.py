@@ -1,4 +1,4 @@
-"""Compiled partial dependence for LightGBM ensembles: all grid points in one pass per tree.
+"""Compiled partial dependence for tree ensembles: all grid points in one pass per tree.
 
 For one row and one tree, the grid points of feature ``f`` share the row's path except at nodes
 that split on ``f``. There the walk follows both branches, each with the grid points that go that
@@ -12,7 +12,7 @@ way; elsewhere it follows the row. Every leaf reached receives the grid points t
   points: the set is a bit mask and a leaf adds its value to each grid point in it, in tree order.
 
 ``recursion`` is Friedman's weighted walk: at a node on a target feature follow the grid value,
-elsewhere both children weighted by their share of the training rows (LightGBM's counts).
+elsewhere both children weighted by their share of the training rows (the trees' counts).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The LightGBM permutation engine: fitted LightGBM scikit-learn models with a named scorer.
+"""The tree permutation engine (``engine="lightgbm"``): tree models the engine reads, with a named scorer.
 
 A compiled tree walk (``_permutation_engine``) re-evaluates only the trees, and within them only
 the rows, whose decision path meets a split on the permuted feature; its raw scores are
@@ -85,7 +85,7 @@ def numba_threads(n_jobs: int | None) -> Iterator[None]:
 
 
 class _LightGBMOutputs:
-    """What a LightGBM scikit-learn model's predict methods return, computed from raw scores."""
+    """What a tree model's predict methods return, computed from raw scores."""
 
     def __init__(self, model: Any, ensemble: Any) -> None:
         self.model = model

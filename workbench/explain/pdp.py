@@ -2,11 +2,12 @@
 
 ``method="exact"`` gives what scikit-learn's ``partial_dependence(method="brute")`` gives (the
 model's predictions with the feature set to each grid value, averaged over the rows of ``X``),
-on the same default grid. For LightGBM it walks each tree once per row for all grid points
-(see :mod:`workbench.explain._pdp_trees`); other models are predicted on stacked copies of ``X``,
+on the same default grid. For tree models the engine reads (LightGBM, XGBoost, scikit-learn's
+trees and forests) it walks each tree once per row for all grid points (see
+:mod:`workbench.explain._pdp_trees`); other models are predicted on stacked copies of ``X``,
 a few large ``predict`` calls instead of one per grid point.
 
-``method="recursion"`` is Friedman's weighted tree walk over LightGBM's training counts: it does
+``method="recursion"`` is Friedman's weighted tree walk over the trees' training counts: it does
 not look at ``X`` beyond building the grid, so it is instant, but it answers a different
 question when features are correlated (it averages over the training distribution of the other
 features *as the trees split it*, not over the rows), and it is on the raw scale only. See
@@ -234,7 +235,7 @@ def _check_recursion(info: ModelInfo, kind: str, scale: str, weighted: bool) -> 
         )
     if not _recursion_supported(info):
         raise ValueError(
-            "Only the following estimators support the 'recursion' method: LightGBM models; "
+            "Only the following estimators support the 'recursion' method: LightGBM, XGBoost and scikit-learn tree models; "
             f"{type(info.models[0]).__name__} needs method='exact'. Try using method='brute'."
         )
 
@@ -345,7 +346,7 @@ def partial_dependence(
     """Partial dependence (and ICE) of ``model`` on one or more features, over the rows of ``X``.
 
     A drop-in for ``sklearn.inspection.partial_dependence`` (same arguments, ``to_sklearn()``
-    gives its ``Bunch``) with a shorter spelling of the grid and a fast exact engine for LightGBM.
+    gives its ``Bunch``) with a shorter spelling of the grid and a fast exact engine for tree models.
 
     ``features``: a column name or position, or a list of them, computed jointly (plots draw one
     or two). ``grid``: the number of grid points (scikit-learn's grid: the unique values if
@@ -362,10 +363,10 @@ def partial_dependence(
     ``decision_function``). ``response_method`` is scikit-learn's spelling of it. Several outputs
     come as a leading axis of ``average``/``individual``. ``sample_weight`` weights the rows in
     the average (ICE curves are unchanged). ``method="exact"`` (or ``"brute"``) equals
-    scikit-learn's brute method; ``"recursion"`` (LightGBM, raw scale, ``kind="average"``) is
+    scikit-learn's brute method; ``"recursion"`` (tree models, raw scale, ``kind="average"``) is
     Friedman's weighted tree walk, independent of the rows and different from ``exact`` when
     features are correlated; ``"auto"`` takes ``recursion`` only where it explains the same
-    quantity (LightGBM on the raw scale or a regressor, no weights, averages only). ``model``
+    quantity (a tree model on the raw scale or a regressor, no weights, averages only). ``model``
     may be a :class:`~workbench.models.CVResult`: its fold models' outputs are averaged.
 
     Parameters

@@ -1,11 +1,13 @@
-"""Permutation importance that reproduces scikit-learn's numbers, fast for LightGBM.
+"""Permutation importance that reproduces scikit-learn's numbers, fast for tree models.
 
 ``permutation_importance`` draws exactly the permutations (and the ``max_samples`` rows) that
 ``sklearn.inspection.permutation_importance`` draws for the same integer ``random_state``
 (:func:`sklearn_permutations`), and scores them with the same scikit-learn scorer
 (:mod:`~workbench.explain.scorers`), so the two agree to rounding. Two engines:
 
-- ``lightgbm`` (``_permutation_lgbm``): fitted LightGBM scikit-learn models with a named scorer.
+- ``lightgbm`` (``_permutation_lgbm``; the compiled tree engine, named for its first library):
+  fitted LightGBM and XGBoost scikit-learn models and scikit-learn's trees, forests and gradient
+  boosting, with a named scorer.
   A compiled tree walk re-evaluates only the trees, and within them only the rows, whose decision
   path meets a split on the permuted feature; predictions are bit-identical to ``predict`` (see
   ``_permutation_engine``), checked against the model on a sample of rows before use.
@@ -72,8 +74,9 @@ def permutation_importance(
       permutation (e.g. the one-hot columns of one category); other columns stay single
       (``groups``, its former name, still works with a warning).
     - ``features``: evaluate only these columns or group names.
-    - ``engine``: ``"auto"`` (LightGBM fast path when it applies), ``"lightgbm"`` or ``"generic"``.
-    - ``n_jobs``: threads of the compiled LightGBM engine, as joblib reads it (``-1``, the
+    - ``engine``: ``"auto"`` (the compiled tree engine when it applies), ``"lightgbm"`` (that
+      engine, for LightGBM, XGBoost and scikit-learn tree models) or ``"generic"``.
+    - ``n_jobs``: threads of the compiled tree engine, as joblib reads it (``-1``, the
       default: every core; ``None``: one, unless inside ``joblib.parallel_config``); the
       generic engine leaves threading to the model's own predict.
 
