@@ -48,7 +48,7 @@ def model_space(ensemble: TreeEnsemble, X: pd.DataFrame | np.ndarray, pos: int, 
     return to_matrix(ensemble, np.broadcast_to(cast[:, None], (len(values), X.shape[1])).copy())[:, pos]
 
 
-def lightgbm_ice(
+def tree_ice(
     ensemble: TreeEnsemble,
     X: pd.DataFrame | np.ndarray,
     positions: list[int],

@@ -34,7 +34,7 @@ from ..data.results import Result, check_kind
 from ..data.validation import Options, validate_params
 from . import _inputs
 from ._pdp_grid import build_grids, check_percentiles, grid_specs
-from ._pdp_ice import brute_ice, lightgbm_ice, model_space, select
+from ._pdp_ice import brute_ice, model_space, select, tree_ice
 from .model_info import ModelInfo, describe, resolve_class
 
 if TYPE_CHECKING:
@@ -524,7 +524,7 @@ def _ice(
     ice = None
     for k, fold_model in enumerate(info.models):
         if info.ensembles is not None:
-            part = lightgbm_ice(info.ensembles[k], X, positions, grids, info, cls, scale == "raw", progress)
+            part = tree_ice(info.ensembles[k], X, positions, grids, info, cls, scale == "raw", progress)
         else:
             part = brute_ice(fold_model, X, positions, grids, info, cls, scale, progress)
         ice = part if ice is None else ice + part
