@@ -84,9 +84,10 @@ def custom_grid(name: str, col: pd.Series | np.ndarray, values: Any, categorical
             f"dimensions (grid values must be a non-empty one-dimensional list, got shape {grid.shape})"
         )
     if categorical:
-        known = set(categorical_grid(col).tolist())
         if isinstance(getattr(col, "dtype", None), pd.CategoricalDtype):
             known = set(col.cat.categories.tolist())
+        else:
+            known = set(categorical_grid(col).tolist())
         unknown = [v for v in grid.tolist() if v not in known]
         if unknown:
             raise ValueError(
