@@ -65,11 +65,7 @@ def _owner(path):
 
 
 for path, name in TARGETS:
-    owner = _owner(path)
-    if isinstance(owner, type):
-        setattr(owner, name, _forbidden(f"{path}.{name}"))
-    else:
-        setattr(owner, name, _forbidden(f"{path}.{name}"))
+    setattr(_owner(path), name, _forbidden(f"{path}.{name}"))
 
 
 def pytest_sessionfinish(session, exitstatus):
