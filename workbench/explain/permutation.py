@@ -96,13 +96,14 @@ def permutation_importance(
     columns = list(X.columns) if isinstance(X, pd.DataFrame) else list(range(X.shape[1]))
     names, units, group_members = _units(columns, feature_groups, features)
     metrics = resolve_scorers(model, scoring)
+    several = metrics is not None
     if metrics is None:
         scorer, scoring_name, by_methods = resolve_scorer(model, scoring)
         metrics = {scoring_name: (scorer, by_methods)}
     rows, perms = sklearn_permutations(len(X), int(n_repeats), random_state, max_samples)
     data = (X, y_arr, weights)
     results = _metric_scores(model, data, metrics, units, rows, perms, engine, n_jobs, progress)
-    several = isinstance(scoring, list | tuple | set | dict) or set(results) != set(metrics)
+    several = several or set(results) != set(metrics)  # or one callable returned {metric: score}
     common = {
         "n_rows": perms.shape[1],
         "random_state": random_state if not isinstance(random_state, np.random.RandomState) else "RandomState",
