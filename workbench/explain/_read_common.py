@@ -10,11 +10,12 @@ engine's global internal/leaf numbering.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._trees import MISSING_NAN, TreeEnsemble
+if TYPE_CHECKING:  # the tree engine (and numba) loads when a model is assembled, not when read
+    from ._trees import TreeEnsemble
 
 
 @dataclass
@@ -41,6 +42,8 @@ def assemble(
     **options: Any,
 ) -> TreeEnsemble:
     """The flat engine arrays of ``trees`` (options: TreeEnsemble's base_score, divisor, ...)."""
+    from ._trees import MISSING_NAN, TreeEnsemble
+
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feat", "thr", "defl", "left", "right", "cnt", "ntree")}
     cat_start: list[int] = []
     cat_len: list[int] = []

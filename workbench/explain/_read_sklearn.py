@@ -11,12 +11,14 @@ prediction (``base_score``) and adds ``learning_rate * value`` per tree, as ``pr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._read_common import NodeTree, assemble
-from ._trees import TreeEnsemble
+
+if TYPE_CHECKING:
+    from ._trees import TreeEnsemble
 
 _FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
 _SINGLE = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor")

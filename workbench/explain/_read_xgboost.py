@@ -11,12 +11,14 @@ rounded to float32 after every addition (``float32_sums``), as XGBoost's CPU pre
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._read_common import NodeTree, assemble
-from ._trees import TreeEnsemble
+
+if TYPE_CHECKING:
+    from ._trees import TreeEnsemble
 
 _LOGIT = ("binary:logistic", "reg:logistic", "binary:logitraw")
 _LOG = ("count:poisson", "reg:gamma", "reg:tweedie")
