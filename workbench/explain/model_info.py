@@ -1,7 +1,8 @@
-"""What is being explained: the task, the classes, and for LightGBM the parsed tree ensemble.
+"""What is being explained: the task, the classes, and for tree models the engine's tree ensemble.
 
-LightGBM models are parsed once and cached per booster (keyed by the iterations ``predict``
-uses), so repeated explanations of one model skip the text dump. A :class:`~workbench.models.CVResult`
+Tree models (LightGBM, XGBoost, scikit-learn's trees and forests: :func:`tree_ensemble`) are read
+once and cached per model (LightGBM per booster, keyed by the iterations ``predict`` uses), so
+repeated explanations of one model skip the text dump. A :class:`~workbench.models.CVResult`
 is explained through its fold models; their outputs are averaged as ``CVResult.predict`` does.
 """
 
