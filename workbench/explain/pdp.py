@@ -240,8 +240,13 @@ def _check_recursion(info: ModelInfo, kind: str, scale: str, weighted: bool) -> 
         )
 
 
+def _listed(features: Any) -> list[Any]:
+    """``features`` as a list: one feature (a name or a position) or several."""
+    return list(features) if isinstance(features, (list, tuple, np.ndarray, pd.Index)) else [features]
+
+
 def _features(X: pd.DataFrame | np.ndarray, features: Any, names_all: list[str]) -> list[int]:
-    feats = list(features) if isinstance(features, (list, tuple, np.ndarray, pd.Index)) else [features]
+    feats = _listed(features)
     if not feats:
         raise ValueError("features is empty; name at least one feature")
     if all(isinstance(f, (bool, np.bool_)) for f in feats):  # a boolean mask over the columns
@@ -258,7 +263,7 @@ def _features(X: pd.DataFrame | np.ndarray, features: Any, names_all: list[str])
 
 def _custom_positions(custom: dict[Any, Any], features: Any, positions: list[int], X: Any, names: list[str]) -> dict:
     """``{index in features: values}`` from keys naming features as ``features`` does (or by name)."""
-    feats = list(features) if isinstance(features, (list, tuple, np.ndarray, pd.Index)) else [features]
+    feats = _listed(features)
     out: dict[int, Any] = {}
     for key, values in custom.items():
         if key is None:
