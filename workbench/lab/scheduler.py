@@ -44,19 +44,13 @@ from traitlets import Enum, Unicode, default
 from traitlets import Type as TType
 
 from ..hub.lifeline import is_alive, process_start
+from ..hub.pipelines.launches import THREAD_VARS
 from ..profiles import Profile
 from .environments import OUTPUT_FORMATS, user_profiles
 from .job import read_run_file, write_run_file
 
 _CHILDREN: dict[int, subprocess.Popen] = {}
 ACTIVE = (Status.CREATED, Status.QUEUED, Status.IN_PROGRESS, Status.STOPPING)
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_MAX_THREADS",
-    "NUMBA_NUM_THREADS",
-)
 
 
 def profile_environment(profile: Profile, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -70,7 +64,7 @@ def profile_environment(profile: Profile, environ: dict[str, str] | None = None)
     """
     env = dict(os.environ if environ is None else environ)
     threads = str(max(1, int(profile.cpu_limit)))
-    env.update({var: threads for var in _THREAD_VARS})
+    env.update({var: threads for var in THREAD_VARS})
     env.update(profile.env)
     env["WORKBENCH_PROFILE"] = profile.slug
     return env
