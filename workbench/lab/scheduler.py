@@ -109,12 +109,15 @@ class WorkbenchScheduler(Scheduler):
             raise SchedulerError(f"notebook {input_uri!r} does not exist")
         return path
 
-    def validate(self, notebook: Path, parameters: dict[str, str] | None, profile: Profile) -> None:
-        """Check the parameters against the notebook's ``parameters`` cell and the profile against this server."""
+    def validate(self, notebook: Path, parameters: dict[str, str] | None, profile: Profile) -> dict[str, Any]:
+        """Check the parameters against the notebook's ``parameters`` cell and the profile against this server.
+
+        Returns the notebook's parameters, typed (the cell's values with ``parameters`` applied).
+        """
         from ..jobs.runner import prepare_run
 
         try:
-            prepare_run(notebook, text_params=dict(parameters or {}), workdir=notebook.parent)
+            typed = prepare_run(notebook, text_params=dict(parameters or {}), workdir=notebook.parent).params
         except ValueError as exc:
             raise SchedulerError(f"{notebook.name}: {exc}") from None
         if self.backend == "local" and profile.gpus:
@@ -124,13 +127,22 @@ class WorkbenchScheduler(Scheduler):
                     f"environment {profile.slug!r} needs {profile.gpus} GPU(s) but this server holds {len(held)}; "
                     "start your server on a GPU profile to run GPU jobs, or choose a CPU profile"
                 )
+        return typed
+
+    def _checked(self, model: CreateJob | CreateJobDefinition) -> tuple[Profile, Path, dict[str, Any]]:
+        """A new job's or job definition's profile, notebook and typed parameters, all checked.
+
+        Its output formats are narrowed to those a workbench run produces (all of them if none is asked).
+        """
+        profile = self.profile(model.runtime_environment_name)
+        notebook = self.notebook_path(model.input_uri)
+        typed = self.validate(notebook, model.parameters, profile)
+        model.output_formats = [f for f in (model.output_formats or list(OUTPUT_FORMATS)) if f in OUTPUT_FORMATS]
+        return profile, notebook, typed
 
     # -- jobs ---------------------------------------------------------------------------------------
     def create_job(self, model: CreateJob) -> str:
-        profile = self.profile(model.runtime_environment_name)
-        notebook = self.notebook_path(model.input_uri)
-        self.validate(notebook, model.parameters, profile)
-        model.output_formats = [f for f in (model.output_formats or list(OUTPUT_FORMATS)) if f in OUTPUT_FORMATS]
+        profile, notebook, typed = self._checked(model)
         with self.db_session() as session:
             job = Job(**model.dict(exclude_none=True, exclude={"input_uri"}), status=Status.QUEUED)
             session.add(job)
@@ -138,7 +150,9 @@ class WorkbenchScheduler(Scheduler):
             staging_paths = self.get_staging_paths(DescribeJob.from_orm(job))
             self.copy_input_file(str(notebook), staging_paths["input"])
             try:
-                job.pid = self.start(job.job_id, job.name, notebook, model.parameters or {}, profile, staging_paths)
+                job.pid = self.start(
+                    job.job_id, job.name, notebook, model.parameters or {}, profile, staging_paths, typed
+                )
             except SchedulerError as exc:
                 job.status, job.status_message = Status.FAILED, str(exc)
                 session.commit()
@@ -154,11 +168,16 @@ class WorkbenchScheduler(Scheduler):
         parameters: dict[str, str],
         profile: Profile,
         staging_paths: dict[str, str],
+        typed: dict[str, Any],
     ) -> int | None:
-        """Start the job on the configured backend; returns the local process id (``None`` on Kubernetes)."""
+        """Start the job on the configured backend; returns the local process id (``None`` on Kubernetes).
+
+        ``parameters`` are the dialog's text (a local job checks them again itself); ``typed`` are the
+        notebook's parameters as :meth:`validate` returned them (what a Kubernetes Job is sent).
+        """
         staging = Path(staging_paths["input"]).parent
         if self.backend == "k8s":
-            self._start_k8s(name, notebook, parameters, profile, staging)
+            self._start_k8s(name, notebook, typed, profile, staging)
             return None
         outputs = {f: p for f, p in staging_paths.items() if f in OUTPUT_FORMATS}
         cmd = [
@@ -183,13 +202,9 @@ class WorkbenchScheduler(Scheduler):
         write_run_file(staging, backend="local", pid=proc.pid, start=process_start(proc.pid))
         return proc.pid
 
-    def _start_k8s(
-        self, name: str, notebook: Path, parameters: dict[str, str], profile: Profile, staging: Path
-    ) -> None:
+    def _start_k8s(self, name: str, notebook: Path, values: dict[str, Any], profile: Profile, staging: Path) -> None:
         from ..jobs.k8s_client import GatewayClient, GatewayError, notebook_payload
-        from ..jobs.runner import prepare_run
 
-        values = prepare_run(notebook, text_params=parameters, workdir=notebook.parent).params
         request = {"notebook": notebook_payload(notebook), "params": values, "name": name, "profile": profile.slug}
         request |= {"gpus": profile.gpus, "secrets": [], "timeout": None, "notify": None}
         try:
@@ -292,15 +307,13 @@ class WorkbenchScheduler(Scheduler):
 
     # -- schedules ----------------------------------------------------------------------------------
     def create_job_definition(self, model: CreateJobDefinition) -> str:
-        profile = self.profile(model.runtime_environment_name)
-        notebook = self.notebook_path(model.input_uri)
-        self.validate(notebook, model.parameters, profile)
-        model.output_formats = [f for f in (model.output_formats or list(OUTPUT_FORMATS)) if f in OUTPUT_FORMATS]
+        profile, notebook, typed = self._checked(model)
         definition_id = super().create_job_definition(model)
         if model.schedule:
             try:
                 if self.backend == "k8s":
-                    self._cron_workflow(definition_id, notebook, model.parameters or {}, model.schedule, profile)
+                    given = {k: typed[k] for k in model.parameters or {}}
+                    self._cron_workflow(definition_id, notebook, given, model.schedule, profile)
                 else:
                     from .schedules import put_schedule
 
@@ -311,21 +324,22 @@ class WorkbenchScheduler(Scheduler):
         return definition_id
 
     def _cron_workflow(
-        self, definition_id: str, notebook: Path, parameters: dict[str, str], cron: str, profile: Profile
+        self, definition_id: str, notebook: Path, parameters: dict[str, Any], cron: str, profile: Profile
     ) -> None:
-        """On Kubernetes a schedule is a one-step pipeline in calendar mode: a CronWorkflow through the gateway."""
+        """On Kubernetes a schedule is a one-step pipeline in calendar mode: a CronWorkflow through the gateway.
+
+        ``parameters``: the values the definition gives, typed.
+        """
         import yaml
 
         from ..jobs.k8s_client import GatewayClient, GatewayError
         from ..jobs.pipeline.argo_follow import pipeline_request
         from ..jobs.pipeline.spec import load_pipeline
-        from ..jobs.runner import prepare_run
         from .schedules import schedule_name
 
-        typed = prepare_run(notebook, text_params=parameters, workdir=notebook.parent).params
         name = schedule_name(definition_id)
         staging = Path(self.get_staging_paths(self.get_job_definition(definition_id))["input"]).parent
-        step = {"notebook": notebook.name, "parameters": {k: typed[k] for k in parameters}, "profile": profile.slug}
+        step = {"notebook": notebook.name, "parameters": parameters, "profile": profile.slug}
         source = staging / f"{name}.yaml"
         source.write_text(yaml.safe_dump({"name": name, "schedule": cron, "steps": {"notebook": step}}))
         shutil.copyfile(notebook, staging / notebook.name)
