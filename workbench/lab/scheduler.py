@@ -213,8 +213,9 @@ class WorkbenchScheduler(Scheduler):
             raise SchedulerError(f"the job gateway refused the job: {exc}") from None
         write_run_file(staging, backend="k8s", job=created["name"], summary=created.get("summary", ""))
 
-    def _staging(self, job: DescribeJob) -> Path:
-        return Path(self.get_staging_paths(job)["input"]).parent
+    def _staging(self, model: Any) -> Path:
+        """The staging folder of a job or job definition."""
+        return Path(self.get_staging_paths(model)["input"]).parent
 
     def refresh(self, job: DescribeJob) -> DescribeJob:
         """Bring an active job's status in line with its real process or Kubernetes Job."""
@@ -338,7 +339,7 @@ class WorkbenchScheduler(Scheduler):
         from .schedules import schedule_name
 
         name = schedule_name(definition_id)
-        staging = Path(self.get_staging_paths(self.get_job_definition(definition_id))["input"]).parent
+        staging = self._staging(self.get_job_definition(definition_id))
         step = {"notebook": notebook.name, "parameters": parameters, "profile": profile.slug}
         source = staging / f"{name}.yaml"
         source.write_text(yaml.safe_dump({"name": name, "schedule": cron, "steps": {"notebook": step}}))
@@ -379,7 +380,7 @@ class WorkbenchScheduler(Scheduler):
 
     def delete_job_definition(self, job_definition_id: str) -> None:
         definition = self.get_job_definition(job_definition_id)
-        info = read_run_file(Path(self.get_staging_paths(definition)["input"]).parent)
+        info = read_run_file(self._staging(definition))
         super().delete_job_definition(job_definition_id)
         if info.get("backend") == "k8s":
             from ..jobs.k8s_client import GatewayClient, GatewayError
