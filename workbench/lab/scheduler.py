@@ -236,9 +236,7 @@ class WorkbenchScheduler(Scheduler):
         elif info.get("backend") == "k8s":
             update = self._k8s_status(info["job"])
         if update:
-            with self.db_session() as session:
-                session.query(Job).filter(Job.job_id == job.job_id).update(update)
-                session.commit()
+            self._set(job.job_id, update)
             return self._describe(job.job_id)
         return job
 
@@ -256,6 +254,12 @@ class WorkbenchScheduler(Scheduler):
             done = Status.COMPLETED if state == "succeeded" else Status.FAILED
             return {"status": done, "status_message": status.get("summary", "")[:1000]}
         return {}
+
+    def _set(self, job_id: str, values: dict[str, Any]) -> None:
+        """Set columns of job ``job_id`` in the job list."""
+        with self.db_session() as session:
+            session.query(Job).filter(Job.job_id == job_id).update(values)
+            session.commit()
 
     def _describe(self, job_id: str) -> DescribeJob:
         with self.db_session() as session:
@@ -292,9 +296,7 @@ class WorkbenchScheduler(Scheduler):
                 GatewayClient.from_env().stop(info["job"])
             except GatewayError as exc:
                 raise SchedulerError(f"the job gateway could not stop {info['job']}: {exc}") from None
-        with self.db_session() as session:
-            session.query(Job).filter(Job.job_id == job_id).update({"status": Status.STOPPED})
-            session.commit()
+        self._set(job_id, {"status": Status.STOPPED})
 
     def update_job(self, job_id: str, model: Any) -> None:
         if model.status == Status.STOPPED:
