@@ -19,12 +19,14 @@ and replaces how a job starts, stops and reports:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,24 @@ def profile_environment(profile: Profile, environ: dict[str, str] | None = None)
     env.update(profile.env)
     env["WORKBENCH_PROFILE"] = profile.slug
     return env
+
+
+def _gateway() -> Any:
+    """The job gateway of this user's pod (:class:`workbench.jobs.k8s_client.GatewayClient`)."""
+    from ..jobs.k8s_client import GatewayClient
+
+    return GatewayClient.from_env()
+
+
+@contextlib.contextmanager
+def _gateway_failure(what: str, *also: type[Exception]) -> Iterator[None]:
+    """The block's gateway errors (and ``also``) as jupyter-scheduler's error: ``the job gateway <what>: <error>``."""
+    from ..jobs.k8s_client import GatewayError
+
+    try:
+        yield
+    except (GatewayError, *also) as exc:
+        raise SchedulerError(f"the job gateway {what}: {exc}") from None
 
 
 def _reap() -> None:
@@ -203,14 +223,12 @@ class WorkbenchScheduler(Scheduler):
         return proc.pid
 
     def _start_k8s(self, name: str, notebook: Path, values: dict[str, Any], profile: Profile, staging: Path) -> None:
-        from ..jobs.k8s_client import GatewayClient, GatewayError, notebook_payload
+        from ..jobs.k8s_client import notebook_payload
 
         request = {"notebook": notebook_payload(notebook), "params": values, "name": name, "profile": profile.slug}
         request |= {"gpus": profile.gpus, "secrets": [], "timeout": None, "notify": None}
-        try:
-            created = GatewayClient.from_env().submit(request)
-        except GatewayError as exc:
-            raise SchedulerError(f"the job gateway refused the job: {exc}") from None
+        with _gateway_failure("refused the job"):
+            created = _gateway().submit(request)
         write_run_file(staging, backend="k8s", job=created["name"], summary=created.get("summary", ""))
 
     def _staging(self, model: Any) -> Path:
@@ -241,10 +259,10 @@ class WorkbenchScheduler(Scheduler):
         return job
 
     def _k8s_status(self, name: str) -> dict[str, Any]:
-        from ..jobs.k8s_client import GatewayClient, GatewayError
+        from ..jobs.k8s_client import GatewayError
 
         try:
-            status = GatewayClient.from_env().status(name)
+            status = _gateway().status(name)
         except GatewayError as exc:
             return {"status_message": f"job gateway: {exc}"}
         state = status.get("state")
@@ -290,12 +308,8 @@ class WorkbenchScheduler(Scheduler):
             if is_alive(pid, info.get("start")):
                 os.killpg(pid, signal.SIGTERM)  # the job's own process group: the job and its kernel
         elif info.get("backend") == "k8s":
-            from ..jobs.k8s_client import GatewayClient, GatewayError
-
-            try:
-                GatewayClient.from_env().stop(info["job"])
-            except GatewayError as exc:
-                raise SchedulerError(f"the job gateway could not stop {info['job']}: {exc}") from None
+            with _gateway_failure(f"could not stop {info['job']}"):
+                _gateway().stop(info["job"])
         self._set(job_id, {"status": Status.STOPPED})
 
     def update_job(self, job_id: str, model: Any) -> None:
@@ -335,7 +349,6 @@ class WorkbenchScheduler(Scheduler):
         """
         import yaml
 
-        from ..jobs.k8s_client import GatewayClient, GatewayError
         from ..jobs.pipeline.argo_follow import pipeline_request
         from ..jobs.pipeline.spec import load_pipeline
         from .schedules import schedule_name
@@ -346,11 +359,9 @@ class WorkbenchScheduler(Scheduler):
         source = staging / f"{name}.yaml"
         source.write_text(yaml.safe_dump({"name": name, "schedule": cron, "steps": {"notebook": step}}))
         shutil.copyfile(notebook, staging / notebook.name)
-        try:
+        with _gateway_failure("refused the schedule", ValueError):
             request = pipeline_request(source, load_pipeline(source), {}, mode="calendar")
-            created = GatewayClient.from_env().submit_pipeline(request)
-        except (GatewayError, ValueError) as exc:
-            raise SchedulerError(f"the job gateway refused the schedule: {exc}") from None
+            created = _gateway().submit_pipeline(request)
         write_run_file(staging, backend="k8s", pipeline=created["name"])
 
     def update_job_definition(self, job_definition_id: str, model: UpdateJobDefinition) -> None:
@@ -385,12 +396,8 @@ class WorkbenchScheduler(Scheduler):
         info = read_run_file(self._staging(definition))
         super().delete_job_definition(job_definition_id)
         if info.get("backend") == "k8s":
-            from ..jobs.k8s_client import GatewayClient, GatewayError
-
-            try:
-                GatewayClient.from_env().stop_pipeline(info["pipeline"])
-            except GatewayError as exc:
-                raise SchedulerError(f"the job gateway could not delete {info['pipeline']}: {exc}") from None
+            with _gateway_failure(f"could not delete {info['pipeline']}"):
+                _gateway().stop_pipeline(info["pipeline"])
         elif definition.schedule:
             from .schedules import delete_schedule
 
