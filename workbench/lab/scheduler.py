@@ -280,8 +280,8 @@ class WorkbenchScheduler(Scheduler):
             session.commit()
 
     def _describe(self, job_id: str) -> DescribeJob:
-        with self.db_session() as session:
-            return DescribeJob.from_orm(session.query(Job).filter(Job.job_id == job_id).one())
+        """The job as recorded, without its files and without :meth:`refresh` (jupyter-scheduler's own ``get_job``)."""
+        return super().get_job(job_id, job_files=False)
 
     def get_job(self, job_id: str, job_files: bool | None = True) -> DescribeJob:
         model = self.refresh(self._describe(job_id))
