@@ -50,6 +50,7 @@ from ..hub.pipelines.launches import THREAD_VARS
 from ..profiles import Profile
 from .environments import OUTPUT_FORMATS, user_profiles
 from .job import read_run_file, write_run_file
+from .status import held_devices
 
 _CHILDREN: dict[int, subprocess.Popen] = {}
 ACTIVE = (Status.CREATED, Status.QUEUED, Status.IN_PROGRESS, Status.STOPPING)
@@ -141,7 +142,7 @@ class WorkbenchScheduler(Scheduler):
         except ValueError as exc:
             raise SchedulerError(f"{notebook.name}: {exc}") from None
         if self.backend == "local" and profile.gpus:
-            held = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
+            held = held_devices()
             if len(held) < profile.gpus:
                 raise SchedulerError(
                     f"environment {profile.slug!r} needs {profile.gpus} GPU(s) but this server holds {len(held)}; "
