@@ -294,9 +294,10 @@ class WorkbenchScheduler(Scheduler):
         _reap()
         response = super().list_jobs(query)
         for i, job in enumerate(response.jobs):
-            if job.status in ACTIVE:
-                response.jobs[i] = self.refresh(job)
-                self.add_job_files(model=response.jobs[i])
+            fresh = self.refresh(job)
+            if fresh is not job:  # re-read: the base class gave the listed record its files, not this one
+                self.add_job_files(model=fresh)
+                response.jobs[i] = fresh
         return response
 
     def stop_job(self, job_id: str) -> None:
