@@ -63,6 +63,12 @@ def _runs(hub, user: str) -> list[RunRecord]:  # noqa: F811
     return [RunRecord.read(p.parent) for p in folder.glob("*/status.json")] if folder.is_dir() else []
 
 
+def _api_headers(hub, user: str) -> dict[str, str]:  # noqa: F811
+    """Request headers with a new API token of ``user`` (made by the hub's admin)."""
+    token = hub.admin.api("POST", f"/users/{user}/tokens", json={"note": "lab test"})["token"]
+    return {"Authorization": f"token {token}"}
+
+
 def _fill_job(page, name: str, profile: str, params: dict[str, str]) -> None:
     """Fill jupyter-scheduler's Create Job form (already open); React re-renders between steps."""
     page.locator(".MuiSelect-select").first.click()
@@ -212,9 +218,8 @@ def test_new_user_runs_a_notebook_job_from_jupyterlab(hub, tmp_path):  # noqa: F
     assert listed.stdout.splitlines()[-1].split() == ["train-logreg", "succeeded", "logreg", "3"], listed.stdout
 
     # a job started before the server stops finishes without it
-    token = hub.admin.api("POST", f"/users/{user}/tokens", json={"note": "lab test"})["token"]
     base = f"{hub.url}/user/{user}"
-    headers = {"Authorization": f"token {token}"}
+    headers = _api_headers(hub, user)
     requests.put(
         f"{base}/api/contents/slow.ipynb",
         json={"type": "notebook", "content": _slow_notebook(8)},
@@ -257,8 +262,7 @@ def test_a_schedule_from_jupyterlab_fires_and_produces_a_run(hub, tmp_path):  # 
     session = hub.user(user)
     session.spawn(user, "cpu-small")
     hub.admin.wait_ready(user)
-    token = hub.admin.api("POST", f"/users/{user}/tokens", json={"note": "lab test"})["token"]
-    headers = {"Authorization": f"token {token}"}
+    headers = _api_headers(hub, user)
     created = requests.post(
         f"{hub.url}/user/{user}/scheduler/job_definitions",
         json={

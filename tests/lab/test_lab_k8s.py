@@ -33,22 +33,27 @@ def notebook(tmp_path):
     return path
 
 
-@pytest.mark.asyncio
-async def test_a_lab_job_is_a_kubernetes_job_through_the_gateway(gateway, notebook, tmp_path, monkeypatch):  # noqa: F811
-    kmock = gateway["kmock"]
+@pytest.fixture
+def scheduler(gateway, notebook, tmp_path, monkeypatch):  # noqa: F811
+    """A Kubernetes-backend scheduler acting as ana, whose server token reaches the real gateway."""
     monkeypatch.setenv(GATEWAY_URL_ENV, gateway["url"])
     monkeypatch.setenv(TOKEN_ENV, gateway["tokens"][ANA])
     monkeypatch.setenv("WORKBENCH_USER_GROUPS", "")
     monkeypatch.delenv("WORKBENCH_PROFILES", raising=False)
     db = f"sqlite:///{tmp_path / 'scheduler.sqlite'}"
     create_tables(db)
-    scheduler = WorkbenchScheduler(
+    return WorkbenchScheduler(
         root_dir=str(notebook.parent),
         environments_manager=ProfileEnvironments(),
         db_url=db,
         staging_path=str(tmp_path / "staging"),
         backend="k8s",
     )
+
+
+@pytest.mark.asyncio
+async def test_a_lab_job_is_a_kubernetes_job_through_the_gateway(gateway, notebook, scheduler):  # noqa: F811
+    kmock = gateway["kmock"]
 
     def job(**params: str) -> CreateJob:
         return CreateJob(input_uri=notebook.name, runtime_environment_name="cpu-small", name="churn", parameters=params)
@@ -75,26 +80,13 @@ async def test_a_lab_job_is_a_kubernetes_job_through_the_gateway(gateway, notebo
 
 
 @pytest.mark.asyncio
-async def test_a_lab_schedule_is_a_cron_workflow_through_the_gateway(gateway, notebook, tmp_path, monkeypatch):  # noqa: F811
+async def test_a_lab_schedule_is_a_cron_workflow_through_the_gateway(gateway, notebook, scheduler):  # noqa: F811
     from argo_schema import validate as argo_validate
     from jupyter_scheduler.models import CreateJobDefinition
 
     kmock = gateway["kmock"]
     for plural in ("workflows", "cronworkflows", "workflowtemplates", "workfloweventbindings"):
         kmock.resources[f"{ARGO}/{plural}"] = {"namespaced": True}
-    monkeypatch.setenv(GATEWAY_URL_ENV, gateway["url"])
-    monkeypatch.setenv(TOKEN_ENV, gateway["tokens"][ANA])
-    monkeypatch.setenv("WORKBENCH_USER_GROUPS", "")
-    monkeypatch.delenv("WORKBENCH_PROFILES", raising=False)
-    db = f"sqlite:///{tmp_path / 'scheduler.sqlite'}"
-    create_tables(db)
-    scheduler = WorkbenchScheduler(
-        root_dir=str(notebook.parent),
-        environments_manager=ProfileEnvironments(),
-        db_url=db,
-        staging_path=str(tmp_path / "staging"),
-        backend="k8s",
-    )
     model = CreateJobDefinition(
         input_uri=notebook.name,
         runtime_environment_name="cpu-small",

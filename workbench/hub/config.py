@@ -400,8 +400,9 @@ def configure(
             c, profiles_path=path.resolve(), runs_dir=runs_dir, records=records, pipelines_dir=pipelines_dir
         )
     from .lab import configure_lab
+    from .pipelines import SERVICE as PIPELINES
 
-    public = f"http://{LOCAL_IP}:{c.JupyterHub.port}/services/pipelines/" if mode == "local" else ""
+    public = f"http://{LOCAL_IP}:{c.JupyterHub.port}/services/{PIPELINES}/" if mode == "local" else ""
     configure_lab(c, mode, path.resolve(), pipelines_url=public)
     if mode == "kubernetes":
         _job_gateway(

@@ -33,6 +33,16 @@ CONFIG_DIR = Path(__file__).parent / "lab_config"
 SCHEDULER_CLASS = "workbench.lab.scheduler.WorkbenchScheduler"
 ENVIRONMENTS_CLASS = "workbench.lab.environments.ProfileEnvironments"
 
+# What the hub tells every notebook server in its environment (read by workbench.lab).
+PROFILES_ENV = "WORKBENCH_PROFILES"
+"""The hub's profiles file (local servers, which can read it)."""
+PROFILES_YAML_ENV = "WORKBENCH_PROFILES_YAML"
+"""The hub's profiles file's text (pods, which cannot read the hub's file)."""
+GROUPS_ENV = "WORKBENCH_USER_GROUPS"
+"""The user's hub groups, comma-separated (they decide the profiles a job may use)."""
+PIPELINES_URL_ENV = "WORKBENCH_PIPELINES_URL"
+"""The pipelines service as the server reaches it (schedules); unset: none."""
+
 
 def server_config(mode: str = "local") -> dict[str, dict[str, Any]]:
     """The notebook server's configuration, as ``{section: {trait: value}}``.
@@ -127,13 +137,13 @@ def configure_lab(c: Any, mode: str, profiles_path: str | os.PathLike[str], pipe
     c.Spawner.args = args + server_args(mode, SETTINGS_DIR if local else None)
     env = dict(c.Spawner["environment"]) if "environment" in c.Spawner else {}
     if local:
-        env["WORKBENCH_PROFILES"] = str(profiles_path)
+        env[PROFILES_ENV] = str(profiles_path)
         env["JUPYTER_CONFIG_PATH"] = str(CONFIG_DIR)
     else:  # a pod cannot read the hub's file: its text travels in the environment
-        env["WORKBENCH_PROFILES_YAML"] = Path(profiles_path).read_text(encoding="utf-8")
-    env["WORKBENCH_USER_GROUPS"] = lambda spawner: ",".join(user_groups(spawner))
+        env[PROFILES_YAML_ENV] = Path(profiles_path).read_text(encoding="utf-8")
+    env[GROUPS_ENV] = lambda spawner: ",".join(user_groups(spawner))
     if pipelines_url:
-        env["WORKBENCH_PIPELINES_URL"] = pipelines_url
+        env[PIPELINES_URL_ENV] = pipelines_url
     c.Spawner.environment = env
 
 

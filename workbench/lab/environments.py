@@ -2,7 +2,7 @@
 
 The single-user server learns the profiles file (``$WORKBENCH_PROFILES``) and the user's groups at
 spawn (``$WORKBENCH_USER_GROUPS``, comma-separated); both are set by the hub (see
-:func:`workbench.lab.server_environment`).
+:func:`workbench.hub.lab.configure_lab`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import yaml
 from jupyter_scheduler.environments import EnvironmentManager
 from jupyter_scheduler.models import RuntimeEnvironment
 
+from ..hub.lab import GROUPS_ENV, PROFILES_ENV, PROFILES_YAML_ENV
 from ..profiles import Profile, ProfileSet, load_profiles, parse_profiles
 
-PROFILES_ENV = "WORKBENCH_PROFILES"
-PROFILES_YAML_ENV = "WORKBENCH_PROFILES_YAML"
-GROUPS_ENV = "WORKBENCH_USER_GROUPS"
 OUTPUT_FORMATS = {"ipynb": "Notebook", "html": "Report (HTML)"}
 
 

@@ -45,12 +45,7 @@ def write_run_file(staging: Path, **values: Any) -> None:
     """Merge ``values`` into the job's :data:`RUN_FILE` (written atomically)."""
     from .._io import atomic_write_json
 
-    path = staging / RUN_FILE
-    try:
-        current = json.loads(path.read_text())
-    except (OSError, ValueError):
-        current = {}
-    atomic_write_json(path, {**current, **values})
+    atomic_write_json(staging / RUN_FILE, {**read_run_file(staging), **values})
 
 
 def read_run_file(staging: str | os.PathLike[str]) -> dict[str, Any]:

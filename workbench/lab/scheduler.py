@@ -19,12 +19,14 @@ and replaces how a job starts, stops and reports:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +46,14 @@ from traitlets import Enum, Unicode, default
 from traitlets import Type as TType
 
 from ..hub.lifeline import is_alive, process_start
+from ..hub.pipelines.launches import THREAD_VARS
 from ..profiles import Profile
 from .environments import OUTPUT_FORMATS, user_profiles
 from .job import read_run_file, write_run_file
+from .status import held_devices
 
 _CHILDREN: dict[int, subprocess.Popen] = {}
 ACTIVE = (Status.CREATED, Status.QUEUED, Status.IN_PROGRESS, Status.STOPPING)
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_MAX_THREADS",
-    "NUMBA_NUM_THREADS",
-)
 
 
 def profile_environment(profile: Profile, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -70,10 +67,28 @@ def profile_environment(profile: Profile, environ: dict[str, str] | None = None)
     """
     env = dict(os.environ if environ is None else environ)
     threads = str(max(1, int(profile.cpu_limit)))
-    env.update({var: threads for var in _THREAD_VARS})
+    env.update({var: threads for var in THREAD_VARS})
     env.update(profile.env)
     env["WORKBENCH_PROFILE"] = profile.slug
     return env
+
+
+def _gateway() -> Any:
+    """The job gateway of this user's pod (:class:`workbench.jobs.k8s_client.GatewayClient`)."""
+    from ..jobs.k8s_client import GatewayClient
+
+    return GatewayClient.from_env()
+
+
+@contextlib.contextmanager
+def _gateway_failure(what: str, *also: type[Exception]) -> Iterator[None]:
+    """The block's gateway errors (and ``also``) as jupyter-scheduler's error: ``the job gateway <what>: <error>``."""
+    from ..jobs.k8s_client import GatewayError
+
+    try:
+        yield
+    except (GatewayError, *also) as exc:
+        raise SchedulerError(f"the job gateway {what}: {exc}") from None
 
 
 def _reap() -> None:
@@ -115,28 +130,40 @@ class WorkbenchScheduler(Scheduler):
             raise SchedulerError(f"notebook {input_uri!r} does not exist")
         return path
 
-    def validate(self, notebook: Path, parameters: dict[str, str] | None, profile: Profile) -> None:
-        """Check the parameters against the notebook's ``parameters`` cell and the profile against this server."""
+    def validate(self, notebook: Path, parameters: dict[str, str] | None, profile: Profile) -> dict[str, Any]:
+        """Check the parameters against the notebook's ``parameters`` cell and the profile against this server.
+
+        Returns the notebook's parameters, typed (the cell's values with ``parameters`` applied).
+        """
         from ..jobs.runner import prepare_run
 
         try:
-            prepare_run(notebook, text_params=dict(parameters or {}), workdir=notebook.parent)
+            typed = prepare_run(notebook, text_params=dict(parameters or {}), workdir=notebook.parent).params
         except ValueError as exc:
             raise SchedulerError(f"{notebook.name}: {exc}") from None
         if self.backend == "local" and profile.gpus:
-            held = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
+            held = held_devices()
             if len(held) < profile.gpus:
                 raise SchedulerError(
                     f"environment {profile.slug!r} needs {profile.gpus} GPU(s) but this server holds {len(held)}; "
                     "start your server on a GPU profile to run GPU jobs, or choose a CPU profile"
                 )
+        return typed
+
+    def _checked(self, model: CreateJob | CreateJobDefinition) -> tuple[Profile, Path, dict[str, Any]]:
+        """A new job's or job definition's profile, notebook and typed parameters, all checked.
+
+        Its output formats are narrowed to those a workbench run produces (all of them if none is asked).
+        """
+        profile = self.profile(model.runtime_environment_name)
+        notebook = self.notebook_path(model.input_uri)
+        typed = self.validate(notebook, model.parameters, profile)
+        model.output_formats = [f for f in (model.output_formats or list(OUTPUT_FORMATS)) if f in OUTPUT_FORMATS]
+        return profile, notebook, typed
 
     # -- jobs ---------------------------------------------------------------------------------------
     def create_job(self, model: CreateJob) -> str:
-        profile = self.profile(model.runtime_environment_name)
-        notebook = self.notebook_path(model.input_uri)
-        self.validate(notebook, model.parameters, profile)
-        model.output_formats = [f for f in (model.output_formats or list(OUTPUT_FORMATS)) if f in OUTPUT_FORMATS]
+        profile, notebook, typed = self._checked(model)
         with self.db_session() as session:
             job = Job(**model.dict(exclude_none=True, exclude={"input_uri"}), status=Status.QUEUED)
             session.add(job)
@@ -144,7 +171,9 @@ class WorkbenchScheduler(Scheduler):
             staging_paths = self.get_staging_paths(DescribeJob.from_orm(job))
             self.copy_input_file(str(notebook), staging_paths["input"])
             try:
-                job.pid = self.start(job.job_id, job.name, notebook, model.parameters or {}, profile, staging_paths)
+                job.pid = self.start(
+                    job.job_id, job.name, notebook, model.parameters or {}, profile, staging_paths, typed
+                )
             except SchedulerError as exc:
                 job.status, job.status_message = Status.FAILED, str(exc)
                 session.commit()
@@ -160,11 +189,16 @@ class WorkbenchScheduler(Scheduler):
         parameters: dict[str, str],
         profile: Profile,
         staging_paths: dict[str, str],
+        typed: dict[str, Any],
     ) -> int | None:
-        """Start the job on the configured backend; returns the local process id (``None`` on Kubernetes)."""
+        """Start the job on the configured backend; returns the local process id (``None`` on Kubernetes).
+
+        ``parameters`` are the dialog's text (a local job checks them again itself); ``typed`` are the
+        notebook's parameters as :meth:`validate` returned them (what a Kubernetes Job is sent).
+        """
         staging = Path(staging_paths["input"]).parent
         if self.backend == "k8s":
-            self._start_k8s(name, notebook, parameters, profile, staging)
+            self._start_k8s(name, notebook, typed, profile, staging)
             return None
         outputs = {f: p for f, p in staging_paths.items() if f in OUTPUT_FORMATS}
         cmd = [
@@ -189,23 +223,18 @@ class WorkbenchScheduler(Scheduler):
         write_run_file(staging, backend="local", pid=proc.pid, start=process_start(proc.pid))
         return proc.pid
 
-    def _start_k8s(
-        self, name: str, notebook: Path, parameters: dict[str, str], profile: Profile, staging: Path
-    ) -> None:
-        from ..jobs.k8s_client import GatewayClient, GatewayError, notebook_payload
-        from ..jobs.runner import prepare_run
+    def _start_k8s(self, name: str, notebook: Path, values: dict[str, Any], profile: Profile, staging: Path) -> None:
+        from ..jobs.k8s_client import notebook_payload
 
-        values = prepare_run(notebook, text_params=parameters, workdir=notebook.parent).params
         request = {"notebook": notebook_payload(notebook), "params": values, "name": name, "profile": profile.slug}
         request |= {"gpus": profile.gpus, "secrets": [], "timeout": None, "notify": None}
-        try:
-            created = GatewayClient.from_env().submit(request)
-        except GatewayError as exc:
-            raise SchedulerError(f"the job gateway refused the job: {exc}") from None
+        with _gateway_failure("refused the job"):
+            created = _gateway().submit(request)
         write_run_file(staging, backend="k8s", job=created["name"], summary=created.get("summary", ""))
 
-    def _staging(self, job: DescribeJob) -> Path:
-        return Path(self.get_staging_paths(job)["input"]).parent
+    def _staging(self, model: Any) -> Path:
+        """The staging folder of a job or job definition."""
+        return Path(self.get_staging_paths(model)["input"]).parent
 
     def refresh(self, job: DescribeJob) -> DescribeJob:
         """Bring an active job's status in line with its real process or Kubernetes Job."""
@@ -226,17 +255,15 @@ class WorkbenchScheduler(Scheduler):
         elif info.get("backend") == "k8s":
             update = self._k8s_status(info["job"])
         if update:
-            with self.db_session() as session:
-                session.query(Job).filter(Job.job_id == job.job_id).update(update)
-                session.commit()
+            self._set(job.job_id, update)
             return self._describe(job.job_id)
         return job
 
     def _k8s_status(self, name: str) -> dict[str, Any]:
-        from ..jobs.k8s_client import GatewayClient, GatewayError
+        from ..jobs.k8s_client import GatewayError
 
         try:
-            status = GatewayClient.from_env().status(name)
+            status = _gateway().status(name)
         except GatewayError as exc:
             return {"status_message": f"job gateway: {exc}"}
         state = status.get("state")
@@ -247,9 +274,15 @@ class WorkbenchScheduler(Scheduler):
             return {"status": done, "status_message": status.get("summary", "")[:1000]}
         return {}
 
-    def _describe(self, job_id: str) -> DescribeJob:
+    def _set(self, job_id: str, values: dict[str, Any]) -> None:
+        """Set columns of job ``job_id`` in the job list."""
         with self.db_session() as session:
-            return DescribeJob.from_orm(session.query(Job).filter(Job.job_id == job_id).one())
+            session.query(Job).filter(Job.job_id == job_id).update(values)
+            session.commit()
+
+    def _describe(self, job_id: str) -> DescribeJob:
+        """The job as recorded, without its files and without :meth:`refresh` (jupyter-scheduler's own ``get_job``)."""
+        return super().get_job(job_id, job_files=False)
 
     def get_job(self, job_id: str, job_files: bool | None = True) -> DescribeJob:
         model = self.refresh(self._describe(job_id))
@@ -261,9 +294,10 @@ class WorkbenchScheduler(Scheduler):
         _reap()
         response = super().list_jobs(query)
         for i, job in enumerate(response.jobs):
-            if job.status in ACTIVE:
-                response.jobs[i] = self.refresh(job)
-                self.add_job_files(model=response.jobs[i])
+            fresh = self.refresh(job)
+            if fresh is not job:  # re-read: the base class gave the listed record its files, not this one
+                self.add_job_files(model=fresh)
+                response.jobs[i] = fresh
         return response
 
     def stop_job(self, job_id: str) -> None:
@@ -276,15 +310,9 @@ class WorkbenchScheduler(Scheduler):
             if is_alive(pid, info.get("start")):
                 os.killpg(pid, signal.SIGTERM)  # the job's own process group: the job and its kernel
         elif info.get("backend") == "k8s":
-            from ..jobs.k8s_client import GatewayClient, GatewayError
-
-            try:
-                GatewayClient.from_env().stop(info["job"])
-            except GatewayError as exc:
-                raise SchedulerError(f"the job gateway could not stop {info['job']}: {exc}") from None
-        with self.db_session() as session:
-            session.query(Job).filter(Job.job_id == job_id).update({"status": Status.STOPPED})
-            session.commit()
+            with _gateway_failure(f"could not stop {info['job']}"):
+                _gateway().stop(info["job"])
+        self._set(job_id, {"status": Status.STOPPED})
 
     def update_job(self, job_id: str, model: Any) -> None:
         if model.status == Status.STOPPED:
@@ -298,15 +326,13 @@ class WorkbenchScheduler(Scheduler):
 
     # -- schedules ----------------------------------------------------------------------------------
     def create_job_definition(self, model: CreateJobDefinition) -> str:
-        profile = self.profile(model.runtime_environment_name)
-        notebook = self.notebook_path(model.input_uri)
-        self.validate(notebook, model.parameters, profile)
-        model.output_formats = [f for f in (model.output_formats or list(OUTPUT_FORMATS)) if f in OUTPUT_FORMATS]
+        profile, notebook, typed = self._checked(model)
         definition_id = super().create_job_definition(model)
         if model.schedule:
             try:
                 if self.backend == "k8s":
-                    self._cron_workflow(definition_id, notebook, model.parameters or {}, model.schedule, profile)
+                    given = {k: typed[k] for k in model.parameters or {}}
+                    self._cron_workflow(definition_id, notebook, given, model.schedule, profile)
                 else:
                     from .schedules import put_schedule
 
@@ -317,29 +343,27 @@ class WorkbenchScheduler(Scheduler):
         return definition_id
 
     def _cron_workflow(
-        self, definition_id: str, notebook: Path, parameters: dict[str, str], cron: str, profile: Profile
+        self, definition_id: str, notebook: Path, parameters: dict[str, Any], cron: str, profile: Profile
     ) -> None:
-        """On Kubernetes a schedule is a one-step pipeline in calendar mode: a CronWorkflow through the gateway."""
+        """On Kubernetes a schedule is a one-step pipeline in calendar mode: a CronWorkflow through the gateway.
+
+        ``parameters``: the values the definition gives, typed.
+        """
         import yaml
 
-        from ..jobs.k8s_client import GatewayClient, GatewayError
         from ..jobs.pipeline.argo_follow import pipeline_request
         from ..jobs.pipeline.spec import load_pipeline
-        from ..jobs.runner import prepare_run
         from .schedules import schedule_name
 
-        typed = prepare_run(notebook, text_params=parameters, workdir=notebook.parent).params
         name = schedule_name(definition_id)
-        staging = Path(self.get_staging_paths(self.get_job_definition(definition_id))["input"]).parent
-        step = {"notebook": notebook.name, "parameters": {k: typed[k] for k in parameters}, "profile": profile.slug}
+        staging = self._staging(self.get_job_definition(definition_id))
+        step = {"notebook": notebook.name, "parameters": parameters, "profile": profile.slug}
         source = staging / f"{name}.yaml"
         source.write_text(yaml.safe_dump({"name": name, "schedule": cron, "steps": {"notebook": step}}))
         shutil.copyfile(notebook, staging / notebook.name)
-        try:
+        with _gateway_failure("refused the schedule", ValueError):
             request = pipeline_request(source, load_pipeline(source), {}, mode="calendar")
-            created = GatewayClient.from_env().submit_pipeline(request)
-        except (GatewayError, ValueError) as exc:
-            raise SchedulerError(f"the job gateway refused the schedule: {exc}") from None
+            created = _gateway().submit_pipeline(request)
         write_run_file(staging, backend="k8s", pipeline=created["name"])
 
     def update_job_definition(self, job_definition_id: str, model: UpdateJobDefinition) -> None:
@@ -371,15 +395,11 @@ class WorkbenchScheduler(Scheduler):
 
     def delete_job_definition(self, job_definition_id: str) -> None:
         definition = self.get_job_definition(job_definition_id)
-        info = read_run_file(Path(self.get_staging_paths(definition)["input"]).parent)
+        info = read_run_file(self._staging(definition))
         super().delete_job_definition(job_definition_id)
         if info.get("backend") == "k8s":
-            from ..jobs.k8s_client import GatewayClient, GatewayError
-
-            try:
-                GatewayClient.from_env().stop_pipeline(info["pipeline"])
-            except GatewayError as exc:
-                raise SchedulerError(f"the job gateway could not delete {info['pipeline']}: {exc}") from None
+            with _gateway_failure(f"could not delete {info['pipeline']}"):
+                _gateway().stop_pipeline(info["pipeline"])
         elif definition.schedule:
             from .schedules import delete_schedule
 

@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 from jupyter_scheduler.exceptions import SchedulerError
 
-PIPELINES_URL_ENV = "WORKBENCH_PIPELINES_URL"
+from ..hub.lab import PIPELINES_URL_ENV
+
 TIMEOUT_S = 20
 
 

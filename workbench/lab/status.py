@@ -37,6 +37,18 @@ def _number(text: str) -> float | None:
         return None
 
 
+def held_devices(environ: dict[str, str] | None = None) -> list[str]:
+    """The GPUs this server holds: ``$CUDA_VISIBLE_DEVICES`` (indices or UUIDs); empty without one.
+
+    Examples
+    --------
+    >>> held_devices({"CUDA_VISIBLE_DEVICES": "0,GPU-bbb"})
+    ['0', 'GPU-bbb']
+    """
+    env = os.environ if environ is None else environ
+    return [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
+
+
 def read_gpus(devices: list[str], command: str = "nvidia-smi") -> list[GpuReading]:
     """Readings of ``devices`` (indices or UUIDs, as in ``CUDA_VISIBLE_DEVICES``); empty without a GPU."""
     wanted = set(devices)
@@ -94,8 +106,7 @@ def status(
         profile = profiles.get(slug) if slug else None
     except (KeyError, ValueError):
         profile = None
-    devices = [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
-    gpus = read_gpus(devices)
+    gpus = read_gpus(held_devices(env))
     idle = max(timedelta(0), now - last_activity) if last_activity else timedelta(0)
     return {
         "profile": slug,
