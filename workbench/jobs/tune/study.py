@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...runs.layout import current_owner
 from ...runs.records import RunRecord, utcnow
-from .storage import SURPLUS_ATTR, study_dir
+from .storage import SURPLUS_ATTR, counts, study_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,12 +61,8 @@ def write_study_record(
 
     path = study_dir(Path(runs_root), study.study_name)
     path.mkdir(parents=True, exist_ok=True)
-    n = {"complete": 0, "pruned": 0, "fail": 0}
-    for t in study.get_trials(deepcopy=False):
-        if not t.system_attrs.get(SURPLUS_ATTR):
-            key = t.state.name.lower()
-            n[key] = n.get(key, 0) + 1
-    metrics: dict[str, Any] = {f"trials_{k}": v for k, v in n.items() if k in ("complete", "pruned", "fail")}
+    n = counts(study)
+    metrics: dict[str, Any] = {f"trials_{k}": n.get(k, 0) for k in ("complete", "pruned", "fail")}
     try:
         best = study.best_value
         if math.isfinite(best):
