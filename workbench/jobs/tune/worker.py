@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ...models.space import Dimension, suggest
-from ...models.trial import PRUNER_ENV, STORAGE_ENV, STUDY_ENV, TRIAL_ENV, make_pruner, open_storage
+from ...models.trial import PRUNER_ENV, STORAGE_ENV, STUDY_ENV, TRIAL_ENV, make_pruner, open_storage, trial_id
 from ...runs.layout import owner_dirname
 from ..inputs import check_inputs, declared_inputs
 from ..params import inspect_notebook, read_notebook, validate_params
 from ..runner import PreparedRun, execute_run, run_seed
-from .storage import SURPLUS_ATTR, counts, fail_stale, heartbeat, is_surplus, trial_id
+from .storage import SURPLUS_ATTR, counts, fail_stale, heartbeat, is_surplus
 
 SAMPLERS = ("tpe", "cmaes", "random", "grid")
 MAX_FAILURES_IN_A_ROW = 3
