@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ...models.space import parse_space
+from ...models.trial import PRUNERS
 from ..k8s_manifest import JOB_MOUNT, RUNS_MOUNT, JobManifests, render_job
 from .storage import check_study_name
 from .worker import SAMPLERS
@@ -68,7 +69,7 @@ def parse_tune_spec(data: Any) -> TuneSpec:
     metric = data.get("metric")
     if not isinstance(metric, str) or not _METRIC.match(metric):
         raise ValueError(f"tune.metric must be a metric name, got {metric!r}")
-    choices = {"direction": ("maximize", "minimize"), "sampler": SAMPLERS, "pruner": ("median", "hyperband", "none")}
+    choices = {"direction": ("maximize", "minimize"), "sampler": SAMPLERS, "pruner": PRUNERS}
     for key, allowed in choices.items():
         if key in data and data[key] not in allowed:
             raise ValueError(f"tune.{key} must be one of {', '.join(allowed)}, got {data[key]!r}")
