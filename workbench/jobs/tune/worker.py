@@ -40,7 +40,6 @@ class TuneConfig:
     runs_dir: str
     n_trials: int
     params: dict[str, Any] = field(default_factory=dict)
-    text_params: dict[str, str] = field(default_factory=dict)
     sampler: str = "tpe"
     pruner: str = "median"
     seed: int = 0
@@ -142,7 +141,7 @@ def _run_trial(config: TuneConfig, study: Any, storage: Any, tid: int, trial: An
     import optuna
 
     try:
-        values = validate_params(spec, {**config.params, **suggest(trial, config.space)}, config.text_params)
+        values = validate_params(spec, {**config.params, **suggest(trial, config.space)})
         inputs = declared_inputs(spec, values)
         check_inputs(inputs)
     except (ValueError, FileNotFoundError) as exc:  # e.g. an input file removed since the study was planned
