@@ -87,8 +87,8 @@ async def test_workbench_tune_submits_an_indexed_job_and_follows_it(gateway, mon
     argv = ["tune", str(fixture), "-s", "x=uniform(0,1)", "-p", "steps", "2", "--trials", "12", "--study", "churn"]
     argv += ["--backend", "k8s", "--parallelism", "2", "--workers", "2", "--profile", "cpu-small"]
     task = asyncio.create_task(asyncio.to_thread(main, argv))
-    for _ in range(1000):
-        if _jobs(kmock):
+    for _ in range(1000):  # the gateway creates the Job, then its ConfigMap
+        if any(res.plural == "configmaps" for (res, _ns, _name) in kmock.objects):
             break
         await asyncio.sleep(0.02)
     (name,) = _jobs(kmock)

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -196,10 +197,18 @@ def submit_and_follow(
         "timeout": timeout,
         "notify": notify,
     }
+    return follow_submission(GatewayClient.submit, request, poll=poll)
+
+
+def follow_submission(
+    submit: Callable[[GatewayClient, dict[str, Any]], dict[str, Any]], request: dict[str, Any], *, poll: float = 2.0
+) -> int:
+    """Submit ``request`` with ``submit`` (:meth:`GatewayClient.submit` or :meth:`GatewayClient.submit_tune`)
+    through the gateway of this pod and follow the Job; returns the exit status of ``workbench run``."""
     job = None
     try:
         client = GatewayClient.from_env()
-        created = client.submit(request)
+        created = submit(client, request)
         job = created["name"]
         print(f"submitted {created['summary']}", flush=True)
         status = follow(client, job, poll=poll)

@@ -193,7 +193,7 @@ def run_sweep(
     plan = _plan(notebook, grid, text_grid, random, seed, workers, name, runs_dir)
     with contextlib.ExitStack() as stack:
         # Workers start (a kernel, then papermill) while this process validates every point.
-        pool = stack.enter_context(_Workers(plan)) if plan.workers > 1 else None
+        pool = stack.enter_context(_pool(plan)) if plan.workers > 1 else None
         spec, prepared_runs = _prepare_points(plan)
         rows = _resumed_rows(plan, prepared_runs) if resume else {}
         options = {"timeout": timeout, "hide_input": hide_input, "sweep": plan.name}
@@ -260,24 +260,27 @@ def _plan(
     )
 
 
-class _Workers:
-    """The sweep's worker processes: a process pool, and the processes themselves to stop on Ctrl-C."""
+class WorkerPool:
+    """Worker processes for runs of ``notebook`` (each imports papermill once and starts its first
+    kernel at once, seeded ``seed`` or the notebook's default); ``pool`` is their
+    :class:`~concurrent.futures.ProcessPoolExecutor`, ``processes`` the processes to stop on Ctrl-C.
+    Sweeps, pipelines and tuning run their runs here."""
 
-    def __init__(self, plan: _SweepPlan) -> None:
+    def __init__(self, notebook: Path, runs_path: Path, workers: int, seed: int | None = None) -> None:
         import multiprocessing
 
         before = set(multiprocessing.active_children())
         self.pool = ProcessPoolExecutor(
-            max_workers=plan.workers,
+            max_workers=workers,
             initializer=_worker_init,
-            initargs=(str(plan.path), str(plan.runs_path), _seed_hint(plan.points[0].get("seed"))),
+            initargs=(str(notebook), str(runs_path), seed),
             mp_context=multiprocessing.get_context("spawn"),
         )
-        for _ in range(plan.workers):  # one task each, so every worker starts now
+        for _ in range(workers):  # one task each, so every worker starts now
             self.pool.submit(_ready)
         self.processes = [p for p in multiprocessing.active_children() if p not in before]
 
-    def __enter__(self) -> _Workers:
+    def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -290,17 +293,9 @@ class _Workers:
             proc.terminate()
 
 
-class WorkerPool(_Workers):
-    """Worker processes for runs of ``notebook`` (each imports papermill once and starts its first
-    kernel at once); ``pool`` is their :class:`~concurrent.futures.ProcessPoolExecutor`. Tuning
-    runs its workers' loops here."""
-
-    def __init__(self, notebook: Path, runs_path: Path, workers: int, seed: int | None = None) -> None:
-        point = {"seed": ("typed", seed)} if seed is not None else {}
-        super().__init__(_SweepPlan(notebook, [point], notebook.stem, [], runs_path, workers))
-
-    def __enter__(self) -> WorkerPool:
-        return self
+def _pool(plan: _SweepPlan) -> WorkerPool:
+    """The sweep's workers; their first kernels get the first point's seed."""
+    return WorkerPool(plan.path, plan.runs_path, plan.workers, _seed_hint(plan.points[0].get("seed")))
 
 
 def _prepare_points(plan: _SweepPlan) -> tuple[NotebookSpec, list[PreparedRun]]:
@@ -345,7 +340,7 @@ def _run_points(
     plan: _SweepPlan,
     prepared_runs: list[PreparedRun],
     rows: dict[int, dict[str, Any]],
-    pool: _Workers | None,
+    pool: WorkerPool | None,
     options: dict[str, Any],
     progress: bool,
 ) -> None:

@@ -56,6 +56,12 @@ def open_storage(spec: str | os.PathLike[str]) -> Any:
     return JournalStorage(JournalFileBackend(text))
 
 
+def trial_id(storage: Any, study_name: str, number: int) -> int:
+    """The storage's id of trial ``number`` of ``study_name``."""
+    study_id = storage.get_study_id_from_name(study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
 def make_pruner(name: str | None) -> Any:
     """Optuna's pruner for ``median`` (after 5 finished trials), ``hyperband`` or ``none``.
 
@@ -110,10 +116,8 @@ def _kernel_trial() -> Any:
         storage = open_storage(os.environ[STORAGE_ENV])
         pruner = make_pruner(os.environ.get(PRUNER_ENV))
         study = optuna.load_study(study_name=os.environ.get(STUDY_ENV), storage=storage, pruner=pruner)
-        study_id = storage.get_study_id_from_name(study.study_name)
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(os.environ[TRIAL_ENV]))
         _env_trial.clear()
-        _env_trial[key] = optuna.trial.Trial(study, trial_id)
+        _env_trial[key] = optuna.trial.Trial(study, trial_id(storage, study.study_name, int(os.environ[TRIAL_ENV])))
     return _env_trial[key]
 
 

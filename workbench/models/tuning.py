@@ -31,6 +31,30 @@ LGBM_SPACE = {
 """The default search space of :func:`tune_lgbm`."""
 
 
+def trial_row(trial: Any, metric: str, digits: int | None = None) -> dict[str, Any]:
+    """An Optuna trial as a table row: ``trial``, ``state``, ``metric`` (completed trials only), ``step``
+    (last reported), ``param.*`` and ``duration_s`` (rounded to ``digits`` when given)."""
+    duration = trial.duration.total_seconds() if trial.duration is not None else None
+    if duration is not None and digits is not None:
+        duration = round(duration, digits)
+    return {
+        "trial": trial.number,
+        "state": trial.state.name.lower(),
+        metric: trial.value if trial.state.name == "COMPLETE" else None,
+        "step": trial.last_step,
+        **{f"param.{k}": v for k, v in trial.params.items()},
+        "duration_s": duration,
+    }
+
+
+def best_first(table: pd.DataFrame, study: Any, metric: str) -> pd.DataFrame:
+    """Rows of :func:`trial_row` sorted best first in the study's direction (ties by trial number)."""
+    if table.empty:
+        return table
+    ascending = study.direction.name == "MINIMIZE"
+    return table.sort_values([metric, "trial"], ascending=[ascending, True], na_position="last").reset_index(drop=True)
+
+
 @dataclass
 class TuneResult:
     """A finished search: the best trial's :class:`CVResult`, its parameters and the Optuna study."""
@@ -46,24 +70,8 @@ class TuneResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per trial, best first: ``trial``, ``state``, the metric, ``step``, ``param.*``, ``duration_s``."""
-        rows = []
-        for t in self.study.get_trials(deepcopy=False):
-            duration = t.duration.total_seconds() if t.duration is not None else None
-            rows.append(
-                {
-                    "trial": t.number,
-                    "state": t.state.name.lower(),
-                    self.metric: t.value if t.state.name == "COMPLETE" else None,
-                    "step": t.last_step,
-                    **{f"param.{k}": v for k, v in t.params.items()},
-                    "duration_s": duration,
-                }
-            )
-        table = pd.DataFrame(rows)
-        ascending = self.study.direction.name == "MINIMIZE"
-        return table.sort_values([self.metric, "trial"], ascending=[ascending, True], na_position="last").reset_index(
-            drop=True
-        )
+        rows = [trial_row(t, self.metric) for t in self.study.get_trials(deepcopy=False)]
+        return best_first(pd.DataFrame(rows), self.study, self.metric)
 
     def plot(self, kind: str = "history", ax: Any = None) -> Any:
         """``kind="history"`` (values by trial, best so far), ``"importance"`` (fANOVA) or ``"parallel"``."""

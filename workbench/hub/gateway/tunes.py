@@ -9,6 +9,7 @@ the GPUs it asks for count once per pod against ``max_gpus_per_user``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from ...jobs.tune.k8s import TuneSpec, parse_tune_spec, render_tune_job
@@ -43,9 +44,5 @@ class TunesHandler(JobsHandler):
 
     def render(self, req: JobRequest, slug: str) -> Any:
         assert isinstance(req, TuneRequest) and req.tune is not None
-        spec = req.tune
-
-        def tune_job(**job: Any) -> Any:
-            return render_tune_job(spec=spec, **job)
-
-        return _render(self.gateway, replace(req, name=spec.study), slug, self.user, tune_job)
+        tune_job = partial(render_tune_job, spec=req.tune)
+        return _render(self.gateway, replace(req, name=req.tune.study), slug, self.user, tune_job)

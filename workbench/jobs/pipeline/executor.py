@@ -282,17 +282,9 @@ class _Executor:
 
     def _pool(self, prepared: PreparedRun) -> Any:
         if self.pool is None:
-            from ..sweep import _SweepPlan, _Workers
+            from ..sweep import WorkerPool
 
-            plan = _SweepPlan(
-                path=prepared.spec.path,
-                points=[{}],
-                name=self.pipeline.name,
-                swept=[],
-                runs_path=self.root,
-                workers=self.workers,
-            )
-            self.pool = _Workers(plan)
+            self.pool = WorkerPool(prepared.spec.path, self.root, self.workers)
         return self.pool
 
     def _collect(self, step: Step, prepared: PreparedRun, future: Future) -> None:

@@ -138,9 +138,8 @@ def run_tune(
     study = open_study(config)
     start = utcnow()
     write_study_record(config.runs_dir, study, config.notebook, config.metric, "running", start)
-    errors = _run_workers(config, progress)
-    study = open_study(config)
-    n = counts(study)
+    errors = _run_workers(config, study, progress)
+    n = counts(study)  # the storage reads what the workers wrote
     finished = n.get("complete", 0) + n.get("pruned", 0)
     state = "succeeded" if finished >= config.n_trials or config.deadline else "failed"
     folder = study_dir(Path(config.runs_dir), config.study)
@@ -157,8 +156,8 @@ def run_tune(
     return table
 
 
-def _run_workers(config: TuneConfig, progress: bool) -> list[str]:
-    """Run ``config.workers`` workers (here, or in worker processes); their errors as text."""
+def _run_workers(config: TuneConfig, study: Any, progress: bool) -> list[str]:
+    """Run ``config.workers`` workers (here, or in worker processes) on ``study``; their errors as text."""
     from ..sweep import WorkerPool
 
     if config.workers == 1:
@@ -170,7 +169,6 @@ def _run_workers(config: TuneConfig, progress: bool) -> list[str]:
     from tqdm.auto import tqdm
 
     errors: list[str] = []
-    study = open_study(config)
     bar = tqdm(total=config.n_trials, desc=f"tune {config.study}", unit="trial", disable=not progress)
     with WorkerPool(Path(config.notebook), Path(config.runs_dir), config.workers) as pool:
         pending = {pool.pool.submit(work, config, i) for i in range(config.workers)}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 
 from ...models.space import parse_space
+from ...models.trial import PRUNERS
 from ..k8s_manifest import JOB_MOUNT, RUNS_MOUNT, JobManifests, render_job
 from .storage import check_study_name
 from .worker import SAMPLERS
@@ -69,7 +69,7 @@ def parse_tune_spec(data: Any) -> TuneSpec:
     metric = data.get("metric")
     if not isinstance(metric, str) or not _METRIC.match(metric):
         raise ValueError(f"tune.metric must be a metric name, got {metric!r}")
-    choices = {"direction": ("maximize", "minimize"), "sampler": SAMPLERS, "pruner": ("median", "hyperband", "none")}
+    choices = {"direction": ("maximize", "minimize"), "sampler": SAMPLERS, "pruner": PRUNERS}
     for key, allowed in choices.items():
         if key in data and data[key] not in allowed:
             raise ValueError(f"tune.{key} must be one of {', '.join(allowed)}, got {data[key]!r}")
@@ -168,19 +168,12 @@ def submit_tune(
     **options: Any,
 ) -> int:
     """Submit the study as an Indexed Job through the job gateway and follow it; the exit status."""
-    from ..k8s_client import EXIT_FAILED, EXIT_GATEWAY, EXIT_OK, GatewayClient, GatewayError, follow
+    from ..k8s_client import EXIT_FAILED, EXIT_OK, GatewayClient, follow_submission
 
     request = tune_request(
         notebook, space, options, parallelism=parallelism, workers=workers, profile=profile, gpus=gpus
     )
-    try:
-        client = GatewayClient.from_env()
-        created = client.submit_tune(request)
-        print(f"submitted {created['summary']}", flush=True)
-        status = follow(client, created["name"])
-    except GatewayError as exc:
-        print(f"job gateway: {exc}", file=sys.stderr)
-        return EXIT_GATEWAY
-    print(status["summary"], flush=True)
-    print(f"study {request['tune']['study']}: workbench tune show {request['tune']['study']}")
-    return EXIT_OK if status["state"] == "succeeded" else EXIT_FAILED
+    code = follow_submission(GatewayClient.submit_tune, request)
+    if code in (EXIT_OK, EXIT_FAILED):  # followed to its end
+        print(f"study {request['tune']['study']}: workbench tune show {request['tune']['study']}")
+    return code

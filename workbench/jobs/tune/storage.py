@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ...models.trial import trial_id
 from ...runs.layout import current_owner, owner_dir
 
 JOURNAL_FILE = "study.journal"
@@ -43,12 +44,6 @@ def study_dir(runs_root: Path, name: str, owner: str | None = None) -> Path:
 def default_storage(runs_root: Path, name: str) -> str:
     """The journal file of study ``name`` in the caller's own folder of ``runs_root``."""
     return str((study_dir(Path(runs_root), name) / JOURNAL_FILE).resolve())
-
-
-def trial_id(storage: Any, study_name: str, number: int) -> int:
-    """The storage's id of trial ``number`` of ``study_name``."""
-    study_id = storage.get_study_id_from_name(study_name)
-    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
 
 @contextlib.contextmanager

@@ -8,9 +8,10 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...models.tuning import best_first, trial_row
 from ...runs.layout import current_owner
 from ...runs.records import RunRecord, utcnow
-from .storage import SURPLUS_ATTR, study_dir
+from .storage import SURPLUS_ATTR, counts, study_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,28 +22,17 @@ def trials_table(study: Any, metric: str = "value") -> pd.DataFrame:
     ``param.*``, ``duration_s``, ``run`` (``<owner folder>/<run folder>``) and ``error``."""
     import pandas as pd
 
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        if t.system_attrs.get(SURPLUS_ATTR):
-            continue
-        duration = t.duration.total_seconds() if t.duration is not None else None
-        rows.append(
-            {
-                "trial": t.number,
-                "state": t.state.name.lower(),
-                metric: t.value if t.state.name == "COMPLETE" else None,
-                "step": t.last_step,
-                **{f"param.{k}": v for k, v in t.params.items()},
-                "duration_s": round(duration, 3) if duration is not None else None,
-                "run": t.user_attrs.get("run"),
-                "error": t.user_attrs.get("error") or t.system_attrs.get("workbench:fail_reason"),
-            }
-        )
+    rows = [
+        {
+            **trial_row(t, metric, digits=3),
+            "run": t.user_attrs.get("run"),
+            "error": t.user_attrs.get("error") or t.system_attrs.get("workbench:fail_reason"),
+        }
+        for t in study.get_trials(deepcopy=False)
+        if not t.system_attrs.get(SURPLUS_ATTR)
+    ]
     table = pd.DataFrame(rows, columns=None if rows else ["trial", "state", metric, "step", "duration_s", "run"])
-    if table.empty:
-        return table
-    ascending = study.direction.name == "MINIMIZE"
-    return table.sort_values([metric, "trial"], ascending=[ascending, True], na_position="last").reset_index(drop=True)
+    return best_first(table, study, metric)
 
 
 def best_run(study: Any) -> str | None:
@@ -61,12 +51,8 @@ def write_study_record(
 
     path = study_dir(Path(runs_root), study.study_name)
     path.mkdir(parents=True, exist_ok=True)
-    n = {"complete": 0, "pruned": 0, "fail": 0}
-    for t in study.get_trials(deepcopy=False):
-        if not t.system_attrs.get(SURPLUS_ATTR):
-            key = t.state.name.lower()
-            n[key] = n.get(key, 0) + 1
-    metrics: dict[str, Any] = {f"trials_{k}": v for k, v in n.items() if k in ("complete", "pruned", "fail")}
+    n = counts(study)
+    metrics: dict[str, Any] = {f"trials_{k}": n.get(k, 0) for k in ("complete", "pruned", "fail")}
     try:
         best = study.best_value
         if math.isfinite(best):

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ...models.space import Dimension, suggest
-from ...models.trial import PRUNER_ENV, STORAGE_ENV, STUDY_ENV, TRIAL_ENV, make_pruner, open_storage
+from ...models.trial import PRUNER_ENV, STORAGE_ENV, STUDY_ENV, TRIAL_ENV, make_pruner, open_storage, trial_id
 from ...runs.layout import owner_dirname
 from ..inputs import check_inputs, declared_inputs
 from ..params import inspect_notebook, read_notebook, validate_params
 from ..runner import PreparedRun, execute_run, run_seed
-from .storage import SURPLUS_ATTR, counts, fail_stale, heartbeat, is_surplus, trial_id
+from .storage import SURPLUS_ATTR, counts, fail_stale, heartbeat, is_surplus
 
 SAMPLERS = ("tpe", "cmaes", "random", "grid")
 MAX_FAILURES_IN_A_ROW = 3
@@ -40,7 +40,6 @@ class TuneConfig:
     runs_dir: str
     n_trials: int
     params: dict[str, Any] = field(default_factory=dict)
-    text_params: dict[str, str] = field(default_factory=dict)
     sampler: str = "tpe"
     pruner: str = "median"
     seed: int = 0
@@ -142,7 +141,7 @@ def _run_trial(config: TuneConfig, study: Any, storage: Any, tid: int, trial: An
     import optuna
 
     try:
-        values = validate_params(spec, {**config.params, **suggest(trial, config.space)}, config.text_params)
+        values = validate_params(spec, {**config.params, **suggest(trial, config.space)})
         inputs = declared_inputs(spec, values)
         check_inputs(inputs)
     except (ValueError, FileNotFoundError) as exc:  # e.g. an input file removed since the study was planned
