@@ -223,6 +223,19 @@ def read_record(dir_fd: int, name: str, expect: type = dict, missing: Any = None
     return value
 
 
+def process_gone(state: str, pid: int | None, host: str) -> bool:
+    """Whether a record marked running was run by a process on this machine that is now gone."""
+    if state != "running" or not pid or host != platform.node():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 @dataclass
 class RunRecord:
     """What a run directory says about its run; ``owner`` is the folder it lives in."""
@@ -250,15 +263,7 @@ class RunRecord:
     @property
     def orphaned(self) -> bool:
         """A run still marked running whose process on this machine is gone (killed or crashed)."""
-        if self.state != "running" or not self.pid or self.host != platform.node():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return process_gone(self.state, self.pid, self.host)
 
     @property
     def report(self) -> Path | None:

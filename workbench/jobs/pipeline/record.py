@@ -8,14 +8,13 @@ run folders sit on the shared runs volume.
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...runs.layout import current_owner, default_runs_root, owner_dirname
 from ...runs.pipelines import PIPELINE_FILE, read_pipeline_record, scan_pipelines
-from ...runs.records import write_record
+from ...runs.records import process_gone, write_record
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,15 +78,7 @@ class PipelineRun:
     @property
     def orphaned(self) -> bool:
         """Marked running, but the process that ran it on this machine is gone (killed or crashed)."""
-        if self.state != "running" or not self.pid or self.host != platform.node():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return process_gone(self.state, self.pid, self.host)
 
     @property
     def shown_state(self) -> str:
