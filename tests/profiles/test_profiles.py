@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench.profiles import load_profiles, parse_memory, parse_profiles
+from workbench.profiles import load_profiles, parse_memory, parse_profiles, profile_env
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
@@ -165,3 +165,29 @@ def test_valid_edge_values_still_load():
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="WORKBENCH_PROFILES"):
         load_profiles(tmp_path / "nope.yaml")
+
+
+def _profile(cpu_limit, **changes):
+    data = copy.deepcopy(RAW)
+    data["profiles"][0].update(changes, cpu={"limit": cpu_limit, "guarantee": 0.1})
+    return parse_profiles(data).profiles[0]
+
+
+def test_profile_env_sets_threads_variables_and_devices():
+    cpu = _profile(2.7, env={"MKL_NUM_THREADS": "1", "TEAM": "risk"})
+    env = profile_env(cpu)
+    assert env == {
+        "OMP_NUM_THREADS": "2",
+        "OPENBLAS_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "1",  # the profile's own value wins over the computed one
+        "NUMEXPR_MAX_THREADS": "2",
+        "NUMBA_NUM_THREADS": "2",
+        "TEAM": "risk",
+        "WORKBENCH_PROFILE": cpu.slug,
+        "CUDA_VISIBLE_DEVICES": "",  # a CPU profile sees no GPU
+    }
+    assert profile_env(_profile(0.5))["NUMBA_NUM_THREADS"] == "1"
+    gpu = load_profiles(ROOT / "hub" / "profiles.yaml").get("gpu-t4")
+    assert "CUDA_VISIBLE_DEVICES" not in profile_env(gpu)  # keeps what the process inherits
+    assert profile_env(gpu, ["0", "GPU-b"])["CUDA_VISIBLE_DEVICES"] == "0,GPU-b"
+    assert profile_env(gpu, [])["CUDA_VISIBLE_DEVICES"] == ""

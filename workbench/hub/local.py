@@ -34,21 +34,13 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, List, Unicode, default
 
 from .._gpu import nvidia_smi_query
-from ..profiles import Profile, ProfileSet
+from ..profiles import Profile, ProfileSet, profile_env
 from ..runs.layout import RUNS_ENV, owner_dir, owner_dirname
 from .accounts import Account, account_name, ensure_account, private_dir
 from .devices import DeviceAccess
 from .quota import SPAWNED, spawned_profile, spawner_profile, user_groups
 
 ISOLATIONS = ("accounts", "single-user", "shared")
-
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_MAX_THREADS",
-    "NUMBA_NUM_THREADS",
-)
 
 # GPU devices handed out by this hub process: {"user/server": ("0",)}.
 _GPU_HOLDERS: dict[str, tuple[str, ...]] = {}
@@ -201,11 +193,7 @@ class ProfileLocalSpawner(LocalProcessSpawner):
 
     def profile_env(self, profile: Profile, devices: list[str]) -> dict[str, str]:
         """Environment a profile gives its server (on top of JupyterHub's own)."""
-        threads = str(max(1, int(profile.cpu_limit)))
-        env = {var: threads for var in _THREAD_VARS}
-        env.update(profile.env)
-        env["WORKBENCH_PROFILE"] = profile.slug
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)  # empty: CPU profiles see no GPU
+        env = profile_env(profile, devices)  # no devices: CPU profiles see no GPU
         if self.runs_dir:
             env[RUNS_ENV] = self.runs_dir
         return env

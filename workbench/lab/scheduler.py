@@ -46,31 +46,13 @@ from traitlets import Enum, Unicode, default
 from traitlets import Type as TType
 
 from ..hub.lifeline import is_alive, process_start
-from ..hub.pipelines.launches import THREAD_VARS
-from ..profiles import Profile
+from ..profiles import Profile, profile_env
 from .environments import OUTPUT_FORMATS, user_profiles
 from .job import read_run_file, write_run_file
 from .status import held_devices
 
 _CHILDREN: dict[int, subprocess.Popen] = {}
 ACTIVE = (Status.CREATED, Status.QUEUED, Status.IN_PROGRESS, Status.STOPPING)
-
-
-def profile_environment(profile: Profile, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a local job on ``profile``: the server's, with the profile's threads and variables.
-
-    Examples
-    --------
-    >>> from workbench.profiles import load_profiles
-    >>> profile_environment(load_profiles().get("cpu-large"), {})["OMP_NUM_THREADS"]
-    '8'
-    """
-    env = dict(os.environ if environ is None else environ)
-    threads = str(max(1, int(profile.cpu_limit)))
-    env.update({var: threads for var in THREAD_VARS})
-    env.update(profile.env)
-    env["WORKBENCH_PROFILE"] = profile.slug
-    return env
 
 
 def _gateway() -> Any:
@@ -211,7 +193,7 @@ class WorkbenchScheduler(Scheduler):
         with open(staging / "job.log", "ab") as log:
             proc = subprocess.Popen(
                 cmd,
-                env=profile_environment(profile),
+                env={**os.environ, **profile_env(profile)},
                 cwd=notebook.parent,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -8,11 +8,13 @@ they sit below all three.
 
 from __future__ import annotations
 
+from .env import THREAD_VARS, profile_env
 from .model import Culling, GpuCulling, Profile, ProfileSet, WorkingHours, parse_memory
 from .parse import PROFILE_FIELDS, default_profiles_path, load_profiles, parse_profiles
 
 __all__ = [
     "PROFILE_FIELDS",
+    "THREAD_VARS",
     "Culling",
     "GpuCulling",
     "Profile",
@@ -22,4 +24,5 @@ __all__ = [
     "load_profiles",
     "parse_memory",
     "parse_profiles",
+    "profile_env",
 ]

@@ -26,13 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ...profiles import Profile
+from ...profiles import Profile, profile_env
 from ...runs.layout import RUNS_ENV, owner_dir, owner_dirname
 from ...runs.pipelines import is_pipeline_folder, read_pipeline_record
 from ...runs.safe_open import list_dir
 from ..accounts import Account, ensure_account, private_dir
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "NUMBA_NUM_THREADS")
 KEEP_LAUNCHES = 500
 MAX_RESULT_BYTES = 64 * 1024
 CHECK_TIMEOUT = 120.0
@@ -89,19 +88,6 @@ def _stamp() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def profile_env(profile: Profile | None) -> dict[str, str]:
-    """What a profile sets for a run: thread counts, its variables, ``WORKBENCH_PROFILE``, no GPU for CPU profiles."""
-    if profile is None:
-        return {}
-    threads = str(max(1, int(profile.cpu_limit)))
-    env = {var: threads for var in THREAD_VARS}
-    env.update(profile.env)
-    env["WORKBENCH_PROFILE"] = profile.slug
-    if not profile.gpus:
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    return env
-
-
 def prepare_account(owner: str, home: Path, runs_dir: Path) -> Account:
     """``owner``'s system account, 0700 home and 0755 runs folder, created on first use (as root)."""
     account = ensure_account(owner, home)
@@ -138,7 +124,7 @@ class Launcher:
         for key in ("PYTHONPATH", "LANG", "LC_ALL", "TZ"):
             if os.environ.get(key):
                 env[key] = os.environ[key]
-        env.update(profile_env(profile))
+        env.update(profile_env(profile) if profile is not None else {})
         return env
 
     def _preexec(self, run_as: RunAs, profile: Profile | None) -> Any:
