@@ -25,10 +25,27 @@ def test_version_and_help(workbench_cli, capsys):
     assert "usage: workbench" in capsys.readouterr().out
 
 
-def test_help_does_not_import_heavy_libraries():
-    code = "import sys; from workbench.cli import build_parser; build_parser(); print(sorted(m for m in ('lightgbm','sklearn','pandas','papermill') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+CLI_IMPORTS = """
+import json, sys
+before = set(sys.modules)
+from workbench.cli import main
+try:
+    main(["runs", "--help"])
+except SystemExit:
+    pass
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_help_imports_only_the_standard_library_and_the_command_modules():
+    out = subprocess.run([sys.executable, "-c", CLI_IMPORTS], capture_output=True, text=True, check=True).stdout
+    loaded = json.loads(out.splitlines()[-1])
+    heavy = set("pandas numpy sklearn lightgbm numba papermill optuna kubernetes yaml jupyterhub".split())
+    assert not heavy & {m.split(".")[0] for m in loaded}
+    third_party = {m.split(".")[0] for m in loaded} - set(sys.stdlib_module_names) - {"workbench"}
+    assert not third_party, f"workbench --help imports {sorted(third_party)}; import them inside the command"
+    ours = {m for m in loaded if m.startswith("workbench.") and not m.startswith("workbench.cli")}
+    assert ours <= {"workbench._version", "workbench.runs", "workbench.runs.layout"}, sorted(ours)
 
 
 @pytest.mark.kernel

@@ -10,10 +10,8 @@ import importlib
 import os
 import re
 import sys
-import traceback
 from collections.abc import Sequence
 
-from .._redact import redact, redact_logging
 from .._version import __version__
 
 # Subcommand modules of this package, in the order --help lists them.
@@ -109,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import traceback
+
+    from .._redact import redact, redact_logging
+
     redact_logging()
     try:
         return int(args.func(args) or 0)

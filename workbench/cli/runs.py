@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..runs.records import STATES
+from ..runs.layout import STATES
 from ._jobargs import add_runs_dir, cell_text, format_table
 
 if TYPE_CHECKING:

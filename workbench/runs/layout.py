@@ -26,6 +26,9 @@ KUBE_RUNS_MOUNT = "/srv/workbench/runs"
 DEFAULT_RUNS_DIR = "runs"
 """The runs root when ``$WORKBENCH_RUNS_DIR`` is not set (relative to the working directory)."""
 
+STATES = ("running", "succeeded", "failed", "degraded", "pruned")
+"""The states a run's ``status.json`` may hold (:mod:`workbench.runs.records`)."""
+
 _KEEP = re.compile(r"[A-Za-z0-9_.@]")
 
 

@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_bytes, atomic_write_json
-from .layout import current_owner, owner_dir, owner_from_dirname
+from .layout import STATES, current_owner, owner_dir, owner_from_dirname
 from .safe_open import open_dir, read_at
 
-STATES = ("running", "succeeded", "failed", "degraded", "pruned")
 STATUS_FILE = "status.json"
 PARAMS_FILE = "params.json"
 METRICS_FILE = "metrics.json"

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .layout import current_owner, default_runs_root, owner_dirname, owner_from_dirname
+from .layout import STATES, current_owner, default_runs_root, owner_dirname, owner_from_dirname
 from .pipelines import is_pipeline_folder
-from .records import STATES, STATUS_FILE, InvalidRunError, RunRecord
+from .records import STATUS_FILE, InvalidRunError, RunRecord
 from .safe_open import list_dir
 
 if TYPE_CHECKING:
