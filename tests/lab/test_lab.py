@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,13 +19,15 @@ from jupyter_scheduler.exceptions import SchedulerError
 from jupyter_scheduler.models import CreateJob, CreateJobDefinition, ListJobDefinitionsQuery, ListJobsQuery, Status
 from jupyter_scheduler.orm import create_tables
 
+from workbench.hub.culler import GpuAwareCuller
 from workbench.hub.lab import server_args, server_config
 from workbench.hub.lifeline import process_start
+from workbench.hub.metrics import StaticMetrics
 from workbench.lab.environments import ProfileEnvironments, describe
 from workbench.lab.home import MARKER, START_NOTEBOOK, seed_home
 from workbench.lab.job import read_run_file
 from workbench.lab.scheduler import WorkbenchScheduler
-from workbench.lab.status import read_gpus, status, verdict
+from workbench.lab.status import GpuReading, read_gpus, status, verdict
 from workbench.notebooks import REFERENCE_NOTEBOOKS, notebook_path
 from workbench.profiles import default_profiles_path, load_profiles
 from workbench.runs import RUNS_ENV, RunRecord
@@ -241,6 +244,40 @@ def test_gpu_status_from_nvidia_smi_and_the_cullers_verdict(tmp_path, monkeypatc
     assert "outside working hours" in info["verdict"]
     busy = verdict(gpu, profiles, timedelta(0), read_gpus(["1"]), night)
     assert "below" not in busy
+
+
+def _checks(culler: GpuAwareCuller, slug: str, inactive: timedelta, times: int) -> list[bool]:
+    """The real culler's answers for ann's server on profile ``slug``, ``times`` checks in a row."""
+    spawned = {"profile": slug, "gpus": culler.profiles.get(slug).gpus}
+    server = {"name": "", "full_name": "ann/", "state": {"spawned": spawned}, "started": "2026-01-05T07:00:00Z"}
+    return [asyncio.run(culler.arbiter(inactive=inactive, inactive_limit=3600, server=server)) for _ in range(times)]
+
+
+@pytest.mark.parametrize(
+    ("util", "hour", "expected"), [(3.0, 22, "stop"), (3.0, 10, "notify"), (50.0, 22, "keep"), (50.0, 10, "keep")]
+)
+def test_status_verdict_says_what_the_culler_does(util, hour, expected):
+    profiles = load_profiles()
+    gpu, checks = profiles.get("gpu-t4"), profiles.culling.gpu.checks
+    now = datetime(2026, 1, 5, hour, 0, tzinfo=UTC)  # a Monday
+    said = verdict(gpu, profiles, timedelta(minutes=5), [GpuReading("0", util, 100.0, 15360.0)], now)
+    culler = GpuAwareCuller(profiles, StaticMetrics(util), now=lambda: now)
+    stops = _checks(culler, gpu.slug, timedelta(minutes=5), checks)
+    done = "stop" if stops[-1] else "notify" if culler.notifications else "keep"
+    assert done == expected and not any(stops[:-1])
+    assert ("now, outside working hours" in said, "after working hours" in said) == (done == "stop", done == "notify")
+
+
+def test_status_verdict_stops_when_the_culler_stops():
+    profiles = load_profiles()
+    cpu = profiles.get("cpu-small")
+    now = datetime(2026, 1, 5, 18, 0, tzinfo=UTC)
+    said = verdict(cpu, profiles, timedelta(minutes=25), [], now)
+    hour, minute = map(int, said.split("stops at ")[1][:5].split(":"))
+    inactive = now.replace(hour=hour, minute=minute) - (now - timedelta(minutes=25))
+    culler = GpuAwareCuller(profiles, StaticMetrics(None))
+    assert _checks(culler, cpu.slug, inactive, 1) == [True]
+    assert _checks(culler, cpu.slug, inactive - timedelta(minutes=1), 1) == [False]
 
 
 class _Schedules:

@@ -62,6 +62,80 @@ class WebhookNotifier:
         await AsyncHTTPClient().fetch(request)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the culler does with a server at one check: ``keep``, ``notify`` its user or ``stop`` it.
+
+    ``reason`` is ``inactive`` or ``gpu-idle`` (empty when kept), ``idle_checks`` the GPU idle
+    streak after this check and ``why`` the decision in words.
+    """
+
+    action: str
+    reason: str = ""
+    idle_checks: int = 0
+    why: str = ""
+
+
+def decide(
+    policy: GpuCulling,
+    *,
+    inactive: timedelta | None,
+    limit: float,
+    gpus: int,
+    utilisation: float | None,
+    idle_checks: int,
+    now: datetime,
+) -> Decision:
+    """The culler's rule for one server at one check, without side effects.
+
+    Parameters
+    ----------
+    policy : GpuCulling
+        The GPU culling policy (threshold, checks, working hours).
+    inactive : timedelta or None
+        How long the server has had no activity (``None``: unknown).
+    limit : float
+        Seconds of inactivity that stop it (its profile's ``idle_timeout``).
+    gpus : int
+        GPUs the server holds; a server without GPUs is judged on activity alone.
+    utilisation : float or None
+        Its mean GPU utilisation in percent at this check (``None``: unknown, the streak is kept).
+    idle_checks : int
+        Consecutive checks below the threshold before this one.
+    now : datetime
+        The time of the check (working hours decide between notifying and stopping).
+
+    Returns
+    -------
+    Decision
+        The action, its reason and the idle streak after this check.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from workbench.profiles import GpuCulling
+    >>> night = datetime(2026, 3, 3, 23, 0, tzinfo=UTC)
+    >>> policy = GpuCulling(threshold=10, checks=3)
+    >>> decide(policy, inactive=timedelta(minutes=5), limit=3600, gpus=1, utilisation=4.0, idle_checks=2, now=night).action
+    'stop'
+    >>> decide(policy, inactive=timedelta(minutes=5), limit=3600, gpus=1, utilisation=40.0, idle_checks=2, now=night)
+    Decision(action='keep', reason='', idle_checks=0, why='')
+    """
+    if inactive is not None and inactive.total_seconds() >= limit:
+        why = f"inactive for {inactive.total_seconds():.0f}s, {limit:.0f}s allowed"
+        return Decision("stop", "inactive", 0, why)
+    if gpus <= 0 or utilisation is None:
+        return Decision("keep", "", idle_checks)
+    if utilisation >= policy.threshold:
+        return Decision("keep", "", 0)
+    checks = idle_checks + 1
+    if checks < policy.checks:
+        return Decision("keep", "", checks)
+    if policy.working_hours.contains(now):
+        return Decision("notify", "gpu-idle", checks, f"GPU idle for {checks} checks inside working hours")
+    return Decision("stop", "gpu-idle", checks, f"GPU idle for {checks} checks outside working hours")
+
+
 class GpuAwareCuller:
     """Decides, server by server, whether to stop it; used as idle-culler's ``cull_arbiter``.
 
@@ -120,55 +194,45 @@ class GpuAwareCuller:
         """True to stop ``server`` (the hub API's server model)."""
         info, profile = self.server_profile(server)
         limit = profile.idle_timeout if profile else inactive_limit
-        if inactive is not None and inactive.total_seconds() >= limit:
+        streak = self._streak(info, server.get("started")) if info.gpus > 0 else _Streak(None)
+        util = await self._utilisation(info) if info.gpus > 0 else None
+        now = self.now()
+        decision = decide(
+            self.policy, inactive=inactive, limit=limit, gpus=info.gpus, utilisation=util,
+            idle_checks=streak.idle_checks, now=now,
+        )  # fmt: skip
+        if decision.idle_checks > streak.idle_checks:  # one more check below the threshold
             log.info(
-                "stopping %s: inactive for %ds (profile %s allows %ds)",
-                info.key,
-                inactive.total_seconds(),
-                info.profile,
-                limit,
-            )
+                "%s: GPU %.1f%% < %.1f%% (%d/%d idle checks)",
+                info.key, util, self.policy.threshold, decision.idle_checks, self.policy.checks,
+            )  # fmt: skip
+        streak.idle_checks = decision.idle_checks
+        if decision.idle_checks == 0:
+            streak.notified = False
+        if decision.action == "stop":
+            log.info("stopping %s: %s (profile %s)", info.key, decision.why, info.profile)
             self._streaks.pop(info.key, None)
             return True
-        if info.gpus <= 0:
-            return False
-        return await self._gpu_decision(info, server.get("started"))
+        if decision.action == "notify" and not streak.notified:
+            streak.notified = True
+            await self._notify(info, util, decision.idle_checks, now)
+        return False
 
-    async def _gpu_decision(self, info: GpuServer, started: str | None) -> bool:
+    def _streak(self, info: GpuServer, started: str | None) -> _Streak:
+        streak = self._streaks.get(info.key)
+        if streak is None or streak.started != started:  # a restarted server starts a new streak
+            streak = self._streaks[info.key] = _Streak(started=started)
+        return streak
+
+    async def _utilisation(self, info: GpuServer) -> float | None:
         try:
             util = await self.metrics.utilisation(info)
         except Exception as exc:  # a broken metrics source must never stop servers
             log.warning("no GPU utilisation for %s: %s", info.key, exc)
-            return False
-        streak = self._streaks.get(info.key)
-        if streak is None or streak.started != started:
-            streak = self._streaks[info.key] = _Streak(started=started)
+            return None
         if util is None:
             log.debug("GPU utilisation of %s unknown; leaving it", info.key)
-            return False
-        if util >= self.policy.threshold:
-            streak.idle_checks, streak.notified = 0, False
-            return False
-        streak.idle_checks += 1
-        log.info(
-            "%s: GPU %.1f%% < %.1f%% (%d/%d idle checks)",
-            info.key,
-            util,
-            self.policy.threshold,
-            streak.idle_checks,
-            self.policy.checks,
-        )
-        if streak.idle_checks < self.policy.checks:
-            return False
-        now = self.now()
-        if not self.policy.working_hours.contains(now):
-            log.info("stopping %s: GPU idle for %d checks outside working hours", info.key, streak.idle_checks)
-            self._streaks.pop(info.key, None)
-            return True
-        if not streak.notified:
-            streak.notified = True
-            await self._notify(info, util, streak.idle_checks, now)
-        return False
+        return util
 
     async def _notify(self, info: GpuServer, util: float, checks: int, now: datetime) -> None:
         label = f"{info.user}'s server {info.name!r}" if info.name else f"{info.user}'s server"

@@ -1,8 +1,8 @@
 """GPU at a glance: this server's GPUs (utilisation, memory) and the culler's verdict on it.
 
 The figures come from ``nvidia-smi`` for the devices of ``$CUDA_VISIBLE_DEVICES`` (the culler's own
-source in local mode); the verdict applies the profile's rules (:mod:`workbench.hub.culler`): a server
-idle for its profile's ``idle_timeout`` is stopped; a GPU server whose GPUs stay below the
+source in local mode); the verdict applies the culler's own rule (:func:`workbench.hub.culler.decide`):
+a server idle for its profile's ``idle_timeout`` is stopped; a GPU server whose GPUs stay below the
 threshold for ``checks`` checks is stopped outside working hours (its user is told inside them).
 """
 
@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .._gpu import nvidia_smi_query
+from ..hub.culler import decide
 from ..profiles import Profile, ProfileSet
 
 GPU_FIELDS = ["index", "uuid", "utilization.gpu", "memory.used", "memory.total"]
@@ -82,9 +83,14 @@ def verdict(
     )
     policy = profiles.culling.gpu
     utils = [g.utilisation for g in gpus if g.utilisation is not None]
-    if profile.gpus and utils and sum(utils) / len(utils) < policy.threshold:
+    # what the culler decides at its last check if the GPUs stay this busy
+    last = decide(
+        policy, inactive=None, limit=profile.idle_timeout, gpus=profile.gpus,
+        utilisation=sum(utils) / len(utils) if utils else None, idle_checks=policy.checks - 1, now=now,
+    )  # fmt: skip
+    if last.reason == "gpu-idle":
         window = int(policy.checks * profiles.culling.every // 60)
-        when = "now, outside working hours" if not policy.working_hours.contains(now) else "after working hours"
+        when = "now, outside working hours" if last.action == "stop" else "after working hours"
         text += (
             f"; GPUs below {policy.threshold:g}%: after {window} min of that the server is stopped {when} "
             "(inside working hours you are notified)"
