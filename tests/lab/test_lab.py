@@ -303,6 +303,8 @@ class _Schedules:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.calls.append(("PUT", self.path, body))
                 assert self.headers["Authorization"] == "token server-token"
+                if body["cron"] == "every day":
+                    return self._answer(400, {"error": "cron: 'every day' is not a five-field expression"})
                 outer.stored[self.path] = body
                 self._answer(201, {**body, "name": self.path.rsplit("/", 1)[1]})
 
@@ -351,3 +353,21 @@ def test_job_definitions_with_a_schedule_are_the_hubs_schedules(lab, monkeypatch
     lab.delete_job_definition(definition_id)
     assert service.calls[-1][:2] == ("DELETE", path) and service.stored == {}
     service.server.shutdown()
+
+
+def test_schedule_calls_report_the_services_refusal_and_absence():
+    from workbench.lab.schedules import delete_schedule, get_schedule, put_schedule
+
+    service = _Schedules()
+    env = {"WORKBENCH_PIPELINES_URL": service.url, "JUPYTERHUB_API_TOKEN": "server-token", "JUPYTERHUB_USER": "ana"}
+    with pytest.raises(SchedulerError, match=r"refused the schedule \(400 Bad Request: cron: 'every day' is not"):
+        put_schedule("d1", "job.ipynb", {}, "every day", "cpu-small", environ=env)
+    assert get_schedule("d1", environ=env) is None and delete_schedule("d1", environ=env) is None
+    assert put_schedule("d1", "job.ipynb", {}, "0 3 * * *", "cpu-small", environ=env)["name"] == "lab-d1"
+    assert get_schedule("d1", environ=env)["cron"] == "0 3 * * *"
+    service.server.shutdown()
+    service.server.server_close()
+    with pytest.raises(SchedulerError) as err:
+        get_schedule("d1", environ=env)
+    assert f"cannot reach the hub's scheduler at http://127.0.0.1:{service.server.server_port}/" in str(err.value)
+    assert "server-token" not in str(err.value)

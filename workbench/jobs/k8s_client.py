@@ -37,7 +37,7 @@ class GatewayError(RuntimeError):
 
 
 class GatewayClient:
-    """Calls to the job gateway at ``url`` with hub token ``token``.
+    """Calls to the job gateway (or another hub service with its JSON API) at ``url`` with hub token ``token``.
 
     Parameters
     ----------
@@ -45,11 +45,19 @@ class GatewayClient:
         The gateway's base URL (``$WORKBENCH_JOB_GATEWAY_URL``), e.g. ``http://hub:10102/services/job-gateway/``.
     token : str
         A hub API token carrying the gateway's submit scope (``$JUPYTERHUB_API_TOKEN`` in user pods).
+    service : str
+        What the service is called in error messages.
+    timeout : float
+        Seconds to wait for an answer.
     """
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(
+        self, url: str, token: str, *, service: str = "job gateway", timeout: float = REQUEST_TIMEOUT_S
+    ) -> None:
         self.url = url.rstrip("/") + "/"
         self._token = token
+        self.service = service
+        self.timeout = timeout
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> GatewayClient:
@@ -71,7 +79,12 @@ class GatewayClient:
             )
         return cls(url, token)
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
+        """Send ``body`` as JSON with ``method`` to ``path`` below the service's URL; returns the answer's body.
+
+        Raises :class:`GatewayError`: with the HTTP status and the service's own words when it
+        refuses, with status 0 when it cannot be reached.
+        """
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
             self.url + path,
@@ -80,48 +93,48 @@ class GatewayClient:
             headers={"Authorization": f"token {self._token}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return resp.read()
         except urllib.error.HTTPError as exc:
             raise GatewayError(exc.code, _error_text(exc)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise GatewayError(
-                0, f"cannot reach the job gateway at {_where(self.url)} ({reason}); check that the hub is running"
+                0, f"cannot reach the {self.service} at {_where(self.url)} ({reason}); check that the hub is running"
             ) from None
 
     def submit(self, request: dict[str, Any]) -> dict[str, Any]:
         """Submit a run; returns ``{"name", "namespace", "profile", "gpus", "summary"}``."""
-        return json.loads(self._call("POST", "api/jobs", request))
+        return json.loads(self.call("POST", "api/jobs", request))
 
     def submit_tune(self, request: dict[str, Any]) -> dict[str, Any]:
         """Submit a tuning study (an Indexed Job; ``request["tune"]`` its study); answers like :meth:`submit`."""
-        return json.loads(self._call("POST", "api/tunes", request))
+        return json.loads(self.call("POST", "api/tunes", request))
 
     def status(self, job: str) -> dict[str, Any]:
         """The Job's state, pods, notes and, once it ended, its summary (see :func:`workbench.jobs.k8s.job_status`)."""
-        return json.loads(self._call("GET", f"api/jobs/{quote(job)}"))
+        return json.loads(self.call("GET", f"api/jobs/{quote(job)}"))
 
     def log(self, job: str, pod: str, offset: int = 0) -> bytes:
         """The pod's log from byte ``offset`` on."""
         query = urlencode({"pod": pod, "offset": offset})
-        return self._call("GET", f"api/jobs/{quote(job)}/log?{query}")
+        return self.call("GET", f"api/jobs/{quote(job)}/log?{query}")
 
     def stop(self, job: str) -> None:
         """Delete the Job (and its pods)."""
-        self._call("DELETE", f"api/jobs/{quote(job)}")
+        self.call("DELETE", f"api/jobs/{quote(job)}")
 
     def submit_pipeline(self, request: dict[str, Any]) -> dict[str, Any]:
         """Submit a pipeline (file, notebooks, parameters, mode); returns ``{"name", "kinds", "summary", ...}``."""
-        return json.loads(self._call("POST", "api/pipelines", request))
+        return json.loads(self.call("POST", "api/pipelines", request))
 
     def pipeline_status(self, name: str) -> dict[str, Any]:
         """A pipeline Workflow's phase and steps (see :func:`workbench.jobs.pipeline.argo_api.workflow_status`)."""
-        return json.loads(self._call("GET", f"api/pipelines/{quote(name)}"))
+        return json.loads(self.call("GET", f"api/pipelines/{quote(name)}"))
 
     def stop_pipeline(self, name: str) -> dict[str, Any]:
         """Delete the pipeline's Workflow, CronWorkflow or WorkflowTemplate and binding called ``name``."""
-        return json.loads(self._call("DELETE", f"api/pipelines/{quote(name)}"))
+        return json.loads(self.call("DELETE", f"api/pipelines/{quote(name)}"))
 
 
 def _where(url: str) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import quote
 
 from jupyter_scheduler.exceptions import SchedulerError
 
 from ..hub.lab import PIPELINES_URL_ENV
+from ..jobs.k8s_client import GatewayClient, GatewayError
 
 TIMEOUT_S = 20
 
@@ -47,26 +46,14 @@ def _call(method: str, name: str, body: dict[str, Any] | None = None, environ: d
             f"schedules are kept by the hub's pipelines service, but ${PIPELINES_URL_ENV}, $JUPYTERHUB_API_TOKEN "
             "or $JUPYTERHUB_USER is not set: start this server from the workbench hub (or choose Run now)"
         )
-    url = f"{base.rstrip('/')}/api/schedules/{quote(user, safe='')}/{quote(name, safe='')}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Authorization": f"token {token}", "Content-Type": "application/json"}
-    )
+    client = GatewayClient(base, token, service="hub's scheduler", timeout=TIMEOUT_S)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404 and method in ("GET", "DELETE"):
+        raw = client.call(method, f"api/schedules/{quote(user, safe='')}/{quote(name, safe='')}", body)
+    except GatewayError as exc:
+        if exc.status == 404 and method in ("GET", "DELETE"):
             return None
-        try:
-            message = json.loads(exc.read() or b"{}").get("error", "")
-        except (ValueError, AttributeError):
-            message = ""
-        raise SchedulerError(
-            f"the hub's scheduler refused the schedule ({exc.code}): {message or exc.reason}"
-        ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise SchedulerError(f"cannot reach the hub's scheduler: {getattr(exc, 'reason', exc)}") from None
+        refused = f"the hub's scheduler refused the schedule ({exc})" if exc.status else str(exc)
+        raise SchedulerError(refused) from None
     return json.loads(raw) if raw else None
 
 
