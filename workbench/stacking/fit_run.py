@@ -606,38 +606,31 @@ class FitRun:
         self.writer.put(pending.label, pending.key, result, {**entry.info, "test_digest": pending.test_digest})
         return result, None  # the result in memory holds its models
 
+    @staticmethod
+    def _cv_args(pending: _Pending, ctx: _LevelContext) -> dict[str, Any]:
+        """What :class:`CVRun` and :func:`train_cv` take for ``pending`` besides the estimator."""
+        return {
+            "X": pending.X,
+            "y": ctx.y,
+            "folds": ctx.folds,
+            "X_test": pending.X_test,
+            "metric": ctx.metric,
+            "early_stopping_rounds": pending.member.early_stopping_rounds,
+            "fit_params": pending.fit_params,
+            "task": ctx.task,
+        }
+
     def _cv_run(self, pending: _Pending, ctx: _LevelContext, threads: int) -> CVRun:
         """The folds of a model to fit side by side, each fold using at most ``threads`` threads."""
         try:
-            return CVRun(
-                limit_threads(pending.estimator, threads),
-                pending.X,
-                ctx.y,
-                ctx.folds,
-                X_test=pending.X_test,
-                metric=ctx.metric,
-                early_stopping_rounds=pending.member.early_stopping_rounds,
-                fit_params=pending.fit_params,
-                task=ctx.task,
-            )
+            return CVRun(limit_threads(pending.estimator, threads), **self._cv_args(pending, ctx))
         except Exception as exc:
             exc.add_note(f"raised while training {pending.label}")
             raise
 
     def _train(self, pending: _Pending, ctx: _LevelContext) -> CVResult:
         try:
-            return train_cv(
-                pending.estimator,
-                pending.X,
-                ctx.y,
-                ctx.folds,
-                X_test=pending.X_test,
-                metric=ctx.metric,
-                early_stopping_rounds=pending.member.early_stopping_rounds,
-                fit_params=pending.fit_params,
-                task=ctx.task,
-                progress=self.progress,
-            )
+            return train_cv(pending.estimator, **self._cv_args(pending, ctx), progress=self.progress)
         except Exception as exc:
             exc.add_note(f"raised while training {pending.label}")
             raise
