@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +24,7 @@ import pytest
 import pytest_asyncio
 import yaml
 from conftest import require_tool
+from hub_process import stop_process, wait_until_up
 from kmock import subresource
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -132,15 +131,7 @@ def hub(tmp_path_factory):
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                _hub_api(url, "GET", "/", SETUP_TOKEN)
-                break
-            except (urllib.error.URLError, OSError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"hub did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.3)
+        wait_until_up(proc, log, lambda: _hub_api(url, "GET", "/", SETUP_TOKEN) is not None)
         # ana's token inherits her roles (so the 'user' role must grant the scope); gina's asks for it alone
         tokens = {
             ANA: _hub_api(url, "POST", f"/users/{ANA}/tokens", SETUP_TOKEN, {"note": "inherits"})["token"],
@@ -157,12 +148,7 @@ def hub(tmp_path_factory):
         )["token"]
         yield {"url": url, "api": f"http://127.0.0.1:{hub_port}/hub/api", "tokens": tokens, "base": base}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process(proc)
 
 
 @pytest_asyncio.fixture

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import pytest
 import requests
 import yaml
 from conftest import require_tool
+from hub_process import stop_process, wait_until_up
 
 from workbench.hub.accounts import account_name
 from workbench.hub.auth import admin_password_file
@@ -131,28 +131,14 @@ def hub(request):
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=base)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(url + "/hub/api/", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"hub did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_up(proc, log, lambda: requests.get(url + "/hub/api/", timeout=2).status_code == 200)
         admin = HubSession(url)
         admin.login(ADMIN, admin_password_file(state, ADMIN).read_text().strip())  # created at first start
         for group in ("gpu-users",):
             admin.api("POST", f"/groups/{group}")
         yield Hub(url=url, state=state, runs=runs, users=users, profiles_path=profiles_path, admin=admin, log=log)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process(proc)
 
 
 def execute(hub: Hub, user: str, token: str, code: str, server: str = "") -> str:
