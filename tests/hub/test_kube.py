@@ -124,6 +124,8 @@ def test_pod_manifest_per_profile(kube_config, slug):
     assert not [m for m in container["volumeMounts"] if "serviceaccount" in m["mountPath"]]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env[RUNS_ENV] == RUNS_MOUNT and env["WORKBENCH_PROFILE"] == slug
+    threads = str(max(1, int(profile.cpu_limit)))
+    assert [env[v] for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")] == [threads] * 3
     assert env["WORKBENCH_JOB_GATEWAY_URL"] == "http://hub:10102/services/job-gateway/"
 
 

@@ -139,6 +139,10 @@ def test_every_profile_renders_a_schema_valid_job(raw, gpus, notebook):
     # secrets by reference only; the webhook URL lives in its own Secret
     env = {e["name"]: e for e in _container(job)["env"]}
     assert env[RUNS_ENV]["value"] == RUNS_MOUNT
+    threads = str(max(1, int(raw["cpu"]["limit"])))
+    assert env["WORKBENCH_PROFILE"]["value"] == raw["slug"]
+    assert env["OMP_NUM_THREADS"]["value"] == env["MKL_NUM_THREADS"]["value"] == threads
+    assert ("CUDA_VISIBLE_DEVICES" in env) == (not raw.get("gpus"))  # CPU profiles see no GPU
     assert _container(job)["envFrom"] == [{"secretRef": {"name": "kaggle-api"}}]
     assert m.notify_secret["stringData"] == {"WORKBENCH_NOTIFY_URL": HOOK}
     assert env["WORKBENCH_NOTIFY_URL"]["valueFrom"]["secretKeyRef"]["name"] == m.notify_secret["metadata"]["name"]

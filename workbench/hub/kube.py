@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..profiles import Profile, ProfileSet
+from ..profiles import Profile, ProfileSet, profile_env
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, owner_dirname
 from .quota import user_groups
 
@@ -40,7 +40,7 @@ def profile_entry(profile: Profile) -> dict[str, Any]:
         "cpu_guarantee": profile.cpu_guarantee,
         "mem_limit": profile.mem_limit_bytes,
         "mem_guarantee": profile.mem_guarantee_bytes,
-        "environment": {**profile.env, "WORKBENCH_PROFILE": profile.slug},
+        "environment": profile_env(profile),
     }
     if profile.gpus:
         override["extra_resource_limits"] = {profile.gpu_resource: str(profile.gpus)}

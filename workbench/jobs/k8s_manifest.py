@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .._redact import redact_url
-from ..profiles import Profile, ProfileSet, load_profiles, parse_memory
+from ..profiles import Profile, ProfileSet, load_profiles, parse_memory, profile_env
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, current_owner, owner_dirname
 
 JOB_MOUNT = "/etc/workbench/job"
@@ -355,8 +355,8 @@ def _command(nb_path: str, name: str, timeout: int | None) -> list[str]:
 
 
 def environment(chosen: Profile, owner: str) -> list[dict[str, Any]]:
-    """The container's variables: the profile's, the runs root, and the owner as the user."""
-    env_values = {"OMP_NUM_THREADS": str(max(1, int(chosen.cpu_limit)))} | chosen.env
+    """The container's variables: the profile's (:func:`~workbench.profiles.profile_env`), the runs root, the owner."""
+    env_values = profile_env(chosen)
     env_values |= {RUNS_ENV: RUNS_MOUNT, "PYTHONUNBUFFERED": "1", "LOGNAME": owner, "USER": owner}
     return [{"name": k, "value": v} for k, v in env_values.items()]
 
