@@ -95,6 +95,9 @@ def test_profile_list_matches_hub_profiles(values):
         assert int(gpus) == profile.gpus
         assert override.get("node_selector", {}) == profile.node_selector
         assert override.get("tolerations", []) == profile.tolerations
+        env = override["environment"]
+        assert env["WORKBENCH_PROFILE"] == profile.slug
+        assert env["OMP_NUM_THREADS"] == env["NUMBA_NUM_THREADS"] == str(max(1, int(profile.cpu_limit)))
 
 
 def test_values_validate_against_the_official_chart_schema(values):
