@@ -246,6 +246,8 @@ def test_trigger_and_force_are_checked(tmp_path):
     pipeline = load_pipeline(TINY)
     with pytest.raises(ValueError, match="trigger must be"):
         run_pipeline(pipeline, runs_dir=tmp_path, trigger={"kind": "cron", "by": "x"}, progress=False)
+    with pytest.raises(ValueError, match="trigger 'id' must be 1-64 letters"):
+        run_pipeline(pipeline, runs_dir=tmp_path, trigger={"kind": "user", "by": "x", "id": "../x"}, progress=False)
     with pytest.raises(ValueError, match="--force nope: pipeline 'tiny' has no step 'nope'"):
         run_pipeline(pipeline, runs_dir=tmp_path, force=["nope"], progress=False)
     assert not list(tmp_path.iterdir())  # nothing written for a rejected run
