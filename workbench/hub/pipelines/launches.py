@@ -26,6 +26,7 @@ import re
 import resource
 import secrets
 import sys
+import threading
 from collections import deque
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -170,6 +171,7 @@ class Launcher:
         self.launches: dict[str, Launch] = {}
         self._order: deque[str] = deque()
         self.active: dict[str, str] = {}
+        self._saving = threading.Lock()  # find_run saves from a worker thread too: snapshot and write as one
         self._restore()
 
     def _restore(self) -> None:
@@ -190,7 +192,8 @@ class Launcher:
     def save(self, launch: Launch) -> None:
         """Write ``launch`` to its record (atomically, private to the service); a failure is logged, not raised."""
         try:
-            atomic_write_json(self.logs / f"{launch.id}.json", launch.to_dict(), mode=0o600, default=str)
+            with self._saving:
+                atomic_write_json(self.logs / f"{launch.id}.json", launch.to_dict(), mode=0o600, default=str)
         except (OSError, TypeError, ValueError) as exc:
             log.warning("launch %s could not be saved: %s", launch.id, exc)
 
