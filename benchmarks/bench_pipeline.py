@@ -85,7 +85,7 @@ def main() -> None:
         if not args.quick:
             from workbench.jobs.pipeline import load_pipeline
 
-            steps = load_pipeline(REFERENCE).steps  # read before the clocks start
+            reference_steps = load_pipeline(REFERENCE).steps  # read before the clocks start
         steps = 3 if args.quick else 6
         header(f"pipeline of {steps} steps, --workers 2, vs {steps} sequential `workbench run`")
         runs = tmp / "runs"
@@ -95,7 +95,7 @@ def main() -> None:
             assert " succeeded: " in out and "cached" not in out.splitlines()[0], out
 
         def peer() -> None:
-            sequential_tiny(tmp, tmp / "seq") if args.quick else sequential_reference(steps, tmp / "seq")
+            sequential_tiny(tmp, tmp / "seq") if args.quick else sequential_reference(reference_steps, tmp / "seq")
 
         peer_s = timed(peer)
         ours_s = timed(ours)

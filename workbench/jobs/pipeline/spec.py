@@ -554,7 +554,7 @@ def _parse_step(
     points = _foreach(ctx, group, raw.get("foreach"), spec, values)
     keys = [expansion_key(p) for p in points if p]
     each = _each(ctx, group, raw.get("each"), keys, set(points[0]), params, all_steps)
-    typed_overrides = _step_overrides(ctx, group, spec, overrides, keys, set(points[0]), [values, *each.values()])
+    typed_overrides = _step_overrides(ctx, group, spec, overrides, keys, set(points[0]), values, each)
     out = []
     for point in points:
         key = expansion_key(point) if point else None
@@ -650,7 +650,8 @@ def _step_overrides(
     overrides: Sequence[StepOverride],
     keys: list[str],
     fanned: set[str],
-    file_values: Sequence[Mapping[str, Any]],
+    values: Mapping[str, Any],
+    each: Mapping[str, Mapping[str, Any]],
 ) -> list[tuple[StepOverride, Any]]:
     """Each ``-p STEP[KEY].PARAM`` of this step checked and typed like the notebook's parameter."""
     import difflib
@@ -679,7 +680,8 @@ def _step_overrides(
                 f"{o.shown}: step {group!r} fans out over {o.param!r} (foreach); change its foreach list in the file",
                 group,
             )
-        if any(references(v.get(o.param)) for v in file_values):
+        written = [values, *(each.values() if o.key is None else [each.get(o.key, {})])]
+        if any(references(v.get(o.param)) for v in written):
             raise ctx.error(
                 f"{o.shown}: {o.param!r} of step {group!r} reads an upstream step's run in the file, "
                 "which -p cannot replace; edit the pipeline file instead",
