@@ -7,6 +7,7 @@ a re-run with nothing changed (every step reused from the cache; target: at most
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -20,7 +21,6 @@ from _harness import header, parser, report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "notebooks" / "pipeline.yaml"
-TRAIN = {"seed": "0", "n_splits": "5", "learning_rate": "0.05", "early_stopping_rounds": "100"}
 
 
 def workbench(*args: str) -> str:
@@ -37,17 +37,17 @@ def run_one(notebook: Path, runs: Path, name: str, **params: str) -> str:
     return str(runs.parent / re.search(r"^run directory: (.+)$", out, re.M).group(1).strip())
 
 
-def sequential_reference(runs: Path) -> None:
-    """The reference pipeline's six steps, one ``workbench run`` after another."""
-    nb = ROOT / "notebooks"
-    trained = {
-        m: run_one(nb / "train.ipynb", runs, f"train-{m}", model=m, **TRAIN) for m in ("lgbm", "logreg", "extratrees")
-    }
-    stack = run_one(nb / "stack.ipynb", runs, "stack", train_runs=str(list(trained.values())), seed="0")
-    run_one(
-        nb / "explain.ipynb", runs, "explain", cv_dir=trained["lgbm"], seed="0", title="LightGBM member of the stack"
-    )
-    run_one(nb / "submission.ipynb", runs, "submission", train_run=stack)
+def sequential_reference(steps, runs: Path) -> None:
+    """The reference pipeline's six steps, one ``workbench run`` after another, each with the parameters
+    the pipeline gives it (each expansion its own), upstream references replaced by the runs made here."""
+    from workbench.jobs.pipeline import resolve
+
+    done: dict[str, list[str]] = {}
+    for step in steps:
+        params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in resolve(step, done).items()}
+        run = run_one(step.notebook, runs, step.name, **params)
+        done.setdefault(step.group, []).append(run)
+        done[step.name] = [run]
 
 
 def tiny_pipeline(folder: Path) -> Path:
@@ -82,6 +82,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         tmp = Path(tmp)
         pipeline = tiny_pipeline(tmp) if args.quick else REFERENCE
+        if not args.quick:
+            from workbench.jobs.pipeline import load_pipeline
+
+            reference_steps = load_pipeline(REFERENCE).steps  # read before the clocks start
         steps = 3 if args.quick else 6
         header(f"pipeline of {steps} steps, --workers 2, vs {steps} sequential `workbench run`")
         runs = tmp / "runs"
@@ -91,7 +95,7 @@ def main() -> None:
             assert " succeeded: " in out and "cached" not in out.splitlines()[0], out
 
         def peer() -> None:
-            sequential_tiny(tmp, tmp / "seq") if args.quick else sequential_reference(tmp / "seq")
+            sequential_tiny(tmp, tmp / "seq") if args.quick else sequential_reference(reference_steps, tmp / "seq")
 
         peer_s = timed(peer)
         ours_s = timed(ours)

@@ -99,6 +99,15 @@ def _demo_pipeline_caches(runs: Path, stdout: str) -> None:
     changed = run_pipeline(load_pipeline(edited), runs_dir=runs, workers=2, progress=False)
     executed = sorted(n for n, s in changed.steps.items() if s.state == "succeeded")
     assert executed == ["stack", "submission"] and len(iter_runs(runs)) == 8, changed.summary()
+    # one model's parameter: that training step and what reads it (stack, submission) run; not explain
+    one = run_pipeline(
+        load_pipeline(edited, {"train-logreg.logreg_C": "0.5"}), runs_dir=runs, workers=2, progress=False
+    )
+    executed = sorted(n for n, s in one.steps.items() if s.state == "succeeded")
+    assert executed == ["stack", "submission", "train-logreg"] and len(iter_runs(runs)) == 11, one.summary()
+    assert {n: s.state for n, s in one.steps.items() if n not in executed} == dict.fromkeys(
+        ["train-lgbm", "train-extratrees", "explain"], "cached"
+    )
 
 
 def test_errors_are_printed_without_secrets(tmp_path, capsys, monkeypatch):

@@ -192,7 +192,8 @@ def test_webhook_needs_the_scope_checks_parameters_and_records_the_trigger(hub):
     team = hub.runs / owner_dirname(TEAM_OWNER)
     (path, owner, record) = pipeline_run(hub, done["run"])
     assert owner == TEAM_OWNER and path.parent == team and record["state"] == "succeeded"
-    assert record["trigger"] == {"kind": "webhook", "by": "ci-bot"} and record["parameters"] == {"seconds": 0}
+    assert record["trigger"] == {"kind": "webhook", "by": "ci-bot", "id": launch["id"]}  # how the launch finds it
+    assert record["parameters"] == {"seconds": 0}
     if AS_ROOT:
         account = lookup_account(TEAM_OWNER)
         assert account is not None and done["uid"] == account.uid != 0
@@ -272,7 +273,14 @@ def test_a_schedule_runs_as_its_user(hub, homes):
     assert started.json()["run"] == done["run"] is not None
     runs = hub.runs / owner_dirname("ana")
     (path, owner, record) = pipeline_run(hub, done["run"])
-    assert owner == "ana" and path.parent == runs and record["trigger"] == {"kind": "user", "by": "ana"}
+    assert owner == "ana" and path.parent == runs
+    assert record["trigger"] == {"kind": "user", "by": "ana", "id": started.json()["id"]}
+    # the launch list: ana sees her launch and no one else's; an admin sees every launch
+    mine = call("GET", f"{hub.api}/runs", ana).json()["launches"]
+    everyone = call("GET", f"{hub.api}/runs", hub.admin_token).json()["launches"]
+    assert [launch["id"] for launch in mine] == [started.json()["id"]] and mine[0]["run"] == done["run"]
+    assert {launch["owner"] for launch in everyone} >= {"ana"} and len(everyone) >= len(mine)
+    assert all(launch["owner"] == "ana" for launch in mine)
     if AS_ROOT:
         account = lookup_account("ana")
         assert done["uid"] == account.uid != 0

@@ -121,7 +121,7 @@ def test_the_dag_passes_run_directories_downstream(tmp_path):
             i = command.index(key)
             assert command[i - 1] == "-p" and command[i + 1] == f"{{{{inputs.parameters.{key}}}}}"
     static = yaml.safe_load(templates["train-logreg"]["inputs"]["artifacts"][1]["raw"]["data"])
-    assert static == {"seed": 0, "n_splits": 5, "learning_rate": 0.05, "early_stopping_rounds": 100, "model": "logreg"}
+    assert static == {"seed": 0, "n_splits": 5, "logreg_C": 1.0, "model": "logreg"}  # its own, from each:
     notebook = json.loads(templates["train-logreg"]["inputs"]["artifacts"][0]["raw"]["data"])
     source = json.loads((ROOT / "notebooks" / "train.ipynb").read_text())
     assert [c["source"] for c in notebook["cells"]] == [c["source"] for c in source["cells"]]
@@ -190,6 +190,25 @@ def test_calendar_and_webhook_objects(tmp_path):
         _render(without, "calendar")
     with pytest.raises(ValueError, match="has no webhook"):
         _render(without, "webhook")
+
+
+def test_a_webhook_parameter_in_one_expansions_each_reaches_that_expansion_only(tmp_path):
+    from workbench.jobs.pipeline import load_pipeline
+
+    source, _ = write_reference_pipeline(tmp_path)
+    data = yaml.safe_load(source.read_text())
+    data["parameters"]["rate"], data["webhook"] = 0.05, {"parameters": ["rate"]}
+    data["steps"]["train"]["each"]["lgbm"]["learning_rate"] = "${params.rate}"
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    templates = _templates(_render(load_pipeline(source), "webhook").objects[0]["spec"])
+    command = templates["train-lgbm"]["container"]["command"]
+    i = command.index("learning_rate")
+    assert command[i - 1 : i + 2] == ["-p", "learning_rate", "{{workflow.parameters.rate}}"]
+    assert all(
+        "{{workflow.parameters.rate}}" not in templates[n]["container"]["command"]
+        for n in templates
+        if n != "train-lgbm"
+    )
 
 
 def test_a_profile_the_profiles_file_lacks_names_the_step(tmp_path):

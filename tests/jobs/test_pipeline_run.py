@@ -65,10 +65,28 @@ def test_runs_caches_and_reruns_only_what_changed(tmp_path):
     states = {n: s.state for n, s in forced.steps.items()}
     assert states == {"make-1": "cached", "make-2": "succeeded", "single": "cached", "sum": "succeeded"}
 
+    _one_expansion_reruns_alone(tmp_path, runs)
     scanned, bad = scan_pipeline_runs(runs)
-    assert [r.path for r in scanned] == [first.path, again.path, changed.path, forced.path] and not bad
+    assert [r.path for r in scanned][:4] == [first.path, again.path, changed.path, forced.path] and not bad
     assert find_pipeline_run(first.run_id, runs).path == first.path
     assert not scan_runs(runs)[1]  # pipeline folders are not invalid runs
+
+
+def _one_expansion_reruns_alone(tmp_path: Path, runs: Path) -> None:
+    """One foreach expansion's parameter changed: that expansion and the step reading it run, nothing else."""
+    before = _executed(runs)
+    one = run_pipeline(load_pipeline(TINY, {"make-2.label": "two"}), runs_dir=runs, workers=2, progress=False)
+    states = {n: s.state for n, s in one.steps.items()}
+    assert states == {"make-1": "cached", "make-2": "succeeded", "single": "cached", "sum": "succeeded"}
+    assert _executed(runs) == before + 2
+    assert [r.params["label"] for r in iter_runs(runs) if r.name == "make-2"][-1] == "two"
+    # the same value written in the file (each:) is the same content: no notebook runs
+    edited = tmp_path / "tiny.yaml"
+    edited.write_text(TINY.read_text().replace("      x: [1, 2]\n", "      x: [1, 2]\n    each: {2: {label: two}}\n"))
+    (tmp_path / "add.ipynb").write_bytes((FIXTURES / "add.ipynb").read_bytes())
+    same = run_pipeline(load_pipeline(edited), runs_dir=runs, workers=2, progress=False)
+    assert {s.state for s in same.steps.values()} == {"cached"} and _executed(runs) == before + 2
+    assert {n: s.run for n, s in same.steps.items()} == {n: s.run for n, s in one.steps.items()}
 
 
 def test_cache_key_follows_inputs_parameters_and_upstream(tmp_path):
@@ -228,6 +246,8 @@ def test_trigger_and_force_are_checked(tmp_path):
     pipeline = load_pipeline(TINY)
     with pytest.raises(ValueError, match="trigger must be"):
         run_pipeline(pipeline, runs_dir=tmp_path, trigger={"kind": "cron", "by": "x"}, progress=False)
+    with pytest.raises(ValueError, match="trigger 'id' must be 1-64 letters"):
+        run_pipeline(pipeline, runs_dir=tmp_path, trigger={"kind": "user", "by": "x", "id": "../x"}, progress=False)
     with pytest.raises(ValueError, match="--force nope: pipeline 'tiny' has no step 'nope'"):
         run_pipeline(pipeline, runs_dir=tmp_path, force=["nope"], progress=False)
     assert not list(tmp_path.iterdir())  # nothing written for a rejected run

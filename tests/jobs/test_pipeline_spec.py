@@ -188,3 +188,105 @@ def test_hostile_yaml_is_refused(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n")
     with pytest.raises(PipelineError, match="must be a YAML mapping"):
         load_pipeline(tmp_path / "list.yaml")
+
+
+def _train_keys(pipeline, runs: Path) -> dict[str, str]:
+    """Each training expansion's content key, as the executor computes it before running."""
+    from workbench.jobs.pipeline.cache import cache_key
+    from workbench.jobs.runner import prepare_run
+
+    return {
+        s.name: cache_key(prepare_run(s.notebook, resolve(s, {}), name=s.name), [], runs)
+        for s in pipeline.steps
+        if s.group == "train"
+    }
+
+
+def test_one_expansion_takes_its_own_parameters_and_keeps_its_siblings_keys(tmp_path):
+    base = load_pipeline(REFERENCE)
+    assert base.step("train-lgbm").parameters["learning_rate"] == 0.05 and base.step("train-lgbm").key == "lgbm"
+    assert "learning_rate" not in base.step("train-logreg").parameters and base.step("stack").key is None
+    keys = _train_keys(base, tmp_path)
+    # the file's each: entry, -p EXPANSION.PARAM and -p 'STEP[KEY].PARAM' give one and the same step
+    edited = tmp_path / "pipeline.yaml"
+    edited.write_text(REFERENCE.read_text().replace("logreg: {logreg_C: 1.0}", "logreg: {logreg_C: 0.5}"))
+    for name in ("train", "stack", "explain", "submission"):
+        (tmp_path / f"{name}.ipynb").write_bytes((REFERENCE.parent / f"{name}.ipynb").read_bytes())
+    variants = [
+        load_pipeline(edited),
+        load_pipeline(REFERENCE, {"train-logreg.logreg_C": "0.5"}),
+        load_pipeline(REFERENCE, {"train[logreg].logreg_C": "0.5"}),
+    ]
+    for variant in variants:
+        assert variant.step("train-logreg").parameters["logreg_C"] == 0.5
+        changed = _train_keys(variant, tmp_path)
+        assert [n for n in keys if changed[n] != keys[n]] == ["train-logreg"]
+    # -p STEP.PARAM sets every expansion, over each:; the expansion's own -p wins over it
+    both = load_pipeline(REFERENCE, {"train.learning_rate": "0.2", "train-lgbm.learning_rate": "0.3"})
+    assert [both.step(f"train-{m}").parameters["learning_rate"] for m in ("lgbm", "logreg", "extratrees")] == [
+        0.3,
+        0.2,
+        0.2,
+    ]
+    assert both.step("train-lgbm").parameters["early_stopping_rounds"] == 100  # the rest of each: stays
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"trian.seed": "1"}, "-p trian.seed=1: no step 'trian'; the steps are train, stack"),
+        ({"train-xgb.seed": "1"}, "no step 'train-xgb'; the steps are train, stack, explain, submission, train-lgbm"),
+        (
+            {"train[xgb].learning_rate": "0.1"},
+            "step 'train': -p train[xgb].learning_rate=0.1: step 'train' has no expansion 'xgb'; its expansions are "
+            "lgbm, logreg, extratrees (e.g. -p train-lgbm.learning_rate=0.1)",
+        ),
+        (
+            {"train-lgbm.learnin_rate": "0.1"},
+            "train.ipynb has no parameter 'learnin_rate'; did you mean 'learning_rate'?",
+        ),
+        (
+            {"train-lgbm.learning_rate": "fast"},
+            "-p train-lgbm.learning_rate=fast: parameter 'learning_rate' expects float",
+        ),
+        ({"stack[a].seed": "1"}, "-p stack[a].seed=1: step 'stack' has no foreach; write -p stack.seed=1"),
+        ({"train.model": "lgbm"}, "step 'train' fans out over 'model' (foreach); change its foreach list in the file"),
+        ({"stack.train_runs": "[]"}, "'train_runs' of step 'stack' reads an upstream step's run in the file"),
+        ({"train.seed": "${params.seed}"}, "-p gives plain values; write ${...} references in the pipeline file"),
+        ({"train..seed": "1"}, "-p train..seed=...: not a parameter name; write -p NAME=VALUE"),
+    ],
+)
+def test_step_overrides_are_checked_before_anything_runs(overrides, expected):
+    with pytest.raises(PipelineError) as info:
+        load_pipeline(REFERENCE, overrides)
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("each: {3: {label: b}}", "step 'a', key 'each.3': no expansion '3'; the expansions of 'a' are 1, 2"),
+        ("each: {2: {x: 5}}", "key 'each.2.x': 'x' is the foreach value that names this expansion"),
+        ("each: {2: {nope: 1}}", "step 'a-2', key 'each.2.nope': unknown parameter 'nope'"),
+        ("each: {2: {sleep: fast}}", "step 'a-2', key 'each.2.sleep': parameter 'sleep' expects float"),
+        ("each: [1]", "key 'each': expected a mapping of expansion keys (1, 2) to parameters"),
+        ("each: {2: {label: '${params.q}'}}", "key 'each.2.label': ${params.q}: no pipeline parameter 'q'"),
+    ],
+)
+def test_each_errors_name_the_expansion_and_key(text, expected):
+    assert expected in _error(f"steps:\n  a: {{notebook: add.ipynb, foreach: {{x: [1, 2]}}, {text}}}")
+
+
+def test_each_needs_foreach_and_may_read_upstream_runs():
+    message = _error("steps: {a: {notebook: add.ipynb, each: {b: {x: 1}}}}")
+    assert "key 'each': 'each' sets parameters of single foreach expansions" in message
+    p = _parse(
+        """
+steps:
+  make: {notebook: add.ipynb, foreach: {x: [1, 2]}, each: {"2": {source: "${steps.one.run}", label: two}}}
+  one: {notebook: add.ipynb}
+"""
+    )
+    assert p.step("make-2").after == ("one",) and p.step("make-1").after == ()
+    assert p.step("make-2").parameters == {"source": "${steps.one.run}", "label": "two", "x": 2}
+    assert [s.name for s in p.steps] == ["one", "make-1", "make-2"]

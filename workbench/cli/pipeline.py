@@ -33,7 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="set a pipeline parameter (NAME=VALUE or NAME VALUE), coerced to the type of its default; repeatable",
+        help="set a pipeline parameter (NAME=VALUE or NAME VALUE), coerced to the type of its default; "
+        "STEP.PARAM=VALUE sets a notebook parameter of step STEP (all its foreach expansions), "
+        "EXPANSION.PARAM=VALUE or 'STEP[KEY].PARAM=VALUE' one expansion's only, e.g. -p train-lgbm.learning_rate=0.1 "
+        "(re-runs train-lgbm and the steps that read it); typed like the notebook's parameter; repeatable",
     )
     run.add_argument("--workers", type=int, default=1, help="steps run at the same time (default: 1)")
     run.add_argument("--force", nargs="+", action="extend", default=[], metavar="STEP", help="run STEP even if cached")
@@ -79,8 +82,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def overrides(values: list[list[str]]) -> dict[str, str]:
     """``-p`` values as ``{name: text}``: each is ``NAME=VALUE`` or ``NAME VALUE``.
 
-    >>> overrides([["seed=1"], ["n_splits", "3"]])
-    {'seed': '1', 'n_splits': '3'}
+    >>> overrides([["seed=1"], ["n_splits", "3"], ["train[lgbm].learning_rate=0.1"]])
+    {'seed': '1', 'n_splits': '3', 'train[lgbm].learning_rate': '0.1'}
     """
     out: dict[str, str] = {}
     for value in values:

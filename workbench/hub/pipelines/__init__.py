@@ -57,9 +57,15 @@ Routes:
     **400** naming the parameter; **404** unknown pipeline or one without ``webhook:``;
     **409** its previous run is still running.
 ``GET api/runs/<launch id>``  (any accepted token of the launch's requester or owner, or admin)
-    ``{"id", "key", "pipeline", "owner", "trigger", "state": "running"|"succeeded"|"failed",
+    ``{"id", "key", "pipeline", "owner", "trigger", "state": "running"|"succeeded"|"failed"|"interrupted",
     "returncode", "run": "<pipeline run id>"|null, "error", "uid", "pid", "started", "finished"}``
-    (``uid``: the user id the run executed as; launches are kept in memory, the last 500).
+    (``uid``: the user id the run executed as; ``run``: the pipeline run whose ``trigger.id`` is the
+    launch id). Launches are kept in the service's state folder (the last 500), so they outlive a
+    restart of the service; one whose process ended while the service was down is settled from its
+    pipeline run (``interrupted`` when that did not finish).
+``GET api/runs``  (any accepted token)
+    ``{"launches": [<launch>, ...]}``, newest first: those the caller requested or owns; an admin's
+    token: all.
 ``GET api/schedules``  (:data:`SCHEDULES_SCOPE`)
     ``{"schedules": [<schedule>, ...]}``: one's own; an admin's token: everyone's.
 ``GET api/schedules/<user>``  (:data:`SCHEDULES_SCOPE`; own, or admin)

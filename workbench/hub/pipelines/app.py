@@ -84,6 +84,10 @@ class _Api(web.RequestHandler):
                 403, f"you may only manage your own schedules (you are {self.caller['name']!r}, not {user!r})"
             )
 
+    def _sees(self, launch: Any) -> bool:
+        """Whether the caller may see ``launch``: its requester, its owner, or an admin."""
+        return self.admin or launch.trigger.get("by") == self.by or launch.owner == self.caller["name"]
+
     def _json_body(self) -> Any:
         try:
             return json.loads(self.request.body or b"null")
@@ -131,14 +135,26 @@ class WebhookHandler(_Api):
         await self._run(TRIGGER_SCOPE, start)
 
 
+class LaunchesHandler(_Api):
+    async def get(self) -> None:
+        async def show() -> None:
+            launcher = self.service.launcher
+            shown = [launch for launch in launcher.launches.values() if self._sees(launch)]
+            for launch in shown:
+                await asyncio.to_thread(launcher.settle, launch)
+            shown.sort(key=lambda launch: launch.id, reverse=True)
+            self._answer(200, {"launches": [launch.to_dict() for launch in shown]})
+
+        await self._run(None, show)
+
+
 class LaunchHandler(_Api):
     async def get(self, launch_id: str) -> None:
         async def show() -> None:
             launch = self.service.launcher.launches.get(launch_id)
-            mine = launch is not None and (launch.trigger.get("by") == self.by or launch.owner == self.caller["name"])
-            if launch is None or not (mine or self.admin):
+            if launch is None or not self._sees(launch):
                 raise Refused(404, f"no run launch {launch_id!r} of yours")
-            await asyncio.to_thread(self.service.launcher.find_run, launch)
+            await asyncio.to_thread(self.service.launcher.refresh, launch)
             self._answer(200, launch.to_dict())
 
         await self._run(None, show)
@@ -247,6 +263,7 @@ def make_app(service: Pipelines, hub_auth: Any, prefix: str = "/services/pipelin
             (prefix + "oauth_callback", HubOAuthCallbackHandler),
             (prefix + "api/pipelines", PipelinesHandler, kwargs),
             (prefix + f"api/pipelines/{part}/runs", WebhookHandler, kwargs),
+            (prefix + "api/runs", LaunchesHandler, kwargs),
             (prefix + f"api/runs/{part}", LaunchHandler, kwargs),
             (prefix + "api/schedules", SchedulesHandler, kwargs),
             (prefix + f"api/schedules/{part}", SchedulesHandler, kwargs),

@@ -18,6 +18,7 @@ _EXPORTS = {
         "Reference",
         "Step",
         "Webhook",
+        "expansion_key",
         "load_pipeline",
         "parse_pipeline",
         "references",

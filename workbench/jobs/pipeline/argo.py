@@ -58,7 +58,7 @@ from ..k8s_manifest import (
     runs_mounts,
     secret_env,
 )
-from .spec import PipelineError, references, resolve
+from .spec import PipelineError, expansion_key, references, resolve
 
 API_VERSION = "argoproj.io/v1alpha1"
 MODES = ("run", "calendar", "webhook")
@@ -251,7 +251,7 @@ def _event_params(pipeline: Any) -> dict[str, dict[str, str]]:
     raw = load_yaml(Path(pipeline.source).read_text(encoding="utf-8"))["steps"]
     out: dict[str, dict[str, str]] = {}
     for step in pipeline.steps:
-        for key, value in (raw[step.group].get("parameters") or {}).items():
+        for key, value in _written(raw[step.group], step.key).items():
             refs = references(value)
             if not isinstance(value, str) or not any(r.kind == "params" and r.name in names for r in refs):
                 continue
@@ -267,6 +267,12 @@ def _event_params(pipeline: Any) -> dict[str, dict[str, str]]:
                 text = text.replace(r.text, sub)
             out.setdefault(step.name, {})[str(key)] = text.replace("$", "$$")
     return out
+
+
+def _written(raw_step: dict[str, Any], key: str | None) -> dict[str, Any]:
+    """A step's parameters as the file writes them: ``parameters``, then its expansion's ``each`` entry."""
+    each = {k if isinstance(k, str) else expansion_key({"k": k}): v for k, v in (raw_step.get("each") or {}).items()}
+    return {**(raw_step.get("parameters") or {}), **(each.get(key) or {} if key is not None else {})}
 
 
 def _pipeline_deadline(templates: list[dict[str, Any]]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -24,6 +25,8 @@ from ..runner import PreparedRun, execute_run, prepare_run
 from .cache import cache_key, find_cached
 from .record import TRIGGERS, PipelineRun, StepState, find_pipeline_run
 from .spec import Pipeline, PipelineError, Step, resolve
+
+_LAUNCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def run_pipeline(
@@ -49,7 +52,8 @@ def run_pipeline(
         Steps (or declared step names, for all their expansions) to run even when cached.
     trigger : mapping, optional
         Who or what started it: ``{"kind": "user" | "schedule" | "webhook", "by": NAME}``
-        (default: the current user).
+        (default: the current user), plus an optional ``"id"``: the id of the launch that started
+        it (the pipelines service finds its run by it).
     progress : bool
         Show a progress bar.
 
@@ -146,10 +150,14 @@ def _forced(pipeline: Pipeline, force: Iterable[str]) -> set[str]:
 def _trigger(trigger: Mapping[str, str] | None) -> dict[str, str]:
     if trigger is None:
         return {"kind": "user", "by": current_owner()}
-    kind, by = trigger.get("kind"), trigger.get("by")
+    kind, by, launch = trigger.get("kind"), trigger.get("by"), trigger.get("id")
     if kind not in TRIGGERS or not isinstance(by, str) or not by:
         raise ValueError(f"trigger must be {{'kind': one of {TRIGGERS}, 'by': a name}}, got {dict(trigger)!r}")
-    return {"kind": kind, "by": by}
+    if launch is None:
+        return {"kind": kind, "by": by}
+    if not isinstance(launch, str) or not _LAUNCH_ID.fullmatch(launch):
+        raise ValueError(f"trigger 'id' must be 1-64 letters, digits, '.', '_' or '-', got {launch!r}")
+    return {"kind": kind, "by": by, "id": launch}
 
 
 def _run_step(prepared: PreparedRun, runs_dir: str, timeout: float | None) -> RunRecord:

@@ -10,7 +10,8 @@ A pipeline file is YAML::
       train:
         notebook: train.ipynb          # relative to the pipeline file
         foreach: {model: [lgbm, logreg]}   # one step per value: train-lgbm, train-logreg
-        parameters: {seed: "${params.seed}"}
+        parameters: {seed: "${params.seed}"}   # every expansion
+        each: {lgbm: {learning_rate: 0.05}}    # one expansion's own parameters, by its key
         profile: cpu-small
         retries: 1
         timeout: 10m
@@ -23,6 +24,12 @@ directory of step ``GROUP`` (it may sit inside a longer string) and ``${steps.GR
 of run directories of all of a fanned-out step's expansions (the whole value). Steps depend on the
 steps they reference and on those named in ``after:``. Cycles, unknown keys, references, notebook
 parameters and values of the wrong type are :class:`PipelineError` naming the file, step and key.
+
+An expansion's key is its name after the step's (``lgbm`` for ``train-lgbm``; values joined by
+``-`` for several ``foreach`` parameters). Each expansion is its own step with its own parameters,
+so its cache key changes only with its own values: giving one expansion another value (in
+``each:``, or with ``-p train[lgbm].learning_rate=0.1``) re-runs that expansion and what depends on
+it, not its siblings.
 """
 
 from __future__ import annotations
@@ -37,12 +44,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..params import NotebookSpec, Parameter, ParamType, coerce_value, inspect_notebook, validate_params
+from .overrides import StepOverride, split_overrides
 
 if TYPE_CHECKING:
     from ...profiles import ProfileSet
 
 PIPELINE_KEYS = ("name", "description", "parameters", "steps", "schedule", "webhook")
-STEP_KEYS = ("notebook", "parameters", "after", "foreach", "profile", "retries", "timeout")
+STEP_KEYS = ("notebook", "parameters", "after", "foreach", "each", "profile", "retries", "timeout")
 MAX_NAME = 63
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -93,6 +101,11 @@ class Step:
     def upstream_groups(self) -> tuple[str, ...]:
         """The groups this step's parameters reference (``${steps.GROUP...}``), in order of first use."""
         return tuple(dict.fromkeys(r.name for r in references(self.parameters) if r.kind == "steps"))
+
+    @property
+    def key(self) -> str | None:
+        """A ``foreach`` expansion's key (``lgbm`` for ``train-lgbm``), as ``each:`` and ``-p STEP[KEY]`` name it."""
+        return self.name[len(self.group) + 1 :] if self.foreach else None
 
 
 @dataclass(frozen=True)
@@ -301,7 +314,9 @@ def load_pipeline(
     path : path-like
         The YAML pipeline file; notebooks are found relative to its folder.
     overrides : mapping of str to str, optional
-        Pipeline parameters as command-line text, coerced to the type of each default.
+        ``-p`` texts: ``NAME`` sets a pipeline parameter (coerced to the type of its default),
+        ``STEP.PARAM`` a notebook parameter of every expansion of step ``STEP`` and
+        ``STEP[KEY].PARAM`` one of expansion ``KEY`` only (coerced to the notebook's type).
     profiles : ProfileSet, optional
         Hub profiles to check each step's ``profile`` against.
 
@@ -357,7 +372,7 @@ def parse_pipeline(
     source : str
         How errors name the definition (the file's path).
     overrides : mapping of str to str, optional
-        ``-p`` texts for pipeline parameters.
+        ``-p`` texts, as for :func:`load_pipeline`.
     profiles : ProfileSet, optional
         Hub profiles to check each step's ``profile`` against.
 
@@ -374,12 +389,21 @@ def parse_pipeline(
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise ctx.error("expected text", key="description")
-    params = _pipeline_parameters(ctx, data.get("parameters"), overrides or {})
+    try:
+        pipeline_texts, step_texts = split_overrides(overrides or {})
+    except ValueError as exc:
+        raise ctx.error(str(exc)) from None
+    params = _pipeline_parameters(ctx, data.get("parameters"), pipeline_texts)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, Mapping) or not raw_steps:
         raise ctx.error("needs a non-empty mapping of step names to steps", key="steps")
     ctx.expanded = _expansion_names(raw_steps)
-    steps = [s for group, raw in raw_steps.items() for s in _parse_step(ctx, group, raw, params, raw_steps)]
+    step_texts = _override_steps(ctx, step_texts, raw_steps)
+    steps = [
+        s
+        for group, raw in raw_steps.items()
+        for s in _parse_step(ctx, group, raw, params, raw_steps, [o for o in step_texts if o.group == group])
+    ]
     ordered = _topological(ctx, steps, list(raw_steps))
     pipeline = Pipeline(
         name=name,
@@ -505,7 +529,12 @@ def _webhook(ctx: _Context, value: Any, params: Mapping[str, Any]) -> Webhook | 
 
 
 def _parse_step(
-    ctx: _Context, group: Any, raw: Any, params: Mapping[str, Any], all_steps: Mapping[str, Any]
+    ctx: _Context,
+    group: Any,
+    raw: Any,
+    params: Mapping[str, Any],
+    all_steps: Mapping[str, Any],
+    overrides: Sequence[StepOverride] = (),
 ) -> list[Step]:
     group = _dns_name(ctx, group, "step name", step=str(group))
     if not isinstance(raw, Mapping):
@@ -522,13 +551,148 @@ def _parse_step(
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
         raise ctx.error(f"expected a whole number from 0 to 10, got {retries!r}", step=group, key="retries")
     timeout = _timeout(ctx, group, raw.get("timeout"))
+    points = _foreach(ctx, group, raw.get("foreach"), spec, values)
+    keys = [expansion_key(p) for p in points if p]
+    each = _each(ctx, group, raw.get("each"), keys, set(points[0]), params, all_steps)
+    typed_overrides = _step_overrides(ctx, group, spec, overrides, keys, set(points[0]), values, each)
     out = []
-    for point in _foreach(ctx, group, raw.get("foreach"), spec, values):
+    for point in points:
+        key = expansion_key(point) if point else None
         name = group if not point else _expansion_name(ctx, group, point)
-        typed = _check_parameters(ctx, name, spec, {**values, **point})
+        own, where = dict(values), {}
+        for param, value in each.get(key or "", {}).items():
+            own[param], where[param] = value, f"each.{key}.{param}"
+        for override, value in sorted(typed_overrides, key=lambda item: item[0].key is not None):
+            if override.key in (None, key):
+                own[override.param], where[override.param] = value, override.shown
+        typed = _check_parameters(ctx, name, spec, {**own, **point}, where)
         upstream = [s for r in references(typed) if r.kind == "steps" for s in [r.name]]
         deps = tuple(dict.fromkeys([*after, *upstream]))
         out.append(Step(name, group, spec.path, typed, deps, profile, retries, timeout, dict(point)))
+    return out
+
+
+def _override_steps(
+    ctx: _Context, overrides: Sequence[StepOverride], raw_steps: Mapping[str, Any]
+) -> list[StepOverride]:
+    """Every ``-p STEP...`` checked to name a step of the file; ``-p train-lgbm.X`` read as ``-p train[lgbm].X``."""
+    from dataclasses import replace
+
+    out = []
+    for o in overrides:
+        group = ctx.expanded.get(o.group)
+        if o.group in raw_steps:
+            out.append(o)
+        elif group is not None and o.key is None:
+            out.append(replace(o, group=group, key=o.group[len(group) + 1 :]))
+        else:
+            steps = [*map(str, raw_steps), *ctx.expanded]
+            raise ctx.error(f"{o.shown}: no step {o.group!r}; the steps are {', '.join(steps)}")
+    return out
+
+
+def _each(
+    ctx: _Context,
+    group: str,
+    value: Any,
+    keys: list[str],
+    fanned: set[str],
+    params: Mapping[str, Any],
+    all_steps: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """``each:``, one expansion's own parameters by its key, with ``${params.X}`` replaced."""
+    if value is None:
+        return {}
+    if not keys:
+        raise ctx.error(
+            "'each' sets parameters of single foreach expansions, and this step has no foreach; "
+            "put them in 'parameters'",
+            step=group,
+            key="each",
+        )
+    example = f"e.g. each: {{{keys[0]}: {{learning_rate: 0.05}}}}"
+    if not isinstance(value, Mapping) or not value:
+        raise ctx.error(
+            f"expected a mapping of expansion keys ({', '.join(keys)}) to parameters, {example}", group, "each"
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for raw_key, item in value.items():
+        key = raw_key if isinstance(raw_key, str) else expansion_key({"k": raw_key})
+        if key not in keys:
+            raise ctx.error(
+                f"no expansion {key!r}; the expansions of {group!r} are {', '.join(keys)} "
+                f"(an expansion's key is its step name after '{group}-')",
+                step=group,
+                key=f"each.{key}",
+            )
+        if not isinstance(item, Mapping) or not item:
+            raise ctx.error(
+                f"expected a mapping of notebook parameter names to values, {example}", group, f"each.{key}"
+            )
+        for name in item:
+            if name in fanned:
+                raise ctx.error(
+                    f"{name!r} is the foreach value that names this expansion; set other parameters here",
+                    step=group,
+                    key=f"each.{key}.{name}",
+                )
+        out[key] = {
+            str(n): _params_refs(ctx, group, str(n), v, params, all_steps, where=f"each.{key}.{n}")
+            for n, v in item.items()
+        }
+    return out
+
+
+def _step_overrides(
+    ctx: _Context,
+    group: str,
+    spec: NotebookSpec,
+    overrides: Sequence[StepOverride],
+    keys: list[str],
+    fanned: set[str],
+    values: Mapping[str, Any],
+    each: Mapping[str, Mapping[str, Any]],
+) -> list[tuple[StepOverride, Any]]:
+    """Each ``-p STEP[KEY].PARAM`` of this step checked and typed like the notebook's parameter."""
+    import difflib
+
+    out = []
+    for o in overrides:
+        if o.key is not None and not keys:
+            raise ctx.error(f"{o.shown}: step {group!r} has no foreach; write -p {group}.{o.param}={o.text}", group)
+        if o.key is not None and o.key not in keys:
+            raise ctx.error(
+                f"{o.shown}: step {group!r} has no expansion {o.key!r}; its expansions are {', '.join(keys)} "
+                f"(e.g. -p {group}-{keys[0]}.{o.param}={o.text})",
+                group,
+            )
+        param = spec.parameters.get(o.param)
+        if param is None:
+            close = difflib.get_close_matches(o.param, list(spec.parameters), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ctx.error(
+                f"{o.shown}: {spec.path.name} has no parameter {o.param!r}{hint} "
+                f"(its parameters are {', '.join(spec.parameters)})",
+                group,
+            )
+        if o.param in fanned:
+            raise ctx.error(
+                f"{o.shown}: step {group!r} fans out over {o.param!r} (foreach); change its foreach list in the file",
+                group,
+            )
+        written = [values, *(each.values() if o.key is None else [each.get(o.key, {})])]
+        if any(references(v.get(o.param)) for v in written):
+            raise ctx.error(
+                f"{o.shown}: {o.param!r} of step {group!r} reads an upstream step's run in the file, "
+                "which -p cannot replace; edit the pipeline file instead",
+                group,
+            )
+        if "${" in o.text:
+            raise ctx.error(f"{o.shown}: -p gives plain values; write ${{...}} references in the pipeline file", group)
+        try:
+            out.append((o, coerce_value(param, o.text, text=True)))
+        except ValueError as exc:
+            raise ctx.error(f"{o.shown}: {exc}", group) from None
     return out
 
 
@@ -549,10 +713,16 @@ def _notebook(ctx: _Context, group: str, value: Any) -> NotebookSpec:
 
 
 def _params_refs(
-    ctx: _Context, group: str, key: str, value: Any, params: Mapping[str, Any], all_steps: Mapping[str, Any]
+    ctx: _Context,
+    group: str,
+    key: str,
+    value: Any,
+    params: Mapping[str, Any],
+    all_steps: Mapping[str, Any],
+    where: str | None = None,
 ) -> Any:
     """``value`` with ``${params.X}`` replaced; step references checked and kept."""
-    where = f"parameters.{key}"
+    where = where or f"parameters.{key}"
     for ref in references(value):
         if ref.kind == "unknown":
             raise ctx.error(
@@ -665,18 +835,32 @@ def _expansion_names(raw_steps: Mapping[str, Any]) -> dict[str, str]:
             points = expand_grid(dict(foreach))
         except (ValueError, TypeError):
             continue
-        out.update({f"{group}-" + "-".join(_slug(str(v)) or "x" for v in p.values()): group for p in points})
+        out.update({f"{group}-{expansion_key(p)}": group for p in points})
     return out
 
 
+def expansion_key(point: Mapping[str, Any]) -> str:
+    """The key of the ``foreach`` expansion for ``point`` (its values, in slug form, joined by ``-``).
+
+    >>> expansion_key({"model": "lgbm"}), expansion_key({"model": "Extra Trees", "seed": 1})
+    ('lgbm', 'extra-trees-1')
+    """
+    return "-".join(_slug(str(v)) or "x" for v in point.values())
+
+
 def _expansion_name(ctx: _Context, group: str, point: Mapping[str, Any]) -> str:
-    suffix = "-".join(_slug(str(v)) or "x" for v in point.values())
-    name = f"{group}-{suffix}"
+    name = f"{group}-{expansion_key(point)}"
     return _dns_name(ctx, name, "expanded step name", step=group, key="foreach")
 
 
-def _check_parameters(ctx: _Context, name: str, spec: NotebookSpec, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The step's values typed against the notebook; step references are checked as path strings."""
+def _check_parameters(
+    ctx: _Context, name: str, spec: NotebookSpec, values: Mapping[str, Any], where: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The step's values typed against the notebook; step references are checked as path strings.
+
+    ``where`` names where a value came from when not ``parameters.NAME`` (``each.KEY.NAME``, a ``-p``).
+    """
+    where = where or {}
     stand_in: dict[str, Any] = {}
     for key, value in values.items():
         refs = [r for r in references(value) if r.kind == "steps"]
@@ -690,14 +874,14 @@ def _check_parameters(ctx: _Context, name: str, spec: NotebookSpec, values: Mapp
                 coerce_value(param, stand_in[key])
             except ValueError as exc:
                 shape = "a list of run directories" if refs[0].attr == "runs" else "a run directory (a path string)"
-                raise ctx.error(f"{refs[0].text} is {shape}, but {exc}", step=name, key=f"parameters.{key}") from None
+                label = where.get(key, f"parameters.{key}")
+                raise ctx.error(f"{refs[0].text} is {shape}, but {exc}", step=name, key=label) from None
     try:
         typed = validate_params(spec, stand_in, base_dir=ctx.base_dir)
     except ValueError as exc:
         bad = next((k for k in values if k not in spec.parameters), None) or _named_in(str(exc), values)
-        raise ctx.error(
-            str(exc).replace("\n", " "), step=name, key=f"parameters.{bad}" if bad else "parameters"
-        ) from None
+        label = where.get(bad, f"parameters.{bad}") if bad else "parameters"
+        raise ctx.error(str(exc).replace("\n", " "), step=name, key=label) from None
     return {k: (values[k] if any(r.kind == "steps" for r in references(values[k])) else typed[k]) for k in values}
 
 
