@@ -89,6 +89,8 @@ async def test_workbench_tune_submits_an_indexed_job_and_follows_it(gateway, mon
     fixture = ROOT / "tests" / "fixtures" / "notebooks" / "tune.ipynb"
     argv = ["tune", str(fixture), "-s", "x=uniform(0,1)", "-p", "steps", "2", "--trials", "12", "--study", "churn"]
     argv += ["--backend", "k8s", "--parallelism", "2", "--workers", "2", "--profile", "cpu-small"]
+    gateway["app"].profiles = _with_secrets("cpu-small", "optuna-{username}")
+    argv += ["--storage", "secret-ref:optuna-gina-2dr-40example-2ecom/dsn"]  # her own database URL
     task = asyncio.create_task(asyncio.to_thread(main, argv))
     for _ in range(1000):  # the gateway creates the Job, then its ConfigMap
         if any(res.plural == "configmaps" for (res, _ns, _name) in kmock.objects):
@@ -99,7 +101,9 @@ async def test_workbench_tune_submits_an_indexed_job_and_follows_it(gateway, mon
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     flags = dict(zip(command[3::2], command[4::2]))
     assert (flags["--study"], flags["--trials"], flags["--workers"], flags["--metric"]) == ("churn", "12", "2", "score")
-    assert job["spec"]["parallelism"] == 2
+    assert job["spec"]["parallelism"] == 2 and "--storage" not in command
+    secret_ref = {"name": "optuna-gina-2dr-40example-2ecom", "key": "dsn"}
+    assert job["spec"]["template"]["spec"]["containers"][0]["env"][-1]["valueFrom"]["secretKeyRef"] == secret_ref
     assert yaml.safe_load(kmock.objects["v1/configmaps", NS, name]["data"]["params.yaml"]) == {"steps": 2}
     kmock.objects["batch/v1/jobs", NS, name].patch(
         {
@@ -113,14 +117,15 @@ async def test_workbench_tune_submits_an_indexed_job_and_follows_it(gateway, mon
     )
     assert await asyncio.wait_for(task, 60) == 0
     out = capsys.readouterr()
-    assert "workbench tune show churn" in out.out and gateway["tokens"][GINA] not in out.out + out.err
+    assert "workbench tune show churn (with $WORKBENCH_TUNE_STORAGE" in out.out
+    assert gateway["tokens"][GINA] not in out.out + out.err
 
 
 PASSWORD = "Hunter2-s3cr3t"
 
 
-def _with_secrets(profiles, slug: str, *extra: str):
-    """``profiles`` with ``extra`` on profile ``slug``'s allow-list, parsed as an admin's file would be."""
+def _with_secrets(slug: str, *extra: str):
+    """The shipped profiles with ``extra`` on profile ``slug``'s allow-list, as an admin would list them."""
     from workbench.profiles import parse_profiles
 
     raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
@@ -140,7 +145,7 @@ def _container(kmock, name: str) -> dict:
 @pytest.mark.asyncio
 async def test_a_storage_secret_on_the_allow_list_reaches_the_pods_by_reference(gateway, notebook):  # noqa: F811
     url, tokens, kmock = gateway["url"], gateway["tokens"], gateway["kmock"]
-    gateway["app"].profiles = _with_secrets(PROFILES, "cpu-small", "optuna-db")
+    gateway["app"].profiles = _with_secrets("cpu-small", "optuna-db")
     storage = {"secret": "optuna-db", "key": "dsn"}
     status, body = await _call(url, "POST", "api/tunes", tokens[ANA], _tune_request(notebook, storage=storage))
     assert status == 201, body
@@ -160,7 +165,7 @@ async def test_a_storage_secret_on_the_allow_list_reaches_the_pods_by_reference(
 @pytest.mark.asyncio
 async def test_a_storage_secret_off_the_profile_or_of_another_user_is_refused(gateway, notebook):  # noqa: F811
     url, tokens, kmock = gateway["url"], gateway["tokens"], gateway["kmock"]
-    gateway["app"].profiles = _with_secrets(PROFILES, "cpu-small", "optuna-{username}")
+    gateway["app"].profiles = _with_secrets("cpu-small", "optuna-{username}")
     attacks = [
         (ANA, "hub-secret", "not allowed on profile cpu-small"),  # the hub's own
         (ANA, "ml-platform-s3", "not allowed on profile cpu-small"),  # another profile's
@@ -183,7 +188,7 @@ async def test_a_storage_secret_off_the_profile_or_of_another_user_is_refused(ga
 @pytest.mark.asyncio
 async def test_a_tune_request_cannot_smuggle_env_or_a_foreign_journal(gateway, notebook, caplog):  # noqa: F811
     url, tokens, kmock = gateway["url"], gateway["tokens"], gateway["kmock"]
-    gateway["app"].profiles = _with_secrets(PROFILES, "cpu-small", "optuna-db")
+    gateway["app"].profiles = _with_secrets("cpu-small", "optuna-db")
     ana_journal = f"{RUNS_MOUNT}/{owner_dirname(ANA)}/study-churn/study.journal"
     attacks = [
         ({"secret": "optuna-db", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, "and nothing else"),

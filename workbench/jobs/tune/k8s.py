@@ -23,7 +23,7 @@ import yaml
 from ...models.space import parse_space
 from ...models.trial import PRUNERS
 from ..k8s_manifest import JOB_MOUNT, RUNS_MOUNT, JobManifests, render_job
-from .k8s_storage import StorageRef, parse_storage, storage_ref
+from .k8s_storage import STORAGE_ENV, StorageRef, parse_storage, storage_ref
 from .storage import check_study_name
 from .worker import SAMPLERS
 
@@ -183,5 +183,7 @@ def submit_tune(
     )
     code = follow_submission(GatewayClient.submit_tune, request)
     if code in (EXIT_OK, EXIT_FAILED):  # followed to its end
-        print(f"study {request['tune']['study']}: workbench tune show {request['tune']['study']}")
+        study = request["tune"]["study"]
+        where = f" (with ${STORAGE_ENV} set to its database URL)" if "storage" in request["tune"] else ""
+        print(f"study {study}: workbench tune show {study}{where}")
     return code
