@@ -262,3 +262,39 @@ def test_a_study_in_sqlite_resumes_where_it_stopped(tmp_path, capsys, monkeypatc
     capsys.readouterr()
     assert main(["tune", "show", "sq", "--runs-dir", str(tmp_path)]) == 0
     assert "study sq: 4 complete" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        (
+            "postgresql://ana:Hunter2-s3cr3t@127.0.0.1:1/optuna",
+            "cannot open the study storage postgresql://127.0.0.1:1/optuna",
+        ),
+        (
+            "sqlite:////nonexistent-folder/studies.db",
+            "cannot open the study storage sqlite:////nonexistent-folder/studies.db: unable to open",
+        ),
+    ],
+)
+def test_a_storage_that_cannot_open_is_an_error_naming_it_without_its_password(
+    tmp_path, capsys, monkeypatch, url, reason
+):
+    def no_kernel(*a, **k):
+        raise AssertionError("a kernel was started without a storage")
+
+    monkeypatch.setattr("workbench.jobs.tune.worker.execute_run", no_kernel)
+    argv = [
+        "tune",
+        str(NOTEBOOK),
+        "-s",
+        "x=uniform(0,1)",
+        "--storage",
+        url,
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("workbench tune: error: ") and reason in err and "Hunter2" not in err
