@@ -183,7 +183,7 @@ def _unescape(name: str) -> str:
 @pytest.mark.parametrize("user", ["ana", "gina-r@example.com", "Ana", "ana-2d", "jürgen.ö", "x_y", "0"])
 def test_a_per_user_secret_names_each_user_by_a_dns_safe_one_to_one_name(user):
     from workbench.jobs.k8s_manifest import DNS_SUBDOMAIN
-    from workbench.profiles.model import secret_username
+    from workbench.profiles import secret_username
 
     data = _broken(lambda d: d["profiles"][0].update(secrets=["kaggle-api", "optuna-user-{username}"]))
     profile = parse_profiles(data).profiles[0]

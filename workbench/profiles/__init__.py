@@ -8,7 +8,7 @@ they sit below all three.
 
 from __future__ import annotations
 
-from .model import Culling, GpuCulling, Profile, ProfileSet, WorkingHours, parse_memory
+from .model import Culling, GpuCulling, Profile, ProfileSet, WorkingHours, parse_memory, secret_username
 from .parse import PROFILE_FIELDS, default_profiles_path, load_profiles, parse_profiles
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "load_profiles",
     "parse_memory",
     "parse_profiles",
+    "secret_username",
 ]
