@@ -184,6 +184,7 @@ async def gateway(hub, kmock, tmp_path, monkeypatch):
         "kmock": kmock,
         "tokens": hub["tokens"],
         "hub": hub,
+        "app": gw,
     }
     server.stop()
     api.close()

@@ -243,3 +243,58 @@ def test_the_trial_count_counts_finished_trials_waits_for_running_ones_and_refus
     assert is_surplus(study, late.number, 3) and not is_surplus(study, running.number, 3)
     study.tell(running, 0.5)
     assert _done(study, config) is True
+
+
+@pytest.mark.kernel
+def test_a_study_in_sqlite_resumes_where_it_stopped(tmp_path, capsys, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = ["tune", str(NOTEBOOK), "-s", "x=uniform(0,1)", "-p", "steps", "2", "--study", "sq", "--sampler", "random"]
+    args += ["--pruner", "none", "--runs-dir", str(tmp_path), "--no-progress"]
+    assert main([*args, "--trials", "2", "--storage", url]) == 0
+    first = {t.number: t.params for t in optuna.load_study(study_name="sq", storage=url).trials}
+    monkeypatch.setenv("WORKBENCH_TUNE_STORAGE", url)  # the same database, named by the environment
+    assert main([*args, "--trials", "4"]) == 0
+    trials = optuna.load_study(study_name="sq", storage=url).trials
+    assert [t.number for t in trials] == [0, 1, 2, 3] and all(t.state.name == "COMPLETE" for t in trials)
+    assert {t.number: t.params for t in trials[:2]} == first  # continued, not started again
+    assert sorted(r.trial for r in iter_runs(tmp_path) if r.study == "sq" and r.trial is not None) == [0, 1, 2, 3]
+    assert not list(tmp_path.glob("*/study-sq/study.journal"))
+    capsys.readouterr()
+    assert main(["tune", "show", "sq", "--runs-dir", str(tmp_path)]) == 0
+    assert "study sq: 4 complete" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        (
+            "postgresql://ana:Hunter2-s3cr3t@127.0.0.1:1/optuna",
+            "cannot open the study storage postgresql://127.0.0.1:1/optuna",
+        ),
+        (
+            "sqlite:////nonexistent-folder/studies.db",
+            "cannot open the study storage sqlite:////nonexistent-folder/studies.db: unable to open",
+        ),
+    ],
+)
+def test_a_storage_that_cannot_open_is_an_error_naming_it_without_its_password(
+    tmp_path, capsys, monkeypatch, url, reason
+):
+    def no_kernel(*a, **k):
+        raise AssertionError("a kernel was started without a storage")
+
+    monkeypatch.setattr("workbench.jobs.tune.worker.execute_run", no_kernel)
+    argv = [
+        "tune",
+        str(NOTEBOOK),
+        "-s",
+        "x=uniform(0,1)",
+        "--storage",
+        url,
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("workbench tune: error: ") and reason in err and "Hunter2" not in err

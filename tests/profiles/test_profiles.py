@@ -191,3 +191,49 @@ def test_profile_env_sets_threads_variables_and_devices():
     assert "CUDA_VISIBLE_DEVICES" not in profile_env(gpu)  # keeps what the process inherits
     assert profile_env(gpu, ["0", "GPU-b"])["CUDA_VISIBLE_DEVICES"] == "0,GPU-b"
     assert profile_env(gpu, [])["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def _unescape(name: str) -> str:
+    """The inverse of the per-user Secret naming, written from its rule: ``-xx`` is one UTF-8 byte."""
+    out, i = bytearray(), 0
+    while i < len(name):
+        if name[i] == "-":
+            out.append(int(name[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out += name[i].encode()
+            i += 1
+    return out.decode()
+
+
+@pytest.mark.parametrize("user", ["ana", "gina-r@example.com", "Ana", "ana-2d", "jürgen.ö", "x_y", "0"])
+def test_a_per_user_secret_names_each_user_by_a_dns_safe_one_to_one_name(user):
+    from workbench.jobs.k8s_manifest import DNS_SUBDOMAIN
+    from workbench.profiles import secret_username
+
+    data = _broken(lambda d: d["profiles"][0].update(secrets=["kaggle-api", "optuna-user-{username}"]))
+    profile = parse_profiles(data).profiles[0]
+    fixed, own = profile.allowed_secrets(user)
+    assert fixed == "kaggle-api" and own.startswith("optuna-user-") and DNS_SUBDOMAIN.match(own)
+    assert _unescape(own.removeprefix("optuna-user-")) == user  # nobody else's name maps to it
+    assert secret_username("ana-2d") != secret_username("ana.") and profile.allowed_secrets() == ("kaggle-api",)
+
+
+@pytest.mark.parametrize(
+    "secrets, message",
+    [
+        (["optuna-{username}", "optuna-ro-{username}"], "optuna-{username} could name the Secret of optuna-ro-"),
+        (["optuna-{username}", "optuna-shared"], "optuna-{username} could name the Secret of optuna-shared"),
+        (["{username}"], "secrets must be a list"),
+        (["optuna-{username}-ro"], "secrets must be a list"),
+        (["Optuna-{username}"], "secrets must be a list"),
+    ],
+)
+def test_per_user_secrets_that_could_name_another_secret_are_refused(secrets, message):
+    with pytest.raises(ValueError) as info:
+        parse_profiles(_broken(lambda d: d["profiles"][0].update(secrets=secrets)))
+    assert message in str(info.value)
+    # across profiles too: a prefix on one profile must not start another profile's secret
+    data = _broken(lambda d: d["profiles"][1].update(secrets=["kaggle-{username}"]))
+    with pytest.raises(ValueError, match="kaggle-{username} could name the Secret of kaggle-api"):
+        parse_profiles(data)

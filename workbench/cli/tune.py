@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -51,7 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median", help="default: median")
     p.add_argument("--study", help="study name (default: <notebook>-tune); an existing study continues")
     p.add_argument(
-        "--storage", metavar="URL", help="Optuna storage URL, e.g. postgresql://... (default: a journal file)"
+        "--storage",
+        metavar="URL",
+        help="Optuna storage URL, e.g. sqlite:///studies.db or postgresql://HOST/DB (default: $WORKBENCH_TUNE_STORAGE, "
+        "else a journal file in your runs folder). With --backend k8s: a database URL without a password, or "
+        "secret-ref:NAME[/KEY] for a Kubernetes Secret whose KEY (default: url) holds the URL; the Secret must be "
+        "allowed on the profile (leave it out: the journal on the shared runs volume)",
     )
     p.add_argument("--seed", type=int, default=0, help="sampler seed (default: 0)")
     add_runs_dir(p)
@@ -74,6 +80,19 @@ def _space(args: argparse.Namespace) -> dict:
     return space
 
 
+def _storage(args: argparse.Namespace) -> str | None:
+    """--storage, else $WORKBENCH_TUNE_STORAGE (how a study's pods receive a URL kept in a Secret)."""
+    from ..jobs.tune.k8s_storage import STORAGE_ENV
+
+    storage = args.storage or os.environ.get(STORAGE_ENV) or None
+    if storage and storage.startswith("secret-ref:"):
+        raise ValueError(
+            "--storage secret-ref:NAME names a Kubernetes Secret for --backend k8s; here pass the storage URL itself "
+            f"(or set ${STORAGE_ENV} to it, which keeps it off the command line)"
+        )
+    return storage
+
+
 def run(args: argparse.Namespace) -> int:
     from ..jobs.startup import skip_unused_optional_imports
 
@@ -94,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         pruner=args.pruner,
         study=args.study,
-        storage=args.storage,
+        storage=args.storage if args.backend == "k8s" else _storage(args),
         seed=args.seed,
         runs_dir=args.runs_dir,
         trial_timeout=args.trial_timeout,
@@ -138,6 +157,6 @@ def _print(table, study: str) -> None:  # noqa: ANN001 - a DataFrame
 def show(args: argparse.Namespace) -> int:
     from ..jobs.tune import show_study
 
-    table = show_study(args.show_study, storage=args.storage, runs_dir=args.runs_dir)
+    table = show_study(args.show_study, storage=_storage(args), runs_dir=args.runs_dir)
     _print(table, args.show_study)
     return 0

@@ -45,15 +45,34 @@ def open_storage(spec: str | os.PathLike[str]) -> Any:
     >>> type(storage).__name__
     'JournalStorage'
     """
-    import optuna
 
     text = str(spec)
     if "://" in text:
-        return optuna.storages.RDBStorage(text)
+        return _database(text)
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     Path(text).parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(text))
+
+
+def _database(url: str) -> Any:
+    """Optuna's storage in the database at ``url``, or ``ValueError`` saying why not (never its password)."""
+    import optuna
+    import sqlalchemy.exc
+
+    from .._redact import redact, redact_url
+
+    where = redact_url(url, keep_path=True)
+    try:
+        return optuna.storages.RDBStorage(url)
+    except ImportError:
+        raise ValueError(
+            f"cannot open the study storage {where}: the database driver for {where.split(':')[0]!r} is not "
+            "installed (e.g. pip install psycopg2-binary for postgresql, pymysql for mysql+pymysql)"
+        ) from None
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ValueError(f"cannot open the study storage {where}: {redact(reason)}") from None
 
 
 def trial_id(storage: Any, study_name: str, number: int) -> int:

@@ -9,7 +9,7 @@ they sit below all three.
 from __future__ import annotations
 
 from .env import THREAD_VARS, profile_env
-from .model import Culling, GpuCulling, Profile, ProfileSet, WorkingHours, parse_memory
+from .model import Culling, GpuCulling, Profile, ProfileSet, WorkingHours, parse_memory, secret_username
 from .parse import PROFILE_FIELDS, default_profiles_path, load_profiles, parse_profiles
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "parse_memory",
     "parse_profiles",
     "profile_env",
+    "secret_username",
 ]

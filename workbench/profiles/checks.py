@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .model import _SLUG, _TOLERATION_KEYS, parse_memory
+from .model import _SLUG, _TOLERATION_KEYS, USERNAME, parse_memory
+
+_SECRET_PREFIX = re.compile(r"^[a-z0-9][-a-z0-9.]*$")
 
 _BAD = object()  # a checker's answer for a value it reported as a problem
 
@@ -116,14 +119,41 @@ def _tolerations(value: Any, path: str, problems: Problems) -> Any:
     return [dict(t) for t in value] if all(isinstance(t, Mapping) for t in value) else _BAD
 
 
+def _secret_name(value: Any) -> bool:
+    """A Secret name, or a prefix followed by ``{username}`` (one Secret per user)."""
+    if not isinstance(value, str):
+        return False
+    prefix = value[: -len(USERNAME)] if value.endswith(USERNAME) else None
+    return bool(_SLUG.match(value) or (prefix and _SECRET_PREFIX.match(prefix)))
+
+
 def _secret_names(value: Any, path: str, problems: Problems) -> Any:
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) and _SLUG.match(v) for v in value):
+    if not isinstance(value, list) or not all(_secret_name(v) for v in value):
         return problems.add(
-            path, f"secrets must be a list of Kubernetes Secret names such as [kaggle-api], got {_show(value)}"
+            path,
+            "secrets must be a list of Kubernetes Secret names such as [kaggle-api] (or a prefix ending in "
+            f"{USERNAME}, one Secret per user, such as optuna-{USERNAME}), got {_show(value)}",
         )
     return tuple(value)
+
+
+def per_user_secret_clashes(profiles: Iterable[Any]) -> list[str]:
+    """Problems where a ``prefix{username}`` entry could name another entry's Secret for some user:
+    its prefix must start no other entry (``optuna-{username}`` next to ``optuna-ro-{username}`` or
+    ``optuna-shared`` would let user ``ro-...`` or ``shared`` take it)."""
+    entries = {entry for profile in profiles for entry in profile.secrets}
+    problems = []
+    for template in sorted(e for e in entries if e.endswith(USERNAME)):
+        prefix = template[: -len(USERNAME)]
+        for other in sorted(entries - {template}):
+            if other.startswith(prefix):
+                problems.append(
+                    f"{template} could name the Secret of {other} for some user; give per-user Secrets a "
+                    "prefix that no other secret name starts with"
+                )
+    return problems
 
 
 def _slug(value: Any, path: str, problems: Problems) -> Any:

@@ -17,6 +17,20 @@ _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _HOURS_KEYS = {"days", "start", "end", "timezone"}
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+USERNAME = "{username}"  # at the end of a `secrets:` entry: one Secret per user, e.g. optuna-{username}
+_SECRET_CHAR = re.compile(r"[a-z0-9]")
+
+
+def secret_username(user: str) -> str:
+    """``user`` as it stands in a per-user Secret name: ``a-z`` and ``0-9`` kept, every other
+    character as ``-`` and the hex of each of its UTF-8 bytes, so no two users share a name.
+
+    Examples
+    --------
+    >>> secret_username("ana"), secret_username("gina-r@example.com")
+    ('ana', 'gina-2dr-40example-2ecom')
+    """
+    return "".join(ch if _SECRET_CHAR.fullmatch(ch) else "".join(f"-{b:02x}" for b in ch.encode()) for ch in user)
 
 
 def parse_memory(value: str | int | float) -> int:
@@ -59,6 +73,18 @@ class Profile:
     @property
     def mem_guarantee_bytes(self) -> int:
         return parse_memory(self.mem_guarantee)
+
+    def allowed_secrets(self, user: str | None = None) -> tuple[str, ...]:
+        """The Secrets a Job of ``user`` may receive here: ``secrets`` with ``{username}`` filled in
+        (:func:`secret_username`); without a user, the entries holding it are left out."""
+        names = []
+        for entry in self.secrets:
+            if entry.endswith(USERNAME):
+                if user:
+                    names.append(entry[: -len(USERNAME)] + secret_username(user))
+            else:
+                names.append(entry)
+        return tuple(names)
 
     def allowed_for(self, user_groups: Iterable[str]) -> bool:
         """Open to everyone when ``groups`` is empty, else to members of any listed group."""

@@ -28,6 +28,7 @@ from .checks import (
     _string_map,
     _text,
     _tolerations,
+    per_user_secret_clashes,
 )
 from .model import _CLOCK, _DAYS, _HOURS_KEYS, Culling, GpuCulling, Profile, ProfileSet, WorkingHours
 
@@ -188,6 +189,8 @@ def parse_profiles(data: Mapping[str, Any]) -> ProfileSet:
     dupes = sorted({s for s in slugs if slugs.count(s) > 1})
     if dupes:
         problems.add("profiles", f"duplicate profile slugs {dupes}; each slug must be unique")
+    for clash in per_user_secret_clashes(profiles):
+        problems.add("secrets", clash)
     if sum(p.default for p in profiles) > 1:
         problems.add("profiles", f"only one profile may be the default; {[p.slug for p in profiles if p.default]} are")
     cap = _count(0)(data.get("max_gpus_per_user", 1), "max_gpus_per_user", problems)

@@ -172,7 +172,7 @@ class JobsHandler(_Handler):
             model = await gw.hub_user(self.user)
             groups = list(model.get("groups") or [])
             profile = choose_profile(gw.profiles, req.profile, req.gpus, groups)
-            check_secrets(profile, req.secrets)
+            check_secrets(profile, self.secrets(req), self.user)
             try:
                 _, wanted = pick_profile(gw.profiles, profile.slug, req.gpus)
             except ValueError as exc:
@@ -204,6 +204,10 @@ class JobsHandler(_Handler):
     def parse(self, body: Any) -> JobRequest:
         """The submission from the request body (400 when malformed)."""
         return parse_request(body)
+
+    def secrets(self, req: JobRequest) -> tuple[str, ...]:
+        """Every Secret the Job's pods receive (each must be on the profile's allow-list)."""
+        return req.secrets
 
     def pods(self, req: JobRequest) -> int:
         """Pods the Job runs at once (its GPUs count that many times)."""

@@ -114,7 +114,9 @@ def load_shipped(req: PipelineRequest, folder: Path) -> Any:
     return pipeline
 
 
-def step_profiles(gw: Gateway, pipeline: Any, groups: list[str], secrets: tuple[str, ...]) -> dict[str, Profile]:
+def step_profiles(
+    gw: Gateway, pipeline: Any, groups: list[str], secrets: tuple[str, ...], user: str | None = None
+) -> dict[str, Profile]:
     """Each step's profile, open to ``groups`` (403), with ``secrets`` on its allow-list (403)."""
     chosen = {}
     for step in pipeline.steps:
@@ -122,7 +124,7 @@ def step_profiles(gw: Gateway, pipeline: Any, groups: list[str], secrets: tuple[
             profile = choose_profile(gw.profiles, step.profile, 0, groups)
         except Refused as exc:
             raise Refused(exc.status, f"step {step.name!r}: {exc.reason}") from None
-        check_secrets(profile, secrets)
+        check_secrets(profile, secrets, user)
         chosen[step.name] = profile
     return chosen
 
@@ -156,7 +158,7 @@ class PipelinesHandler(_Handler):
             groups = list(model.get("groups") or [])
             with tempfile.TemporaryDirectory(prefix="pipeline-gateway-") as tmp:
                 pipeline = load_shipped(req, Path(tmp))
-                profiles = step_profiles(gw, pipeline, groups, req.secrets)
+                profiles = step_profiles(gw, pipeline, groups, req.secrets, self.user)
                 wanted = 0
                 for profile in profiles.values():
                     try:

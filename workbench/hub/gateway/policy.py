@@ -130,14 +130,15 @@ def choose_profile(profiles: ProfileSet, slug: str | None, gpus: int, groups: It
     return profile
 
 
-def check_secrets(profile: Profile, secrets: Iterable[str]) -> None:
-    """Every Secret must be on the profile's allow-list (``secrets:`` in the profiles file)."""
+def check_secrets(profile: Profile, secrets: Iterable[str], user: str | None = None) -> None:
+    """Every Secret must be on the profile's allow-list (``secrets:`` in the profiles file), where
+    ``prefix{username}`` allows ``user`` their own Secret only."""
+    allowed = profile.allowed_secrets(user)
     for name in secrets:
-        if name not in profile.secrets:
-            allowed = ", ".join(profile.secrets) or "none"
+        if name not in allowed:
             raise Refused(
                 403,
-                f"secret {name!r} is not allowed on profile {profile.slug} (allowed: {allowed}); "
+                f"secret {name!r} is not allowed on profile {profile.slug} (allowed: {', '.join(allowed) or 'none'}); "
                 "an admin adds it to the profile's secrets in profiles.yaml",
             )
 

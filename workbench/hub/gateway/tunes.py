@@ -3,7 +3,10 @@
 The body is a job request (notebook, params, name, profile, gpus, secrets) plus ``tune``: the
 study's space, metric, direction, trials, sampler, pruner, seed, parallelism and workers per pod.
 The gateway renders the Indexed Job itself (:func:`workbench.jobs.tune.k8s.render_tune_job`);
-the GPUs it asks for count once per pod against ``max_gpus_per_user``.
+the GPUs it asks for count once per pod against ``max_gpus_per_user``. ``tune.storage`` names the
+Secret (and key) holding the study's database URL, which must be on the profile's allow-list like
+every other Secret, or a database URL without credentials; left out, the study's journal is the one
+in the owner's own folder of the runs volume.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ class TunesHandler(JobsHandler):
         except ValueError as exc:
             raise Refused(400, str(exc)) from None
         return TuneRequest(**{f: getattr(req, f) for f in JobRequest.__dataclass_fields__}, tune=spec)
+
+    def secrets(self, req: JobRequest) -> tuple[str, ...]:
+        assert isinstance(req, TuneRequest) and req.tune is not None
+        storage = req.tune.storage
+        return (*req.secrets, storage.secret) if storage is not None and storage.secret else req.secrets
 
     def pods(self, req: JobRequest) -> int:
         assert isinstance(req, TuneRequest) and req.tune is not None

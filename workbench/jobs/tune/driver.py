@@ -10,6 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..._redact import redact_url
 from ...models.space import Dimension, parse_space
 from ...models.trial import make_pruner, open_storage
 from ...runs.layout import default_runs_root
@@ -202,7 +203,8 @@ def show_study(study: str, storage: str | None = None, runs_dir: str | os.PathLi
     try:
         loaded = optuna.load_study(study_name=study, storage=open_storage(spec))
     except KeyError:
-        raise FileNotFoundError(f"no study {study!r} in {spec}") from None
+        where = redact_url(spec, keep_path=True) if "://" in spec else spec
+        raise FileNotFoundError(f"no study {study!r} in {where}") from None
     metric = loaded.user_attrs.get("metric", "value")
     table = trials_table(loaded, metric)
     table.attrs.update(metric=metric, best_run=best_run(loaded), direction=loaded.direction.name.lower())

@@ -4,7 +4,9 @@ study's journal on the shared runs volume, submitted through the job gateway.
 The Job is the notebook Job of :func:`workbench.jobs.k8s_manifest.render_job` (curated image,
 the profile's resources and GPUs, the owner's runs folder, no service account token) with
 ``completionMode: Indexed``, ``parallelism`` pods, and the search space shipped in its ConfigMap.
-Every pod continues the same study, so the pods together run the study's trials.
+Every pod continues the same study, so the pods together run the study's trials. The study lives
+in its journal in the owner's folder of the runs volume, or in a database whose URL the pods read
+from a Secret (:mod:`.k8s_storage`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import yaml
 from ...models.space import parse_space
 from ...models.trial import PRUNERS
 from ..k8s_manifest import JOB_MOUNT, RUNS_MOUNT, JobManifests, render_job
+from .k8s_storage import STORAGE_ENV, StorageRef, parse_storage, storage_ref
 from .storage import check_study_name
 from .worker import SAMPLERS
 
@@ -46,6 +49,7 @@ class TuneSpec:
     workers: int = 1
     timeout: int | None = None
     trial_timeout: int | None = None
+    storage: StorageRef | None = None  # None: the journal in the owner's folder of the runs volume
 
 
 def _whole(value: Any, what: str, low: int, high: int | None = None) -> int:
@@ -83,6 +87,7 @@ def parse_tune_spec(data: Any) -> TuneSpec:
         sampler=data.get("sampler", "tpe"),
         pruner=data.get("pruner", "median"),
         seed=_whole(data.get("seed", 0), "tune.seed", 0),
+        storage=parse_storage(data.get("storage")),
         parallelism=_whole(data.get("parallelism", 1), "tune.parallelism", 1, MAX_PARALLELISM),
         workers=_whole(data.get("workers", 1), "tune.workers", 1, MAX_WORKERS_PER_POD),
         **optional,
@@ -118,6 +123,8 @@ def render_tune_job(*, spec: TuneSpec, **job: Any) -> JobManifests:
     config_map["data"][SPACE_KEY] = yaml.safe_dump(spec.space, sort_keys=False)
     for meta in (jobj["metadata"], jobj["spec"]["template"]["metadata"], config_map["metadata"]):
         meta["annotations"] = {**meta["annotations"], "workbench/study": spec.study}
+    if spec.storage is not None:  # the pods' `workbench tune` reads it when --storage is left out
+        container["env"] = [*container["env"], spec.storage.env()]
     jobj["spec"].update(completionMode="Indexed", completions=spec.parallelism, parallelism=spec.parallelism)
     return replace(base, job=jobj, config_map=config_map)
 
@@ -127,9 +134,8 @@ def tune_request(notebook: Path, space: Mapping[str, Any], options: Mapping[str,
     from ..k8s_client import notebook_payload
     from .driver import plan_tune
 
-    if options.get("storage"):
-        raise ValueError("with --backend k8s the study's journal lives on the shared runs volume; leave out --storage")
-    config = plan_tune(notebook, space, **{k: v for k, v in options.items() if k != "runs_dir"})
+    storage = storage_ref(options["storage"]) if options.get("storage") else None
+    config = plan_tune(notebook, space, **{k: v for k, v in options.items() if k not in ("runs_dir", "storage")})
     tune = {
         "space": {k: str(d) for k, d in config.space.items()},
         "metric": config.metric,
@@ -146,6 +152,8 @@ def tune_request(notebook: Path, space: Mapping[str, Any], options: Mapping[str,
         tune["timeout"] = int(options["timeout"])
     if options.get("trial_timeout"):
         tune["trial_timeout"] = int(options["trial_timeout"])
+    if storage is not None:
+        tune["storage"] = storage.to_json()
     return {
         "notebook": notebook_payload(notebook),
         "params": config.params,
@@ -175,5 +183,7 @@ def submit_tune(
     )
     code = follow_submission(GatewayClient.submit_tune, request)
     if code in (EXIT_OK, EXIT_FAILED):  # followed to its end
-        print(f"study {request['tune']['study']}: workbench tune show {request['tune']['study']}")
+        study = request["tune"]["study"]
+        where = f" (with ${STORAGE_ENV} set to its database URL)" if "storage" in request["tune"] else ""
+        print(f"study {study}: workbench tune show {study}{where}")
     return code
