@@ -121,7 +121,6 @@ def test_tune_lgbm_prunes_with_the_median_pruner(small):
 def _study_with_completed(values_of_trials, direction="maximize", **pruner_options):
     from workbench.models.pruning import FoldMedianPruner
 
-    pruner_options.setdefault("n_startup_trials", 3)
     study = optuna.create_study(direction=direction, pruner=FoldMedianPruner(**pruner_options))
     for values in values_of_trials:
         study.add_trial(optuna.trial.create_trial(value=values[-1], intermediate_values=dict(enumerate(values))))
@@ -169,11 +168,15 @@ def test_the_median_pruner_minimizes_waits_for_its_startup_trials_and_warmup_ste
 
 
 def test_one_list_of_samplers_serves_notebook_studies_and_in_process_tuning(small):
+    from workbench.cli import build_parser
     from workbench.jobs import tune as jobs_tune
     from workbench.models.space import parse_space
-    from workbench.models.trial import SAMPLERS, make_sampler
+    from workbench.models.trial import PRUNERS, SAMPLERS, make_sampler
 
     assert jobs_tune.SAMPLERS is SAMPLERS == ("tpe", "cmaes", "random", "grid")
+    tune_command = build_parser()._subparsers._group_actions[0].choices["tune"]  # its choices are literal: fast
+    flags = {a.dest: tuple(a.choices) for a in tune_command._actions if a.dest in ("sampler", "pruner")}
+    assert flags == {"sampler": SAMPLERS, "pruner": PRUNERS}
     expected = {"tpe": "TPESampler", "cmaes": "CmaEsSampler", "random": "RandomSampler", "grid": "GridSampler"}
     space = parse_space({"num_leaves": "choice(4,8)"})
     assert {name: type(make_sampler(name, 0, space)).__name__ for name in SAMPLERS} == expected

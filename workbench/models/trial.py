@@ -70,7 +70,7 @@ def trial_id(storage: Any, study_name: str, number: int) -> int:
 
 def make_pruner(name: str | None) -> Any:
     """The pruner for ``median`` (:class:`~workbench.models.pruning.FoldMedianPruner`: the value at the
-    latest step against the completed trials' median there, after 5 completed trials), ``hyperband``
+    latest step against the completed trials' median there, after 3 completed trials), ``hyperband``
     (Optuna's) or ``none``.
 
     Examples

@@ -137,7 +137,7 @@ def tune(
     pruner : {"median", "hyperband", "none"}, default "median"
         Stops trials that fall behind. After fold ``k`` a trial reports the score of its
         out-of-fold predictions on folds ``0..k``; ``median`` prunes it when that is worse than the
-        median of the completed trials' scores on the same folds (from the fifth completed trial on;
+        median of the completed trials' scores on the same folds (from the third completed trial on;
         never after the last fold, whose work is done): see
         :class:`~workbench.models.pruning.FoldMedianPruner`.
     timeout : float, optional
