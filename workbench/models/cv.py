@@ -176,13 +176,23 @@ class CVRun:
             gain=_estimators.gain_importance(model),
         )
 
+    def empty_oof(self) -> np.ndarray:
+        """An out-of-fold prediction array of NaN (rows × classes for multiclass)."""
+        shape = (self.n, self.n_classes) if self.task == "multiclass" else (self.n,)
+        return np.full(shape, np.nan, dtype=np.float64)
+
+    def score_through(self, k: int, oof: np.ndarray) -> float:
+        """The metric on the out-of-fold predictions of folds ``0..k`` pooled, as :meth:`result` pools
+        every fold's: after the last fold it is the result's ``score``. ``oof`` needs those folds' rows only."""
+        rows = (self.fold_of_row >= 0) & (self.fold_of_row <= k)
+        return float(self.metric(self.y_enc[rows], oof[rows]))
+
     def result(self, outputs: list[FoldOutput]) -> CVResult:
         """The :class:`CVResult` of all folds (``outputs[k]`` from ``fit_fold(k)``)."""
         if len(outputs) != self.n_splits:
             raise ValueError(f"result() needs the outputs of all {self.n_splits} folds, got {len(outputs)}")
         task, metric_ = self.task, self.metric
-        oof_shape = (self.n, self.n_classes) if task == "multiclass" else (self.n,)
-        oof = np.full(oof_shape, np.nan, dtype=np.float64)
+        oof = self.empty_oof()
         for (_, val_idx), out in zip(self.splits, outputs):
             oof[val_idx] = out.val_pred
         importances = [out.gain for out in outputs if out.gain is not None]
@@ -248,6 +258,11 @@ def train_cv(
     random_state: int = 0,
 ) -> CVResult:
     """Fit a clone of ``estimator`` per fold; return out-of-fold and fold-averaged test predictions.
+
+    Inside a tuning trial (:func:`~workbench.models.tune`, a notebook that ``workbench tune`` runs)
+    it reports after each fold ``k`` the score of the out-of-fold predictions of folds ``0..k``
+    (:func:`~workbench.models.trial.report`), so the pruner can stop a hopeless trial; after the
+    last fold the score is recorded without asking the pruner.
 
     Parameters
     ----------
@@ -323,14 +338,16 @@ def train_cv(
     if workers > 1 and run.n_splits > 1:
         return _fit_side_by_side(run, min(workers, run.n_splits), progress)
     outputs: list[FoldOutput] = []
+    oof = run.empty_oof() if in_trial() else None
     bar = tqdm(
         range(run.n_splits), desc=f"train_cv {type(estimator).__name__}", unit="fold", disable=not progress, leave=False
     )
     for k in bar:
         outputs.append(run.fit_fold(k))
         bar.set_postfix({run.metric.name: f"{outputs[-1].score:.4f}"})
-        if in_trial():  # a tuning trial: each fold's score, so the pruner can stop a hopeless one
-            report(k, outputs[-1].score)
+        if oof is not None:  # a tuning trial: the score so far, for the pruner to stop a hopeless trial
+            oof[run.splits[k][1]] = outputs[-1].val_pred
+            report(k, run.score_through(k, oof), prune=k < run.n_splits - 1)  # the last fold's work is done
     bar.close()
     return run.result(outputs)
 
@@ -361,7 +378,7 @@ def _fit_side_by_side(run: CVRun, workers: int, progress: bool) -> CVResult:
         run.estimator = given
     result = results[0]
     result.params = describe_estimator(given)[1]  # the model as given, not its thread share
-    if in_trial():
-        for k, score in enumerate(result.fold_scores):
-            report(k, score)
+    if in_trial():  # every fold is fitted already: record the scores so far, nothing is left to prune
+        for k in range(run.n_splits):
+            report(k, run.score_through(k, result.oof), prune=False)
     return result

@@ -17,9 +17,12 @@ import contextlib
 import contextvars
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..data.validation import check_whole_number
+from .space import Dimension
 
 STORAGE_ENV = "WORKBENCH_TRIAL_STORAGE"
 STUDY_ENV = "WORKBENCH_TRIAL_STUDY"
@@ -27,8 +30,11 @@ TRIAL_ENV = "WORKBENCH_TRIAL_ID"
 PRUNER_ENV = "WORKBENCH_TRIAL_PRUNER"
 TRIAL_ENVS = (STORAGE_ENV, STUDY_ENV, TRIAL_ENV, PRUNER_ENV)
 PRUNERS = ("median", "hyperband", "none")
+SAMPLERS = ("tpe", "cmaes", "random", "grid")
 
-Reporter = Callable[[int, float], None]
+Reporter = Callable[[int, float, bool], None]
+"""``reporter(step, value, prune)``: record ``value`` at ``step``; when ``prune``, raise ``TrialPruned``
+if the pruner says so."""
 _reporter: contextvars.ContextVar[Reporter | None] = contextvars.ContextVar("workbench_trial_reporter", default=None)
 _env_trial: dict[str, Any] = {}
 
@@ -82,18 +88,22 @@ def trial_id(storage: Any, study_name: str, number: int) -> int:
 
 
 def make_pruner(name: str | None) -> Any:
-    """Optuna's pruner for ``median`` (after 5 finished trials), ``hyperband`` or ``none``.
+    """The pruner for ``median`` (:class:`~workbench.models.pruning.FoldMedianPruner`: the value at the
+    latest step against the completed trials' median there, after 3 completed trials), ``hyperband``
+    (Optuna's) or ``none``.
 
     Examples
     --------
     >>> type(make_pruner("median")).__name__
-    'MedianPruner'
+    'FoldMedianPruner'
     """
     import optuna
 
     name = (name or "none").lower()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+        from .pruning import FoldMedianPruner
+
+        return FoldMedianPruner()
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1)
     if name == "none":
@@ -101,9 +111,35 @@ def make_pruner(name: str | None) -> Any:
     raise ValueError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
 
 
+def make_sampler(name: str, seed: int, space: Mapping[str, Dimension] | None = None) -> Any:
+    """Optuna's sampler called ``name`` (one of :data:`SAMPLERS`), seeded with ``seed``.
+
+    ``tpe`` starts with 10 random trials (Optuna's default); ``grid`` walks every point of
+    ``space`` (its ``choice`` and ``int`` dimensions), in an order ``seed`` shuffles.
+
+    Examples
+    --------
+    >>> type(make_sampler("tpe", seed=0)).__name__
+    'TPESampler'
+    """
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        if not space:
+            raise ValueError("the grid sampler needs the search space to walk; pass space=")
+        return optuna.samplers.GridSampler({k: d.grid() for k, d in space.items()}, seed=seed)
+    raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
 @contextlib.contextmanager
 def trial_scope(reporter: Reporter | None) -> Iterator[None]:
-    """Within the block, :func:`report` calls ``reporter(step, value)`` (it may raise ``TrialPruned``)."""
+    """Within the block, :func:`report` calls ``reporter(step, value, prune)`` (it may raise ``TrialPruned``)."""
     token = _reporter.set(reporter)
     try:
         yield
@@ -114,11 +150,11 @@ def trial_scope(reporter: Reporter | None) -> Iterator[None]:
 def optuna_reporter(trial: Any) -> Reporter:
     """A reporter for an Optuna ``trial``: report the value, raise ``TrialPruned`` when the pruner says so."""
 
-    def report_to(step: int, value: float) -> None:
+    def report_to(step: int, value: float, prune: bool = True) -> None:
         import optuna
 
         trial.report(value, step)
-        if trial.should_prune():
+        if prune and trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} (value {value:.6g})")
 
     return report_to
@@ -145,7 +181,7 @@ def in_trial() -> bool:
     return _reporter.get() is not None or bool(os.environ.get(STORAGE_ENV) and os.environ.get(TRIAL_ENV))
 
 
-def report(step: int, value: float) -> None:
+def report(step: int, value: float, *, prune: bool = True) -> None:
     """Report an intermediate ``value`` at ``step`` to the current tuning trial (no-op outside one).
 
     Raises :class:`optuna.TrialPruned` when the trial's pruner stops it: let it propagate, the
@@ -157,21 +193,23 @@ def report(step: int, value: float) -> None:
         A whole number that grows along the work (fold number, epoch).
     value
         The value at that step, in the direction of the study's objective.
+    prune
+        Ask the pruner (default). ``False`` records the value only: for the last step, whose work
+        is done, so that the trial completes with its final value instead of being pruned.
 
     Examples
     --------
     >>> import workbench
     >>> workbench.report(0, 0.84)  # outside a trial: nothing happens
     """
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"step must be a whole number >= 0, got {step!r}")
+    check_whole_number(step, "step", 0)
     value = float(value)
     if math.isnan(value):
         return
     reporter = _reporter.get()
     if reporter is not None:
-        reporter(step, value)
+        reporter(int(step), value, prune)
         return
     trial = _kernel_trial()
     if trial is not None:
-        optuna_reporter(trial)(step, value)
+        optuna_reporter(trial)(int(step), value, prune)

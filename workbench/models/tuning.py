@@ -18,7 +18,7 @@ from .metrics import Metric, get_metric, infer_task
 from .result import CVResult
 from .space import parse_space, suggest
 from .study_plots import plot_history, plot_importances, plot_parallel
-from .trial import make_pruner, open_storage, optuna_reporter, trial_scope
+from .trial import make_pruner, make_sampler, open_storage, optuna_reporter, trial_scope
 
 LGBM_SPACE = {
     "learning_rate": "loguniform(0.01,0.2)",
@@ -132,10 +132,14 @@ def tune(
         Trials to run.
     metric : str, Metric or callable, optional
         What ``train_cv`` scores (default: AUC, log loss or RMSE by task); its direction is the study's.
-    sampler : {"tpe", "random", "cmaes"}, default "tpe"
-        Optuna's sampler, seeded by ``random_state``.
+    sampler : {"tpe", "random", "cmaes", "grid"}, default "tpe"
+        Optuna's sampler, seeded by ``random_state`` (``grid``: ``choice`` and ``int`` dimensions only).
     pruner : {"median", "hyperband", "none"}, default "median"
-        Stops trials whose fold scores fall behind.
+        Stops trials that fall behind. After fold ``k`` a trial reports the score of its
+        out-of-fold predictions on folds ``0..k``; ``median`` prunes it when that is worse than the
+        median of the completed trials' scores on the same folds (from the third completed trial on;
+        never after the last fold, whose work is done): see
+        :class:`~workbench.models.pruning.FoldMedianPruner`.
     timeout : float, optional
         Start no trial after this many seconds.
     storage, study_name : str, optional
@@ -173,7 +177,7 @@ def tune(
         study_name=study_name,
         load_if_exists=storage is not None,
         direction="maximize" if resolved.greater_is_better else "minimize",
-        sampler=_sampler(sampler, random_state),
+        sampler=make_sampler(sampler, random_state, dims),
         pruner=make_pruner(pruner),
     )
     kept: dict[str, Any] = {}
@@ -205,19 +209,6 @@ def tune(
     if "cv" not in kept:
         raise ValueError(f"no trial of {n_trials} completed (all pruned or failed); loosen the pruner or the space")
     return TuneResult(best=kept["cv"], best_params=kept["params"], study=study, metric=resolved.name)
-
-
-def _sampler(name: str, seed: int) -> Any:
-    import optuna
-
-    samplers = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
-    }
-    if name not in samplers:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(samplers)}")
-    return samplers[name]()
 
 
 def tune_lgbm(

@@ -5,11 +5,12 @@ metrics, creates (or continues) the study in its storage, and runs trials in wor
 (or pods, see :mod:`workbench.jobs.tune.k8s`); :func:`show_study` reads a study back.
 """
 
+from ...models.trial import SAMPLERS
 from .driver import plan_tune, run_tune, show_study
 from .space import check_metric, check_space, declared_metrics, load_space_file, parse_assignments
 from .storage import JOURNAL_FILE, check_study_name, default_storage, study_dir
 from .study import trials_table
-from .worker import SAMPLERS, TuneConfig, work
+from .worker import TuneConfig, work
 
 __all__ = [
     "JOURNAL_FILE",

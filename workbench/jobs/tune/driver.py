@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..._redact import redact_url
+from ...data.validation import check_whole_number
 from ...models.space import Dimension, parse_space
-from ...models.trial import make_pruner, open_storage
+from ...models.trial import SAMPLERS, make_pruner, open_storage
 from ...runs.layout import default_runs_root
 from ...runs.records import utcnow
 from ..runner import prepare_run
@@ -20,7 +21,7 @@ from .report import render_study_report
 from .space import check_metric, check_space
 from .storage import check_study_name, counts, default_storage, study_dir
 from .study import best_run, trials_table, write_study_record
-from .worker import SAMPLERS, TuneConfig, work
+from .worker import TuneConfig, work
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,9 +54,8 @@ def plan_tune(
     type does not take, an empty range, a metric the notebook does not record, a bad sampler,
     pruner or count.
     """
-    for name, value, low in (("n_trials", n_trials, 1), ("workers", workers, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name}= must be a whole number >= {low}, got {value!r}")
+    n_trials = check_whole_number(n_trials, "n_trials=", 1)
+    workers = check_whole_number(workers, "workers=", 1)
     if timeout is not None and timeout <= 0:
         raise ValueError(f"timeout= must be a positive number of seconds, got {timeout}")
     if sampler not in SAMPLERS:

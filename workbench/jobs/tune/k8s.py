@@ -20,12 +20,12 @@ from typing import Any
 
 import yaml
 
+from ...data.validation import check_whole_number
 from ...models.space import parse_space
-from ...models.trial import PRUNERS
+from ...models.trial import PRUNERS, SAMPLERS
 from ..k8s_manifest import JOB_MOUNT, RUNS_MOUNT, JobManifests, render_job
 from .k8s_storage import STORAGE_ENV, StorageRef, parse_storage, storage_ref
 from .storage import check_study_name
-from .worker import SAMPLERS
 
 SPACE_KEY = "space.yaml"
 MAX_PARALLELISM = 64
@@ -52,13 +52,6 @@ class TuneSpec:
     storage: StorageRef | None = None  # None: the journal in the owner's folder of the runs volume
 
 
-def _whole(value: Any, what: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bound = f" and <= {high}" if high is not None else ""
-        raise ValueError(f"{what} must be a whole number >= {low}{bound}, got {value!r}")
-    return value
-
-
 def parse_tune_spec(data: Any) -> TuneSpec:
     """A :class:`TuneSpec` from plain data (a gateway request's ``tune``), or ``ValueError`` naming the field."""
     if not isinstance(data, Mapping):
@@ -77,19 +70,21 @@ def parse_tune_spec(data: Any) -> TuneSpec:
     for key, allowed in choices.items():
         if key in data and data[key] not in allowed:
             raise ValueError(f"tune.{key} must be one of {', '.join(allowed)}, got {data[key]!r}")
-    optional = {k: _whole(data[k], f"tune.{k}", 1) for k in ("timeout", "trial_timeout") if data.get(k) is not None}
+    optional = {
+        k: check_whole_number(data[k], f"tune.{k}", 1) for k in ("timeout", "trial_timeout") if data.get(k) is not None
+    }
     return TuneSpec(
         space={k: str(d) for k, d in dims.items()},
         metric=metric,
         study=check_study_name(data.get("study")),
         direction=data.get("direction", "maximize"),
-        trials=_whole(data.get("trials", 20), "tune.trials", 1, 100_000),
+        trials=check_whole_number(data.get("trials", 20), "tune.trials", 1, 100_000),
         sampler=data.get("sampler", "tpe"),
         pruner=data.get("pruner", "median"),
-        seed=_whole(data.get("seed", 0), "tune.seed", 0),
+        seed=check_whole_number(data.get("seed", 0), "tune.seed", 0),
         storage=parse_storage(data.get("storage")),
-        parallelism=_whole(data.get("parallelism", 1), "tune.parallelism", 1, MAX_PARALLELISM),
-        workers=_whole(data.get("workers", 1), "tune.workers", 1, MAX_WORKERS_PER_POD),
+        parallelism=check_whole_number(data.get("parallelism", 1), "tune.parallelism", 1, MAX_PARALLELISM),
+        workers=check_whole_number(data.get("workers", 1), "tune.workers", 1, MAX_WORKERS_PER_POD),
         **optional,
     )
 

@@ -16,14 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from ...models.space import Dimension, suggest
-from ...models.trial import PRUNER_ENV, STORAGE_ENV, STUDY_ENV, TRIAL_ENV, make_pruner, open_storage, trial_id
+from ...models.trial import (
+    PRUNER_ENV,
+    STORAGE_ENV,
+    STUDY_ENV,
+    TRIAL_ENV,
+    make_pruner,
+    make_sampler,
+    open_storage,
+    trial_id,
+)
 from ...runs.layout import owner_dirname
 from ..inputs import check_inputs, declared_inputs
 from ..params import inspect_notebook, read_notebook, validate_params
 from ..runner import PreparedRun, execute_run, run_seed
 from .storage import SURPLUS_ATTR, counts, fail_stale, heartbeat, is_surplus
 
-SAMPLERS = ("tpe", "cmaes", "random", "grid")
 MAX_FAILURES_IN_A_ROW = 3
 
 
@@ -50,21 +58,12 @@ class TuneConfig:
     workers: int = 1
 
 
-def make_sampler(config: TuneConfig, worker: int, existing: int) -> Any:
-    """Optuna's sampler, seeded per worker and per resume (so no two draw the same random points)."""
+def worker_sampler(config: TuneConfig, worker: int, existing: int) -> Any:
+    """The study's sampler, seeded per worker and per resume (so no two draw the same random points)."""
     import numpy as np
-    import optuna
 
     seed = int(np.random.SeedSequence([config.seed, worker, existing]).generate_state(1)[0])
-    if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
-    if config.sampler == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if config.sampler == "grid":
-        return optuna.samplers.GridSampler({k: d.grid() for k, d in config.space.items()}, seed=seed)
-    raise ValueError(f"unknown sampler {config.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    return make_sampler(config.sampler, seed, config.space)
 
 
 def load_study(config: TuneConfig, worker: int = 0) -> tuple[Any, Any]:
@@ -74,7 +73,7 @@ def load_study(config: TuneConfig, worker: int = 0) -> tuple[Any, Any]:
     worker += config.workers * _pod_index()  # pods of an Indexed Job draw apart too
     storage = open_storage(config.storage)
     probe = optuna.load_study(study_name=config.study, storage=storage)
-    sampler = make_sampler(config, worker, len(probe.get_trials(deepcopy=False)))
+    sampler = worker_sampler(config, worker, len(probe.get_trials(deepcopy=False)))
     study = optuna.load_study(
         study_name=config.study, storage=storage, sampler=sampler, pruner=make_pruner(config.pruner)
     )
