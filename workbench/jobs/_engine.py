@@ -7,7 +7,8 @@
 - the kernel's exit status is kept, so a dead kernel can be reported as such;
 - the runner hears when the cells are done, so it can render the report while the kernel exits;
 - the kernel process's own output (not the cells') goes to ``kernel.log`` instead of the terminal;
-- sweeps may start the next run's kernel while the current one shuts down (see ``_kernels``).
+- sweeps and tune workers may start the next run's kernel while the current one runs (see
+  ``_kernels``), importing the notebook's modules ahead, and let a kernel exit quickly (``warm``).
 
 Importing this module imports papermill; the runner does so only when it executes a notebook.
 """
@@ -32,6 +33,7 @@ from papermill.utils import remove_args
 
 from .._io import atomic_write_text
 from ._kernels import adopt_spare, launch_spare
+from .warm import QUIET_EXIT_CODE
 
 ENGINE_NAME = "workbench"
 SAVE_EVERY_S = 1.0
@@ -47,6 +49,8 @@ class Execution:
     kernel_log: Path | None = None
     timeout: float | None = None
     prelaunch: bool = False
+    preload: tuple[str, ...] = ()
+    quiet_exit: bool = False
     on_cells_done: Callable[[Any], None] | None = None
     deadline: float | None = None
     manager: Any = None
@@ -127,6 +131,9 @@ class _Client(PapermillNotebookClient):
         reply = self.wait_for_reply(kc.execute(self.execution.startup_code, silent=True, store_history=False))
         if reply and reply.get("content", {}).get("status") != "ok":
             logger.warning("workbench: preparing the kernel failed: %s", reply["content"].get("evalue", ""))
+        ex = self.execution
+        if ex.prelaunch and ex.kernel_log is not None:  # the next run's kernel starts while this one runs
+            launch_spare(self.kernel_name, os.getcwd(), ex.env, ex.kernel_log.parent.parent, preload=ex.preload)
         return kc
 
     def set_widgets_metadata(self) -> None:
@@ -142,10 +149,16 @@ class _Client(PapermillNotebookClient):
             self.execution.timed_out = isinstance(exc, CellTimeoutError)
             self.shutdown_kernel = "immediate"  # a busy or dead kernel gets no graceful shutdown
             raise
-        finally:
-            log = self.execution.kernel_log
-            if self.execution.prelaunch and log is not None:
-                launch_spare(self.kernel_name, os.getcwd(), self.execution.env, log.parent.parent)
+        else:
+            if self.execution.quiet_exit:
+                self._quiet_exit()
+
+    def _quiet_exit(self) -> None:
+        """Let the kernel, done with its cells, flush its files and exit without collecting its heap."""
+        try:
+            self.wait_for_reply(self.kc.execute(QUIET_EXIT_CODE, silent=True, store_history=False))
+        except Exception as exc:  # noqa: BLE001 - the kernel then just exits the slow way
+            logger.debug("workbench: the kernel's quick exit was not prepared: %s", exc)
 
 
 class WorkbenchEngine(NBClientEngine):
