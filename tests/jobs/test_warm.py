@@ -94,7 +94,8 @@ def test_warm_trials_see_nothing_of_earlier_ones_and_draw_what_a_cold_kernel_dra
     trials = sorted((r for r in iter_runs(tmp_path) if r.trial is not None), key=lambda r: r.trial)
     cold = run_notebook(WARM, {"x": trials[-1].params["x"]}, runs_dir=tmp_path, progress=False)
     assert cold.metrics["warm"] is False and all(r.metrics["warm"] is True for r in trials)  # imports done ahead
-    assert all(r.metrics["clean"] is True for r in [*trials, cold])  # no variable, no import of an earlier trial
+    assert [r.metrics["learned"] for r in trials] == [False, False, True]  # trial 2 imports what trial 0 did
+    assert all(r.metrics["clean"] is True for r in [*trials, cold])  # no variable, no module state of another
     assert {json.dumps(r.metrics["draws"]) for r in [*trials, cold]} == {json.dumps(cold.metrics["draws"])}
     assert _kernels(os.getpid()) == []  # the worker is done: no kernel, no spare left
 

@@ -15,6 +15,8 @@ Importing this module imports papermill; the runner does so only when it execute
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import logging
 import math
 import os
@@ -22,18 +24,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_hook
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.log import logger
 from papermill.utils import remove_args
 
 from .._io import atomic_write_text
-from ._kernels import adopt_spare, launch_spare
-from .warm import QUIET_EXIT_CODE
+from ._kernels import adopt_spare, launch_spare, remember_imports
+from .warm import LOADED_MODULES_EXPR, QUIET_EXIT_CODE
 
 ENGINE_NAME = "workbench"
 SAVE_EVERY_S = 1.0
@@ -125,7 +130,7 @@ class _Client(PapermillNotebookClient):
         self.execution.kernel_process = getattr(getattr(self.km, "provisioner", None), "process", None)
 
     def start_new_kernel_client(self) -> Any:
-        kc = super().start_new_kernel_client()
+        kc = run_sync(self._start_client)()
         # Tell the kernel its run and seed it right before the first cell (start-up itself draws
         # from `random` unevenly, and a spare kernel was started before its run existed).
         reply = self.wait_for_reply(kc.execute(self.execution.startup_code, silent=True, store_history=False))
@@ -135,6 +140,21 @@ class _Client(PapermillNotebookClient):
         if ex.prelaunch and ex.kernel_log is not None:  # the next run's kernel starts while this one runs
             launch_spare(self.kernel_name, os.getcwd(), ex.env, ex.kernel_log.parent.parent, preload=ex.preload)
         return kc
+
+    async def _start_client(self) -> Any:
+        """nbclient's client start, but ready as soon as IOPub has answered (not after 0.2 s of silence)."""
+        assert self.km is not None
+        try:
+            self.kc = self.km.client()
+            await ensure_async(self.kc.start_channels())
+            await _wait_until_ready(self.kc, self.km, self.startup_timeout)
+        except Exception as exc:
+            logger.error("Error occurred while starting new kernel client: %s", exc)
+            await self._async_cleanup_kernel()
+            raise
+        self.kc.allow_stdin = False
+        await run_hook(self.on_notebook_start, notebook=self.nb)
+        return self.kc
 
     def set_widgets_metadata(self) -> None:
         super().set_widgets_metadata()
@@ -155,10 +175,52 @@ class _Client(PapermillNotebookClient):
 
     def _quiet_exit(self) -> None:
         """Let the kernel, done with its cells, flush its files and exit without collecting its heap."""
+        ex = self.execution
+        asked = {"modules": LOADED_MODULES_EXPR} if ex.prelaunch or ex.preload else {}
         try:
-            self.wait_for_reply(self.kc.execute(QUIET_EXIT_CODE, silent=True, store_history=False))
+            reply = self.wait_for_reply(
+                self.kc.execute(QUIET_EXIT_CODE, silent=True, store_history=False, user_expressions=asked)
+            )
         except Exception as exc:  # noqa: BLE001 - the kernel then just exits the slow way
             logger.debug("workbench: the kernel's quick exit was not prepared: %s", exc)
+            return
+        modules = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("modules", {})
+        if modules.get("status") == "ok":
+            with contextlib.suppress(ValueError, SyntaxError, TypeError):
+                names = ast.literal_eval(modules["data"]["text/plain"])
+                remember_imports(self.kernel_name, os.getcwd(), ex.env, tuple(map(str, names)))
+
+
+async def _wait_until_ready(kc: Any, km: Any, timeout: float) -> None:
+    """Ask for kernel info until the reply came and IOPub carried the request's end (it is connected).
+
+    What jupyter_client's ``wait_for_ready`` checks, without then waiting for 0.2 s of silence on IOPub:
+    the messages before this request's ``idle`` are read and dropped here, and no others are due.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg_id = kc.kernel_info()
+        try:
+            reply = await _message(kc.shell_channel, msg_id, 1.0)
+            await _message(kc.iopub_channel, msg_id, 0.2, idle=True)
+        except Empty:
+            if not await ensure_async(km.is_alive()):
+                raise RuntimeError("Kernel died before replying to kernel_info") from None
+            continue
+        kc._handle_kernel_info_reply(reply)
+        return
+    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+
+async def _message(channel: Any, msg_id: str, silence: float, idle: bool = False) -> dict:
+    """The first message on ``channel`` answering ``msg_id`` (with ``idle``: its ``idle`` status);
+    ``Empty`` after ``silence`` seconds without a message."""
+    while True:
+        msg = await ensure_async(channel.get_msg(timeout=silence))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if not idle or (msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"):
+            return msg
 
 
 class WorkbenchEngine(NBClientEngine):

@@ -36,6 +36,14 @@ class _Spare:
 
 
 _spare: _Spare | None = None
+_imported: dict[str, tuple[str, ...]] = {}  # what the last run launched like this imported
+
+
+def remember_imports(
+    kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, str], modules: tuple[str, ...]
+) -> None:
+    """Note the modules a run imported: spares launched like it import them ahead too."""
+    _imported[_key(kernel_name, str(cwd), env)] = modules
 
 
 def _key(kernel_name: str, cwd: str, env: dict[str, str]) -> str:
@@ -96,6 +104,8 @@ def launch_spare(
     from jupyter_core.utils import run_sync
 
     key = _key(kernel_name, str(cwd), env)
+    if preload:
+        preload = tuple(dict.fromkeys([*preload, *_imported.get(key, ())]))
     if _spare is not None and _spare.key == key and _spare.client is None and run_sync(_spare.km.is_alive)():
         _preload(_spare, preload)  # the one started already will do
         return

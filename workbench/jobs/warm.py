@@ -1,8 +1,8 @@
 """Warm kernels for workers that run one notebook many times (tune trials, sweep points).
 
 A worker starts the kernel of its next run while the current one works, and has that kernel
-import the modules the notebook imports (:func:`notebook_imports`), so the next run does not
-wait for them. The kernel is still used for exactly one run: importing binds no name in the
+import the modules the notebook imports (:func:`notebook_imports`) and those an earlier run of it
+imported on the way (:func:`loaded_modules`), so the next run does not wait for them. The kernel is still used for exactly one run: importing binds no name in the
 user's namespace, and the run's seeds are set after the imports, right before its first cell.
 Modules that live under the notebook's own folder are not imported ahead (they may read the
 run's environment when imported), nor are imports inside ``if``/``try``/functions.
@@ -112,9 +112,13 @@ def preload(modules: Iterable[str]) -> list[str]:
     Binds no name in the caller's namespace. Returns the modules imported.
     """
     here = Path.cwd().resolve()
+    local: dict[str, bool] = {}
     done = []
     for name in modules:
-        if _is_local(name.split(".")[0], here):
+        top = name.split(".")[0]
+        if top not in local:
+            local[top] = _is_local(top, here)
+        if local[top]:
             continue
         with contextlib.suppress(Exception):  # the run's own import reports the problem
             importlib.import_module(name)
@@ -156,4 +160,15 @@ def quiet_exit() -> None:
 
 
 _FILE_TYPES = frozenset({io.TextIOWrapper, io.BufferedWriter, io.BufferedRandom})
+
+
+def loaded_modules() -> list[str]:
+    """The public modules this kernel has imported (the next run of the notebook imports them ahead,
+    catching what its code imports only when called, such as LightGBM inside ``train_cv``)."""
+    return [
+        name for name in list(sys.modules) if name != "__main__" and not any(p.startswith("_") for p in name.split("."))
+    ]
+
+
 QUIET_EXIT_CODE = "__import__('workbench.jobs.warm', fromlist=['_']).quiet_exit()"
+LOADED_MODULES_EXPR = "__import__('workbench.jobs.warm', fromlist=['_']).loaded_modules()"
