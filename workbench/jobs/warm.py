@@ -109,7 +109,18 @@ def preload_code(modules: Iterable[str]) -> str:
 def preload(modules: Iterable[str]) -> list[str]:
     """Import ``modules`` (in the kernel), skipping those that fail or live under the working folder.
 
-    Binds no name in the caller's namespace. Returns the modules imported.
+    Binds no name in the caller's namespace; a module that fails to import is left for the run's
+    own import to report.
+
+    Parameters
+    ----------
+    modules : iterable of str
+        Absolute module names.
+
+    Returns
+    -------
+    list of str
+        The modules imported.
     """
     here = Path.cwd().resolve()
     local: dict[str, bool] = {}
