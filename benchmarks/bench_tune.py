@@ -4,6 +4,7 @@ wall time, best CV AUC), and a notebook trial of ``notebooks/train.ipynb`` again
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 import time
@@ -13,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _harness import header, measure, parser, report  # noqa: E402
+
+from workbench.jobs.startup import skip_unused_optional_imports  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,7 +88,7 @@ def overhead(n_trials: int, params: dict) -> bool:
     baseline = measure(in_process, repeat=n_trials).best
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         start = time.perf_counter()
-        run_tune(
+        table = run_tune(
             ROOT / "notebooks" / "train.ipynb",
             {"seed": "choice(0)"},
             params=params,
@@ -94,19 +97,42 @@ def overhead(n_trials: int, params: dict) -> bool:
             runs_dir=tmp,
             progress=False,
         )
-        ours = (time.perf_counter() - start) / n_trials
-    return report("notebook trial vs in-process train_cv (per trial)", ours, baseline, "in-process", "<=1.3")
+        whole = time.perf_counter() - start
+        trials = _trial_seconds(table.attrs["study"], table.attrs["storage"])
+    ours = whole / n_trials
+    later = statistics.median(trials[1:] or trials)
+    print(
+        f"per trial (ask to tell): {', '.join(f'{t:.2f}' for t in trials)} s; the study's own work (checks, "
+        f"journal, study report) {whole - sum(trials):.2f} s; in-process best {baseline:.2f} s"
+    )
+    ok = report("notebook trial vs in-process train_cv (whole study / trials)", ours, baseline, "in-process", "<=1.3")
+    report("notebook trial vs in-process train_cv (trials after the first, median)", later, baseline, "in-process")
+    return ok
+
+
+def _trial_seconds(study: str, storage: str) -> list[float]:
+    """Each trial's wall time, from the study asking for it to being told its value."""
+    import optuna
+
+    from workbench.models.trial import open_storage
+
+    done = optuna.load_study(study_name=study, storage=open_storage(storage)).get_trials(deepcopy=False)
+    return [(t.datetime_complete - t.datetime_start).total_seconds() for t in sorted(done, key=lambda t: t.number)]
 
 
 def main() -> None:
-    args = parser(__doc__).parse_args()
-    if args.quick:
-        pruning(4, 30, "random")
-        overhead(1, {"n_splits": 2, "n_estimators": 30})
-        return
-    pruning(40, 2000, "random")
-    pruning(40, 2000, "tpe")
-    overhead(4, {"n_splits": 5, "n_estimators": 2000})
+    p = parser(__doc__)
+    p.add_argument("--only", choices=("pruning", "overhead"), help="run one part of the benchmark")
+    args = p.parse_args()
+    skip_unused_optional_imports()  # as the tune command does
+    if args.only in (None, "pruning"):
+        for sampler in ("random",) if args.quick else ("random", "tpe"):
+            pruning(4 if args.quick else 40, 30 if args.quick else 2000, sampler)
+    if args.only in (None, "overhead"):
+        if args.quick:
+            overhead(1, {"n_splits": 2, "n_estimators": 30})
+        else:
+            overhead(4, {"n_splits": 5, "n_estimators": 2000})
 
 
 if __name__ == "__main__":

@@ -7,13 +7,17 @@
 - the kernel's exit status is kept, so a dead kernel can be reported as such;
 - the runner hears when the cells are done, so it can render the report while the kernel exits;
 - the kernel process's own output (not the cells') goes to ``kernel.log`` instead of the terminal;
-- sweeps may start the next run's kernel while the current one shuts down (see ``_kernels``).
+- sweeps and tune workers may start the next run's kernel while the current one runs (see
+  ``_kernels``), importing the notebook's modules ahead, and let a kernel exit quickly (``warm``).
 
 Importing this module imports papermill; the runner does so only when it executes a notebook.
 """
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -21,17 +25,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_hook
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.log import logger
 from papermill.utils import remove_args
 
 from .._io import atomic_write_text
-from ._kernels import adopt_spare, launch_spare
+from ._kernels import adopt_spare, launch_spare, remember_imports
+from .warm import LOADED_MODULES_EXPR, QUIET_EXIT_CODE
 
 ENGINE_NAME = "workbench"
 SAVE_EVERY_S = 1.0
@@ -47,6 +55,8 @@ class Execution:
     kernel_log: Path | None = None
     timeout: float | None = None
     prelaunch: bool = False
+    preload: tuple[str, ...] = ()
+    quiet_exit: bool = False
     on_cells_done: Callable[[Any], None] | None = None
     deadline: float | None = None
     manager: Any = None
@@ -121,19 +131,51 @@ class _Client(PapermillNotebookClient):
         self.execution.kernel_process = getattr(getattr(self.km, "provisioner", None), "process", None)
 
     def start_new_kernel_client(self) -> Any:
-        kc = super().start_new_kernel_client()
+        kc = run_sync(self._start_client)()
         # Tell the kernel its run and seed it right before the first cell (start-up itself draws
         # from `random` unevenly, and a spare kernel was started before its run existed).
         reply = self.wait_for_reply(kc.execute(self.execution.startup_code, silent=True, store_history=False))
         if reply and reply.get("content", {}).get("status") != "ok":
             logger.warning("workbench: preparing the kernel failed: %s", reply["content"].get("evalue", ""))
+        ex = self.execution
+        if ex.prelaunch and ex.kernel_log is not None:  # the next run's kernel starts while this one runs
+            launch_spare(self.kernel_name, os.getcwd(), ex.env, ex.kernel_log.parent.parent, preload=ex.preload)
         return kc
+
+    async def _start_client(self) -> Any:
+        """nbclient's client start, but ready as soon as IOPub has answered (not after 0.2 s of silence)."""
+        assert self.km is not None
+        try:
+            self.kc = self.km.client()
+            await ensure_async(self.kc.start_channels())
+            await _wait_until_ready(self.kc, self.km, self.startup_timeout)
+        except Exception as exc:
+            logger.error("Error occurred while starting new kernel client: %s", exc)
+            await self._async_cleanup_kernel()
+            raise
+        self.kc.allow_stdin = False
+        await run_hook(self.on_notebook_start, notebook=self.nb)
+        return self.kc
 
     def set_widgets_metadata(self) -> None:
         super().set_widgets_metadata()
         # The last step before the kernel shuts down: the runner may start on the report now.
         if self.execution.on_cells_done is not None:
             self.execution.on_cells_done(self.nb)
+
+    async def _async_cleanup_kernel(self) -> None:
+        # nbclient's graceful shutdown notices the kernel's exit 0.1 s late at worst; here within 10 ms.
+        km = self.km
+        if self.shutdown_kernel != "immediate" and km is not None:
+            with contextlib.suppress(Exception):  # nbclient's own shutdown below handles every problem
+                if await ensure_async(km.is_alive()):
+                    await ensure_async(km.request_shutdown())
+                    deadline = time.monotonic() + km.shutdown_wait_time / 2
+                    while time.monotonic() < deadline and await ensure_async(km.is_alive()):
+                        await asyncio.sleep(0.01)
+        await super()._async_cleanup_kernel()
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     def papermill_execute_cells(self) -> None:
         try:
@@ -142,10 +184,58 @@ class _Client(PapermillNotebookClient):
             self.execution.timed_out = isinstance(exc, CellTimeoutError)
             self.shutdown_kernel = "immediate"  # a busy or dead kernel gets no graceful shutdown
             raise
-        finally:
-            log = self.execution.kernel_log
-            if self.execution.prelaunch and log is not None:
-                launch_spare(self.kernel_name, os.getcwd(), self.execution.env, log.parent.parent)
+        else:
+            if self.execution.quiet_exit:
+                self._quiet_exit()
+
+    def _quiet_exit(self) -> None:
+        """Let the kernel, done with its cells, flush its files and exit without collecting its heap."""
+        ex = self.execution
+        asked = {"modules": LOADED_MODULES_EXPR} if ex.prelaunch or ex.preload else {}
+        try:
+            reply = self.wait_for_reply(
+                self.kc.execute(QUIET_EXIT_CODE, silent=True, store_history=False, user_expressions=asked)
+            )
+        except Exception as exc:  # noqa: BLE001 - the kernel then just exits the slow way
+            logger.debug("workbench: the kernel's quick exit was not prepared: %s", exc)
+            return
+        modules = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("modules", {})
+        if modules.get("status") == "ok":
+            with contextlib.suppress(ValueError, SyntaxError, TypeError):
+                names = ast.literal_eval(modules["data"]["text/plain"])
+                remember_imports(self.kernel_name, os.getcwd(), ex.env, tuple(map(str, names)))
+
+
+async def _wait_until_ready(kc: Any, km: Any, timeout: float) -> None:
+    """Ask for kernel info until the reply came and IOPub carried the request's end (it is connected).
+
+    What jupyter_client's ``wait_for_ready`` checks, without then waiting for 0.2 s of silence on IOPub:
+    the messages before this request's ``idle`` are read and dropped here, and no others are due.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg_id = kc.kernel_info()
+        try:
+            reply = await _message(kc.shell_channel, msg_id, 1.0)
+            await _message(kc.iopub_channel, msg_id, 0.2, idle=True)
+        except Empty:
+            if not await ensure_async(km.is_alive()):
+                raise RuntimeError("Kernel died before replying to kernel_info") from None
+            continue
+        kc._handle_kernel_info_reply(reply)
+        return
+    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+
+async def _message(channel: Any, msg_id: str, silence: float, idle: bool = False) -> dict:
+    """The first message on ``channel`` answering ``msg_id`` (with ``idle``: its ``idle`` status);
+    ``Empty`` after ``silence`` seconds without a message."""
+    while True:
+        msg = await ensure_async(channel.get_msg(timeout=silence))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if not idle or (msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"):
+            return msg
 
 
 class WorkbenchEngine(NBClientEngine):

@@ -1,9 +1,13 @@
 """Spare kernels: a fresh kernel started ahead of the run that will use it.
 
 A sweep worker starts one while it imports papermill, and another for its next run while the
-current kernel shuts down. A spare has run no code; a run adopts it only if it was launched
+current run's kernel works. A spare has run no code of a run; a run adopts it only if it was launched
 exactly as the run would launch its own (kernel, working directory, environment), otherwise it
 is shut down and the run starts a kernel as usual. One spare per process, at most.
+
+A spare may be given modules to import as soon as it is up (see :mod:`workbench.jobs.warm`): the
+request waits in the kernel's queue, ahead of the run's own requests, so the run's first cell
+starts once they are imported.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +32,18 @@ class _Spare:
     key: str
     km: Any
     log_path: Path
+    client: Any = None  # the one that asked for the imports ahead
 
 
 _spare: _Spare | None = None
+_imported: dict[str, tuple[str, ...]] = {}  # what the last run launched like this imported
+
+
+def remember_imports(
+    kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, str], modules: tuple[str, ...]
+) -> None:
+    """Note the modules a run imported: spares launched like it import them ahead too."""
+    _imported[_key(kernel_name, str(cwd), env)] = modules
 
 
 def _key(kernel_name: str, cwd: str, env: dict[str, str]) -> str:
@@ -44,6 +58,7 @@ def discard_spare() -> None:
         return
     from jupyter_core.utils import run_sync
 
+    _close_client(spare)
     with contextlib.suppress(Exception):
         run_sync(spare.km.shutdown_kernel)(now=True)
     with contextlib.suppress(OSError):
@@ -53,12 +68,47 @@ def discard_spare() -> None:
 atexit.register(discard_spare)
 
 
-def launch_spare(kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, str], log_dir: Path) -> None:
-    """Start a kernel in the background (returns once its process is launched, not booted)."""
+def _close_client(spare: _Spare) -> None:
+    if spare.client is not None:
+        with contextlib.suppress(Exception):
+            spare.client.stop_channels()
+        spare.client = None
+
+
+def _ask_imports(km: Any, modules: tuple[str, ...]) -> Any:
+    """Queue a silent request importing ``modules`` in ``km``'s kernel; the client that sent it."""
+    from jupyter_client.blocking import BlockingKernelClient
+
+    from .warm import preload_code
+
+    client = BlockingKernelClient()
+    client.load_connection_info(km.get_connection_info())
+    client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+    client.execute(preload_code(modules), silent=True, store_history=False, allow_stdin=False)
+    return client
+
+
+def launch_spare(
+    kernel_name: str,
+    cwd: str | os.PathLike[str],
+    env: dict[str, str],
+    log_dir: Path,
+    preload: tuple[str, ...] = (),
+) -> None:
+    """Start a kernel in the background (returns once its process is launched, not booted).
+
+    ``preload`` are modules the kernel imports once it is up (nothing else runs in it).
+    """
     global _spare
     from jupyter_client import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
+    key = _key(kernel_name, str(cwd), env)
+    if preload:
+        preload = tuple(dict.fromkeys([*preload, *_imported.get(key, ())]))
+    if _spare is not None and _spare.key == key and _spare.client is None and run_sync(_spare.km.is_alive)():
+        _preload(_spare, preload)  # the one started already will do
+        return
     discard_spare()
     log_path = Path(log_dir) / f".spare-kernel-{os.getpid()}.log"
     km = AsyncKernelManager(kernel_name=kernel_name)
@@ -72,13 +122,51 @@ def launch_spare(kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, s
         with contextlib.suppress(OSError):
             log_path.unlink()
         return
-    _spare = _Spare(_key(kernel_name, str(cwd), env), km, log_path)
+    _spare = _Spare(key, km, log_path)
+    _preload(_spare, preload)
+
+
+def _preload(spare: _Spare, modules: tuple[str, ...]) -> None:
+    if modules:
+        try:
+            spare.client = _ask_imports(spare.km, modules)
+        except Exception as exc:  # noqa: BLE001 - the run imports them itself
+            _log.debug("could not ask the spare kernel to import ahead: %s", exc)
+
+
+def _imports_done(spare: _Spare, wait: float) -> bool:
+    """Wait up to ``wait`` seconds for the spare's imports ahead (True when there were none)."""
+    import queue
+
+    from jupyter_core.utils import run_sync
+
+    if spare.client is None:
+        return True
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            spare.client.get_shell_msg(timeout=0.5)
+        except queue.Empty:
+            if not run_sync(spare.km.is_alive)():  # died importing: the run starts its own kernel
+                return False
+        except Exception:  # noqa: BLE001 - a broken channel: the run starts its own kernel
+            return False
+        else:
+            return True
+    return False
 
 
 def adopt_spare(
-    kernel_name: str, cwd: str | os.PathLike[str], env: dict[str, str], log_target: Path | None
+    kernel_name: str,
+    cwd: str | os.PathLike[str],
+    env: dict[str, str],
+    log_target: Path | None,
+    wait: float = 60,
 ) -> Any | None:
-    """The spare's kernel manager if it was launched exactly like this; its log moves to ``log_target``."""
+    """The spare's kernel manager if it was launched exactly like this; its log moves to ``log_target``.
+
+    A spare asked to import modules ahead is adopted once it has (``wait`` seconds at most).
+    """
     global _spare
     from jupyter_core.utils import run_sync
 
@@ -88,7 +176,11 @@ def adopt_spare(
     if spare.key != _key(kernel_name, str(cwd), env) or not run_sync(spare.km.is_alive)():
         discard_spare()
         return None
+    if not _imports_done(spare, wait):
+        discard_spare()
+        return None
     _spare = None
+    _close_client(spare)
     if log_target is not None:
         try:
             os.replace(spare.log_path, log_target)

@@ -249,6 +249,7 @@ def execute_run(
     study: str | None = None,
     trial: int | None = None,
     kernel_env: Mapping[str, str] | None = None,
+    quiet_exit: bool = False,
 ) -> RunRecord:
     """Execute a :class:`PreparedRun` into a new run directory and return its record.
 
@@ -256,8 +257,10 @@ def execute_run(
     turns it on for notebooks written as reports (``explain.ipynb``).
 
     ``prelaunch`` starts a fresh kernel for a following run of the same notebook while this one
-    shuts down (sweep workers use it). ``study`` and ``trial`` tag the run as a tuning trial;
-    ``kernel_env`` is set in the kernel before the first cell (the trial's storage). A trial the
+    runs (sweep and tune workers use it), and has it import the notebook's modules ahead
+    (:mod:`workbench.jobs.warm`). ``quiet_exit`` lets the kernel exit without collecting its heap
+    once its cells are done (its open files are flushed first). ``study`` and ``trial`` tag the
+    run as a tuning trial; ``kernel_env`` is set in the kernel before the first cell (the trial's storage). A trial the
     pruner stopped (``optuna.TrialPruned`` out of a cell) ends in state ``pruned``.
     """
     spec = prepared.spec
@@ -272,6 +275,7 @@ def execute_run(
     write_record(record.path / PARAMS_FILE, prepared.params)
     make_run_subdir(record.path / ARTIFACTS_DIR)
     execution = _execution(prepared, record.path, timeout, prelaunch, kernel_env)
+    execution.quiet_exit = quiet_exit
     outcome = _execute(prepared, record.path, execution, hide_input, progress, start_timeout, timeout)
     _finish_record(record, outcome, started)
     record = RunRecord.read(record.path)
@@ -315,6 +319,7 @@ def _execution(
 ) -> Any:
     """The engine's settings for this run: where the notebook is saved, the kernel's environment, timeout."""
     from . import _engine
+    from .warm import notebook_imports
 
     return _engine.Execution(
         save_path=run_dir / prepared.spec.path.name,
@@ -323,6 +328,7 @@ def _execution(
         kernel_log=run_dir / KERNEL_LOG_FILE,
         timeout=timeout,
         prelaunch=prelaunch,
+        preload=notebook_imports(prepared.nb) if prelaunch else (),
     )
 
 
@@ -338,15 +344,16 @@ def _execute(
     """Run the notebook, save it and render its report; every failure ends up in the outcome."""
     import nbformat
 
-    from .report import render_report
+    from .report import prepare_report, render_report
 
     spec = prepared.spec
     outcome = _Outcome(executed_path=run_dir / spec.path.name, report_path=run_dir / REPORT_FILE)
     report = (outcome.report_path, f"{prepared.name} ({run_dir.name})", hide_input, spec.workdir)
     # Bookkeeping runs beside the kernel: env.json and input hashes while it starts, the report
-    # while it shuts down.
+    # exporter while it works, the report while it shuts down.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-run") as side:
         records_job = side.submit(_write_env_and_inputs, run_dir, spec, prepared)
+        side.submit(prepare_report, hide_input)  # while the kernel works, not after
         report_job: list[Future] = []
         execution.on_cells_done = lambda nb: report_job.append(side.submit(render_report, copy.deepcopy(nb), *report))
         try:

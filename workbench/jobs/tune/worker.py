@@ -30,6 +30,7 @@ from ...runs.layout import owner_dirname
 from ..inputs import check_inputs, declared_inputs
 from ..params import inspect_notebook, read_notebook, validate_params
 from ..runner import PreparedRun, execute_run, run_seed
+from ..warm import discard_spare, start_warm_kernel
 from .storage import SURPLUS_ATTR, counts, fail_stale, heartbeat, is_surplus
 
 MAX_FAILURES_IN_A_ROW = 3
@@ -104,10 +105,37 @@ def work(config: TuneConfig, worker: int = 0) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study, storage = load_study(config, worker)
     path = Path(config.notebook)
     nb = read_notebook(path)
     spec = inspect_notebook(path, nb)
+    _first_kernel(config, spec, nb)
+    try:
+        study, storage = load_study(config, worker)
+        return _trials(config, study, storage, spec, nb)
+    finally:
+        discard_spare()  # left when the time ran out; a killed worker's kernels exit with it
+
+
+def _first_kernel(config: TuneConfig, spec: Any, nb: Any) -> None:
+    """Start the first trial's kernel, importing the notebook's modules, while the worker gets ready.
+
+    Only when the trial's seed is known ahead (it sets the kernel's hash seed, so a kernel started
+    with another would not be adopted).
+    """
+    seed_dim = config.space.get("seed")
+    if seed_dim is not None and not (seed_dim.kind == "choice" and len(seed_dim.choices) == 1):
+        return
+    try:
+        values = validate_params(spec, {**config.params, **({"seed": seed_dim.choices[0]} if seed_dim else {})})
+    except ValueError:
+        return  # each trial says what is wrong
+    start_warm_kernel(nb, spec.workdir, run_seed(values), Path(config.runs_dir))
+
+
+def _trials(config: TuneConfig, study: Any, storage: Any, spec: Any, nb: Any) -> int:
+    """The worker's loop: ask, run, tell; the number of trials run."""
+    import optuna
+
     ran = failures = 0
     while config.deadline is None or time.time() < config.deadline:
         fail_stale(study, storage, config.grace_period)
@@ -159,6 +187,7 @@ def _run_trial(config: TuneConfig, study: Any, storage: Any, tid: int, trial: An
             study=config.study,
             trial=trial.number,
             kernel_env=_kernel_env(config, trial.number),
+            quiet_exit=True,
         )
 
 

@@ -1,0 +1,127 @@
+"""Warm kernels of tune workers: the notebook's imports done ahead, a kernel per trial all the same
+(nothing leaks, the same seeds as a cold kernel), quick exits that keep files whole, no orphans."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+
+from workbench.jobs.runner import run_notebook
+from workbench.jobs.tune import run_tune
+from workbench.jobs.warm import notebook_imports, preload
+from workbench.models.trial import open_storage
+from workbench.runs import iter_runs
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
+WARM = FIXTURES / "warm.ipynb"
+TUNE = FIXTURES / "tune.ipynb"
+
+
+def test_the_notebooks_top_level_imports_are_the_ones_done_ahead():
+    nb = json.loads((ROOT / "notebooks" / "train.ipynb").read_text())
+    names = notebook_imports(nb)
+    assert names[:4] == ("pathlib", "typing", "matplotlib.pyplot", "pandas")
+    assert {"workbench", "workbench.models", "workbench.features", "workbench.datasets"} <= set(names)
+    assert "colorsys" not in notebook_imports(json.loads(WARM.read_text()))  # inside an `if`: not ahead
+
+
+def test_modules_of_the_notebooks_own_folder_are_not_imported_ahead(tmp_path, monkeypatch):
+    (tmp_path / "reads_the_run.py").write_text("import os\nRUN = os.environ.get('WORKBENCH_RUN_DIR')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert preload(["reads_the_run", "colorsys", "no_such_module_anywhere"]) == ["colorsys"]
+    assert "reads_the_run" not in sys.modules
+
+
+def test_a_quick_exit_keeps_open_files_whole_and_compressed_ones_byte_identical(tmp_path):
+    code = """
+import gzip, os, sys
+from pathlib import Path
+from workbench.jobs.warm import quiet_exit
+d, quick = Path(sys.argv[1]) / sys.argv[2], sys.argv[2] == "quick"
+d.mkdir()
+text = open(d / "a.txt", "w")
+text.write("kept\\n" * 1000)
+raw = open(d / "a.bin", "wb")
+raw.write(b"x" * 100)
+packed = gzip.GzipFile(d / "a.gz", "wb", mtime=0)
+packed.write(b"y" * 5000)
+if quick:
+    quiet_exit()
+packed.close()
+os._exit(0)  # no interpreter shutdown: only what was flushed is on disk
+"""
+    for mode in ("quick", "plain"):
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path), mode], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+    quick, plain = tmp_path / "quick", tmp_path / "plain"
+    assert (quick / "a.txt").read_text() == "kept\n" * 1000 and (quick / "a.bin").read_bytes() == b"x" * 100
+    assert (plain / "a.txt").read_text() == ""  # the control: without the flush they are lost
+    assert (quick / "a.gz").read_bytes() == (plain / "a.gz").read_bytes()  # no sync block added
+
+
+def _kernels(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    alive = []
+    for child in children:
+        try:
+            if "ipykernel" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.mark.kernel
+def test_warm_trials_see_nothing_of_earlier_ones_and_draw_what_a_cold_kernel_draws(tmp_path):
+    table = run_tune(
+        WARM, {"x": "uniform(0,1)"}, n_trials=3, metric="score", sampler="random", pruner="none", study="warm", runs_dir=tmp_path,
+        progress=False,
+    )  # fmt: skip
+    assert (table["state"] == "complete").sum() == 3
+    trials = sorted((r for r in iter_runs(tmp_path) if r.trial is not None), key=lambda r: r.trial)
+    cold = run_notebook(WARM, {"x": trials[-1].params["x"]}, runs_dir=tmp_path, progress=False)
+    assert cold.metrics["warm"] is False and all(r.metrics["warm"] is True for r in trials)  # imports done ahead
+    assert [r.metrics["learned"] for r in trials] == [False, False, True]  # trial 2 imports what trial 0 did
+    assert all(r.metrics["clean"] is True for r in [*trials, cold])  # no variable, no module state of another
+    assert {json.dumps(r.metrics["draws"]) for r in [*trials, cold]} == {json.dumps(cold.metrics["draws"])}
+    assert _kernels(os.getpid()) == []  # the worker is done: no kernel, no spare left
+
+
+@pytest.mark.kernel
+def test_a_killed_tune_worker_leaves_no_kernel_behind(tmp_path):
+    code = (
+        "from workbench.jobs.tune import run_tune; "
+        f"run_tune({str(TUNE)!r}, {{'x': 'uniform(0,1)'}}, params={{'sleep': 0.5}}, n_trials=20, study='killed', "
+        f"pruner='none', runs_dir={str(tmp_path)!r}, progress=False)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline, kernels = time.time() + 90, []
+        while time.time() < deadline:  # a trial running in its kernel, the next trial's kernel beside it
+            kernels = _kernels(proc.pid)
+            journal = list(tmp_path.glob("*/study-killed/study.journal"))
+            if len(kernels) >= 2 and journal:
+                study = optuna.load_study(study_name="killed", storage=open_storage(str(journal[0])))
+                if any(t.state.name == "COMPLETE" for t in study.get_trials()):
+                    break
+            time.sleep(0.2)
+        assert len(kernels) >= 2, kernels
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(kernels, timeout=10)  # each kernel sees its parent gone
+        assert alive == [], alive
+    finally:
+        proc.kill()
