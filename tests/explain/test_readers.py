@@ -241,6 +241,17 @@ def test_catboost_matches_predict_bit_for_bit(data, task, nan_mode):
     np.testing.assert_array_equal(predict_raw(engine, to_matrix(engine, plain)), theirs)
 
 
+def test_catboost_is_read_once_and_again_after_a_refit(data):
+    model, X = _catboost_model("regression", data, categorical=False)
+    first = tree_ensemble(model)
+    assert tree_ensemble(model) is first  # CatBoost models are unhashable: cached by identity
+    model.fit(X, data["y"]["binary"] * 2.0)  # the same object, new trees
+    again = tree_ensemble(model)
+    assert again is not first
+    theirs = model.predict(X, prediction_type="RawFormulaVal")
+    np.testing.assert_array_equal(predict_raw(again, to_matrix(again, X))[:, 0], theirs)
+
+
 def test_catboost_target_statistics_fall_back_with_the_reason(data):
     cb = _catboost()
     X, y = data["X"], data["y"]["binary"]

@@ -16,7 +16,6 @@ is CatBoost's own.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -47,11 +46,10 @@ def _model_json(model: Any) -> dict[str, Any]:
 
 
 def catboost_stamp(model: Any) -> tuple[Any, ...]:
-    """What changes when the model is refitted: its tree count and a digest of its leaf values."""
+    """What changes when the model is refitted: its tree count and model GUID (new at every fit)."""
     if not model.is_fitted():
         return (None,)
-    leaves = np.concatenate([np.ravel(v) for v in model.get_leaf_values()]) if model.tree_count_ else np.zeros(0)
-    return model.tree_count_, hashlib.blake2b(np.asarray(leaves, dtype=np.float64).tobytes()).hexdigest()
+    return model.tree_count_, model.get_metadata().get("model_guid")
 
 
 def _loss(model: Any, info: dict[str, Any]) -> str:
@@ -80,6 +78,11 @@ class CatBoostInput:
         self._codes: dict[int, dict[Any, int]] = {c: {} for c in onehot}
 
     def __call__(self, X: Any) -> np.ndarray:
+        if len(self.float_cols) == self.n_features and not isinstance(X, pd.DataFrame):
+            arr = np.asarray(X, dtype=np.float32)
+            if arr.ndim != 2 or arr.shape[1] != self.n_features:
+                raise ValueError(f"X has shape {arr.shape} but the model was trained on {self.n_features} features")
+            return np.ascontiguousarray(arr, dtype=np.float64)
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
         if frame.ndim != 2 or frame.shape[1] != self.n_features:
             raise ValueError(f"X has {frame.shape[1]} columns but the model was trained on {self.n_features}")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the tree engine (and numba) loads only when a tree model is
     from ._trees import TreeEnsemble
 
 _CACHE: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], TreeEnsemble]] = weakref.WeakKeyDictionary()
+_BY_ID: dict[int, tuple[weakref.ref, tuple[Any, ...], TreeEnsemble]] = {}
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,27 @@ def _cached(model: Any, read: Any, stamp: Any = None) -> TreeEnsemble:
     key = (id(getattr(model, "estimators_", None)), getattr(model, "n_estimators", None), (stamp or _fit_stamp)(model))
     try:
         hit = _CACHE.get(model)
-    except TypeError:  # not weak-referenceable
-        return read(model)
+    except TypeError:  # unhashable (CatBoost compares models by value) or not weak-referenceable
+        return _cached_by_id(model, read, key)
     if hit is not None and hit[0] == key:
         return hit[1]
     ensemble = read(model)
     _CACHE[model] = (key, ensemble)
+    return ensemble
+
+
+def _cached_by_id(model: Any, read: Any, key: tuple[Any, ...]) -> TreeEnsemble:
+    """:func:`_cached` for models that cannot be dictionary keys: keyed by identity while alive."""
+    entry = _BY_ID.get(id(model))
+    if entry is not None and entry[0]() is model and entry[1] == key:
+        return entry[2]
+    ensemble = read(model)
+    ident = id(model)
+    try:
+        ref = weakref.ref(model, lambda _: _BY_ID.pop(ident, None))
+    except TypeError:  # not weak-referenceable: not cached
+        return ensemble
+    _BY_ID[ident] = (ref, key, ensemble)
     return ensemble
 
 
@@ -106,7 +122,8 @@ def _fit_stamp(model: Any) -> Any:
     if get_booster is not None:
         booster = get_booster()
         return (booster.num_boosted_rounds(), getattr(model, "best_iteration", None), id(booster))
-    return id(getattr(model, "tree_", None)), id(getattr(model, "_predictors", None))
+    predictors = getattr(model, "_predictors", None)  # HistGradientBoosting
+    return id(getattr(model, "tree_", None)), id(predictors), id(getattr(model, "_baseline_prediction", None))
 
 
 def _not_fitted(model: Any) -> ValueError:
