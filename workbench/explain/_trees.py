@@ -487,6 +487,8 @@ def raw_to_output(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
     raw = np.ascontiguousarray(raw, dtype=np.float64)
     if ensemble.library == "xgboost":
         return _float32_output(kind, raw)
+    if ensemble.library == "sklearn" and kind == "exp":  # HistGradientBoosting's log link: NumPy's exp
+        return np.exp(raw)
     if kind == "sigmoid":
         scale = ensemble.sigmoid if ensemble.objective not in ("cross_entropy", "xentropy") else 1.0
         return _sigmoid(raw, scale)
