@@ -143,7 +143,7 @@ class _LightGBMOutputs:
             return model.predict(head, output_margin=True)
         if e.library == "catboost":
             return model.predict(head, prediction_type="RawFormulaVal")
-        if hasattr(model, "_raw_predict"):  # scikit-learn's boosting (a log link's predict is not raw)
+        if type(model).__name__.startswith("HistGradientBoosting"):  # a log link's predict is not raw
             return model._raw_predict(head)
         if hasattr(model, "decision_function"):
             return model.decision_function(head)
