@@ -259,7 +259,9 @@ def test_catboost_is_read_once_and_again_after_a_refit(data):
 def test_catboost_target_statistics_fall_back_with_the_reason(data):
     cb = _catboost()
     X, y = data["X"], data["y"]["binary"]
-    ctr = cb.CatBoostClassifier(iterations=5, depth=3, cat_features=["cat"], one_hot_max_size=2, verbose=0)
+    ctr = cb.CatBoostClassifier(
+        iterations=5, depth=3, cat_features=["cat"], one_hot_max_size=2, verbose=0, allow_writing_files=False
+    )
     reason = tree_ensemble(ctr.fit(X, y))
     assert isinstance(reason, str) and "target statistics" in reason and "one_hot_max_size" in reason
     from sklearn.inspection import permutation_importance as sklearn_pi
