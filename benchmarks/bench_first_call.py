@@ -28,7 +28,7 @@ with open(sys.argv[1], "rb") as f:
 if sys.argv[2] == "workbench":
     from workbench.explain import permutation_importance
     result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=5, random_state=0, progress=False)
-    assert result.engine == "lightgbm", result.engine
+    assert result.engine == "tree", result.engine
 else:
     from sklearn.inspection import permutation_importance
     permutation_importance(model, X, y, scoring="roc_auc", n_repeats=5, random_state=0)

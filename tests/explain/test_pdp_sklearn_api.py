@@ -213,7 +213,7 @@ def test_lightgbm_on_nullable_and_boolean_columns(dtype):
     ref = _sk(model, X_float, ["i", "b"], custom_values={"i": ours.grid[0], "b": ours.grid[1].astype(float)})
     _assert_same(ours, ref)
     pi = permutation_importance(model, X, y, n_repeats=3, random_state=0, progress=False)
-    assert pi.engine == "lightgbm"
+    assert pi.engine == "tree"
     np.testing.assert_allclose(
         pi.importances.to_numpy(),
         sk_permutation_importance(model, X_float, y, n_repeats=3, random_state=0).importances,

@@ -57,7 +57,7 @@ def test_binary_matches_sklearn(binary, scoring):
     model, X, y = binary
     ours = permutation_importance(model, X, y, scoring=scoring, n_repeats=4, random_state=7, progress=False)
     ref = sklearn_pi(model, X, y, scoring=scoring, n_repeats=4, random_state=7)
-    assert ours.engine == "lightgbm"
+    assert ours.engine == "tree"
     _assert_same(ours, ref)
     assert ours.importances.loc["noise"].abs().max() < ours.importances.loc["c"].min()
 
@@ -67,7 +67,7 @@ def test_generic_engine_matches_sklearn_and_lightgbm_engine(binary):
     fast = permutation_importance(model, X, y, scoring="roc_auc", random_state=3, progress=False)
     generic = permutation_importance(model, X, y, scoring="roc_auc", random_state=3, engine="generic", progress=False)
     ref = sklearn_pi(model, X, y, scoring="roc_auc", n_repeats=5, random_state=3)
-    assert (fast.engine, generic.engine) == ("lightgbm", "generic")
+    assert (fast.engine, generic.engine) == ("tree", "generic")
     _assert_same(generic, ref)
     np.testing.assert_allclose(fast.importances, generic.importances, rtol=0, atol=TOL)
 
@@ -91,7 +91,7 @@ def test_multiclass_matches_sklearn():
     Xv, yv = X.iloc[1600:], y[1600:]
     for scoring in ("neg_log_loss", "accuracy", "roc_auc_ovr"):
         ours = permutation_importance(model, Xv, yv, scoring=scoring, n_repeats=3, random_state=0, progress=False)
-        assert ours.engine == "lightgbm"
+        assert ours.engine == "tree"
         _assert_same(ours, sklearn_pi(model, Xv, yv, scoring=scoring, n_repeats=3, random_state=0))
 
 
@@ -104,7 +104,7 @@ def test_regression_matches_sklearn(objective):
     Xv, yv = X.iloc[1600:], y[1600:]
     for scoring in ("r2", "neg_root_mean_squared_error", make_scorer(mean_absolute_error, greater_is_better=False)):
         ours = permutation_importance(model, Xv, yv, scoring=scoring, n_repeats=3, random_state=5, progress=False)
-        assert ours.engine == "lightgbm"
+        assert ours.engine == "tree"
         _assert_same(ours, sklearn_pi(model, Xv, yv, scoring=scoring, n_repeats=3, random_state=5))
 
 
@@ -115,7 +115,7 @@ def test_numpy_input_zero_as_missing_and_sample_weight():
     model = lgb.LGBMClassifier(n_estimators=30, zero_as_missing=True, verbose=-1, n_jobs=1).fit(Xn[:1400], y[:1400])
     w = rng.uniform(0.5, 2.0, size=600)
     ours = permutation_importance(model, Xn[1400:], y[1400:], scoring="roc_auc", sample_weight=w, progress=False)
-    assert ours.engine == "lightgbm" and list(ours.importances.index) == [0, 1, 2, 3, 4]
+    assert ours.engine == "tree" and list(ours.importances.index) == [0, 1, 2, 3, 4]
     _assert_same(ours, sklearn_pi(model, Xn[1400:], y[1400:], scoring="roc_auc", sample_weight=w, random_state=0))
 
 
@@ -130,7 +130,7 @@ def test_other_estimators_and_callable_scorers_use_the_generic_engine():
     def mae_scorer(estimator, X_, y_):
         return -float(np.mean(np.abs(estimator.predict(X_) - y_)))
 
-    for scoring, engine in ((None, "lightgbm"), (mae_scorer, "generic")):  # forests are read by the tree engine
+    for scoring, engine in ((None, "tree"), (mae_scorer, "generic")):  # forests are read by the tree engine
         ours = permutation_importance(model, Xn[600:], y[600:], scoring=scoring, n_repeats=3, progress=False)
         assert ours.engine == engine
         _assert_same(ours, sklearn_pi(model, Xn[600:], y[600:], scoring=scoring, n_repeats=3, random_state=0))
@@ -159,7 +159,7 @@ def test_groups_permute_columns_together(binary):
 
     model, X, y = binary
     groups = {"ab": ["a", "b"], "cde": ["c", "d", "e"]}
-    for engine in ("lightgbm", "generic"):
+    for engine in ("tree", "generic"):
         ours = permutation_importance(
             model,
             X,
@@ -245,8 +245,9 @@ def test_bad_input(binary):
         permutation_importance(model, X, y, n_jobs=0)
     with pytest.raises(ValueError, match="max_samples=2000 must be between 1 and the number of rows"):
         permutation_importance(model, X, y, max_samples=2000)
-    with pytest.raises(ValueError, match="the LightGBM engine does not apply"):
-        permutation_importance(model, X, y, scoring=lambda est, X_, y_: 0.0, engine="lightgbm")
+    for name in ("tree", "lightgbm"):  # "lightgbm": the tree engine's older name
+        with pytest.raises(ValueError, match="the tree engine does not apply"):
+            permutation_importance(model, X, y, scoring=lambda est, X_, y_: 0.0, engine=name)
     multi = lgb.LGBMClassifier(n_estimators=3, verbose=-1, n_jobs=1).fit(X, np.arange(len(X)) % 3)
     with pytest.raises(ValueError, match="applies to binary targets, but the model has 3 classes"):
         permutation_importance(multi, X, np.arange(len(X)) % 3, scoring="roc_auc")
@@ -262,9 +263,9 @@ def test_early_stopping_ova_rf_and_linear_trees_stay_exact():
         (
             lgb.LGBMClassifier(n_estimators=300, learning_rate=0.3, **common),
             {"eval_X": (X_valid,), "eval_y": (y_valid,), "callbacks": [lgb.early_stopping(3, verbose=False)]},
-            "lightgbm",
+            "tree",
         ),
-        (lgb.LGBMClassifier(objective="multiclassova", n_estimators=8, **common), {}, "lightgbm"),
+        (lgb.LGBMClassifier(objective="multiclassova", n_estimators=8, **common), {}, "tree"),
         (
             lgb.LGBMClassifier(boosting_type="rf", subsample=0.7, subsample_freq=1, n_estimators=8, **common),
             {},

@@ -102,7 +102,7 @@ def test_multi_metric_on_lightgbm_mixes_engines():
 
     scoring = {"roc_auc": "roc_auc", "neg_log_loss": "neg_log_loss", "acc": accuracy}
     ours, ref = _both(model, X, y, scoring=scoring)
-    assert [ours[k].engine for k in scoring] == ["lightgbm", "lightgbm", "generic"]
+    assert [ours[k].engine for k in scoring] == ["tree", "tree", "generic"]
     for name in scoring:
         _assert_same(ours[name], ref[name])
 

@@ -169,3 +169,58 @@ def test_bad_input(numeric):
         ValueError, match=r"the 'max_rows' parameter of shap_values\(\) must be an int in the range \[1, inf\) or None"
     ):
         shap_values(multi, X, max_rows=0, class_index=0)
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+def test_xgboost_uses_its_own_treeshap(numeric, task):
+    xgb = pytest.importorskip("xgboost", reason="the xgboost extra is not installed (pip install workbench[xgboost])")
+    X, score, rng = numeric
+    y = {"regression": score, "binary": (score > 0).astype(int), "multiclass": np.digitize(score, [-1, 1])}[task]
+    model = (xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier)(n_estimators=15, max_depth=3)
+    model.fit(X, y)
+    k = 1 if task == "multiclass" else None
+    sv = shap_values(model, X, max_rows=300, class_index=k, interactions=True)
+    assert sv.engine == "XGBoost pred_contribs"
+    ref, base = _tree_explainer(model, sv.data)
+    ref = ref[..., k] if task == "multiclass" else ref
+    np.testing.assert_allclose(sv.values, ref, rtol=0, atol=1e-6)  # float32 values, as XGBoost computes them
+    assert sv.base_value == pytest.approx(base[k or 0], abs=1e-6)
+    margin = np.asarray(model.predict(sv.data, output_margin=True)).reshape(len(sv.data), -1)[:, k or 0]
+    np.testing.assert_allclose(sv.raw_prediction(), margin, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(sv.interactions.sum(axis=2), sv.values, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_catboost_uses_its_own_treeshap(numeric, task):
+    """Additivity, and brute-force Shapley values of E[f | x_S] from the engine's weighted walk."""
+    cb = pytest.importorskip("catboost", reason="the catboost extra is not installed (pip install workbench[catboost])")
+    from workbench.explain.model_info import tree_ensemble
+
+    X, score, rng = numeric
+    X = X.iloc[:, :3]
+    y = score if task == "regression" else np.digitize(score, [-1, 1])
+    cls = cb.CatBoostRegressor if task == "regression" else cb.CatBoostClassifier
+    model = cls(iterations=6, depth=3, random_seed=0, verbose=0, allow_writing_files=False).fit(X, y)
+    k = 2 if task == "multiclass" else None
+    rows = X.iloc[:4]
+    sv = shap_values(model, rows, max_rows=None, class_index=k, interactions=True)
+    assert sv.engine == "CatBoost ShapValues"
+    raw = np.asarray(model.predict(rows, prediction_type="RawFormulaVal")).reshape(len(rows), -1)[:, k or 0]
+    np.testing.assert_allclose(sv.raw_prediction(), raw, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(sv.interactions.sum(axis=2), sv.values, rtol=0, atol=1e-9)
+    ensemble = tree_ensemble(model)
+    m = rows.shape[1]
+
+    def expectation(x, subset):
+        point = np.asarray([[x[j] for j in subset]], dtype=np.float32).astype(float)
+        return recursion_raw(ensemble, list(subset), point)[0, k or 0]
+
+    for i, x in enumerate(rows.to_numpy()):
+        for j in range(m):
+            others = [f for f in range(m) if f != j]
+            phi = 0.0
+            for size in range(m):
+                for subset in combinations(others, size):
+                    weight = math.factorial(size) * math.factorial(m - size - 1) / math.factorial(m)
+                    phi += weight * (expectation(x, sorted((*subset, j))) - expectation(x, subset))
+            assert sv.values[i, j] == pytest.approx(phi, abs=1e-9)

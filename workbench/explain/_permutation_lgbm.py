@@ -1,4 +1,4 @@
-"""The tree permutation engine (``engine="lightgbm"``): tree models the engine reads, with a named scorer.
+"""The tree permutation engine (``engine="tree"``): tree models the engine reads, with a named scorer.
 
 A compiled tree walk (``_permutation_engine``) re-evaluates only the trees, and within them only
 the rows, whose decision path meets a split on the permuted feature; its raw scores are
@@ -28,18 +28,14 @@ Units = list[list[int]]
 
 
 class Unsupported(Exception):
-    """The LightGBM engine cannot reproduce this model's or scorer's numbers; the generic one can."""
+    """The tree engine cannot reproduce this model's or scorer's numbers; the generic one can."""
 
 
 def lightgbm_unsupported(model: Any, by_methods: bool) -> str | None:
-    """Why the tree engine cannot serve this call, or None when it can (LightGBM, XGBoost, scikit-learn trees)."""
-    library = type(model).__module__.split(".")[0]
-    if library == "lightgbm":
-        reason = _lightgbm_reason(model)
-    elif library in ("xgboost", "sklearn"):
-        reason = _other_reason(model)
-    else:
-        reason = f"{type(model).__name__} is not a tree model the engine reads"
+    """Why the tree engine cannot serve this call, or None when it can (the models :func:`tree_ensemble` reads)."""
+    from .model_info import is_lightgbm
+
+    reason = _lightgbm_reason(model) if is_lightgbm(model) else _other_reason(model)
     if reason is not None:
         return reason
     if not by_methods:
@@ -145,6 +141,10 @@ class _LightGBMOutputs:
             return model.predict(head, raw_score=True)
         if e.library == "xgboost":
             return model.predict(head, output_margin=True)
+        if e.library == "catboost":
+            return model.predict(head, prediction_type="RawFormulaVal")
+        if type(model).__name__.startswith("HistGradientBoosting"):  # a log link's predict is not raw
+            return model._raw_predict(head)
         if hasattr(model, "decision_function"):
             return model.decision_function(head)
         return model.predict_proba(head) if self.classifier else model.predict(head)
@@ -153,6 +153,11 @@ class _LightGBMOutputs:
         if self.ensemble.library == "xgboost" and method == "predict_proba" and ours.shape[1] > 2:
             # XGBoost's float32 softmax: equal but for one float32 step on a few values
             return ours.shape == theirs.shape and bool(np.allclose(ours, theirs, rtol=2.0**-22, atol=0.0))
+        if self.ensemble.library == "catboost" and method == "predict" and theirs.ndim == 2 and theirs.shape[1] == 1:
+            theirs = theirs[:, 0]  # a CatBoost multiclass model's labels come as one column
+        if self.ensemble.library == "catboost" and method == "predict_proba" and ours.shape[1] > 2:
+            # CatBoost's softmax uses its own vectorised exp: equal to 1e-12, not bit for bit
+            return ours.shape == theirs.shape and bool(np.allclose(ours, theirs, rtol=1e-12, atol=0.0))
         return np.array_equal(ours, theirs)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,9 @@ class TreeEnsemble:
     float32_sums: bool = False
     float32_input: bool = False  # the library compares X cast to float32 (scikit-learn, XGBoost)
     library: str = "lightgbm"
+    # The library's own input transform, X -> the engine's float64 matrix (HistGradientBoosting's
+    # preprocessor, CatBoost's categorical codes); None: the casts of :func:`to_matrix`.
+    prepare: Callable[[Any], np.ndarray] | None = None
 
     @property
     def sums_like_lightgbm(self) -> bool:
@@ -229,6 +233,8 @@ def to_matrix(ensemble: TreeEnsemble, X: Any) -> np.ndarray:
     pandas ``category`` columns become codes under the training categories (unseen → NaN), and
     dtypes are cast the way LightGBM casts them (e.g. non-float NumPy input goes through float32).
     """
+    if ensemble.prepare is not None:
+        return ensemble.prepare(X)
     if ensemble.float32_input:
         return _float32_matrix(ensemble, X)
     if isinstance(X, pd.DataFrame):
@@ -481,6 +487,8 @@ def raw_to_output(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
     raw = np.ascontiguousarray(raw, dtype=np.float64)
     if ensemble.library == "xgboost":
         return _float32_output(kind, raw)
+    if ensemble.library == "sklearn" and kind == "exp":  # HistGradientBoosting's log link: NumPy's exp
+        return np.exp(raw)
     if kind == "sigmoid":
         scale = ensemble.sigmoid if ensemble.objective not in ("cross_entropy", "xentropy") else 1.0
         return _sigmoid(raw, scale)

@@ -1,6 +1,6 @@
 """What is being explained: the task, the classes, and for tree models the engine's tree ensemble.
 
-Tree models (LightGBM, XGBoost, scikit-learn's trees and forests: :func:`tree_ensemble`) are read
+Tree models (LightGBM, XGBoost, CatBoost, scikit-learn's trees and forests: :func:`tree_ensemble`) are read
 once and cached per model (LightGBM per booster, keyed by the iterations ``predict`` uses), so
 repeated explanations of one model skip the text dump. A :class:`~workbench.models.CVResult`
 is explained through its fold models; their outputs are averaged as ``CVResult.predict`` does.
@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the tree engine (and numba) loads only when a tree model is
     from ._trees import TreeEnsemble
 
 _CACHE: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], TreeEnsemble]] = weakref.WeakKeyDictionary()
+_BY_ID: dict[int, tuple[weakref.ref, tuple[Any, ...], TreeEnsemble]] = {}
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ def lightgbm_ensemble(model: Any) -> TreeEnsemble:
 def tree_ensemble(model: Any) -> TreeEnsemble | str:
     """The fitted ``model`` as the tree engine's arrays, or a one-line reason why it cannot be read.
 
-    LightGBM, XGBoost and scikit-learn's ``DecisionTree*``, ``RandomForest*``, ``ExtraTrees*`` and
-    ``GradientBoosting*`` are read; the result is cached per model while its trees are unchanged.
+    LightGBM, XGBoost, CatBoost and scikit-learn's ``DecisionTree*``, ``RandomForest*``,
+    ``ExtraTrees*``, ``GradientBoosting*`` and ``HistGradientBoosting*`` are read; the result is cached per model while its trees are unchanged.
     """
     library = type(model).__module__.split(".")[0]
     try:
@@ -68,9 +69,17 @@ def tree_ensemble(model: Any) -> TreeEnsemble | str:
             from ._read_xgboost import read_xgboost
 
             return _cached(model, read_xgboost)
+        if library == "catboost":
+            from ._read_catboost import catboost_stamp, read_catboost
+
+            return _cached(model, read_catboost, catboost_stamp)
         if library == "sklearn":
+            from ._read_hist import SUPPORTED as HIST
+            from ._read_hist import read_hist_gradient_boosting
             from ._read_sklearn import SUPPORTED, read_sklearn
 
+            if type(model).__name__ in HIST:
+                return _cached(model, read_hist_gradient_boosting)
             if type(model).__name__ not in SUPPORTED:
                 return f"{type(model).__name__} is not a tree model the engine reads"
             return _cached(model, read_sklearn)
@@ -79,17 +88,32 @@ def tree_ensemble(model: Any) -> TreeEnsemble | str:
     return f"{type(model).__name__} ({library}) is not a tree model the engine reads"
 
 
-def _cached(model: Any, read: Any) -> TreeEnsemble:
-    """``read(model)``, reused while the model object holds the same fitted state."""
-    key = (id(getattr(model, "estimators_", None)), getattr(model, "n_estimators", None), _fit_stamp(model))
+def _cached(model: Any, read: Any, stamp: Any = None) -> TreeEnsemble:
+    """``read(model)``, reused while the model object holds the same fitted state (``stamp(model)``)."""
+    key = (id(getattr(model, "estimators_", None)), getattr(model, "n_estimators", None), (stamp or _fit_stamp)(model))
     try:
         hit = _CACHE.get(model)
-    except TypeError:  # not weak-referenceable
-        return read(model)
+    except TypeError:  # unhashable (CatBoost compares models by value) or not weak-referenceable
+        return _cached_by_id(model, read, key)
     if hit is not None and hit[0] == key:
         return hit[1]
     ensemble = read(model)
     _CACHE[model] = (key, ensemble)
+    return ensemble
+
+
+def _cached_by_id(model: Any, read: Any, key: tuple[Any, ...]) -> TreeEnsemble:
+    """:func:`_cached` for models that cannot be dictionary keys: keyed by identity while alive."""
+    entry = _BY_ID.get(id(model))
+    if entry is not None and entry[0]() is model and entry[1] == key:
+        return entry[2]
+    ensemble = read(model)
+    ident = id(model)
+    try:
+        ref = weakref.ref(model, lambda _: _BY_ID.pop(ident, None))
+    except TypeError:  # not weak-referenceable: not cached
+        return ensemble
+    _BY_ID[ident] = (ref, key, ensemble)
     return ensemble
 
 
@@ -98,7 +122,8 @@ def _fit_stamp(model: Any) -> Any:
     if get_booster is not None:
         booster = get_booster()
         return (booster.num_boosted_rounds(), getattr(model, "best_iteration", None), id(booster))
-    return id(getattr(model, "tree_", None))
+    predictors = getattr(model, "_predictors", None)  # HistGradientBoosting
+    return id(getattr(model, "tree_", None)), id(predictors), id(getattr(model, "_baseline_prediction", None))
 
 
 def _not_fitted(model: Any) -> ValueError:
@@ -128,7 +153,8 @@ def _sklearn_task(model: Any) -> tuple[str, tuple[Any, ...] | None]:
         raise _not_fitted(model) from exc
     except TypeError as exc:
         raise TypeError(f"expected a fitted estimator with predict/predict_proba, got {type(model).__name__}") from exc
-    if is_classifier(model) or hasattr(model, "classes_"):
+    labels = getattr(model, "classes_", None)
+    if is_classifier(model) or (labels is not None and len(labels) > 0):  # a CatBoostRegressor has empty classes_
         classes = tuple(np.asarray(model.classes_).tolist())
         return ("binary" if len(classes) == 2 else "multiclass"), classes
     return "regression", None
@@ -168,7 +194,12 @@ def describe(model: Any, parse: bool = True) -> ModelInfo:
         light = None if parse else _lightgbm_light(model)
         if light is not None:
             return light
-        ensemble = lightgbm_ensemble(model)
+        ensemble = tree_ensemble(model)
+        if isinstance(ensemble, str):  # e.g. linear trees: explained by the generic engine
+            light = _lightgbm_light(model)
+            if light is None:
+                raise ValueError(f"this {type(model).__name__} cannot be explained: {ensemble}")
+            return light
         task, classes = _lightgbm_task(ensemble.num_class, ensemble.objective, model)
         return ModelInfo((model,), task, classes, (ensemble,), True, ensemble.feature_names)
     if not (hasattr(model, "predict") or hasattr(model, "predict_proba")):

@@ -2,7 +2,7 @@
 
 ``method="exact"`` gives what scikit-learn's ``partial_dependence(method="brute")`` gives (the
 model's predictions with the feature set to each grid value, averaged over the rows of ``X``),
-on the same default grid. For tree models the engine reads (LightGBM, XGBoost, scikit-learn's
+on the same default grid. For tree models the engine reads (LightGBM, XGBoost, CatBoost, scikit-learn's
 trees and forests) it walks each tree once per row for all grid points (see
 :mod:`workbench.explain._pdp_trees`); other models are predicted on stacked copies of ``X``,
 a few large ``predict`` calls instead of one per grid point.
@@ -201,8 +201,9 @@ def _scale_from(scale: str, response_method: str | None, info: ModelInfo) -> str
 
 
 def _recursion_supported(info: ModelInfo) -> bool:
-    """Whether the tree engine has Friedman's weighted walk for this model."""
-    return info.ensembles is not None
+    """Whether the tree engine has Friedman's weighted walk for this model (its trees' counts are
+    the training weights: not so for HistGradientBoosting fitted with sample_weight)."""
+    return info.ensembles is not None and not any(getattr(m, "_fitted_with_sw", False) for m in info.models)
 
 
 def _method_from(method: str, info: ModelInfo, kind: str, scale: str, weighted: bool) -> str:
@@ -233,9 +234,15 @@ def _check_recursion(info: ModelInfo, kind: str, scale: str, weighted: bool) -> 
             "With the 'recursion' method, the response_method must be 'decision_function': it works on the "
             "raw scale only; use scale='raw' or method='exact'"
         )
+    if info.ensembles is not None and not _recursion_supported(info):
+        raise NotImplementedError(
+            f"{type(info.models[0]).__name__} does not support partial dependence with the 'recursion' method when "
+            "sample weights were given during fit time (its trees count rows, not weights); use method='exact'"
+        )
     if not _recursion_supported(info):
         raise ValueError(
-            "Only the following estimators support the 'recursion' method: LightGBM, XGBoost and scikit-learn tree models; "
+            "Only the following estimators support the 'recursion' method: LightGBM, XGBoost, CatBoost and "
+            "scikit-learn tree models; "
             f"{type(info.models[0]).__name__} needs method='exact'. Try using method='brute'."
         )
 

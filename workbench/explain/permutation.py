@@ -5,9 +5,9 @@
 (:func:`sklearn_permutations`), and scores them with the same scikit-learn scorer
 (:mod:`~workbench.explain.scorers`), so the two agree to rounding. Two engines:
 
-- ``lightgbm`` (``_permutation_lgbm``; the compiled tree engine, named for its first library):
-  fitted LightGBM and XGBoost scikit-learn models and scikit-learn's trees, forests and gradient
-  boosting, with a named scorer.
+- ``tree`` (``_permutation_lgbm``; the compiled tree engine, ``"lightgbm"`` as an older name):
+  fitted LightGBM, XGBoost and CatBoost scikit-learn models and scikit-learn's trees, forests and
+  (histogram) gradient boosting, with a named scorer.
   A compiled tree walk re-evaluates only the trees, and within them only the rows, whose decision
   path meets a split on the permuted feature; predictions are bit-identical to ``predict`` (see
   ``_permutation_engine``), checked against the model on a sample of rows before use.
@@ -42,7 +42,7 @@ Units = list[list[int]]
         "feature_groups": [Mapping, None],
         "random_state": ["random_state"],
         "n_jobs": ["n_jobs"],
-        "engine": [Options(("auto", "lightgbm", "generic"))],
+        "engine": [Options(("auto", "tree", "lightgbm", "generic"))],
         "progress": ["boolean"],
     }
 )
@@ -74,8 +74,9 @@ def permutation_importance(
       permutation (e.g. the one-hot columns of one category); other columns stay single
       (``groups``, its former name, still works with a warning).
     - ``features``: evaluate only these columns or group names.
-    - ``engine``: ``"auto"`` (the compiled tree engine when it applies), ``"lightgbm"`` (that
-      engine, for LightGBM, XGBoost and scikit-learn tree models) or ``"generic"``.
+    - ``engine``: ``"auto"`` (the compiled tree engine when it applies), ``"tree"`` (that
+      engine, for LightGBM, XGBoost, CatBoost and scikit-learn tree models; ``"lightgbm"`` is its
+      older name) or ``"generic"``. The result's ``engine`` says which one computed it.
     - ``n_jobs``: threads of the compiled tree engine, as joblib reads it (``-1``, the
       default: every core; ``None``: one, unless inside ``joblib.parallel_config``); the
       generic engine leaves threading to the model's own predict.
@@ -138,7 +139,7 @@ def _metric_scores(
     n_jobs: int | None,
     progress: bool,
 ) -> dict[str, tuple[float, np.ndarray, str]]:
-    """``{metric: (baseline, scores[unit, repeat], engine)}``: the LightGBM engine per metric where it
+    """``{metric: (baseline, scores[unit, repeat], engine)}``: the tree engine per metric where it
     applies, the others in one generic pass (their scorers share the predictions)."""
     X, y, weights = data
     done: dict[str, tuple[float, np.ndarray, str]] = {}
@@ -148,7 +149,7 @@ def _metric_scores(
                 model, data, scorer, name, by_methods, units, rows, perms, engine, n_jobs, progress
             )
             if found is not None:
-                done[name] = (*found, "lightgbm")
+                done[name] = (*found, "tree")
     rest = {name: scorer for name, (scorer, _) in metrics.items() if name not in done}
     if len(rest) == 1:
         name, scorer = next(iter(rest.items()))
@@ -175,7 +176,7 @@ def _lightgbm_metric(
     n_jobs: int | None,
     progress: bool,
 ) -> tuple[float, np.ndarray] | None:
-    """Baseline and permuted scores from the LightGBM engine, or None where it does not apply."""
+    """Baseline and permuted scores from the tree engine, or None where it does not apply."""
     X, y, weights = data
     try:
         reason = lightgbm_unsupported(model, by_methods)
@@ -184,10 +185,8 @@ def _lightgbm_metric(
         with numba_threads(n_jobs):
             return lightgbm_scores(model, X, y, weights, scorer, scoring_name, units, rows, perms, progress)
     except Unsupported as exc:
-        if engine == "lightgbm":
-            raise ValueError(
-                f"the LightGBM engine does not apply here: {exc}; use engine='auto' or 'generic'"
-            ) from None
+        if engine in ("tree", "lightgbm"):
+            raise ValueError(f"the tree engine does not apply here: {exc}; use engine='auto' or 'generic'") from None
     return None
 
 

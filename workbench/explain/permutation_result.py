@@ -34,7 +34,7 @@ class PermutationImportances(Result):
     >>> from workbench.explain import permutation_importance
     >>> result = permutation_importance(model, X_valid, y_valid, scoring="roc_auc", n_repeats=3, progress=False)
     >>> result
-    PermutationImportances(19 features, scoring=roc_auc, baseline=0.82..., repeats=3, engine=lightgbm)
+    PermutationImportances(19 features, scoring=roc_auc, baseline=0.82..., repeats=3, engine=tree)
     >>> result.to_frame().head(3).round(3)  # mean, std and every repeat, most important first
                    mean    std  repeat_0  repeat_1  repeat_2
     feature

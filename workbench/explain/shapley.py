@@ -1,10 +1,11 @@
 """SHAP values for tree models: ``shap_values``.
 
-LightGBM models use LightGBM's own TreeSHAP (``predict(pred_contrib=True)``, the same numbers
-shap's ``TreeExplainer`` returns for them) and, for interaction values, the compiled TreeSHAP of
-:mod:`workbench.explain._treeshap` (which, unlike shap's, follows LightGBM's categorical splits);
-other tree models (scikit-learn forests and boosting, XGBoost, CatBoost) go through
-``shap.TreeExplainer``. Values are on the raw scale (log-odds for
+LightGBM, XGBoost and CatBoost models use their library's own TreeSHAP
+(:mod:`workbench.explain._native_shap`: ``pred_contrib``, ``pred_contribs``, ``ShapValues``; the
+numbers shap's ``TreeExplainer`` returns for them) and, for LightGBM's interaction values, the
+compiled TreeSHAP of :mod:`workbench.explain._treeshap` (which, unlike shap's, follows LightGBM's
+categorical splits); scikit-learn's tree models go through ``shap.TreeExplainer``.
+``ShapValues.engine`` names the one used. Values are on the raw scale (log-odds for
 classifiers), where they add up exactly: ``base_value + values.sum(axis=1)`` is the raw score.
 Large data is subsampled (seeded) to ``max_rows`` and the result says so. Interaction values are
 opt-in; their memory (rows × features² × 8 bytes) is checked before anything is allocated.
@@ -189,13 +190,6 @@ def _explained_output(values: np.ndarray, info: ModelInfo, cls: int | None) -> n
     return values[..., 0 if info.task == "regression" else cls, :]
 
 
-def _lightgbm_contrib(model: Any, data: Any, n_features: int) -> np.ndarray:
-    """``pred_contrib`` as ``(n, outputs, features + 1)`` (last column: the expected value)."""
-    contrib = model.predict(data, pred_contrib=True)
-    contrib = np.asarray(contrib.toarray() if hasattr(contrib, "toarray") else contrib, dtype=np.float64)
-    return contrib.reshape(len(contrib), -1, n_features + 1)
-
-
 def _tree_explainer(model: Any, data: Any, interactions: bool) -> tuple[np.ndarray, np.ndarray]:
     """shap's TreeExplainer as ``(n, outputs, features[, features])`` values and ``(outputs,)`` bases."""
     import shap
@@ -216,17 +210,33 @@ def _tree_explainer(model: Any, data: Any, interactions: bool) -> tuple[np.ndarr
     return values, np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
 
 
-def _interaction_values(model: Any, data: Any, info: ModelInfo) -> np.ndarray:
-    """Interaction values ``(n, outputs, features, features)``: our TreeSHAP for LightGBM, shap's otherwise."""
-    if info.is_lightgbm:
+def _interaction_values(model: Any, data: Any, n_features: int) -> np.ndarray:
+    """Interaction values ``(n, outputs, features, features)``: our TreeSHAP for LightGBM, the
+    library's own for XGBoost and CatBoost, shap's otherwise."""
+    from ._native_shap import contributions, library, native_engine
+
+    if library(model) == "lightgbm":
         from ._trees import to_matrix
         from ._treeshap import tree_shap_interactions
         from .model_info import lightgbm_ensemble
 
         ensemble = lightgbm_ensemble(model)
         return tree_shap_interactions(ensemble, to_matrix(ensemble, data))
+    if native_engine(model) is not None:
+        return contributions(model, data, n_features, interactions=True)[..., :-1, :-1]
     values, _ = _tree_explainer(model, data, interactions=True)
     return values
+
+
+def _values(model: Any, data: Any, n_features: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """SHAP values ``(n, outputs, features)``, base values ``(outputs,)`` and the engine that gave them."""
+    from ._native_shap import contributions, native_engine
+
+    engine = native_engine(model)
+    if engine is None:
+        return (*_tree_explainer(model, data, interactions=False), "shap TreeExplainer")
+    contrib = contributions(model, data, n_features)
+    return contrib[..., :-1], contrib[0, :, -1], engine
 
 
 @validate_params(
@@ -258,7 +268,7 @@ def shap_values(
     Parameters
     ----------
     model : fitted tree model or CVResult
-        LightGBM or a scikit-learn tree ensemble.
+        LightGBM, XGBoost, CatBoost or a scikit-learn tree ensemble.
     X : DataFrame
         The rows explained.
     max_rows : int or None, default 5000
@@ -312,39 +322,37 @@ def shap_values(
         _check_interaction_memory(len(rows), n_features, n_outputs * len(info.models), max_memory)
 
     values_sum = base_sum = inter_sum = None
+    engines = []
     for fold_model in info.models:
-        if info.is_lightgbm:
-            contrib = _lightgbm_contrib(fold_model, model_input, n_features)
-            values, base = contrib[..., :-1], contrib[0, :, -1]
-        else:
-            values, base = _tree_explainer(fold_model, model_input, interactions=False)
+        values, base, engine = _values(fold_model, model_input, n_features)
+        engines.append(engine)
         values = _explained_output(values, info, cls)
         base = _explained_output(base[:, None], info, cls)[0]
         values_sum = values if values_sum is None else values_sum + values
         base_sum = base if base_sum is None else base_sum + base
         if interactions:
-            inter = _interaction_values(fold_model, model_input, info)
+            inter = _interaction_values(fold_model, model_input, n_features)
             inter = _explained_output(inter.reshape(*inter.shape[:2], -1), info, cls).reshape(
                 len(rows), n_features, n_features
             )
             inter_sum = inter if inter_sum is None else inter_sum + inter
     k = len(info.models)
-    engine = "LightGBM pred_contrib" if info.is_lightgbm else "shap TreeExplainer"
+    engine = " and ".join(dict.fromkeys(engines))
     return ShapValues(
         values=values_sum / k,
         base_value=float(base_sum / k),
         data=data,
         rows=rows,
         n_total=n_total,
-        target=_target(info, cls),
+        target=_target(info, cls, "shap TreeExplainer" not in engines),
         engine=engine + (f", mean of {k} fold models" if k > 1 else ""),
         interactions=None if inter_sum is None else inter_sum / k,
         random_state=random_state,
     )
 
 
-def _target(info: ModelInfo, cls: int | None) -> str:
-    if not info.is_lightgbm:
+def _target(info: ModelInfo, cls: int | None, native: bool) -> str:
+    if not native:
         label = "" if cls is None else f" of class {(info.classes or ())[cls]}"
         return f"model output{label} (as shap's TreeExplainer explains it)"
     if info.task == "regression":
