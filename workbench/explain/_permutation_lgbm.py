@@ -172,8 +172,8 @@ def lightgbm_scores(
     run = _LightGBMRun(model, X, y, weights, scorer)
     raw = run.check_scorer()
     scores, raw_eval = run.permuted_scores(units, rows, perms, scoring_name, progress)
-    if raw is None:
-        raw = raw_eval if rows is None else run.raw_all()  # the baseline scores all rows, not just the sampled
+    if raw is None:  # the baseline scores all rows (not just the sampled ones) on every output
+        raw = raw_eval if rows is None and raw_eval is not None else run.raw_all()
     return run.score_raw(raw), scores
 
 
@@ -240,9 +240,9 @@ class _LightGBMRun:
 
         M_eval = self.M if rows is None else self.M[rows]
         n_repeats, m = perms.shape
-        step = max(1, _MAX_OUTPUT_VALUES // (n_repeats * m * self.ensemble.num_class))
+        scorer, ensemble = self._chunk_scorer(rows, scoring_name)
+        step = max(1, _MAX_OUTPUT_VALUES // (n_repeats * m * ensemble.num_class))
         scores = np.empty((len(units), n_repeats), dtype=np.float64)
-        scorer = self._chunk_scorer(rows, scoring_name)
         bar = tqdm(
             total=len(units) * m,
             desc=f"permutation importance ({len(units)} features)",
@@ -255,7 +255,7 @@ class _LightGBMRun:
         for u0 in range(0, max(1, len(units)), step):
             chunk = units[u0 : u0 + step]
             permuted, raw_eval = engine.permuted_raw_scores(
-                self.ensemble,
+                ensemble,
                 M_eval,
                 chunk,
                 perms,
@@ -264,16 +264,22 @@ class _LightGBMRun:
             raw = raw_eval if raw is None else raw
             scores[u0 : u0 + len(chunk)] = scorer(permuted)
         bar.close()
-        return scores, raw
+        return scores, raw if ensemble is self.ensemble else None
 
-    def _chunk_scorer(self, rows: np.ndarray | None, scoring_name: str) -> Callable[[np.ndarray], np.ndarray]:
-        """Scores of ``permuted[unit, repeat]`` raw scores: the compiled AUC kernel, or the scorer per repeat."""
+    def _chunk_scorer(
+        self, rows: np.ndarray | None, scoring_name: str
+    ) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
+        """Scores of ``permuted[unit, repeat]`` raw scores (the compiled AUC kernel, or the scorer per
+        repeat), and the ensemble whose raw scores they take: for the AUC of a model whose outputs
+        are transformed column by column, only the positive class's trees."""
         from . import _permutation_engine as engine
-        from ._trees import raw_to_output
+        from ._trees import output_transform, raw_to_output
 
         model, ensemble = self.model, self.ensemble
         X_eval, y_eval, w_eval = sampled(self.X, rows), sampled(self.y, rows), sampled(self.weights, rows)
         auc_labels = _fast_auc_labels(model, scoring_name, y_eval, w_eval)
+        if auc_labels is not None and ensemble.num_class > 1 and output_transform(ensemble) != "softmax":
+            ensemble = ensemble.one_output(ensemble.num_class - 1)
 
         def by_kernel(permuted: np.ndarray) -> np.ndarray:
             n_units, n_repeats, m = permuted.shape[:3]
@@ -291,7 +297,7 @@ class _LightGBMRun:
                     out[k, r] = score(self.scorer, proxy, X_eval, y_eval, w_eval)
             return out
 
-        return by_scorer if auc_labels is None else by_kernel
+        return (by_scorer, ensemble) if auc_labels is None else (by_kernel, ensemble)
 
 
 def _fast_auc_labels(model: Any, scoring_name: str, y: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numba
@@ -76,6 +76,18 @@ class TreeEnsemble:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    def one_output(self, k: int) -> TreeEnsemble:
+        """The trees adding to output ``k`` alone, as a one-output ensemble (nodes and leaves shared).
+
+        Its raw score is output ``k``'s, summed in the same order; for a transform that works per
+        column (not softmax) so is its output.
+        """
+        trees = np.flatnonzero(self.tree_class == k)
+        base = None if self.base_score is None else np.asarray(self.base_score, dtype=np.float64)[k : k + 1]
+        return replace(
+            self, num_class=1, root=self.root[trees], tree_class=np.zeros(len(trees), dtype=np.int64), base_score=base
+        )
 
     def trees_using(self, feature: int) -> np.ndarray:
         """Indices of the trees with at least one split on ``feature``."""
