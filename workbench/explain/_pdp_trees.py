@@ -151,17 +151,19 @@ def _ice_masks(
     f32,
 ):
     n = X.shape[0]
-    out = np.zeros((n, n_grid, num_class), dtype=np.float64)
-    for i in range(n):
-        for g in range(n_grid):
-            for c in range(num_class):
-                out[i, g, c] = init[c]
+    out = np.empty((n, n_grid, num_class), dtype=np.float64)
     full = np.uint64(0)
     for g in range(n_grid):
         full |= np.uint64(1) << np.uint64(g)
     for i in numba.prange(n):
         row = X[i]
-        acc = out[i]
+        # XGBoost's running sums are float32 (float32 additions round as its float32(float(a) + b))
+        acc = np.empty((num_class, n_grid), dtype=np.float64)
+        acc32 = np.empty((num_class, n_grid), dtype=np.float32)
+        for c in range(num_class):
+            for g in range(n_grid):
+                acc[c, g] = init[c]
+                acc32[c, g] = np.float32(init[c])
         st_node = np.empty(stack_size, dtype=np.int64)
         st_mask = np.empty(stack_size, dtype=np.uint64)
         for t in range(roots.shape[0]):
@@ -204,12 +206,24 @@ def _ice_masks(
                         mask = lm
                         node = e_left[node]
                 value = leaf_value[~node]
+                value32 = np.float32(value)
+                if mask == full:  # every grid point: one vector add
+                    if f32:
+                        for g in range(n_grid):
+                            acc32[c, g] += value32
+                    else:
+                        for g in range(n_grid):
+                            acc[c, g] += value
+                    continue
                 for g in range(n_grid):
                     if (mask >> np.uint64(g)) & np.uint64(1):
-                        if f32:  # XGBoost's float32 running sum
-                            acc[g, c] = np.float32(np.float32(acc[g, c]) + np.float32(value))
+                        if f32:
+                            acc32[c, g] += value32
                         else:
-                            acc[g, c] += value
+                            acc[c, g] += value
+        for g in range(n_grid):
+            for c in range(num_class):
+                out[i, g, c] = acc32[c, g] if f32 else acc[c, g]
     return out
 
 

@@ -198,6 +198,31 @@ def _row_paths(
 
 
 @numba.njit(cache=True, inline="always")
+def _walk_tracking(nodes, cat_start, cat_len, words, node, M, i, j, unit_of, u, mode, last, node_mask):
+    """:func:`_walk_from`, also returning which donor values take the same path: the interval of
+    threshold ranks (``_INTERVAL`` units) or the mask of decision classes (``_MASK`` units)."""
+    lo = 0
+    hi = last
+    mask = ~np.uint64(0)
+    while node >= 0:
+        f = nodes[node].feat
+        if unit_of[f] == u:
+            go = _go_left(nodes, cat_start, cat_len, words, node, M[j, f])
+            if mode == _INTERVAL:
+                k = nodes[node].k
+                if go:
+                    hi = min(hi, k)
+                else:
+                    lo = max(lo, k + 1)
+            else:
+                mask &= node_mask[node] if go else ~node_mask[node]
+        else:
+            go = _go_left(nodes, cat_start, cat_len, words, node, M[i, f])
+        node = nodes[node].left if go else nodes[node].right
+    return ~node, lo, hi, mask
+
+
+@numba.njit(cache=True, inline="always")
 def _new_leaf(
     nodes,
     cat_start,
@@ -212,6 +237,8 @@ def _new_leaf(
     mode,
     b,
     unit_of,
+    unit_last,
+    node_mask,
     aff_node,
     aff_lo,
     aff_hi,
@@ -219,26 +246,52 @@ def _new_leaf(
     path_start,
     path_node,
     path_left,
+    memo_n,
+    memo_lo,
+    memo_hi,
+    memo_mask,
+    memo_leaf,
 ):
-    """Row ``i``'s leaf in tree ``t`` with unit ``u`` from donor ``j``, or -1 when it keeps its path."""
+    """Row ``i``'s leaf in tree ``t`` with unit ``u`` from donor ``j``, or -1 when it keeps its path.
+
+    Walks below the unit's first split are remembered per tree with the donor values that share
+    them (``memo_*``, for this row and unit), so a later donor in the same range walks no more.
+    """
+    if mode == _PATH:
+        for q in range(path_start[t], path_start[t + 1]):
+            node = path_node[q]
+            f = nodes[node].feat
+            if unit_of[f] != u:
+                continue
+            go = _go_left(nodes, cat_start, cat_len, words, node, M[j, f])
+            if go != path_left[q]:
+                child = nodes[node].left if go else nodes[node].right
+                return _walk_from(nodes, cat_start, cat_len, words, child, M, i, j, unit_of, u)
+        return -1
     if mode == _MASK:
         if (aff_mask[u, a] >> np.uint64(b)) & np.uint64(1):
             return -1
-        return _walk_from(nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j, unit_of, u)
-    if mode == _INTERVAL:
-        if b >= 0 and aff_lo[u, a] <= b <= aff_hi[u, a]:
+        for s in range(memo_n[a]):
+            if (memo_mask[a, s] >> np.uint64(b)) & np.uint64(1):
+                return memo_leaf[a, s]
+    else:
+        if b < 0:  # NaN or zero: no rank, walk
+            return _walk_from(nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j, unit_of, u)
+        if aff_lo[u, a] <= b <= aff_hi[u, a]:
             return -1
-        return _walk_from(nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j, unit_of, u)
-    for q in range(path_start[t], path_start[t + 1]):
-        node = path_node[q]
-        f = nodes[node].feat
-        if unit_of[f] != u:
-            continue
-        go = _go_left(nodes, cat_start, cat_len, words, node, M[j, f])
-        if go != path_left[q]:
-            child = nodes[node].left if go else nodes[node].right
-            return _walk_from(nodes, cat_start, cat_len, words, child, M, i, j, unit_of, u)
-    return -1
+        for s in range(memo_n[a]):
+            if memo_lo[a, s] <= b <= memo_hi[a, s]:
+                return memo_leaf[a, s]
+    leaf, lo, hi, mask = _walk_tracking(
+        nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j, unit_of, u, mode, unit_last[u], node_mask
+    )
+    s = memo_n[a]
+    memo_lo[a, s] = lo
+    memo_hi[a, s] = hi
+    memo_mask[a, s] = mask
+    memo_leaf[a, s] = leaf
+    memo_n[a] = s + 1
+    return leaf
 
 
 @numba.njit(cache=True)
@@ -342,6 +395,11 @@ def _permuted_raw(
         aff_hi = np.empty((n_units, n_trees), dtype=np.int32)
         aff_mask = np.empty((n_units, n_trees), dtype=np.uint64)
         chain_u = np.empty(max_chains, dtype=np.int64)
+        memo_n = np.empty(n_trees, dtype=np.int64)
+        memo_lo = np.empty((n_trees, n_rep), dtype=np.int64)
+        memo_hi = np.empty((n_trees, n_rep), dtype=np.int64)
+        memo_mask = np.empty((n_trees, n_rep), dtype=np.uint64)
+        memo_leaf = np.empty((n_trees, n_rep), dtype=np.int64)
         chain_r = np.empty(max_chains, dtype=np.int64)
         rec_t = np.empty(max_changes, dtype=np.int32)
         rec_q = np.empty(max_changes, dtype=np.int32)
@@ -402,6 +460,8 @@ def _permuted_raw(
                     n_aff = cnt[u]
                     own = unit_cls[u, i]
                     mode = unit_mode[u]
+                    for a in range(n_aff):
+                        memo_n[a] = 0
                     for r in range(n_rep):
                         j = perms[r, i]
                         changed = False
@@ -423,6 +483,8 @@ def _permuted_raw(
                                     mode,
                                     b,
                                     unit_of,
+                                    unit_last,
+                                    node_mask,
                                     aff_node,
                                     aff_lo,
                                     aff_hi,
@@ -430,6 +492,11 @@ def _permuted_raw(
                                     path_start,
                                     path_node,
                                     path_left,
+                                    memo_n,
+                                    memo_lo,
+                                    memo_hi,
+                                    memo_mask,
+                                    memo_leaf,
                                 )
                                 if new_leaf >= 0 and leaf_value[new_leaf] != val[t]:
                                     rec_t[n_rec] = t
