@@ -150,9 +150,6 @@ class _LightGBMOutputs:
         return model.predict_proba(head) if self.classifier else model.predict(head)
 
     def _same(self, method: str, ours: np.ndarray, theirs: np.ndarray) -> bool:
-        if self.ensemble.library == "xgboost" and method == "predict_proba" and ours.shape[1] > 2:
-            # XGBoost's float32 softmax: equal but for one float32 step on a few values
-            return ours.shape == theirs.shape and bool(np.allclose(ours, theirs, rtol=2.0**-22, atol=0.0))
         return np.array_equal(ours, theirs)
 
 
