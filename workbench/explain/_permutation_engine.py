@@ -35,6 +35,7 @@ _CATEGORICAL, _DEFAULT_LEFT = 1, 2
 _PATH, _INTERVAL, _MASK = 0, 1, 2  # how a unit tells whether a donor changes a tree (see _row_paths)
 _MAX_MASK_CLASSES = 64
 _CHAIN_VALUES = 1 << 16  # (unit, repeat, tree) changes held per row block
+_ROWS_PER_CHUNK = 32  # rows per parallel task (each allocates its own work arrays)
 
 
 @numba.njit(cache=True, inline="always")
@@ -715,7 +716,7 @@ def permuted_raw_scores(
             perms,
             start,
             stop,
-            32,
+            _ROWS_PER_CHUNK,
             unit_block,
             out,
             raw,
