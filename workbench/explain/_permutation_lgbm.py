@@ -133,11 +133,17 @@ class _LightGBMOutputs:
         s = min(_GUARD_ROWS, len(X))
         head = X.iloc[:s] if isinstance(X, pd.DataFrame) else X[:s]
         ours = raw[:s]
-        theirs = np.asarray(self._library_raw(head)).reshape(s, -1)
-        if not np.array_equal(ours, theirs):
+        library_raw = np.asarray(self._library_raw(head))
+        if not np.array_equal(ours, library_raw.reshape(s, -1)):
             return False
+        known = {}  # a method whose output is the raw score (forests) is not called twice
+        if self.ensemble.library == "sklearn" and not hasattr(self.model, "decision_function"):
+            known["predict_proba" if self.classifier else "predict"] = library_raw
         methods = ["predict_proba", "predict"] if self.classifier else ["predict"]
-        return all(self._same(m, self.compute(m, ours), np.asarray(getattr(self.model, m)(head))) for m in methods)
+        return all(
+            self._same(m, self.compute(m, ours), known[m] if m in known else np.asarray(getattr(self.model, m)(head)))
+            for m in methods
+        )
 
     def _library_raw(self, head: Any) -> np.ndarray:
         e, model = self.ensemble, self.model
@@ -168,9 +174,12 @@ def lightgbm_scores(
     """Baseline and permuted scores from the compiled engine; raises :class:`Unsupported` if it cannot."""
     run = _LightGBMRun(model, X, y, weights, scorer)
     raw = run.check_scorer()
-    scores, raw_eval = run.permuted_scores(units, rows, perms, scoring_name, progress)
+    scores, raw_eval, last_only = run.permuted_scores(units, rows, perms, scoring_name, progress)
     if raw is None:  # the baseline scores all rows (not just the sampled ones) on every output
-        raw = raw_eval if rows is None and raw_eval is not None else run.raw_all()
+        if rows is not None:
+            raw = run.raw_all()
+        else:
+            raw = run.raw_all(raw_eval) if last_only else raw_eval
     return run.score_raw(raw), scores
 
 
@@ -200,10 +209,18 @@ class _LightGBMRun:
             )
             raise Unsupported("its predictions could not be reproduced bit for bit")
 
-    def raw_all(self) -> np.ndarray:
+    def raw_all(self, last: np.ndarray | None = None) -> np.ndarray:
+        """Raw scores of every row; ``last``: the last output's, already known (only the others are walked)."""
         from ._trees import predict_raw
 
-        return predict_raw(self.ensemble, self.M)
+        e = self.ensemble
+        if last is None:
+            return predict_raw(e, self.M)
+        raw = np.empty((len(self.M), e.num_class), dtype=np.float64)
+        raw[:, -1] = last[:, 0]
+        for k in range(e.num_class - 1):
+            raw[:, k] = predict_raw(e.one_output(k), self.M)[:, 0]
+        return raw
 
     def score_raw(self, raw: np.ndarray) -> float:
         """The scorer on every row, the model's outputs derived from ``raw``."""
@@ -229,8 +246,9 @@ class _LightGBMRun:
 
     def permuted_scores(
         self, units: Units, rows: np.ndarray | None, perms: np.ndarray, scoring_name: str, progress: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """``scores[unit, repeat]``, a chunk of units at a time, and the unpermuted raw scores of the rows."""
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``scores[unit, repeat]``, a chunk of units at a time, the unpermuted raw scores of the rows,
+        and whether those are the last output's alone."""
         from tqdm.auto import tqdm
 
         from . import _permutation_engine as engine
@@ -261,7 +279,7 @@ class _LightGBMRun:
             raw = raw_eval if raw is None else raw
             scores[u0 : u0 + len(chunk)] = scorer(permuted)
         bar.close()
-        return scores, raw if ensemble is self.ensemble else None
+        return scores, raw, ensemble is not self.ensemble
 
     def _chunk_scorer(
         self, rows: np.ndarray | None, scoring_name: str

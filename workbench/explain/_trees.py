@@ -327,12 +327,15 @@ def _leaf_of(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_
 def _predict_leaves(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, roots, X):
     n, n_trees = X.shape[0], roots.shape[0]
     out = np.empty((n, n_trees), dtype=np.int64)
-    for i in numba.prange(n):
-        row = X[i]
+    block = 64  # rows walked tree by tree, so that a tree stays in cache for the block
+    for b in numba.prange((n + block - 1) // block):
+        i0 = b * block
+        i1 = min(n, i0 + block)
         for t in range(n_trees):
-            out[i, t] = _leaf_of(
-                e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, roots[t], row
-            )
+            for i in range(i0, i1):
+                out[i, t] = _leaf_of(
+                    e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, roots[t], X[i]
+                )
     return out
 
 
