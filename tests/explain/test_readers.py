@@ -8,7 +8,7 @@ import pytest
 from sklearn import ensemble, tree
 from sklearn.linear_model import LinearRegression
 
-from workbench.explain._trees import predict_raw, to_matrix
+from workbench.explain._trees import predict_raw, raw_to_output, to_matrix
 from workbench.explain.model_info import tree_ensemble
 
 N = 300
@@ -78,6 +78,31 @@ def test_xgboost_matches_predict_bit_for_bit(data, task, categorical):
     np.testing.assert_array_equal(raw, _library_raw(model, X))
     # the float32 accumulation matters: summing in float64 differs from XGBoost's margins
     assert engine.float32_sums
+    out = raw_to_output(engine, raw)
+    if task == "binary":
+        np.testing.assert_array_equal(out[:, 0], model.predict_proba(X)[:, 1])
+    elif task == "multiclass":
+        np.testing.assert_array_equal(out, model.predict_proba(X))
+    else:
+        np.testing.assert_array_equal(out[:, 0], model.predict(X))
+
+
+def test_xgboost_softmax_matches_predict_proba_bit_for_bit():
+    """XGBoost's float32 softmax with its C library expf: a correctly rounded exp differs on a few values."""
+    xgb = pytest.importorskip("xgboost", reason="the xgboost extra is not installed (pip install workbench[xgboost])")
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=20_000, n_features=10, n_informative=6, n_classes=4, random_state=0)
+    model = xgb.XGBClassifier(n_estimators=50, max_depth=4, random_state=0, n_jobs=1).fit(X, y)
+    engine = tree_ensemble(model)
+    raw = predict_raw(engine, to_matrix(engine, X))
+    theirs = model.predict_proba(X)
+    np.testing.assert_array_equal(raw_to_output(engine, raw), theirs)
+    # the test can fail: exp correctly rounded to float32 (NumPy's, in float64) misses some values
+    x = raw.astype(np.float32)
+    e = np.exp((x - x.max(axis=1, keepdims=True)).astype(np.float64)).astype(np.float32)
+    rounded = e / e.astype(np.float64).sum(axis=1).astype(np.float32)[:, None]
+    assert (rounded != theirs).any()
 
 
 def test_xgboost_early_stopping_uses_the_best_iteration(data):
@@ -125,10 +150,8 @@ def test_exact_ice_equals_sklearn_brute(data, family, task):
     model, X = _pd_model(family, task, data)
     ours = partial_dependence(model, X, "a", grid=20, kind="individual", progress=False)
     theirs = sklearn_pd(model, X, ["a"], grid_resolution=20, kind="individual", method="brute")
-    # XGBoost's float32 softmax is reproduced but for one float32 step on a few values (its exp)
-    atol = 1e-7 if family == "XGBoost" and task == "multiclass" else 1e-9
     individual = np.asarray(ours.individual).reshape(theirs["individual"].shape)
-    np.testing.assert_allclose(individual, theirs["individual"], rtol=0, atol=atol)
+    np.testing.assert_allclose(individual, theirs["individual"], rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("family", ["DecisionTree", "RandomForest", "GradientBoosting"])

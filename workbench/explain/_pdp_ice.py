@@ -65,6 +65,7 @@ def tree_ice(
     from ._trees import raw_to_output, to_matrix
 
     M = to_matrix(ensemble, X)
+    walked, column = _explained_trees(ensemble, info, cls)
     model_grids = [model_space(ensemble, X, p, g) for p, g in zip(positions, grids, strict=True)]
     sizes = [len(g) for g in grids]
     inner = int(np.argmax(sizes))
@@ -84,16 +85,34 @@ def tree_ice(
         for j, k in zip(outer, idx, strict=True):
             work[:, positions[j]] = model_grids[j][k]
             where[2 + j] = k
-        scores = ice_raw(ensemble, work, positions[inner], model_grids[inner])
+        scores = ice_raw(walked, work, positions[inner], model_grids[inner])
         if not raw:
             shape = scores.shape
-            scores = raw_to_output(ensemble, scores.reshape(-1, shape[-1])).reshape(shape)
+            scores = raw_to_output(walked, scores.reshape(-1, shape[-1])).reshape(shape)
+        if walked is not ensemble:  # the one output computed, in its column
+            full = np.zeros((*scores.shape[:-1], ensemble.num_class))
+            full[..., column] = scores[..., 0]
+            scores = full
         block = select(scores, info, cls, raw)
         if out is None:
             out = np.empty((block.shape[0], M.shape[0], *sizes))
         out[tuple(where)] = block
     assert out is not None
     return out
+
+
+def _explained_trees(ensemble: TreeEnsemble, info: ModelInfo, cls: int | None) -> tuple[TreeEnsemble, int]:
+    """The trees to walk and the output column they give: when one column of a model whose outputs
+    are transformed column by column is explained (a forest's positive class), that column's trees."""
+    from ._trees import output_transform
+
+    if ensemble.num_class == 1 or output_transform(ensemble) == "softmax":
+        return ensemble, -1
+    if info.task == "binary":
+        return ensemble.one_output(ensemble.num_class - 1), ensemble.num_class - 1
+    if info.task == "multiclass" and cls is not None:
+        return ensemble.one_output(cls), cls
+    return ensemble, -1
 
 
 def set_column(frame: pd.DataFrame | np.ndarray, pos: int, values: np.ndarray, like: Any) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 from ._trees import TreeEnsemble, _go_left, _node_arrays, predict_raw
 
 MAX_MASK_GRID = 64
+_ROW_BLOCK = 64  # rows walked tree by tree together
 
 
 @numba.njit(cache=True)
@@ -70,13 +71,17 @@ def _ice_intervals(
 ):
     n = X.shape[0]
     out = np.zeros((n, n_grid + 1, num_class), dtype=np.float64)
-    for i in numba.prange(n):
-        row = X[i]
-        acc = out[i]
+    for blk in numba.prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
         st_node = np.empty(stack_size, dtype=np.int64)
         st_lo = np.empty(stack_size, dtype=np.int64)
         st_hi = np.empty(stack_size, dtype=np.int64)
-        for t in range(roots.shape[0]):
+        i0 = blk * _ROW_BLOCK
+        i1 = min(n, i0 + _ROW_BLOCK)
+        for ti in range(roots.shape[0] * (i1 - i0)):  # tree by tree over the block: the tree stays
+            t = ti // (i1 - i0)  # in cache, and each row still meets the trees in order
+            i = i0 + ti % (i1 - i0)
+            row = X[i]
+            acc = out[i]
             c = tree_class[t]
             st_node[0] = roots[t]
             st_lo[0] = 0
@@ -120,9 +125,11 @@ def _ice_intervals(
                 value = leaf_value[~node]
                 acc[lo, c] += value
                 acc[hi, c] -= value
-        for g in range(1, n_grid):
-            for c in range(num_class):
-                acc[g, c] += acc[g - 1, c]
+        for i in range(i0, i1):
+            acc = out[i]
+            for g in range(1, n_grid):
+                for c in range(num_class):
+                    acc[g, c] += acc[g - 1, c]
     return out
 
 
@@ -151,20 +158,29 @@ def _ice_masks(
     f32,
 ):
     n = X.shape[0]
-    out = np.zeros((n, n_grid, num_class), dtype=np.float64)
-    for i in range(n):
-        for g in range(n_grid):
-            for c in range(num_class):
-                out[i, g, c] = init[c]
+    out = np.empty((n, n_grid, num_class), dtype=np.float64)
     full = np.uint64(0)
     for g in range(n_grid):
         full |= np.uint64(1) << np.uint64(g)
-    for i in numba.prange(n):
-        row = X[i]
-        acc = out[i]
+    for blk in numba.prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
+        i0 = blk * _ROW_BLOCK
+        i1 = min(n, i0 + _ROW_BLOCK)
+        # XGBoost's running sums are float32 (float32 additions round as its float32(float(a) + b))
+        sums = np.empty((i1 - i0, num_class, n_grid), dtype=np.float64)
+        sums32 = np.empty((i1 - i0, num_class, n_grid), dtype=np.float32)
+        for b in range(i1 - i0):
+            for c in range(num_class):
+                for g in range(n_grid):
+                    sums[b, c, g] = init[c]
+                    sums32[b, c, g] = np.float32(init[c])
         st_node = np.empty(stack_size, dtype=np.int64)
         st_mask = np.empty(stack_size, dtype=np.uint64)
-        for t in range(roots.shape[0]):
+        for ti in range(roots.shape[0] * (i1 - i0)):  # tree by tree over the block: the tree stays
+            t = ti // (i1 - i0)  # in cache, and each row still meets the trees in order
+            i = i0 + ti % (i1 - i0)
+            row = X[i]
+            acc = sums[i - i0]
+            acc32 = sums32[i - i0]
             c = tree_class[t]
             st_node[0] = roots[t]
             st_mask[0] = full
@@ -204,12 +220,25 @@ def _ice_masks(
                         mask = lm
                         node = e_left[node]
                 value = leaf_value[~node]
+                value32 = np.float32(value)
+                if mask == full:  # every grid point: one vector add
+                    if f32:
+                        for g in range(n_grid):
+                            acc32[c, g] += value32
+                    else:
+                        for g in range(n_grid):
+                            acc[c, g] += value
+                    continue
                 for g in range(n_grid):
                     if (mask >> np.uint64(g)) & np.uint64(1):
-                        if f32:  # XGBoost's float32 running sum
-                            acc[g, c] = np.float32(np.float32(acc[g, c]) + np.float32(value))
+                        if f32:
+                            acc32[c, g] += value32
                         else:
-                            acc[g, c] += value
+                            acc[c, g] += value
+        for i in range(i0, i1):
+            for g in range(n_grid):
+                for c in range(num_class):
+                    out[i, g, c] = sums32[i - i0, c, g] if f32 else sums[i - i0, c, g]
     return out
 
 

@@ -32,6 +32,10 @@ NODE = np.dtype(
     align=True,
 )
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2
+_PATH, _INTERVAL, _MASK = 0, 1, 2  # how a unit tells whether a donor changes a tree (see _row_paths)
+_MAX_MASK_CLASSES = 64
+_CHAIN_VALUES = 1 << 16  # (unit, repeat, tree) changes held per row block
+_ROWS_PER_CHUNK = 32  # rows per parallel task (each allocates its own work arrays)
 
 
 @numba.njit(cache=True, inline="always")
@@ -70,6 +74,277 @@ def _walk_from(nodes, cat_start, cat_len, words, node, M, i, j, unit_of, u):
     return ~node
 
 
+@numba.njit(cache=True)
+def _class_masks(nodes, cat_start, cat_len, words, node_ids, values, out):
+    """``out[node]``: bit ``k`` set when value ``values[k]`` goes left at ``node`` (for ``node_ids``)."""
+    for q in range(node_ids.shape[0]):
+        node = node_ids[q]
+        bits = np.uint64(0)
+        for k in range(values.shape[0]):
+            if _go_left(nodes, cat_start, cat_len, words, node, values[k]):
+                bits |= np.uint64(1) << np.uint64(k)
+        out[node] = bits
+
+
+@numba.njit(cache=True)
+def _max_depth(nodes, roots):
+    """The most internal nodes on any root-to-leaf path."""
+    best = 0
+    stack = np.empty(2 * nodes.shape[0] + 2, dtype=np.int64)
+    depth = np.empty(2 * nodes.shape[0] + 2, dtype=np.int64)
+    for t in range(roots.shape[0]):
+        if roots[t] < 0:
+            continue
+        stack[0] = roots[t]
+        depth[0] = 1
+        sp = 1
+        while sp > 0:
+            sp -= 1
+            node = stack[sp]
+            d = depth[sp]
+            best = max(best, d)
+            for child in (nodes[node].left, nodes[node].right):
+                if child >= 0:
+                    stack[sp] = child
+                    depth[sp] = d + 1
+                    sp += 1
+    return best
+
+
+@numba.njit(cache=True)
+def _row_paths(
+    nodes,
+    cat_start,
+    cat_len,
+    words,
+    roots,
+    leaf_value,
+    K,
+    init,
+    f32,
+    M,
+    i,
+    unit_of,
+    unit_mode,
+    unit_last,
+    node_mask,
+    leaf,
+    val,
+    prefix,
+    base,
+    path_start,
+    path_node,
+    path_left,
+    stamp,
+    cnt,
+    aff_tree,
+    aff_node,
+    aff_lo,
+    aff_hi,
+    aff_mask,
+):
+    """Row ``i``'s own path in every tree: leaf, value and prefix sum per tree, and per unit the
+    trees whose path meets one of its splits (first such node, and what keeps the row on the path:
+    an interval of threshold ranks, a mask of decision classes, or the recorded turns)."""
+    n_trees = roots.shape[0]
+    for c in range(K):
+        base[c] = init[c]
+    for u in range(stamp.shape[0]):
+        stamp[u] = -1
+        cnt[u] = 0
+    p = 0
+    for t in range(n_trees):
+        path_start[t] = p
+        node = roots[t]
+        while node >= 0:
+            f = nodes[node].feat
+            u = unit_of[f]
+            go = _go_left(nodes, cat_start, cat_len, words, node, M[i, f])
+            if u >= 0:
+                mode = unit_mode[u]
+                if stamp[u] != t:
+                    stamp[u] = t
+                    a = cnt[u]
+                    aff_tree[u, a] = t
+                    aff_node[u, a] = node
+                    aff_lo[u, a] = 0
+                    aff_hi[u, a] = unit_last[u]
+                    aff_mask[u, a] = ~np.uint64(0)
+                    cnt[u] += 1
+                a = cnt[u] - 1
+                if mode == _INTERVAL:
+                    k = nodes[node].k
+                    if go:
+                        aff_hi[u, a] = min(aff_hi[u, a], k)
+                    else:
+                        aff_lo[u, a] = max(aff_lo[u, a], k + 1)
+                elif mode == _MASK:
+                    aff_mask[u, a] &= node_mask[node] if go else ~node_mask[node]
+                else:
+                    path_node[p] = node
+                    path_left[p] = go
+                    p += 1
+            node = nodes[node].left if go else nodes[node].right
+        lf = ~node
+        leaf[t] = lf
+        v = leaf_value[lf]
+        val[t] = v
+        c = t % K
+        prefix[t] = base[c]
+        if f32:  # XGBoost rounds its running sum to float32 after every tree
+            base[c] = np.float32(np.float32(base[c]) + np.float32(v))
+        else:
+            base[c] += v
+    path_start[n_trees] = p
+
+
+@numba.njit(cache=True, inline="always")
+def _walk_tracking(nodes, cat_start, cat_len, words, node, M, i, j, unit_of, u, mode, last, node_mask):
+    """:func:`_walk_from`, also returning which donor values take the same path: the interval of
+    threshold ranks (``_INTERVAL`` units) or the mask of decision classes (``_MASK`` units)."""
+    lo = 0
+    hi = last
+    mask = ~np.uint64(0)
+    while node >= 0:
+        f = nodes[node].feat
+        if unit_of[f] == u:
+            go = _go_left(nodes, cat_start, cat_len, words, node, M[j, f])
+            if mode == _INTERVAL:
+                k = nodes[node].k
+                if go:
+                    hi = min(hi, k)
+                else:
+                    lo = max(lo, k + 1)
+            else:
+                mask &= node_mask[node] if go else ~node_mask[node]
+        else:
+            go = _go_left(nodes, cat_start, cat_len, words, node, M[i, f])
+        node = nodes[node].left if go else nodes[node].right
+    return ~node, lo, hi, mask
+
+
+@numba.njit(cache=True, inline="always")
+def _new_leaf(
+    nodes,
+    cat_start,
+    cat_len,
+    words,
+    M,
+    i,
+    j,
+    u,
+    a,
+    t,
+    mode,
+    b,
+    unit_of,
+    unit_last,
+    node_mask,
+    aff_node,
+    aff_lo,
+    aff_hi,
+    aff_mask,
+    path_start,
+    path_node,
+    path_left,
+    memo_n,
+    memo_lo,
+    memo_hi,
+    memo_mask,
+    memo_leaf,
+):
+    """Row ``i``'s leaf in tree ``t`` with unit ``u`` from donor ``j``, or -1 when it keeps its path.
+
+    Walks below the unit's first split are remembered per tree with the donor values that share
+    them (``memo_*``, for this row and unit), so a later donor in the same range walks no more.
+    """
+    if mode == _PATH:
+        for q in range(path_start[t], path_start[t + 1]):
+            node = path_node[q]
+            f = nodes[node].feat
+            if unit_of[f] != u:
+                continue
+            go = _go_left(nodes, cat_start, cat_len, words, node, M[j, f])
+            if go != path_left[q]:
+                child = nodes[node].left if go else nodes[node].right
+                return _walk_from(nodes, cat_start, cat_len, words, child, M, i, j, unit_of, u)
+        return -1
+    if mode == _MASK:
+        if (aff_mask[u, a] >> np.uint64(b)) & np.uint64(1):
+            return -1
+        for s in range(memo_n[a]):
+            if (memo_mask[a, s] >> np.uint64(b)) & np.uint64(1):
+                return memo_leaf[a, s]
+    else:
+        if b < 0:  # NaN or zero: no rank, walk
+            return _walk_from(nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j, unit_of, u)
+        if aff_lo[u, a] <= b <= aff_hi[u, a]:
+            return -1
+        for s in range(memo_n[a]):
+            if memo_lo[a, s] <= b <= memo_hi[a, s]:
+                return memo_leaf[a, s]
+    leaf, lo, hi, mask = _walk_tracking(
+        nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j, unit_of, u, mode, unit_last[u], node_mask
+    )
+    s = memo_n[a]
+    memo_lo[a, s] = lo
+    memo_hi[a, s] = hi
+    memo_mask[a, s] = mask
+    memo_leaf[a, s] = leaf
+    memo_n[a] = s + 1
+    return leaf
+
+
+@numba.njit(cache=True)
+def _resum(K, f32, base, prefix, val, first, starts, ch_q, ch_v, nq, acc, acc32, tmp, tmp32, chain_u, chain_r, out, i):
+    """Every chain's raw scores, re-added in tree order from the first changed tree of each class.
+
+    All chains start at the earliest change of the class: re-adding a tree's unchanged value to
+    the exact partial sum reproduces the next partial sum, so each chain is bit-identical to the
+    library's sum; the chains advance together (one vector add per tree), and a chain's changed
+    trees add their new value instead (``starts``: the changes grouped by tree).
+    """
+    n_trees = val.shape[0]
+    for c in range(K):
+        t = first[c]
+        if t >= n_trees:  # no tree of this class changed: every chain keeps the row's own sum
+            for q in range(nq):
+                out[chain_u[q], chain_r[q], i, c] = base[c]
+            continue
+        if f32:
+            a0 = np.float32(prefix[t])
+            for q in range(nq):
+                acc32[q] = a0
+            while t < n_trees:
+                v = np.float32(val[t])
+                s, e = starts[t], starts[t + 1]
+                for k in range(s, e):
+                    tmp32[k - s] = acc32[ch_q[k]] + np.float32(ch_v[k])
+                for q in range(nq):
+                    acc32[q] += v
+                for k in range(s, e):
+                    acc32[ch_q[k]] = tmp32[k - s]
+                t += K
+            for q in range(nq):
+                out[chain_u[q], chain_r[q], i, c] = acc32[q]
+        else:
+            a0 = prefix[t]
+            for q in range(nq):
+                acc[q] = a0
+            while t < n_trees:
+                v = val[t]
+                s, e = starts[t], starts[t + 1]
+                for k in range(s, e):
+                    tmp[k - s] = acc[ch_q[k]] + ch_v[k]
+                for q in range(nq):
+                    acc[q] += v
+                for k in range(s, e):
+                    acc[ch_q[k]] = tmp[k - s]
+                t += K
+            for q in range(nq):
+                out[chain_u[q], chain_r[q], i, c] = acc[q]
+
+
 @numba.njit(cache=True, parallel=True)
 def _permuted_raw(
     nodes,
@@ -85,13 +360,15 @@ def _permuted_raw(
     M,
     unit_of,
     unit_cls,
-    unit_is_interval,
+    unit_mode,
     unit_last,
     unit_bin,
+    node_mask,
     perms,
     row_start,
     row_stop,
     rows_per_chunk,
+    unit_block,
     out,
     base_out,
 ):
@@ -100,6 +377,8 @@ def _permuted_raw(
     n_rep = perms.shape[0]
     K = num_class
     n_chunks = (row_stop - row_start + rows_per_chunk - 1) // rows_per_chunk
+    max_chains = unit_block * n_rep
+    max_changes = max_chains * n_trees
     for ch in numba.prange(n_chunks):
         leaf = np.empty(n_trees, dtype=np.int64)
         val = np.empty(n_trees, dtype=np.float64)
@@ -115,119 +394,164 @@ def _permuted_raw(
         aff_node = np.empty((n_units, n_trees), dtype=np.int32)
         aff_lo = np.empty((n_units, n_trees), dtype=np.int32)
         aff_hi = np.empty((n_units, n_trees), dtype=np.int32)
-        changed = np.empty(n_trees, dtype=np.int64)
+        aff_mask = np.empty((n_units, n_trees), dtype=np.uint64)
+        chain_u = np.empty(max_chains, dtype=np.int64)
+        memo_n = np.empty(n_trees, dtype=np.int64)
+        memo_lo = np.empty((n_trees, n_rep), dtype=np.int64)
+        memo_hi = np.empty((n_trees, n_rep), dtype=np.int64)
+        memo_mask = np.empty((n_trees, n_rep), dtype=np.uint64)
+        memo_leaf = np.empty((n_trees, n_rep), dtype=np.int64)
+        chain_r = np.empty(max_chains, dtype=np.int64)
+        rec_t = np.empty(max_changes, dtype=np.int32)
+        rec_q = np.empty(max_changes, dtype=np.int32)
+        rec_v = np.empty(max_changes, dtype=np.float64)
+        ch_q = np.empty(max_changes, dtype=np.int32)
+        ch_v = np.empty(max_changes, dtype=np.float64)
+        starts = np.empty(n_trees + 1, dtype=np.int64)
+        acc = np.empty(max_chains, dtype=np.float64)
+        acc32 = np.empty(max_chains, dtype=np.float32)
+        tmp = np.empty(max_chains, dtype=np.float64)
+        tmp32 = np.empty(max_chains, dtype=np.float32)
         start = row_start + ch * rows_per_chunk
         stop = min(row_stop, start + rows_per_chunk)
         for i in range(start, stop):
-            # 1. The row's own path in every tree: leaf, value, prefix sum, the unit splits passed
-            #    (with the turn taken) and, per unit, the trees whose path meets one of its splits,
-            #    the first such node, and for a numeric feature the interval of threshold ranks
-            #    that keeps the row on this path.
-            for c in range(K):
-                base[c] = init[c]
-            for u in range(n_units):
-                stamp[u] = -1
-                cnt[u] = 0
-            p = 0
-            for t in range(n_trees):
-                path_start[t] = p
-                node = roots[t]
-                while node >= 0:
-                    f = nodes[node].feat
-                    u = unit_of[f]
-                    go = _go_left(nodes, cat_start, cat_len, words, node, M[i, f])
-                    if u >= 0:
-                        path_node[p] = node
-                        path_left[p] = go
-                        p += 1
-                        if stamp[u] != t:
-                            stamp[u] = t
-                            a = cnt[u]
-                            aff_tree[u, a] = t
-                            aff_node[u, a] = node
-                            aff_lo[u, a] = 0
-                            aff_hi[u, a] = unit_last[u]
-                            cnt[u] += 1
-                        if unit_is_interval[u]:
-                            a = cnt[u] - 1
-                            k = nodes[node].k
-                            if go:
-                                aff_hi[u, a] = min(aff_hi[u, a], k)
-                            else:
-                                aff_lo[u, a] = max(aff_lo[u, a], k + 1)
-                    node = nodes[node].left if go else nodes[node].right
-                lf = ~node
-                leaf[t] = lf
-                v = leaf_value[lf]
-                val[t] = v
-                c = t % K
-                prefix[t] = base[c]
-                if f32:  # XGBoost rounds its running sum to float32 after every tree
-                    base[c] = np.float32(np.float32(base[c]) + np.float32(v))
-                else:
-                    base[c] += v
-            path_start[n_trees] = p
+            _row_paths(
+                nodes,
+                cat_start,
+                cat_len,
+                words,
+                roots,
+                leaf_value,
+                K,
+                init,
+                f32,
+                M,
+                i,
+                unit_of,
+                unit_mode,
+                unit_last,
+                node_mask,
+                leaf,
+                val,
+                prefix,
+                base,
+                path_start,
+                path_node,
+                path_left,
+                stamp,
+                cnt,
+                aff_tree,
+                aff_node,
+                aff_lo,
+                aff_hi,
+                aff_mask,
+            )
             for c in range(K):
                 base_out[i, c] = base[c]
-            # 2. Every unit and repeat. A tree's leaf changes only if the donor row turns the
-            #    other way at one of the unit's splits on the path: for a numeric feature, when
-            #    the donor's threshold rank leaves the interval; otherwise check those splits.
-            #    Changed trees are walked on with the donor's values.
-            for u in range(n_units):
-                n_aff = cnt[u]
-                own = unit_cls[u, i]
-                for r in range(n_rep):
-                    j = perms[r, i]
-                    if n_aff == 0 or unit_cls[u, j] == own:
-                        for c in range(K):
-                            out[u, r, i, c] = base[c]
-                        continue
-                    for c in range(K):
-                        first[c] = n_trees
-                    n_changed = 0
-                    b = unit_bin[u, j]
+            # Every unit and repeat ("chain"): the trees whose leaf the donor row changes (a tree
+            # changes only if the donor turns the other way at one of the unit's splits on the
+            # row's path), then all changed chains of a block of units re-added together.
+            for u0 in range(0, n_units, unit_block):
+                u1 = min(n_units, u0 + unit_block)
+                nq = 0
+                n_rec = 0
+                for c in range(K):
+                    first[c] = n_trees
+                for u in range(u0, u1):
+                    n_aff = cnt[u]
+                    own = unit_cls[u, i]
+                    mode = unit_mode[u]
                     for a in range(n_aff):
-                        t = aff_tree[u, a]
-                        new_leaf = -1
-                        if b >= 0:
-                            if b < aff_lo[u, a] or b > aff_hi[u, a]:
-                                new_leaf = _walk_from(
-                                    nodes, cat_start, cat_len, words, aff_node[u, a], M, i, j, unit_of, u
+                        memo_n[a] = 0
+                    for r in range(n_rep):
+                        j = perms[r, i]
+                        changed = False
+                        if n_aff > 0 and unit_cls[u, j] != own:
+                            b = unit_bin[u, j]
+                            for a in range(n_aff):
+                                t = aff_tree[u, a]
+                                new_leaf = _new_leaf(
+                                    nodes,
+                                    cat_start,
+                                    cat_len,
+                                    words,
+                                    M,
+                                    i,
+                                    j,
+                                    u,
+                                    a,
+                                    t,
+                                    mode,
+                                    b,
+                                    unit_of,
+                                    unit_last,
+                                    node_mask,
+                                    aff_node,
+                                    aff_lo,
+                                    aff_hi,
+                                    aff_mask,
+                                    path_start,
+                                    path_node,
+                                    path_left,
+                                    memo_n,
+                                    memo_lo,
+                                    memo_hi,
+                                    memo_mask,
+                                    memo_leaf,
                                 )
+                                if new_leaf >= 0 and leaf_value[new_leaf] != val[t]:
+                                    rec_t[n_rec] = t
+                                    rec_q[n_rec] = nq
+                                    rec_v[n_rec] = leaf_value[new_leaf]
+                                    n_rec += 1
+                                    c = t % K
+                                    if t < first[c]:
+                                        first[c] = t
+                                    changed = True
+                        if changed:
+                            chain_u[nq] = u
+                            chain_r[nq] = r
+                            nq += 1
                         else:
-                            for q in range(path_start[t], path_start[t + 1]):
-                                node = path_node[q]
-                                f = nodes[node].feat
-                                if unit_of[f] != u:
-                                    continue
-                                go = _go_left(nodes, cat_start, cat_len, words, node, M[j, f])
-                                if go != path_left[q]:
-                                    child = nodes[node].left if go else nodes[node].right
-                                    new_leaf = _walk_from(nodes, cat_start, cat_len, words, child, M, i, j, unit_of, u)
-                                    break
-                        if new_leaf >= 0 and new_leaf != leaf[t]:
-                            val[t] = leaf_value[new_leaf]
-                            changed[n_changed] = t
-                            n_changed += 1
-                            c = t % K
-                            if first[c] == n_trees:
-                                first[c] = t
-                    for c in range(K):
-                        t = first[c]
-                        if t == n_trees:
-                            out[u, r, i, c] = base[c]
-                            continue
-                        acc = prefix[t]
-                        while t < n_trees:
-                            if f32:
-                                acc = np.float32(np.float32(acc) + np.float32(val[t]))
-                            else:
-                                acc += val[t]
-                            t += K
-                        out[u, r, i, c] = acc
-                    for q in range(n_changed):
-                        t = changed[q]
-                        val[t] = leaf_value[leaf[t]]
+                            for c in range(K):
+                                out[u, r, i, c] = base[c]
+                if nq == 0:
+                    continue
+                for t in range(n_trees + 1):  # the changes grouped by tree (a counting sort)
+                    starts[t] = 0
+                for k in range(n_rec):
+                    starts[rec_t[k] + 1] += 1
+                for t in range(n_trees):
+                    starts[t + 1] += starts[t]
+                for k in range(n_rec):
+                    t = rec_t[k]
+                    pos = starts[t]
+                    ch_q[pos] = rec_q[k]
+                    ch_v[pos] = rec_v[k]
+                    starts[t] = pos + 1
+                for t in range(n_trees, 0, -1):
+                    starts[t] = starts[t - 1]
+                starts[0] = 0
+                _resum(
+                    K,
+                    f32,
+                    base,
+                    prefix,
+                    val,
+                    first,
+                    starts,
+                    ch_q,
+                    ch_v,
+                    nq,
+                    acc,
+                    acc32,
+                    tmp,
+                    tmp32,
+                    chain_u,
+                    chain_r,
+                    out,
+                    i,
+                )
 
 
 def pack_nodes(ensemble: TreeEnsemble) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -294,21 +618,51 @@ def categorical_classes(column: np.ndarray) -> np.ndarray:
 
 def max_path_length(ensemble: TreeEnsemble) -> int:
     """The most internal nodes on any root-to-leaf path of the ensemble."""
-    depth = np.zeros(len(ensemble.split_feature), dtype=np.int64)
-    best = 0
-    for root in ensemble.root:
-        if root < 0:
+    return int(_max_depth(pack_nodes(ensemble)[0], ensemble.root))
+
+
+def _unit_tables(ensemble: TreeEnsemble, M: np.ndarray, units: list[list[int]], nodes: np.ndarray, cats: tuple):
+    """Per unit: decision classes of every row, the test that finds changed trees, and its data.
+
+    A single feature whose rows fall in at most 64 decision classes is tested by a mask of the
+    classes that keep a row on its path (node masks in ``node_mask``); another numeric feature by
+    an interval of threshold ranks; anything else (groups, many categories) by re-checking the
+    unit's splits on the path.
+    """
+    m = M.shape[0]
+    _, thresholds = threshold_index(ensemble)
+    categorical = set(ensemble.categorical_features)
+    unit_of = np.full(ensemble.n_features, -1, dtype=np.int64)
+    unit_cls = np.empty((len(units), m), dtype=np.int64)
+    unit_mode = np.full(len(units), _PATH, dtype=np.int64)
+    unit_last = np.zeros(len(units), dtype=np.int64)
+    unit_bin = np.full((len(units), m), -1, dtype=np.int64)
+    node_mask = np.zeros(len(ensemble.split_feature), dtype=np.uint64)
+    for u, cols in enumerate(units):
+        unit_of[cols] = u
+        per_col = []
+        for f in cols:
+            if f in categorical:
+                per_col.append(categorical_classes(M[:, f]))
+                continue
+            cls, rank = numeric_classes(M[:, f], thresholds[f])
+            per_col.append(cls)
+            if len(cols) == 1:
+                unit_mode[u] = _INTERVAL
+                unit_last[u] = len(thresholds[f])
+                unit_bin[u] = rank
+        if len(per_col) > 1:
+            unit_cls[u] = np.unique(np.column_stack(per_col), axis=0, return_inverse=True)[1].ravel()
             continue
-        depth[root] = 1
-        stack = [int(root)]
-        while stack:
-            node = stack.pop()
-            best = max(best, int(depth[node]))
-            for child in (ensemble.left[node], ensemble.right[node]):
-                if child >= 0:
-                    depth[child] = depth[node] + 1
-                    stack.append(int(child))
-    return best
+        _, rep, dense = np.unique(per_col[0], return_index=True, return_inverse=True)
+        unit_cls[u] = dense.ravel()
+        if len(rep) <= _MAX_MASK_CLASSES:
+            f = cols[0]
+            unit_mode[u] = _MASK
+            unit_bin[u] = dense.ravel()
+            on_f = np.flatnonzero(ensemble.split_feature == f)
+            _class_masks(nodes, *cats, on_f, np.ascontiguousarray(M[rep, f]), node_mask)
+    return unit_of, unit_cls, unit_mode, unit_last, unit_bin, node_mask
 
 
 def permuted_raw_scores(
@@ -328,37 +682,17 @@ def permuted_raw_scores(
     """
     M = np.ascontiguousarray(M, dtype=np.float64)
     m = M.shape[0]
-    _, thresholds = threshold_index(ensemble)
-    categorical = set(ensemble.categorical_features)
-    unit_of = np.full(ensemble.n_features, -1, dtype=np.int64)
-    unit_cls = np.empty((len(units), m), dtype=np.int64)
-    unit_is_interval = np.zeros(len(units), dtype=np.bool_)
-    unit_last = np.zeros(len(units), dtype=np.int64)
-    unit_bin = np.full((len(units), m), -1, dtype=np.int64)
-    for u, cols in enumerate(units):
-        unit_of[cols] = u
-        per_col = []
-        for f in cols:
-            if f in categorical:
-                per_col.append(categorical_classes(M[:, f]))
-                continue
-            cls, rank = numeric_classes(M[:, f], thresholds[f])
-            per_col.append(cls)
-            if len(cols) == 1:
-                unit_is_interval[u] = True
-                unit_last[u] = len(thresholds[f])
-                unit_bin[u] = rank
-        if len(per_col) == 1:
-            unit_cls[u] = per_col[0]
-        else:
-            unit_cls[u] = np.unique(np.column_stack(per_col), axis=0, return_inverse=True)[1].ravel()
+    nodes, cat_start, cat_len = pack_nodes(ensemble)
+    cats = (cat_start, cat_len, ensemble.cat_words)
+    unit_of, unit_cls, unit_mode, unit_last, unit_bin, node_mask = _unit_tables(ensemble, M, units, nodes, cats)
     out = np.empty((len(units), perms.shape[0], m, ensemble.num_class), dtype=np.float64)
     raw = np.empty((m, ensemble.num_class), dtype=np.float64)
-    nodes, cat_start, cat_len = pack_nodes(ensemble)
     perms = np.ascontiguousarray(perms, dtype=np.int64)
-    max_path = max(1, max_path_length(ensemble))
+    max_path = int(_max_depth(nodes, ensemble.root)) if (unit_mode == _PATH).any() else 0
     base = ensemble.base_score
     init = np.zeros(ensemble.num_class) if base is None else np.asarray(base, dtype=np.float64)
+    # chains re-added together: enough for the vector adds, few enough to stay in cache
+    unit_block = max(1, min(len(units), _CHAIN_VALUES // max(1, perms.shape[0] * ensemble.n_trees)))
     for start in range(0, m, block_rows):
         stop = min(m, start + block_rows)
         _permuted_raw(
@@ -375,13 +709,15 @@ def permuted_raw_scores(
             M,
             unit_of,
             unit_cls,
-            unit_is_interval,
+            unit_mode,
             unit_last,
             unit_bin,
+            node_mask,
             perms,
             start,
             stop,
-            64,
+            _ROWS_PER_CHUNK,
+            unit_block,
             out,
             raw,
         )

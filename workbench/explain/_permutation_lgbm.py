@@ -129,11 +129,17 @@ class _LightGBMOutputs:
         s = min(_GUARD_ROWS, len(X))
         head = X.iloc[:s] if isinstance(X, pd.DataFrame) else X[:s]
         ours = raw[:s]
-        theirs = np.asarray(self._library_raw(head)).reshape(s, -1)
-        if not np.array_equal(ours, theirs):
+        library_raw = np.asarray(self._library_raw(head))
+        if not np.array_equal(ours, library_raw.reshape(s, -1)):
             return False
+        known = {}  # a method whose output is the raw score (forests) is not called twice
+        if self.ensemble.library == "sklearn" and not hasattr(self.model, "decision_function"):
+            known["predict_proba" if self.classifier else "predict"] = library_raw
         methods = ["predict_proba", "predict"] if self.classifier else ["predict"]
-        return all(self._same(m, self.compute(m, ours), np.asarray(getattr(self.model, m)(head))) for m in methods)
+        return all(
+            self._same(m, self.compute(m, ours), known[m] if m in known else np.asarray(getattr(self.model, m)(head)))
+            for m in methods
+        )
 
     def _library_raw(self, head: Any) -> np.ndarray:
         e, model = self.ensemble, self.model
@@ -150,9 +156,6 @@ class _LightGBMOutputs:
         return model.predict_proba(head) if self.classifier else model.predict(head)
 
     def _same(self, method: str, ours: np.ndarray, theirs: np.ndarray) -> bool:
-        if self.ensemble.library == "xgboost" and method == "predict_proba" and ours.shape[1] > 2:
-            # XGBoost's float32 softmax: equal but for one float32 step on a few values
-            return ours.shape == theirs.shape and bool(np.allclose(ours, theirs, rtol=2.0**-22, atol=0.0))
         if self.ensemble.library == "catboost" and method == "predict" and theirs.ndim == 2 and theirs.shape[1] == 1:
             theirs = theirs[:, 0]  # a CatBoost multiclass model's labels come as one column
         if self.ensemble.library == "catboost" and method == "predict_proba" and ours.shape[1] > 2:
@@ -176,9 +179,12 @@ def lightgbm_scores(
     """Baseline and permuted scores from the compiled engine; raises :class:`Unsupported` if it cannot."""
     run = _LightGBMRun(model, X, y, weights, scorer)
     raw = run.check_scorer()
-    scores, raw_eval = run.permuted_scores(units, rows, perms, scoring_name, progress)
-    if raw is None:
-        raw = raw_eval if rows is None else run.raw_all()  # the baseline scores all rows, not just the sampled
+    scores, raw_eval, last_only = run.permuted_scores(units, rows, perms, scoring_name, progress)
+    if raw is None:  # the baseline scores all rows (not just the sampled ones) on every output
+        if rows is not None:
+            raw = run.raw_all()
+        else:
+            raw = run.raw_all(raw_eval) if last_only else raw_eval
     return run.score_raw(raw), scores
 
 
@@ -208,10 +214,18 @@ class _LightGBMRun:
             )
             raise Unsupported("its predictions could not be reproduced bit for bit")
 
-    def raw_all(self) -> np.ndarray:
+    def raw_all(self, last: np.ndarray | None = None) -> np.ndarray:
+        """Raw scores of every row; ``last``: the last output's, already known (only the others are walked)."""
         from ._trees import predict_raw
 
-        return predict_raw(self.ensemble, self.M)
+        e = self.ensemble
+        if last is None:
+            return predict_raw(e, self.M)
+        raw = np.empty((len(self.M), e.num_class), dtype=np.float64)
+        raw[:, -1] = last[:, 0]
+        for k in range(e.num_class - 1):
+            raw[:, k] = predict_raw(e.one_output(k), self.M)[:, 0]
+        return raw
 
     def score_raw(self, raw: np.ndarray) -> float:
         """The scorer on every row, the model's outputs derived from ``raw``."""
@@ -237,17 +251,18 @@ class _LightGBMRun:
 
     def permuted_scores(
         self, units: Units, rows: np.ndarray | None, perms: np.ndarray, scoring_name: str, progress: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """``scores[unit, repeat]``, a chunk of units at a time, and the unpermuted raw scores of the rows."""
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``scores[unit, repeat]``, a chunk of units at a time, the unpermuted raw scores of the rows,
+        and whether those are the last output's alone."""
         from tqdm.auto import tqdm
 
         from . import _permutation_engine as engine
 
         M_eval = self.M if rows is None else self.M[rows]
         n_repeats, m = perms.shape
-        step = max(1, _MAX_OUTPUT_VALUES // (n_repeats * m * self.ensemble.num_class))
+        scorer, ensemble = self._chunk_scorer(rows, scoring_name)
+        step = max(1, _MAX_OUTPUT_VALUES // (n_repeats * m * ensemble.num_class))
         scores = np.empty((len(units), n_repeats), dtype=np.float64)
-        scorer = self._chunk_scorer(rows, scoring_name)
         bar = tqdm(
             total=len(units) * m,
             desc=f"permutation importance ({len(units)} features)",
@@ -260,7 +275,7 @@ class _LightGBMRun:
         for u0 in range(0, max(1, len(units)), step):
             chunk = units[u0 : u0 + step]
             permuted, raw_eval = engine.permuted_raw_scores(
-                self.ensemble,
+                ensemble,
                 M_eval,
                 chunk,
                 perms,
@@ -269,16 +284,22 @@ class _LightGBMRun:
             raw = raw_eval if raw is None else raw
             scores[u0 : u0 + len(chunk)] = scorer(permuted)
         bar.close()
-        return scores, raw
+        return scores, raw, ensemble is not self.ensemble
 
-    def _chunk_scorer(self, rows: np.ndarray | None, scoring_name: str) -> Callable[[np.ndarray], np.ndarray]:
-        """Scores of ``permuted[unit, repeat]`` raw scores: the compiled AUC kernel, or the scorer per repeat."""
+    def _chunk_scorer(
+        self, rows: np.ndarray | None, scoring_name: str
+    ) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
+        """Scores of ``permuted[unit, repeat]`` raw scores (the compiled AUC kernel, or the scorer per
+        repeat), and the ensemble whose raw scores they take: for the AUC of a model whose outputs
+        are transformed column by column, only the positive class's trees."""
         from . import _permutation_engine as engine
-        from ._trees import raw_to_output
+        from ._trees import output_transform, raw_to_output
 
         model, ensemble = self.model, self.ensemble
         X_eval, y_eval, w_eval = sampled(self.X, rows), sampled(self.y, rows), sampled(self.weights, rows)
         auc_labels = _fast_auc_labels(model, scoring_name, y_eval, w_eval)
+        if auc_labels is not None and ensemble.num_class > 1 and output_transform(ensemble) != "softmax":
+            ensemble = ensemble.one_output(ensemble.num_class - 1)
 
         def by_kernel(permuted: np.ndarray) -> np.ndarray:
             n_units, n_repeats, m = permuted.shape[:3]
@@ -296,7 +317,7 @@ class _LightGBMRun:
                     out[k, r] = score(self.scorer, proxy, X_eval, y_eval, w_eval)
             return out
 
-        return by_scorer if auc_labels is None else by_kernel
+        return (by_scorer, ensemble) if auc_labels is None else (by_kernel, ensemble)
 
 
 def _fast_auc_labels(model: Any, scoring_name: str, y: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:

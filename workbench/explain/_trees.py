@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numba
@@ -80,6 +80,18 @@ class TreeEnsemble:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    def one_output(self, k: int) -> TreeEnsemble:
+        """The trees adding to output ``k`` alone, as a one-output ensemble (nodes and leaves shared).
+
+        Its raw score is output ``k``'s, summed in the same order; for a transform that works per
+        column (not softmax) so is its output.
+        """
+        trees = np.flatnonzero(self.tree_class == k)
+        base = None if self.base_score is None else np.asarray(self.base_score, dtype=np.float64)[k : k + 1]
+        return replace(
+            self, num_class=1, root=self.root[trees], tree_class=np.zeros(len(trees), dtype=np.int64), base_score=base
+        )
 
     def trees_using(self, feature: int) -> np.ndarray:
         """Indices of the trees with at least one split on ``feature``."""
@@ -321,12 +333,15 @@ def _leaf_of(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_
 def _predict_leaves(e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, roots, X):
     n, n_trees = X.shape[0], roots.shape[0]
     out = np.empty((n, n_trees), dtype=np.int64)
-    for i in numba.prange(n):
-        row = X[i]
+    block = 64  # rows walked tree by tree, so that a tree stays in cache for the block
+    for b in numba.prange((n + block - 1) // block):
+        i0 = b * block
+        i1 = min(n, i0 + block)
         for t in range(n_trees):
-            out[i, t] = _leaf_of(
-                e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, roots[t], row
-            )
+            for i in range(i0, i1):
+                out[i, t] = _leaf_of(
+                    e_feat, e_thr, e_cat, e_defl, e_miss, e_left, e_right, e_cstart, e_clen, e_words, roots[t], X[i]
+                )
     return out
 
 
@@ -458,25 +473,44 @@ def output_transform(ensemble: TreeEnsemble) -> str | None:
     return None
 
 
-def _expf(x: np.ndarray) -> np.ndarray:
-    """The C library's float32 exp (correctly rounded), which NumPy's float32 exp may miss by a bit."""
-    return np.exp(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32)
+@numba.njit(cache=True)
+def _float32_transform(raw, kind):
+    """XGBoost's output transforms in float32, with the C library's ``expf`` as XGBoost calls it
+    (``kind``: 1 sigmoid, 2 softmax with a double sum, 3 exp, else identity)."""
+    n, k = raw.shape
+    out = np.empty((n, k), dtype=np.float64)
+    one = np.float32(1.0)
+    for i in range(n):
+        if kind == 2:
+            w = np.float32(raw[i, 0])
+            for c in range(1, k):
+                w = max(np.float32(raw[i, c]), w)
+            total = 0.0
+            for c in range(k):
+                e = math.exp(np.float32(raw[i, c]) - w)
+                out[i, c] = e
+                total += e
+            scale = np.float32(total)
+            for c in range(k):
+                out[i, c] = np.float32(out[i, c]) / scale
+            continue
+        for c in range(k):
+            x = np.float32(raw[i, c])
+            if kind == 1:
+                out[i, c] = one / (math.exp(-x) + one)
+            elif kind == 3:
+                out[i, c] = math.exp(x)
+            else:
+                out[i, c] = x
+    return out
+
+
+_FLOAT32_KIND = {"sigmoid": 1, "softmax": 2, "exp": 3}
 
 
 def _float32_output(kind: str | None, raw: np.ndarray) -> np.ndarray:
     """XGBoost's transforms, in float32 as its predictor computes them."""
-    x = raw.astype(np.float32)
-    one = np.float32(1.0)
-    if kind == "sigmoid":
-        out = one / (_expf(-x) + one)
-    elif kind == "softmax":
-        e = _expf(x - x.max(axis=1, keepdims=True))
-        out = e / e.astype(np.float64).sum(axis=1).astype(np.float32)[:, None]  # a double sum, as XGBoost
-    elif kind == "exp":
-        out = _expf(x)
-    else:
-        out = x
-    return out.astype(np.float64)
+    return _float32_transform(raw, _FLOAT32_KIND.get(kind or "", 0))
 
 
 def raw_to_output(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:

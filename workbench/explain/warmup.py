@@ -6,7 +6,8 @@ Run once where the package is installed (the curated images do it at build time)
 
 It fits a tiny LightGBM model with numeric, categorical and missing values and runs permutation
 importance, exact and recursion partial dependence and interaction SHAP values through the
-engine, which compiles every kernel for the argument types real calls use. The cache goes where
+engine, which compiles every kernel for the argument types real calls use; a small random forest
+and, when installed, XGBoost models compile the kernels only they use. The cache goes where
 :mod:`workbench.explain._numba_cache` puts it (next to the package when writable, else the user's
 cache folder; ``NUMBA_CACHE_DIR`` when set).
 """
@@ -76,7 +77,30 @@ def warm_up() -> Path:
         permutation_importance(multi, X, classes, n_repeats=2, random_state=0, progress=False)
         counts = LGBMRegressor(objective="poisson", n_estimators=3, num_leaves=5, verbose=-1).fit(X, classes)
         permutation_importance(counts, X, classes, n_repeats=2, random_state=0, progress=False)
+        _warm_other_libraries(X, y, classes)
     return folder
+
+
+def _warm_other_libraries(X: pd.DataFrame, y: np.ndarray, classes: np.ndarray) -> None:
+    """The kernels only other readers use: XGBoost's float32 outputs, a forest's one-class walk."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from . import partial_dependence, permutation_importance
+
+    numeric = X[["x0", "x1"]].fillna(0.0)
+    forest = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(numeric, y)
+    permutation_importance(forest, numeric, y, scoring="roc_auc", n_repeats=2, random_state=0, progress=False)
+    partial_dependence(forest, numeric, "x0", grid=5, kind="both", progress=False)
+    if importlib.util.find_spec("xgboost") is None:
+        return
+    from xgboost import XGBClassifier, XGBRegressor
+
+    for target in (y, classes):
+        model = XGBClassifier(n_estimators=3, max_depth=2, random_state=0, n_jobs=1).fit(numeric, target)
+        permutation_importance(model, numeric, target, n_repeats=2, random_state=0, progress=False)
+        partial_dependence(model, numeric, "x0", grid=5, kind="both", class_index=0, progress=False)
+    counts = XGBRegressor(objective="count:poisson", n_estimators=3, max_depth=2, n_jobs=1).fit(numeric, classes)
+    permutation_importance(counts, numeric, classes, n_repeats=2, random_state=0, progress=False)
 
 
 def main() -> int:
