@@ -129,31 +129,32 @@ class _LightGBMOutputs:
         s = min(_GUARD_ROWS, len(X))
         head = X.iloc[:s] if isinstance(X, pd.DataFrame) else X[:s]
         ours = raw[:s]
-        library_raw = np.asarray(self._library_raw(head))
-        if not np.array_equal(ours, library_raw.reshape(s, -1)):
+        method, library_raw = self._library_raw(head)
+        if not np.array_equal(ours, np.asarray(library_raw).reshape(s, -1)):
             return False
-        known = {}  # a method whose output is the raw score (forests) is not called twice
-        if self.ensemble.library == "sklearn" and not hasattr(self.model, "decision_function"):
-            known["predict_proba" if self.classifier else "predict"] = library_raw
         methods = ["predict_proba", "predict"] if self.classifier else ["predict"]
-        return all(
-            self._same(m, self.compute(m, ours), known[m] if m in known else np.asarray(getattr(self.model, m)(head)))
+        return all(  # a method whose output was the raw score (forests) is not called twice
+            self._same(
+                m, self.compute(m, ours), library_raw if m == method else np.asarray(getattr(self.model, m)(head))
+            )
             for m in methods
         )
 
-    def _library_raw(self, head: Any) -> np.ndarray:
+    def _library_raw(self, head: Any) -> tuple[str, np.ndarray]:
+        """The model's raw output on ``head`` and the name of the method that gave it."""
         e, model = self.ensemble, self.model
         if e.library == "lightgbm":
-            return model.predict(head, raw_score=True)
+            return "raw_score", model.predict(head, raw_score=True)
         if e.library == "xgboost":
-            return model.predict(head, output_margin=True)
+            return "output_margin", model.predict(head, output_margin=True)
         if e.library == "catboost":
-            return model.predict(head, prediction_type="RawFormulaVal")
+            return "RawFormulaVal", model.predict(head, prediction_type="RawFormulaVal")
         if type(model).__name__.startswith("HistGradientBoosting"):  # a log link's predict is not raw
-            return model._raw_predict(head)
+            return "_raw_predict", model._raw_predict(head)
         if hasattr(model, "decision_function"):
-            return model.decision_function(head)
-        return model.predict_proba(head) if self.classifier else model.predict(head)
+            return "decision_function", model.decision_function(head)
+        method = "predict_proba" if self.classifier else "predict"
+        return method, np.asarray(getattr(model, method)(head))
 
     def _same(self, method: str, ours: np.ndarray, theirs: np.ndarray) -> bool:
         if self.ensemble.library == "catboost" and method == "predict" and theirs.ndim == 2 and theirs.shape[1] == 1:
