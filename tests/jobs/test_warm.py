@@ -13,6 +13,8 @@ import optuna
 import psutil
 import pytest
 
+from workbench.jobs import _engine
+from workbench.jobs import _kernels as _kernels_module
 from workbench.jobs.runner import run_notebook
 from workbench.jobs.tune import run_tune
 from workbench.jobs.warm import notebook_imports, preload
@@ -85,7 +87,14 @@ def _kernels(pid: int) -> list[psutil.Process]:
 
 
 @pytest.mark.kernel
-def test_warm_trials_see_nothing_of_earlier_ones_and_draw_what_a_cold_kernel_draws(tmp_path):
+def test_warm_trials_see_nothing_of_earlier_ones_and_draw_what_a_cold_kernel_draws(tmp_path, monkeypatch):
+    left_to_exit = []  # kernels the worker did not wait for before its next trial
+
+    def reap(proc, wait):
+        left_to_exit.append(proc)
+        _kernels_module.reap(proc, wait)
+
+    monkeypatch.setattr(_engine, "reap", reap)
     table = run_tune(
         WARM, {"x": "uniform(0,1)"}, n_trials=3, metric="score", sampler="random", pruner="none", study="warm", runs_dir=tmp_path,
         progress=False,
@@ -98,6 +107,19 @@ def test_warm_trials_see_nothing_of_earlier_ones_and_draw_what_a_cold_kernel_dra
     assert all(r.metrics["clean"] is True for r in [*trials, cold])  # no variable, no module state of another
     assert {json.dumps(r.metrics["draws"]) for r in [*trials, cold]} == {json.dumps(cold.metrics["draws"])}
     assert _kernels(os.getpid()) == []  # the worker is done: no kernel, no spare left
+    assert len(left_to_exit) == 3 and all(proc.poll() == 0 for proc in left_to_exit)  # each exited on its own
+
+
+def test_a_kernel_that_does_not_exit_when_asked_is_killed_by_its_reaper():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = time.monotonic()
+        _kernels_module.reap(proc, 0.3)
+        assert proc.poll() is None  # reaping does not wait
+        _kernels_module.reap_all()
+        assert proc.poll() is not None and time.monotonic() - started < 5
+    finally:
+        proc.kill()
 
 
 @pytest.mark.kernel

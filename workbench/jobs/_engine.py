@@ -6,6 +6,8 @@
 - a whole-run deadline: each cell may use what is left of it, then the kernel is stopped;
 - the kernel's exit status is kept, so a dead kernel can be reported as such;
 - the runner hears when the cells are done, so it can render the report while the kernel exits;
+- a kernel that was let exit quickly (``warm``) is asked to shut down and left to exit on its own,
+  reaped in the background (``_kernels.reap``): the next run need not wait for its process to end;
 - the kernel process's own output (not the cells') goes to ``kernel.log`` instead of the terminal;
 - sweeps and tune workers may start the next run's kernel while the current one runs (see
   ``_kernels``), importing the notebook's modules ahead, and let a kernel exit quickly (``warm``).
@@ -38,7 +40,7 @@ from papermill.log import logger
 from papermill.utils import remove_args
 
 from .._io import atomic_write_text
-from ._kernels import adopt_spare, launch_spare, remember_imports
+from ._kernels import adopt_spare, launch_spare, reap, remember_imports
 from .warm import LOADED_MODULES_EXPR, QUIET_EXIT_CODE
 
 ENGINE_NAME = "workbench"
@@ -57,6 +59,7 @@ class Execution:
     prelaunch: bool = False
     preload: tuple[str, ...] = ()
     quiet_exit: bool = False
+    exiting_quietly: bool = False
     on_cells_done: Callable[[Any], None] | None = None
     deadline: float | None = None
     manager: Any = None
@@ -166,6 +169,8 @@ class _Client(PapermillNotebookClient):
     async def _async_cleanup_kernel(self) -> None:
         # nbclient's graceful shutdown notices the kernel's exit 0.1 s late at worst; here within 10 ms.
         km = self.km
+        if self.shutdown_kernel != "immediate" and km is not None and self.execution.exiting_quietly:
+            await _leave_to_exit(km)  # nbclient's cleanup below then finds no process to stop
         if self.shutdown_kernel != "immediate" and km is not None:
             with contextlib.suppress(Exception):  # nbclient's own shutdown below handles every problem
                 if await ensure_async(km.is_alive()):
@@ -199,11 +204,34 @@ class _Client(PapermillNotebookClient):
         except Exception as exc:  # noqa: BLE001 - the kernel then just exits the slow way
             logger.debug("workbench: the kernel's quick exit was not prepared: %s", exc)
             return
+        ex.exiting_quietly = (reply or {}).get("content", {}).get("status") == "ok"
         modules = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("modules", {})
         if modules.get("status") == "ok":
             with contextlib.suppress(ValueError, SyntaxError, TypeError):
                 names = ast.literal_eval(modules["data"]["text/plain"])
                 remember_imports(self.kernel_name, os.getcwd(), ex.env, tuple(map(str, names)))
+
+
+async def _leave_to_exit(km: Any) -> None:
+    """Ask ``km``'s kernel (its files flushed, its heap frozen) to shut down and reap it in the background.
+
+    The kernel manager forgets the process, so its cleanup removes the connection file and closes
+    its sockets without waiting; a kernel that has not exited within the manager's shutdown wait
+    is killed by the reaper.
+    """
+    provisioner = getattr(km, "provisioner", None)
+    proc = getattr(provisioner, "process", None)
+    if proc is None:
+        return
+    try:
+        if not await ensure_async(km.is_alive()):
+            return
+        await ensure_async(km.request_shutdown())
+    except Exception as exc:  # noqa: BLE001 - the usual shutdown follows
+        logger.debug("workbench: could not ask the kernel to shut down: %s", exc)
+        return
+    reap(proc, km.shutdown_wait_time)
+    provisioner.process = None
 
 
 async def _wait_until_ready(kc: Any, km: Any, timeout: float) -> None:

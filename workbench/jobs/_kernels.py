@@ -18,6 +18,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +68,41 @@ def discard_spare() -> None:
 
 
 atexit.register(discard_spare)
+
+_exiting: list[tuple[Any, threading.Thread]] = []  # kernels asked to shut down, not yet reaped
+
+
+def reap(proc: Any, wait: float) -> None:
+    """Wait for ``proc`` (a kernel asked to shut down) in the background; kill it after ``wait`` seconds."""
+
+    def wait_then_kill() -> None:
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=wait)
+        except Exception as exc:  # noqa: BLE001 - nothing is left to do for it
+            _log.debug("reaping a kernel: %s", exc)
+
+    _exiting[:] = [(p, t) for p, t in _exiting if t.is_alive()]
+    thread = threading.Thread(target=wait_then_kill, name="workbench-kernel-reaper", daemon=True)
+    thread.start()
+    _exiting.append((proc, thread))
+
+
+def reap_all() -> None:
+    """Wait for the kernels still exiting, and kill those that do not (at exit too)."""
+    exiting, _exiting[:] = list(_exiting), []
+    for proc, thread in exiting:
+        thread.join(timeout=5)
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+
+
+atexit.register(reap_all)
 
 
 def _close_client(spare: _Spare) -> None:

@@ -259,7 +259,8 @@ def execute_run(
     ``prelaunch`` starts a fresh kernel for a following run of the same notebook while this one
     runs (sweep and tune workers use it), and has it import the notebook's modules ahead
     (:mod:`workbench.jobs.warm`). ``quiet_exit`` lets the kernel exit without collecting its heap
-    once its cells are done (its open files are flushed first). ``study`` and ``trial`` tag the
+    once its cells are done (its open files are flushed first), and returns without waiting for
+    the kernel's process to end (it is reaped in the background). ``study`` and ``trial`` tag the
     run as a tuning trial; ``kernel_env`` is set in the kernel before the first cell (the trial's storage). A trial the
     pruner stopped (``optuna.TrialPruned`` out of a cell) ends in state ``pruned``.
     """

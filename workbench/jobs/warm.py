@@ -10,7 +10,8 @@ run's environment when imported), nor are imports inside ``if``/``try``/function
 :func:`quiet_exit` runs in a kernel whose cells are done: it flushes the files the notebook left
 open and takes every object out of the garbage collector's reach, so the kernel exits in a
 fraction of a second instead of collecting a heap it is about to drop (seconds after a model was
-trained). The notebook's files are complete on disk before the kernel is asked to shut down.
+trained). The notebook's files are complete on disk before the kernel is asked to shut down, and
+the worker moves on to its next run while the kernel's process exits (it is reaped in the background).
 """
 
 from __future__ import annotations
@@ -99,6 +100,13 @@ def discard_spare() -> None:
     from ._kernels import discard_spare as discard
 
     discard()
+
+
+def wait_for_exiting_kernels() -> None:
+    """Wait for the kernels this process asked to shut down (killing those that take too long)."""
+    from ._kernels import reap_all
+
+    reap_all()
 
 
 def preload_code(modules: Iterable[str]) -> str:

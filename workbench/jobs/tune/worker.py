@@ -30,7 +30,7 @@ from ...runs.layout import owner_dirname
 from ..inputs import check_inputs, declared_inputs
 from ..params import inspect_notebook, read_notebook, validate_params
 from ..runner import PreparedRun, execute_run, run_seed
-from ..warm import discard_spare, start_warm_kernel
+from ..warm import discard_spare, start_warm_kernel, wait_for_exiting_kernels
 from .storage import SURPLUS_ATTR, counts, fail_stale, heartbeat, is_surplus
 
 MAX_FAILURES_IN_A_ROW = 3
@@ -114,6 +114,7 @@ def work(config: TuneConfig, worker: int = 0) -> int:
         return _trials(config, study, storage, spec, nb)
     finally:
         discard_spare()  # left when the time ran out; a killed worker's kernels exit with it
+        wait_for_exiting_kernels()  # the last trials' kernels, left to exit while the next one ran
 
 
 def _first_kernel(config: TuneConfig, spec: Any, nb: Any) -> None:
