@@ -107,7 +107,9 @@ def test_warm_trials_see_nothing_of_earlier_ones_and_draw_what_a_cold_kernel_dra
     assert all(r.metrics["clean"] is True for r in [*trials, cold])  # no variable, no module state of another
     assert {json.dumps(r.metrics["draws"]) for r in [*trials, cold]} == {json.dumps(cold.metrics["draws"])}
     assert _kernels(os.getpid()) == []  # the worker is done: no kernel, no spare left
-    assert len(left_to_exit) == 3 and all(proc.poll() == 0 for proc in left_to_exit)  # each exited on its own
+    # the worker left each kernel to exit in the background, and none outlived it (a kernel slower than
+    # the reaper's wait, as on a loaded machine, is killed: its run's files were written before)
+    assert len(left_to_exit) == 3 and all(proc.poll() is not None for proc in left_to_exit)
 
 
 def test_a_kernel_that_does_not_exit_when_asked_is_killed_by_its_reaper():
