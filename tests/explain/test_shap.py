@@ -15,6 +15,17 @@ from workbench.explain._pdp_trees import recursion_raw
 from workbench.explain.model_info import lightgbm_ensemble
 
 
+def _brute_shapley(expectation, x, j: int, m: int) -> float:
+    """Feature ``j``'s Shapley value at ``x`` by the definition: every subset of the other features."""
+    others = [f for f in range(m) if f != j]
+    phi = 0.0
+    for size in range(m):
+        for subset in combinations(others, size):
+            weight = math.factorial(size) * math.factorial(m - size - 1) / math.factorial(m)
+            phi += weight * (expectation(x, sorted((*subset, j))) - expectation(x, subset))
+    return phi
+
+
 def _tree_explainer(model, X):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -73,13 +84,7 @@ def test_values_are_shapley_values_of_the_path_dependent_expectation(numeric):
 
     for i, x in enumerate(rows.to_numpy()):
         for j in range(m):
-            others = [k for k in range(m) if k != j]
-            phi = 0.0
-            for size in range(m):
-                for subset in combinations(others, size):
-                    weight = math.factorial(size) * math.factorial(m - size - 1) / math.factorial(m)
-                    phi += weight * (expectation(x, sorted((*subset, j))) - expectation(x, subset))
-            assert sv.values[i, j] == pytest.approx(phi, abs=1e-9)
+            assert sv.values[i, j] == pytest.approx(_brute_shapley(expectation, x, j, m), abs=1e-9)
     assert sv.base_value == pytest.approx(expectation(rows.to_numpy()[0], ()), abs=1e-9)
 
 
@@ -217,10 +222,4 @@ def test_catboost_uses_its_own_treeshap(numeric, task):
 
     for i, x in enumerate(rows.to_numpy()):
         for j in range(m):
-            others = [f for f in range(m) if f != j]
-            phi = 0.0
-            for size in range(m):
-                for subset in combinations(others, size):
-                    weight = math.factorial(size) * math.factorial(m - size - 1) / math.factorial(m)
-                    phi += weight * (expectation(x, sorted((*subset, j))) - expectation(x, subset))
-            assert sv.values[i, j] == pytest.approx(phi, abs=1e-9)
+            assert sv.values[i, j] == pytest.approx(_brute_shapley(expectation, x, j, m), abs=1e-9)
