@@ -54,7 +54,9 @@ def _models(quick: bool) -> dict:
 
 
 def main() -> None:
-    args = parser(__doc__).parse_args()
+    p = parser(__doc__)
+    p.add_argument("--only", nargs="+", metavar="LIBRARY", help="run only these libraries (the names it prints)")
+    args = p.parse_args()
     from sklearn.datasets import make_classification
     from sklearn.inspection import partial_dependence as sk_partial_dependence
     from sklearn.inspection import permutation_importance as sk_permutation_importance
@@ -68,6 +70,8 @@ def main() -> None:
     feature = 0
     header(f"tree libraries: {n_test} held-out rows x 20 features, binary")
     for name, model in _models(args.quick).items():
+        if args.only and name not in args.only:
+            continue
         model.fit(X_train, y_train)
         if hasattr(model, "n_jobs"):
             model.set_params(n_jobs=1)  # predict on one thread in both runs, as scikit-learn's default
