@@ -33,11 +33,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from .._checks import InvalidParameterError, check_whole_number
+
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class InvalidParameterError(ValueError, TypeError):
-    """A parameter value outside its declared constraints (both a ``ValueError`` and a ``TypeError``)."""
 
 
 @dataclass(frozen=True)
@@ -282,45 +280,6 @@ def column_names(X: Any) -> list[str]:
     if isinstance(X, pd.DataFrame):
         return [str(c) for c in X.columns]
     return default_column_names(X.shape[1])
-
-
-def check_whole_number(value: Any, what: str, low: int = 0, high: int | None = None) -> int:
-    """``value`` as an ``int`` when it is a whole number from ``low`` to ``high`` (``None``: no upper bound).
-
-    Booleans, floats (``3.0`` too) and text are refused: a count or a step is written as a whole number.
-
-    Parameters
-    ----------
-    value : object
-        The value to check.
-    what : str
-        How the error names the value (``"trials"``, ``"n_trials="``).
-    low, high : int
-        The smallest and largest accepted values.
-
-    Returns
-    -------
-    int
-        ``value`` itself, as a Python ``int``.
-
-    Raises
-    ------
-    InvalidParameterError
-        ``"<what> must be a whole number >= <low>[ and <= <high>], got <value>"``.
-
-    Examples
-    --------
-    >>> check_whole_number(3, "trials", 1)
-    3
-    >>> check_whole_number(True, "trials", 1)
-    Traceback (most recent call last):
-    ...
-    workbench.data.validation.InvalidParameterError: trials must be a whole number >= 1, got True
-    """
-    if not Interval(int, low, high).accepts(value):
-        bound = f" and <= {high}" if high is not None else ""
-        raise InvalidParameterError(f"{what} must be a whole number >= {low}{bound}, got {value!r}")
-    return int(value)
 
 
 def effective_n_jobs(n_jobs: int | None, where: str = "this function") -> int:

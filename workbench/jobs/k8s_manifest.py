@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .._checks import check_whole_number, is_whole_number
 from .._redact import redact_url
 from ..profiles import Profile, ProfileSet, load_profiles, parse_memory, profile_env
 from ..runs.layout import KUBE_RUNS_MOUNT, RUNS_ENV, current_owner, owner_dirname
@@ -145,8 +146,7 @@ def pick_profile(profiles: ProfileSet, slug: str | None, gpus: int) -> tuple[Pro
     Without ``slug``: the default profile when no GPU is asked for, else the first GPU profile with
     enough GPUs. With a GPU profile, ``gpus=0`` means the profile's own count.
     """
-    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 0:
-        raise ValueError(f"gpus must be a whole number >= 0, got {gpus!r}")
+    check_whole_number(gpus, "gpus", 0)
     gpu_slugs = [p.slug for p in profiles.profiles if p.gpus > 0]
     if slug is None:
         if gpus == 0:
@@ -299,7 +299,7 @@ def _check_job_inputs(
     image = (image or chosen.image).strip()
     if not image or any(ch.isspace() for ch in image):
         raise ValueError(f"image {image!r} is not a container image reference; pass image='REPO/NAME:TAG'")
-    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
+    if timeout is not None and not is_whole_number(timeout, 1):
         raise ValueError(f"timeout must be a positive whole number of seconds, got {timeout!r}")
     if not isinstance(name, str) or not name.strip():
         raise ValueError("the run needs a name (name=...)")

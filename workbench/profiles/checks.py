@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._checks import is_whole_number
 from .model import _SLUG, _TOLERATION_KEYS, USERNAME, parse_memory
 
 _SECRET_PREFIX = re.compile(r"^[a-z0-9][-a-z0-9.]*$")
@@ -50,7 +51,7 @@ def _is_number(value: Any) -> bool:
 
 def _count(minimum: int) -> Checker:
     def check(value: Any, path: str, problems: Problems) -> Any:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        if not is_whole_number(value, minimum):
             return problems.add(path, f"expected a whole number >= {minimum}, got {_show(value)}")
         return value
 
