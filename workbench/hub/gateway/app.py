@@ -15,8 +15,8 @@ token (``Authorization: token ...``) that carries :data:`~.policy.SUBMIT_SCOPE`:
   the log of one of its pods; ``DELETE api/jobs/<name>``: stop it. Only for the Job's owner
   (another user's Job is 404, as if it did not exist).
 
-Errors are JSON ``{"error": "..."}`` with 400 (bad request), 403 (not allowed), 404, 502 (the
-cluster refused).
+Errors are JSON ``{"error": "..."}`` with 400 (bad request), 403 (not allowed), 404, 413 (a body
+over :data:`.parsing.MAX_BODY_BYTES`, refused before the token is checked), 502 (the cluster refused).
 
 ``POST api/tunes`` submits a tuning study the same way, as an Indexed Job (:mod:`.tunes`).
 """
@@ -39,10 +39,10 @@ from ...jobs import k8s
 from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, pick_profile, render_job
 from ...jobs.pipeline.argo import EXECUTOR_SERVICE_ACCOUNT
 from ...profiles import ProfileSet
+from .parsing import SERVER_BODY_CAP, Refused, check_size, decode_json
 from .policy import (
     SUBMIT_SCOPE,
     JobRequest,
-    Refused,
     check_gpu_cap,
     check_secrets,
     choose_profile,
@@ -51,7 +51,6 @@ from .policy import (
 )
 
 JOB_SELECTOR = "app.kubernetes.io/component=notebook-job,app.kubernetes.io/managed-by=workbench"
-MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -105,6 +104,12 @@ class _Handler(web.RequestHandler):
     def initialize(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.user = ""
+
+    def prepare(self) -> None:
+        try:  # before asking the hub about the token: an oversized body costs the gateway nothing more
+            check_size(self.request.body)
+        except Refused as exc:
+            self._refuse(exc)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None))[1]
@@ -162,11 +167,7 @@ class JobsHandler(_Handler):
         await self._run(self._submit)
 
     async def _submit(self) -> None:
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            raise Refused(400, "the request body is not JSON") from None
-        req = self.parse(body)
+        req = self.parse(decode_json(self.request.body))
         gw = self.gateway
         async with gw.lock(self.user):
             model = await gw.hub_user(self.user)
@@ -304,6 +305,11 @@ def make_app(gateway: Gateway, prefix: str = "/services/job-gateway/") -> web.Ap
             (prefix + job + "/log", LogHandler, kwargs),
             (prefix + job, JobHandler, kwargs),
             *pipeline_routes(prefix, kwargs),
-        ],
-        max_body_size=MAX_BODY_BYTES,
+        ]
     )
+
+
+def listen(app: web.Application, port: int, address: str) -> Any:
+    """Serve ``app`` on ``address:port``: a body over :data:`.parsing.MAX_BODY_BYTES` is refused with
+    a sentence (413), one over :data:`.parsing.SERVER_BODY_CAP` dropped unread. Returns the server."""
+    return app.listen(port, address=address, max_body_size=SERVER_BODY_CAP)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,8 @@ from ...jobs.pipeline import argo_api
 from ...jobs.pipeline.argo import MODES, ArgoObjects, render_pipeline
 from ...profiles import Profile
 from .app import JOB_SELECTOR, Gateway, _Handler, job_gpus
-from .policy import Refused, check_gpu_cap, check_secrets, choose_profile, server_gpus
+from .parsing import Refused, bad, decode_json, json_object, name_list
+from .policy import check_gpu_cap, check_secrets, choose_profile, server_gpus
 
 MAX_NOTEBOOKS = 64
 _FIELDS = {"pipeline", "notebooks", "parameters", "mode", "secrets"}
@@ -45,51 +45,41 @@ class PipelineRequest:
     secrets: tuple[str, ...] = ()
 
 
-def _bad(message: str) -> Refused:
-    return Refused(400, message)
-
-
 def _relative(path: Any) -> str:
     """A notebook's path relative to the pipeline file: no absolute path, no '..', a .ipynb file."""
     if not isinstance(path, str) or not path.endswith(".ipynb"):
-        raise _bad(f"notebook {path!r} must be a relative path ending in .ipynb")
+        raise bad(f"notebook {path!r} must be a relative path ending in .ipynb")
     parts = PurePosixPath(path).parts
     if path.startswith("/") or "\\" in path or ".." in parts or not parts:
-        raise _bad(f"notebook path {path!r} must stay below the pipeline file's folder (no '/', '..' at its start)")
+        raise bad(f"notebook path {path!r} must stay below the pipeline file's folder (no '/', '..' at its start)")
     return str(PurePosixPath(*parts))
 
 
 def parse_pipeline_request(body: Any) -> PipelineRequest:
     """A :class:`PipelineRequest` from the JSON body, refusing unknown fields and wrong types (400)."""
-    if not isinstance(body, Mapping):
-        raise _bad("the request body must be a JSON object")
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise _bad(f"unknown fields {sorted(unknown)}; a pipeline request has only {sorted(_FIELDS)}")
+    body = json_object(body, _FIELDS, "pipeline request")
     pipeline = body.get("pipeline")
     if not isinstance(pipeline, Mapping) or set(pipeline) != {"name", "content"}:
-        raise _bad('pipeline must be {"name": "<file>.yaml", "content": "..."}')
+        raise bad('pipeline must be {"name": "<file>.yaml", "content": "..."}')
     name, content = pipeline["name"], pipeline["content"]
     if not isinstance(name, str) or not name.endswith((".yaml", ".yml")) or "/" in name or name.startswith("."):
-        raise _bad(f"pipeline name {name!r} must be a file name ending in .yaml")
+        raise bad(f"pipeline name {name!r} must be a file name ending in .yaml")
     if not isinstance(content, str):
-        raise _bad("pipeline content must be the file's text")
+        raise bad("pipeline content must be the file's text")
     notebooks = body.get("notebooks") or {}
     if not isinstance(notebooks, Mapping) or len(notebooks) > MAX_NOTEBOOKS:
-        raise _bad(f"notebooks must be an object of at most {MAX_NOTEBOOKS} relative paths to notebook texts")
+        raise bad(f"notebooks must be an object of at most {MAX_NOTEBOOKS} relative paths to notebook texts")
     shipped = {_relative(k): v for k, v in notebooks.items()}
     if not all(isinstance(v, str) for v in shipped.values()):
-        raise _bad("every notebook must be the notebook file's text")
+        raise bad("every notebook must be the notebook file's text")
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, Mapping) or not all(isinstance(k, str) for k in parameters):
-        raise _bad("parameters must be an object of pipeline parameter names to values")
+        raise bad("parameters must be an object of pipeline parameter names to values")
     mode = body.get("mode") or "run"
     if mode not in MODES:
-        raise _bad(f"mode must be one of {list(MODES)}, not {mode!r}")
-    secrets = body.get("secrets") or []
-    if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
-        raise _bad("secrets must be a list of Secret names")
-    return PipelineRequest(name, content, shipped, dict(parameters), mode, tuple(secrets))
+        raise bad(f"mode must be one of {list(MODES)}, not {mode!r}")
+    secrets = name_list(body.get("secrets"), "secrets must be a list of Secret names")
+    return PipelineRequest(name, content, shipped, dict(parameters), mode, secrets)
 
 
 def load_shipped(req: PipelineRequest, folder: Path) -> Any:
@@ -106,11 +96,11 @@ def load_shipped(req: PipelineRequest, folder: Path) -> Any:
     try:
         pipeline = load_pipeline(source, {k: str(v) for k, v in req.parameters.items()})
     except (ValueError, TypeError, KeyError, OSError) as exc:
-        raise _bad(f"{req.file_name}: {exc}") from None
+        raise bad(f"{req.file_name}: {exc}") from None
     root = folder.resolve()
     for step in pipeline.steps:
         if not Path(step.notebook).resolve().is_relative_to(root):
-            raise _bad(f"step {step.name!r}: notebook {str(step.notebook)!r} is not one of the notebooks sent")
+            raise bad(f"step {step.name!r}: notebook {str(step.notebook)!r} is not one of the notebooks sent")
     return pipeline
 
 
@@ -147,11 +137,7 @@ class PipelinesHandler(_Handler):
         await self._run(self._submit)
 
     async def _submit(self) -> None:
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            raise Refused(400, "the request body is not JSON") from None
-        req = parse_pipeline_request(body)
+        req = parse_pipeline_request(decode_json(self.request.body))
         gw = self.gateway
         async with gw.lock(self.user):
             model = await gw.hub_user(self.user)

@@ -7,26 +7,17 @@ running Jobs hold), so every refusal can be tested without a hub or a cluster. A
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...profiles import Profile, ProfileSet
 from ..quota import spawned_profile
+from .parsing import Refused, bad, json_object, name_list, optional_text, whole
 
 SUBMIT_SCOPE = "custom:workbench-jobs:submit"
 MAX_NAME = 200
 _FIELDS = {"notebook", "params", "name", "profile", "gpus", "secrets", "timeout", "notify"}
-
-
-class Refused(Exception):
-    """A request the gateway will not carry out: ``status`` (400, 403, 404) and the reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -45,63 +36,38 @@ class JobRequest:
     notify: str | None = None
 
 
-def _bad(message: str) -> Refused:
-    return Refused(400, message)
-
-
-def _whole(value: Any, what: str, minimum: int) -> int:
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise _bad(f"{what} must be a whole number >= {minimum}, got {value!r}")
-    return value
-
-
 def parse_request(body: Any) -> JobRequest:
     """A :class:`JobRequest` from the JSON body, refusing unknown fields and wrong types (400)."""
-    if not isinstance(body, Mapping):
-        raise _bad("the request body must be a JSON object")
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise _bad(f"unknown fields {sorted(unknown)}; a job request has only {sorted(_FIELDS)}")
+    body = json_object(body, _FIELDS, "job request")
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        raise _bad(f"name must be a non-empty string of at most {MAX_NAME} characters")
+        raise bad(f"name must be a non-empty string of at most {MAX_NAME} characters")
     params = body.get("params") or {}
     if not isinstance(params, dict):
-        raise _bad("params must be an object of parameter names to values")
+        raise bad("params must be an object of parameter names to values")
     notebook = body.get("notebook")
     if not isinstance(notebook, Mapping) or set(notebook) not in ({"name", "content"}, {"path"}):
-        raise _bad(
+        raise bad(
             'notebook must be {"name": ..., "content": ...} (a notebook to ship) or {"path": ...} (one in the image)'
         )
     if not all(isinstance(v, str) for v in notebook.values()):
-        raise _bad("notebook fields must be strings")
+        raise bad("notebook fields must be strings")
     if "path" in notebook and not notebook["path"].startswith("/"):
-        raise _bad(f"notebook path {notebook['path']!r} must be an absolute path inside the image")
+        raise bad(f"notebook path {notebook['path']!r} must be an absolute path inside the image")
     if "name" in notebook and (not notebook["name"].endswith(".ipynb") or "/" in notebook["name"]):
-        raise _bad(f"notebook name {notebook['name']!r} must be a file name ending in .ipynb")
-    profile = body.get("profile")
-    if profile is not None and not isinstance(profile, str):
-        raise _bad("profile must be a profile slug or null")
-    secrets = body.get("secrets") or []
-    if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
-        raise _bad("secrets must be a list of Secret names")
+        raise bad(f"notebook name {notebook['name']!r} must be a file name ending in .ipynb")
     timeout = body.get("timeout")
-    notify = body.get("notify")
-    if notify is not None and not isinstance(notify, str):
-        raise _bad("notify must be a webhook URL or null")
     return JobRequest(
         name=name,
         params=params,
         notebook_name=notebook.get("name", ""),
         notebook_content=notebook.get("content", ""),
         notebook_path=notebook.get("path", ""),
-        profile=profile,
-        gpus=_whole(body.get("gpus") or 0, "gpus", 0),
-        secrets=tuple(secrets),
-        timeout=None if timeout is None else _whole(timeout, "timeout", 1),
-        notify=notify,
+        profile=optional_text(body.get("profile"), "profile must be a profile slug or null"),
+        secrets=name_list(body.get("secrets"), "secrets must be a list of Secret names"),
+        notify=optional_text(body.get("notify"), "notify must be a webhook URL or null"),
+        gpus=whole(body.get("gpus") or 0, "gpus", 0),
+        timeout=None if timeout is None else whole(timeout, "timeout", 1),
     )
 
 

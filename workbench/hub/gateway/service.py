@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT
     from ...jobs.pipeline.argo import EXECUTOR_SERVICE_ACCOUNT
     from ...profiles import load_profiles
-    from .app import Gateway, make_app
+    from .app import Gateway, listen, make_app
 
     p = argparse.ArgumentParser(
         prog="python -m workbench.hub.gateway", description="Create notebook Jobs for hub users."
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     app = make_app(gateway, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/job-gateway/"))
 
     async def serve() -> None:
-        app.listen(url.port or 80, address=args.ip or url.hostname or "127.0.0.1")
+        listen(app, url.port or 80, args.ip or url.hostname or "127.0.0.1")
         logging.getLogger("workbench.hub.gateway").info("creating Jobs in namespace %s", args.namespace)
         await asyncio.Event().wait()
 
