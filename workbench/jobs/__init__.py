@@ -6,8 +6,7 @@ Names load from their modules on first use, so a job kernel importing ``workbenc
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "context": ("artifact_path", "current_runs_dir", "read_metrics", "record", "recorded", "seed_everything"),
@@ -18,15 +17,4 @@ _EXPORTS = {
     "runner": ("PreparedRun", "RerunResult", "execute_run", "prepare_run", "rerun", "run_notebook"),
     "sweep": ("expand_grid", "run_sweep"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'workbench.jobs' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*__all__, *_EXPORTS])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

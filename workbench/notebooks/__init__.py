@@ -17,10 +17,10 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+
+from .._lazy import lazy_exports
 
 REFERENCE_NOTEBOOKS: tuple[str, ...] = ("train", "explain", "stack", "submission")
 
@@ -28,8 +28,7 @@ _EXPORTS = {
     "explain_notebook": ("explain_report",),
     "stack_runs": ("RunMember", "StackRuns", "find_train_runs", "load_stack_runs"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(["REFERENCE_NOTEBOOKS", "notebook_path", *_WHERE])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, eager=["REFERENCE_NOTEBOOKS", "notebook_path"])
 
 
 def notebook_path(name: str) -> Path:
@@ -37,13 +36,3 @@ def notebook_path(name: str) -> Path:
     if name not in REFERENCE_NOTEBOOKS:
         raise ValueError(f"no reference notebook {name!r}; choose one of {REFERENCE_NOTEBOOKS}")
     return Path(str(resources.files(__package__).joinpath(f"{name}.ipynb")))
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'workbench.notebooks' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*__all__, *_EXPORTS])
