@@ -29,16 +29,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ..._redact import redact
 from ...jobs import k8s
 from ...jobs.k8s_manifest import JOB_SERVICE_ACCOUNT, pick_profile, render_job
 from ...jobs.pipeline.argo import EXECUTOR_SERVICE_ACCOUNT
 from ...profiles import ProfileSet
+from ..services import hub_user_model
 from .parsing import SERVER_BODY_CAP, Refused, check_size, decode_json
 from .policy import (
     SUBMIT_SCOPE,
@@ -76,13 +75,16 @@ class Gateway:
 
     async def hub_user(self, name: str) -> dict[str, Any]:
         """The user's model from the hub (groups, servers with their ``user_options``)."""
-        url = f"{self.hub_auth.api_url.rstrip('/')}/users/{quote(name, safe='')}"
-        request = HTTPRequest(url, headers={"Authorization": f"token {self.hub_auth.api_token}"})
-        try:
-            resp = await AsyncHTTPClient().fetch(request)
-        except HTTPClientError as exc:
-            raise Refused(502, f"the hub did not describe user {name!r} ({exc.code})") from None
-        return json.loads(resp.body)
+        return await hub_user_model(self.hub_auth, name, Refused)
+
+    async def held_gpus(self, user: str, model: dict[str, Any], groups: list[str], resource: str) -> dict[str, int]:
+        """GPUs the user's servers (from their hub ``model``) and running Jobs hold now, by where they are held."""
+        held = server_gpus(model.get("servers") or {}, self.profiles, groups)
+        for job in await self.kube(k8s.owner_jobs, user, self.namespace, self.api, JOB_SELECTOR):
+            gpus = job_gpus(job, resource)
+            if gpus and k8s.job_active(job):
+                held[f"job {job.metadata.name!r}"] = gpus
+        return held
 
     async def kube(self, fn: Any, *args: Any) -> Any:
         """A blocking Kubernetes call off the event loop; cluster errors become 502."""
@@ -179,11 +181,7 @@ class JobsHandler(_Handler):
             except ValueError as exc:
                 raise Refused(400, str(exc)) from None
             wanted *= self.pods(req)
-            held = server_gpus(model.get("servers") or {}, gw.profiles, groups)
-            for job in await gw.kube(k8s.owner_jobs, self.user, gw.namespace, gw.api, JOB_SELECTOR):
-                if k8s.job_active(job) and job_gpus(job, profile.gpu_resource):
-                    held[f"job {job.metadata.name!r}"] = job_gpus(job, profile.gpu_resource)
-            check_gpu_cap(gw.profiles, wanted, held)
+            check_gpu_cap(gw.profiles, wanted, await gw.held_gpus(self.user, model, groups, profile.gpu_resource))
             manifests = self.render(req, profile.slug)
             await gw.kube(k8s.submit, manifests, gw.api)
         container = manifests.job["spec"]["template"]["spec"]["containers"][0]

@@ -24,9 +24,9 @@ from ...jobs.k8s_manifest import pick_profile
 from ...jobs.pipeline import argo_api
 from ...jobs.pipeline.argo import MODES, ArgoObjects, render_pipeline
 from ...profiles import Profile
-from .app import JOB_SELECTOR, Gateway, _Handler, job_gpus
+from .app import Gateway, _Handler
 from .parsing import Refused, bad, decode_json, json_object, name_list
-from .policy import check_gpu_cap, check_secrets, choose_profile, server_gpus
+from .policy import check_gpu_cap, check_secrets, choose_profile
 
 MAX_NOTEBOOKS = 64
 _FIELDS = {"pipeline", "notebooks", "parameters", "mode", "secrets"}
@@ -119,19 +119,6 @@ def step_profiles(
     return chosen
 
 
-async def _held_gpus(gw: Gateway, user: str, model: dict[str, Any], groups: list[str], resource: str) -> dict[str, int]:
-    """GPUs the user's servers and running Jobs hold now."""
-
-    from ...jobs import k8s
-
-    held = server_gpus(model.get("servers") or {}, gw.profiles, groups)
-    jobs = await gw.kube(k8s.owner_jobs, user, gw.namespace, gw.api, JOB_SELECTOR)
-    for job in jobs:
-        if k8s.job_active(job) and job_gpus(job, resource):
-            held[f"job {job.metadata.name!r}"] = job_gpus(job, resource)
-    return held
-
-
 class PipelinesHandler(_Handler):
     async def post(self) -> None:
         await self._run(self._submit)
@@ -153,7 +140,7 @@ class PipelinesHandler(_Handler):
                         raise Refused(403, str(exc)) from None
                 if wanted:
                     resource = gw.profiles.profiles[0].gpu_resource
-                    check_gpu_cap(gw.profiles, wanted, await _held_gpus(gw, self.user, model, groups, resource))
+                    check_gpu_cap(gw.profiles, wanted, await gw.held_gpus(self.user, model, groups, resource))
                 objects = self._render(pipeline, req, {k: p.slug for k, p in profiles.items()})
             await gw.kube(argo_api.create, list(objects.objects), gw.api)
         self.set_status(201)

@@ -12,11 +12,10 @@ import html
 import json
 import secrets
 from typing import Any
-from urllib.parse import quote
 
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from ..services import hub_user_model
 from . import ADMIN_SCOPE, SCHEDULES_SCOPE, TRIGGER_SCOPE
 from .core import Pipelines, Refused
 from .launches import Busy
@@ -105,13 +104,7 @@ class _Api(web.RequestHandler):
 
     async def groups(self, user: str) -> list[str]:
         """``user``'s hub groups, asked with the service's own token."""
-        url = f"{self.hub_auth.api_url.rstrip('/')}/users/{quote(user, safe='')}"
-        request = HTTPRequest(url, headers={"Authorization": f"token {self.hub_auth.api_token}"})
-        try:
-            resp = await AsyncHTTPClient().fetch(request)
-        except HTTPClientError as exc:
-            raise Refused(502, f"the hub did not describe user {user!r} ({exc.code})") from None
-        return list(json.loads(resp.body).get("groups") or [])
+        return list((await hub_user_model(self.hub_auth, user, Refused)).get("groups") or [])
 
 
 class PipelinesHandler(_Api):
