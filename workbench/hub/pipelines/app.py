@@ -19,7 +19,7 @@ from ..services import hub_user_model
 from . import ADMIN_SCOPE, SCHEDULES_SCOPE, TRIGGER_SCOPE
 from .core import Pipelines, Refused
 from .launches import Busy
-from .store import MAX_BODY_BYTES, ScheduleError, check_name
+from .store import ScheduleError, check_name
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
@@ -265,5 +265,4 @@ def make_app(service: Pipelines, hub_auth: Any, prefix: str = "/services/pipelin
             (prefix.rstrip("/") + "/?", StatusHandler, kwargs),
         ],
         cookie_secret=secrets.token_bytes(32),
-        max_body_size=MAX_BODY_BYTES,
     )

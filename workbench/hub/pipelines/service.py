@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from ...profiles import load_profiles
     from .app import make_app
     from .core import Pipelines
+    from .store import MAX_BODY_BYTES
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s pipelines] %(message)s")
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     async def serve() -> None:
-        app.listen(url.port or 80, address=url.hostname or "127.0.0.1")
+        # tornado reads the body limit from the server, not the application: a larger body is dropped unread
+        app.listen(url.port or 80, address=url.hostname or "127.0.0.1", max_body_size=MAX_BODY_BYTES)
         logging.getLogger("workbench.hub.pipelines").info(
             "%d declared pipeline(s), %d file(s) skipped; serving at %s",
             len(service.declared),
