@@ -10,6 +10,7 @@ rounded to float32 after every addition (``float32_sums``), as XGBoost's CPU pre
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,18 @@ def _booster(model: Any) -> Any:
     if isinstance(model, xgb.XGBModel):
         return model.get_booster()  # raises NotFittedError when unfitted
     raise TypeError(f"expected an XGBoost model or Booster, got {type(model).__name__}")
+
+
+def xgboost_stamp(model: Any) -> tuple[Any, ...]:
+    """What the parse depends on: a digest of the booster's trees and parameters (its binary model,
+    well under a millisecond for hundreds of trees) and the iteration ``predict`` stops at.
+
+    Refitting, training on (``Booster.update``) or loading another model into the same object all
+    change it, so a cached parse is never reused for other trees.
+    """
+    booster = _booster(model)
+    digest = hashlib.blake2b(booster.save_raw("ubj"), digest_size=16).digest()
+    return digest, getattr(model, "best_iteration", None) if hasattr(model, "get_booster") else None
 
 
 def _logf(x: np.ndarray) -> np.ndarray:

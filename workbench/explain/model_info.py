@@ -66,9 +66,9 @@ def tree_ensemble(model: Any) -> TreeEnsemble | str:
         if library == "lightgbm":
             return lightgbm_ensemble(model)
         if library == "xgboost":
-            from ._read_xgboost import read_xgboost
+            from ._read_xgboost import read_xgboost, xgboost_stamp
 
-            return _cached(model, read_xgboost)
+            return _cached(model, read_xgboost, xgboost_stamp)
         if library == "catboost":
             from ._read_catboost import catboost_stamp, read_catboost
 
