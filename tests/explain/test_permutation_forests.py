@@ -108,3 +108,49 @@ def test_a_forest_whose_predict_is_overridden_is_still_checked(data):
     assert any("could not be reproduced" in str(w.message) for w in caught)
     theirs = sklearn_pi(model, X, y, scoring="accuracy", n_repeats=2, random_state=0)
     np.testing.assert_allclose(np.asarray(ours.importances), theirs.importances, rtol=0, atol=1e-9)
+
+
+def _served_tree_by_tree(model, n_features: int) -> bool:
+    from workbench.explain import _permutation_forest as forest
+    from workbench.explain.model_info import tree_ensemble
+
+    e = tree_ensemble(model)
+    e = e.one_output(e.num_class - 1) if e.num_class > 1 else e
+    return forest.applies(e, [[f] for f in range(n_features)])
+
+
+@pytest.mark.parametrize("scoring", ["roc_auc", "neg_log_loss"])
+def test_wide_data_with_unsplit_features_equals_sklearn(scoring):
+    """More (unit, repeat) chains than one call holds, and features no tree splits on."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 36))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + 0.3 * rng.normal(size=300) > 0).astype(int)
+    model = ensemble.RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0).fit(X, y)
+    split = {f for est in model.estimators_ for f in est.tree_.feature if f >= 0}
+    assert len(split) < 30, "some features are never split on"
+    assert _served_tree_by_tree(model, 36)
+    ours = permutation_importance(model, X, y, scoring=scoring, n_repeats=6, random_state=4, progress=False)
+    theirs = sklearn_pi(model, X, y, scoring=scoring, n_repeats=6, random_state=4)
+    np.testing.assert_allclose(np.asarray(ours.importances), theirs.importances, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("family", ["RandomForest", "ExtraTrees", "LightGBM"])
+def test_missing_and_zero_values_equal_sklearn(family):
+    """NaN (and exact zeros, which LightGBM may treat as missing) in rows and donors."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(400, 4))
+    y = (X[:, 0] - X[:, 1] + 0.5 * X[:, 2] > 0).astype(int)
+    X[rng.random(X.shape) < 0.15] = np.nan
+    X[rng.random(X.shape) < 0.1] = 0.0
+    if family == "LightGBM":
+        from lightgbm import LGBMClassifier
+
+        model = LGBMClassifier(n_estimators=15, num_leaves=8, verbose=-1, random_state=0, zero_as_missing=True)
+    else:
+        model = FAMILIES[family][1](n_estimators=8, max_depth=7, random_state=0)
+    model.fit(X, y)
+    assert _served_tree_by_tree(model, 4)
+    ours = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=5, random_state=8, progress=False)
+    theirs = sklearn_pi(model, X, y, scoring="roc_auc", n_repeats=5, random_state=8)
+    assert ours.engine == "tree"
+    np.testing.assert_allclose(np.asarray(ours.importances), theirs.importances, rtol=0, atol=1e-9)

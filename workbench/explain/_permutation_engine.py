@@ -111,7 +111,7 @@ def _max_depth(nodes, roots):
     return best
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # a call per row costs more than the walk of shallow trees
 def _row_paths(
     nodes,
     cat_start,
@@ -692,6 +692,13 @@ def permuted_raw_scores(
     node_k, thresholds = threshold_index(ensemble)
     nodes, cat_start, cat_len = pack_nodes(ensemble, node_k)
     cats = (cat_start, cat_len, ensemble.cat_words)
+    from . import _permutation_forest as forest
+
+    if forest.applies(ensemble, units):  # deep scikit-learn trees: walked tree by tree, rows in blocks
+        out, raw = forest.permuted_raw_scores(ensemble, M, units, perms, (nodes, cats), thresholds)
+        if on_rows is not None:
+            on_rows(m)
+        return _divided(ensemble, out, raw)
     tables = _unit_tables(ensemble, M, units, nodes, cats, thresholds)
     unit_of, unit_cls, unit_mode, unit_last, unit_bin, node_mask = tables
     out = np.empty((len(units), perms.shape[0], m, ensemble.num_class), dtype=np.float64)
@@ -732,6 +739,10 @@ def permuted_raw_scores(
         )
         if on_rows is not None:
             on_rows(stop - start)
+    return _divided(ensemble, out, raw)
+
+
+def _divided(ensemble: TreeEnsemble, out: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if ensemble.divisor != 1.0:  # averaging forests: the sum over the trees, divided as the library does
         out /= ensemble.divisor
         raw /= ensemble.divisor
