@@ -57,13 +57,13 @@ _PROBE = """
 import json, numpy as np
 from lightgbm import LGBMRegressor
 from workbench.explain import permutation_importance
-from workbench.explain import _permutation_engine as engine
+from workbench.explain import _permutation_engine as engine, _permutation_forest as forest
 rng = np.random.default_rng(0)
 X = rng.normal(size=(200, 3)); y = X[:, 0] + rng.normal(size=200)
 model = LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)
 permutation_importance(model, X, y, n_repeats=2, progress=False)
-stats = engine._permuted_raw.stats
-print(json.dumps({"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values())}))
+stats = [engine._permuted_raw.stats, forest._forest_permuted.stats]  # numeric features: the second
+print(json.dumps({k: sum(sum(getattr(s, f"cache_{k}").values()) for s in stats) for k in ("hits", "misses")}))
 """
 
 
@@ -76,7 +76,8 @@ def test_warmup_populates_the_cache_and_a_fresh_process_finds_it_warm(tmp_path):
     assert done.returncode == 0, done.stderr
     assert str(tmp_path / "numba") in done.stdout
     indexes = {p.name.split("-")[0] for p in (tmp_path / "numba").rglob("*.nbi")}
-    assert {"_trees._predict_leaves", "_permutation_engine._permuted_raw", "_pdp_trees._ice_intervals"} <= indexes
+    kernels = {"_trees._predict_leaves", "_permutation_engine._permuted_raw", "_pdp_trees._ice_intervals"}
+    assert kernels | {"_permutation_forest._forest_permuted"} <= indexes
     assert any((tmp_path / "numba").rglob("*.nbc"))
     probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=300)
     assert probe.returncode == 0, probe.stderr

@@ -111,7 +111,7 @@ def _max_depth(nodes, roots):
     return best
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # a call per row costs more than the walk of shallow trees
 def _row_paths(
     nodes,
     cat_start,
@@ -554,8 +554,9 @@ def _permuted_raw(
                 )
 
 
-def pack_nodes(ensemble: TreeEnsemble) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ensemble's internal nodes as one :data:`NODE` record each, plus categorical bitset bounds."""
+def pack_nodes(ensemble: TreeEnsemble, node_k: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ensemble's internal nodes as one :data:`NODE` record each, plus categorical bitset bounds
+    (``node_k``: :func:`threshold_index`'s ranks, when already computed)."""
     e = ensemble
     nodes = np.zeros(len(e.split_feature), dtype=NODE)
     nodes["thr"] = e.threshold
@@ -567,7 +568,7 @@ def pack_nodes(ensemble: TreeEnsemble) -> tuple[np.ndarray, np.ndarray, np.ndarr
         + e.default_left.astype(np.int32) * _DEFAULT_LEFT
         + (e.missing_type.astype(np.int32) << 2)
     )
-    nodes["k"] = threshold_index(e)[0]
+    nodes["k"] = threshold_index(e)[0] if node_k is None else node_k
     cat_nodes = np.flatnonzero(e.is_categorical)
     nodes["cat"] = -1
     nodes["cat"][cat_nodes] = np.arange(len(cat_nodes))
@@ -621,7 +622,14 @@ def max_path_length(ensemble: TreeEnsemble) -> int:
     return int(_max_depth(pack_nodes(ensemble)[0], ensemble.root))
 
 
-def _unit_tables(ensemble: TreeEnsemble, M: np.ndarray, units: list[list[int]], nodes: np.ndarray, cats: tuple):
+def _unit_tables(
+    ensemble: TreeEnsemble,
+    M: np.ndarray,
+    units: list[list[int]],
+    nodes: np.ndarray,
+    cats: tuple,
+    thresholds: list[np.ndarray],
+):
     """Per unit: decision classes of every row, the test that finds changed trees, and its data.
 
     A single feature whose rows fall in at most 64 decision classes is tested by a mask of the
@@ -630,7 +638,6 @@ def _unit_tables(ensemble: TreeEnsemble, M: np.ndarray, units: list[list[int]], 
     unit's splits on the path.
     """
     m = M.shape[0]
-    _, thresholds = threshold_index(ensemble)
     categorical = set(ensemble.categorical_features)
     unit_of = np.full(ensemble.n_features, -1, dtype=np.int64)
     unit_cls = np.empty((len(units), m), dtype=np.int64)
@@ -682,9 +689,18 @@ def permuted_raw_scores(
     """
     M = np.ascontiguousarray(M, dtype=np.float64)
     m = M.shape[0]
-    nodes, cat_start, cat_len = pack_nodes(ensemble)
+    node_k, thresholds = threshold_index(ensemble)
+    nodes, cat_start, cat_len = pack_nodes(ensemble, node_k)
     cats = (cat_start, cat_len, ensemble.cat_words)
-    unit_of, unit_cls, unit_mode, unit_last, unit_bin, node_mask = _unit_tables(ensemble, M, units, nodes, cats)
+    from . import _permutation_forest as forest
+
+    if forest.applies(ensemble, units):  # deep scikit-learn trees: walked tree by tree, rows in blocks
+        out, raw = forest.permuted_raw_scores(ensemble, M, units, perms, (nodes, cats), thresholds)
+        if on_rows is not None:
+            on_rows(m)
+        return _divided(ensemble, out, raw)
+    tables = _unit_tables(ensemble, M, units, nodes, cats, thresholds)
+    unit_of, unit_cls, unit_mode, unit_last, unit_bin, node_mask = tables
     out = np.empty((len(units), perms.shape[0], m, ensemble.num_class), dtype=np.float64)
     raw = np.empty((m, ensemble.num_class), dtype=np.float64)
     perms = np.ascontiguousarray(perms, dtype=np.int64)
@@ -723,6 +739,10 @@ def permuted_raw_scores(
         )
         if on_rows is not None:
             on_rows(stop - start)
+    return _divided(ensemble, out, raw)
+
+
+def _divided(ensemble: TreeEnsemble, out: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if ensemble.divisor != 1.0:  # averaging forests: the sum over the trees, divided as the library does
         out /= ensemble.divisor
         raw /= ensemble.divisor

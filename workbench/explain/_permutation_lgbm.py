@@ -133,6 +133,8 @@ class _LightGBMOutputs:
         if not np.array_equal(ours, np.asarray(library_raw).reshape(s, -1)):
             return False
         methods = ["predict_proba", "predict"] if self.classifier else ["predict"]
+        if method == "predict_proba" and _forest_predict(self.model):
+            methods = ["predict_proba"]  # its predict is the argmax of the probabilities just compared
         return all(  # a method whose output was the raw score (forests) is not called twice
             self._same(
                 m, self.compute(m, ours), library_raw if m == method else np.asarray(getattr(self.model, m)(head))
@@ -165,6 +167,15 @@ class _LightGBMOutputs:
         return np.array_equal(ours, theirs)
 
 
+def _forest_predict(model: Any) -> bool:
+    """Whether ``model.predict`` is scikit-learn's forest classifier ``predict``: the class of the
+    largest ``predict_proba``, as :meth:`_LightGBMOutputs.compute` derives it (calling it would
+    only walk the forest again)."""
+    from sklearn.ensemble._forest import ForestClassifier
+
+    return getattr(type(model), "predict", None) is ForestClassifier.predict and getattr(model, "n_outputs_", 1) == 1
+
+
 def lightgbm_scores(
     model: Any,
     X: Any,
@@ -179,8 +190,10 @@ def lightgbm_scores(
 ) -> tuple[float, np.ndarray]:
     """Baseline and permuted scores from the compiled engine; raises :class:`Unsupported` if it cannot."""
     run = _LightGBMRun(model, X, y, weights, scorer)
-    raw = run.check_scorer()
-    scores, raw_eval, last_only = run.permuted_scores(units, rows, perms, scoring_name, progress)
+    raw = run.check_scorer(scoring_name)
+    scores, raw_eval, last_only, kernel = run.permuted_scores(units, rows, perms, scoring_name, progress)
+    if kernel is not None and rows is None:  # every row is in raw_eval: the compiled AUC scores it too
+        return float(kernel(raw_eval[None, None])[0, 0]), scores
     if raw is None:  # the baseline scores all rows (not just the sampled ones) on every output
         if rows is not None:
             raw = run.raw_all()
@@ -234,12 +247,16 @@ class _LightGBMRun:
             self.scorer, Responses(self.model, self.X, self.outputs.fetcher(raw)), self.X, self.y, self.weights
         )
 
-    def check_scorer(self) -> np.ndarray | None:
+    def check_scorer(self, scoring_name: str) -> np.ndarray | None:
         """Fail now, not after the long part, when the scorer cannot score this model.
 
-        Returns the raw scores of every row when scoring them all was needed, else None.
+        Returns the raw scores of every row when scoring them all was needed, else None. A binary
+        ``roc_auc`` that the compiled kernel computes needs no check: the labels are the model's
+        two classes and the positive class's score is always there.
         """
         X, y, w = self.X, self.y, self.weights
+        if _fast_auc_labels(self.model, scoring_name, y, w) is not None:
+            return None
         try:
             head = X.iloc[:_GUARD_ROWS] if isinstance(X, pd.DataFrame) else X[:_GUARD_ROWS]
             proxy = Responses(self.model, head, self.outputs.fetcher(self.head_raw))
@@ -252,16 +269,17 @@ class _LightGBMRun:
 
     def permuted_scores(
         self, units: Units, rows: np.ndarray | None, perms: np.ndarray, scoring_name: str, progress: bool
-    ) -> tuple[np.ndarray, np.ndarray, bool]:
+    ) -> tuple[np.ndarray, np.ndarray, bool, Callable[[np.ndarray], np.ndarray] | None]:
         """``scores[unit, repeat]``, a chunk of units at a time, the unpermuted raw scores of the rows,
-        and whether those are the last output's alone."""
+        whether those are the last output's alone, and the compiled scorer of such raw scores
+        (``[unit, repeat, row, output]``) when it was the one used (None: the scorer per repeat)."""
         from tqdm.auto import tqdm
 
         from . import _permutation_engine as engine
 
         M_eval = self.M if rows is None else self.M[rows]
         n_repeats, m = perms.shape
-        scorer, ensemble = self._chunk_scorer(rows, scoring_name)
+        scorer, ensemble, compiled = self._chunk_scorer(rows, scoring_name)
         step = max(1, _MAX_OUTPUT_VALUES // (n_repeats * m * ensemble.num_class))
         scores = np.empty((len(units), n_repeats), dtype=np.float64)
         bar = tqdm(
@@ -285,14 +303,14 @@ class _LightGBMRun:
             raw = raw_eval if raw is None else raw
             scores[u0 : u0 + len(chunk)] = scorer(permuted)
         bar.close()
-        return scores, raw, ensemble is not self.ensemble
+        return scores, raw, ensemble is not self.ensemble, scorer if compiled else None
 
     def _chunk_scorer(
         self, rows: np.ndarray | None, scoring_name: str
-    ) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
+    ) -> tuple[Callable[[np.ndarray], np.ndarray], Any, bool]:
         """Scores of ``permuted[unit, repeat]`` raw scores (the compiled AUC kernel, or the scorer per
-        repeat), and the ensemble whose raw scores they take: for the AUC of a model whose outputs
-        are transformed column by column, only the positive class's trees."""
+        repeat), the ensemble whose raw scores they take (for the AUC of a model whose outputs are
+        transformed column by column, only the positive class's trees), and whether it is the kernel."""
         from . import _permutation_engine as engine
         from ._trees import output_transform, raw_to_output
 
@@ -318,7 +336,7 @@ class _LightGBMRun:
                     out[k, r] = score(self.scorer, proxy, X_eval, y_eval, w_eval)
             return out
 
-        return (by_scorer, ensemble) if auc_labels is None else (by_kernel, ensemble)
+        return (by_scorer, ensemble, False) if auc_labels is None else (by_kernel, ensemble, True)
 
 
 def _fast_auc_labels(model: Any, scoring_name: str, y: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:
