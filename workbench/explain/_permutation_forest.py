@@ -26,13 +26,12 @@ _MAX_CHAINS = 160  # (unit, repeat) chains per call
 
 
 def applies(ensemble: TreeEnsemble, units: list[list[int]]) -> bool:
-    """Whether the tree-by-tree kernel serves this call: a scikit-learn tree model's single output
-    (float64 sums), each unit one numeric feature."""
+    """Whether the tree-by-tree kernel serves this call: a scikit-learn, LightGBM or XGBoost model's
+    single output, each unit one numeric feature."""
     categorical = set(ensemble.categorical_features)
     return (
-        ensemble.library in ("sklearn", "lightgbm")
+        ensemble.library in ("sklearn", "lightgbm", "xgboost")
         and ensemble.num_class == 1
-        and not ensemble.float32_sums
         and len(units) > 0
         and all(len(cols) == 1 and cols[0] not in categorical for cols in units)
     )
@@ -100,8 +99,8 @@ def _forest_permuted(
     for bk in numba.prange((m + block - 1) // block):
         start = bk * block
         nb = min(m, start + block) - start
-        acc = np.full((nb, n_chains), init)  # chain q = u * n_rep + r
-        own = np.full(nb, init)
+        acc = np.full((nb, n_chains), init[0])  # chain q = u * n_rep + r
+        own = np.full(nb, init[0])
         stamp = np.full(n_units, -1, dtype=np.int64)
         touched = np.empty(n_units, dtype=np.int64)
         first = np.empty(n_units, dtype=np.int64)
@@ -217,7 +216,10 @@ def _run(ensemble, M, features, perms, packed, thresholds, out, raw) -> None:
         unit_last[u] = len(thresholds[f])
         unit_bin[u] = numeric_classes(M[:, f], thresholds[f])[1]  # -1: NaN or zero, walked
     base = ensemble.base_score
-    init = 0.0 if base is None else float(np.asarray(base, dtype=np.float64)[0])
+    # XGBoost's running sums are float32: chains held in float32 round as its float32 additions do
+    # (a float32 plus a float32-valued leaf, added in float64 and stored, is rounded once)
+    dtype = np.float32 if ensemble.float32_sums else np.float64
+    init = np.zeros(1, dtype=dtype) if base is None else np.asarray(base, dtype=dtype)[:1]
     root, values = ensemble.root, ensemble.leaf_value
     args = (unit_of, unit_last, unit_bin, perms, _ROWS_PER_BLOCK, out, raw)
     _forest_permuted(nodes, *cats, root, values, init, M, *args)

@@ -1,4 +1,5 @@
-"""The parsed XGBoost model is reused while the booster is unchanged, and read again when it changes."""
+"""XGBoost in the tree engine: the parse is reused while the booster is unchanged and read again when
+it changes; single-output models are permuted tree by tree with float32 sums, bit for bit."""
 
 from __future__ import annotations
 
@@ -63,3 +64,31 @@ def test_a_booster_trained_or_loaded_in_place_is_read_again(data):
     booster.load_model(other.save_raw("ubj"))  # same object, same round count, other trees
     third = tree_ensemble(booster)
     assert third is not second and _margins_match(third, booster, X)
+
+
+def test_tree_by_tree_permutation_equals_the_row_kernel_and_xgboost(data, monkeypatch):
+    """Float32 running sums in both kernels, each permuted row's score equal to XGBoost's margin."""
+    from workbench.explain import _permutation_engine as engine
+    from workbench.explain import _permutation_forest as forest
+
+    X, y = data
+    X = np.column_stack([X, np.round(X[:, 0], 1)])  # a feature with repeated values: shared donor walks
+    X[::17, 1] = np.nan  # missing values take the default branch
+    model = xgb.XGBRegressor(n_estimators=30, max_depth=5, base_score=0.3, random_state=0, n_jobs=1)
+    model.fit(X, X[:, 0] + np.nan_to_num(X[:, 1]) * X[:, 4] + y)
+    ensemble = tree_ensemble(model)
+    units = [[f] for f in range(X.shape[1])]
+    perms = np.stack([np.random.RandomState(r).permutation(len(X)) for r in range(3)])
+    M = to_matrix(ensemble, X)
+    assert forest.applies(ensemble, units)
+    permuted, raw = engine.permuted_raw_scores(ensemble, M, units, perms)
+    monkeypatch.setattr(forest, "applies", lambda *_: False)  # the row-major kernel, as for multiclass
+    by_row, raw_by_row = engine.permuted_raw_scores(ensemble, M, units, perms)
+    assert np.array_equal(permuted, by_row) and np.array_equal(raw, raw_by_row)
+    booster = model.get_booster()
+    for u, r in [(0, 0), (1, 2), (4, 1)]:
+        shuffled = X.copy()
+        shuffled[:, u] = X[perms[r], u]
+        margin = booster.predict(xgb.DMatrix(shuffled), output_margin=True)
+        assert np.array_equal(permuted[u, r, :, 0].astype(np.float32), margin)
+    assert np.array_equal(raw[:, 0].astype(np.float32), booster.predict(xgb.DMatrix(X), output_margin=True))
