@@ -229,11 +229,12 @@ def _ice_masks(
                         for g in range(n_grid):
                             acc[c, g] += value
                     continue
-                for g in range(n_grid):
-                    if (mask >> np.uint64(g)) & np.uint64(1):
-                        if f32:
-                            acc32[c, g] += value32
-                        else:
+                if f32:  # adding zero leaves a float32 sum as it is: no branch per grid point
+                    for g in range(n_grid):
+                        acc32[c, g] += value32 if (mask >> np.uint64(g)) & np.uint64(1) else np.float32(0.0)
+                else:
+                    for g in range(n_grid):
+                        if (mask >> np.uint64(g)) & np.uint64(1):
                             acc[c, g] += value
         for i in range(i0, i1):
             for g in range(n_grid):
