@@ -109,6 +109,12 @@ def _forest_permuted(
         fix_q = np.empty(n_chains, dtype=np.int64)
         fix_v = np.empty(n_chains, dtype=np.float64)
         memo = np.empty((n_rep + 1, 3), dtype=np.int64)
+        donor_bin = np.empty((nb, n_units, n_rep), dtype=np.int64)  # looked up once, not at every tree
+        for k in range(nb):
+            for u in range(n_units):
+                for r in range(n_rep):
+                    donor_bin[k, u, r] = unit_bin[u, perms[r, start + k]]
+        leaf_sum = np.full(1, init[0])  # a leaf value in the sums' type (float32 for XGBoost)
         tick = 0
         for t in range(n_trees):
             for k in range(nb):
@@ -137,7 +143,7 @@ def _forest_permuted(
                     u = touched[x]
                     memo[0, 0] = 0
                     for r in range(n_rep):
-                        b = unit_bin[u, perms[r, i]]
+                        b = donor_bin[k, u, r]
                         if b >= 0 and lo[u] <= b <= hi[u]:
                             continue
                         leaf = _donor_leaf(
@@ -163,8 +169,10 @@ def _forest_permuted(
                             fix_v[n_fix] = acc[k, q] + v
                             n_fix += 1
                 own[k] += v0
+                leaf_sum[0] = v0
+                add = leaf_sum[0]
                 for q in range(n_chains):
-                    acc[k, q] += v0
+                    acc[k, q] += add
                 for x in range(n_fix):
                     acc[k, fix_q[x]] = fix_v[x]
         for k in range(nb):
