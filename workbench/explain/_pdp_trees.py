@@ -368,9 +368,8 @@ def ice_raw(ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndar
     values = np.asarray(values, dtype=np.float64)
     order = np.argsort(values, kind="stable")
     ordered = values[order]
-    mode, data = grid_layout(e, feature, ordered)
-    if e.float32_sums and mode == "interval":  # float32 running sums need the tree order: the mask walk
-        mode, data = grid_layout(e, feature, ordered, allow_interval=False)
+    # float32 running sums need the tree order: the mask walk, not the interval walk
+    mode, data = grid_layout(e, feature, ordered, allow_interval=not e.float32_sums)
     common = (*_node_arrays(e), e.root, e.tree_class, e.leaf_value, X, np.int64(feature))
     if mode == "interval":
         raw = _ice_intervals(*common, data, np.int64(len(values)), np.int64(e.num_class), np.int64(_stack_size(e)))
