@@ -110,6 +110,11 @@ def _forest_permuted(
         fix_q = np.empty(n_chains, dtype=np.int64)
         fix_v = np.empty(n_chains, dtype=np.float64)
         memo = np.empty((n_rep + 1, 3), dtype=np.int64)
+        donor_bin = np.empty((nb, n_units, n_rep), dtype=np.int32)  # read at every tree: gathered once
+        for k in range(nb):
+            for u in range(n_units):
+                for r in range(n_rep):
+                    donor_bin[k, u, r] = unit_bin[u, perms[r, start + k]]
         tick = 0
         for t in range(n_trees):
             for k in range(nb):
@@ -138,7 +143,7 @@ def _forest_permuted(
                     u = touched[x]
                     memo[0, 0] = 0
                     for r in range(n_rep):
-                        b = unit_bin[u, perms[r, i]]
+                        b = donor_bin[k, u, r]
                         if b >= 0 and lo[u] <= b <= hi[u]:
                             continue
                         leaf = _donor_leaf(
