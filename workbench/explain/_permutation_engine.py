@@ -14,6 +14,9 @@ are skipped outright.
 Scores are re-added in tree order from the first tree whose leaf changed, starting from the
 exact partial sum before it, so permuted raw scores are bit-identical to LightGBM's ``predict``
 (updating a total as ``base - old + new`` is not: it changes ties and moves AUC).
+
+One output of a LightGBM or scikit-learn model whose units are single numeric features goes to
+``_permutation_forest`` instead, which walks a block of rows tree by tree (the same numbers).
 """
 
 from __future__ import annotations

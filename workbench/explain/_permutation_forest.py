@@ -86,6 +86,36 @@ def _donor_leaf(nodes, cat_start, cat_len, words, M, i, j, u, b, first, unit_of,
     return leaf
 
 
+@numba.njit(cache=True, inline="always")
+def _changed_chains(
+    nodes, cats, M, i, k, leaf_value, v0, n_touch, touched, tables, first, lo, hi, memo, acc, fix_q, fix_v
+):
+    """The chains (unit, repeat) of row ``i`` (``k`` in its block) whose leaf value in this tree is
+    not ``v0``: their index in ``fix_q`` and new partial sum in ``fix_v``; returns how many."""
+    cat_start, cat_len, words = cats
+    unit_of, unit_last, donor_bin, perms, no_mask = tables
+    n_rep = perms.shape[0]
+    n_fix = 0
+    for x in range(n_touch):
+        u = touched[x]
+        memo[0, 0] = 0
+        for r in range(n_rep):
+            b = donor_bin[k, u, r]
+            if b >= 0 and lo[u] <= b <= hi[u]:
+                continue
+            j = perms[r, i]
+            leaf = _donor_leaf(
+                nodes, cat_start, cat_len, words, M, i, j, u, b, first, unit_of, unit_last, no_mask, memo
+            )
+            v = leaf_value[leaf]
+            if v != v0:
+                q = u * n_rep + r
+                fix_q[n_fix] = q
+                fix_v[n_fix] = acc[k, q] + v
+                n_fix += 1
+    return n_fix
+
+
 @numba.njit(cache=True, parallel=True)
 def _forest_permuted(
     nodes, cat_start, cat_len, words, roots, leaf_value, init, M, unit_of, unit_last, unit_bin, perms, block, out, raw
@@ -101,6 +131,7 @@ def _forest_permuted(
         nb = min(m, start + block) - start
         acc = np.full((nb, n_chains), init[0])  # chain q = u * n_rep + r
         own = np.full(nb, init[0])
+        leaf_sum = np.full(1, init[0])  # a leaf value in the sums' type (float32 for XGBoost)
         stamp = np.full(n_units, -1, dtype=np.int64)
         touched = np.empty(n_units, dtype=np.int64)
         first = np.empty(n_units, dtype=np.int64)
@@ -109,12 +140,13 @@ def _forest_permuted(
         fix_q = np.empty(n_chains, dtype=np.int64)
         fix_v = np.empty(n_chains, dtype=np.float64)
         memo = np.empty((n_rep + 1, 3), dtype=np.int64)
-        donor_bin = np.empty((nb, n_units, n_rep), dtype=np.int64)  # looked up once, not at every tree
+        donor_bin = np.empty((nb, n_units, n_rep), dtype=np.int32)  # read at every tree: gathered once
         for k in range(nb):
             for u in range(n_units):
                 for r in range(n_rep):
                     donor_bin[k, u, r] = unit_bin[u, perms[r, start + k]]
-        leaf_sum = np.full(1, init[0])  # a leaf value in the sums' type (float32 for XGBoost)
+        tables = (unit_of, unit_last, donor_bin, perms, no_mask)
+        cats = (cat_start, cat_len, words)
         tick = 0
         for t in range(n_trees):
             for k in range(nb):
@@ -138,36 +170,25 @@ def _forest_permuted(
                     hi,
                 )
                 v0 = leaf_value[lf]
-                n_fix = 0
-                for x in range(n_touch):
-                    u = touched[x]
-                    memo[0, 0] = 0
-                    for r in range(n_rep):
-                        b = donor_bin[k, u, r]
-                        if b >= 0 and lo[u] <= b <= hi[u]:
-                            continue
-                        leaf = _donor_leaf(
-                            nodes,
-                            cat_start,
-                            cat_len,
-                            words,
-                            M,
-                            i,
-                            perms[r, i],
-                            u,
-                            b,
-                            first,
-                            unit_of,
-                            unit_last,
-                            no_mask,
-                            memo,
-                        )
-                        v = leaf_value[leaf]
-                        if v != v0:
-                            q = u * n_rep + r
-                            fix_q[n_fix] = q
-                            fix_v[n_fix] = acc[k, q] + v
-                            n_fix += 1
+                n_fix = _changed_chains(
+                    nodes,
+                    cats,
+                    M,
+                    i,
+                    k,
+                    leaf_value,
+                    v0,
+                    n_touch,
+                    touched,
+                    tables,
+                    first,
+                    lo,
+                    hi,
+                    memo,
+                    acc,
+                    fix_q,
+                    fix_v,
+                )
                 own[k] += v0
                 leaf_sum[0] = v0
                 add = leaf_sum[0]

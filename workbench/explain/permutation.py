@@ -10,7 +10,8 @@
   (histogram) gradient boosting, with a named scorer.
   A compiled tree walk re-evaluates only the trees, and within them only the rows, whose decision
   path meets a split on the permuted feature; predictions are bit-identical to ``predict`` (see
-  ``_permutation_engine``), checked against the model on a sample of rows before use.
+  ``_permutation_engine``, and ``_permutation_forest`` for one output's trees walked tree by tree
+  when every unit is one numeric feature), checked against the model on a sample of rows before use.
 - ``generic`` (``_permutation_generic``): any fitted estimator and any scorer; the repeats of a
   feature are stacked into one frame and predicted with one call per method.
 """
