@@ -76,9 +76,9 @@ def test_warmup_populates_the_cache_and_a_fresh_process_finds_it_warm(tmp_path):
     assert done.returncode == 0, done.stderr
     assert str(tmp_path / "numba") in done.stdout
     indexes = {p.name.split("-")[0] for p in (tmp_path / "numba").rglob("*.nbi")}
-    kernels = {"_trees._predict_leaves", "_permutation_engine._permuted_raw", "_pdp_trees._ice_intervals"}
-    assert kernels | {"_permutation_forest._forest_permuted"} <= indexes
+    assert {"_trees._predict_leaves", "_permutation_engine._permuted_raw", "_pdp_trees._ice_intervals"} <= indexes
     assert any((tmp_path / "numba").rglob("*.nbc"))
+    assert "_permutation_forest._forest_permuted" in indexes  # one output's trees walked tree by tree
     probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=300)
     assert probe.returncode == 0, probe.stderr
     stats = json.loads(probe.stdout.strip().splitlines()[-1])
