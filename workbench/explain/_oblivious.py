@@ -32,6 +32,7 @@ from ._trees import TreeEnsemble
 _MAX_DEPTH = 16  # leaf indices are held as uint16 (CatBoost's deepest trees)
 _MAX_INDICES = 1 << 26  # (row, tree) leaf indices held at once: more falls back to the general engine
 _CHAIN_VALUES = 1 << 14  # (tree, chain) values per row: the chains re-added together stay in cache
+_PERMUTED_BLOCK = 16384  # rows per launch of the permutation kernel (and per progress update)
 _ROW_BLOCK = 256  # rows whose leaf indices are computed together, one level at a time
 
 
@@ -161,34 +162,45 @@ def _level_bit(nodes, cat_start, cat_len, words, level_node, threshold, nan_righ
     return np.int64((x > threshold[t, lv]) | (math.isnan(x) & nan_right[t, lv]))
 
 
+@numba.njit(cache=True, inline="always")
+def _block_bits(
+    nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical, MT, t, i0,
+    bits,
+):  # fmt: skip
+    """``bits[k]``: the leaf index of row ``i0 + k`` in tree ``t``, one level at a time down the block.
+
+    ``MT`` is the matrix transposed (one column per row), so a level's test runs over contiguous values.
+    """
+    bits[:] = 0
+    for lv in range(depth[t]):
+        x = MT[level_feature[t, lv], i0 : i0 + bits.shape[0]]
+        if categorical[t, lv]:
+            for k in range(bits.shape[0]):
+                if not _go_left(nodes, cat_start, cat_len, words, level_node[t, lv], x[k]):
+                    bits[k] |= 1 << lv
+            continue
+        thr = threshold[t, lv]
+        nan = nan_right[t, lv]
+        for k in range(bits.shape[0]):
+            bits[k] |= np.int64((x[k] > thr) | (math.isnan(x[k]) & nan)) << lv
+
+
 @numba.njit(cache=True, parallel=True)
 def _leaf_indices(
     nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical, MT
 ):  # fmt: skip
-    """``out[i, t]``: row ``i``'s leaf index in tree ``t`` (bit ``l`` set when it goes right at level ``l``).
-
-    ``MT`` is the matrix transposed (one column per row): a level's test runs down a block of rows.
-    """
+    """``out[i, t]``: row ``i``'s leaf index in tree ``t`` (bit ``l`` set when it goes right at level ``l``)."""
     n, n_trees = MT.shape[1], depth.shape[0]
     out = np.empty((n, n_trees), dtype=np.uint16)
     for blk in numba.prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
         i0 = blk * _ROW_BLOCK
-        i1 = min(n, i0 + _ROW_BLOCK)
-        bits = np.empty(i1 - i0, dtype=np.int64)
+        bits = np.empty(min(n, i0 + _ROW_BLOCK) - i0, dtype=np.int64)
         for t in range(n_trees):
-            bits[:] = 0
-            for lv in range(depth[t]):
-                x = MT[level_feature[t, lv], i0:i1]
-                if categorical[t, lv]:
-                    for k in range(i1 - i0):
-                        if not _go_left(nodes, cat_start, cat_len, words, level_node[t, lv], x[k]):
-                            bits[k] |= 1 << lv
-                    continue
-                thr = threshold[t, lv]
-                nan = nan_right[t, lv]
-                for k in range(i1 - i0):
-                    bits[k] |= np.int64((x[k] > thr) | (math.isnan(x[k]) & nan)) << lv
-            for k in range(i1 - i0):
+            _block_bits(
+                nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical,
+                MT, t, i0, bits,
+            )  # fmt: skip
+            for k in range(bits.shape[0]):
                 out[i0 + k, t] = bits[k]
     return out
 
@@ -336,6 +348,7 @@ def permuted_raw_oblivious(
     raw = np.empty((m, K), dtype=np.float64)
     base = ensemble.base_score
     init = np.zeros(K) if base is None else np.asarray(base, dtype=np.float64)
+    block_rows = max(block_rows, _PERMUTED_BLOCK)  # each parallel launch waits for its slowest thread
     for start in range(0, m, block_rows):
         stop = min(m, start + block_rows)
         _permuted_oblivious(
@@ -373,27 +386,39 @@ def _grid_bits(
 
 
 @numba.njit(cache=True, parallel=True)
-def _ice_oblivious(idx, leaf_base, leaf_value, tree_class, K, mask, grid_bits):
+def _ice_oblivious(
+    nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical, MT,
+    leaf_base, leaf_value, tree_class, K, mask, grid_bits,
+):  # fmt: skip
     """``out[i, g, c]``: row ``i``'s sum of leaf values (in tree order) with the feature at grid point ``g``."""
-    n, n_trees, n_grid = idx.shape[0], leaf_base.shape[0], grid_bits.shape[1]
+    n, n_trees, n_grid = MT.shape[1], leaf_base.shape[0], grid_bits.shape[1]
     out = np.empty((n, n_grid, K), dtype=np.float64)
-    for i in numba.prange(n):
-        acc = np.zeros((K, n_grid), dtype=np.float64)
+    for blk in numba.prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
+        i0 = blk * _ROW_BLOCK
+        bits = np.empty(min(n, i0 + _ROW_BLOCK) - i0, dtype=np.int64)
+        acc = np.zeros((bits.shape[0], K, n_grid), dtype=np.float64)
         for t in range(n_trees):
+            _block_bits(
+                nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical,
+                MT, t, i0, bits,
+            )  # fmt: skip
             c = tree_class[t]
-            b = np.int64(idx[i, t])
             m = mask[t]
-            if m == 0:
-                v = leaf_value[leaf_base[t] + b]
+            if m == 0:  # a tree not testing the feature: the row's own leaf at every grid point
+                for k in range(bits.shape[0]):
+                    v = leaf_value[leaf_base[t] + bits[k]]
+                    for g in range(n_grid):
+                        acc[k, c, g] += v
+                continue
+            gb = grid_bits[t]
+            for k in range(bits.shape[0]):
+                rest = leaf_base[t] + (bits[k] & ~m)
                 for g in range(n_grid):
-                    acc[c, g] += v
-            else:
-                rest = leaf_base[t] + (b & ~m)
-                for g in range(n_grid):
-                    acc[c, g] += leaf_value[rest + grid_bits[t, g]]
-        for g in range(n_grid):
-            for c in range(K):
-                out[i, g, c] = acc[c, g]
+                    acc[k, c, g] += leaf_value[rest + gb[g]]
+        for k in range(bits.shape[0]):
+            for g in range(n_grid):
+                for c in range(K):
+                    out[i0 + k, g, c] = acc[k, c, g]
     return out
 
 
@@ -403,6 +428,7 @@ def ice_raw_oblivious(
     """Sums of leaf values ``float64[n_rows, n_values, num_class]`` with column ``feature`` set to each value."""
     e = ensemble
     values = np.ascontiguousarray(values, dtype=np.float64)
-    mask, bits = _grid_bits(*view.arrays(e.cat_words), np.int64(feature), values)
-    idx = leaf_indices(view, e, X)
-    return _ice_oblivious(idx, view.leaf_base, e.leaf_value, e.tree_class, np.int64(e.num_class), mask, bits)
+    arrays = view.arrays(e.cat_words)
+    mask, bits = _grid_bits(*arrays, np.int64(feature), values)
+    MT = np.ascontiguousarray(np.transpose(X), dtype=np.float64)
+    return _ice_oblivious(*arrays, MT, view.leaf_base, e.leaf_value, e.tree_class, np.int64(e.num_class), mask, bits)
