@@ -33,6 +33,7 @@ _MAX_DEPTH = 16  # leaf indices are held as uint16 (CatBoost's deepest trees)
 _MAX_INDICES = 1 << 26  # (row, tree) leaf indices held at once: more falls back to the general engine
 _CHAIN_VALUES = 1 << 14  # (tree, chain) values per row: the chains re-added together stay in cache
 _PERMUTED_BLOCK = 16384  # rows per launch of the permutation kernel (and per progress update)
+_MAX_TABLE = 1 << 22  # values of the ICE lookup table (32 MiB); deeper trees look each leaf up
 _ROW_BLOCK = 256  # rows whose leaf indices are computed together, one level at a time
 
 
@@ -385,18 +386,43 @@ def _grid_bits(
     return mask, bits
 
 
+@numba.njit(cache=True)
+def _grid_table(leaf_base, leaf_value, depth, mask, grid_bits):
+    """``table[a, rest, g]``: the leaf value at grid point ``g`` of the ``a``-th tree testing the
+    feature, for a row whose other levels' bits are ``rest`` (a row's ICE there: one contiguous read)."""
+    trees = np.flatnonzero(mask)
+    n_grid = grid_bits.shape[1]
+    width = 1
+    for t in trees:
+        width = max(width, 1 << depth[t])
+    table = np.zeros((trees.shape[0], width, n_grid), dtype=np.float64)
+    for a in range(trees.shape[0]):
+        t = trees[a]
+        for rest in range(1 << depth[t]):
+            if rest & mask[t]:
+                continue
+            for g in range(n_grid):
+                table[a, rest, g] = leaf_value[leaf_base[t] + (rest | grid_bits[t, g])]
+    return table
+
+
 @numba.njit(cache=True, parallel=True)
 def _ice_oblivious(
     nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical, MT,
-    leaf_base, leaf_value, tree_class, K, mask, grid_bits,
+    leaf_base, leaf_value, tree_class, K, mask, grid_bits, table,
 ):  # fmt: skip
-    """``out[i, g, c]``: row ``i``'s sum of leaf values (in tree order) with the feature at grid point ``g``."""
+    """``out[i, g, c]``: row ``i``'s sum of leaf values (in tree order) with the feature at grid point ``g``.
+
+    A tree testing the feature adds, per grid point, the leaf its other levels' bits and the grid
+    point's bits give: a row of ``table`` (:func:`_grid_table`), or looked up when ``table`` is empty.
+    """
     n, n_trees, n_grid = MT.shape[1], leaf_base.shape[0], grid_bits.shape[1]
     out = np.empty((n, n_grid, K), dtype=np.float64)
     for blk in numba.prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
         i0 = blk * _ROW_BLOCK
         bits = np.empty(min(n, i0 + _ROW_BLOCK) - i0, dtype=np.int64)
         acc = np.zeros((bits.shape[0], K, n_grid), dtype=np.float64)
+        a = 0
         for t in range(n_trees):
             _block_bits(
                 nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical,
@@ -410,11 +436,17 @@ def _ice_oblivious(
                     for g in range(n_grid):
                         acc[k, c, g] += v
                 continue
-            gb = grid_bits[t]
+            if table.shape[0] == 0:  # trees too deep for a table: look each leaf up
+                for k in range(bits.shape[0]):
+                    rest = leaf_base[t] + (bits[k] & ~m)
+                    for g in range(n_grid):
+                        acc[k, c, g] += leaf_value[rest + grid_bits[t, g]]
+                continue
             for k in range(bits.shape[0]):
-                rest = leaf_base[t] + (bits[k] & ~m)
+                row = table[a, bits[k] & ~m]
                 for g in range(n_grid):
-                    acc[k, c, g] += leaf_value[rest + gb[g]]
+                    acc[k, c, g] += row[g]
+            a += 1
         for k in range(bits.shape[0]):
             for g in range(n_grid):
                 for c in range(K):
@@ -430,5 +462,11 @@ def ice_raw_oblivious(
     values = np.ascontiguousarray(values, dtype=np.float64)
     arrays = view.arrays(e.cat_words)
     mask, bits = _grid_bits(*arrays, np.int64(feature), values)
+    width = 1 << int(view.depth[mask != 0].max(initial=0))
+    if np.count_nonzero(mask) * width * len(values) <= _MAX_TABLE:
+        table = _grid_table(view.leaf_base, e.leaf_value, view.depth, mask, bits)
+    else:
+        table = np.zeros((0, 1, len(values)), dtype=np.float64)
     MT = np.ascontiguousarray(np.transpose(X), dtype=np.float64)
-    return _ice_oblivious(*arrays, MT, view.leaf_base, e.leaf_value, e.tree_class, np.int64(e.num_class), mask, bits)
+    K = np.int64(e.num_class)
+    return _ice_oblivious(*arrays, MT, view.leaf_base, e.leaf_value, e.tree_class, K, mask, bits, table)
