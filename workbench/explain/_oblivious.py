@@ -6,14 +6,17 @@ reader unfolds such a tree into a full binary tree whose heap-ordered leaves are
 :func:`oblivious_view` finds the levels back in the engine's arrays, checking the structure node by
 node. Then:
 
+Every row's leaf index in every tree is computed once, a level at a time down a block of rows.
+
 * **permutation importance**: a unit changes only the bits of the levels that test one of its
-  columns (``mask``), so the permuted leaf is ``(own & ~mask) | donor_bits``; the donor's bits
-  take one comparison per such level, and trees that never test the unit keep their value. The
-  changed trees are re-added in tree order from the first changed one (as the general engine does),
-  so raw scores stay bit-identical to the library's sum.
+  columns (``mask``), so the permuted leaf is ``(own & ~mask) | (donor & mask)``: no walk and no
+  comparison; trees that never test the unit keep the row's value. The chains (unit, repeat) are
+  re-added in tree order from the first changed tree, each from the row's exact partial sum there
+  (as the general engine does), so raw scores stay bit-identical to the library's sum.
 * **ICE**: at a grid value, each level testing the feature has the same bit for every row, so the
-  grid's bits are computed once per tree and a row's ICE is a table lookup per tree and grid point,
-  summed in tree order.
+  grid's bits are computed once per tree (one comparison per level and grid point), and a tree
+  testing the feature gives a row's values at every grid point as one row of a table indexed by the
+  row's other bits; the sums are taken in tree order.
 """
 
 from __future__ import annotations

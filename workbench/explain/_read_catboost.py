@@ -11,7 +11,9 @@ reaches, and codes the category as that value's number (0: none of them). Splits
 statistics of categories (CTRs) depend on tables the engine does not compute: such models are
 not read. The raw score is the float64 sum of the trees' leaf values in order, then
 ``scale * sum + bias``; the bias is added as a last one-leaf tree per output, so the sum's order
-is CatBoost's own.
+is CatBoost's own. The engine reads the unfolded trees back as oblivious ones
+(:mod:`workbench.explain._oblivious`): a permuted feature or a grid value changes only the bits
+of the levels that test it.
 """
 
 from __future__ import annotations
