@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -77,6 +78,8 @@ def test_warmup_populates_the_cache_and_a_fresh_process_finds_it_warm(tmp_path):
     assert str(tmp_path / "numba") in done.stdout
     indexes = {p.name.split("-")[0] for p in (tmp_path / "numba").rglob("*.nbi")}
     assert {"_trees._predict_leaves", "_permutation_engine._permuted_raw", "_pdp_trees._ice_intervals"} <= indexes
+    if importlib.util.find_spec("catboost") is not None:  # the oblivious-tree kernels too
+        assert {"_oblivious._leaf_indices", "_oblivious._permuted_oblivious", "_oblivious._ice_oblivious"} <= indexes
     assert any((tmp_path / "numba").rglob("*.nbc"))
     assert "_permutation_forest._forest_permuted" in indexes  # one output's trees walked tree by tree
     probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=300)

@@ -363,7 +363,12 @@ def ice_raw(ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndar
     ``X`` is the model-space matrix (:func:`~workbench.explain._trees.to_matrix`); ``values`` are
     model-space values (category codes for categorical features), without NaN.
     """
+    from ._oblivious import fits, ice_raw_oblivious, oblivious_view
+
     e = ensemble
+    view = oblivious_view(e)
+    if fits(view, len(X)):  # oblivious trees: the grid's bits once per tree, a table lookup per row
+        return _finish(e, ice_raw_oblivious(view, e, X, feature, values))
     X = np.ascontiguousarray(X, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     order = np.argsort(values, kind="stable")

@@ -690,6 +690,11 @@ def permuted_raw_scores(
     row whose unit values row ``i`` receives in repeat ``r``; ``units`` are disjoint lists of
     column indices of ``M``. Rows are done in blocks of ``block_rows``, reported to ``on_rows``.
     """
+    from ._oblivious import fits, oblivious_view, permuted_raw_oblivious
+
+    view = oblivious_view(ensemble)
+    if fits(view, len(M)):  # every level of a tree tests one split: the leaf is a number, one bit per level
+        return permuted_raw_oblivious(view, ensemble, M, units, perms, on_rows, block_rows)
     M = np.ascontiguousarray(M, dtype=np.float64)
     m = M.shape[0]
     node_k, thresholds = threshold_index(ensemble)

@@ -67,6 +67,9 @@ class TreeEnsemble:
     # The library's own input transform, X -> the engine's float64 matrix (HistGradientBoosting's
     # preprocessor, CatBoost's categorical codes); None: the casts of :func:`to_matrix`.
     prepare: Callable[[Any], np.ndarray] | None = None
+    # How the library's own output of a predict method is compared with ours, (method, ours, theirs)
+    # -> equal; None: bit for bit (CatBoost's: its label column, its softmax's own exp).
+    compare: Callable[[str, np.ndarray, np.ndarray], bool] | None = None
 
     @property
     def sums_like_lightgbm(self) -> bool:

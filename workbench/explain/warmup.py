@@ -7,7 +7,7 @@ Run once where the package is installed (the curated images do it at build time)
 It fits a tiny LightGBM model with numeric, categorical and missing values and runs permutation
 importance, exact and recursion partial dependence and interaction SHAP values through the
 engine, which compiles every kernel for the argument types real calls use; a small random forest
-and, when installed, XGBoost models compile the kernels only they use. The cache goes where
+and, when installed, XGBoost and CatBoost models compile the kernels only they use. The cache goes where
 :mod:`workbench.explain._numba_cache` puts it (next to the package when writable, else the user's
 cache folder; ``NUMBA_CACHE_DIR`` when set).
 """
@@ -78,6 +78,7 @@ def warm_up() -> Path:
         counts = LGBMRegressor(objective="poisson", n_estimators=3, num_leaves=5, verbose=-1).fit(X, classes)
         permutation_importance(counts, X, classes, n_repeats=2, random_state=0, progress=False)
         _warm_other_libraries(X, y, classes)
+        _warm_catboost(X, y)
     return folder
 
 
@@ -101,6 +102,21 @@ def _warm_other_libraries(X: pd.DataFrame, y: np.ndarray, classes: np.ndarray) -
         partial_dependence(model, numeric, "x0", grid=5, kind="both", class_index=0, progress=False)
     counts = XGBRegressor(objective="count:poisson", n_estimators=3, max_depth=2, n_jobs=1).fit(numeric, classes)
     permutation_importance(counts, numeric, classes, n_repeats=2, random_state=0, progress=False)
+
+
+def _warm_catboost(X: pd.DataFrame, y: np.ndarray) -> None:
+    """The oblivious-tree kernels (CatBoost, when installed): leaf indices, permuted sums, ICE lookups."""
+    if importlib.util.find_spec("catboost") is None:
+        return
+    from catboost import CatBoostClassifier
+
+    from . import partial_dependence, permutation_importance
+
+    model = CatBoostClassifier(
+        iterations=3, depth=2, one_hot_max_size=10, random_seed=0, thread_count=1, verbose=0, allow_writing_files=False
+    ).fit(X, y, cat_features=["cat"])
+    permutation_importance(model, X, y, scoring="roc_auc", n_repeats=2, random_state=0, progress=False)
+    partial_dependence(model, X, "x0", grid=5, kind="both", progress=False)
 
 
 def main() -> int:
