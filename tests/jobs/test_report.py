@@ -64,3 +64,20 @@ def test_what_is_remembered_is_bounded(tmp_path, monkeypatch):
     render_report(nb, tmp_path / "r.html", "r")
     assert len(report._memo) == 4
     assert (tmp_path / "r.html").read_text() == _plain(nb)
+
+
+def test_text_it_cannot_key_is_passed_through_unremembered():
+    calls = []
+
+    def highlight(source, language=None, metadata=None):
+        calls.append((source, language, metadata))
+        return f"<{language}>{source}"
+
+    remembered = report._remembered("highlight_code", highlight)
+    report._memo.clear()
+    assert remembered("x", "python", {"tags": ["a"]}) == "<python>x"  # positional metadata: no key
+    assert remembered("y" * (report._MEMO_MAX_CHARS + 1))[:3] == "<No"
+    assert remembered("z", metadata={"magics_language": "bash", "execution": {"t": 1}}) == "<None>z"
+    assert remembered("z", metadata={"magics_language": "bash", "execution": {"t": 2}}) == "<None>z"
+    assert len(calls) == 3 and len(report._memo) == 1  # the last two differ only in execution times
+    assert calls[-1][2] == {"magics_language": "bash", "execution": {"t": 1}}  # the filter got the metadata

@@ -44,16 +44,14 @@ def _remembered(name: str, jinja_filter: Any) -> Any:
     options = repr(sorted(getattr(jinja_filter, "extra_formatter_options", {}).items()))
 
     def remembered(text: Any, *args: Any, **kwargs: Any) -> str:
-        metadata = kwargs.pop("metadata", None) if name == "highlight_code" else None
-        if not isinstance(text, str) or len(text) > _MEMO_MAX_CHARS:
-            return jinja_filter(text, *args, **kwargs, **({"metadata": metadata} if metadata is not None else {}))
-        magics = (metadata or {}).get("magics_language")
-        key = (name, lexer, options, text, args, tuple(sorted(kwargs.items())), magics)
+        key = _memo_key(name, lexer, options, text, args, kwargs)
+        if key is None:
+            return jinja_filter(text, *args, **kwargs)
         with _memo_lock:
             if key in _memo:
                 _memo.move_to_end(key)
                 return _memo[key]
-        value = jinja_filter(text, *args, **kwargs, **({"metadata": metadata} if metadata is not None else {}))
+        value = jinja_filter(text, *args, **kwargs)
         with _memo_lock:
             _memo[key] = value
             while len(_memo) > _MEMO_MAX_ENTRIES:
@@ -61,6 +59,21 @@ def _remembered(name: str, jinja_filter: Any) -> Any:
         return value
 
     return remembered
+
+
+def _memo_key(name: str, lexer: Any, options: str, text: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """What a filter's result depends on; None when it is not to be remembered (long or unusual input)."""
+    if not isinstance(text, str) or len(text) > _MEMO_MAX_CHARS:
+        return None
+    kwargs = dict(kwargs)
+    metadata = kwargs.pop("metadata", None) if name == "highlight_code" else None
+    magics = metadata.get("magics_language") if isinstance(metadata, dict) else None
+    key = (name, lexer, options, text, args, tuple(sorted(kwargs.items())), magics)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _report_exporter_class() -> type:
