@@ -67,11 +67,13 @@ def overhead(n_trials: int, params: dict) -> bool:
     from workbench.jobs.tune import run_tune
 
     header(f"notebook trials of train.ipynb vs the same train_cv in-process, {n_trials} trials, one worker")
+    cpu = time.process_time()
     bare = measure(lambda: _in_process(params, cells=False), repeat=n_trials)
+    cpu_bare = (time.process_time() - cpu) / n_trials
     with tempfile.TemporaryDirectory(prefix="bench-tune-cells-") as out:
         cells = measure(lambda: _in_process(params, cells=True, out=Path(out)), repeat=n_trials)
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
-        start = time.perf_counter()
+        start, used = time.perf_counter(), _cpu_seconds()
         table = run_tune(
             ROOT / "notebooks" / "train.ipynb",
             {"seed": "choice(0)"},
@@ -82,6 +84,7 @@ def overhead(n_trials: int, params: dict) -> bool:
             progress=False,
         )
         whole = time.perf_counter() - start
+        used = [now - before for now, before in zip(_cpu_seconds(), used, strict=True)]
         trials = _trials(table.attrs["study"], table.attrs["storage"], Path(tmp))
     seconds = [t["trial"] for t in trials]
     later = statistics.median(seconds[1:] or seconds)
@@ -94,6 +97,17 @@ def overhead(n_trials: int, params: dict) -> bool:
         f"{cells_mean:.2f} s (median {statistics.median(cells.runs):.2f})"
     )
     _phase_table(trials, cells.value)
+    print(
+        f"CPU time per trial (unlike wall time not slowed by other work on the machine): the study's process "
+        f"{used[0] / n_trials:.2f} s and its kernels {used[1] / n_trials:.2f} s (each imports the notebook's "
+        f"modules afresh); in-process train_cv {cpu_bare:.2f} s"
+    )
+    report(
+        "CPU time: notebook trial (worker and kernels) vs in-process train_cv",
+        sum(used) / n_trials,
+        cpu_bare,
+        "in-process-cpu",
+    )
     ok = report(
         "notebook trial vs in-process train_cv (whole study / trials, mean)",
         whole / n_trials,
@@ -115,6 +129,14 @@ def overhead(n_trials: int, params: dict) -> bool:
         "in-process-cells",
     )
     return ok
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user and system) of this process, and of its children that have ended (the kernels)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def _in_process(params: dict, cells: bool, out: Path | None = None) -> dict[int, float]:
