@@ -284,7 +284,7 @@ def main() -> None:
             pruning(4 if args.quick else 40, 30 if args.quick else 2000, sampler)
     if args.only in (None, "overhead"):
         if args.quick:
-            overhead(2, {"n_splits": 2, "n_estimators": 30})
+            overhead(1, {"n_splits": 2, "n_estimators": 30})
         else:  # the setting: the same 40 trials as the pruning comparison
             overhead(40, {"n_splits": 5, "n_estimators": 2000})
 
