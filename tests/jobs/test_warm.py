@@ -149,3 +149,37 @@ def test_a_killed_tune_worker_leaves_no_kernel_behind(tmp_path):
         assert alive == [], alive
     finally:
         proc.kill()
+
+
+@pytest.mark.kernel
+def test_a_quick_exit_comes_after_the_report_started_and_the_kernel_is_asked_its_language_once(tmp_path, monkeypatch):
+    import threading
+
+    import jupyter_client.session
+    import nbformat
+
+    from workbench.jobs import report
+    from workbench.jobs.runner import execute_run, prepare_run
+
+    asked, started, seen = [], threading.Event(), []
+    message = jupyter_client.session.Session.msg
+
+    def count(session, msg_type, *args, **kwargs):
+        asked.extend([msg_type] if msg_type == "kernel_info_request" else [])
+        return message(session, msg_type, *args, **kwargs)
+
+    monkeypatch.setattr(jupyter_client.session.Session, "msg", count)
+    render = report.render_report
+    monkeypatch.setattr(report, "render_report", lambda *a, **k: started.set() or render(*a, **k))
+    quiet = _engine._Client._quiet_exit
+    monkeypatch.setattr(_engine._Client, "_quiet_exit", lambda client: seen.append(started.wait(10)) or quiet(client))
+    path = tmp_path / "small.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys\nsys.version_info[:2]")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    record = execute_run(prepare_run(path), tmp_path / "runs", progress=False, quiet_exit=True)
+    assert record.state == "succeeded" and seen == [True]  # the report was on its way before the quick exit
+    assert len(asked) == 1  # kernel_info once: when the kernel became ready
+    executed = nbformat.read(record.path / path.name, as_version=4)
+    assert executed.metadata.language_info["version"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert executed.cells[0].outputs[0]["data"]["text/plain"] == repr(sys.version_info[:2])

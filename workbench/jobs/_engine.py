@@ -5,7 +5,10 @@
 - right before the first cell the kernel learns its run directory and seeds its generators;
 - a whole-run deadline: each cell may use what is left of it, then the kernel is stopped;
 - the kernel's exit status is kept, so a dead kernel can be reported as such;
-- the runner hears when the cells are done, so it can render the report while the kernel exits;
+- the runner hears when the cells are done, so it can render the report while the kernel exits
+  (and before a kernel let exit quickly is prepared for it);
+- the kernel's language (the notebook's ``language_info``) comes from its start-up reply, not from
+  a second round trip after the last cell;
 - a kernel that was let exit quickly (``warm``) is asked to shut down and left to exit on its own,
   reaped in the background (``_kernels.reap``): the next run need not wait for its process to end;
 - the kernel process's own output (not the cells') goes to ``kernel.log`` instead of the terminal;
@@ -117,6 +120,7 @@ class _Client(PapermillNotebookClient):
     def __init__(self, nb_man: Any, execution: Execution, **kwargs: Any) -> None:
         super().__init__(nb_man, **kwargs)
         self.execution = execution
+        self._startup_info: dict | None = None
 
     def create_kernel_manager(self) -> Any:
         if not self.kernel_name:
@@ -151,7 +155,7 @@ class _Client(PapermillNotebookClient):
         try:
             self.kc = self.km.client()
             await ensure_async(self.kc.start_channels())
-            await _wait_until_ready(self.kc, self.km, self.startup_timeout)
+            self._startup_info = await _wait_until_ready(self.kc, self.km, self.startup_timeout)
         except Exception as exc:
             logger.error("Error occurred while starting new kernel client: %s", exc)
             await self._async_cleanup_kernel()
@@ -160,11 +164,27 @@ class _Client(PapermillNotebookClient):
         await run_hook(self.on_notebook_start, notebook=self.nb)
         return self.kc
 
-    def set_widgets_metadata(self) -> None:
-        super().set_widgets_metadata()
-        # The last step before the kernel shuts down: the runner may start on the report now.
-        if self.execution.on_cells_done is not None:
-            self.execution.on_cells_done(self.nb)
+    def execute(self, **kwargs: Any) -> Any:
+        """papermill's ``execute``, with the kernel's language from its start-up reply (no second
+        ``kernel_info`` round trip), and the report started before the kernel's quick exit."""
+        self.reset_execution_trackers()
+        with self.setup_kernel(**kwargs):
+            self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
+            self.papermill_execute_cells()
+            self.nb.metadata["language_info"] = self._language_info()
+            self.set_widgets_metadata()
+            if self.execution.on_cells_done is not None:  # the notebook is final: the runner may render it
+                self.execution.on_cells_done(self.nb)
+            if self.execution.quiet_exit:
+                self._quiet_exit()
+        return self.nb
+
+    def _language_info(self) -> Any:
+        """The kernel's ``language_info``, as it answered when it became ready (asked again if it did not say)."""
+        info = (self._startup_info or {}).get("language_info")
+        if info is None:
+            info = self.wait_for_reply(self.kc.kernel_info())["content"]["language_info"]
+        return info
 
     async def _async_cleanup_kernel(self) -> None:
         # nbclient's graceful shutdown notices the kernel's exit 0.1 s late at worst; here within 10 ms.
@@ -189,9 +209,6 @@ class _Client(PapermillNotebookClient):
             self.execution.timed_out = isinstance(exc, CellTimeoutError)
             self.shutdown_kernel = "immediate"  # a busy or dead kernel gets no graceful shutdown
             raise
-        else:
-            if self.execution.quiet_exit:
-                self._quiet_exit()
 
     def _quiet_exit(self) -> None:
         """Let the kernel, done with its cells, flush its files and exit without collecting its heap."""
@@ -234,8 +251,9 @@ async def _leave_to_exit(km: Any) -> None:
     provisioner.process = None
 
 
-async def _wait_until_ready(kc: Any, km: Any, timeout: float) -> None:
-    """Ask for kernel info until the reply came and IOPub carried the request's end (it is connected).
+async def _wait_until_ready(kc: Any, km: Any, timeout: float) -> dict:
+    """Ask for kernel info until the reply came and IOPub carried the request's end (it is connected);
+    the reply's content.
 
     What jupyter_client's ``wait_for_ready`` checks, without then waiting for 0.2 s of silence on IOPub:
     the messages before this request's ``idle`` are read and dropped here, and no others are due.
@@ -251,7 +269,7 @@ async def _wait_until_ready(kc: Any, km: Any, timeout: float) -> None:
                 raise RuntimeError("Kernel died before replying to kernel_info") from None
             continue
         kc._handle_kernel_info_reply(reply)
-        return
+        return reply["content"]
     raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
 

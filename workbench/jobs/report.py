@@ -1,9 +1,16 @@
-"""``report.html``: the executed notebook as one HTML file, images embedded, code optionally hidden."""
+"""``report.html``: the executed notebook as one HTML file, images embedded, code optionally hidden.
+
+The exporter remembers how it highlighted and sanitised each piece of text (code cells mostly): the
+runs of one worker (tune trials, sweep points) share their code cells, and the report of each is
+the same bytes a fresh exporter writes, sooner.
+"""
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +25,77 @@ _OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 """
 
 
+_MEMO_FILTERS = ("highlight_code", "clean_html")
+_MEMO_MAX_ENTRIES = 512
+_MEMO_MAX_CHARS = 100_000
+_memo: collections.OrderedDict[tuple, str] = collections.OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def _remembered(name: str, jinja_filter: Any) -> Any:
+    """``jinja_filter`` (``highlight_code`` or ``clean_html``: pure functions of their text) remembering
+    its results, so the code cells a worker's runs share are highlighted and sanitised once.
+
+    ``highlight_code`` is registered anew for each notebook, with the notebook's lexer; the key holds
+    that lexer, and of the cell's metadata only what the highlighting reads (``magics_language``),
+    since the rest (execution times) differs from run to run.
+    """
+    lexer = getattr(jinja_filter, "pygments_lexer", None)
+    options = repr(sorted(getattr(jinja_filter, "extra_formatter_options", {}).items()))
+
+    def remembered(text: Any, *args: Any, **kwargs: Any) -> str:
+        key = _memo_key(name, lexer, options, text, args, kwargs)
+        if key is None:
+            return jinja_filter(text, *args, **kwargs)
+        with _memo_lock:
+            if key in _memo:
+                _memo.move_to_end(key)
+                return _memo[key]
+        value = jinja_filter(text, *args, **kwargs)
+        with _memo_lock:
+            _memo[key] = value
+            while len(_memo) > _MEMO_MAX_ENTRIES:
+                _memo.popitem(last=False)
+        return value
+
+    return remembered
+
+
+def _memo_key(name: str, lexer: Any, options: str, text: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """What a filter's result depends on; None when it is not to be remembered (long or unusual input)."""
+    if not isinstance(text, str) or len(text) > _MEMO_MAX_CHARS:
+        return None
+    kwargs = dict(kwargs)
+    metadata = kwargs.pop("metadata", None) if name == "highlight_code" else None
+    magics = metadata.get("magics_language") if isinstance(metadata, dict) else None
+    key = (name, lexer, options, text, args, tuple(sorted(kwargs.items())), magics)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _report_exporter_class() -> type:
+    from nbconvert import HTMLExporter
+
+    class ReportExporter(HTMLExporter):
+        """nbconvert's HTML exporter whose highlighting and sanitising of text remember their results."""
+
+        def _register_filter(self, environ: Any, name: str, jinja_filter: Any) -> Any:
+            if name in _MEMO_FILTERS and callable(jinja_filter) and not isinstance(jinja_filter, type | str):
+                jinja_filter = _remembered(name, jinja_filter)
+            return super()._register_filter(environ, name, jinja_filter)
+
+    return ReportExporter
+
+
 @functools.lru_cache(maxsize=2)
 def _exporter(hide_input: bool) -> Any:
     import jinja2
-    from nbconvert import HTMLExporter
 
     # Output images are inline already; embed_images also inlines those linked from Markdown.
-    return HTMLExporter(
+    return _report_exporter_class()(
         extra_loaders=[jinja2.DictLoader({"workbench_report.html.j2": _OFFLINE_TEMPLATE})],
         template_file="workbench_report.html.j2",
         embed_images=True,
