@@ -74,8 +74,9 @@ def main() -> None:
             env = {k: v for k, v in env.items() if not k.startswith("NUMBA_")}
             env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba")
         subprocess.run([sys.executable, "-m", "workbench.explain.warmup"], env=env, check=True)
-        ours = min(_fresh(env, data, "workbench") for _ in range(2))
-        peer = min(_fresh(env, data, "sklearn") for _ in range(2))
+        runs = 1 if args.quick else 2
+        ours = min(_fresh(env, data, "workbench") for _ in range(runs))
+        peer = min(_fresh(env, data, "sklearn") for _ in range(runs))
     report("fresh_process_first_call_permutation_importance_telco", ours[0], peer[0], "sklearn", target=">=3")
     report("fresh_process_whole_process_permutation_importance_telco", ours[1], peer[1], "sklearn")
 

@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the hub start-up the tests use
 
 import requests  # noqa: E402
 from _harness import header, parser, report  # noqa: E402
-
-from workbench.runs import RUNS_ENV  # noqa: E402
+from hub_process import local_hub  # noqa: E402
 
 AS_ROOT = os.geteuid() == 0
 
@@ -41,49 +41,6 @@ def _wait(url: str, timeout: float, ok=lambda r: r.status_code == 200) -> None:
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
-
-
-def start_hub(base: Path):
-    from workbench.hub.auth import admin_password_file
-    from workbench.hub.client import HubSession
-    from workbench.hub.config import free_port
-
-    port = free_port()
-    log = open(base / "hub.log", "wb")  # noqa: SIM115 (closed with the process)
-    cmd = [
-        sys.executable,
-        "-m",
-        "workbench",
-        "hub",
-        "--state-dir",
-        str(base / "state"),
-        "--port",
-        str(port),
-        "--admin",
-        "bench-admin",
-        "--gpu-devices",
-        "",
-        "--users-dir",
-        str(base / "users"),
-    ]
-    if not AS_ROOT:
-        cmd.append("--shared-account")
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, RUNS_ENV: str(base / "runs")},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(url + "/hub/api/", 120)
-    except TimeoutError:
-        stop(proc)
-        sys.exit(f"the hub did not start:\n{(base / 'hub.log').read_text()[-3000:]}")
-    admin = HubSession(url)
-    admin.login("bench-admin", admin_password_file(base / "state", "bench-admin").read_text().strip())
-    return proc, admin
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -158,8 +115,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp:
         base = Path(tmp)
         base.chmod(0o755)  # the users' accounts reach their homes below it
-        proc, admin = start_hub(base)
-        try:
+        with local_hub(base, "bench-admin", ["--gpu-devices", ""], timeout=120) as hub:
+            admin = hub.admin
             users = [f"bench{i}" for i in range(concurrent)]
             admin.api("POST", "/users", json={"usernames": users})
             ours = []
@@ -175,8 +132,6 @@ def main() -> None:
             assert ready == concurrent, f"only {ready} of {concurrent} servers became ready"
             for user in users:
                 hub_stop(admin, user)
-        finally:
-            stop(proc)
 
         peer = []
         for i in range(sequential):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,48 @@ def accounts_ready():
     yield
     for path, mode in reversed(opened):
         path.chmod(mode)
+
+
+@dataclass(frozen=True)
+class WarmedCache:
+    """What ``python -m workbench.explain.warmup`` did to an empty compile cache folder."""
+
+    folder: Path
+    run: subprocess.CompletedProcess
+    files: frozenset[str]  # below ``folder``, right after the warm-up
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without numba's settings, this checkout first on the path, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def warmed_cache(tmp_path_factory) -> WarmedCache:
+    """One warm-up of the explain kernels into a new folder, for the session (the compile takes long).
+
+    Tests that run the kernels in other processes use a copy (:func:`warm_cache_copy`); the folder
+    itself stays as the warm-up left it.
+    """
+    folder = tmp_path_factory.mktemp("warmed") / "numba"
+    run = subprocess.run(
+        [sys.executable, "-m", "workbench.explain.warmup"],
+        env=clean_env(NUMBA_CACHE_DIR=str(folder)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    files = frozenset(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    return WarmedCache(folder=folder, run=run, files=files)
+
+
+@pytest.fixture(scope="session")
+def warm_cache_copy(warmed_cache, tmp_path_factory) -> Path:
+    """A copy of the warmed compile cache, for processes that may add to it."""
+    assert warmed_cache.run.returncode == 0, warmed_cache.run.stderr[-3000:]
+    copy = tmp_path_factory.mktemp("warm-copy") / "numba"
+    shutil.copytree(warmed_cache.folder, copy)
+    return copy

@@ -10,17 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import clean_env
 
 from workbench.explain import _numba_cache
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    env.update(extra)
-    return env
 
 
 def test_read_only_package_uses_the_user_cache_dir(tmp_path, monkeypatch):
@@ -69,19 +61,17 @@ print(json.dumps({k: sum(sum(getattr(s, f"cache_{k}").values()) for s in stats) 
 
 
 @pytest.mark.slow
-def test_warmup_populates_the_cache_and_a_fresh_process_finds_it_warm(tmp_path):
-    env = _env(NUMBA_CACHE_DIR=str(tmp_path / "numba"))
-    done = subprocess.run(
-        [sys.executable, "-m", "workbench.explain.warmup"], env=env, capture_output=True, text=True, timeout=600
-    )
+def test_warmup_populates_the_cache_and_a_fresh_process_finds_it_warm(warmed_cache):
+    done, folder = warmed_cache.run, warmed_cache.folder  # the warm-up ran on an empty folder
     assert done.returncode == 0, done.stderr
-    assert str(tmp_path / "numba") in done.stdout
-    indexes = {p.name.split("-")[0] for p in (tmp_path / "numba").rglob("*.nbi")}
+    assert str(folder) in done.stdout
+    indexes = {Path(p).name.split("-")[0] for p in warmed_cache.files if p.endswith(".nbi")}
     assert {"_trees._predict_leaves", "_permutation_engine._permuted_raw", "_pdp_trees._ice_intervals"} <= indexes
     if importlib.util.find_spec("catboost") is not None:  # the oblivious-tree kernels too
         assert {"_oblivious._leaf_indices", "_oblivious._permuted_oblivious", "_oblivious._ice_oblivious"} <= indexes
-    assert any((tmp_path / "numba").rglob("*.nbc"))
     assert "_permutation_forest._forest_permuted" in indexes  # one output's trees walked tree by tree
+    assert any(p.endswith(".nbc") for p in warmed_cache.files)
+    env = clean_env(NUMBA_CACHE_DIR=str(folder))
     probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=300)
     assert probe.returncode == 0, probe.stderr
     stats = json.loads(probe.stdout.strip().splitlines()[-1])

@@ -24,6 +24,7 @@ import pytest
 import requests
 import yaml
 from conftest import require_tool
+from hub_process import hub_command
 
 from workbench.hub.auth import admin_password_file
 from workbench.hub.config import free_port
@@ -51,28 +52,8 @@ class HubProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> HubProcess:
-        cmd = [
-            sys.executable,
-            "-m",
-            "workbench",
-            "hub",
-            "--state-dir",
-            str(self.state),
-            "--port",
-            str(self.port),
-            "--admin",
-            "admin",
-            "--gpu-devices",
-            "0,1",
-            "--profiles",
-            str(self.profiles),
-            "--culler-every",
-            "1",
-            "--users-dir",
-            str(self.users),
-        ]
-        if os.geteuid() != 0:
-            cmd.append("--shared-account")
+        options = ["--gpu-devices", "0,1", "--profiles", str(self.profiles), "--culler-every", "1"]
+        cmd = hub_command(self.state, self.port, "admin", self.users, options)
         env = {**os.environ, RUNS_ENV: str(self.runs)}
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.base)

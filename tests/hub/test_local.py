@@ -26,12 +26,12 @@ import pytest
 import requests
 import yaml
 from conftest import require_tool
-from hub_process import stop_process, wait_until_up
+from hub_process import local_hub
 
 from workbench.hub.accounts import account_name
 from workbench.hub.auth import admin_password_file
 from workbench.hub.client import HubError, HubSession
-from workbench.hub.config import CULLER_SCOPES, free_port
+from workbench.hub.config import CULLER_SCOPES
 from workbench.profiles import load_profiles
 from workbench.runs import RUNS_ENV, RunRecord, new_run_dir
 from workbench.runs.layout import owner_dirname
@@ -88,7 +88,6 @@ def hub(request):
     base = Path(tempfile.mkdtemp(prefix="wb-hub-"))
     base.chmod(0o755)
     request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
-    state, runs, users = base / "state", base / "runs", base / "users"
     raw = yaml.safe_load((ROOT / "hub" / "profiles.yaml").read_text())
     # the hub's own culler: checks every second, never inside working hours, utilisation from a file
     raw["culling"] = {
@@ -102,43 +101,19 @@ def hub(request):
     }
     profiles_path = base / "profiles.yaml"
     profiles_path.write_text(yaml.safe_dump(raw))
-    port = free_port()
-    log = base / "hub.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "workbench",
-        "hub",
-        "--state-dir",
-        str(state),
-        "--port",
-        str(port),
-        "--admin",
-        ADMIN,
-        "--gpu-devices",
-        "0,1",
-        "--profiles",
-        str(profiles_path),
-        "--culler-every",
-        "1",
-        "--users-dir",
-        str(users),
-    ]
-    if not AS_ROOT:
-        cmd.append("--shared-account")
-    env = {**os.environ, RUNS_ENV: str(runs)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=base)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(proc, log, lambda: requests.get(url + "/hub/api/", timeout=2).status_code == 200)
-        admin = HubSession(url)
-        admin.login(ADMIN, admin_password_file(state, ADMIN).read_text().strip())  # created at first start
+    options = ["--gpu-devices", "0,1", "--profiles", str(profiles_path), "--culler-every", "1"]
+    with local_hub(base, ADMIN, options) as running:
         for group in ("gpu-users",):
-            admin.api("POST", f"/groups/{group}")
-        yield Hub(url=url, state=state, runs=runs, users=users, profiles_path=profiles_path, admin=admin, log=log)
-    finally:
-        stop_process(proc)
+            running.admin.api("POST", f"/groups/{group}")
+        yield Hub(
+            url=running.url,
+            state=running.state,
+            runs=base / "runs",
+            users=base / "users",
+            profiles_path=profiles_path,
+            admin=running.admin,
+            log=running.log,
+        )
 
 
 def execute(hub: Hub, user: str, token: str, code: str, server: str = "") -> str:

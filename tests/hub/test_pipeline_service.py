@@ -10,9 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,13 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import require_tool
+from hub_process import local_hub
 
 from workbench.hub.accounts import account_name, ensure_account, lookup_account, private_dir
-from workbench.hub.auth import admin_password_file
 from workbench.hub.client import HubSession
-from workbench.hub.config import free_port
 from workbench.hub.pipelines import SCHEDULES_SCOPE, TEAM_OWNER, TRIGGER_GROUP, TRIGGER_SCOPE
-from workbench.runs import RUNS_ENV
 from workbench.runs.layout import owner_dirname
 from workbench.runs.pipelines import scan_pipelines
 
@@ -108,46 +103,23 @@ def hub(request):
     base = Path(tempfile.mkdtemp(prefix="wb-pipelines-"))
     base.chmod(0o755)  # the runs' accounts reach the pipelines folder, their homes and runs below it
     request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
-    state, runs, users, pipelines = base / "state", base / "runs", base / "users", base / "pipelines"
+    runs, users, pipelines = base / "runs", base / "users", base / "pipelines"
     pipelines.mkdir(mode=0o755)
     shutil.copy(NOTEBOOK, pipelines / "sleeps.ipynb")
     (pipelines / "nap.yaml").write_text(PIPELINE)
     (pipelines / "broken.yaml").write_text("name: broken\nsteps: {}\nschedule: every day\n")
     for path in pipelines.iterdir():
         path.chmod(0o644)
-    port = free_port()
-    cmd = [sys.executable, "-m", "workbench", "hub", "--state-dir", str(state), "--port", str(port)]
-    cmd += ["--admin", ADMIN, "--users-dir", str(users), "--pipelines-dir", str(pipelines)]
-    if not AS_ROOT:
-        cmd.append("--shared-account")
-    log = base / "hub.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd, env={**os.environ, RUNS_ENV: str(runs)}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    ready = ("/services/pipelines/api/pipelines", 401)  # the hub and its pipelines service answer
+    with local_hub(base, ADMIN, ["--pipelines-dir", str(pipelines)], ready) as running:
+        yield Hub(
+            url=running.url,
+            base=base,
+            runs=runs,
+            users=users,
+            admin=running.admin,
+            admin_token=running.admin.new_token(ADMIN),
         )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(url + "/services/pipelines/api/pipelines", timeout=2).status_code == 401:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"hub or pipelines service did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        admin = HubSession(url)
-        admin.login(ADMIN, admin_password_file(state, ADMIN).read_text().strip())
-        admin_token = admin.new_token(ADMIN)
-        yield Hub(url=url, base=base, runs=runs, users=users, admin=admin, admin_token=admin_token)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 def test_status_lists_declared_pipelines_and_reports_bad_files(hub):
