@@ -2,7 +2,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -84,9 +83,8 @@ def _demo_pipeline_caches(runs: Path, stdout: str) -> None:
     stacked = float(re.search(r"stacked CV AUC (\d\.\d+)", stdout).group(1))
     assert first.steps["stack"].metrics["cv_auc"] == pytest.approx(stacked, abs=1e-4)
     reference = Path(__file__).parents[2] / "notebooks" / "pipeline.yaml"
-    started = time.perf_counter()
     again = run_pipeline(load_pipeline(reference), runs_dir=runs, workers=2, progress=False)
-    assert time.perf_counter() - started <= 2.0 and {s.state for s in again.steps.values()} == {"cached"}
+    assert {s.state for s in again.steps.values()} == {"cached"}  # its time is bench_pipeline's to measure
     assert len(iter_runs(runs)) == 6  # no notebook executed
     edited = runs / "pipeline.yaml"  # the stack's meta model changed: stack and submission run again
     edited.write_text(
