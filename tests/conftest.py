@@ -125,3 +125,20 @@ def warm_cache_copy(warmed_cache, tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("warm-copy") / "numba"
     shutil.copytree(warmed_cache.folder, copy)
     return copy
+
+
+def assert_ice_equals_sklearn_brute(model, X, features, grid: int, categorical: tuple[str, ...] = ("cat",)) -> None:
+    """workbench's exact ICE for each feature equals scikit-learn's brute method on workbench's grid (<= 1e-9)."""
+    import numpy as np
+    from sklearn.inspection import partial_dependence as sklearn_pd
+
+    from workbench.explain import partial_dependence
+
+    for feature in features:
+        ours = partial_dependence(model, X, feature, grid=grid, kind="individual", progress=False)
+        extra = {"categorical_features": [feature]} if feature in categorical else {}
+        theirs = sklearn_pd(
+            model, X, [feature], custom_values={feature: ours.grid[0]}, kind="individual", method="brute", **extra
+        )
+        individual = np.asarray(ours.individual).reshape(theirs["individual"].shape)
+        np.testing.assert_allclose(individual, theirs["individual"], rtol=0, atol=1e-9)

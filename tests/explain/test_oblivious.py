@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_ice_equals_sklearn_brute
 
 from workbench.explain import _oblivious
 from workbench.explain._pdp_trees import ice_raw
@@ -121,20 +122,9 @@ def test_permutation_importance_equals_sklearn(data, task, nan_mode, scoring):
 
 @pytest.mark.parametrize(("task", "nan_mode"), [("regression", "Max"), ("binary", "Min"), ("multiclass", "Max")])
 def test_exact_ice_equals_sklearn_brute(data, task, nan_mode):
-    from sklearn.inspection import partial_dependence as sklearn_pd
-
-    from workbench.explain import partial_dependence
-
     model = _model(task, data, nan_mode)
     X = data["X"]
-    for feature in ("a", "b", "cat"):
-        ours = partial_dependence(model, X, feature, grid=12, kind="individual", progress=False)
-        extra = {"categorical_features": ["cat"]} if feature == "cat" else {}
-        theirs = sklearn_pd(
-            model, X, [feature], custom_values={feature: ours.grid[0]}, kind="individual", method="brute", **extra
-        )
-        individual = np.asarray(ours.individual).reshape(theirs["individual"].shape)
-        np.testing.assert_allclose(individual, theirs["individual"], rtol=0, atol=1e-9)
+    assert_ice_equals_sklearn_brute(model, X, ("a", "b", "cat"), grid=12)
 
 
 def test_only_oblivious_layouts_are_read_as_such(data):

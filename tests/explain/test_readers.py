@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_ice_equals_sklearn_brute
 from sklearn import ensemble, tree
 from sklearn.linear_model import LinearRegression
 
@@ -304,19 +305,10 @@ def _library_model(family: str, task: str, data: dict):
 @pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
 @pytest.mark.parametrize("family", ["HistGradientBoosting", "CatBoost"])
 def test_exact_ice_with_nan_and_categories_equals_sklearn_brute(data, family, task):
-    from sklearn.inspection import partial_dependence as sklearn_pd
-
-    from workbench.explain import partial_dependence
-
     model, X = _library_model(family, task, data)
-    for feature in ("a", "b", "cat"):  # b has NaN (scikit-learn's grid would be NaN: give it ours)
-        ours = partial_dependence(model, X, feature, grid=10, kind="individual", progress=False)
-        extra = {"categorical_features": ["cat"]} if feature == "cat" else {}
-        theirs = sklearn_pd(
-            model, X, [feature], custom_values={feature: ours.grid[0]}, kind="individual", method="brute", **extra
-        )
-        individual = np.asarray(ours.individual).reshape(theirs["individual"].shape)
-        np.testing.assert_allclose(individual, theirs["individual"], rtol=0, atol=1e-9)
+    assert_ice_equals_sklearn_brute(
+        model, X, ("a", "b", "cat"), grid=10
+    )  # b has NaN (scikit-learn's grid would be NaN: give it ours)
 
 
 def test_hist_gradient_boosting_recursion_equals_sklearn_recursion(data):
