@@ -118,10 +118,6 @@ def _cached_by_id(model: Any, read: Any, key: tuple[Any, ...]) -> TreeEnsemble:
 
 
 def _fit_stamp(model: Any) -> Any:
-    get_booster = getattr(model, "get_booster", None)
-    if get_booster is not None:
-        booster = get_booster()
-        return (booster.num_boosted_rounds(), getattr(model, "best_iteration", None), id(booster))
     predictors = getattr(model, "_predictors", None)  # HistGradientBoosting
     return id(getattr(model, "tree_", None)), id(predictors), id(getattr(model, "_baseline_prediction", None))
 
