@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+import background
 import pytest
+from background import WarmedCache
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -82,49 +82,43 @@ def accounts_ready():
         path.chmod(mode)
 
 
-@dataclass(frozen=True)
-class WarmedCache:
-    """What ``python -m workbench.explain.warmup`` did to an empty compile cache folder."""
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the slow self-contained work that selected tests need, so it runs beside the tests before them."""
+    if any("warmed_cache" in getattr(item, "fixturenames", ()) for item in session.items):
+        background.start("warm-up", background.warm_up_cache)
+    scripts = quick_benchmarks(session.items)
+    if scripts:
+        background.start("benchmarks", lambda: background.quick_benchmark_runs(scripts))
 
-    folder: Path
-    run: subprocess.CompletedProcess
-    files: frozenset[str]  # below ``folder``, right after the warm-up
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    background.stop()
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without numba's settings, this checkout first on the path, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    env.update(extra)
-    return env
+def quick_benchmarks(items: list[pytest.Item]) -> list[str]:
+    """The benchmark scripts whose quick runs share one interpreter (all selected but the hub's)."""
+    selected = {
+        item.callspec.params["script"]
+        for item in items
+        if getattr(item, "originalname", None) == "test_benchmark_runs_quick"
+    }
+    return sorted(selected - {"bench_hub.py"})
 
 
 @pytest.fixture(scope="session")
-def warmed_cache(tmp_path_factory) -> WarmedCache:
-    """One warm-up of the explain kernels into a new folder, for the session (the compile takes long).
+def warmed_cache() -> WarmedCache:
+    """One warm-up of the explain kernels into a new folder, for the session (started in the background).
 
     Tests that run the kernels in other processes use a copy (:func:`warm_cache_copy`); the folder
     itself stays as the warm-up left it.
     """
-    folder = tmp_path_factory.mktemp("warmed") / "numba"
-    run = subprocess.run(
-        [sys.executable, "-m", "workbench.explain.warmup"],
-        env=clean_env(NUMBA_CACHE_DIR=str(folder)),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    files = frozenset(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    return WarmedCache(folder=folder, run=run, files=files)
+    return background.result("warm-up", background.warm_up_cache)
 
 
 @pytest.fixture(scope="session")
-def warm_cache_copy(warmed_cache, tmp_path_factory) -> Path:
+def warm_cache_copy(warmed_cache) -> Path:
     """A copy of the warmed compile cache, for processes that may add to it."""
-    assert warmed_cache.run.returncode == 0, warmed_cache.run.stderr[-3000:]
-    copy = tmp_path_factory.mktemp("warm-copy") / "numba"
-    shutil.copytree(warmed_cache.folder, copy)
-    return copy
+    return background.copy_of_warm_cache("warm-copy")
 
 
 def assert_ice_equals_sklearn_brute(model, X, features, grid: int, categorical: tuple[str, ...] = ("cat",)) -> None:

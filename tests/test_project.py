@@ -1,6 +1,5 @@
 """The repository's promises: layout, README commands, CI script, environment.yml in sync."""
 
-import json
 import os
 import re
 import subprocess
@@ -8,9 +7,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+import background
 import pytest
 import yaml
-from conftest import require_tool
+from conftest import quick_benchmarks, require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,54 +99,11 @@ def _benchmarks() -> list:
     return [pytest.param(name, marks=_BENCHMARK_MARKS.get(name, ())) for name in scripts]
 
 
-# Runs each script named after the report file as the command line would (``__main__``, ``--quick``),
-# one after the other in one interpreter, so the libraries they share are imported once; writes each
-# script's exit status, output and errors to the report (JSON).
-_IN_ONE_PROCESS = """
-import contextlib, io, json, runpy, sys, traceback
-
-report, results = sys.argv[1], {}
-for script in sys.argv[2:]:
-    out, err, code = io.StringIO(), io.StringIO(), 0
-    sys.argv = [script, "--quick"]
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            runpy.run_path(script, run_name="__main__")
-        except SystemExit as exc:  # the status the interpreter would exit with
-            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-            if exc.code is not None and not isinstance(exc.code, int):
-                print(exc.code, file=sys.stderr)
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-    results[script] = {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
-with open(report, "w") as f:
-    json.dump(results, f)
-"""
-
-
 @pytest.fixture(scope="module")
-def quick_runs(request, tmp_path_factory) -> dict[str, dict]:
-    """The ``--quick`` runs of the selected benchmarks but the hub's, by script name."""
-    selected = {
-        item.callspec.params["script"]
-        for item in request.session.items
-        if getattr(item, "originalname", None) == "test_benchmark_runs_quick"
-    }
-    scripts = [str(ROOT / "benchmarks" / name) for name in sorted(selected - {"bench_hub.py"})]
-    env = dict(os.environ)
-    if "bench_first_call.py" in selected:  # it warms the compile cache first: the session's warm copy saves the compile
-        env["NUMBA_CACHE_DIR"] = str(request.getfixturevalue("warm_cache_copy"))
-    report = tmp_path_factory.mktemp("benchmarks") / "runs.json"
-    proc = subprocess.run(
-        [sys.executable, "-c", _IN_ONE_PROCESS, str(report), *scripts],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=850,
-    )
-    assert proc.returncode == 0 and report.is_file(), proc.stderr[-3000:]
-    return {Path(script).name: run for script, run in json.loads(report.read_text()).items()}
+def quick_runs(request) -> dict[str, dict]:
+    """The ``--quick`` runs of the selected benchmarks but the hub's, by script name (started in the background)."""
+    scripts = quick_benchmarks(request.session.items)
+    return background.result("benchmarks", lambda: background.quick_benchmark_runs(scripts))
 
 
 @pytest.mark.parametrize("script", _benchmarks())

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import clean_env
+from background import clean_env
 
 from workbench.explain import _numba_cache
 
