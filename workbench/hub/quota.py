@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._checks import is_whole_number
 from ..profiles import Profile, ProfileSet
 
 SPAWNED = "spawned"  # user_options / spawner state key: {"profile": slug, "gpus": n} at spawn
@@ -46,7 +47,7 @@ def spawned_profile(user_options: dict[str, Any] | None, state: dict[str, Any] |
         record = (holder or {}).get(SPAWNED) if isinstance(holder, dict) else None
         if isinstance(record, dict) and isinstance(record.get("profile"), str):
             gpus = record.get("gpus")
-            if isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= 0:
+            if is_whole_number(gpus):
                 return record["profile"], gpus
     return None
 

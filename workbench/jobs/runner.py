@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._checks import is_whole_number
 from ..runs.layout import current_owner, default_runs_root
 from ..runs.records import (
     ARTIFACTS_DIR,
@@ -91,7 +92,7 @@ def prepare_run(
 def run_seed(values: Mapping[str, Any]) -> int:
     """The run's seed: the notebook's ``seed`` parameter when it is a whole number, else 0."""
     seed = values.get("seed")
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+    return int(seed) if is_whole_number(seed, low=None) else 0
 
 
 def kernel_environment(seed: int) -> dict[str, str]:

@@ -7,11 +7,12 @@ the sampler (TPE, CMA-ES, random, grid) is Optuna's.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .._checks import is_finite_number
 
 KINDS = ("uniform", "loguniform", "int", "logint", "choice")
 _EXPR = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$", re.S)
@@ -60,7 +61,7 @@ def _scalar(text: str) -> Any:
 
 def _number(text: str, name: str, whole: bool) -> float | int:
     value = _scalar(text) if isinstance(text, str) else text
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise ValueError(f"search space {name}: {text!r} is not a number")
     if whole:
         if float(value) != int(value):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._checks import is_whole_number
+from .._checks import is_finite_number, is_whole_number
 from .model import _SLUG, _TOLERATION_KEYS, USERNAME, parse_memory
 
 _SECRET_PREFIX = re.compile(r"^[a-z0-9][-a-z0-9.]*$")
@@ -46,7 +46,7 @@ def _show(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return is_finite_number(value)
 
 
 def _count(minimum: int) -> Checker:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..._checks import is_whole_number
 from ..._io import atomic_write_json
 from ...profiles import Profile, profile_env
 from ...runs.layout import RUNS_ENV, owner_dir, owner_dirname
@@ -125,7 +126,7 @@ def _text(value: Any) -> bool:
 
 
 def _optional_int(value: Any) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    return value is None or is_whole_number(value, low=None)
 
 
 def _timestamp(value: Any) -> bool:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..._checks import is_finite_number, is_whole_number
 from ..params import NotebookSpec, Parameter, ParamType, coerce_value, inspect_notebook, validate_params
 from .overrides import StepOverride, split_overrides
 
@@ -548,7 +549,7 @@ def _parse_step(
     after = _after(ctx, group, raw.get("after"), all_steps)
     profile = _profile(ctx, group, raw.get("profile"))
     retries = raw.get("retries", 0)
-    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
+    if not is_whole_number(retries, 0, 10):
         raise ctx.error(f"expected a whole number from 0 to 10, got {retries!r}", step=group, key="retries")
     timeout = _timeout(ctx, group, raw.get("timeout"))
     points = _foreach(ctx, group, raw.get("foreach"), spec, values)
@@ -782,7 +783,7 @@ def _timeout(ctx: _Context, group: str, value: Any) -> float | None:
     if value is None:
         return None
     seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if is_finite_number(value):
         seconds = float(value)
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]

@@ -8,13 +8,13 @@ storage; the storage hands out trial numbers, so none is lost or given twice.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..._checks import is_finite_number
 from ...models.space import Dimension, suggest
 from ...models.trial import (
     PRUNER_ENV,
@@ -204,7 +204,7 @@ def _tell(study: Any, storage: Any, tid: int, trial: Any, record: Any, metric: s
     storage.set_trial_user_attr(tid, "run", f"{owner_dirname(record.owner)}/{record.path.name}")
     storage.set_trial_user_attr(tid, "run_state", record.state)
     value = record.metrics.get(metric)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_finite_number(value)
     try:
         if record.state == "pruned":
             study.tell(trial, state=TrialState.PRUNED)
