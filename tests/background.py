@@ -1,9 +1,11 @@
 """Slow, self-contained work the session needs later, started as soon as the tests are collected.
 
-The compile cache's cold warm-up and the benchmarks' quick runs are each one long subprocess that
-uses about one core. Started when collection ends (``conftest.pytest_collection_finish``), they run
-beside the tests that come before the ones needing them, one after the other; a fixture that needs
-one waits for it (:func:`result`). Whatever is still running when the session ends is killed.
+The image builds, the compile cache's cold warm-up and the benchmarks' quick runs are each a long
+subprocess that uses about one core. A module registers such work under the name of the session
+fixture that returns it (:func:`register`); when collection ends, the work that selected tests need
+starts in the order they need it (``conftest.pytest_collection_finish``), one job after the other,
+beside the tests that come first. The fixture waits for it (:func:`result`). Whatever is still
+running when the session ends is killed.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _pool: ThreadPoolExecutor | None = None
+_registered: dict[str, _Work] = {}
 _jobs: dict[str, Future] = {}
 _running: set[subprocess.Popen] = set()
 _lock = threading.Lock()
@@ -49,19 +54,57 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start(name: str, work: Callable[[], Any]) -> None:
-    """Queue ``work`` under ``name`` (jobs run one at a time, in the order they were started)."""
+@dataclass(frozen=True)
+class _Work:
+    run: Callable[[list[pytest.Item]], Any]
+    needs: Callable[[list[pytest.Item]], tuple[str, ...]]
+
+
+def register(
+    fixture: str,
+    work: Callable[[list[pytest.Item]], Any],
+    needs: Callable[[list[pytest.Item]], tuple[str, ...]] = lambda items: (),
+) -> None:
+    """Have ``work(selected_items)`` start when collection ends if a selected test uses ``fixture``.
+
+    ``needs(selected_items)`` names the registered fixtures whose work must be done first.
+    """
+    _registered[fixture] = _Work(work, needs)
+
+
+def waits(item: pytest.Item) -> bool:
+    """Whether ``item`` uses a fixture whose work is registered (it waits for that work)."""
+    return any(fixture in _registered for fixture in getattr(item, "fixturenames", ()))
+
+
+def start_needed(items: list[pytest.Item]) -> None:
+    """Queue the registered work that ``items`` need, in the order of the first test needing each."""
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            _queue(fixture, items)
+
+
+def _queue(fixture: str, items: list[pytest.Item]) -> None:
     global _pool
+    work = _registered.get(fixture)
+    if work is None or fixture in _jobs:
+        return
+    for first in work.needs(items):
+        _queue(first, items)
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tests-background")
-    _jobs[name] = _pool.submit(work)
+    _jobs[fixture] = _pool.submit(work.run, items)
 
 
-def result(name: str, work: Callable[[], Any]) -> Any:
-    """What job ``name`` gave: waits for it, or runs ``work`` now when it was never started."""
-    if name not in _jobs:
-        start(name, work)
-    return _jobs[name].result()
+def result(request: pytest.FixtureRequest) -> Any:
+    """What the work registered for ``request``'s fixture gave (it is queued now if it never was)."""
+    _queue(request.fixturename, list(request.session.items))
+    return _jobs[request.fixturename].result()
+
+
+def done(fixture: str) -> Any:
+    """What finished work gave, from work queued after it (jobs run in the order they were queued)."""
+    return _jobs[fixture].result()
 
 
 def scratch() -> Path:
@@ -72,11 +115,11 @@ def scratch() -> Path:
     return _scratch
 
 
-def run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    """``subprocess.run`` that :func:`stop` can kill."""
+def run(args: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``subprocess.run`` that :func:`stop` can kill (output captured as text)."""
     if _stopping.is_set():
         raise RuntimeError("the test session is ending")
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with _lock:
         _running.add(proc)
     try:
@@ -102,7 +145,7 @@ def stop() -> None:
         shutil.rmtree(_scratch, ignore_errors=True)
 
 
-def warm_up_cache() -> WarmedCache:
+def warm_up_cache(items: list[pytest.Item]) -> WarmedCache:
     """One cold warm-up of the explain kernels into a new folder (the compile takes long)."""
     folder = scratch() / "warmed" / "numba"
     done = run([sys.executable, "-m", "workbench.explain.warmup"], clean_env(NUMBA_CACHE_DIR=str(folder)), 600)
@@ -112,7 +155,7 @@ def warm_up_cache() -> WarmedCache:
 
 def copy_of_warm_cache(name: str) -> Path:
     """A copy of the warmed compile cache, for processes that may add to it."""
-    warmed = result("warm-up", warm_up_cache)
+    warmed = done("warmed_cache")
     assert warmed.run.returncode == 0, warmed.run.stderr[-3000:]
     copy = scratch() / name / "numba"
     shutil.copytree(warmed.folder, copy)
@@ -146,9 +189,14 @@ with open(report, "w") as f:
 
 
 def quick_benchmark_runs(scripts: list[str]) -> dict[str, dict]:
-    """The ``--quick`` runs of ``scripts`` (names under ``benchmarks/``), in one interpreter, by name."""
+    """The ``--quick`` runs of ``scripts`` (names under ``benchmarks/``), in one interpreter, by name (none: ``{}``).
+
+    With ``bench_first_call.py`` among them, the warm-up (``warmed_cache``) must be done first.
+    """
     import os
 
+    if not scripts:
+        return {}
     env = dict(os.environ)
     if "bench_first_call.py" in scripts:  # it warms the compile cache first: a warm copy saves the compile
         env["NUMBA_CACHE_DIR"] = str(copy_of_warm_cache("benchmarks-cache"))

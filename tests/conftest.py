@@ -82,37 +82,31 @@ def accounts_ready():
         path.chmod(mode)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests waiting for work done in the background go last (in their order), so it has the most time."""
+    items[:] = sorted(items, key=background.waits)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow self-contained work that selected tests need, so it runs beside the tests before them."""
-    if any("warmed_cache" in getattr(item, "fixturenames", ()) for item in session.items):
-        background.start("warm-up", background.warm_up_cache)
-    scripts = quick_benchmarks(session.items)
-    if scripts:
-        background.start("benchmarks", lambda: background.quick_benchmark_runs(scripts))
+    background.start_needed(session.items)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     background.stop()
 
 
-def quick_benchmarks(items: list[pytest.Item]) -> list[str]:
-    """The benchmark scripts whose quick runs share one interpreter (all selected but the hub's)."""
-    selected = {
-        item.callspec.params["script"]
-        for item in items
-        if getattr(item, "originalname", None) == "test_benchmark_runs_quick"
-    }
-    return sorted(selected - {"bench_hub.py"})
+background.register("warmed_cache", background.warm_up_cache)
 
 
 @pytest.fixture(scope="session")
-def warmed_cache() -> WarmedCache:
+def warmed_cache(request) -> WarmedCache:
     """One warm-up of the explain kernels into a new folder, for the session (started in the background).
 
     Tests that run the kernels in other processes use a copy (:func:`warm_cache_copy`); the folder
     itself stays as the warm-up left it.
     """
-    return background.result("warm-up", background.warm_up_cache)
+    return background.result(request)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 import background
 import pytest
 import yaml
-from conftest import quick_benchmarks, require_tool
+from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,15 +99,31 @@ def _benchmarks() -> list:
     return [pytest.param(name, marks=_BENCHMARK_MARKS.get(name, ())) for name in scripts]
 
 
-@pytest.fixture(scope="module")
+def _quick_benchmarks(items: list[pytest.Item]) -> list[str]:
+    """The benchmark scripts whose quick runs share one interpreter (all selected but the hub's)."""
+    selected = {
+        item.callspec.params["script"]
+        for item in items
+        if getattr(item, "originalname", None) == "test_benchmark_runs_quick"
+    }
+    return sorted(selected - {"bench_hub.py"})
+
+
+background.register(
+    "quick_runs",
+    lambda items: background.quick_benchmark_runs(_quick_benchmarks(items)),
+    needs=lambda items: ("warmed_cache",) if "bench_first_call.py" in _quick_benchmarks(items) else (),
+)
+
+
+@pytest.fixture(scope="session")
 def quick_runs(request) -> dict[str, dict]:
     """The ``--quick`` runs of the selected benchmarks but the hub's, by script name (started in the background)."""
-    scripts = quick_benchmarks(request.session.items)
-    return background.result("benchmarks", lambda: background.quick_benchmark_runs(scripts))
+    return background.result(request)
 
 
 @pytest.mark.parametrize("script", _benchmarks())
-def test_benchmark_runs_quick(script, request):
+def test_benchmark_runs_quick(script, request, quick_runs):
     if script == "bench_hub.py":  # alone, after the checks that the hub's accounts can work here
         require_tool("configurable-http-proxy")  # a skip with the reason locally, a failure in CI
         if os.geteuid() == 0:
@@ -117,6 +133,6 @@ def test_benchmark_runs_quick(script, request):
         )
         run = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
     else:
-        run = request.getfixturevalue("quick_runs")[script]
+        run = quick_runs[script]
     assert run["returncode"] == 0, run["stderr"][-2000:]
     assert re.search(r"^RATIO .+ speedup=", run["stdout"], re.M), run["stdout"]

@@ -13,6 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import background
 import pytest
 from conftest import require_tool
 from packaging.requirements import Requirement
@@ -168,7 +169,7 @@ def _script_env() -> dict[str, str]:
 
 
 def _run(args: list[str], timeout: int = 900) -> str:
-    proc = subprocess.run(args, capture_output=True, text=True, env=_script_env(), cwd=ROOT, timeout=timeout)
+    proc = background.run(args, env=_script_env(), timeout=timeout, cwd=ROOT)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout.strip().splitlines()[-1]
 
@@ -197,11 +198,42 @@ def _podman_run(image: str, *command: str, volumes: dict[Path, str] | None = Non
     )
 
 
-@pytest.fixture(scope="module")
-def standin_base() -> str:
+def _build_image(image: str, base: str, *options: str) -> str:
+    tag = f"localhost/workbench/{image}:test"
+    return _run(["scripts/build-image", image, "--base-image", base, "--offline", *options, "--tag", tag])
+
+
+def _build_images(items: list[pytest.Item]) -> dict[str, str | BaseException]:
+    """The stand-in base, then the base image (the smoke test's packages) and the hub image on it.
+
+    Each image's tag, or what its build raised (each test reports its own image's failure).
+    """
     for tool in ("buildah", "podman", "mmdebstrap"):
         require_tool(tool)
-    return _run(["scripts/build-standin-base"])
+    standin = _run(["scripts/build-standin-base"])
+    builds = {"base": ("--only", SMOKE_PACKAGES), "hub": ()}
+    built: dict[str, str | BaseException] = {}
+    for image, options in builds.items():
+        try:
+            built[image] = _build_image(image, standin, *options)
+        except Exception as exc:  # noqa: BLE001 - reported by the image's own test
+            built[image] = exc
+    return built
+
+
+background.register("built_images", _build_images)
+
+
+@pytest.fixture(scope="session")
+def built_images(request) -> dict[str, str | BaseException]:
+    """The images the smoke tests run, built in the background while the tests before them run."""
+    return background.result(request)
+
+
+def _tag(built: dict[str, str | BaseException], image: str) -> str:
+    if isinstance(built[image], BaseException):
+        raise built[image]
+    return built[image]
 
 
 def _smoke_module():
@@ -213,22 +245,10 @@ def _smoke_module():
 
 @pytest.mark.images
 @pytest.mark.slow
-def test_base_image_builds_and_passes_its_smoke_test(standin_base):
+def test_base_image_builds_and_passes_its_smoke_test(built_images):
     from workbench import __version__
 
-    tag = _run(
-        [
-            "scripts/build-image",
-            "base",
-            "--base-image",
-            standin_base,
-            "--offline",
-            "--only",
-            SMOKE_PACKAGES,
-            "--tag",
-            "localhost/workbench/base:test",
-        ]
-    )
+    tag = _tag(built_images, "base")
     proc = _podman_run(
         tag, "python", "/tmp/smoke_test.py", volumes={ROOT / "images" / "smoke_test.py": "/tmp/smoke_test.py"}
     )
@@ -248,18 +268,8 @@ def test_base_image_builds_and_passes_its_smoke_test(standin_base):
 
 @pytest.mark.images
 @pytest.mark.slow
-def test_hub_image_builds_and_loads_profiles_as_non_root(standin_base):
-    tag = _run(
-        [
-            "scripts/build-image",
-            "hub",
-            "--base-image",
-            standin_base,
-            "--offline",
-            "--tag",
-            "localhost/workbench/hub:test",
-        ]
-    )
+def test_hub_image_builds_and_loads_profiles_as_non_root(built_images):
+    tag = _tag(built_images, "hub")
     code = (
         "import os, workbench.profiles as h; p = h.load_profiles('/usr/local/etc/workbench/profiles.yaml'); "
         "print(os.getuid(), *[x.slug for x in p.profiles])"
@@ -285,20 +295,8 @@ def _gpu_present() -> bool:
 @pytest.mark.skipif(
     not _gpu_present(), reason="no NVIDIA GPU on this machine: the gpu image's CUDA smoke test needs one"
 )
-def test_gpu_image_builds_and_sees_cuda(standin_base):
-    base = _run(
-        [
-            "scripts/build-image",
-            "base",
-            "--base-image",
-            standin_base,
-            "--offline",
-            "--only",
-            SMOKE_PACKAGES,
-            "--tag",
-            "localhost/workbench/base:test",
-        ]
-    )
+def test_gpu_image_builds_and_sees_cuda(built_images):
+    base = _tag(built_images, "base")
     tag = _run(
         [
             "scripts/build-image",
