@@ -72,6 +72,7 @@ def test_permuted_sums_equal_the_general_walk_bit_for_bit(data, task, nan_mode, 
         raw, np.asarray(model.predict(data["X"], prediction_type="RawFormulaVal")).reshape(N, -1)
     )
     _general_engine(monkeypatch)
+    np.testing.assert_array_equal(raw, predict_raw(e, M))  # the general walk's leaves
     theirs, _ = permuted_raw_scores(e, M, units, perms)
     np.testing.assert_array_equal(ours, theirs)
     for u, cols in enumerate(units):  # and each one is the model's own raw score on the permuted rows
@@ -89,13 +90,14 @@ def test_ice_sums_are_the_model_on_each_grid_value(data, task, table, monkeypatc
     model = _model(task, data, "Max")
     e = tree_ensemble(model)
     M = to_matrix(e, data["X"])
-    for feature, values in ((0, np.array([1.5, -2.0, 0.1, 0.1, 3.0])), (1, np.array([-0.3, 0.9])), (3, [0, 2, 4])):
-        values = np.asarray(values, dtype=np.float64)
-        ours = ice_raw(e, M, feature, values)
+    grids = ((0, np.array([1.5, -2.0, 0.1, 0.1, 3.0])), (1, np.array([-0.3, 0.9])), (3, np.array([0.0, 2.0, 4.0])))
+    ours = {feature: ice_raw(e, M, feature, values) for feature, values in grids}
+    _general_engine(monkeypatch)  # the reference: the general tree walk
+    for feature, values in grids:
         for g, value in enumerate(values):
             work = M.copy()
             work[:, feature] = value
-            np.testing.assert_array_equal(ours[:, g], predict_raw(e, work))
+            np.testing.assert_array_equal(ours[feature][:, g], predict_raw(e, work))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ Every row's leaf index in every tree is computed once, a level at a time down a 
 * **permutation importance**: a unit changes only the bits of the levels that test one of its
   columns (``mask``), so the permuted leaf is ``(own & ~mask) | (donor & mask)``: no walk and no
   comparison; trees that never test the unit keep the row's value. The chains (unit, repeat) are
-  re-added in tree order from the first changed tree, each from the row's exact partial sum there
+  re-added in tree order from the first tree where a donor's bits differ from the row's, each from the row's exact partial sum there
   (as the general engine does), so raw scores stay bit-identical to the library's sum.
 * **ICE**: at a grid value, each level testing the feature has the same bit for every row, so the
   grid's bits are computed once per tree (one comparison per level and grid point), and a tree
@@ -270,15 +270,15 @@ def _permuted_oblivious(
                     for a in range(aff_start[u], aff_start[u + 1]):
                         t = aff_tree[a]
                         m = aff_mask[a]
-                        rest = leaf_base[t] + (own[t] & ~m)
-                        vt = val[t]
-                        changed = False
+                        o = own[t]
+                        rest = leaf_base[t] + (o & ~m)
+                        differ = 0  # the levels where a donor's bit is not the row's
                         for r in range(n_rep):
-                            v = leaf_value[rest + (donors[t, r] & m)]
-                            W[t, q0 + r] = v
-                            changed |= v != vt
+                            d = donors[t, r]
+                            W[t, q0 + r] = leaf_value[rest + (d & m)]
+                            differ |= d ^ o
                         c = tree_class[t]
-                        if changed and t < first[c]:
+                        if differ & m and t < first[c]:
                             first[c] = t
                 for c in range(K):
                     t = first[c]

@@ -396,8 +396,14 @@ def _sum_leaves_from(leaves, leaf_value, tree_class, base, float32_sums):
 
 def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
     """Raw scores ``float64[n_rows, num_class]``, summed in tree order as the model's library does."""
-    leaves = predict_leaves(ensemble, X)
+    from ._oblivious import fits, leaf_indices, oblivious_view
+
     e = ensemble
+    view = oblivious_view(e)
+    if fits(view, len(X)):  # oblivious trees: a leaf is the row's bits, one comparison per level
+        leaves = view.leaf_base[None, :] + leaf_indices(view, e, X)
+    else:
+        leaves = predict_leaves(e, X)
     if e.sums_like_lightgbm:
         return _sum_leaves(leaves, e.leaf_value, e.tree_class, e.num_class)
     base = np.zeros(e.num_class) if e.base_score is None else np.asarray(e.base_score, dtype=np.float64)
@@ -408,10 +414,10 @@ def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
 # --- LightGBM's output transforms, bit for bit (numba's exp is the C library's, as in LightGBM) ---
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _sigmoid(raw, scale):
     out = np.empty_like(raw)
-    for i in range(raw.shape[0]):
+    for i in numba.prange(raw.shape[0]):
         for c in range(raw.shape[1]):
             out[i, c] = 1.0 / (1.0 + math.exp(-scale * raw[i, c]))
     return out
