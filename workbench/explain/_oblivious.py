@@ -11,8 +11,9 @@ Every row's leaf index in every tree is computed once, a level at a time down a 
 * **permutation importance**: a unit changes only the bits of the levels that test one of its
   columns (``mask``), so the permuted leaf is ``(own & ~mask) | (donor & mask)``: no walk and no
   comparison; trees that never test the unit keep the row's value. The chains (unit, repeat) are
-  re-added in tree order from the first tree where a donor's bits differ from the row's, each from the row's exact partial sum there
-  (as the general engine does), so raw scores stay bit-identical to the library's sum.
+  re-added in tree order from the first tree testing one of the units re-added together, each from
+  the row's exact partial sum there (as the general engine does), so raw scores stay bit-identical
+  to the library's sum.
 * **ICE**: at a grid value, each level testing the feature has the same bit for every row, so the
   grid's bits are computed once per tree (one comparison per level and grid point), and a tree
   testing the feature gives a row's values at every grid point as one row of a table indexed by the
@@ -220,8 +221,8 @@ def _permuted_oblivious(
     of tree ``aff_tree[a]``, ``a`` in ``aff_start[u]:aff_start[u + 1]``, to the donor's. The units
     of a block (``blocks[b]:blocks[b + 1]``) are re-added together, one chain per unit and repeat:
     ``W[t, q]`` is tree ``t``'s value in chain ``q`` (the row's own, or the donor's leaf's), and the
-    chains are summed in tree order from the block's first change, each from the row's exact partial
-    sum there, so every sum is the library's own, term for term.
+    chains are summed in tree order from the block's first tree testing one of its units, each from
+    the row's exact partial sum there, so every sum is the library's own, term for term.
     """
     n_trees = leaf_base.shape[0]
     n_rep = perms.shape[0]
@@ -233,7 +234,6 @@ def _permuted_oblivious(
         val = np.empty(n_trees, dtype=np.float64)
         prefix = np.empty(n_trees, dtype=np.float64)
         base = np.empty(K, dtype=np.float64)
-        first = np.empty(K, dtype=np.int64)
         own = np.empty(n_trees, dtype=np.int64)
         donors = np.empty((n_trees, n_rep), dtype=np.int64)
         W = np.empty((n_trees, max_chains), dtype=np.float64)
@@ -263,26 +263,27 @@ def _permuted_oblivious(
                     v = val[t]
                     for q in range(nq):
                         W[t, q] = v
-                for c in range(K):
-                    first[c] = n_trees
+                first = n_trees  # the block's first tree testing one of its units
                 for u in range(u0, u1):
                     q0 = (u - u0) * n_rep
+                    if aff_start[u] < aff_start[u + 1]:
+                        first = min(first, aff_tree[aff_start[u]])
                     for a in range(aff_start[u], aff_start[u + 1]):
                         t = aff_tree[a]
                         m = aff_mask[a]
                         o = own[t]
-                        rest = leaf_base[t] + (o & ~m)
-                        differ = 0  # the levels where a donor's bit is not the row's
-                        for r in range(n_rep):
-                            d = donors[t, r]
-                            W[t, q0 + r] = leaf_value[rest + (d & m)]
-                            differ |= d ^ o
-                        c = tree_class[t]
-                        if differ & m and t < first[c]:
-                            first[c] = t
+                        if m & (m - 1) == 0:  # one level: the row's own leaf, or the one across that level
+                            vt = val[t]
+                            vf = leaf_value[leaf_base[t] + (o ^ m)]
+                            for r in range(n_rep):
+                                W[t, q0 + r] = vf if (donors[t, r] ^ o) & m else vt
+                        else:
+                            rest = leaf_base[t] + (o & ~m)
+                            for r in range(n_rep):
+                                W[t, q0 + r] = leaf_value[rest + (donors[t, r] & m)]
                 for c in range(K):
-                    t = first[c]
-                    if t >= n_trees:  # no tree of this class changed: every chain keeps the row's own sum
+                    t = first + (c - first) % K  # the class's first tree from there
+                    if t >= n_trees:  # no tree of this class is tested: every chain keeps the row's own sum
                         for u in range(u0, u1):
                             for r in range(n_rep):
                                 out[u, r, i, c] = base[c]
