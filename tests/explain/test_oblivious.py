@@ -145,3 +145,31 @@ def test_only_oblivious_layouts_are_read_as_such(data):
     swapped = e.left.copy()
     swapped[0], swapped[1] = e.left[1], e.left[0]  # children out of heap order
     assert _oblivious.oblivious_view(replace(e, left=swapped)) is None
+
+
+class CatBoostClassifier(cb.CatBoostClassifier):
+    """Placed as CatBoost's classifier (so the engine reads it), but its probabilities are nudged."""
+
+    __module__ = "catboost.core"
+
+    def predict_proba(self, data, *args, **kwargs):
+        return np.asarray(super().predict_proba(data, *args, **kwargs)) * (1 - 1e-12)
+
+
+def test_a_catboost_model_is_still_checked_after_the_kernels(data):
+    """CatBoost's outputs are compared after the kernels ran; a mismatch still falls back."""
+    import warnings
+
+    from sklearn.inspection import permutation_importance as sklearn_pi
+
+    from workbench.explain import permutation_importance
+
+    X, y = data["X"][["a", "b", "c"]], data["y"]["binary"]
+    model = CatBoostClassifier(iterations=10, depth=3, random_seed=0, verbose=0, allow_writing_files=False).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = permutation_importance(model, X, y, scoring="neg_log_loss", n_repeats=2, random_state=0, progress=False)
+    assert ours.engine == "generic"
+    assert any("could not be reproduced" in str(w.message) for w in caught)
+    theirs = sklearn_pi(model, X, y, scoring="neg_log_loss", n_repeats=2, random_state=0)
+    np.testing.assert_allclose(np.asarray(ours.importances), theirs.importances, rtol=0, atol=1e-9)

@@ -414,10 +414,10 @@ def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
 # --- LightGBM's output transforms, bit for bit (numba's exp is the C library's, as in LightGBM) ---
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _sigmoid(raw, scale):
     out = np.empty_like(raw)
-    for i in numba.prange(raw.shape[0]):
+    for i in range(raw.shape[0]):
         for c in range(raw.shape[1]):
             out[i, c] = 1.0 / (1.0 + math.exp(-scale * raw[i, c]))
     return out
