@@ -173,3 +173,20 @@ def test_a_catboost_model_is_still_checked_after_the_kernels(data):
     assert any("could not be reproduced" in str(w.message) for w in caught)
     theirs = sklearn_pi(model, X, y, scoring="neg_log_loss", n_repeats=2, random_state=0)
     np.testing.assert_allclose(np.asarray(ours.importances), theirs.importances, rtol=0, atol=1e-9)
+
+
+def test_ice_probabilities_taken_in_the_kernel_equal_the_sigmoid_of_the_sums(data):
+    from workbench.explain._pdp_trees import ice_output
+    from workbench.explain._trees import raw_to_output
+
+    model = _model("binary", data, "Min")
+    e = tree_ensemble(model)
+    M = to_matrix(e, data["X"])
+    values = np.array([-1.0, 0.0, 0.3, 2.5])
+    ours = ice_output(e, M, 0, values)
+    raw = ice_raw(e, M, 0, values)
+    np.testing.assert_array_equal(ours, raw_to_output(e, raw.reshape(-1, 1)).reshape(raw.shape))
+    for g, value in enumerate(values):  # and CatBoost's own probabilities
+        X = data["X"].copy()
+        X["a"] = np.float32(value)
+        np.testing.assert_array_equal(ours[:, g, 0], model.predict_proba(X)[:, 1])

@@ -410,12 +410,70 @@ def _grid_table(leaf_base, leaf_value, depth, mask, grid_bits):
     return table
 
 
+@numba.njit(cache=True, inline="always")
+def _add_tree(acc, table, a, leaf_base, leaf_value, mask, grid_bits, c, t, bits):
+    """Add tree ``t``'s values at every grid point to class ``c``'s sums; returns the next table's index."""
+    m = mask[t]
+    if m == 0:  # a tree not testing the feature: the row's own leaf at every grid point
+        for k in range(bits.shape[0]):
+            v = leaf_value[leaf_base[t] + bits[k]]
+            for g in range(acc.shape[2]):
+                acc[k, c, g] += v
+        return a
+    if table.shape[0] == 0:  # trees too deep for a table: look each leaf up
+        for k in range(bits.shape[0]):
+            rest = leaf_base[t] + (bits[k] & ~m)
+            for g in range(acc.shape[2]):
+                acc[k, c, g] += leaf_value[rest + grid_bits[t, g]]
+        return a
+    for k in range(bits.shape[0]):
+        row = table[a, bits[k] & ~m]
+        for g in range(acc.shape[2]):
+            acc[k, c, g] += row[g]
+    return a + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _add_two_trees(acc, table, a, leaf_base, leaf_value, mask, t, bits, bits_next):
+    """Add trees ``t`` and ``t + 1`` (one output, tables built) in one pass: ``(sum + x_t) + x_t+1``,
+    the same additions in the same order; returns the next table's index."""
+    m1, m2 = mask[t], mask[t + 1]
+    a2 = a + 1 if m1 != 0 else a
+    n_grid = acc.shape[2]
+    if m1 == 0 and m2 == 0:
+        for k in range(bits.shape[0]):
+            v1 = leaf_value[leaf_base[t] + bits[k]]
+            v2 = leaf_value[leaf_base[t + 1] + bits_next[k]]
+            for g in range(n_grid):
+                acc[k, 0, g] = (acc[k, 0, g] + v1) + v2
+    elif m2 == 0:
+        for k in range(bits.shape[0]):
+            row1 = table[a, bits[k] & ~m1]
+            v2 = leaf_value[leaf_base[t + 1] + bits_next[k]]
+            for g in range(n_grid):
+                acc[k, 0, g] = (acc[k, 0, g] + row1[g]) + v2
+    elif m1 == 0:
+        for k in range(bits.shape[0]):
+            v1 = leaf_value[leaf_base[t] + bits[k]]
+            row2 = table[a2, bits_next[k] & ~m2]
+            for g in range(n_grid):
+                acc[k, 0, g] = (acc[k, 0, g] + v1) + row2[g]
+    else:
+        for k in range(bits.shape[0]):
+            row1 = table[a, bits[k] & ~m1]
+            row2 = table[a2, bits_next[k] & ~m2]
+            for g in range(n_grid):
+                acc[k, 0, g] = (acc[k, 0, g] + row1[g]) + row2[g]
+    return a2 + 1 if m2 != 0 else a2
+
+
 @numba.njit(cache=True, parallel=True)
 def _ice_oblivious(
     nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical, MT,
-    leaf_base, leaf_value, tree_class, K, mask, grid_bits, table,
+    leaf_base, leaf_value, tree_class, K, mask, grid_bits, table, sigmoid, scale,
 ):  # fmt: skip
-    """``out[i, g, c]``: row ``i``'s sum of leaf values (in tree order) with the feature at grid point ``g``.
+    """``out[i, g, c]``: row ``i``'s sum of leaf values (in tree order) with the feature at grid point ``g``
+    (with ``sigmoid``: ``1 / (1 + exp(-scale * sum))``, as :func:`~workbench.explain._trees.raw_to_output`).
 
     A tree testing the feature adds, per grid point, the leaf its other levels' bits and the grid
     point's bits give: a row of ``table`` (:func:`_grid_table`), or looked up when ``table`` is empty.
@@ -425,43 +483,45 @@ def _ice_oblivious(
     for blk in numba.prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
         i0 = blk * _ROW_BLOCK
         bits = np.empty(min(n, i0 + _ROW_BLOCK) - i0, dtype=np.int64)
+        pair = np.empty(bits.shape[0], dtype=np.int64)
         acc = np.zeros((bits.shape[0], K, n_grid), dtype=np.float64)
-        a = 0
-        for t in range(n_trees):
+        a = 0  # the trees testing the feature so far (their tables)
+        t = 0
+        while t < n_trees:
             _block_bits(
                 nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical,
                 MT, t, i0, bits,
             )  # fmt: skip
-            c = tree_class[t]
-            m = mask[t]
-            if m == 0:  # a tree not testing the feature: the row's own leaf at every grid point
-                for k in range(bits.shape[0]):
-                    v = leaf_value[leaf_base[t] + bits[k]]
-                    for g in range(n_grid):
-                        acc[k, c, g] += v
-                continue
-            if table.shape[0] == 0:  # trees too deep for a table: look each leaf up
-                for k in range(bits.shape[0]):
-                    rest = leaf_base[t] + (bits[k] & ~m)
-                    for g in range(n_grid):
-                        acc[k, c, g] += leaf_value[rest + grid_bits[t, g]]
-                continue
-            for k in range(bits.shape[0]):
-                row = table[a, bits[k] & ~m]
-                for g in range(n_grid):
-                    acc[k, c, g] += row[g]
-            a += 1
+            if K == 1 and t + 1 < n_trees and table.shape[0] > 0:  # two trees per pass over the sums
+                _block_bits(
+                    nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right,
+                    categorical, MT, t + 1, i0, pair,
+                )  # fmt: skip
+                a = _add_two_trees(acc, table, a, leaf_base, leaf_value, mask, t, bits, pair)
+                t += 2
+            else:
+                a = _add_tree(acc, table, a, leaf_base, leaf_value, mask, grid_bits, tree_class[t], t, bits)
+                t += 1
         for k in range(bits.shape[0]):
             for g in range(n_grid):
                 for c in range(K):
-                    out[i0 + k, g, c] = acc[k, c, g]
+                    v = acc[k, c, g]
+                    out[i0 + k, g, c] = 1.0 / (1.0 + math.exp(-scale * v)) if sigmoid else v
     return out
 
 
 def ice_raw_oblivious(
-    view: ObliviousTrees, ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndarray
+    view: ObliviousTrees,
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    feature: int,
+    values: np.ndarray,
+    sigmoid: float | None = None,
 ) -> np.ndarray:
-    """Sums of leaf values ``float64[n_rows, n_values, num_class]`` with column ``feature`` set to each value."""
+    """Sums of leaf values ``float64[n_rows, n_values, num_class]`` with column ``feature`` set to each value.
+
+    ``sigmoid``: the scale of a sigmoid applied to each sum as it is written.
+    """
     e = ensemble
     values = np.ascontiguousarray(values, dtype=np.float64)
     arrays = view.arrays(e.cat_words)
@@ -473,4 +533,5 @@ def ice_raw_oblivious(
         table = np.zeros((0, 1, len(values)), dtype=np.float64)
     MT = np.ascontiguousarray(np.transpose(X), dtype=np.float64)
     K = np.int64(e.num_class)
-    return _ice_oblivious(*arrays, MT, view.leaf_base, e.leaf_value, e.tree_class, K, mask, bits, table)
+    transform = (sigmoid is not None, np.float64(1.0 if sigmoid is None else sigmoid))
+    return _ice_oblivious(*arrays, MT, view.leaf_base, e.leaf_value, e.tree_class, K, mask, bits, table, *transform)

@@ -61,8 +61,8 @@ def tree_ice(
     """The tree walk sets the longest grid in one pass; the other features loop over their points."""
     from tqdm.auto import tqdm
 
-    from ._pdp_trees import ice_raw
-    from ._trees import raw_to_output, to_matrix
+    from ._pdp_trees import ice_output, ice_raw
+    from ._trees import to_matrix
 
     M = to_matrix(ensemble, X)
     walked, column = _explained_trees(ensemble, info, cls)
@@ -85,10 +85,7 @@ def tree_ice(
         for j, k in zip(outer, idx, strict=True):
             work[:, positions[j]] = model_grids[j][k]
             where[2 + j] = k
-        scores = ice_raw(walked, work, positions[inner], model_grids[inner])
-        if not raw:
-            shape = scores.shape
-            scores = raw_to_output(walked, scores.reshape(-1, shape[-1])).reshape(shape)
+        scores = (ice_raw if raw else ice_output)(walked, work, positions[inner], model_grids[inner])
         if walked is not ensemble:  # the one output computed, in its column
             full = np.zeros((*scores.shape[:-1], ensemble.num_class))
             full[..., column] = scores[..., 0]
