@@ -73,14 +73,12 @@ def tree_ice(
     work = M.copy() if outer else M
     out: np.ndarray | None = None
     n_outer = int(np.prod([sizes[j] for j in outer]))
-    for idx in tqdm(
-        product(*[range(sizes[j]) for j in outer]),
-        total=n_outer,
-        desc=f"partial dependence {'×'.join(map(str, sizes))}",
-        disable=not progress or n_outer == 1,
-        leave=False,
-        delay=0.5,
-    ):
+    passes = product(*[range(sizes[j]) for j in outer])
+    if progress and n_outer > 1:  # one pass needs no bar (and not its cost)
+        passes = tqdm(
+            passes, total=n_outer, desc=f"partial dependence {'×'.join(map(str, sizes))}", leave=False, delay=0.5
+        )
+    for idx in passes:
         where: list[Any] = [slice(None), slice(None)] + [slice(None)] * len(sizes)
         for j, k in zip(outer, idx, strict=True):
             work[:, positions[j]] = model_grids[j][k]
@@ -91,6 +89,8 @@ def tree_ice(
             full[..., column] = scores[..., 0]
             scores = full
         block = select(scores, info, cls, raw)
+        if not outer:  # one pass: its values are the result
+            return np.ascontiguousarray(block)
         if out is None:
             out = np.empty((block.shape[0], M.shape[0], *sizes))
         out[tuple(where)] = block
