@@ -39,6 +39,7 @@ _CHAIN_VALUES = 1 << 14  # (tree, chain) values per row: the chains re-added tog
 _PERMUTED_BLOCK = 16384  # rows per launch of the permutation kernel (and per progress update)
 _MAX_TABLE = 1 << 22  # values of the ICE lookup table (32 MiB); deeper trees look each leaf up
 _ROW_BLOCK = 256  # rows whose leaf indices are computed together, one level at a time
+_ICE_ROW_BLOCK = 512  # rows whose ICE sums are taken together (each tree's table read once per block)
 
 
 @dataclass(frozen=True)
@@ -480,9 +481,9 @@ def _ice_oblivious(
     """
     n, n_trees, n_grid = MT.shape[1], leaf_base.shape[0], grid_bits.shape[1]
     out = np.empty((n, n_grid, K), dtype=np.float64)
-    for blk in numba.prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
-        i0 = blk * _ROW_BLOCK
-        bits = np.empty(min(n, i0 + _ROW_BLOCK) - i0, dtype=np.int64)
+    for blk in numba.prange((n + _ICE_ROW_BLOCK - 1) // _ICE_ROW_BLOCK):
+        i0 = blk * _ICE_ROW_BLOCK
+        bits = np.empty(min(n, i0 + _ICE_ROW_BLOCK) - i0, dtype=np.int64)
         pair = np.empty(bits.shape[0], dtype=np.int64)
         acc = np.zeros((bits.shape[0], K, n_grid), dtype=np.float64)
         a = 0  # the trees testing the feature so far (their tables)
