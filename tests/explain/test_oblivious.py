@@ -72,6 +72,7 @@ def test_permuted_sums_equal_the_general_walk_bit_for_bit(data, task, nan_mode, 
         raw, np.asarray(model.predict(data["X"], prediction_type="RawFormulaVal")).reshape(N, -1)
     )
     _general_engine(monkeypatch)
+    np.testing.assert_array_equal(raw, predict_raw(e, M))  # the general walk's leaves
     theirs, _ = permuted_raw_scores(e, M, units, perms)
     np.testing.assert_array_equal(ours, theirs)
     for u, cols in enumerate(units):  # and each one is the model's own raw score on the permuted rows
@@ -89,13 +90,14 @@ def test_ice_sums_are_the_model_on_each_grid_value(data, task, table, monkeypatc
     model = _model(task, data, "Max")
     e = tree_ensemble(model)
     M = to_matrix(e, data["X"])
-    for feature, values in ((0, np.array([1.5, -2.0, 0.1, 0.1, 3.0])), (1, np.array([-0.3, 0.9])), (3, [0, 2, 4])):
-        values = np.asarray(values, dtype=np.float64)
-        ours = ice_raw(e, M, feature, values)
+    grids = ((0, np.array([1.5, -2.0, 0.1, 0.1, 3.0])), (1, np.array([-0.3, 0.9])), (3, np.array([0.0, 2.0, 4.0])))
+    ours = {feature: ice_raw(e, M, feature, values) for feature, values in grids}
+    _general_engine(monkeypatch)  # the reference: the general tree walk
+    for feature, values in grids:
         for g, value in enumerate(values):
             work = M.copy()
             work[:, feature] = value
-            np.testing.assert_array_equal(ours[:, g], predict_raw(e, work))
+            np.testing.assert_array_equal(ours[feature][:, g], predict_raw(e, work))
 
 
 @pytest.mark.parametrize(
@@ -143,3 +145,48 @@ def test_only_oblivious_layouts_are_read_as_such(data):
     swapped = e.left.copy()
     swapped[0], swapped[1] = e.left[1], e.left[0]  # children out of heap order
     assert _oblivious.oblivious_view(replace(e, left=swapped)) is None
+
+
+class CatBoostClassifier(cb.CatBoostClassifier):
+    """Placed as CatBoost's classifier (so the engine reads it), but its probabilities are nudged."""
+
+    __module__ = "catboost.core"
+
+    def predict_proba(self, data, *args, **kwargs):
+        return np.asarray(super().predict_proba(data, *args, **kwargs)) * (1 - 1e-12)
+
+
+def test_a_catboost_model_is_still_checked_after_the_kernels(data):
+    """CatBoost's outputs are compared after the kernels ran; a mismatch still falls back."""
+    import warnings
+
+    from sklearn.inspection import permutation_importance as sklearn_pi
+
+    from workbench.explain import permutation_importance
+
+    X, y = data["X"][["a", "b", "c"]], data["y"]["binary"]
+    model = CatBoostClassifier(iterations=10, depth=3, random_seed=0, verbose=0, allow_writing_files=False).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = permutation_importance(model, X, y, scoring="neg_log_loss", n_repeats=2, random_state=0, progress=False)
+    assert ours.engine == "generic"
+    assert any("could not be reproduced" in str(w.message) for w in caught)
+    theirs = sklearn_pi(model, X, y, scoring="neg_log_loss", n_repeats=2, random_state=0)
+    np.testing.assert_allclose(np.asarray(ours.importances), theirs.importances, rtol=0, atol=1e-9)
+
+
+def test_ice_probabilities_taken_in_the_kernel_equal_the_sigmoid_of_the_sums(data):
+    from workbench.explain._pdp_trees import ice_output
+    from workbench.explain._trees import raw_to_output
+
+    model = _model("binary", data, "Min")
+    e = tree_ensemble(model)
+    M = to_matrix(e, data["X"])
+    values = np.array([-1.0, 0.0, 0.3, 2.5])
+    ours = ice_output(e, M, 0, values)
+    raw = ice_raw(e, M, 0, values)
+    np.testing.assert_array_equal(ours, raw_to_output(e, raw.reshape(-1, 1)).reshape(raw.shape))
+    for g, value in enumerate(values):  # and CatBoost's own probabilities
+        X = data["X"].copy()
+        X["a"] = np.float32(value)
+        np.testing.assert_array_equal(ours[:, g, 0], model.predict_proba(X)[:, 1])

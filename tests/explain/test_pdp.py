@@ -240,3 +240,17 @@ def test_bad_input(binary, data):
         partial_dependence(model, X, ["a", "b", "a"])
     with pytest.raises(ValueError, match="needs a classifier"):
         partial_dependence(lgb.LGBMRegressor(n_estimators=2, verbose=-1).fit(X, logit), X, "a", scale="probability")
+
+
+@pytest.mark.parametrize("n", [2, 3, 20, 21, 999])
+def test_grid_quantiles_are_scipys(n):
+    from scipy.stats.mstats import mquantiles
+
+    from workbench.explain._pdp_grid import sorted_quantiles
+
+    rng = np.random.default_rng(n)
+    for scale in (1.0, 1e-3, 1e5):
+        values = rng.normal(size=n) * scale
+        for prob in ((0.05, 0.95), (0.0, 1.0), (0.1, 0.3), (0.33, 0.99)):
+            expected = np.asarray(mquantiles(values, prob=prob, axis=0))
+            assert np.array_equal(sorted_quantiles(np.sort(values), prob), expected), (scale, prob)

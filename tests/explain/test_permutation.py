@@ -279,3 +279,22 @@ def test_early_stopping_ova_rf_and_linear_trees_stay_exact():
         assert ours.engine == engine, model
         _assert_same(ours, sklearn_pi(model, X_valid, y_valid, scoring="accuracy", n_repeats=2, random_state=0))
     assert 0 < cases[0][0].best_iteration_ < 300
+
+
+def test_compiled_auc_sorts_as_numpy_and_scores_as_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    from workbench.explain._permutation_engine import _sorted, roc_auc_many
+
+    rng = np.random.default_rng(4)
+    scores = rng.normal(size=(6, 500)) * np.array([[1.0], [1e-300], [1e300], [1.0], [1.0], [1.0]])
+    scores[3] = np.round(scores[3], 1)  # many ties
+    scores[3, :40] = np.where(np.arange(40) % 2, 0.0, -0.0)  # both zeros compare equal
+    scores[4] = 1.0 / (1.0 + np.exp(-40 * scores[4]))  # probabilities, many of them exactly 1.0
+    scores[5, [3, 77]] = np.nan  # NaN sorts last, as NumPy does
+    for row in scores:
+        ordered = _sorted(row.copy())
+        assert np.array_equal(ordered, np.sort(row), equal_nan=True)
+    positive = rng.random(500) < 0.3
+    ours = roc_auc_many(scores[:5], positive)
+    np.testing.assert_allclose(ours, [roc_auc_score(positive, s) for s in scores[:5]], rtol=0, atol=1e-12)

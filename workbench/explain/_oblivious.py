@@ -11,8 +11,9 @@ Every row's leaf index in every tree is computed once, a level at a time down a 
 * **permutation importance**: a unit changes only the bits of the levels that test one of its
   columns (``mask``), so the permuted leaf is ``(own & ~mask) | (donor & mask)``: no walk and no
   comparison; trees that never test the unit keep the row's value. The chains (unit, repeat) are
-  re-added in tree order from the first changed tree, each from the row's exact partial sum there
-  (as the general engine does), so raw scores stay bit-identical to the library's sum.
+  re-added in tree order from the first tree testing one of the units re-added together, each from
+  the row's exact partial sum there (as the general engine does), so raw scores stay bit-identical
+  to the library's sum.
 * **ICE**: at a grid value, each level testing the feature has the same bit for every row, so the
   grid's bits are computed once per tree (one comparison per level and grid point), and a tree
   testing the feature gives a row's values at every grid point as one row of a table indexed by the
@@ -38,6 +39,7 @@ _CHAIN_VALUES = 1 << 14  # (tree, chain) values per row: the chains re-added tog
 _PERMUTED_BLOCK = 16384  # rows per launch of the permutation kernel (and per progress update)
 _MAX_TABLE = 1 << 22  # values of the ICE lookup table (32 MiB); deeper trees look each leaf up
 _ROW_BLOCK = 256  # rows whose leaf indices are computed together, one level at a time
+_ICE_ROW_BLOCK = 512  # rows whose ICE sums are taken together (each tree's table read once per block)
 
 
 @dataclass(frozen=True)
@@ -220,8 +222,8 @@ def _permuted_oblivious(
     of tree ``aff_tree[a]``, ``a`` in ``aff_start[u]:aff_start[u + 1]``, to the donor's. The units
     of a block (``blocks[b]:blocks[b + 1]``) are re-added together, one chain per unit and repeat:
     ``W[t, q]`` is tree ``t``'s value in chain ``q`` (the row's own, or the donor's leaf's), and the
-    chains are summed in tree order from the block's first change, each from the row's exact partial
-    sum there, so every sum is the library's own, term for term.
+    chains are summed in tree order from the block's first tree testing one of its units, each from
+    the row's exact partial sum there, so every sum is the library's own, term for term.
     """
     n_trees = leaf_base.shape[0]
     n_rep = perms.shape[0]
@@ -233,7 +235,6 @@ def _permuted_oblivious(
         val = np.empty(n_trees, dtype=np.float64)
         prefix = np.empty(n_trees, dtype=np.float64)
         base = np.empty(K, dtype=np.float64)
-        first = np.empty(K, dtype=np.int64)
         own = np.empty(n_trees, dtype=np.int64)
         donors = np.empty((n_trees, n_rep), dtype=np.int64)
         W = np.empty((n_trees, max_chains), dtype=np.float64)
@@ -263,26 +264,27 @@ def _permuted_oblivious(
                     v = val[t]
                     for q in range(nq):
                         W[t, q] = v
-                for c in range(K):
-                    first[c] = n_trees
+                first = n_trees  # the block's first tree testing one of its units
                 for u in range(u0, u1):
                     q0 = (u - u0) * n_rep
+                    if aff_start[u] < aff_start[u + 1]:
+                        first = min(first, aff_tree[aff_start[u]])
                     for a in range(aff_start[u], aff_start[u + 1]):
                         t = aff_tree[a]
                         m = aff_mask[a]
-                        rest = leaf_base[t] + (own[t] & ~m)
-                        vt = val[t]
-                        changed = False
-                        for r in range(n_rep):
-                            v = leaf_value[rest + (donors[t, r] & m)]
-                            W[t, q0 + r] = v
-                            changed |= v != vt
-                        c = tree_class[t]
-                        if changed and t < first[c]:
-                            first[c] = t
+                        o = own[t]
+                        if m & (m - 1) == 0:  # one level: the row's own leaf, or the one across that level
+                            vt = val[t]
+                            vf = leaf_value[leaf_base[t] + (o ^ m)]
+                            for r in range(n_rep):
+                                W[t, q0 + r] = vf if (donors[t, r] ^ o) & m else vt
+                        else:
+                            rest = leaf_base[t] + (o & ~m)
+                            for r in range(n_rep):
+                                W[t, q0 + r] = leaf_value[rest + (donors[t, r] & m)]
                 for c in range(K):
-                    t = first[c]
-                    if t >= n_trees:  # no tree of this class changed: every chain keeps the row's own sum
+                    t = first + (c - first) % K  # the class's first tree from there
+                    if t >= n_trees:  # no tree of this class is tested: every chain keeps the row's own sum
                         for u in range(u0, u1):
                             for r in range(n_rep):
                                 out[u, r, i, c] = base[c]
@@ -409,58 +411,118 @@ def _grid_table(leaf_base, leaf_value, depth, mask, grid_bits):
     return table
 
 
+@numba.njit(cache=True, inline="always")
+def _add_tree(acc, table, a, leaf_base, leaf_value, mask, grid_bits, c, t, bits):
+    """Add tree ``t``'s values at every grid point to class ``c``'s sums; returns the next table's index."""
+    m = mask[t]
+    if m == 0:  # a tree not testing the feature: the row's own leaf at every grid point
+        for k in range(bits.shape[0]):
+            v = leaf_value[leaf_base[t] + bits[k]]
+            for g in range(acc.shape[2]):
+                acc[k, c, g] += v
+        return a
+    if table.shape[0] == 0:  # trees too deep for a table: look each leaf up
+        for k in range(bits.shape[0]):
+            rest = leaf_base[t] + (bits[k] & ~m)
+            for g in range(acc.shape[2]):
+                acc[k, c, g] += leaf_value[rest + grid_bits[t, g]]
+        return a
+    for k in range(bits.shape[0]):
+        row = table[a, bits[k] & ~m]
+        for g in range(acc.shape[2]):
+            acc[k, c, g] += row[g]
+    return a + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _add_two_trees(acc, table, a, leaf_base, leaf_value, mask, t, bits, bits_next):
+    """Add trees ``t`` and ``t + 1`` (one output, tables built) in one pass: ``(sum + x_t) + x_t+1``,
+    the same additions in the same order; returns the next table's index."""
+    m1, m2 = mask[t], mask[t + 1]
+    a2 = a + 1 if m1 != 0 else a
+    n_grid = acc.shape[2]
+    if m1 == 0 and m2 == 0:
+        for k in range(bits.shape[0]):
+            v1 = leaf_value[leaf_base[t] + bits[k]]
+            v2 = leaf_value[leaf_base[t + 1] + bits_next[k]]
+            for g in range(n_grid):
+                acc[k, 0, g] = (acc[k, 0, g] + v1) + v2
+    elif m2 == 0:
+        for k in range(bits.shape[0]):
+            row1 = table[a, bits[k] & ~m1]
+            v2 = leaf_value[leaf_base[t + 1] + bits_next[k]]
+            for g in range(n_grid):
+                acc[k, 0, g] = (acc[k, 0, g] + row1[g]) + v2
+    elif m1 == 0:
+        for k in range(bits.shape[0]):
+            v1 = leaf_value[leaf_base[t] + bits[k]]
+            row2 = table[a2, bits_next[k] & ~m2]
+            for g in range(n_grid):
+                acc[k, 0, g] = (acc[k, 0, g] + v1) + row2[g]
+    else:
+        for k in range(bits.shape[0]):
+            row1 = table[a, bits[k] & ~m1]
+            row2 = table[a2, bits_next[k] & ~m2]
+            for g in range(n_grid):
+                acc[k, 0, g] = (acc[k, 0, g] + row1[g]) + row2[g]
+    return a2 + 1 if m2 != 0 else a2
+
+
 @numba.njit(cache=True, parallel=True)
 def _ice_oblivious(
     nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical, MT,
-    leaf_base, leaf_value, tree_class, K, mask, grid_bits, table,
+    leaf_base, leaf_value, tree_class, K, mask, grid_bits, table, sigmoid, scale,
 ):  # fmt: skip
-    """``out[i, g, c]``: row ``i``'s sum of leaf values (in tree order) with the feature at grid point ``g``.
+    """``out[i, g, c]``: row ``i``'s sum of leaf values (in tree order) with the feature at grid point ``g``
+    (with ``sigmoid``: ``1 / (1 + exp(-scale * sum))``, as :func:`~workbench.explain._trees.raw_to_output`).
 
     A tree testing the feature adds, per grid point, the leaf its other levels' bits and the grid
     point's bits give: a row of ``table`` (:func:`_grid_table`), or looked up when ``table`` is empty.
     """
     n, n_trees, n_grid = MT.shape[1], leaf_base.shape[0], grid_bits.shape[1]
     out = np.empty((n, n_grid, K), dtype=np.float64)
-    for blk in numba.prange((n + _ROW_BLOCK - 1) // _ROW_BLOCK):
-        i0 = blk * _ROW_BLOCK
-        bits = np.empty(min(n, i0 + _ROW_BLOCK) - i0, dtype=np.int64)
+    for blk in numba.prange((n + _ICE_ROW_BLOCK - 1) // _ICE_ROW_BLOCK):
+        i0 = blk * _ICE_ROW_BLOCK
+        bits = np.empty(min(n, i0 + _ICE_ROW_BLOCK) - i0, dtype=np.int64)
+        pair = np.empty(bits.shape[0], dtype=np.int64)
         acc = np.zeros((bits.shape[0], K, n_grid), dtype=np.float64)
-        a = 0
-        for t in range(n_trees):
+        a = 0  # the trees testing the feature so far (their tables)
+        t = 0
+        while t < n_trees:
             _block_bits(
                 nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right, categorical,
                 MT, t, i0, bits,
             )  # fmt: skip
-            c = tree_class[t]
-            m = mask[t]
-            if m == 0:  # a tree not testing the feature: the row's own leaf at every grid point
-                for k in range(bits.shape[0]):
-                    v = leaf_value[leaf_base[t] + bits[k]]
-                    for g in range(n_grid):
-                        acc[k, c, g] += v
-                continue
-            if table.shape[0] == 0:  # trees too deep for a table: look each leaf up
-                for k in range(bits.shape[0]):
-                    rest = leaf_base[t] + (bits[k] & ~m)
-                    for g in range(n_grid):
-                        acc[k, c, g] += leaf_value[rest + grid_bits[t, g]]
-                continue
-            for k in range(bits.shape[0]):
-                row = table[a, bits[k] & ~m]
-                for g in range(n_grid):
-                    acc[k, c, g] += row[g]
-            a += 1
+            if K == 1 and t + 1 < n_trees and table.shape[0] > 0:  # two trees per pass over the sums
+                _block_bits(
+                    nodes, cat_start, cat_len, words, depth, level_node, level_feature, threshold, nan_right,
+                    categorical, MT, t + 1, i0, pair,
+                )  # fmt: skip
+                a = _add_two_trees(acc, table, a, leaf_base, leaf_value, mask, t, bits, pair)
+                t += 2
+            else:
+                a = _add_tree(acc, table, a, leaf_base, leaf_value, mask, grid_bits, tree_class[t], t, bits)
+                t += 1
         for k in range(bits.shape[0]):
             for g in range(n_grid):
                 for c in range(K):
-                    out[i0 + k, g, c] = acc[k, c, g]
+                    v = acc[k, c, g]
+                    out[i0 + k, g, c] = 1.0 / (1.0 + math.exp(-scale * v)) if sigmoid else v
     return out
 
 
 def ice_raw_oblivious(
-    view: ObliviousTrees, ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndarray
+    view: ObliviousTrees,
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    feature: int,
+    values: np.ndarray,
+    sigmoid: float | None = None,
 ) -> np.ndarray:
-    """Sums of leaf values ``float64[n_rows, n_values, num_class]`` with column ``feature`` set to each value."""
+    """Sums of leaf values ``float64[n_rows, n_values, num_class]`` with column ``feature`` set to each value.
+
+    ``sigmoid``: the scale of a sigmoid applied to each sum as it is written.
+    """
     e = ensemble
     values = np.ascontiguousarray(values, dtype=np.float64)
     arrays = view.arrays(e.cat_words)
@@ -472,4 +534,5 @@ def ice_raw_oblivious(
         table = np.zeros((0, 1, len(values)), dtype=np.float64)
     MT = np.ascontiguousarray(np.transpose(X), dtype=np.float64)
     K = np.int64(e.num_class)
-    return _ice_oblivious(*arrays, MT, view.leaf_base, e.leaf_value, e.tree_class, K, mask, bits, table)
+    transform = (sigmoid is not None, np.float64(1.0 if sigmoid is None else sigmoid))
+    return _ice_oblivious(*arrays, MT, view.leaf_base, e.leaf_value, e.tree_class, K, mask, bits, table, *transform)

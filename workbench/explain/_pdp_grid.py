@@ -38,22 +38,32 @@ def check_resolution(resolution: Any) -> int:
 
 def numeric_grid(name: str, values: np.ndarray, resolution: int, percentiles: tuple[float, float]) -> np.ndarray:
     """Unique values, or ``resolution`` points evenly spaced between the ``percentiles``."""
-    from scipy.stats.mstats import mquantiles
-
-    finite = values[~np.isnan(values)]
-    if finite.size == 0:
+    ordered = np.sort(values[~np.isnan(values)])
+    if ordered.size == 0:
         raise ValueError(f"feature {name!r} has no non-missing values in X, so it has no grid; pass grid values")
-    uniques = np.unique(finite)
+    uniques = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]  # np.unique, from the one sort
     if uniques.size < resolution:
         return uniques
-    low, high = mquantiles(finite, prob=percentiles, axis=0)
-    if np.allclose(low, high):
+    low, high = sorted_quantiles(ordered, percentiles)
+    if abs(low - high) <= 1e-8 + 1e-5 * abs(high):  # np.allclose(low, high) of two finite numbers
         raise ValueError(
             f"percentiles are too close to each other: the {percentiles} percentiles of {name!r} are both "
             f"{low:g}, so the grid would be one point; choose percentiles further apart (e.g. (0, 1)) or pass "
             "grid values"
         )
     return np.linspace(low, high, num=resolution, endpoint=True)
+
+
+def sorted_quantiles(ordered: np.ndarray, prob: tuple[float, float]) -> np.ndarray:
+    """``scipy.stats.mstats.mquantiles(values, prob)`` (its default plotting positions, which
+    scikit-learn's grid uses) of sorted values without NaN, at least two, in the same arithmetic."""
+    alphap = betap = 0.4
+    p = np.asarray(prob, dtype=np.float64)
+    n = len(ordered)
+    aleph = n * p + (alphap + p * (1.0 - alphap - betap))
+    k = np.floor(aleph.clip(1, n - 1)).astype(int)
+    gamma = (aleph - k).clip(0, 1)
+    return (1.0 - gamma) * ordered[k - 1] + gamma * ordered[k]
 
 
 def categorical_grid(col: pd.Series | np.ndarray) -> np.ndarray:

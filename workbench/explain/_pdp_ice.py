@@ -61,8 +61,8 @@ def tree_ice(
     """The tree walk sets the longest grid in one pass; the other features loop over their points."""
     from tqdm.auto import tqdm
 
-    from ._pdp_trees import ice_raw
-    from ._trees import raw_to_output, to_matrix
+    from ._pdp_trees import ice_output, ice_raw
+    from ._trees import to_matrix
 
     M = to_matrix(ensemble, X)
     walked, column = _explained_trees(ensemble, info, cls)
@@ -73,27 +73,24 @@ def tree_ice(
     work = M.copy() if outer else M
     out: np.ndarray | None = None
     n_outer = int(np.prod([sizes[j] for j in outer]))
-    for idx in tqdm(
-        product(*[range(sizes[j]) for j in outer]),
-        total=n_outer,
-        desc=f"partial dependence {'×'.join(map(str, sizes))}",
-        disable=not progress or n_outer == 1,
-        leave=False,
-        delay=0.5,
-    ):
+    passes = product(*[range(sizes[j]) for j in outer])
+    if progress and n_outer > 1:  # one pass needs no bar (and not its cost)
+        passes = tqdm(
+            passes, total=n_outer, desc=f"partial dependence {'×'.join(map(str, sizes))}", leave=False, delay=0.5
+        )
+    for idx in passes:
         where: list[Any] = [slice(None), slice(None)] + [slice(None)] * len(sizes)
         for j, k in zip(outer, idx, strict=True):
             work[:, positions[j]] = model_grids[j][k]
             where[2 + j] = k
-        scores = ice_raw(walked, work, positions[inner], model_grids[inner])
-        if not raw:
-            shape = scores.shape
-            scores = raw_to_output(walked, scores.reshape(-1, shape[-1])).reshape(shape)
+        scores = (ice_raw if raw else ice_output)(walked, work, positions[inner], model_grids[inner])
         if walked is not ensemble:  # the one output computed, in its column
             full = np.zeros((*scores.shape[:-1], ensemble.num_class))
             full[..., column] = scores[..., 0]
             scores = full
         block = select(scores, info, cls, raw)
+        if not outer:  # one pass: its values are the result
+            return np.ascontiguousarray(block)
         if out is None:
             out = np.empty((block.shape[0], M.shape[0], *sizes))
         out[tuple(where)] = block

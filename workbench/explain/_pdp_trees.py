@@ -398,6 +398,26 @@ def ice_raw(ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndar
     return out
 
 
+def ice_output(ensemble: TreeEnsemble, X: np.ndarray, feature: int, values: np.ndarray) -> np.ndarray:
+    """:func:`ice_raw` as ``predict``'s outputs (:func:`~workbench.explain._trees.raw_to_output`).
+
+    Oblivious trees with a sigmoid and nothing added to the sum take it as the ICE kernel writes
+    each value (``sum + 0.0`` differs from ``sum`` only in the sign of a zero, which the sigmoid
+    does not see).
+    """
+    from ._oblivious import fits, ice_raw_oblivious, oblivious_view
+    from ._trees import raw_to_output, sigmoid_scale
+
+    e = ensemble
+    view = oblivious_view(e)
+    scale = sigmoid_scale(e)
+    plain = e.divisor == 1.0 and (e.base_score is None or not np.any(e.base_score))
+    if scale is not None and plain and fits(view, len(X)):
+        return ice_raw_oblivious(view, e, X, feature, values, sigmoid=scale)
+    raw = ice_raw(e, X, feature, values)
+    return raw_to_output(e, raw.reshape(-1, raw.shape[-1])).reshape(raw.shape)
+
+
 def _finish(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
     """Sums of leaf values (last axis: outputs) to raw scores: plus the base score, over the divisor."""
     if ensemble.base_score is not None:

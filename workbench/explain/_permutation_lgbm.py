@@ -190,17 +190,25 @@ def lightgbm_scores(
     raw = run.check_scorer(scoring_name)
     scores, raw_eval, last_only, kernel = run.permuted_scores(units, rows, perms, scoring_name, progress)
     if kernel is not None and rows is None:  # every row is in raw_eval: the compiled AUC scores it too
-        return float(kernel(raw_eval[None, None])[0, 0]), scores
-    if raw is None:  # the baseline scores all rows (not just the sampled ones) on every output
-        if rows is not None:
-            raw = run.raw_all()
-        else:
-            raw = run.raw_all(raw_eval) if last_only else raw_eval
-    return run.score_raw(raw), scores
+        baseline = float(kernel(raw_eval[None, None])[0, 0])
+    else:
+        if raw is None:  # the baseline scores all rows (not just the sampled ones) on every output
+            if rows is not None:
+                raw = run.raw_all()
+            else:
+                raw = run.raw_all(raw_eval) if last_only else raw_eval
+        baseline = run.score_raw(raw)
+    run.check_model(stacklevel=5)  # CatBoost's check comes last (see _LightGBMRun)
+    return baseline, scores
 
 
 class _LightGBMRun:
-    """One model, data set and scorer, checked for the engine, scored from raw tree scores."""
+    """One model, data set and scorer, checked for the engine, scored from raw tree scores.
+
+    A CatBoost model is checked after the compiled kernels have run, not before: its predict
+    leaves CatBoost's threads busy for a few milliseconds, and a parallel kernel started then
+    waits for them.
+    """
 
     def __init__(self, model: Any, X: Any, y: np.ndarray, weights: np.ndarray | None, scorer: Callable) -> None:
         from ._trees import output_transform, predict_raw, to_matrix
@@ -216,14 +224,23 @@ class _LightGBMRun:
         self.M = to_matrix(self.ensemble, X)
         self.outputs = _LightGBMOutputs(model, self.ensemble)
         self.head_raw = predict_raw(self.ensemble, self.M[:_GUARD_ROWS])
-        if not self.outputs.matches_model(X, self.head_raw):
+        self.checked = False
+        if self.ensemble.library != "catboost":
+            self.check_model(stacklevel=6)
+
+    def check_model(self, stacklevel: int) -> None:
+        """Raise :class:`Unsupported` (with a warning) unless the engine's outputs are the model's own."""
+        if self.checked:
+            return
+        if not self.outputs.matches_model(self.X, self.head_raw):
             warnings.warn(
-                f"{type(model).__name__} predictions could not be reproduced bit for bit by the tree engine; "
+                f"{type(self.model).__name__} predictions could not be reproduced bit for bit by the tree engine; "
                 "computing permutation importance with the generic engine instead",
                 RuntimeWarning,
-                stacklevel=5,
+                stacklevel=stacklevel,
             )
             raise Unsupported("its predictions could not be reproduced bit for bit")
+        self.checked = True
 
     def raw_all(self, last: np.ndarray | None = None) -> np.ndarray:
         """Raw scores of every row; ``last``: the last output's, already known (only the others are walked)."""

@@ -396,8 +396,14 @@ def _sum_leaves_from(leaves, leaf_value, tree_class, base, float32_sums):
 
 def predict_raw(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
     """Raw scores ``float64[n_rows, num_class]``, summed in tree order as the model's library does."""
-    leaves = predict_leaves(ensemble, X)
+    from ._oblivious import fits, leaf_indices, oblivious_view
+
     e = ensemble
+    view = oblivious_view(e)
+    if fits(view, len(X)):  # oblivious trees: a leaf is the row's bits, one comparison per level
+        leaves = view.leaf_base[None, :] + leaf_indices(view, e, X)
+    else:
+        leaves = predict_leaves(e, X)
     if e.sums_like_lightgbm:
         return _sum_leaves(leaves, e.leaf_value, e.tree_class, e.num_class)
     base = np.zeros(e.num_class) if e.base_score is None else np.asarray(e.base_score, dtype=np.float64)
@@ -516,6 +522,14 @@ def _float32_output(kind: str | None, raw: np.ndarray) -> np.ndarray:
     return _float32_transform(raw, _FLOAT32_KIND.get(kind or "", 0))
 
 
+def sigmoid_scale(ensemble: TreeEnsemble) -> float | None:
+    """The scale of the sigmoid :func:`raw_to_output` applies (``1 / (1 + exp(-scale * raw))``), or
+    None where its transform is another one (or XGBoost's float32 one)."""
+    if ensemble.library == "xgboost" or output_transform(ensemble) != "sigmoid":
+        return None
+    return ensemble.sigmoid if ensemble.objective not in ("cross_entropy", "xentropy") else 1.0
+
+
 def raw_to_output(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
     """Raw scores ``(n, num_class)`` to ``predict``'s output (probabilities, exp, ...), bit-identical
     to LightGBM; objectives whose transform is not reproduced (:func:`output_transform` is None)
@@ -527,8 +541,7 @@ def raw_to_output(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
     if ensemble.library == "sklearn" and kind == "exp":  # HistGradientBoosting's log link: NumPy's exp
         return np.exp(raw)
     if kind == "sigmoid":
-        scale = ensemble.sigmoid if ensemble.objective not in ("cross_entropy", "xentropy") else 1.0
-        return _sigmoid(raw, scale)
+        return _sigmoid(raw, sigmoid_scale(ensemble))
     if kind == "softmax":
         return _softmax(raw)
     if kind == "exp":
