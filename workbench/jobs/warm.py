@@ -103,10 +103,15 @@ def discard_spare() -> None:
 
 
 def wait_for_exiting_kernels() -> None:
-    """Wait for the kernels this process asked to shut down (killing those that take too long)."""
+    """Wait for the kernels this process asked to shut down (killing those that take too long), then
+    stop its kernel fork server, if any."""
     from ._kernels import reap_all
 
     reap_all()
+    if "workbench.jobs._fork_provisioner" in sys.modules:
+        from ._fork_provisioner import close_server
+
+        close_server()
 
 
 def preload_code(modules: Iterable[str]) -> str:
