@@ -106,3 +106,28 @@ def test_the_fork_server_and_its_kernels_die_with_a_killed_worker(tmp_path):
         assert alive == [], alive
     finally:
         proc.kill()
+
+
+@pytest.mark.kernel
+def test_a_fork_server_that_fails_leaves_the_kernel_to_a_new_process(tmp_path, monkeypatch, caplog):
+    from jupyter_core.utils import run_sync
+
+    from workbench.jobs import _kernels
+    from workbench.jobs.runner import kernel_environment
+
+    def broken(*args, **kwargs):
+        raise OSError("the fork server exited")
+
+    monkeypatch.setattr(_fork_provisioner._ForkServer, "fork", broken)
+    monkeypatch.setattr(_fork_provisioner, "_broken", set())
+    env = kernel_environment(5)
+    caplog.set_level("DEBUG", logger=_fork_provisioner.__name__)
+    _kernels.launch_spare("python3", tmp_path, env, tmp_path)
+    km = _kernels.adopt_spare("python3", tmp_path, env, tmp_path / "kernel.log")
+    try:
+        assert isinstance(km.provisioner.process, subprocess.Popen) and run_sync(km.is_alive)()
+        assert "kernel started as a new process: the fork server exited" in caplog.text
+        assert len(_fork_provisioner._broken) == 1  # later kernels like it do not try again
+    finally:
+        run_sync(km.shutdown_kernel)(now=True)
+        _fork_provisioner.close_server()

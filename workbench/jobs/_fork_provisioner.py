@@ -68,6 +68,7 @@ class _ForkServer:
                     self.status[msg["exit"]] = msg["status"]
                 elif "ready" in msg:
                     self.threads = msg["threads"]
+                    _log.debug("kernel fork server %s ready, %s threads", self.proc.pid, self.threads)
                 elif self.pending:
                     if msg.get("error"):
                         _broken.add(self.key)  # later kernels like these start as new processes

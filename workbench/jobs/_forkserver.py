@@ -79,8 +79,13 @@ def _serve() -> dict[str, Any] | None:
 
 def _fork(request: dict[str, Any], children: dict[int, int]) -> bool:
     """Fork a child for ``request``; True in the child."""
+    import threading
+
     if any(name in sys.modules for name in _SHELL_AWARE_LOADED):
         _send({"error": "a module that looks at the shell was imported ahead"})
+        return False
+    if threading.active_count() > 1:  # a fork keeps only this thread: what the others held is lost
+        _send({"error": "an import started a thread"})
         return False
     try:
         pid = os.fork()
