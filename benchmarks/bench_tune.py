@@ -99,8 +99,8 @@ def overhead(n_trials: int, params: dict) -> bool:
     _phase_table(trials, cells.value)
     print(
         f"CPU time per trial (unlike wall time not slowed by other work on the machine): the study's process "
-        f"{used[0] / n_trials:.2f} s and its kernels {used[1] / n_trials:.2f} s (each imports the notebook's "
-        f"modules afresh); in-process train_cv {cpu_bare:.2f} s"
+        f"{used[0] / n_trials:.2f} s and its kernels {used[1] / n_trials:.2f} s (with their fork server, which "
+        f"imported the notebook's modules once); in-process train_cv {cpu_bare:.2f} s"
     )
     report(
         "CPU time: notebook trial (worker and kernels) vs in-process train_cv",

@@ -79,7 +79,8 @@ def _kernels(pid: int) -> list[psutil.Process]:
     alive = []
     for child in children:
         try:
-            if "ipykernel" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+            command = " ".join(child.cmdline())  # a forked kernel shows its fork server's command
+            if ("ipykernel" in command or "_forkserver" in command) and child.status() != psutil.STATUS_ZOMBIE:
                 alive.append(child)
         except psutil.NoSuchProcess:
             pass

@@ -134,11 +134,14 @@ def launch_spare(
 ) -> None:
     """Start a kernel in the background (returns once its process is launched, not booted).
 
-    ``preload`` are modules the kernel imports once it is up (nothing else runs in it).
+    ``preload`` are modules the kernel imports once it is up (nothing else runs in it). The kernel
+    is forked from this process's fork server when it can be (see ``_fork_provisioner``): the
+    server has imported them already.
     """
     global _spare
-    from jupyter_client import AsyncKernelManager
     from jupyter_core.utils import run_sync
+
+    from ._fork_provisioner import ForkingKernelManager
 
     key = _key(kernel_name, str(cwd), env)
     if preload:
@@ -148,7 +151,8 @@ def launch_spare(
         return
     discard_spare()
     log_path = Path(log_dir) / f".spare-kernel-{os.getpid()}.log"
-    km = AsyncKernelManager(kernel_name=kernel_name)
+    km = ForkingKernelManager(kernel_name=kernel_name)
+    km.fork_preload = preload
     try:
         with open(log_path, "ab") as log:
             run_sync(km.start_kernel)(

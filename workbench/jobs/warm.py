@@ -5,7 +5,9 @@ import the modules the notebook imports (:func:`notebook_imports`) and those an 
 imported on the way (:func:`loaded_modules`), so the next run does not wait for them. The kernel is still used for exactly one run: importing binds no name in the
 user's namespace, and the run's seeds are set after the imports, right before its first cell.
 Modules that live under the notebook's own folder are not imported ahead (they may read the
-run's environment when imported), nor are imports inside ``if``/``try``/functions.
+run's environment when imported), nor are imports inside ``if``/``try``/functions. Where the kernel
+can be forked (a plain ipykernel), it comes from the worker's fork server (``_forkserver``), which
+imported the modules once: a new kernel then costs a fork, not an interpreter's imports.
 
 :func:`quiet_exit` runs in a kernel whose cells are done: it flushes the files the notebook left
 open and takes every object out of the garbage collector's reach, so the kernel exits in a
@@ -103,10 +105,15 @@ def discard_spare() -> None:
 
 
 def wait_for_exiting_kernels() -> None:
-    """Wait for the kernels this process asked to shut down (killing those that take too long)."""
+    """Wait for the kernels this process asked to shut down (killing those that take too long), then
+    stop its kernel fork server, if any."""
     from ._kernels import reap_all
 
     reap_all()
+    if "workbench.jobs._fork_provisioner" in sys.modules:
+        from ._fork_provisioner import close_server
+
+        close_server()
 
 
 def preload_code(modules: Iterable[str]) -> str:
